@@ -1,0 +1,20 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+SHARED := $(abspath ../shared)
+export TIKTOKEN_CACHE_DIR ?= $(SHARED)/tiktoken-cache
+export ORCA_MATH_BENCHMARKS_DIR ?= $(SHARED)/data/benchmarks
+
+.PHONY: setup demo test lint docs
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/orca-math solve --seeds examples/seeds.jsonl --out runs/demo/solutions.jsonl --model local --limit 8
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .

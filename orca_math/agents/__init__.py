@@ -1,0 +1,48 @@
+"""The five Orca-Math agents, their base class, cards and templates.
+
+Build any agent against any chat model::
+
+    from orca_math.agents import Teacher
+    teacher = Teacher("openai:gpt-4o")          # or "local", a URL, or any ChatCompletionClient
+    solution = await teacher.run(question="...")
+"""
+
+from orca_math.agents.ask_me_anything import AskMeAnything
+from orca_math.agents.base import Agent, AgentFailedError, AgentResult, ReplyParseError, extract_json_object
+from orca_math.agents.cards import AgentCard, CardError, load_card, shipped_cards
+from orca_math.agents.editor import Editor
+from orca_math.agents.grader import Grader
+from orca_math.agents.suggester import Suggester
+from orca_math.agents.teacher import FINAL_ANSWER_PREFIX, Teacher, find_final_answer_line
+from orca_math.agents.templates import PromptTemplate, TemplateError, load_template
+
+AGENT_CLASSES: dict[str, type[Agent]] = {
+    "ask_me_anything": AskMeAnything,
+    "suggester": Suggester,
+    "editor": Editor,
+    "teacher": Teacher,
+    "grader": Grader,
+}
+
+__all__ = [
+    "AGENT_CLASSES",
+    "Agent",
+    "AgentCard",
+    "AgentFailedError",
+    "AgentResult",
+    "AskMeAnything",
+    "CardError",
+    "Editor",
+    "FINAL_ANSWER_PREFIX",
+    "Grader",
+    "PromptTemplate",
+    "ReplyParseError",
+    "Suggester",
+    "Teacher",
+    "TemplateError",
+    "extract_json_object",
+    "find_final_answer_line",
+    "load_card",
+    "load_template",
+    "shipped_cards",
+]

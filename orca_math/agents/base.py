@@ -1,0 +1,286 @@
+"""The agent base class: a card + a template + two overridable methods.
+
+A subclass overrides at most two things:
+
+* `build_messages(inputs)` — turn the input fields into chat messages (default: the card's role as
+  the system message, the rendered template as the user message);
+* `parse(reply, inputs)` — turn the model's reply text into the output record, raising
+  `ReplyParseError` when it can't (default for JSON cards: parse the JSON object and validate it).
+
+Calling the model, retrying a reply that doesn't parse, validating against the card's output
+schema, counting tokens and translating client errors are the base class's job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import jsonschema
+from autogen_core.models import (
+    AssistantMessage,
+    ChatCompletionClient,
+    LLMMessage,
+    SystemMessage,
+    UserMessage,
+)
+from pydantic import ValidationError
+
+from orca_math._sync import run_sync
+from orca_math.agents.cards import AgentCard, load_card
+from orca_math.agents.templates import PromptTemplate, load_template
+from orca_math.models import ModelLike, describe_client, resolve_model
+from orca_math.models.errors import translate_error
+from orca_math.records import Record, Usage
+from orca_math.tokens import estimate_tokens
+
+OutT = TypeVar("OutT", bound=Record)
+
+
+class ReplyParseError(ValueError):
+    """A model reply could not be turned into the agent's output record. Retryable.
+
+    Attributes:
+        reason: what was wrong, in a few words ("no JSON object", "no final answer line", ...).
+        raw_reply: the reply text.
+    """
+
+    def __init__(self, reason: str, raw_reply: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw_reply = raw_reply
+
+
+class AgentFailedError(RuntimeError):
+    """Every attempt's reply failed to parse. Carries the last reason and reply, never silently empty."""
+
+    def __init__(self, agent: str, reason: str, raw_reply: str, attempts: int, usage: Usage) -> None:
+        super().__init__(f"{agent}: no usable reply after {attempts} attempt(s): {reason}")
+        self.agent = agent
+        self.reason = reason
+        self.raw_reply = raw_reply
+        self.attempts = attempts
+        self.usage = usage
+
+
+@dataclass
+class AgentResult(Generic[OutT]):
+    """What one agent call produced: the output record plus the reply, attempts and token usage."""
+
+    output: OutT
+    raw_reply: str
+    attempts: int
+    usage: Usage
+    model: str
+    messages: list[LLMMessage] = field(default_factory=list)
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json_object(reply: str) -> dict[str, Any]:
+    """Find the JSON object in a reply, tolerating code fences and text around it."""
+    text = reply.strip()
+    candidates = [text]
+    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+        raise ReplyParseError(f"expected a JSON object, got a JSON {type(value).__name__}", reply)
+    raise ReplyParseError("no JSON object in the reply", reply)
+
+
+class Agent(Generic[OutT]):
+    """Base class of the Orca-Math agents.
+
+    Subclasses set `card_name` (the shipped card to load) and `output_type` (the record class), and
+    may override `build_messages` and/or `parse`. Everything else is shared.
+
+    Args:
+        model: a model spec for `load_model` ("local", "openai:gpt-4o", a URL, ...) or any
+            autogen `ChatCompletionClient`.
+        card: a card name, a path to a card YAML, or an `AgentCard`; defaults to `card_name`.
+        template: a template file name/path or a `PromptTemplate`; defaults to the card's.
+        parse_retries: how many more times to ask after a reply that doesn't parse.
+        sampling: overrides of the card's default sampling parameters.
+    """
+
+    card_name: ClassVar[str] = ""
+    output_type: ClassVar[type[Record]]
+
+    def __init__(
+        self,
+        model: ModelLike = "local",
+        *,
+        card: str | Path | AgentCard | None = None,
+        template: str | Path | PromptTemplate | None = None,
+        parse_retries: int = 2,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> None:
+        if parse_retries < 0:
+            raise ValueError("parse_retries must be 0 or more")
+        self.card = card if isinstance(card, AgentCard) else load_card(card or self.card_name)
+        search = [self.card.path.parent] if self.card.path else []
+        if isinstance(template, PromptTemplate):
+            self.template = template
+        else:
+            self.template = load_template(str(template or self.card.template), search=search)
+        undeclared = self.template.required_variables - set(self.card.inputs)
+        if undeclared:
+            raise ValueError(
+                f"template {self.template.name} uses {', '.join(sorted(undeclared))}, "
+                f"which card {self.card.name!r} does not list in its inputs"
+            )
+        self.client: ChatCompletionClient = resolve_model(model)
+        self.parse_retries = parse_retries
+        self.sampling = {**self.card.sampling, **(sampling or {})}
+
+    # ------------------------------------------------------------------ the two overrides
+
+    def build_messages(self, inputs: Mapping[str, Any]) -> list[LLMMessage]:
+        """Turn input fields into chat messages. Override to change how the prompt is built."""
+        return [
+            SystemMessage(content=self.card.role),
+            UserMessage(content=self.template.render(**inputs), source="user"),
+        ]
+
+    def parse(self, reply: str, inputs: Mapping[str, Any]) -> OutT:
+        """Turn a reply into the output record, or raise `ReplyParseError`. Override for new formats.
+
+        The default handles JSON cards: it extracts the JSON object and validates it against the
+        card's output schema and `output_type`.
+        """
+        if self.card.output_format != "json":
+            raise NotImplementedError(f"{type(self).__name__} must override parse() for text replies")
+        return self.validate_output(extract_json_object(reply), reply)
+
+    # ------------------------------------------------------------------ shared machinery
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def fingerprint(self) -> dict[str, str]:
+        """Hashes of the card and template, for run keys and manifests."""
+        return {"card": self.card.fingerprint, "template": self.template.fingerprint, "class": type(self).__qualname__}
+
+    def validate_output(self, data: dict[str, Any], reply: str) -> OutT:
+        """Check parsed data against the card's output schema and build the output record."""
+        try:
+            jsonschema.validate(data, self.card.output_schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "reply"
+            raise ReplyParseError(f"reply does not match the output schema at {where}: {exc.message}", reply) from None
+        try:
+            return self.output_type.model_validate(self._coerce(data))  # type: ignore[return-value]
+        except ValidationError as exc:
+            raise ReplyParseError(f"reply does not match {self.output_type.__name__}: {exc.errors()[0]['msg']}", reply) from None
+
+    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Hook to normalise parsed JSON before building the record (e.g. numbers to strings)."""
+        return data
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> None:
+        missing = [name for name in self.card.inputs if name not in inputs and name in self.template.required_variables]
+        if missing:
+            raise ValueError(f"{self.name} needs input(s) {', '.join(missing)}; got {', '.join(sorted(inputs)) or 'none'}")
+
+    def _create_args(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        args = {**self.sampling, **overrides}
+        return {k: v for k, v in args.items() if v is not None}
+
+    def _json_output_mode(self) -> bool | type[Record] | None:
+        """Structured output with the record's schema where the client supports it, else JSON mode."""
+        if self.card.output_format != "json":
+            return None
+        if _model_info_flag(self.client, "structured_output"):
+            return self.output_type
+        return True if _model_info_flag(self.client, "json_output") else None
+
+    async def call(self, *, sampling: Mapping[str, Any] | None = None, **inputs: Any) -> AgentResult[OutT]:
+        """Run the agent once and return the output with its reply, attempts and usage.
+
+        Raises:
+            AgentFailedError: no reply parsed within `1 + parse_retries` attempts.
+            ModelError: the model could not be reached or refused the request.
+        """
+        self.check_inputs(inputs)
+        messages = self.build_messages(inputs)
+        create_args = self._create_args(sampling or {})
+        json_output = self._json_output_mode()
+        usage = Usage()
+        reason, reply = "", ""
+        attempts = 0
+        for attempt in range(1 + self.parse_retries):
+            attempts = attempt + 1
+            try:
+                result = await self.client.create(messages, json_output=json_output, extra_create_args=create_args)
+            except Exception as exc:  # translated to a one-sentence ModelError where we know the kind
+                translated = translate_error(exc, where=describe_client(self.client))
+                if translated is exc:
+                    raise
+                raise translated from None
+            reply = result.content if isinstance(result.content, str) else json.dumps([c.model_dump() for c in result.content])
+            usage = usage + _usage_of(result, messages, reply)
+            try:
+                output = self.parse(reply, inputs)
+            except ReplyParseError as exc:
+                reason = exc.reason
+                # Tell the model what was wrong: re-asking the same prompt at temperature 0 (or through a
+                # cache) would only return the same unusable reply.
+                messages = [
+                    *messages,
+                    AssistantMessage(content=reply or "(empty reply)", source=self.name),
+                    UserMessage(content=f"Your reply could not be used: {reason}. Reply again, following the requested format exactly.", source="user"),
+                ]
+                continue
+            return AgentResult(output=output, raw_reply=reply, attempts=attempts, usage=usage, model=describe_client(self.client, with_url=False), messages=messages)
+        raise AgentFailedError(self.name, reason, reply, attempts, usage)
+
+    async def run(self, **inputs: Any) -> OutT:
+        """Run the agent and return its validated output record."""
+        return (await self.call(**inputs)).output
+
+    def run_sync(self, **inputs: Any) -> OutT:
+        """Synchronous `run`; also works inside a running event loop such as Jupyter's."""
+        return run_sync(self.run(**inputs))
+
+    def as_chat_agent(self, name: str | None = None, description: str | None = None):
+        """This agent as an autogen-agentchat chat agent, to drop into a team (e.g. RoundRobinGroupChat)."""
+        from orca_math.agents.chat import OrcaChatAgent
+
+        return OrcaChatAgent(self, name=name, description=description)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(card={self.card.name!r}, model={describe_client(self.client, with_url=False)!r})"
+
+
+def _model_info_flag(client: ChatCompletionClient, flag: str) -> bool:
+    try:
+        return bool(client.model_info.get(flag, False))
+    except Exception:
+        return False
+
+
+def _usage_of(result: Any, messages: list[LLMMessage], reply: str) -> Usage:
+    cached = bool(getattr(result, "cached", False))
+    usage = getattr(result, "usage", None)
+    prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+    estimated = False
+    if not prompt and not completion and not cached:
+        prompt = estimate_tokens("\n".join(str(m.content) for m in messages))
+        completion = estimate_tokens(reply)
+        estimated = True
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, calls=1, cached_calls=int(cached), estimated=estimated)

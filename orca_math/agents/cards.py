@@ -1,0 +1,154 @@
+"""Agent cards: YAML files that describe an agent (role, template, sampling, output schema).
+
+A card is validated against `CARD_SCHEMA`; a bad card raises `CardError` naming the card and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from orca_math.resources import resource_dir
+
+CARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "template", "inputs", "output_format", "output_schema"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "class": {"type": "string"},
+        "description": {"type": "string"},
+        "role": {"type": "string", "minLength": 1},
+        "template": {"type": "string", "minLength": 1},
+        "inputs": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "output_format": {"enum": ["json", "text"]},
+        "format_rationale": {"type": "string"},
+        "sampling": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "temperature": {"type": "number", "minimum": 0},
+                "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "seed": {"type": "integer"},
+                "stop": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "output_schema": {"type": "object"},
+    },
+}
+
+
+class CardError(ValueError):
+    """An agent card is missing, unreadable or invalid."""
+
+
+@dataclass(frozen=True)
+class AgentCard:
+    """A parsed, validated agent card.
+
+    Attributes:
+        name: the agent's name, also the card's file stem.
+        role: the system message.
+        template: the template file name, looked up next to the card, then in the shipped prompts/.
+        inputs: the template variables the agent needs.
+        output_format: `json` (the reply is a JSON object) or `text`.
+        output_schema: the JSON Schema the parsed output must satisfy.
+        sampling: default sampling parameters (temperature, top_p, max_tokens, seed, stop).
+        path: where the card was read from.
+    """
+
+    name: str
+    role: str
+    template: str
+    inputs: tuple[str, ...]
+    output_format: str
+    output_schema: dict[str, Any]
+    sampling: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    format_rationale: str = ""
+    class_name: str | None = None
+    path: Path | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of everything in the card, for run keys."""
+        body = yaml.safe_dump(
+            {
+                "name": self.name,
+                "role": self.role,
+                "template": self.template,
+                "inputs": list(self.inputs),
+                "output_format": self.output_format,
+                "output_schema": self.output_schema,
+                "sampling": self.sampling,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def parse_card(data: Any, *, source: str) -> AgentCard:
+    """Validate a card's mapping and build an `AgentCard`. `source` names it in errors."""
+    if not isinstance(data, dict):
+        raise CardError(f"agent card {source}: expected a YAML mapping, got {type(data).__name__}")
+    errors = sorted(jsonschema.Draft202012Validator(CARD_SCHEMA).iter_errors(data), key=lambda e: e.path)
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.absolute_path) or _missing_field(first) or "(top level)"
+        raise CardError(f"agent card {source}: field '{where}': {first.message}")
+    try:
+        jsonschema.Draft202012Validator.check_schema(data["output_schema"])
+    except jsonschema.SchemaError as exc:
+        raise CardError(f"agent card {source}: field 'output_schema' is not a valid JSON Schema: {exc.message}") from None
+    return AgentCard(
+        name=data["name"],
+        role=data["role"].strip(),
+        template=data["template"],
+        inputs=tuple(data["inputs"]),
+        output_format=data["output_format"],
+        output_schema=data["output_schema"],
+        sampling=dict(data.get("sampling") or {}),
+        description=(data.get("description") or "").strip(),
+        format_rationale=(data.get("format_rationale") or "").strip(),
+        class_name=data.get("class"),
+        path=None,
+    )
+
+
+def _missing_field(error: jsonschema.ValidationError) -> str | None:
+    if error.validator == "required":
+        # "'role' is a required property" -> role
+        return error.message.split("'")[1] if "'" in error.message else None
+    if error.validator == "additionalProperties":
+        return error.message.split("'")[1] if "'" in error.message else None
+    return None
+
+
+def load_card(name_or_path: str | Path) -> AgentCard:
+    """Load a card by shipped name (`"teacher"`) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = resource_dir("agents") / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in resource_dir("agents").glob("*.yaml")))
+            raise CardError(f"no agent card named {name_or_path!r}; shipped cards are: {known}")
+    if not path.exists():
+        raise CardError(f"agent card {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CardError(f"agent card {path}: not valid YAML: {exc}") from None
+    card = parse_card(data, source=str(path))
+    object.__setattr__(card, "path", path)
+    return card
+
+
+def shipped_cards() -> list[AgentCard]:
+    """All cards shipped with the library."""
+    return [load_card(p) for p in sorted(resource_dir("agents").glob("*.yaml"))]

@@ -1,0 +1,22 @@
+"""Suggester: ways to make a problem harder, without solving or rewriting it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orca_math.agents.base import Agent
+from orca_math.records import Suggestions
+
+
+class Suggester(Agent[Suggestions]):
+    """Proposes several concrete ways to make a problem more complex.
+
+    Inputs: `question`. Optional template variable `n_suggestions` (default 3).
+    Output: `Suggestions` — a non-empty list of strings.
+    """
+
+    card_name = "suggester"
+    output_type = Suggestions
+
+    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"suggestions": [s.strip() for s in data.get("suggestions", []) if isinstance(s, str) and s.strip()]}

@@ -1,0 +1,231 @@
+"""Model clients. The one model interface is autogen_core's `ChatCompletionClient`.
+
+`load_model(spec, **options)` builds one from a short spec:
+
+* ``"local"`` — the embedded SmolLM2-135M-Instruct GGUF, run in-process by llama.cpp;
+  ``"local:/path/model.gguf"`` for another GGUF file;
+* ``"openai:<model>"`` — OpenAI, or any OpenAI-compatible server with ``base_url=``; reads
+  ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``;
+* ``"http://host:port/v1"`` — an OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp
+  server); the model is ``model=`` or, when left out, the first model the server lists;
+* ``"azure:<deployment>"`` — Azure OpenAI; reads ``AZURE_OPENAI_ENDPOINT``,
+  ``AZURE_OPENAI_API_KEY`` and ``OPENAI_API_VERSION``;
+* ``"hf:<path>"`` — a local Hugging Face transformers model, for small students.
+
+Anything that already is a `ChatCompletionClient` (any autogen-ext client) is accepted wherever
+a spec is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Union
+
+from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
+
+from orca_math.models.errors import (
+    MissingAPIKeyError,
+    ModelError,
+    ModelSpecError,
+    ServerUnreachableError,
+    translate_error,
+)
+
+ModelLike = Union[str, ChatCompletionClient]
+
+__all__ = [
+    "ModelLike",
+    "load_model",
+    "resolve_model",
+    "describe_client",
+    "describe_spec",
+    "bundled_gguf_path",
+    "ModelError",
+]
+
+_UNKNOWN_MODEL_INFO = ModelInfo(
+    vision=False,
+    function_calling=False,
+    json_output=True,
+    family=ModelFamily.UNKNOWN,
+    structured_output=False,
+)
+
+_SPEC_HELP = (
+    "use 'local', 'local:<file.gguf>', 'openai:<model>', 'azure:<deployment>', 'hf:<path>', "
+    "an http(s):// URL of an OpenAI-compatible server, or pass a ChatCompletionClient"
+)
+
+
+def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
+    """Build a `ChatCompletionClient` from a spec string (see the module docstring).
+
+    Args:
+        spec: the model spec.
+        **options: passed to the client: e.g. ``base_url``, ``api_key``, ``model``, ``timeout``,
+            ``transport`` ("aiohttp", the default for OpenAI-compatible endpoints, or "httpx"),
+            ``n_ctx`` / ``n_threads`` for local models.
+
+    Raises:
+        ModelSpecError: the spec is not understood.
+        MissingAPIKeyError: an OpenAI or Azure spec without a key.
+        ServerUnreachableError: a URL spec whose server does not answer.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelSpecError(f"A model spec must be a non-empty string: {_SPEC_HELP}.")
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    if spec.startswith(("http://", "https://")):
+        return _openai_compatible(base_url=spec, **options)
+    if kind == "local":
+        from orca_math.models.local import load_local_model
+
+        return load_local_model(rest or None, **options)
+    if kind == "openai":
+        if not rest:
+            raise ModelSpecError("The spec 'openai:' needs a model name, for example 'openai:gpt-4o'.")
+        return _openai(rest, **options)
+    if kind == "azure":
+        if not rest:
+            raise ModelSpecError("The spec 'azure:' needs a deployment name, for example 'azure:gpt-4o'.")
+        return _azure(rest, **options)
+    if kind == "hf":
+        if not rest:
+            raise ModelSpecError("The spec 'hf:' needs a model folder, for example 'hf:./checkpoints/m1'.")
+        from orca_math.models.hf import TransformersChatCompletionClient
+
+        return TransformersChatCompletionClient(rest, **options)
+    raise ModelSpecError(f"Unknown model spec {spec!r}: {_SPEC_HELP}.")
+
+
+def resolve_model(model: ModelLike, **options: Any) -> ChatCompletionClient:
+    """Return `model` itself when it is a client, else `load_model(model)`."""
+    if isinstance(model, ChatCompletionClient):
+        return model
+    if hasattr(model, "create") and hasattr(model, "model_info"):  # duck-typed client
+        return model  # type: ignore[return-value]
+    return load_model(model, **options)
+
+
+def _http_client(transport: str):
+    if transport == "aiohttp":
+        try:
+            from openai import DefaultAioHttpClient
+
+            return DefaultAioHttpClient()
+        except (ImportError, RuntimeError):  # openai without its aiohttp extra
+            return None
+    if transport == "httpx":
+        return None
+    raise ModelSpecError(f"Unknown transport {transport!r}: use 'aiohttp' or 'httpx'.")
+
+
+def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, **options: Any):
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    kwargs: dict[str, Any] = {"model": model, "api_key": api_key, "max_retries": options.pop("max_retries", 0)}
+    if base_url:
+        kwargs["base_url"] = base_url
+    if "model_info" not in options and not _known_openai_model(model):
+        kwargs["model_info"] = _UNKNOWN_MODEL_INFO
+    http_client = _http_client(transport)
+    if http_client is not None:
+        kwargs["http_client"] = http_client
+    kwargs.update(options)
+    client = OpenAIChatCompletionClient(**kwargs)
+    client._orca_math_where = base_url or "https://api.openai.com/v1"  # noqa: SLF001 -- for messages only
+    return client
+
+
+def _known_openai_model(model: str) -> bool:
+    from autogen_ext.models.openai._model_info import get_info
+
+    try:
+        get_info(model)
+        return True
+    except (KeyError, ValueError):
+        return False
+
+
+def _openai(model: str, *, base_url: str | None = None, api_key: str | None = None, transport: str = "aiohttp", **options: Any):
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    api_key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not api_key:
+        if base_url:
+            api_key = "not-needed"  # self-hosted servers usually accept any key
+        else:
+            raise MissingAPIKeyError(
+                f"No API key for 'openai:{model}': set OPENAI_API_KEY or pass api_key=..."
+            )
+    return _openai_client(model, base_url=base_url, api_key=api_key, transport=transport, **options)
+
+
+def _openai_compatible(*, base_url: str, model: str | None = None, api_key: str | None = None, transport: str = "aiohttp", **options: Any):
+    api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    if model is None:
+        model = _first_served_model(base_url, api_key)
+    return _openai_client(model, base_url=base_url, api_key=api_key, transport=transport, **options)
+
+
+def _first_served_model(base_url: str, api_key: str) -> str:
+    """Ask an OpenAI-compatible server which model it serves (GET /models)."""
+    import openai
+
+    try:
+        with openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=10) as client:
+            models = client.models.list().data
+    except Exception as exc:
+        translated = translate_error(exc, where=base_url)
+        if isinstance(translated, ModelError):
+            raise translated from None
+        raise ServerUnreachableError(f"Could not list the models served at {base_url}: {exc}") from None
+    if not models:
+        raise ModelSpecError(f"{base_url} serves no models; pass model=... explicitly.")
+    return models[0].id
+
+
+def _azure(deployment: str, *, api_key: str | None = None, endpoint: str | None = None, api_version: str | None = None, model: str | None = None, transport: str = "aiohttp", **options: Any):
+    from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
+
+    endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+    api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+    if not endpoint:
+        raise ModelSpecError(f"No endpoint for 'azure:{deployment}': set AZURE_OPENAI_ENDPOINT or pass endpoint=...")
+    if not api_key and "azure_ad_token_provider" not in options:
+        raise MissingAPIKeyError(f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY or pass api_key=...")
+    kwargs: dict[str, Any] = {
+        "azure_deployment": deployment,
+        "model": model or deployment,
+        "azure_endpoint": endpoint,
+        "api_version": api_version or os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
+        "max_retries": options.pop("max_retries", 0),
+    }
+    if api_key:
+        kwargs["api_key"] = api_key
+    if not _known_openai_model(model or deployment) and "model_info" not in options:
+        kwargs["model_info"] = _UNKNOWN_MODEL_INFO
+    http_client = _http_client(transport)
+    if http_client is not None:
+        kwargs["http_client"] = http_client
+    kwargs.update(options)
+    client = AzureOpenAIChatCompletionClient(**kwargs)
+    client._orca_math_where = endpoint  # noqa: SLF001
+    return client
+
+
+def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> str:
+    """A short, key-free description of a client: its model name and, optionally, its endpoint."""
+    name = getattr(client, "_orca_math_name", None)
+    if name is None:
+        raw = getattr(client, "_raw_config", None) or getattr(client, "_create_args", None) or {}
+        name = raw.get("model") if isinstance(raw, dict) else None
+    name = name or type(client).__name__
+    where = getattr(client, "_orca_math_where", None)
+    return f"{name} at {where}" if with_url and where else str(name)
+
+
+def describe_spec(model: ModelLike) -> str:
+    """A key-free string naming a model, for manifests and run keys."""
+    if isinstance(model, str):
+        return model
+    return describe_client(model)

@@ -1,0 +1,204 @@
+"""Typed records that flow between agents, stages and files, with their JSON Schemas.
+
+Every record is a pydantic model with closed fields (`extra="forbid"`), so a typo is an error.
+`schema_of(Model)` gives the JSON Schema that written rows are validated against with `jsonschema`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+Origin = Literal["seed", "ask_me_anything", "suggester_editor"]
+VerdictLabel = Literal["Correct", "Incorrect"]
+
+
+class Record(BaseModel):
+    """Base of every record: closed fields, JSON round-trip, schema validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    def to_row(self) -> dict[str, Any]:
+        """The record as a JSON-compatible dict."""
+        return self.model_dump(mode="json")
+
+
+class Usage(Record):
+    """Tokens used by model calls. `estimated` is true when a reply carried no usage and tiktoken counted."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+            cached_calls=self.cached_calls + other.cached_calls,
+            estimated=self.estimated or other.estimated,
+        )
+
+
+# --------------------------------------------------------------------------- problems and seeds
+
+
+class Problem(Record):
+    """A math word problem, from a seed file or written by an agent.
+
+    `known_answer` is the answer we know without asking the teacher: a seed's gold answer or an
+    Ask-Me-Anything target. `gold_solution` is a seed's worked solution, when the seed file has one.
+    """
+
+    id: str
+    question: str
+    origin: str = "seed"
+    parent_id: str | None = None
+    round: int = 0
+    known_answer: str | None = None
+    gold_solution: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- agent outputs
+
+
+class NewProblem(Record):
+    """One problem written by Ask-Me-Anything, asking for `target`, a number of the statement."""
+
+    question: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+
+
+class Restatement(Record):
+    """Ask-Me-Anything's output: the seed restated as a statement with its answer, and new problems."""
+
+    statement: str = Field(min_length=1)
+    problems: list[NewProblem] = Field(min_length=1)
+
+
+class Suggestions(Record):
+    """Suggester's output: ways to make a problem harder. It neither solves nor rewrites the problem."""
+
+    suggestions: list[str] = Field(min_length=1)
+
+
+class EditedProblem(Record):
+    """Editor's output: one harder, self-contained problem."""
+
+    question: str = Field(min_length=1)
+
+
+class Solution(Record):
+    """Teacher's output: a step-by-step solution and its single final answer."""
+
+    solution: str = Field(min_length=1)
+    final_answer: str = Field(min_length=1)
+
+
+class Verdict(Record):
+    """A grade of a student's solution against the teacher's.
+
+    `method` says who decided: `exact` (deterministic answer checking) or `llm` (the Grader agent).
+    """
+
+    analysis: str
+    verdict: VerdictLabel
+    method: Literal["exact", "llm"] = "llm"
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "Correct"
+
+
+# --------------------------------------------------------------------------- run outputs
+
+
+class Failure(Record):
+    """An input that did not produce an output, with why. Nothing is dropped without one of these."""
+
+    id: str
+    stage: str
+    reason: str
+    error_type: str
+    attempts: int = 1
+    raw_reply: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class Drop(Record):
+    """A row removed on purpose by a filter, dedup or decontamination step, with the reason."""
+
+    id: str
+    stage: str
+    reason: str
+    detail: str | None = None
+    duplicate_of: str | None = None
+    row: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetRow(Record):
+    """One row of a generated dataset: the orca-math-200k columns first, then provenance."""
+
+    question: str
+    answer: str
+    id: str
+    parent_id: str | None = None
+    origin: str
+    round: int = 0
+    known_answer: str | None = None
+    final_answer: str | None = None
+    verification: str = "none"
+    verified: bool | None = None
+    teacher_model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Attempt(Record):
+    """A student's response to a problem, optionally with its grade."""
+
+    problem_id: str
+    sample_index: int
+    question: str
+    response: str
+    reference: str | None = None
+    final_answer: str | None = None
+    label: bool | None = None
+    method: str | None = None
+
+
+class PreferencePair(Record):
+    """A DPO pair in TRL's explicit-prompt format."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    problem_id: str | None = None
+
+
+@functools.cache
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of a record class."""
+    return model.model_json_schema()
+
+
+@functools.cache
+def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
+    schema = schema_of(model)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def validate_row(row: dict[str, Any], model: type[BaseModel]) -> None:
+    """Validate a plain dict against a record's JSON Schema; raises `jsonschema.ValidationError`."""
+    _validator(model).validate(row)
