@@ -123,7 +123,13 @@ class Deduplicator:
                 ) from error
             self._minhash_class = MinHash
             self._permutations = MinHash(num_perm=options.num_perm, seed=_MINHASH_SEED).permutations
-            self._lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm)
+            try:
+                self._lsh = MinHashLSH(threshold=options.threshold, num_perm=options.num_perm)
+            except ValueError as error:  # datasketch needs at least 2 bands of rows
+                raise ValueError(
+                    f"threshold {options.threshold} is too high for MinHash LSH with num_perm={options.num_perm}"
+                    f" ({error}); lower it (0.95 works with 128) or raise num_perm"
+                ) from error
 
     def __len__(self) -> int:
         """Number of rows checked so far."""
