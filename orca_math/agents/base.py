@@ -198,8 +198,12 @@ class Agent(Generic[OutT]):
             raise ValueError(f"{self.name} needs input(s) {', '.join(missing)}; got {', '.join(sorted(inputs)) or 'none'}")
 
     def _create_args(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        args = {**self.sampling, **overrides}
-        return {k: v for k, v in args.items() if v is not None}
+        args = {k: v for k, v in {**self.sampling, **overrides}.items() if v is not None}
+        if not getattr(self.client, "strips_orca_math_keys", False):
+            # Cache and accounting hints (orca_math_sample, orca_math_label) are for orca-math's
+            # ManagedClient; a bare client would send them to the server.
+            args = {k: v for k, v in args.items() if not k.startswith("orca_math_")}
+        return args
 
     def _json_output_mode(self) -> bool | type[Record] | None:
         """Structured output with the record's schema where the client supports it, else JSON mode."""

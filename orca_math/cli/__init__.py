@@ -1,0 +1,72 @@
+"""The `orca-math` command.
+
+Each subcommand lives in its own module and registers itself with `add_parser(subparsers)`;
+errors users can fix are printed as one sentence with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from orca_math import __version__
+from orca_math.cli import generate
+
+COMMANDS = [generate]
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from orca_math.agents.cards import CardError
+    from orca_math.agents.templates import TemplateError
+    from orca_math.engine.runner import RunStopped
+    from orca_math.models.errors import ModelError
+    from orca_math.pipeline.stage import StageError
+
+    types: list[type[BaseException]] = [UserError, ModelError, CardError, TemplateError, StageError, RunStopped, FileNotFoundError]
+    try:
+        from orca_math.data.seeds import SeedError
+
+        types.append(SeedError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orca-math",
+        description="Build Orca-Math-style math reasoning data with agents, grade it, and train a small model on it.",
+    )
+    parser.add_argument("--version", action="version", version=f"orca-math {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.handler(args) or 0)
+    except _user_error_types() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

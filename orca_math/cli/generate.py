@@ -1,0 +1,109 @@
+"""`orca-math solve` and `orca-math generate`: the teacher alone, or the whole generation pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from orca_math.cli.common import add_model_options, add_seed_options, client_from_args, seed_options_from_args
+
+LOCAL_MODEL_NOTE = (
+    "note: the embedded local model (SmolLM2-135M) only shows the pipeline working offline; its answers are often wrong. "
+    "For real data use a capable teacher, e.g. --model openai:gpt-4o or --model http://HOST:8000/v1 (vLLM)."
+)
+
+
+def add_parser(subparsers) -> None:
+    solve = subparsers.add_parser(
+        "solve",
+        help="have the Teacher solve seed problems",
+        description="Solve seed problems with the Teacher agent, with bounded concurrency and a progress bar. "
+        "Rerunning the same command resumes: finished problems are skipped.",
+    )
+    solve.add_argument("--seeds", required=True, help="seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name")
+    solve.add_argument("--out", required=True, help="output file: .jsonl or .parquet (the run folder goes next to it, as <out>.run/)")
+    add_seed_options(solve)
+    add_model_options(solve)
+    solve.add_argument("--solutions", type=int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
+    solve.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
+    solve.set_defaults(handler=run_solve)
+
+    generate = subparsers.add_parser(
+        "generate",
+        help="run the whole pipeline: expand, harden, solve, verify, filter",
+        description="Turn seed problems into an Orca-Math-style dataset: Ask-Me-Anything expansion, Suggester/Editor "
+        "hardening, Teacher solutions, verification and filtering. The run lives in OUT/runs/<key>; rerunning "
+        "the same command resumes it.",
+    )
+    generate.add_argument("--seeds", required=True, help="seed problems with answers: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name")
+    generate.add_argument("--out", required=True, help="output folder: dataset/, drops.jsonl, failures.jsonl, summary.json")
+    add_seed_options(generate)
+    add_model_options(generate)
+    generate.add_argument("--rounds", type=int, default=2, help="Suggester/Editor hardening rounds (default 2, as in the paper)")
+    generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
+    generate.add_argument("--solutions", type=int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
+    generate.add_argument("--max-answer-chars", type=int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
+    generate.add_argument("--no-expand", action="store_true", help="skip Ask-Me-Anything (for seeds without answers)")
+    generate.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=[], help="also write parquet and/or jsonl (repeatable)")
+    group = generate.add_mutually_exclusive_group()
+    group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
+    group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")
+    generate.set_defaults(handler=run_generate, fresh=False)
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    from orca_math.data.writers import write_dataset
+    from orca_math.pipeline import Pipeline, Solve
+    from orca_math.pipeline.output import dataset_row
+
+    out = Path(args.out)
+    if out.suffix not in (".jsonl", ".parquet"):
+        from orca_math.cli import UserError
+
+        raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
+    pipeline = Pipeline([Solve(k=args.solutions)], model=client_from_args(args), concurrency=args.concurrency, **_engine_options(args))
+    result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh, seed_options=seed_options_from_args(args))
+    rows = (dataset_row(row) for row in _read_jsonl_rows(result))
+    write_dataset(rows, out, formats=(out.suffix.lstrip("."),))
+    stage = result.funnel.stages[0]
+    print(result.funnel.render())
+    print(f"\nsolved {stage.outputs} of {stage.inputs} problems ({stage.failed} failed, reasons in {result.outputs['failures']})")
+    print(f"output: {out}")
+    _maybe_note(args)
+    return 0
+
+
+def _read_jsonl_rows(result):
+    from orca_math.engine.checkpoint import CheckpointFile
+
+    for record in CheckpointFile(result.run_dir / "stages" / "solve.jsonl").latest():
+        if record["status"] == "ok":
+            yield from record["outputs"]
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from orca_math.pipeline import Pipeline, default_stages
+
+    stages = default_stages(rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars)
+    if args.no_expand:
+        stages = [s for s in stages if s.name != "expand"]
+    pipeline = Pipeline(stages, model=client_from_args(args), concurrency=args.concurrency, **_engine_options(args))
+    result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
+    print(result.funnel.render())
+    print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
+    print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")
+    for name in ("drops", "failures", "summary"):
+        print(f"{name}: {result.outputs[name]}")
+    print(json.dumps({"final_rows": result.funnel.final_rows}))
+    _maybe_note(args)
+    return 0
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    return {"cache": not getattr(args, "no_cache", False), "progress": not getattr(args, "no_progress", False)}
+
+
+def _maybe_note(args: argparse.Namespace) -> None:
+    if str(args.model).startswith("local"):
+        print(LOCAL_MODEL_NOTE)

@@ -1,0 +1,161 @@
+"""Run an async step over many items with bounded concurrency, checkpointing every result.
+
+The runner knows nothing about agents: it takes items (dicts), a key function and an async
+`process(item) -> ItemResult`, and guarantees that every item ends as exactly one checkpoint line,
+"ok" (with its outputs and drops) or "failed" (with a reason). Items already "ok" in the
+checkpoint are skipped, so rerunning resumes; "failed" ones are tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.models.errors import BadRequestError, ModelError
+from orca_math.records import Failure, Usage
+
+
+@dataclass
+class ItemResult:
+    """What processing one item produced: rows for the next stage, rows dropped on purpose, tokens."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    drops: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+
+class ItemFailedError(Exception):
+    """Raise from `process` to record a failure with a clear reason (and the raw reply, if any)."""
+
+    def __init__(self, reason: str, *, raw_reply: str | None = None, attempts: int = 1, usage: Usage | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw_reply = raw_reply
+        self.attempts = attempts
+        self.usage = usage or Usage()
+
+
+class RunStopped(RuntimeError):
+    """The run stopped before finishing (breaker open, budget reached, bad key). Finished work is kept."""
+
+
+class ProgressHook(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+
+
+@dataclass
+class StageStats:
+    """Counts for one stage run: how many items went in, were skipped as already done, and ended how."""
+
+    name: str
+    inputs: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors that will fail every item alike: stop the run instead of recording each as a failure."""
+    if getattr(exc, "stops_run", False) or type(exc).__name__ in ("CircuitOpenError", "BudgetExceededError"):
+        return True
+    return isinstance(exc, ModelError) and not exc.retryable and not isinstance(exc, BadRequestError) and type(exc).__name__ != "RetriesExhaustedError"
+
+
+async def run_items(
+    name: str,
+    items: Iterable[dict[str, Any]],
+    process: Callable[[dict[str, Any]], Awaitable[ItemResult]],
+    checkpoint: CheckpointFile,
+    *,
+    key: Callable[[dict[str, Any]], str] = lambda item: item["id"],
+    concurrency: int = 8,
+    progress: ProgressHook | None = None,
+) -> StageStats:
+    """Process every item not yet done, `concurrency` at a time, appending one line per item.
+
+    Raises:
+        RunStopped: a fatal error (see `is_fatal`); items in flight are not recorded and will be
+            retried when the run is resumed.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    stats = StageStats(name)
+    started = time.perf_counter()
+    statuses = checkpoint.statuses()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=2 * concurrency)
+    stop: list[BaseException] = []
+
+    async def worker() -> None:
+        while True:
+            item = await queue.get()
+            if item is None or stop:
+                return
+            item_key = key(item)
+            try:
+                result = await process(item)
+            except Exception as exc:
+                if is_fatal(exc):
+                    stop.append(exc)
+                    return
+                checkpoint.append({"key": item_key, "status": "failed", "failure": _failure(name, item_key, item, exc).to_row()})
+                stats.failed += 1
+            else:
+                checkpoint.append(
+                    {"key": item_key, "status": "ok", "outputs": result.outputs, "drops": result.drops, "usage": result.usage.to_row()}
+                )
+                stats.ok += 1
+            if progress is not None:
+                progress.advance()
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        for item in items:
+            stats.inputs += 1
+            if statuses.get(key(item)) == "ok":
+                stats.skipped += 1
+                if progress is not None:
+                    progress.advance()
+                continue
+            if stop:
+                break
+            await _put(queue, item, workers)
+        for _ in workers:
+            await _put(queue, None, workers)
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        checkpoint.close()
+        stats.seconds = time.perf_counter() - started
+    if stop:
+        raise RunStopped(str(stop[0])) from stop[0]
+    return stats
+
+
+async def _put(queue: asyncio.Queue, item: Any, workers: list[asyncio.Task]) -> None:
+    """Put into the queue, but don't wait forever if every worker has already stopped."""
+    while True:
+        if all(task.done() for task in workers):
+            return
+        try:
+            await asyncio.wait_for(queue.put(item), timeout=0.5)
+            return
+        except asyncio.TimeoutError:
+            continue
+
+
+def _failure(stage: str, item_key: str, item: dict[str, Any], exc: BaseException) -> Failure:
+    if isinstance(exc, ItemFailedError):
+        return Failure(id=item_key, stage=stage, reason=exc.reason, error_type="ItemFailedError", attempts=exc.attempts, raw_reply=exc.raw_reply, input=item)
+    attempts = getattr(exc, "attempts", 1)
+    raw = getattr(exc, "raw_reply", None)
+    reason = str(exc) or type(exc).__name__
+    if not isinstance(exc, ModelError | ValueError):
+        reason = f"{type(exc).__name__}: {reason} ({traceback.format_exception_only(exc)[-1].strip()})"
+    return Failure(id=item_key, stage=stage, reason=reason, error_type=type(exc).__name__, attempts=int(attempts), raw_reply=raw, input=item)

@@ -1,0 +1,74 @@
+"""Write a finished run's outputs: the dataset, the drops, the failures and the summary.
+
+Everything is rebuilt from the checkpoints, so writing is idempotent: a resumed run rewrites the
+same files with the complete results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from orca_math.engine.run import RunFolder
+from orca_math.pipeline.summary import Funnel
+from orca_math.records import DatasetRow, validate_row
+
+DATASET_COLUMNS = tuple(DatasetRow.model_fields)
+
+
+def dataset_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Project a pipeline row onto the dataset's columns (orca-math-200k's `question`, `answer` first)."""
+    record = DatasetRow(
+        question=row["question"],
+        answer=row.get("answer") or "",
+        id=row["id"],
+        parent_id=row.get("parent_id"),
+        origin=row.get("origin", "seed"),
+        round=row.get("round", 0),
+        known_answer=row.get("known_answer"),
+        final_answer=row.get("final_answer"),
+        verification=row.get("verification") or "none",
+        verified=row.get("verified"),
+        teacher_model=row.get("teacher_model"),
+        prompt_tokens=row.get("prompt_tokens", 0),
+        completion_tokens=row.get("completion_tokens", 0),
+    )
+    data = record.to_row()
+    validate_row(data, DatasetRow)
+    return data
+
+
+def _final_rows(run: RunFolder, last_stage: str) -> Iterator[dict[str, Any]]:
+    for record in run.checkpoint(last_stage).latest():
+        if record["status"] == "ok":
+            for row in record["outputs"]:
+                yield dataset_row(row)
+
+
+def _write_jsonl(path: Path, rows) -> int:
+    count = 0
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",)) -> dict[str, Path]:
+    """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
+    from orca_math.data.writers import write_dataset
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_dataset(_final_rows(run, stage_names[-1]), out / "dataset", formats=tuple(dict.fromkeys(["hf", *formats])))
+    drops = (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", []))
+    _write_jsonl(out / "drops.jsonl", drops)
+    failures = (record["failure"] for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "failed")
+    _write_jsonl(out / "failures.jsonl", failures)
+    paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
+    summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return paths

@@ -1,0 +1,193 @@
+"""`Pipeline`: stages composed over seeds, run stage by stage in a resumable run folder.
+
+Each stage reads the previous stage's checkpoint lazily and appends its own, so memory stays flat
+and a crash loses at most the calls in flight. Rerunning the same pipeline on the same seeds and
+output folder resumes: finished items are skipped, failed ones are retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autogen_core.models import ChatCompletionClient
+
+from orca_math._sync import run_sync
+from orca_math.engine.run import RunFolder
+from orca_math.engine.runner import run_items
+from orca_math.models import ModelLike, describe_spec, resolve_model
+from orca_math.pipeline.output import write_outputs
+from orca_math.pipeline.progress import StageProgress
+from orca_math.pipeline.stage import Row, Stage, StageError
+from orca_math.pipeline.stages import Expand, Filter, Harden, Solve, Verify
+from orca_math.pipeline.summary import Funnel, StageSummary, summarise_stage
+
+
+def default_stages(*, rounds: int = 2, solutions: int = 1, keep_rounds: str = "all", max_answer_chars: int = 1800) -> list[Stage]:
+    """The Orca-Math recipe: expand → harden → solve → verify → filter."""
+    return [
+        Expand(),
+        Harden(rounds=rounds, keep=keep_rounds),  # type: ignore[arg-type]
+        Solve(k=solutions),
+        Verify(),
+        Filter(max_answer_chars=max_answer_chars),
+    ]
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced: where it is on disk, and the funnel."""
+
+    out: Path
+    run_dir: Path
+    run_key: str
+    outputs: dict[str, Path]
+    funnel: Funnel
+    resumed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset_path(self) -> Path:
+        return self.outputs["hf"]
+
+    def load_dataset(self):
+        """The output as a `datasets.Dataset`."""
+        import datasets
+
+        return datasets.load_from_disk(str(self.dataset_path))
+
+
+class Pipeline:
+    """Stages composed into one job over seed problems.
+
+    Args:
+        stages: the stages, in order; `default_stages()` when None. Users may add, remove,
+            reorder or replace stages, including their own `Stage` subclasses.
+        model: the model every stage uses unless built with its own (spec or client).
+        concurrency: how many items are in flight at once (does not enter the run key).
+        managed: wrap the model in orca-math's ManagedClient (retries, adaptive concurrency,
+            circuit breaker, response cache); turn off to call the client as is.
+        cache: keep a response cache in the output folder (needs `managed`).
+        progress: show a progress bar per stage.
+
+    Example:
+        >>> pipeline = Pipeline(model="openai:gpt-4o")
+        >>> result = pipeline.run_sync("seeds.jsonl", out="data/run1")
+        >>> result.load_dataset()
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[Stage] | None = None,
+        *,
+        model: ModelLike = "local",
+        concurrency: int = 16,
+        managed: bool = True,
+        cache: bool = True,
+        progress: bool = True,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.stages = list(stages) if stages is not None else default_stages()
+        names = [stage.name for stage in self.stages]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise StageError(f"stage names must be unique; repeated: {', '.join(sorted(duplicates))}")
+        self.model_spec = model
+        self.concurrency = concurrency
+        self.managed = managed
+        self.cache = cache
+        self.progress = progress
+        self.client_options = client_options or {}
+
+    def config(self, seeds: Any, seed_options: dict[str, Any]) -> dict[str, Any]:
+        """The run's config: what enters the run key (plus concurrency, which doesn't)."""
+        from orca_math.data.seeds import source_fingerprint
+
+        return {
+            "seeds": str(seeds) if isinstance(seeds, str | Path) else type(seeds).__name__,
+            "seeds_fingerprint": source_fingerprint(seeds),
+            "seed_options": seed_options,
+            "model": describe_spec(self.model_spec),
+            "stages": [stage.fingerprint() for stage in self.stages],
+            "concurrency": self.concurrency,
+        }
+
+    def _client(self, out: Path) -> ChatCompletionClient:
+        client = resolve_model(self.model_spec)
+        if not self.managed:
+            return client
+        from orca_math.engine.cache import ResponseCache
+        from orca_math.engine.client import ManagedClient
+
+        cache = ResponseCache(out / "cache.sqlite") if self.cache else None
+        return ManagedClient(client, concurrency=self.concurrency, cache=cache, **self.client_options)
+
+    async def run(
+        self,
+        seeds: Any,
+        *,
+        out: str | Path,
+        limit: int | None = None,
+        fresh: bool = False,
+        formats: Sequence[str] = ("hf",),
+        seed_options: dict[str, Any] | None = None,
+    ) -> PipelineResult:
+        """Run every stage over the seeds and write the dataset, drops, failures and summary.
+
+        Args:
+            seeds: a seed file (JSONL, CSV, parquet), a saved dataset folder, an HF dataset name,
+                or an iterable of dicts; see `orca_math.data.read_seeds`.
+            out: the output folder. The run's checkpoints live in `out/runs/<run key>`.
+            limit: use only the first `limit` seeds.
+            fresh: discard an existing run with the same key instead of resuming it.
+            formats: output formats: any of "hf" (always written), "parquet", "jsonl".
+            seed_options: column names etc. for `read_seeds`.
+        """
+        from orca_math.data.seeds import read_seeds
+
+        out = Path(out)
+        seed_options = {**(seed_options or {}), "limit": limit}
+        needs_answers = any(isinstance(stage, Expand) for stage in self.stages)
+        if needs_answers:
+            # Refuse seeds without answers before any money is spent, naming the first bad row.
+            for _ in read_seeds(seeds, require_answers=True, **seed_options):
+                pass
+        run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
+        client = self._client(run.path)
+        for stage in self.stages:
+            stage.bind(client)
+        run.update(status="running")
+        started = time.perf_counter()
+        summaries: list[StageSummary] = []
+        previous: Iterable[Row] = (problem.to_row() for problem in read_seeds(seeds, **seed_options))
+        total = sum(1 for _ in read_seeds(seeds, **seed_options))
+        seeds_total = total
+        with StageProgress(enabled=self.progress) as progress:
+            for stage in self.stages:
+                checkpoint = run.checkpoint(stage.name)
+                hook = progress.stage(stage.name, total)
+                await run_items(stage.name, previous, stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook)
+                summary = summarise_stage(stage.name, checkpoint)
+                summaries.append(summary)
+                total = summary.outputs
+                previous = _outputs_of(checkpoint)
+        funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
+        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats)
+        run.update(status="finished", funnel=funnel.to_dict())
+        return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
+
+    def run_sync(self, seeds: Any, **kwargs: Any) -> PipelineResult:
+        """Synchronous `run`; also works inside a running event loop such as Jupyter's."""
+        return run_sync(self.run(seeds, **kwargs))
+
+
+def _outputs_of(checkpoint) -> Iterator[Row]:
+    for record in checkpoint.latest():
+        if record["status"] == "ok":
+            yield from record["outputs"]
+
+
+__all__ = ["Pipeline", "PipelineResult", "default_stages", "Expand", "Harden", "Solve", "Verify", "Filter"]

@@ -1,0 +1,283 @@
+"""The built-in stages: expand, harden, solve, verify, filter."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from orca_math.agents import AskMeAnything, Editor, Suggester, Teacher
+from orca_math.agents.base import Agent
+from orca_math.engine.runner import ItemFailedError, ItemResult
+from orca_math.pipeline.stage import Row, Stage, StageError, call_agent
+from orca_math.records import Drop, Problem, Usage
+
+
+def _problem_row(**fields: Any) -> Row:
+    return Problem(**fields).to_row()
+
+
+class Expand(Stage):
+    """Ask-Me-Anything on seeds that have answers; new problems carry their target as known answer.
+
+    Reads `question` and `known_answer`. Writes new rows with origin `ask_me_anything`,
+    `parent_id` = the seed, and `known_answer` = the target. With `keep_seeds` the seed row itself
+    is passed on too. A seed without an answer is refused with a clear error before the run starts.
+    """
+
+    name = "expand"
+    reads = ("id", "question", "known_answer")
+    writes = ("id", "question", "origin", "parent_id", "known_answer")
+
+    def __init__(self, *, keep_seeds: bool = True, max_problems_per_seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keep_seeds = keep_seeds
+        self.max_problems_per_seed = max_problems_per_seed
+
+    def setup(self) -> None:
+        self.agent = AskMeAnything(self.model)
+
+    def agents(self) -> list[Agent]:
+        return [self.agent] if hasattr(self, "agent") else []
+
+    def params(self) -> dict[str, Any]:
+        return {"keep_seeds": self.keep_seeds, "max_problems_per_seed": self.max_problems_per_seed}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        if not row.get("known_answer"):
+            raise StageError(f"expand needs seeds with answers; seed {row['id']!r} has none")
+        result = await call_agent(self.agent, question=row["question"], answer=row.get("gold_solution") or row["known_answer"])
+        outputs = [row] if self.keep_seeds else []
+        problems = result.output.problems[: self.max_problems_per_seed]
+        for index, problem in enumerate(problems, start=1):
+            outputs.append(
+                _problem_row(
+                    id=f"{row['id']}-ama{index}",
+                    question=problem.question,
+                    origin="ask_me_anything",
+                    parent_id=row["id"],
+                    known_answer=problem.target,
+                    metadata={"statement": result.output.statement},
+                )
+            )
+        return ItemResult(outputs=outputs, usage=result.usage)
+
+
+class Harden(Stage):
+    """Suggester → Editor, for `rounds` rounds (default 2, as in the paper).
+
+    Each round's Suggester reads the previous round's problem. `keep="all"` passes on every
+    round's problem (rounds 1..N, each with `parent_id` = the previous round's problem), `keep="last"`
+    only the final round's. The input row is always passed on unchanged. `apply_to` picks which
+    origins are hardened ("seed" by default, as the paper hardened its seed set; "all" for every row).
+    A round whose reply never parses ends hardening of that row and is recorded as a drop with the
+    reason; the rounds before it are kept.
+    """
+
+    name = "harden"
+    reads = ("id", "question")
+    writes = ("id", "question", "origin", "parent_id", "round")
+
+    def __init__(self, rounds: int = 2, *, keep: Literal["all", "last"] = "all", apply_to: str | tuple[str, ...] = "seed", n_suggestions: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if rounds < 1:
+            raise StageError("harden needs at least 1 round")
+        if keep not in ("all", "last"):
+            raise StageError(f"harden keep must be 'all' or 'last', not {keep!r}")
+        self.rounds = rounds
+        self.keep = keep
+        self.apply_to = (apply_to,) if isinstance(apply_to, str) else tuple(apply_to)
+        self.n_suggestions = n_suggestions
+
+    def setup(self) -> None:
+        self.suggester = Suggester(self.model)
+        self.editor = Editor(self.model)
+
+    def agents(self) -> list[Agent]:
+        return [self.suggester, self.editor] if hasattr(self, "editor") else []
+
+    def params(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "keep": self.keep, "apply_to": list(self.apply_to), "n_suggestions": self.n_suggestions}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        if "all" not in self.apply_to and row.get("origin", "seed") not in self.apply_to:
+            return ItemResult(outputs=[row])
+        usage = Usage()
+        hardened: list[Row] = []
+        drops: list[dict[str, Any]] = []
+        current = row
+        for round_number in range(1, self.rounds + 1):
+            new_id = f"{row['id']}-h{round_number}"
+            try:
+                suggestions = await call_agent(self.suggester, question=current["question"], n_suggestions=self.n_suggestions)
+                usage += suggestions.usage
+                edited = await call_agent(self.editor, question=current["question"], suggestions=suggestions.output.suggestions)
+                usage += edited.usage
+            except ItemFailedError as exc:
+                usage += exc.usage
+                drops.append(Drop(id=new_id, stage=self.name, reason="hardening_failed", detail=exc.reason, row={"parent_id": current["id"]}).to_row())
+                break
+            current = _problem_row(
+                id=new_id,
+                question=edited.output.question,
+                origin="suggester_editor",
+                parent_id=current["id"],
+                round=round_number,
+                metadata={"suggestions": suggestions.output.suggestions, "root_id": row["id"]},
+            )
+            hardened.append(current)
+        if self.keep == "last" and hardened:
+            hardened = hardened[-1:] if len(hardened) == self.rounds else []
+        return ItemResult(outputs=[row, *hardened], drops=drops, usage=usage)
+
+
+class Solve(Stage):
+    """The Teacher solves each problem; optionally `k` independent solutions (self-consistency).
+
+    Writes `answer` (the solution text), `final_answer`, and `solutions` (every solution's text and
+    final answer). With k > 1 and no temperature given, samples at temperature 0.7 so the k calls
+    differ; each sample has its own cache key. A problem fails only when all k solutions fail.
+    """
+
+    name = "solve"
+    reads = ("id", "question")
+    writes = ("answer", "final_answer", "solutions", "teacher_model", "prompt_tokens", "completion_tokens")
+
+    def __init__(self, k: int = 1, *, temperature: float | None = None, max_tokens: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if k < 1:
+            raise StageError("solve needs k >= 1")
+        self.k = k
+        self.temperature = temperature if temperature is not None else (0.7 if k > 1 else None)
+        self.max_tokens = max_tokens
+
+    def setup(self) -> None:
+        self.teacher = Teacher(self.model)
+
+    def agents(self) -> list[Agent]:
+        return [self.teacher] if hasattr(self, "teacher") else []
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        usage = Usage()
+        solutions: list[dict[str, str]] = []
+        last_error: ItemFailedError | None = None
+        model_name = None
+        for sample in range(self.k):
+            sampling: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+            if self.k > 1:
+                sampling["orca_math_sample"] = sample
+            try:
+                result = await call_agent(self.teacher, question=row["question"], sampling=sampling)
+            except ItemFailedError as exc:
+                usage += exc.usage
+                last_error = exc
+                continue
+            usage += result.usage
+            model_name = result.model
+            solutions.append({"solution": result.output.solution, "final_answer": result.output.final_answer})
+        if not solutions:
+            assert last_error is not None
+            raise ItemFailedError(last_error.reason, raw_reply=last_error.raw_reply, attempts=last_error.attempts, usage=usage)
+        out = {
+            **row,
+            "answer": solutions[0]["solution"],
+            "final_answer": solutions[0]["final_answer"],
+            "solutions": solutions,
+            "teacher_model": model_name,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        }
+        return ItemResult(outputs=[out], usage=usage)
+
+
+class Verify(Stage):
+    """Checks the teacher's final answer against the known answer, or by majority when k > 1.
+
+    Writes `verification` ("known_answer", "majority" or "none") and `verified` (True, False or
+    None when nothing could be checked). With a known answer, the first solution that matches it
+    becomes `answer`; with a majority, one of the majority's solutions does.
+    """
+
+    name = "verify"
+    reads = ("id", "question", "final_answer")
+    writes = ("answer", "final_answer", "verification", "verified", "verification_detail")
+
+    async def process(self, row: Row) -> ItemResult:
+        from orca_math.answers import compare_answers
+
+        self.check_row(row)
+        solutions = row.get("solutions") or [{"solution": row.get("answer", ""), "final_answer": row["final_answer"]}]
+        out = dict(row)
+        if row.get("known_answer"):
+            out["verification"] = "known_answer"
+            out["verified"] = False
+            details = []
+            for solution in solutions:
+                comparison = compare_answers(str(row["known_answer"]), solution["final_answer"])
+                details.append(comparison.result)
+                if comparison.result == "equal":
+                    out.update(answer=solution["solution"], final_answer=solution["final_answer"], verified=True)
+                    break
+            out["verification_detail"] = ",".join(details)
+        elif len(solutions) > 1:
+            group = _largest_agreeing_group(solutions, compare_answers)
+            out["verification"] = "majority"
+            out["verified"] = len(group) * 2 > len(solutions)
+            out["verification_detail"] = f"{len(group)}/{len(solutions)} agree"
+            if out["verified"]:
+                out.update(answer=group[0]["solution"], final_answer=group[0]["final_answer"])
+        else:
+            out.update(verification="none", verified=None, verification_detail="no known answer and k=1")
+        return ItemResult(outputs=[out])
+
+
+def _largest_agreeing_group(solutions: list[dict[str, str]], compare) -> list[dict[str, str]]:
+    groups: list[list[dict[str, str]]] = []
+    for solution in solutions:
+        for group in groups:
+            if compare(group[0]["final_answer"], solution["final_answer"]).result == "equal":
+                group.append(solution)
+                break
+        else:
+            groups.append([solution])
+    return max(groups, key=len)
+
+
+class Filter(Stage):
+    """Drops answers longer than `max_answer_chars` (1,800, the paper's rule), answers whose final
+    value does not parse, and problems that failed verification. Every drop has a reason."""
+
+    name = "filter"
+    reads = ("id", "question", "answer", "final_answer")
+    writes = ()
+
+    def __init__(self, *, max_answer_chars: int | None = 1800, drop_unparseable: bool = True, drop_unverified: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_answer_chars = max_answer_chars
+        self.drop_unparseable = drop_unparseable
+        self.drop_unverified = drop_unverified
+
+    def params(self) -> dict[str, Any]:
+        return {"max_answer_chars": self.max_answer_chars, "drop_unparseable": self.drop_unparseable, "drop_unverified": self.drop_unverified}
+
+    def reason_to_drop(self, row: Row) -> tuple[str, str] | None:
+        from orca_math.answers import parse_number
+
+        if self.max_answer_chars is not None and len(row["answer"]) > self.max_answer_chars:
+            return "answer_too_long", f"{len(row['answer'])} > {self.max_answer_chars} characters"
+        if self.drop_unparseable and parse_number(str(row["final_answer"])) is None:
+            return "unparseable_answer", f"final answer {row['final_answer']!r} is not a number"
+        if self.drop_unverified and row.get("verified") is False:
+            return "verification_failed", f"{row.get('verification')}: {row.get('verification_detail', '')}"
+        return None
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        reason = self.reason_to_drop(row)
+        if reason is None:
+            return ItemResult(outputs=[row])
+        return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason=reason[0], detail=reason[1], row=row).to_row()])

@@ -1,0 +1,117 @@
+"""The funnel: counts in and out per stage, drops by reason, failures, tokens and time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from orca_math.engine.checkpoint import CheckpointFile
+
+
+@dataclass
+class StageSummary:
+    """One stage's counts, read back from its checkpoint (so they are exact after a resume too)."""
+
+    name: str
+    inputs: int = 0
+    outputs: int = 0
+    failed: int = 0
+    drops: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.drops.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "drops_by_reason": dict(self.drops),
+            "failures_by_reason": dict(self.failures),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+        }
+
+
+def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
+    """Count a stage's results from its checkpoint file."""
+    summary = StageSummary(name)
+    for record in checkpoint.latest():
+        summary.inputs += 1
+        if record["status"] == "ok":
+            summary.outputs += len(record["outputs"])
+            summary.drops.update(drop["reason"] for drop in record.get("drops", []))
+            usage = record.get("usage") or {}
+        else:
+            summary.failed += 1
+            failure = record["failure"]
+            summary.failures[_short_reason(failure["reason"])] += 1
+            usage = {}
+        summary.prompt_tokens += usage.get("prompt_tokens", 0)
+        summary.completion_tokens += usage.get("completion_tokens", 0)
+        summary.calls += usage.get("calls", 0)
+        summary.cached_calls += usage.get("cached_calls", 0)
+    return summary
+
+
+def _short_reason(reason: str) -> str:
+    return reason.split(":", 2)[1].strip() if reason.count(":") >= 1 and len(reason) > 60 else reason
+
+
+@dataclass
+class Funnel:
+    """Counts for a whole run."""
+
+    seeds: int
+    stages: list[StageSummary]
+    seconds: float = 0.0
+
+    @property
+    def final_rows(self) -> int:
+        return self.stages[-1].outputs if self.stages else self.seeds
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(s.prompt_tokens for s in self.stages)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(s.completion_tokens for s in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seeds": self.seeds,
+            "final_rows": self.final_rows,
+            "seconds": round(self.seconds, 3),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "stages": [s.to_dict() for s in self.stages],
+        }
+
+    def render(self) -> str:
+        """A plain-text table of the funnel, for terminals and logs."""
+        header = f"{'stage':<12}{'in':>8}{'out':>8}{'failed':>8}{'dropped':>9}{'tokens':>11}"
+        lines = [header, "-" * len(header), f"{'seeds':<12}{'':>8}{self.seeds:>8}"]
+        for s in self.stages:
+            tokens = s.prompt_tokens + s.completion_tokens
+            lines.append(f"{s.name:<12}{s.inputs:>8}{s.outputs:>8}{s.failed:>8}{s.dropped:>9}{tokens:>11}")
+            for reason, count in sorted(s.drops.items()):
+                lines.append(f"  drop: {reason} × {count}")
+            for reason, count in sorted(s.failures.items()):
+                lines.append(f"  fail: {reason[:90]} × {count}")
+        lines.append("-" * len(header))
+        lines.append(
+            f"final rows: {self.final_rows}   tokens: {self.prompt_tokens} in + {self.completion_tokens} out   time: {self.seconds:.1f}s"
+        )
+        return "\n".join(lines)
