@@ -10,6 +10,19 @@
 See docs/data.md.
 """
 
+from orca_math.data.benchmarks import (
+    BENCHMARKS,
+    BenchmarkError,
+    BenchmarkLoad,
+    BenchmarkSpec,
+    Exclusion,
+    HubSource,
+    load_benchmark,
+    load_benchmark_with_report,
+    load_custom,
+    load_custom_with_report,
+    parse_gold,
+)
 from orca_math.data.seeds import (
     SeedError,
     canonical_number,
@@ -18,19 +31,35 @@ from orca_math.data.seeds import (
     iter_raw_rows,
     read_seeds,
     source_fingerprint,
+    stated_final_answer,
+    strip_unit,
 )
-from orca_math.data.writers import DataFileError, read_jsonl, write_dataset, write_jsonl
+from orca_math.data.writers import DataFileError, read_jsonl, rows_to_dataset, write_dataset, write_jsonl
 
 __all__ = [
+    "BENCHMARKS",
+    "BenchmarkError",
+    "BenchmarkLoad",
+    "BenchmarkSpec",
     "DataFileError",
+    "Exclusion",
+    "HubSource",
     "SeedError",
     "canonical_number",
     "count_seeds",
     "final_answer_of",
     "iter_raw_rows",
+    "load_benchmark",
+    "load_benchmark_with_report",
+    "load_custom",
+    "load_custom_with_report",
+    "parse_gold",
     "read_jsonl",
     "read_seeds",
+    "rows_to_dataset",
     "source_fingerprint",
+    "stated_final_answer",
+    "strip_unit",
     "write_dataset",
     "write_jsonl",
 ]

@@ -103,8 +103,11 @@ _HASHES = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
 _FINAL_LINE = re.compile(r"^\s*final answer\s*:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 
 
-def _fallback_final_answer(text: str) -> str | None:
-    """Our own rules when `orca_math.answers` is unavailable: `####`, `Final answer:`, plain number."""
+def stated_final_answer(text: str) -> str | None:
+    """The answer after the last `####` or `Final answer:` line, else the text if it is a plain number.
+
+    A deterministic rule of this module (also the fallback when `orca_math.answers` is absent).
+    """
     for pattern in (_HASHES, _FINAL_LINE):
         matches = pattern.findall(text)
         if matches:
@@ -125,7 +128,7 @@ def final_answer_of(answer: Any) -> str | None:
     try:  # the shared extractor, when present, keeps seeds and grading consistent
         from orca_math.answers import extract_final_answer
     except ImportError:
-        return _fallback_final_answer(answer)
+        return stated_final_answer(answer)
     found = extract_final_answer(answer)
     # A seed's answer must state its result; "the last number anywhere" is a guess, not a gold answer.
     if found.value is None or found.rule in _GUESSING_RULES:

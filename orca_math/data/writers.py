@@ -89,7 +89,8 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def _rows_to_dataset(rows: Iterable[dict[str, Any]], features: datasets.Features | None) -> datasets.Dataset:
+def rows_to_dataset(rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> datasets.Dataset:
+    """Build a `Dataset` from dicts, with every key that appears in any row, in first-seen order."""
     # Collect columns in first-seen order over all rows, so no key is lost and order is kept.
     columns: dict[str, list[Any]] = {}
     count = 0
@@ -146,7 +147,7 @@ def write_dataset(
     if isinstance(rows, datasets.Dataset):
         dataset = rows.cast(features) if features is not None else rows
     else:
-        dataset = _rows_to_dataset(rows, features)
+        dataset = rows_to_dataset(rows, features)
     targets = _targets(Path(out), formats)
     for fmt, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
