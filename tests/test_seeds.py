@@ -242,3 +242,29 @@ def test_final_answer_with_the_answers_module():
     except ImportError:
         pytest.skip("orca_math.answers does not export extract_final_answer yet")
     assert {text: final_answer_of(text) for text in ANSWER_CASES} == ANSWER_CASES
+
+
+def test_json_array_file(tmp_path):
+    path = tmp_path / "seeds.json"
+    path.write_text(json.dumps(ROWS, indent=2), encoding="utf-8")
+    _check_rows(list(read_seeds(path)))
+
+
+def test_hub_name_streams_the_split(monkeypatch):
+    calls = []
+
+    def fake_load_dataset(name, config=None, *, split, streaming):
+        calls.append((name, config, split, streaming))
+        return datasets.Dataset.from_list(ROWS)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    _check_rows(list(read_seeds("someone/word-problems:main", split="validation")))
+    assert calls == [("someone/word-problems", "main", "validation", True)]
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network\ntrace")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(SeedError) as info:
+        list(read_seeds("someone/word-problems"))
+    assert str(info.value) == "cannot load 'someone/word-problems' (split 'train') from the Hugging Face Hub: no network"
