@@ -186,6 +186,12 @@ def test_custom_errors(tmp_path):
         load_custom(path, question="text", answer="answer")
     with pytest.raises(BenchmarkError, match=r"answer_pattern '\(' is not a valid regular expression"):
         load_custom(path, question="text", answer="result", answer_pattern="(")
+    with pytest.raises(BenchmarkError, match="limit must be a non-negative integer"):
+        load_custom(path, question="text", answer="result", limit=-1)
+    assert len(load_custom(path, question="text", answer="result", limit=0)) == 0
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(BenchmarkError, match=r"empty\.jsonl is empty"):
+        load_custom(tmp_path / "empty.jsonl", question="q", answer="a")
     with pytest.raises(BenchmarkError, match=r"missing\.jsonl does not exist"):
         load_custom(tmp_path / "missing.jsonl", question="q", answer="a")
 

@@ -176,12 +176,16 @@ def _short(text: str, limit: int = 60) -> str:
 def _normalise(rows: Iterator[tuple[int, dict]], where_name: str, unit: str, *, name: str, split: str,
                question_fields: tuple[str, ...], answer_field: str, id_field: str | None,
                pattern: re.Pattern[str] | None, include_unparsed: bool, limit: int | None) -> BenchmarkLoad:
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise BenchmarkError(f"limit must be a non-negative integer or None, not {limit!r}.")
     kept: list[dict[str, Any]] = []
     excluded: list[Exclusion] = []
     seen: set[str] = set()
+    read_any = False
     for index, (position, row) in enumerate(rows):
         if limit is not None and len(kept) >= limit:
             break
+        read_any = True
         where = f"{where_name}, {unit} {position}"
         if index == 0:
             missing = [col for col in (*question_fields, answer_field, id_field) if col and col not in row]
@@ -206,14 +210,16 @@ def _normalise(rows: Iterator[tuple[int, dict]], where_name: str, unit: str, *, 
                 continue  # the question is this field, verbatim
             record[f"source_{key}" if key in NORMALISED_COLUMNS else key] = value
         kept.append(record)
-    if not kept and not excluded:
+    if not read_any and limit != 0:
         raise BenchmarkError(f"{where_name} is empty: it holds no rows.")
     if excluded:
         shown = ", ".join(item.id for item in excluded[:5]) + (", ..." if len(excluded) > 5 else "")
         action = "kept with gold=None" if include_unparsed else "excluded"
         logger.warning("%s: %s %d row(s) whose gold is not a single number (%s).", name, action, len(excluded), shown)
-    features = None if kept else datasets.Features({col: datasets.Value("string") for col in NORMALISED_COLUMNS})
-    return BenchmarkLoad(rows_to_dataset(kept, features), excluded)
+    if not kept:  # every row excluded, or limit=0: still the documented columns
+        features = datasets.Features({col: datasets.Value("string") for col in NORMALISED_COLUMNS})
+        return BenchmarkLoad(datasets.Dataset.from_dict({col: [] for col in NORMALISED_COLUMNS}, features), excluded)
+    return BenchmarkLoad(rows_to_dataset(kept), excluded)
 
 
 def _benchmarks_dir(path: str | Path | None) -> Path | None:
