@@ -1,0 +1,277 @@
+"""Reading one number out of a short answer string: normalisation, then a single-number parse.
+
+`read_number` keeps what the comparison needs beyond the value (how many decimals were written, percent,
+cents); `parse_number` is the public face and returns only the value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from functools import lru_cache
+from typing import Literal
+
+from orca_math.answers.words import SCALES, find_number_word_runs, words_to_number
+
+NumberKind = Literal["integer", "decimal", "fraction", "scientific"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNumber:
+    """A number read from an answer, with what was written about its precision.
+
+    Attributes:
+        value: the exact value (a percent is kept as written: "50%" has value 50).
+        kind: how it was written.
+        decimals: decimals written (or of its exact expansion); None for a fraction that never terminates.
+        percent: True when followed by "%", "percent" or "per cent".
+        cents: True when the unit is cents, so the comparison may also read it as dollars.
+    """
+
+    value: Fraction
+    kind: NumberKind
+    decimals: int | None
+    percent: bool = False
+    cents: bool = False
+
+    def scaled(self, factor: Fraction, extra_decimals: int) -> ParsedNumber:
+        """The same number times `factor` (for % and cents), marked as a plain decimal."""
+        decimals = None if self.decimals is None else self.decimals + extra_decimals
+        return replace(
+            self, value=self.value * factor, kind="decimal", decimals=decimals, percent=False, cents=False
+        )
+
+
+_FAST_INTEGER = re.compile(r"-?\d+")
+_FAST_DECIMAL = re.compile(r"-?\d+\.\d+")
+
+_FRAC_BODY = r"\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*(-?[\d.,]+)\s*\}"
+_LATEX_FRAC = re.compile(r"\\[dt]?frac" + _FRAC_BODY + r"|\\[dt]?frac\s*(\d)\s*(\d)")
+_LATEX_WRAPPERS = re.compile(
+    r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|boxed|fbox)\s*\{([^{}]*)\}"
+)
+_LATEX_SIMPLE = [
+    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"\\[$%]"), lambda m: m.group()[1]),
+    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°"), " degrees"),
+    (re.compile(r"\\(?:left|right|displaystyle|!)"), ""),
+    (re.compile(r"\\[,;: ]|~"), " "),
+    (re.compile(r"\\(?:approx|sim|simeq)"), "="),
+    (re.compile(r"\\[()\[\]]"), " "),
+]
+_UNICODE = str.maketrans(
+    {
+        "\u2212": "-",
+        "\u2013": "-",
+        "\u2044": "/",
+        "\u2248": "=",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+        "\u00d7": "*",
+        "\u00f7": "/",
+    }
+)
+_VULGAR = {c: f" {Fraction(unicodedata.numeric(c)).limit_denominator(10)}" for c in "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"}
+_CURRENCY_SYMBOLS = re.compile(r"[$€£¥₹¢]")
+_MARKDOWN = re.compile(r"\*\*|__|`")
+_SPACES = re.compile(r"\s+")
+
+# One number as written with digits. Alternatives are ordered so the longest reading wins.
+NUMBER_CORE = re.compile(
+    r"(?<![\w.])(?P<sign>-\s?)?(?:"
+    r"(?P<whole>\d+)\s+(?P<mnum>\d+)\s*/\s*(?P<mden>\d+)"
+    r"|(?P<num>\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)"
+    r"|(?P<sci>(?:\d+(?:\.\d*)?|\.\d+)e[-+]?\d+)"
+    r"|(?P<grouped>\d{1,3}(?:,\d{3})+(?:\.\d+)?)"
+    r"|(?P<spaced>\d{1,3}(?: \d{3})+(?:\.\d+)?)(?![\d/])"
+    r"|(?P<plain>\d+(?:\.\d+)?|\.\d+)"
+    r")(?!\d)"
+)
+_OPERATORS = re.compile(r"[*^+=<>|\\×÷]|\b(?:sqrt|log|ln|sin|cos|tan|exp|pi)\b")
+# A day of a month is a date, not a quantity: "February 3rd".
+_MONTH_BEFORE = re.compile(r"\b(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b\.?\s*$")
+_MONTH_AFTER = re.compile(
+    r"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?"
+    r"(?:january|february|march|april|june|july|august|september|october|november|december)\b"
+)
+_SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|trillion|dozen|hundred)\b")
+_PERCENT_AFTER = re.compile(r"\s*(?:%|percent\b|per cent\b|pct\b)")
+_NEGATIVE_BEFORE = re.compile(r"(?:\bminus|\bnegative|-\s*\()\s*$")
+_CENTS = re.compile(r"\bcents?\b|¢")
+_TRAILING = " \t\n.,;:!?'\""
+
+
+def normalise(text: str) -> str:
+    """Lower-cased answer text with LaTeX number markup, currency symbols and markdown taken out.
+
+    `\\frac{3}{4}` becomes `3/4`, `\\text{ apples}` becomes ` apples`, `\\$`, `$`, `€`, `£` are dropped,
+    unicode minus and thin spaces become ASCII, `½` becomes ` 1/2`, and what follows the last `=` is kept.
+    LaTeX this does not know (`\\sqrt`, `\\pi`, ...) stays, so the caller can hand it to math_verify.
+    """
+    text = text.translate(_UNICODE)
+    if "\\" in text or "{" in text:
+        text = _LATEX_FRAC.sub(_frac_to_slash, text)
+        for _ in range(3):  # wrappers may nest: \boxed{\text{12}}
+            text = _LATEX_WRAPPERS.sub(r" \1 ", text)
+        for pattern, replacement in _LATEX_SIMPLE:
+            text = pattern.sub(replacement, text)
+    for char, fraction in _VULGAR.items():
+        if char in text:
+            text = text.replace(char, fraction)
+    text = _MARKDOWN.sub("", text)
+    text = _CURRENCY_SYMBOLS.sub(" ", text)
+    if "=" in text:
+        text = text.rsplit("=", 1)[1]
+    text = _SPACES.sub(" ", text.lower()).rstrip(_TRAILING)
+    # Leading punctuation goes too, but not the point of ".5".
+    return text.lstrip(_TRAILING.replace(".", "")).strip()
+
+
+def _frac_to_slash(match: re.Match[str]) -> str:
+    numerator = match.group(1) or match.group(3)
+    denominator = match.group(2) or match.group(4)
+    before = match.string[match.start() - 1] if match.start() > 0 else ""
+    # "2\frac{1}{2}" is a mixed number: keep a space so it reads as "2 1/2".
+    return f"{' ' if before.isdigit() else ''}{numerator}/{denominator}"
+
+
+def parse_number(text: str) -> Fraction | float | None:
+    """The single number an answer string states, or None.
+
+    Reads "72", "-5", "−5", "minus 5", "1,234,567", "1 234", "$12.50", "\\$12", "€3", "12 apples", "5 km/h",
+    "50%" (as 50), "3/4", "1 1/2", "\\frac{3}{4}", "\\dfrac{3}{4}", "1.2e3", "twelve", "forty-two",
+    "one hundred and five", "a dozen", "1.5 million", "approximately 12.", "x = 5".
+    Returns None for text with no number, with several numbers ("3 apples and 4 oranges", "1,5"),
+    for times and ratios ("3:30", "2:3"), and for expressions ("2x", "\\sqrt{2}", "3 + 4").
+
+    Args:
+        text: a short answer, not a whole solution (use `extract_final_answer` first).
+
+    Returns:
+        A `Fraction` holding the exact value as written (this implementation never returns a float;
+        the float arm of the type is kept for callers that pass values through).
+
+    Raises:
+        TypeError: if `text` is not a string.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_number expects a str, got {type(text).__name__}")
+    parsed = read_number(text)
+    return None if parsed is None else parsed.value
+
+
+@lru_cache(maxsize=16384)
+def read_number(text: str) -> ParsedNumber | None:
+    """Like `parse_number` but keeps precision, percent and cents; cached, since golds repeat."""
+    stripped = text.strip()
+    # Fast path: most answers are bare integers or decimals.
+    if _FAST_INTEGER.fullmatch(stripped):
+        return ParsedNumber(Fraction(int(stripped)), "integer", 0)
+    if _FAST_DECIMAL.fullmatch(stripped):
+        return ParsedNumber(Fraction(stripped), "decimal", len(stripped) - stripped.index(".") - 1)
+    return _read_normalised(normalise(stripped), cents_hint=bool(_CENTS.search(stripped)))
+
+
+def _read_normalised(text: str, cents_hint: bool) -> ParsedNumber | None:
+    if not text or "\\" in text:
+        return None
+    cores = list(NUMBER_CORE.finditer(text))
+    if not cores:
+        return _read_words(text, cents_hint)
+    if len(cores) > 1:
+        return None
+    core = cores[0]
+    before, after = text[: core.start()], text[core.end() :]
+    if any(ch.isdigit() for ch in before + after) or _OPERATORS.search(before) or _OPERATORS.search(after):
+        return None
+    if _MONTH_BEFORE.search(before) or _MONTH_AFTER.search(after):
+        return None
+    number = _core_value(core)
+    if number is None or not _plausible_suffix(after):
+        return None
+    scale = _SCALE_AFTER.match(after)
+    if scale:
+        factor = SCALES.get(scale.group(1)) or (12 if scale.group(1) == "dozen" else 100)
+        value = number.value * factor
+        number = ParsedNumber(
+            value, "integer" if value.denominator == 1 else number.kind, _decimals_of(value)
+        )
+        after = after[scale.end() :]
+    percent = bool(_PERCENT_AFTER.match(after))
+    negative = bool(_NEGATIVE_BEFORE.search(before))
+    value = -number.value if negative else number.value
+    return replace(number, value=value, percent=percent, cents=cents_hint and not percent)
+
+
+def _plausible_suffix(after: str) -> bool:
+    """False when the number is glued to something that makes it an expression or another form."""
+    if not after or after[0] in " %)(,.;!?'\"-":
+        # "3:30" and "2:3" are times/ratios, "5/x" an expression, "3, 4" several values.
+        return not re.match(r"[:/]|[.,]\s*\d", after)
+    if after[0] in ":/":
+        return False
+    letters = re.match(r"[a-z]+", after)
+    # "5km", "3rd" are fine; "5x" or "2pi" are expressions.
+    return bool(letters) and len(letters.group()) >= 2 and letters.group() != "pi"
+
+
+def _core_value(core: re.Match[str]) -> ParsedNumber | None:
+    sign = -1 if core.group("sign") else 1
+    if core.group("whole") is not None:
+        denominator = int(core.group("mden"))
+        if denominator == 0:
+            return None
+        value = int(core.group("whole")) + Fraction(int(core.group("mnum")), denominator)
+        return ParsedNumber(sign * value, "fraction", _decimals_of(value))
+    if core.group("num") is not None:
+        denominator = Fraction(core.group("den"))
+        if denominator == 0:
+            return None
+        value = Fraction(core.group("num")) / denominator
+        return ParsedNumber(sign * value, "fraction", _decimals_of(value))
+    if core.group("sci") is not None:
+        literal = core.group("sci")
+        mantissa, exponent = literal.split("e")
+        written = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        value = Fraction(literal)
+        return ParsedNumber(sign * value, "scientific", max(0, written - int(exponent)))
+    literal = (core.group("grouped") or core.group("spaced") or core.group("plain")).replace(",", "")
+    literal = literal.replace(" ", "")
+    if "." in literal:
+        return ParsedNumber(sign * Fraction(literal), "decimal", len(literal) - literal.index(".") - 1)
+    return ParsedNumber(Fraction(sign * int(literal)), "integer", 0)
+
+
+def _read_words(text: str, cents_hint: bool) -> ParsedNumber | None:
+    runs = find_number_word_runs(text)
+    if len(runs) != 1:
+        return None
+    start, end = runs[0]
+    before, after = text[:start], text[end:]
+    if _OPERATORS.search(before) or _OPERATORS.search(after):
+        return None
+    value = words_to_number(text[start:end])
+    if value is None:
+        return None
+    if _NEGATIVE_BEFORE.search(before):
+        value = -value
+    percent = bool(_PERCENT_AFTER.match(after))
+    kind: NumberKind = "integer" if value.denominator == 1 else "fraction"
+    return ParsedNumber(value, kind, _decimals_of(value), percent=percent, cents=cents_hint and not percent)
+
+
+def _decimals_of(value: Fraction) -> int | None:
+    """Decimals of the exact expansion of `value`, or None if it never terminates (1/3)."""
+    denominator = value.denominator
+    twos = fives = 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    return max(twos, fives) if denominator == 1 else None
