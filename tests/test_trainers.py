@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, MistralConfig, MistralForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from orca_math.learn import (  # noqa: E402
     DatasetFormatError,
@@ -21,8 +21,8 @@ from orca_math.learn import (  # noqa: E402
     get_trainer,
     sft_dataset,
 )
-from orca_math.models.local import bundled_gguf_path  # noqa: E402
 from orca_math.records import Attempt  # noqa: E402
+from tests._learn_helpers import save_tiny_mistral  # noqa: E402
 
 QUESTIONS = {
     "p1": ("Tom has 3 apples and buys 2 more. How many apples does he have?", "3 + 2 = 5. Final answer: 5"),
@@ -34,18 +34,7 @@ QUESTIONS = {
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer Mistral with the bundled SmolLM2 tokenizer, saved to a folder."""
-    gguf = bundled_gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    torch.manual_seed(0)
-    config = MistralConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-mistral")
-    MistralForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_mistral(tmp_path_factory.mktemp("tiny-mistral"))
 
 
 def _attempts() -> list[Attempt]:
