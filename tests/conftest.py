@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -50,12 +51,14 @@ def _start_llama_server(*extra: str) -> tuple[subprocess.Popen, str]:
         "--n_ctx", "4096", "--n_threads", "2", "--seed", "0",
         *extra,
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # llama.cpp logs a lot while loading: a pipe nobody reads would fill up and block the server.
+    log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited: {process.stderr.read()[-2000:]}")
+            raise RuntimeError(f"llama.cpp server exited: {Path(log.name).read_text()[-2000:]}")
         request = urllib.request.Request(f"{base_url}/models", headers={"Authorization": f"Bearer {SERVER_API_KEY}"})
         try:
             with urllib.request.urlopen(request, timeout=1) as response:

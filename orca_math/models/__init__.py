@@ -19,7 +19,7 @@ a spec is.
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any
 
 from autogen_core.models import ChatCompletionClient, ModelFamily, ModelInfo
 
@@ -31,7 +31,7 @@ from orca_math.models.errors import (
     translate_error,
 )
 
-ModelLike = Union[str, ChatCompletionClient]
+ModelLike = str | ChatCompletionClient
 
 __all__ = [
     "ModelLike",

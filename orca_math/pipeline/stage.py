@@ -53,7 +53,7 @@ class Stage(ABC):
         self.model = resolve_model(self._model_spec) if self._model_spec is not None else model
         self.setup()
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 -- optional hook
         """Build agents once the model is known. Override when the stage uses agents."""
 
     def params(self) -> dict[str, Any]:
