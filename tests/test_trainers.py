@@ -126,3 +126,20 @@ def test_in_memory_model_and_unknown_trainer_are_errors(tiny_model_dir, tmp_path
         get_trainer("kto").train(data.kto, tmp_path, get_preset("tiny"), model=model)
     with pytest.raises(ValueError, match="Unknown trainer 'ppo'"):
         get_trainer("ppo")
+
+
+def test_custom_trainer_example_implements_the_protocol(tiny_model_dir, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_trainer.py"
+    spec = importlib.util.spec_from_file_location("custom_trainer_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    loop = example.PlainSFTLoop()
+    assert isinstance(loop, Trainer)
+    rows = [{"question": q, "answer": a} for q, a in QUESTIONS.values()]
+    preset = get_preset("tiny", max_steps=3)
+    checkpoint = loop.train(sft_dataset(rows), tmp_path / "own", preset, model=tiny_model_dir)
+    assert len(loop.losses) == 3 and all(math.isfinite(x) for x in loop.losses)
+    before, after = _weights(tiny_model_dir), _weights(checkpoint)
+    assert any(not torch.equal(before[name], after[name]) for name in before)
