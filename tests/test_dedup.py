@@ -142,8 +142,8 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(TypeError, match="DedupOptions"):
         Deduplicator({"threshold": 0.9})
     with pytest.raises(ValueError, match="too high for MinHash LSH"):
-        Deduplicator(DedupOptions(threshold=0.99))
-    Deduplicator(DedupOptions(threshold=0.99, near=False))  # exact only: any threshold is fine
+        Deduplicator(DedupOptions(threshold=1.0))
+    Deduplicator(DedupOptions(threshold=1.0, near=False))  # exact only: any threshold is fine
 
 
 @pytest.mark.parametrize(

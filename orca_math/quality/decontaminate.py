@@ -21,7 +21,6 @@ from orca_math.quality.text import normalized_words, word_ngrams
 from orca_math.records import Drop
 
 DEFAULT_SETS: tuple[str, ...] = ("gsm8k", "svamp", "asdiv", "addsub", "multiarith", "singleeq", "singleop")
-BENCHMARKS_DIR_ENV = "ORCA_MATH_BENCHMARKS_DIR"
 
 
 @dataclass(frozen=True)
@@ -229,42 +228,15 @@ class Decontaminator:
 def load_reference_questions(name: str, path: str | os.PathLike[str] | None = None) -> list[str]:
     """The questions of a benchmark's test set, through `orca_math.data.benchmarks.load_benchmark`.
 
-    When that loader is not importable, reads the local JSONL copies directly (``path`` or the
-    ``ORCA_MATH_BENCHMARKS_DIR`` folder) so decontamination still works offline.
+    Args:
+        name: A benchmark name known to the loader (gsm8k, svamp, asdiv, addsub, multiarith, singleeq,
+            singleop).
+        path: A local benchmarks folder; None lets the loader use ``ORCA_MATH_BENCHMARKS_DIR`` or the Hub.
     """
-    try:
-        from orca_math.data.benchmarks import load_benchmark
-    except ImportError:
-        return _read_local_questions(name, path)
-    split = "test" if name == "gsm8k" else None  # gsm8k also has a train split; the others are test only
-    return list(load_benchmark(name, split=split, path=path)["question"])
+    from orca_math.data.benchmarks import load_benchmark
 
-
-# Local layout of the offline benchmark copies: file, and how a question is assembled from a row.
-_LOCAL_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "gsm8k": ("gsm8k/test.jsonl", ("question",)),
-    "svamp": ("svamp/test.jsonl", ("Body", "Question")),
-    "asdiv": ("asdiv/test.jsonl", ("body", "question")),
-    "addsub": ("mawps/addsub.jsonl", ("input",)),
-    "multiarith": ("mawps/multiarith.jsonl", ("input",)),
-    "singleeq": ("mawps/singleeq.jsonl", ("input",)),
-    "singleop": ("mawps/singleop.jsonl", ("input",)),
-}
-
-
-def _read_local_questions(name: str, path: str | os.PathLike[str] | None) -> list[str]:
-    if name not in _LOCAL_FILES:
-        raise ValueError(f"unknown benchmark {name!r}; known benchmarks are {sorted(_LOCAL_FILES)}")
-    folder = path if path is not None else os.environ.get(BENCHMARKS_DIR_ENV)
-    if folder is None:
-        raise ValueError(f"no benchmark folder: pass path= or set {BENCHMARKS_DIR_ENV}")
-    relative, columns = _LOCAL_FILES[name]
-    file = Path(folder) / relative
-    if not file.is_file():
-        raise FileNotFoundError(f"benchmark {name!r} not found at {file}")
-    with file.open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [" ".join(str(row[column]).strip() for column in columns) for row in rows]
+    # Every test question counts, including those whose gold answer is not a single number.
+    return list(load_benchmark(name, split="test", path=path, include_unparsed=True)["question"])
 
 
 def _check_rows(
