@@ -65,6 +65,7 @@ def test_the_default_index_covers_every_default_benchmark(default_index):
     assert default_index.sizes["gsm8k"] == 1319
     assert default_index.sizes["svamp"] == 1000
     assert default_index.sizes["singleop"] == 562
+    assert default_index.sizes["asdiv"] == 2215  # every question, even those without a numeric gold
 
 
 def test_planted_contamination_is_dropped_with_benchmark_names_and_counts(default_index):
@@ -231,3 +232,23 @@ def test_decontaminate_dataset_flags_a_saved_dataset(tmp_path):
     assert report.contaminated == 1
     with pytest.raises(FileNotFoundError, match="no dataset"):
         decontaminate_dataset(tmp_path / "missing", benchmarks=["gsm8k"], path=BENCHMARKS_DIR)
+
+
+def test_decontaminate_dataset_cleans_every_split_of_a_dataset_dict(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    splits = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list([{"question": GSM8K_VERBATIM}, {"question": CLEAN[0]}]),
+            "test": datasets.Dataset.from_list([{"question": CLEAN[1]}, {"question": GSM8K_EDITED}]),
+        }
+    )
+    drops_out = tmp_path / "drops.jsonl"
+    report = decontaminate_dataset(
+        splits, benchmarks=["gsm8k"], path=BENCHMARKS_DIR, out=tmp_path / "clean", drops_out=drops_out
+    )
+
+    assert (report.checked, report.contaminated) == (4, 2)
+    clean = datasets.load_from_disk(str(tmp_path / "clean"))
+    assert clean["train"]["question"] == [CLEAN[0]] and clean["test"]["question"] == [CLEAN[1]]
+    dropped_ids = [json.loads(line)["id"] for line in drops_out.read_text().splitlines()]
+    assert dropped_ids == ["train:0", "test:1"]
