@@ -60,8 +60,11 @@ def _write_jsonl(path: Path, rows) -> int:
 
 def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",)) -> dict[str, Path]:
     """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
+    import datasets
+
     from orca_math.data.writers import write_dataset
 
+    datasets.disable_progress_bars()  # the stage bars already showed progress
     out.mkdir(parents=True, exist_ok=True)
     written = write_dataset(_final_rows(run, stage_names[-1]), out / "dataset", formats=tuple(dict.fromkeys(["hf", *formats])))
     drops = (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", []))
