@@ -12,6 +12,7 @@ from orca_math.learn import (
     build_preferences,
     get_preset,
     make_prompt,
+    orca_chat_template,
     orca_completion,
     orca_prompt,
     sft_dataset,
@@ -182,6 +183,19 @@ def test_orca_prompt_and_completion_concatenate_to_the_papers_format():
     assert orca_prompt(" What is 2+3? ") + orca_completion("5") == "USER: What is 2+3?\nASSISTANT: 5"
     assert make_prompt("q", "conversational") == [{"role": "user", "content": "q"}]
     assert "USER: " in ORCA_CHAT_TEMPLATE and "ASSISTANT:" in ORCA_CHAT_TEMPLATE
+
+
+class _FakeTokenizer:
+    def __init__(self, adds_bos: bool):
+        self.bos_token_id, self.adds_bos = 1, adds_bos
+
+    def __call__(self, text: str) -> dict:
+        return {"input_ids": ([1] if self.adds_bos else []) + [7]}
+
+
+def test_orca_chat_template_adds_bos_only_for_tokenizers_that_add_it():
+    assert orca_chat_template(_FakeTokenizer(adds_bos=True)) == "{{ bos_token }}" + ORCA_CHAT_TEMPLATE
+    assert orca_chat_template(_FakeTokenizer(adds_bos=False)) == ORCA_CHAT_TEMPLATE
 
 
 def test_sft_dataset_from_question_answer_rows():

@@ -72,6 +72,11 @@ def test_adapter_trains_two_steps_on_our_datasets(kind, tiny_model_dir, tmp_path
     checkpoint = adapter.train(dataset, tmp_path / kind, preset, model=tiny_model_dir)
     assert checkpoint == tmp_path / kind
     _assert_trained(adapter, checkpoint, tiny_model_dir)
+    # The checkpoint's tokenizer now renders chats in the Orca format it was trained on.
+    saved = AutoTokenizer.from_pretrained(checkpoint)
+    chat = [{"role": "user", "content": "What is 2+3?"}]
+    rendered = saved.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert rendered == "USER: What is 2+3?\nASSISTANT:"
 
 
 def test_dpo_accepts_an_explicit_reference_model(tiny_model_dir, tmp_path):

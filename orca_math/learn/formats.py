@@ -27,15 +27,28 @@ Kind = Literal["sft", "dpo", "kto"]
 
 ORCA_PROMPT_TEMPLATE = "USER: {question}\nASSISTANT:"
 
-# A chat template that renders the Orca-Math format, for serving an SFT/DPO/KTO checkpoint with a
-# chat API (e.g. `vllm serve ckpt --chat-template orca.jinja`): user turns become the prompt above,
-# assistant turns become " {answer}" and end with the EOS token.
+# The Orca format as a chat template, for serving a checkpoint with a chat API (vLLM, `hf:`): a
+# system message becomes a line of its own, user turns become the prompt above, assistant turns
+# " {answer}" + EOS. See `orca_chat_template` for the BOS token.
 ORCA_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + '\\nASSISTANT:' }}"
-    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + eos_token + '\\n' }}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\\n' }}"
+    "{% elif message['role'] == 'user' %}{{ 'USER: ' + message['content'] | trim + '\\nASSISTANT:' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] | trim + eos_token + '\\n' }}"
     "{% endif %}{% endfor %}"
 )
+
+
+def orca_chat_template(tokenizer: Any) -> str:
+    """`ORCA_CHAT_TEMPLATE`, starting with the BOS token when `tokenizer` adds one to plain text.
+
+    Chat servers tokenize a rendered template without adding special tokens, while TRL tokenized
+    the training text with them; this keeps the two identical (e.g. Mistral's ``<s>``).
+    """
+    ids = tokenizer("x")["input_ids"]
+    adds_bos = tokenizer.bos_token_id is not None and bool(ids) and ids[0] == tokenizer.bos_token_id
+    return ("{{ bos_token }}" if adds_bos else "") + ORCA_CHAT_TEMPLATE
+
 
 # Columns each format needs, in TRL's order.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {

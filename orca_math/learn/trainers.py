@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import datasets
 
-from orca_math.learn.formats import REQUIRED_COLUMNS, validate_format
+from orca_math.learn.formats import REQUIRED_COLUMNS, orca_chat_template, validate_format
 from orca_math.learn.presets import TrainingPreset
 
 
@@ -76,6 +76,7 @@ class _TRLAdapter:
             )
         validate_format(dataset, self.kind)  # type: ignore[arg-type]
         dataset = _only_format_columns(dataset, self.kind)
+        orca_text = isinstance(dataset[0][dataset.column_names[0]], str)
         output_dir = Path(output_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model))
         if tokenizer.pad_token is None:
@@ -89,6 +90,9 @@ class _TRLAdapter:
         trainer.train()
         self.log_history = list(trainer.state.log_history)
         _check_finite(self.log_history, self.kind)
+        if orca_text:
+            # The model learned the Orca text format: record it, so chat servers (vLLM) and `hf:` render it.
+            tokenizer.chat_template = orca_chat_template(tokenizer)
         _save(trainer, tokenizer, output_dir, merge_lora=preset.use_lora)
         return output_dir
 
