@@ -417,3 +417,46 @@ def test_asdiv_golds_parse_or_are_reported_as_not_single_numbers():
     assert [answer for answer in colon_forms if not re.fullmatch(r"[\d:]+( [ap]\.m\.)?", answer)] == [
         "11:55 p.m. on 24 December 2014."
     ]
+
+
+def test_a_runaway_expression_times_out_as_cant_tell_in_any_thread():
+    from orca_math.answers._mathverify import verify_with_math_verify
+
+    tower = "9^{9^{9^{9}}}"  # sympy would try to build this integer
+    in_main = verify_with_math_verify(tower, "3", timeout_s=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        in_thread = pool.submit(verify_with_math_verify, tower, "3", 1).result(timeout=120)
+    for outcome in (in_main, in_thread):
+        assert (outcome.equal, outcome.reason) == (None, "math_verify timed out after 1 s")
+
+
+def test_a_helper_that_hangs_or_dies_gives_cant_tell_and_is_replaced():
+    import sys
+
+    from orca_math.answers._mathverify import _Helper
+
+    hanging = _Helper(
+        [sys.executable, "-c", "import sys, time; sys.stdin.readline(); time.sleep(60)"], 0, 0.5
+    )
+    outcome = hanging.ask("\\sqrt{2}", "\\sqrt{2}", 0)
+    assert outcome.equal is None and outcome.reason.startswith("math_verify did not answer within")
+    assert hanging._process is None  # killed; the next call starts a fresh one
+
+    dying = _Helper([sys.executable, "-c", "import sys; sys.stdin.readline()"], 0, 30)
+    outcome = dying.ask("\\sqrt{2}", "\\sqrt{2}", 0)
+    assert outcome.equal is None and "exited" in outcome.reason
+
+    chatty = _Helper(
+        [sys.executable, "-c", "import sys; sys.stdin.readline(); print('hello', flush=True)"], 0, 30
+    )
+    assert chatty.ask("1", "1", 0).reason == "math_verify helper sent an unreadable reply"
+
+
+def test_absurd_inputs_do_not_hang_or_raise():
+    assert parse_number("1e999999999") is None
+    assert compare_answers("1e999999999", "5").result == "not_equal"  # decided by math_verify
+    long_response = "step 1, 2, 3. " * 20000 + "Final answer: 7"
+    assert check_answer("7", long_response).result == "equal"
+    for text in ["\\boxed{", "}}}{{{", "####", "Final answer:", "$$", "1/0", "0/0", "--5", "5..5", ":", "%"]:
+        verdict = check_answer("5", text)
+        assert verdict.result in ("equal", "not_equal", "cant_tell")

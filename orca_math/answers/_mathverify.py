@@ -4,7 +4,7 @@ math_verify bounds its work with `signal.alarm`, which only works in the main th
 interpreter; from any other thread its timeouts raise ValueError. So:
 
 - in the main thread (including inside a running asyncio loop) we call it directly, with its own timeouts;
-- from any other thread we send the job to a helper process (`python -m orca_math.answers._mathverify_worker`)
+- from any other thread we send the job to a helper process (`orca_math.answers._mathverify_worker`)
   that runs it in its own main thread, where math_verify's timeouts work, and we wait with a wall-clock
   limit of our own. A helper that outlives that limit is killed; the next call starts a fresh one.
 
@@ -50,10 +50,25 @@ def verify_with_math_verify(
     return _HELPER.ask(gold, predicted, timeout_s)
 
 
+# The helper keeps stdout for its replies alone: anything printed while importing goes to stderr.
+_HELPER_BOOT = (
+    "import sys; replies = sys.stdout; sys.stdout = sys.stderr; "
+    "from orca_math.answers._mathverify_worker import main; main(replies)"
+)
+
+
 class _Helper:
     """One long-lived helper process, used by one thread at a time."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        command: list[str] | None = None,
+        start_grace_s: float = _HELPER_START_GRACE_S,
+        margin_s: float = 5.0,
+    ) -> None:
+        self._command = command or [sys.executable, "-c", _HELPER_BOOT]
+        self._start_grace_s = start_grace_s
+        self._margin_s = margin_s
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -70,7 +85,7 @@ class _Helper:
             except OSError as error:
                 self._stop()
                 return MathVerifyOutcome(None, f"math_verify helper process failed: {error}", None, None)
-            limit = 3 * timeout_s + 5 + (_HELPER_START_GRACE_S if self._fresh else 0)
+            limit = 3 * timeout_s + self._margin_s + (self._start_grace_s if self._fresh else 0)
             try:
                 line = self._replies.get(timeout=limit)
             except queue.Empty:
@@ -80,7 +95,11 @@ class _Helper:
                 self._stop()
                 return MathVerifyOutcome(None, "math_verify helper process exited", None, None)
             self._fresh = False
-            return MathVerifyOutcome(**json.loads(line))
+            try:
+                return MathVerifyOutcome(**json.loads(line))
+            except (ValueError, TypeError):
+                self._stop()
+                return MathVerifyOutcome(None, "math_verify helper sent an unreadable reply", None, None)
 
     def _ensure_started(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
@@ -89,7 +108,7 @@ class _Helper:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "orca_math.answers._mathverify_worker"],
+            self._command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

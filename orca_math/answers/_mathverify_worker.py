@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import TextIO
 
 from orca_math.answers._mathverify import MathVerifyOutcome, _verify_job, outcome_to_json
 
 
-def main() -> None:
-    """Serve requests until stdin closes."""
+def main(replies: TextIO | None = None) -> None:
+    """Serve requests until stdin closes, writing replies to `replies` (default: stdout)."""
+    replies = replies or sys.stdout
     logging.disable(logging.WARNING)  # math_verify logs its timeouts; the outcome already says so
     for line in sys.stdin:
         try:
@@ -24,8 +26,8 @@ def main() -> None:
             outcome = MathVerifyOutcome(
                 None, f"math_verify helper failed: {type(error).__name__}", None, None
             )
-        sys.stdout.write(outcome_to_json(outcome) + "\n")
-        sys.stdout.flush()
+        replies.write(outcome_to_json(outcome) + "\n")
+        replies.flush()
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ _SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|trillion|dozen|hundred)
 _PERCENT_AFTER = re.compile(r"\s*(?:%|percent\b|per cent\b|pct\b)")
 _NEGATIVE_BEFORE = re.compile(r"(?:\bminus|\bnegative|-\s*\()\s*$")
 _CENTS = re.compile(r"\bcents?\b|¢")
+_MAX_EXPONENT = 100
 _TRAILING = " \t\n.,;:!?'\""
 
 
@@ -237,6 +238,8 @@ def _core_value(core: re.Match[str]) -> ParsedNumber | None:
         literal = core.group("sci")
         mantissa, exponent = literal.split("e")
         written = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        if abs(int(exponent)) > _MAX_EXPONENT:
+            return None  # "1e999999999" would build a gigantic exact integer
         value = Fraction(literal)
         return ParsedNumber(sign * value, "scientific", max(0, written - int(exponent)))
     literal = (core.group("grouped") or core.group("spaced") or core.group("plain")).replace(",", "")
