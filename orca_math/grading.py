@@ -1,0 +1,231 @@
+"""Grading a student's solution: deterministic answer checking, the LLM Grader, or both (hybrid).
+
+    >>> grader = AnswerGrader(mode="exact")
+    >>> grader.grade_sync(question="2 + 3?", reference_answer="5", student_solution="2 + 3 = 5\nFinal answer: 5").verdict
+    'Correct'
+
+Modes:
+
+* ``"exact"``: `check_answer` only. When it can't tell (no answer found in the student's solution, an
+  answer that is not a readable value), the verdict is Incorrect and the analysis says it couldn't tell.
+* ``"llm"``: the `Grader` agent always (the paper's GPT-4-based exact match).
+* ``"hybrid"`` (default): `check_answer` where both answers parse cleanly (equal / not equal), the
+  `Grader` agent for the cases it can't tell.
+
+With ``audit_rate > 0`` a seeded sample of the deterministic verdicts is also sent to the `Grader`; the
+deterministic verdict stands, and `AnswerGrader.stats` reports how often the two agreed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
+
+from orca_math._sync import run_sync
+from orca_math.agents.base import AgentFailedError
+from orca_math.agents.grader import Grader
+from orca_math.answers import Comparison, check_answer, extract_final_answer
+from orca_math.models import ModelLike
+from orca_math.records import Usage, Verdict
+
+GradeMode = Literal["exact", "llm", "hybrid"]
+GRADE_MODES: tuple[str, ...] = get_args(GradeMode)
+
+
+@dataclass
+class GradingStats:
+    """Counts over every `grade` call of one `AnswerGrader`.
+
+    Attributes:
+        exact: verdicts decided by the deterministic checker.
+        llm: verdicts decided by the Grader agent.
+        cant_tell: calls where the deterministic checker could not decide (in hybrid mode these went
+            to the LLM; in exact mode they became Incorrect).
+        audited: deterministic verdicts also sent to the LLM for the audit.
+        audit_agreements: audited verdicts where the LLM gave the same label.
+        audit_failures: audit calls whose reply never parsed (the deterministic verdict still stands).
+    """
+
+    exact: int = 0
+    llm: int = 0
+    cant_tell: int = 0
+    audited: int = 0
+    audit_agreements: int = 0
+    audit_failures: int = 0
+
+    @property
+    def agreement_rate(self) -> float | None:
+        """Share of audited verdicts the LLM agreed with, or None when nothing was audited."""
+        return self.audit_agreements / self.audited if self.audited else None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {**asdict(self), "agreement_rate": self.agreement_rate}
+
+
+@dataclass
+class Grading:
+    """One grading in detail: the verdict plus what led to it.
+
+    Attributes:
+        verdict: the final verdict; `verdict.method` says who decided.
+        reference_answer: the reference answer used by the deterministic checker, or None.
+        comparison: the deterministic checker's result, or None when it was not run (llm mode).
+        audit: the LLM's verdict on a deterministic decision, when this one was sampled for the audit.
+        usage: tokens spent on Grader calls for this grading.
+    """
+
+    verdict: Verdict
+    reference_answer: str | None = None
+    comparison: Comparison | None = None
+    audit: Verdict | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+class AnswerGrader:
+    """Grades student solutions against a reference, deterministically, by an LLM, or hybrid.
+
+    Args:
+        model: the Grader agent's model (spec or client); needed for "llm" and "hybrid" modes and
+            for audits. Use a strong model for real evaluations.
+        mode: "exact", "llm" or "hybrid" (see the module docstring).
+        audit_rate: share (0 to 1) of deterministic verdicts also sent to the LLM to measure agreement.
+        seed: seed of the audit sample; the same seed picks the same items whatever the call order.
+        grader: a ready `Grader` agent (e.g. with your own card or template) instead of `model`.
+
+    Raises:
+        ValueError: an unknown mode, an audit rate outside [0, 1], or no model where one is needed.
+    """
+
+    def __init__(self, model: ModelLike | None = None, *, mode: GradeMode = "hybrid", audit_rate: float = 0.0,
+                 seed: int = 0, grader: Grader | None = None) -> None:
+        if mode not in GRADE_MODES:
+            raise ValueError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
+        if not isinstance(audit_rate, int | float) or not 0.0 <= audit_rate <= 1.0:
+            raise ValueError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
+        if mode == "llm" and audit_rate:
+            raise ValueError("audit_rate audits deterministic verdicts; mode 'llm' makes none, so leave it at 0.")
+        needs_llm = mode != "exact" or audit_rate > 0
+        if needs_llm and grader is None and model is None:
+            raise ValueError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: pass model= or grader=.")
+        self.mode: GradeMode = mode
+        self.audit_rate = float(audit_rate)
+        self.seed = seed
+        self.grader = grader if grader is not None else (Grader(model) if needs_llm else None)
+        self.stats = GradingStats()
+
+    async def grade(self, *, question: str, reference_solution: str | None = None, reference_answer: str | None = None,
+                    student_solution: str) -> Verdict:
+        """Grade one student solution; returns a `Verdict` whose `method` says who decided.
+
+        Give the reference as `reference_answer` (e.g. "72"), `reference_solution` (a worked solution
+        whose final answer is extracted), or both (the answer is used for checking, the solution is
+        shown to the LLM).
+
+        Raises:
+            ValueError: no reference given, or a non-string input.
+            AgentFailedError: the Grader's reply never parsed (record it as a failure).
+        """
+        return (await self.assess(question=question, reference_solution=reference_solution,
+                                  reference_answer=reference_answer, student_solution=student_solution)).verdict
+
+    def grade_sync(self, **inputs: str | None) -> Verdict:
+        """Synchronous `grade`; also works inside a running event loop such as Jupyter's."""
+        return run_sync(self.grade(**inputs))  # type: ignore[arg-type]
+
+    async def assess(self, *, question: str, reference_solution: str | None = None, reference_answer: str | None = None,
+                     student_solution: str) -> Grading:
+        """Like `grade`, returning the full `Grading` (comparison, audit verdict, tokens used)."""
+        _check_text("question", question)
+        _check_text("student_solution", student_solution, allow_empty=True)
+        for name, value in (("reference_solution", reference_solution), ("reference_answer", reference_answer)):
+            if value is not None:
+                _check_text(name, value)
+        if reference_answer is None and reference_solution is None:
+            raise ValueError("grading needs a reference: pass reference_answer= or reference_solution=.")
+        answer = reference_answer if reference_answer is not None else extract_final_answer(reference_solution).value
+        llm_reference = reference_solution if reference_solution is not None else f"Final answer: {reference_answer}"
+        llm_inputs = {"question": question, "reference_solution": llm_reference, "student_solution": student_solution}
+
+        if self.mode == "llm":
+            verdict, usage = await self._ask_llm(llm_inputs)
+            return Grading(verdict, answer, None, usage=usage)
+        comparison = _compare(answer, student_solution)
+        if comparison.result == "cant_tell":
+            self.stats.cant_tell += 1
+            if self.mode == "hybrid":
+                verdict, usage = await self._ask_llm(llm_inputs)
+                return Grading(verdict, answer, comparison, usage=usage)
+        self.stats.exact += 1
+        verdict = _exact_verdict(comparison, answer)
+        grading = Grading(verdict, answer, comparison)
+        if self.audit_rate and comparison.result != "cant_tell" and self._sampled(question, student_solution):
+            await self._audit(grading, llm_inputs)
+        return grading
+
+    async def _ask_llm(self, inputs: dict[str, str]) -> tuple[Verdict, Usage]:
+        assert self.grader is not None  # guaranteed by __init__ for modes that reach here
+        result = await self.grader.call(**inputs)
+        self.stats.llm += 1
+        return result.output.model_copy(update={"method": "llm"}), result.usage
+
+    async def _audit(self, grading: Grading, inputs: dict[str, str]) -> None:
+        assert self.grader is not None
+        try:
+            result = await self.grader.call(**inputs)
+        except AgentFailedError as exc:  # an audit is a measurement: a bad reply must not fail the grading
+            self.stats.audit_failures += 1
+            grading.usage = grading.usage + exc.usage
+            return
+        grading.audit = result.output.model_copy(update={"method": "llm"})
+        grading.usage = grading.usage + result.usage
+        self.stats.audited += 1
+        self.stats.audit_agreements += int(grading.audit.verdict == grading.verdict.verdict)
+
+    def _sampled(self, question: str, student_solution: str) -> bool:
+        # A hash, not a shared RNG: with concurrent calls (and on resume) the same items are picked.
+        digest = hashlib.sha256(f"{self.seed}\x00{question}\x00{student_solution}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.audit_rate
+
+    def __repr__(self) -> str:
+        return f"AnswerGrader(mode={self.mode!r}, audit_rate={self.audit_rate}, grader={self.grader!r})"
+
+
+def _compare(answer: str | None, student_solution: str) -> Comparison:
+    if answer is None or not answer.strip():
+        return Comparison("cant_tell", "no final answer found in the reference solution", "none", None, None)
+    return check_answer(answer, student_solution)
+
+
+def _exact_verdict(comparison: Comparison, answer: str | None) -> Verdict:
+    if comparison.result == "cant_tell":
+        return Verdict(analysis=f"Incorrect because the answer check could not tell: {_sentence(comparison.reason)}",
+                       verdict="Incorrect", method="exact")
+    same = comparison.result == "equal"
+    predicted = comparison.predicted_value
+    shown = predicted if isinstance(predicted, str) or predicted is None else _show(predicted)
+    analysis = (f"The student's final answer {shown} {'equals' if same else 'differs from'} the reference answer {answer} "
+                f"({comparison.method} comparison).")
+    return Verdict(analysis=analysis, verdict="Correct" if same else "Incorrect", method="exact")
+
+
+def _show(value) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    as_float = float(value)
+    return f"{as_float:g}" if len(f"{as_float:g}") < 12 else f"{value.numerator}/{value.denominator}"
+
+
+def _sentence(reason: str) -> str:
+    reason = reason.strip()
+    return reason if reason.endswith(".") else reason + "."
+
+
+def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}.")
+    if not allow_empty and not value.strip():
+        raise ValueError(f"{name} is empty.")
+
+
+__all__ = ["GRADE_MODES", "AnswerGrader", "GradeMode", "Grading", "GradingStats"]

@@ -1,0 +1,193 @@
+"""AnswerGrader: the Grader agent on a scripted client, exact mode, hybrid routing and the audit."""
+
+from __future__ import annotations
+
+import pytest
+
+from orca_math.agents import Grader
+from orca_math.agents.base import AgentFailedError
+from orca_math.answers import check_answer
+from orca_math.grading import AnswerGrader, GradingStats
+from orca_math.testing import ScriptedChatClient
+
+CORRECT = "Error analysis: Both final answers are 72.\nFinal Verdict: Correct"
+INCORRECT = "Error analysis: The student says 70 but the setter says 72.\nFinal Verdict: Incorrect"
+QUESTION = "Natalia sold 48 clips in April and half as many in May. How many in total?"
+GSM8K_SOLUTION = "In May she sold 48/2 = <<48/2=24>>24 clips.\nIn total 48+24 = <<48+24=72>>72.\n#### 72"
+
+
+def llm_grader(replies=(), responder=None, **kwargs) -> tuple[AnswerGrader, ScriptedChatClient]:
+    client = ScriptedChatClient(replies, responder=responder)
+    return AnswerGrader(client, **kwargs), client
+
+
+# --------------------------------------------------------------------------- the Grader agent
+
+
+@pytest.mark.parametrize("reply, label", [(CORRECT, "Correct"), (INCORRECT, "Incorrect")])
+def test_grader_agent_reads_the_verdict_and_the_analysis(reply, label):
+    client = ScriptedChatClient([reply])
+    verdict = Grader(client).run_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="72")
+    assert verdict.verdict == label and verdict.method == "llm"
+    assert verdict.analysis.startswith(("Both", "The student says"))
+    prompt = "\n".join(str(m.content) for m in client.calls[0]["messages"])
+    assert GSM8K_SOLUTION in prompt and QUESTION in prompt
+
+
+def test_malformed_llm_verdicts_raise_after_the_retries():
+    grader, client = llm_grader(["I think it's fine.", "Final Verdict: maybe", "Correct!"], mode="llm")
+    with pytest.raises(AgentFailedError, match="no usable reply after 3 attempt"):
+        grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72")
+    assert len(client.calls) == 3
+    assert grader.stats.llm == 0
+
+
+def test_a_reply_that_parses_on_retry_is_used():
+    grader, client = llm_grader(["no verdict here", CORRECT], mode="llm")
+    verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72")
+    assert verdict.verdict == "Correct" and len(client.calls) == 2
+
+
+# --------------------------------------------------------------------------- exact mode
+
+
+@pytest.mark.parametrize(
+    "student, label",
+    [
+        ("48 + 24 = 72\nFinal answer: 72", "Correct"),
+        ("Final answer: $72.00", "Correct"),
+        ("The answer is 72 clips.", "Correct"),
+        ("48 + 20 = 68\nFinal answer: 68", "Incorrect"),
+        ("Final answer: 72.5", "Incorrect"),
+    ],
+)
+def test_exact_mode_decides_with_the_answer_checker(student, label):
+    grader = AnswerGrader(mode="exact")
+    verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=student)
+    assert (verdict.verdict, verdict.method) == (label, "exact")
+    assert verdict.analysis.endswith(".") and "\n" not in verdict.analysis
+    assert grader.stats.exact == 1 and grader.stats.cant_tell == 0
+
+
+@pytest.mark.parametrize("student", ["I am not sure how to solve this.", "", "Final answer: 2:3"])
+def test_exact_mode_counts_cant_tell_as_incorrect_and_says_so(student):
+    grader = AnswerGrader(mode="exact")
+    verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=student)
+    assert (verdict.verdict, verdict.method) == ("Incorrect", "exact")
+    assert "could not tell" in verdict.analysis
+    assert grader.stats.to_dict()["cant_tell"] == 1
+
+
+def test_the_reference_answer_is_extracted_from_a_reference_solution():
+    grader = AnswerGrader(mode="exact")
+    assert grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 72").correct
+    assert not grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 24").correct
+
+
+def test_exact_mode_needs_no_model_and_never_calls_one():
+    grader, client = llm_grader(mode="exact")
+    grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="no answer")
+    assert client.calls == []
+
+
+# --------------------------------------------------------------------------- hybrid routing
+
+
+def test_hybrid_sends_exactly_the_cant_tell_cases_to_the_llm():
+    batch = [
+        ("Final answer: 72", "exact", "Correct"),
+        ("Final answer: 71", "exact", "Incorrect"),
+        ("I could not work it out.", "llm", "Incorrect"),
+        ("So she sold 72 clips in all", "exact", "Correct"),  # the last number
+        ("Final answer: 72 or 73", "llm", "Correct"),
+        ("Final answer: 12:00", "llm", "Incorrect"),
+    ]
+    cant_tell = sum(1 for student, _, _ in batch if check_answer("72", student).result == "cant_tell")
+    assert cant_tell == 3  # the batch is mixed as intended
+    llm_labels = iter([label for _, method, label in batch if method == "llm"])
+    grader, client = llm_grader(responder=lambda messages: f"Error analysis: Judged.\nFinal Verdict: {next(llm_labels)}")
+    verdicts = [grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=s) for s, _, _ in batch]
+    assert len(client.calls) == cant_tell
+    assert [v.method for v in verdicts] == [method for _, method, _ in batch]
+    assert [v.verdict for v in verdicts] == [label for _, _, label in batch]
+    assert grader.stats == GradingStats(exact=3, llm=3, cant_tell=3)
+
+
+def test_hybrid_shows_the_llm_the_reference_solution_or_the_answer_line():
+    grader, client = llm_grader([CORRECT, CORRECT])
+    grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, reference_answer="72", student_solution="no idea")
+    grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="no idea")
+    prompts = ["\n".join(str(m.content) for m in call["messages"]) for call in client.calls]
+    assert GSM8K_SOLUTION in prompts[0]
+    assert "Final answer: 72" in prompts[1] and "####" not in prompts[1]
+
+
+def test_a_malformed_llm_reply_in_hybrid_mode_raises():
+    grader, _ = llm_grader(responder=lambda messages: "no verdict")
+    with pytest.raises(AgentFailedError):
+        grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="no idea")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def test_audit_samples_deterministic_verdicts_and_reports_agreement():
+    def always_correct(messages):
+        return CORRECT
+
+    grader, client = llm_grader(responder=always_correct, audit_rate=0.5, seed=7)
+    students = [f"Step {i}.\nFinal answer: {72 if i % 2 else 70}" for i in range(40)]
+    verdicts = [grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=s) for s in students]
+    stats = grader.stats
+    assert all(v.method == "exact" for v in verdicts)  # the audit never changes the verdict
+    assert 8 <= stats.audited <= 32 and len(client.calls) == stats.audited
+    # The LLM always says Correct, so it agrees exactly with the audited deterministic Corrects.
+    audited_correct = stats.audit_agreements
+    assert 0 < audited_correct < stats.audited
+    assert stats.agreement_rate == pytest.approx(audited_correct / stats.audited)
+
+    again, _ = llm_grader(responder=always_correct, audit_rate=0.5, seed=7)
+    for s in reversed(students):  # another order: the same items are sampled
+        again.grade_sync(question=QUESTION, reference_answer="72", student_solution=s)
+    assert again.stats == stats
+
+
+def test_no_audit_means_no_llm_calls_for_decided_cases_and_no_rate():
+    grader, client = llm_grader(responder=lambda messages: CORRECT)
+    grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72")
+    assert client.calls == [] and grader.stats.agreement_rate is None
+
+
+def test_a_failed_audit_call_keeps_the_deterministic_verdict():
+    grader, _ = llm_grader(responder=lambda messages: "gibberish", audit_rate=1.0)
+    verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72")
+    assert verdict.correct and verdict.method == "exact"
+    assert grader.stats.audit_failures == 1 and grader.stats.audited == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "fuzzy"}, "unknown grading mode 'fuzzy'"),
+        ({"mode": "llm"}, "needs a grader model"),
+        ({"mode": "hybrid"}, "needs a grader model"),
+        ({"mode": "exact", "audit_rate": 0.1}, "with an audit needs a grader model"),
+        ({"mode": "exact", "audit_rate": 1.5}, "between 0 and 1"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AnswerGrader(**kwargs)
+
+
+def test_missing_reference_and_bad_types_are_clear_errors():
+    grader = AnswerGrader(mode="exact")
+    with pytest.raises(ValueError, match="needs a reference"):
+        grader.grade_sync(question=QUESTION, student_solution="Final answer: 72")
+    with pytest.raises(TypeError, match="student_solution must be a string"):
+        grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=72)
+    with pytest.raises(ValueError, match="reference_answer is empty"):
+        grader.grade_sync(question=QUESTION, reference_answer=" ", student_solution="Final answer: 72")
