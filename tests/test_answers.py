@@ -165,6 +165,8 @@ def test_extract_rejects_non_strings():
         ("**72**", 72),
         ("She needs 6 more boxes", 6),
         ("7th", 7),
+        ("-3°C", -3),
+        ("90^\\circ", 90),
     ],
 )
 def test_parse_number_normalises(text, value):

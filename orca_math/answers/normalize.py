@@ -55,7 +55,7 @@ _LATEX_WRAPPERS = re.compile(
 _LATEX_SIMPLE = [
     (re.compile(r"\{,\}"), ","),
     (re.compile(r"\\[$%]"), lambda m: m.group()[1]),
-    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°"), " degrees"),
+    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ"), " degrees"),
     (re.compile(r"\\(?:left|right|displaystyle|!)"), ""),
     (re.compile(r"\\[,;: ]|~"), " "),
     (re.compile(r"\\(?:approx|sim|simeq)"), "="),
@@ -73,6 +73,7 @@ _UNICODE = str.maketrans(
         "\u2007": " ",
         "\u00d7": "*",
         "\u00f7": "/",
+        "\u00b0": " degrees ",
     }
 )
 _VULGAR = {c: f" {Fraction(unicodedata.numeric(c)).limit_denominator(10)}" for c in "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"}
@@ -209,14 +210,11 @@ def _read_normalised(text: str, cents_hint: bool) -> ParsedNumber | None:
 
 
 def _plausible_suffix(after: str) -> bool:
-    """False when the number is glued to something that makes it an expression or another form."""
+    """False when the number is glued to something that makes it an expression, a time or a ratio."""
     if not after or after[0] in " %)(,.;!?'\"-":
-        # "3:30" and "2:3" are times/ratios, "5/x" an expression, "3, 4" several values.
-        return not re.match(r"[:/]|[.,]\s*\d", after)
-    if after[0] in ":/":
-        return False
+        return True
     letters = re.match(r"[a-z]+", after)
-    # "5km", "3rd" are fine; "5x" or "2pi" are expressions.
+    # "5km" and "3rd" are fine; "5x" and "2pi" are expressions; "3:" and "5/" lead to another form.
     return bool(letters) and len(letters.group()) >= 2 and letters.group() != "pi"
 
 
