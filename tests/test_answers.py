@@ -222,6 +222,8 @@ def test_parse_number_rejects_non_strings():
         ("0.5", "50%", "equal"),
         ("0.2", "2%", "not_equal"),
         ("0.5", "50 cents", "equal"),
+        ("33.3%", "0.333", "equal"),
+        ("50%", "0.495", "not_equal"),  # a whole-number percent is exact, like a whole number
     ],
 )
 def test_tolerance_edges(gold, predicted, result):

@@ -172,7 +172,7 @@ def _show(value: Fraction) -> str:
 # ---- clock times and ratios ----------------------------------------------------------------------------
 
 _COLON_FORM = re.compile(
-    r"^(?:at\s+|about\s+)?(\d{1,2}|\d+)\s*:\s*(\d+)(?::(\d{2}))?\s*(?:([ap])\.?\s?m\b\.?)?(?P<rest>[^\d]*)$"
+    r"^(?:at\s+|about\s+)?(\d+)\s*:\s*(\d+)(?::(\d{2}))?\s*(?:([ap])\.?\s?m\b\.?)?(?P<rest>[^\d]*)$"
 )
 
 

@@ -37,11 +37,9 @@ class ParsedNumber:
     cents: bool = False
 
     def scaled(self, factor: Fraction, extra_decimals: int) -> ParsedNumber:
-        """The same number times `factor` (for % and cents), marked as a plain decimal."""
+        """The same number times `factor` (for % and cents); the kind is kept, so "50%" stays unrounded."""
         decimals = None if self.decimals is None else self.decimals + extra_decimals
-        return replace(
-            self, value=self.value * factor, kind="decimal", decimals=decimals, percent=False, cents=False
-        )
+        return replace(self, value=self.value * factor, decimals=decimals, percent=False, cents=False)
 
 
 _FAST_INTEGER = re.compile(r"-?\d+")
