@@ -11,6 +11,7 @@ the generation code.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,6 +20,8 @@ import datasets
 
 from orca_math.learn.formats import REQUIRED_COLUMNS, orca_chat_template, validate_format
 from orca_math.learn.presets import TrainingPreset
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -250,8 +253,13 @@ def _check_finite(log_history: list[dict[str, Any]], kind: str) -> None:
 
 
 def _save(trainer: Any, tokenizer: Any, output_dir: Path, *, merge_lora: bool) -> None:
+    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
+    if merge_lora and sharded:
+        # Merging needs whole weights; under ZeRO/FSDP they are split across ranks. Save the adapter.
+        logger.warning("LoRA under DeepSpeed/FSDP: %s holds the adapter, not merged weights.", output_dir)
+        merge_lora = False
     if merge_lora:
-        # Merged weights serve directly with vLLM or `hf:`. Merging needs unsharded weights (DDP, not ZeRO-3).
+        # Merged weights serve directly with vLLM or `hf:`, like a full fine-tune's.
         if trainer.accelerator.is_main_process:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
             merged.save_pretrained(str(output_dir))
