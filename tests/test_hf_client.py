@@ -110,3 +110,20 @@ def test_bundled_gguf_generates_a_short_reply():
     result = asyncio.run(client.create(QUESTION, extra_create_args={"temperature": 0, "max_tokens": 8}))
     assert str(result.content).strip()
     assert result.usage.prompt_tokens > 5 and 1 <= result.usage.completion_tokens <= 8
+
+
+def test_in_memory_model_and_a_tokenizer_without_chat_template_fall_back_to_orca(tiny_model_dir):
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    plain = copy.deepcopy(bundled_tokenizer())
+    plain.chat_template = None
+    client = TransformersChatCompletionClient(model, tokenizer=plain)
+    assert client.prompt_format == "orca"
+    assert client.render(QUESTION) == "USER: What is 2+3?\nASSISTANT:"
+    result = asyncio.run(client.create(QUESTION, extra_create_args={"temperature": 0, "max_tokens": 2}))
+    assert 1 <= result.usage.completion_tokens <= 2
+    with pytest.raises(ModelSpecError, match="Pass tokenizer"):
+        TransformersChatCompletionClient(model)
