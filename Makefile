@@ -11,7 +11,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/orca-math solve --seeds examples/seeds.jsonl --out runs/demo/solutions.jsonl --model local --limit 8
+	$(VENV)/bin/orca-math generate --seeds examples/seeds.jsonl --out runs/demo --model local --limit 4 --rounds 1
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

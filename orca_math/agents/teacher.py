@@ -15,6 +15,12 @@ FINAL_ANSWER_LINE = re.compile(
     r"^[\s>*_#]*(?:the\s+)?final\s+answer\s*(?:[:：]|is\b)\s*\**\s*(?P<value>.+?)\s*\**\s*$", re.IGNORECASE | re.MULTILINE
 )
 
+# Tolerated on the last non-empty line only: "The answer is 8", "So the answer is: 8", "#### 8".
+CLOSING_ANSWER_LINE = re.compile(
+    r"^\s*(?:(?:so|thus|therefore),?\s+)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*(?P<value>.+?)\s*$|^\s*####\s*(?P<hash>.+?)\s*$",
+    re.IGNORECASE,
+)
+
 
 def find_final_answer_line(text: str) -> str | None:
     """The value on the last `Final answer: ...` line of a solution, or None."""
@@ -30,7 +36,8 @@ class Teacher(Agent[Solution]):
 
     Inputs: `question`.
     Output: `Solution(solution, final_answer)`; `solution` is the whole reply text.
-    Replies with no final-answer line, or more than one different final answer, are parse errors.
+    A last line such as "The answer is 8" or "#### 8" is accepted too, since small models often
+    write that. Replies with no final answer, or more than one different final answer, are parse errors.
     """
 
     card_name = "teacher"
@@ -42,6 +49,10 @@ class Teacher(Agent[Solution]):
             raise ReplyParseError("empty reply", reply)
         values = {m.group("value").strip().rstrip(".").strip() for m in FINAL_ANSWER_LINE.finditer(text)}
         values.discard("")
+        if not values:
+            closing = CLOSING_ANSWER_LINE.match(text.splitlines()[-1])
+            if closing:
+                values = {(closing.group("value") or closing.group("hash")).strip().rstrip(".").strip()} - {""}
         if not values:
             raise ReplyParseError(f"no '{FINAL_ANSWER_PREFIX} <value>' line", reply)
         if len(values) > 1:
