@@ -183,9 +183,9 @@ class FaultApp:
         if not self._authorized(request):
             record.outcome = "401"
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             record.outcome = "400"
-            return _error(400, "The body must be JSON with a 'messages' list.", "invalid_request_error")
+            return _error(400, "The body must be JSON with a non-empty 'messages' list.", "invalid_request_error")
         if body.get("model") != self.config.model:
             record.outcome = "404"
             return _error(404, f"The model {body.get('model')!r} does not exist.", "model_not_found")

@@ -1,0 +1,338 @@
+"""`ManagedClient`: a `ChatCompletionClient` wrapper that makes model calls safe at scale.
+
+It adds retries with backoff, adaptive concurrency, a circuit breaker, rate caps, a response
+cache and usage/cost metering around any autogen client. Agents call it like any other client::
+
+    client = ManagedClient(load_model("openai:gpt-4o-mini"), concurrency=64,
+                           cache=ResponseCache("run/cache.sqlite"), breaker=CircuitBreaker())
+
+Two extra keys in ``extra_create_args`` are read and removed before the inner call:
+``orca_math_sample`` (a sample id: k ids give k distinct cached replies) and ``orca_math_label``
+(a label for usage accounting, e.g. "solve").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelCapabilities,
+    ModelInfo,
+    RequestUsage,
+)
+
+from orca_math.engine.cache import ResponseCache, cache_key
+from orca_math.engine.costs import UsageMeter
+from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
+from orca_math.models import describe_client
+from orca_math.models.errors import ModelError, ServerError, translate_error
+from orca_math.tokens import estimate_tokens
+
+SAMPLE_KEY = "orca_math_sample"
+LABEL_KEY = "orca_math_label"
+
+
+class RetriesExhaustedError(ModelError):
+    """Every attempt failed with a retryable error; `last_error` is the final one."""
+
+    def __init__(self, message: str, *, attempts: int, last_error: BaseException) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How calls are retried: exponential backoff with jitter, never shorter than Retry-After.
+
+    Attributes:
+        max_attempts: attempts per call, the first included (1 disables retries).
+        initial_wait: seconds before the first retry, doubling after each.
+        max_wait: cap on the backoff (Retry-After may ask for longer, up to `max_retry_after`).
+        jitter: up to this many random seconds added to each wait, to spread retries.
+        timeout: seconds allowed per attempt; None leaves it to the inner client.
+        max_retry_after: cap on an honoured Retry-After, against bogus huge values.
+    """
+
+    max_attempts: int = 8
+    initial_wait: float = 0.5
+    max_wait: float = 60.0
+    jitter: float = 1.0
+    timeout: float | None = 300.0
+    max_retry_after: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"RetryPolicy.max_attempts must be at least 1; got {self.max_attempts}.")
+        if min(self.initial_wait, self.max_wait, self.jitter, self.max_retry_after) < 0:
+            raise ValueError("RetryPolicy waits and jitter cannot be negative.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"RetryPolicy.timeout must be positive or None; got {self.timeout}.")
+
+    def wait(self, retry_state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt (a tenacity `wait` callable)."""
+        backoff = tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(error, "retry_after", None) or 0.0
+        return max(backoff, min(retry_after, self.max_retry_after))
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ModelError) and exc.retryable
+
+
+def classify(exc: BaseException, *, where: str) -> BaseException:
+    """`translate_error`, plus: a reply body that is not valid JSON counts as a retryable server error."""
+    translated = translate_error(exc, where=where)
+    if translated is exc and isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return ServerError(f"{where} sent a malformed response body ({type(exc).__name__}); it may pass.")
+    if translated is exc:
+        import openai
+
+        if isinstance(exc, openai.APIResponseValidationError):
+            return ServerError(f"{where} sent a response that does not follow the API schema; it may pass.")
+    return translated
+
+
+def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers if isinstance(headers, Mapping) or hasattr(headers, "items") else None
+
+
+class ManagedClient(ChatCompletionClient):
+    """Wraps a `ChatCompletionClient` with retries, flow control, a cache and metering.
+
+    Args:
+        inner: the client that talks to the model (build it with ``max_retries=0``: retries
+            happen here, where they are counted and coordinated).
+        retry: the retry policy; None uses `RetryPolicy()`.
+        concurrency: an `AdaptiveConcurrency`, or an int ceiling for one; None for no limit.
+        breaker: a `CircuitBreaker`; None for none.
+        rate_limits: `RateLimits` caps; None for none.
+        cache: a `ResponseCache`; None to always call the model.
+        meter: a `UsageMeter` (with an optional budget); None creates one without a budget.
+        where: the endpoint for messages; defaults to the inner client's description.
+    """
+
+    component_type = "model"
+
+    def __init__(self, inner: ChatCompletionClient, *, retry: RetryPolicy | None = None,
+                 concurrency: AdaptiveConcurrency | int | None = None, breaker: CircuitBreaker | None = None,
+                 rate_limits: RateLimits | None = None, cache: ResponseCache | None = None,
+                 meter: UsageMeter | None = None, where: str | None = None) -> None:
+        if not isinstance(inner, ChatCompletionClient) and not hasattr(inner, "create"):
+            raise TypeError(f"ManagedClient wraps a ChatCompletionClient; got {type(inner).__name__}.")
+        self.inner = inner
+        self.retry = retry or RetryPolicy()
+        self.concurrency = AdaptiveConcurrency(concurrency) if isinstance(concurrency, int) else concurrency
+        self.breaker = breaker
+        self.rate_limits = rate_limits
+        self.cache = cache
+        self.meter = meter or UsageMeter()
+        self.model_name = describe_client(inner, with_url=False)
+        self.where = where or getattr(inner, "_orca_math_where", None) or describe_client(inner)
+        if breaker is not None and breaker.where == "the endpoint":
+            breaker.where = self.where
+        # Read by describe_client, so agents and manifests name the inner model, not the wrapper.
+        self._orca_math_name = self.model_name
+        self._orca_math_where = getattr(inner, "_orca_math_where", None)
+        self._identity = describe_client(inner)
+        self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
+        self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Any] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        """Like the inner `create`, with cache, budget, flow control and retries.
+
+        Raises:
+            RetriesExhaustedError: every attempt failed with a retryable error.
+            CircuitOpenError: the breaker gave up on the endpoint.
+            BudgetExceededError: the next call could exceed the meter's budget.
+            ModelError: a non-retryable error (401, 403, 404, 400), with `.attempts` set.
+        """
+        args = dict(extra_create_args)
+        sample, label = args.pop(SAMPLE_KEY, None), args.pop(LABEL_KEY, None)
+        self._counts["calls"] += 1
+        key = None
+        if self.cache is not None:
+            key = cache_key(self._identity, messages, json_output=json_output, create_args=args, sample=sample, tools=tools)
+            hit = await self.cache.get(key)
+            if hit is not None:
+                self._counts["cache_hits"] += 1
+                self.meter.record_cache_hit()
+                return hit
+        request = dict(tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=args,
+                       cancellation_token=cancellation_token)
+        result = await self._with_retries(messages, request, label)
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, result, model=self.model_name)
+        return result
+
+    async def _with_retries(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            wait=self.retry.wait,
+            retry=tenacity.retry_if_exception(_is_retryable),
+            before_sleep=lambda _state: self._count("retries"),
+            sleep=asyncio.sleep,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(messages, request, label)
+        except tenacity.RetryError as exc:
+            last = exc.last_attempt.exception()
+            attempts = exc.last_attempt.attempt_number
+            raise RetriesExhaustedError(
+                f"Gave up on {self.where} after {attempts} attempt(s); the last error was: {last}",
+                attempts=attempts, last_error=last,
+            ) from last
+        except ModelError as exc:
+            exc.attempts = retrying.statistics.get("attempt_number", 1)  # type: ignore[attr-defined]
+            raise
+        raise AssertionError("unreachable: tenacity either returns, retries or raises")
+
+    def _count(self, name: str) -> None:
+        self._counts[name] += 1
+
+    async def _attempt(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
+        probe = await self.breaker.before_call() if self.breaker is not None else False
+        outcome = "neutral"
+        try:
+            prompt_estimate = sum(estimate_tokens(m.content if isinstance(m.content, str) else str(m.content)) for m in messages)
+            args = request["extra_create_args"]
+            completion_estimate = int(args.get("max_tokens") or args.get("max_completion_tokens")
+                                      or self.meter.expected_completion_tokens(self.model_name))
+            reserved = self.meter.reserve(self.model_name, prompt_estimate, completion_estimate)
+            try:
+                if self.rate_limits is not None:
+                    await self.rate_limits.acquire(prompt_estimate + completion_estimate)
+                result = await self._send(messages, request)
+            except BaseException:
+                self.meter.release(reserved)
+                raise
+            outcome = "success"
+            prompt_tokens, completion_tokens, estimated = self._usage(result, prompt_estimate)
+            self.meter.record(self.model_name, prompt_tokens, completion_tokens, label=label, estimated=estimated,
+                              reserved=reserved)
+            if self.rate_limits is not None:
+                self.rate_limits.settle(prompt_estimate + completion_estimate, prompt_tokens + completion_tokens)
+            self._window.append((time.monotonic(), prompt_tokens + completion_tokens))
+            return result
+        except ModelError as exc:
+            outcome = "failure" if exc.retryable else "neutral"
+            raise
+        finally:
+            if self.breaker is not None:
+                self.breaker.record(outcome, probe=probe)
+
+    async def _send(self, messages: Sequence[LLMMessage], request: dict[str, Any]) -> CreateResult:
+        """One HTTP request under the concurrency limit; errors come out translated."""
+        slot = await self.concurrency.acquire() if self.concurrency is not None else None
+        try:
+            self._counts["requests"] += 1
+            try:
+                call = self.inner.create(messages, **request)
+                result = await (asyncio.wait_for(call, self.retry.timeout) if self.retry.timeout else call)
+            except asyncio.CancelledError:
+                raise
+            except Exception as raw:
+                error = classify(raw, where=self.where)
+                self._on_error(raw, error, slot)
+                if error is raw:
+                    raise
+                raise error from raw
+            if slot is not None:
+                slot.succeeded(result.usage.completion_tokens if result.usage else None)
+            return result
+        finally:
+            if slot is not None and self.concurrency is not None:
+                self.concurrency.release(slot)
+
+    def _on_error(self, raw: BaseException, error: BaseException, slot: Any) -> None:
+        status = getattr(error, "status_code", None)
+        headers = _headers_of(raw)
+        if headers is not None and self.rate_limits is not None:
+            self.rate_limits.observe_headers(headers)
+        self._counts["errors"] += 1
+        if status == 429:
+            self._counts["rate_limited"] += 1
+        if slot is None:
+            return
+        if status in (429, 503) or (isinstance(error, ModelError) and status == 408):
+            slot.overloaded(getattr(error, "retry_after", None))
+        else:
+            slot.failed()
+
+    def _usage(self, result: CreateResult, prompt_estimate: int) -> tuple[int, int, bool]:
+        usage = result.usage
+        if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+            return usage.prompt_tokens, usage.completion_tokens, False
+        content = result.content if isinstance(result.content, str) else str(result.content)
+        return prompt_estimate, estimate_tokens(content), True
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot for progress displays and logs; see docs/scale.md for each field."""
+        now = time.monotonic()
+        while self._window and now - self._window[0][0] > 60.0:
+            self._window.popleft()
+        stats: dict[str, Any] = dict(self._counts)
+        stats.update(rpm=len(self._window), tpm=sum(tokens for _, tokens in self._window))
+        if self.concurrency is not None:
+            stats.update(self.concurrency.stats())
+        else:
+            stats.update(concurrency_limit=None, in_flight=None)
+        stats["breaker"] = self.breaker.state if self.breaker is not None else None
+        if self.rate_limits is not None:
+            stats.update(self.rate_limits.stats())
+        summary = self.meter.summary()
+        stats.update(prompt_tokens=summary["prompt_tokens"], completion_tokens=summary["completion_tokens"],
+                     cost_usd=summary["cost_usd"])
+        return stats
+
+    # The rest of ChatCompletionClient delegates to the inner client.
+    def create_stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[str | CreateResult, None]:
+        """Streams straight from the inner client: no retries, cache or metering."""
+        return self.inner.create_stream(*args, **kwargs)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self.inner.actual_usage()
+
+    def total_usage(self) -> RequestUsage:
+        return self.inner.total_usage()
+
+    def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
+        return self.inner.count_tokens(messages, **kwargs)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
+        return self.inner.remaining_tokens(messages, **kwargs)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+        return self.inner.capabilities
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.inner.model_info

@@ -1,0 +1,194 @@
+"""Token usage and cost: a meter per model and per label, a price table, and a spending budget.
+
+Prices in `DEFAULT_PRICES` are examples (USD per 1M tokens, list prices seen in 2024-2025): check
+your provider's price page and pass your own `PriceTable` for real budgets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orca_math.models.errors import ModelError
+
+
+class BudgetExceededError(ModelError):
+    """The next call could take spending over the budget; raised before the call is made."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per one million input (prompt) and output (completion) tokens."""
+
+    input_per_million: float
+    output_per_million: float
+
+    def __post_init__(self) -> None:
+        if self.input_per_million < 0 or self.output_per_million < 0:
+            raise ValueError(f"Prices cannot be negative; got {self.input_per_million}, {self.output_per_million}.")
+
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
+        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "gpt-4-turbo": Price(10.00, 30.00),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "local": Price(0.0, 0.0),
+}
+
+
+class PriceTable:
+    """Prices per model name; a name matches exactly, else by its longest listed prefix.
+
+    Args:
+        prices: model name -> `Price` or (input, output) USD per 1M tokens; overrides defaults.
+        include_defaults: start from `DEFAULT_PRICES`.
+    """
+
+    def __init__(self, prices: Mapping[str, Price | tuple[float, float]] | None = None, *,
+                 include_defaults: bool = True) -> None:
+        self._prices: dict[str, Price] = dict(DEFAULT_PRICES) if include_defaults else {}
+        for name, price in (prices or {}).items():
+            self._prices[name] = price if isinstance(price, Price) else Price(*price)
+
+    def price(self, model: str) -> Price | None:
+        """The price of `model` ("gpt-4o-2024-08-06" matches "gpt-4o"), or None when unknown."""
+        if model in self._prices:
+            return self._prices[model]
+        matches = [name for name in self._prices if model.startswith(name)]
+        return self._prices[max(matches, key=len)] if matches else None
+
+    def cost(self, model: str, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD for the tokens; raises ValueError naming the model when it has no price."""
+        price = self.price(model)
+        if price is None:
+            raise ValueError(f"No price for model {model!r}: pass PriceTable({{{model!r}: (input_usd, output_usd)}}).")
+        return price.cost(prompt_tokens, completion_tokens)
+
+
+def estimate_cost(n_calls: int, prompt_tokens: float, completion_tokens: float, model: str,
+                  prices: PriceTable | None = None) -> float:
+    """USD for `n_calls` calls of about `prompt_tokens` in and `completion_tokens` out, for dry runs."""
+    if n_calls < 0 or prompt_tokens < 0 or completion_tokens < 0:
+        raise ValueError("estimate_cost needs non-negative call and token counts.")
+    return (prices or PriceTable()).cost(model, n_calls * prompt_tokens, n_calls * completion_tokens)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A spending cap in USD for one meter."""
+
+    max_usd: float
+
+    def __post_init__(self) -> None:
+        if not self.max_usd > 0 or math.isinf(self.max_usd):
+            raise ValueError(f"A budget must be a positive, finite number of USD; got {self.max_usd}.")
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_calls: int = 0
+    cost_usd: float = 0.0
+
+
+class UsageMeter:
+    """Adds up tokens and cost per model and per label; enforces an optional `Budget`.
+
+    Args:
+        prices: the price table; models without a price cost nothing unless a budget is set,
+            in which case reserving a call for them raises ValueError.
+        budget: stop before spending more than this.
+        default_completion_tokens: completion estimate for budget checks when a call gives no
+            max_tokens and nothing has been measured yet.
+    """
+
+    def __init__(self, prices: PriceTable | None = None, *, budget: Budget | None = None,
+                 default_completion_tokens: int = 512) -> None:
+        self.prices = prices or PriceTable()
+        self.budget = budget
+        self.default_completion_tokens = default_completion_tokens
+        self.by_model: dict[str, _Tally] = defaultdict(_Tally)
+        self.by_label: dict[str, _Tally] = defaultdict(_Tally)
+        self.cache_hits = 0
+        self._reserved = 0.0
+
+    def _cost(self, model: str, prompt_tokens: float, completion_tokens: float) -> float:
+        price = self.prices.price(model)
+        return price.cost(prompt_tokens, completion_tokens) if price else 0.0
+
+    def expected_completion_tokens(self, model: str) -> int:
+        """The mean completion length measured for `model`, else `default_completion_tokens`."""
+        tally = self.by_model.get(model)
+        if tally and tally.calls:
+            return math.ceil(tally.completion_tokens / tally.calls)
+        return self.default_completion_tokens
+
+    def reserve(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        """Check the budget for one more call and hold its estimated cost until `record`.
+
+        Returns the reserved USD, to pass back to `record` or `release`.
+
+        Raises:
+            BudgetExceededError: spent + reserved + this call's estimate exceeds the budget.
+        """
+        if self.budget is None:
+            return 0.0
+        estimate = self.prices.cost(model, prompt_tokens, completion_tokens)
+        spent = self.cost_usd()
+        if spent + self._reserved + estimate > self.budget.max_usd:
+            raise BudgetExceededError(
+                f"Stopped before a call to {model}: spent ${spent:.4f} (+${self._reserved:.4f} in flight) and the next "
+                f"call may cost ${estimate:.4f}, over the ${self.budget.max_usd:.2f} budget; finished work is saved."
+            )
+        self._reserved += estimate
+        return estimate
+
+    def release(self, reserved: float) -> None:
+        """Drop a reservation whose call failed."""
+        self._reserved = max(0.0, self._reserved - reserved)
+
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int, *, label: str | None = None,
+               estimated: bool = False, reserved: float = 0.0) -> float:
+        """Count one call's tokens (under `label` too, when given); returns its cost in USD."""
+        self.release(reserved)
+        cost = self._cost(model, prompt_tokens, completion_tokens)
+        tallies = [self.by_model[model]] + ([self.by_label[label]] if label is not None else [])
+        for tally in tallies:
+            tally.calls += 1
+            tally.prompt_tokens += prompt_tokens
+            tally.completion_tokens += completion_tokens
+            tally.estimated_calls += int(estimated)
+            tally.cost_usd += cost
+        return cost
+
+    def record_cache_hit(self) -> None:
+        """A reply served from the cache: no tokens, no cost."""
+        self.cache_hits += 1
+
+    def cost_usd(self) -> float:
+        """Total USD spent so far (models without a price count as free)."""
+        return sum(t.cost_usd for t in self.by_model.values())
+
+    def summary(self) -> dict[str, Any]:
+        """Totals, per-model and per-label tallies, as plain data."""
+        def plain(tallies: dict[str, _Tally]) -> dict[str, dict[str, Any]]:
+            return {name: vars(t).copy() for name, t in tallies.items()}
+
+        return {
+            "prompt_tokens": sum(t.prompt_tokens for t in self.by_model.values()),
+            "completion_tokens": sum(t.completion_tokens for t in self.by_model.values()),
+            "cost_usd": self.cost_usd(),
+            "cache_hits": self.cache_hits,
+            "by_model": plain(self.by_model),
+            "by_label": plain(self.by_label),
+        }

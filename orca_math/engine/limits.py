@@ -1,0 +1,406 @@
+"""Flow control for model calls: adaptive concurrency (AIMD), a circuit breaker and rate caps.
+
+Each piece is independent of HTTP: `ManagedClient` feeds them the outcome of every request.
+All of them bind to the running event loop lazily, so one instance can outlive an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from orca_math.models.errors import ModelError
+
+
+class CircuitOpenError(ModelError):
+    """The endpoint kept failing: the breaker opened and its probes failed too. Stop the run."""
+
+
+class _Signal:
+    """Wakes every waiter on `fire()`; for rare state changes (many waiters, few events)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float | None) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            pass
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+
+class ConcurrencySlot:
+    """One call's hold on an `AdaptiveConcurrency` slot; report its outcome before leaving."""
+
+    def __init__(self, controller: AdaptiveConcurrency, epoch: int) -> None:
+        self._controller = controller
+        self.epoch = epoch
+        self.started = time.monotonic()
+
+    def succeeded(self, tokens: int | None = None) -> None:
+        """The call returned; `tokens` (completion tokens) normalises latency by reply length."""
+        self._controller._on_success(self, (time.monotonic() - self.started) / max(1, tokens or 1))
+
+    def overloaded(self, retry_after: float | None = None) -> None:
+        """The server said it is overloaded (429, 503, or a timeout)."""
+        self._controller._on_overload(self, retry_after)
+
+    def failed(self) -> None:
+        """Any other failure: it breaks the success streak but says nothing about load."""
+        self._controller._successes = 0
+
+
+class AdaptiveConcurrency:
+    """Additive-increase / multiplicative-decrease limit on calls in flight.
+
+    It starts at `ceiling`. An overload signal (429, 503, timeout) multiplies the limit by
+    `decrease_factor` and pauses new calls for the server's Retry-After. Self-hosted servers
+    (vLLM, SGLang, llama.cpp) slow down instead of refusing, so a smoothed latency (per reply
+    token) above `latency_factor` times its baseline counts as overload too; the baseline is the
+    lowest latency seen, drifting up by `baseline_drift` per call so that it follows lasting
+    changes in the workload. After `increase_after` successes in a row the limit grows by one.
+    Calls that started before a decrease cannot decrease it again, as in TCP: one cut per window.
+
+    Args:
+        ceiling: the most calls in flight, and the starting limit.
+        floor: the least the limit goes down to.
+        decrease_factor: multiplier applied on overload, in (0, 1).
+        increase_after: successes in a row before adding one.
+        latency_factor: how far above baseline the smoothed latency may climb; None disables it.
+        latency_smoothing: weight of the newest sample in the latency EWMA.
+        baseline_drift: relative upward drift of the baseline per success.
+    """
+
+    def __init__(
+        self,
+        ceiling: int = 64,
+        *,
+        floor: int = 1,
+        decrease_factor: float = 0.5,
+        increase_after: int = 10,
+        latency_factor: float | None = 2.0,
+        latency_smoothing: float = 0.2,
+        baseline_drift: float = 0.001,
+    ) -> None:
+        if not 1 <= floor <= ceiling:
+            raise ValueError(f"Concurrency needs 1 <= floor <= ceiling; got floor={floor}, ceiling={ceiling}.")
+        if not 0 < decrease_factor < 1:
+            raise ValueError(f"decrease_factor must lie in (0, 1); got {decrease_factor}.")
+        if increase_after < 1 or not 0 < latency_smoothing <= 1:
+            raise ValueError("increase_after must be >= 1 and latency_smoothing in (0, 1].")
+        if latency_factor is not None and latency_factor <= 1:
+            raise ValueError(f"latency_factor must be above 1 (or None); got {latency_factor}.")
+        self.ceiling, self.floor = ceiling, floor
+        self.decrease_factor, self.increase_after = decrease_factor, increase_after
+        self.latency_factor, self.latency_smoothing, self.baseline_drift = latency_factor, latency_smoothing, baseline_drift
+        self.limit = ceiling
+        self.in_flight = 0
+        self.decreases = 0
+        self.lowest_limit = ceiling
+        self._epoch = 0
+        self._successes = 0
+        self._paused_until = 0.0
+        self._latency: float | None = None
+        self._baseline: float | None = None
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> ConcurrencySlot:
+        """Wait for a free slot (and for any Retry-After pause to pass), then take it."""
+        while (pause := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return ConcurrencySlot(self, self._epoch)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # a slot was handed over just as we left
+                self.release()
+            elif future in self._waiters:
+                self._waiters.remove(future)
+            raise
+        return ConcurrencySlot(self, self._epoch)
+
+    def release(self, slot: ConcurrencySlot | None = None) -> None:
+        """Give a slot back and hand it to the next waiter."""
+        self.in_flight -= 1
+        self._wake()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[ConcurrencySlot]:
+        """``async with controller.slot() as slot:`` acquire, run, report via `slot`, release."""
+        held = await self.acquire()
+        try:
+            yield held
+        finally:
+            self.release(held)
+
+    def _wake(self) -> None:
+        # Slots are handed over (in_flight counted here) so a woken waiter cannot lose a race.
+        if time.monotonic() < self._paused_until:
+            return
+        while self._waiters and self.in_flight < self.limit:
+            future = self._waiters.popleft()
+            if not future.done():
+                self.in_flight += 1
+                future.set_result(None)
+
+    def _on_success(self, slot: ConcurrencySlot, latency: float) -> None:
+        alpha = self.latency_smoothing
+        self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
+        if self._baseline is None:
+            self._baseline = latency
+        self._baseline = min(self._baseline * (1 + self.baseline_drift), latency)
+        if self.latency_factor is not None and self._latency > self.latency_factor * self._baseline:
+            self._decrease(slot)
+            return  # never grow while latency is high
+        if slot.epoch != self._epoch:
+            return  # started under a higher limit: says nothing about the current one
+        self._successes += 1
+        if self._successes >= self.increase_after and self.limit < self.ceiling:
+            self.limit += 1
+            self._successes = 0
+            self._wake()
+
+    def _on_overload(self, slot: ConcurrencySlot, retry_after: float | None) -> None:
+        self._successes = 0
+        if retry_after and retry_after > 0:
+            until = time.monotonic() + retry_after
+            if until > self._paused_until:
+                self._paused_until = until
+                asyncio.get_running_loop().call_later(retry_after, self._wake)
+        self._decrease(slot)
+
+    def _decrease(self, slot: ConcurrencySlot) -> bool:
+        if slot.epoch != self._epoch:
+            return False  # started before the last cut: its signal is already accounted for
+        self._epoch += 1
+        self.decreases += 1
+        self._successes = 0
+        self._latency = None  # measure the new window afresh
+        self.limit = max(self.floor, int(self.limit * self.decrease_factor))
+        self.lowest_limit = min(self.lowest_limit, self.limit)
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        """Current limit, calls in flight and waiting, decreases so far, latencies in seconds."""
+        return {
+            "concurrency_limit": self.limit,
+            "concurrency_ceiling": self.ceiling,
+            "in_flight": self.in_flight,
+            "waiting": len(self._waiters),
+            "concurrency_decreases": self.decreases,
+            "lowest_limit": self.lowest_limit,
+            "latency_ewma": self._latency,
+            "latency_baseline": self._baseline,
+        }
+
+
+class CircuitBreaker:
+    """Stops hammering an endpoint that fails every call, and ends the run if it stays down.
+
+    When `failures_to_open` retryable failures come in a row it opens: calls wait, and after
+    `cooldown` seconds one probe goes through. A successful probe closes it; after
+    `max_failed_probes` failed probes every waiting and later call raises `CircuitOpenError`.
+
+    Args:
+        failures_to_open: retryable failures in a row that open the breaker.
+        cooldown: seconds between opening (or a failed probe) and the next probe.
+        max_failed_probes: failed probes before giving up.
+        where: the endpoint, for messages.
+    """
+
+    def __init__(self, failures_to_open: int = 20, *, cooldown: float = 10.0, max_failed_probes: int = 3,
+                 where: str = "the endpoint") -> None:
+        if failures_to_open < 1 or max_failed_probes < 1 or cooldown < 0:
+            raise ValueError("CircuitBreaker needs failures_to_open >= 1, max_failed_probes >= 1 and cooldown >= 0.")
+        self.failures_to_open, self.cooldown, self.max_failed_probes = failures_to_open, cooldown, max_failed_probes
+        self.where = where
+        self.state = "closed"  # closed -> open -> half_open -> closed | failed
+        self.consecutive_failures = 0
+        self.failed_probes = 0
+        self._open_until = 0.0
+        self._signal = _Signal()
+
+    def _error(self) -> CircuitOpenError:
+        return CircuitOpenError(
+            f"{self.where} failed {self.consecutive_failures} calls in a row and {self.failed_probes} probe(s) after "
+            "cooling down; finished work is saved, rerun the same command to resume."
+        )
+
+    async def before_call(self) -> bool:
+        """Wait while open; returns True when this call is the probe. Raises `CircuitOpenError`."""
+        while True:
+            if self.state == "failed":
+                raise self._error()
+            if self.state == "closed":
+                return False
+            wait = self._open_until - time.monotonic()
+            if self.state == "open" and wait <= 0:
+                self.state = "half_open"
+                return True
+            await self._signal.wait(wait if self.state == "open" else None)
+
+    def record(self, outcome: str, *, probe: bool) -> None:
+        """Report a call: outcome "success", "failure" (retryable) or "neutral" (anything else)."""
+        if outcome == "success":
+            self.consecutive_failures = 0
+            if probe or self.state != "closed":
+                self.state, self.failed_probes = "closed", 0
+        elif outcome == "failure":
+            self.consecutive_failures += 1
+            if probe:
+                self.failed_probes += 1
+                self.state = "failed" if self.failed_probes >= self.max_failed_probes else "open"
+                self._open_until = time.monotonic() + self.cooldown
+            elif self.state == "closed" and self.consecutive_failures >= self.failures_to_open:
+                self.state = "open"
+                self._open_until = time.monotonic() + self.cooldown
+        elif probe and self.state == "half_open":
+            self.state = "open"  # the probe told us nothing: let the next caller probe at once
+        else:
+            return
+        self._signal.fire()
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_reset(value: str) -> float | None:
+    """Seconds in an OpenAI reset header such as "1s", "6m0s", "20ms" or "0.5"; None if unreadable."""
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+class TokenBucket:
+    """Refills at `per_minute / 60` per second up to `burst_seconds` worth; may go into debt.
+
+    A request larger than the bucket waits for a full bucket, then leaves it in debt, so large
+    requests are delayed rather than refused.
+    """
+
+    def __init__(self, per_minute: float, *, burst_seconds: float = 1.0) -> None:
+        if per_minute <= 0 or burst_seconds <= 0:
+            raise ValueError(f"A rate cap must be positive; got {per_minute}/minute, burst {burst_seconds} s.")
+        self.per_minute = per_minute
+        self.burst_seconds = burst_seconds
+        self.level = self.capacity
+        self._updated = time.monotonic()
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.per_minute / 60.0 * self.burst_seconds)
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self._updated) * self.per_minute / 60.0)
+        self._updated = now
+
+    async def take(self, amount: float) -> None:
+        """Wait until `amount` (or a full bucket, if larger) is available, then take it."""
+        while True:
+            self._refill()
+            need = min(amount, self.capacity)
+            if self.level >= need:
+                self.level -= amount
+                return
+            await asyncio.sleep((need - self.level) * 60.0 / self.per_minute)
+
+    def adjust(self, delta: float) -> None:
+        """Take `delta` more (or give back, when negative) after the fact."""
+        self._refill()
+        self.level = min(self.capacity, self.level - delta)
+
+    def drain_for(self, seconds: float) -> None:
+        """Empty the bucket so that it takes about `seconds` to allow the next request."""
+        self._refill()
+        self.level = min(self.level, -seconds * self.per_minute / 60.0 + 1.0)
+
+
+class RateLimits:
+    """Requests-per-minute and tokens-per-minute caps, configured or learned from response headers.
+
+    Tokens are estimated before a call (prompt estimate plus max_tokens) and corrected with the
+    reply's usage. Headers read (from whatever responses expose them; autogen's OpenAI client
+    only exposes them on errors, such as 429s): ``x-ratelimit-limit-requests`` and
+    ``x-ratelimit-limit-tokens`` set a cap where none was configured and lower a configured one;
+    ``x-ratelimit-remaining-requests`` / ``-tokens`` of 0 empty the bucket until
+    ``x-ratelimit-reset-requests`` / ``-tokens`` (e.g. "6m0s").
+
+    Args:
+        requests_per_minute: cap on requests; None for none (unless learned).
+        tokens_per_minute: cap on prompt + completion tokens; None for none (unless learned).
+        burst_seconds: how many seconds' worth of the cap may go out at once.
+        learn_from_headers: adopt caps found in headers.
+    """
+
+    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None, *,
+                 burst_seconds: float = 1.0, learn_from_headers: bool = True) -> None:
+        self.burst_seconds = burst_seconds
+        self.learn_from_headers = learn_from_headers
+        self.requests = TokenBucket(requests_per_minute, burst_seconds=burst_seconds) if requests_per_minute else None
+        self.tokens = TokenBucket(tokens_per_minute, burst_seconds=burst_seconds) if tokens_per_minute else None
+
+    async def acquire(self, estimated_tokens: int) -> None:
+        """Wait until one request of about `estimated_tokens` tokens fits under both caps."""
+        if self.requests is not None:
+            await self.requests.take(1)
+        if self.tokens is not None:
+            await self.tokens.take(estimated_tokens)
+
+    def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
+        """Correct the token bucket once the reply's real usage is known."""
+        if self.tokens is not None:
+            self.tokens.adjust(actual_tokens - estimated_tokens)
+
+    def observe_headers(self, headers: Mapping[str, str]) -> None:
+        """Read ``x-ratelimit-*`` headers (case-insensitive); unknown or unreadable values are ignored."""
+        if not self.learn_from_headers or not headers:
+            return
+        lower = {str(k).lower(): str(v) for k, v in headers.items()}
+        for kind in ("requests", "tokens"):
+            limit = _number(lower.get(f"x-ratelimit-limit-{kind}"))
+            bucket: TokenBucket | None = getattr(self, kind)
+            if limit:
+                if bucket is None:
+                    bucket = TokenBucket(limit, burst_seconds=self.burst_seconds)
+                    setattr(self, kind, bucket)
+                elif limit < bucket.per_minute:
+                    bucket.per_minute = limit
+            remaining = _number(lower.get(f"x-ratelimit-remaining-{kind}"))
+            reset = parse_reset(lower.get(f"x-ratelimit-reset-{kind}", ""))
+            if bucket is not None and remaining == 0 and reset:
+                bucket.drain_for(reset)
+
+    def stats(self) -> dict[str, Any]:
+        """The caps in force (per minute), None where uncapped."""
+        return {
+            "rpm_cap": self.requests.per_minute if self.requests else None,
+            "tpm_cap": self.tokens.per_minute if self.tokens else None,
+        }
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,226 @@
+"""ManagedClient over a real OpenAI client and the fault server: retries, flow control, cache, costs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orca_math.engine import (
+    AdaptiveConcurrency,
+    Budget,
+    BudgetExceededError,
+    CircuitBreaker,
+    CircuitOpenError,
+    ManagedClient,
+    PriceTable,
+    RateLimits,
+    ResponseCache,
+    RetriesExhaustedError,
+    RetryPolicy,
+    UsageMeter,
+)
+from orca_math.models import describe_client
+from orca_math.models.errors import AuthenticationError, BadRequestError, ModelNotFoundError, ServerError
+from orca_math.testing import ScriptedChatClient
+from orca_math.testing.fault_server import FaultConfig, FaultServer
+from tests._engine_helpers import ask, openai_client, run
+
+FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, jitter=0.0, timeout=2.0)
+
+
+def _managed(server: FaultServer, *, api_key: str = "sk-test", aiohttp: bool = False, **options) -> ManagedClient:
+    options.setdefault("retry", FAST)
+    return ManagedClient(openai_client(server.base_url, api_key=api_key, aiohttp=aiohttp), **options)
+
+
+def _calls(client: ManagedClient, n: int, **create_options):
+    async def go():
+        try:
+            return await asyncio.gather(*(client.create(ask(), **create_options) for _ in range(n)))
+        finally:
+            await client.close()
+
+    return run(go())
+
+
+def test_429_is_retried_after_retry_after():
+    with FaultServer(FaultConfig(outcomes=["429"], retry_after=0.5)) as server:
+        client = _managed(server)
+        (result,) = _calls(client, 1)
+    first, second = server.chat_requests()
+    assert result.content.endswith("42") and [first.outcome, second.outcome] == ["429", "ok"]
+    assert second.time - first.time >= 0.48  # the backoff alone would be 0.01 s
+    stats = client.stats()
+    assert (stats["retries"], stats["rate_limited"], stats["requests"], stats["calls"]) == (1, 1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("fault", "aiohttp"),
+    [("500", False), ("503", False), ("timeout", False), ("drop", False), ("drop", True),
+     ("truncated", False), ("malformed", True)],
+)
+def test_transient_faults_are_retried(fault, aiohttp):
+    config = FaultConfig(outcomes=[fault, fault], retry_after=None, timeout_hang=3.0)
+    policy = RetryPolicy(initial_wait=0.01, jitter=0.0, timeout=0.5)
+    with FaultServer(config) as server:
+        (result,) = _calls(_managed(server, aiohttp=aiohttp, retry=policy), 1)
+    assert result.content.endswith("Final answer: 42")
+    assert [r.outcome for r in server.chat_requests()] == [fault, fault, "ok"]
+
+
+def test_401_fails_fast_with_one_request_and_names_the_key():
+    with FaultServer(FaultConfig(api_key="sk-right")) as server:
+        with pytest.raises(AuthenticationError, match="API key") as caught:
+            _calls(_managed(server, api_key="sk-wrong"), 1)
+    assert len(server.chat_requests()) == 1
+    assert caught.value.attempts == 1
+    assert "sk-wrong" not in str(caught.value)
+
+
+def test_400_and_404_are_not_retried():
+    with FaultServer() as server:
+        client = _managed(server)
+        wrong_model = ManagedClient(openai_client(server.base_url), retry=FAST)
+        wrong_model.inner._create_args["model"] = "no-such-model"
+
+        async def go():
+            with pytest.raises(BadRequestError):
+                await client.create([])
+            with pytest.raises(ModelNotFoundError):
+                await wrong_model.create(ask())
+            await client.close()
+            await wrong_model.close()
+
+        run(go())
+    assert [r.outcome for r in server.chat_requests()] == ["400", "404"]
+
+
+def test_exhausted_retries_say_the_last_error():
+    with FaultServer(FaultConfig(rate_500=1.0)) as server:
+        with pytest.raises(RetriesExhaustedError, match="after 3 attempt.*500") as caught:
+            _calls(_managed(server, retry=RetryPolicy(max_attempts=3, initial_wait=0.01, jitter=0)), 1)
+    assert caught.value.attempts == 3 and isinstance(caught.value.last_error, ServerError)
+    assert len(server.chat_requests()) == 3
+
+
+def test_concurrency_drops_on_429s_and_every_call_still_succeeds():
+    with FaultServer(FaultConfig(rate_429=0.25, retry_after=0.05, base_latency=0.01, seed=3)) as server:
+        client = _managed(server, concurrency=AdaptiveConcurrency(16, latency_factor=None))
+        results = _calls(client, 48)
+    stats = client.stats()
+    assert len(results) == 48 and stats["rate_limited"] > 0
+    assert stats["concurrency_decreases"] >= 1 and stats["lowest_limit"] <= 8
+
+
+def test_a_server_that_only_slows_down_lowers_concurrency():
+    config = FaultConfig(base_latency=0.02, latency_per_in_flight=0.02)
+    with FaultServer(config) as server:
+        client = _managed(server, concurrency=32)
+        _calls(client, 120)
+    stats = client.stats()
+    assert stats["rate_limited"] == 0 and stats["errors"] == 0
+    # At 32 in flight a reply takes 0.66 s; the baseline from the first replies is far lower.
+    assert stats["concurrency_decreases"] >= 2 and stats["lowest_limit"] <= 8
+    assert max(r.in_flight for r in server.chat_requests()[-20:]) < 32
+
+
+def test_breaker_opens_under_total_failure_and_stops_the_run():
+    breaker = CircuitBreaker(5, cooldown=0.05, max_failed_probes=2)
+    with FaultServer(FaultConfig(rate_503=1.0, retry_after=None)) as server:
+        client = _managed(server, concurrency=1, breaker=breaker,
+                          retry=RetryPolicy(max_attempts=50, initial_wait=0.001, jitter=0))
+        with pytest.raises(CircuitOpenError, match="failed 7 calls in a row.*rerun the same command"):
+            _calls(client, 1)
+    assert len(server.chat_requests()) == 5 + 2
+    assert client.stats()["breaker"] == "failed"
+
+
+def test_request_rate_cap_holds():
+    limits = RateLimits(requests_per_minute=1200, burst_seconds=0.5)  # 20/s after a burst of 10
+    with FaultServer() as server:
+        _calls(_managed(server, rate_limits=limits), 30)
+    times = [r.time for r in server.chat_requests()]
+    assert times[-1] - times[0] >= 0.9
+    for i, t in enumerate(times):  # 0.1 s of slack for arrival jitter; uncapped, all 30 arrive within it
+        assert i + 1 <= 10 + 20 * (t - times[0] + 0.1) + 1
+
+
+def test_cache_hits_repeat_calls_and_keeps_k_samples_apart(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    with FaultServer() as server:
+        client = _managed(server, cache=cache, api_key="sk-secret-never-stored")
+
+        async def go():
+            first = await client.create(ask(), extra_create_args={"temperature": 0.0})
+            again = await client.create(ask(), extra_create_args={"temperature": 0.0})
+            samples = [
+                await client.create(ask(), extra_create_args={"temperature": 0.7, "orca_math_sample": k,
+                                                              "orca_math_label": "sample"})
+                for k in (0, 1, 2, 0)
+            ]
+            return first, again, samples
+
+        first, again, samples = run(go())
+    assert (first.cached, again.cached, again.content) == (False, True, first.content)
+    assert [s.cached for s in samples] == [False, False, False, True]
+    assert len(server.chat_requests()) == 4 and len(cache) == 4
+    assert client.stats()["cache_hits"] == 2
+    for request in server.chat_requests():
+        assert not any(key.startswith("orca_math") for key in request.body)
+    cache.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"Final answer: 42" in stored and b"sk-secret-never-stored" not in stored
+
+
+def test_budget_stops_before_the_call_that_could_exceed_it():
+    meter = UsageMeter(PriceTable({"fault-model": (1000.0, 1000.0)}), budget=Budget(0.1))  # $0.001 a token
+    with FaultServer() as server:
+        client = _managed(server, meter=meter)
+
+        async def go():
+            done = 0
+            with pytest.raises(BudgetExceededError, match="over the \\$0.10 budget"):
+                while True:
+                    await client.create(ask(), extra_create_args={"max_tokens": 40})
+                    done += 1
+            return done
+
+        done = run(go())
+    assert done == len(server.chat_requests()) >= 1
+    assert meter.cost_usd() <= 0.1
+
+
+def test_usage_is_estimated_when_the_server_sends_none():
+    with FaultServer(FaultConfig(include_usage=False)) as server:
+        client = _managed(server)
+        _calls(client, 2, extra_create_args={"orca_math_label": "solve"})
+    summary = client.meter.summary()
+    solve = summary["by_label"]["solve"]
+    assert solve["calls"] == 2 and solve["estimated_calls"] == 2
+    assert solve["prompt_tokens"] > 0 and solve["completion_tokens"] >= 10
+
+
+def test_wrapper_is_transparent_to_agents_and_strips_its_keys():
+    inner = ScriptedChatClient(["Final answer: 7"], model="teacher-x")
+    client = ManagedClient(inner, concurrency=4)
+    result = run(client.create(ask(), json_output=True,
+                               extra_create_args={"temperature": 0.2, "orca_math_sample": 3, "orca_math_label": "solve"}))
+    assert result.content == "Final answer: 7"
+    assert inner.calls[0]["extra_create_args"] == {"temperature": 0.2}
+    assert describe_client(client) == "teacher-x" and client.model_info["json_output"] is True
+    assert client.meter.summary()["by_label"]["solve"]["calls"] == 1
+
+
+def test_unknown_exceptions_are_not_retried():
+    inner = ScriptedChatClient([ValueError("bad argument"), "unused"])
+    with pytest.raises(ValueError, match="bad argument"):
+        run(ManagedClient(inner, retry=FAST).create(ask()))
+    assert len(inner.calls) == 1
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(TypeError, match="ChatCompletionClient"):
+        ManagedClient("openai:gpt-4o")  # type: ignore[arg-type]
