@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import generate
+from orca_math.cli import evaluate, generate
 
-COMMANDS = [generate]
+COMMANDS = [generate, evaluate]
 
 
 class UserError(Exception):
