@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from autogen_core.models import CreateResult, RequestUsage
 
 from orca_math.engine import (
     AdaptiveConcurrency,
@@ -19,6 +20,8 @@ from orca_math.engine import (
     RetriesExhaustedError,
     RetryPolicy,
     UsageMeter,
+    cache_key,
+    estimate_cost,
 )
 from orca_math.models import describe_client
 from orca_math.models.errors import AuthenticationError, BadRequestError, ModelNotFoundError, ServerError
@@ -224,3 +227,61 @@ def test_bad_settings_are_refused():
         RetryPolicy(max_attempts=0)
     with pytest.raises(TypeError, match="ChatCompletionClient"):
         ManagedClient("openai:gpt-4o")  # type: ignore[arg-type]
+
+
+def test_rate_caps_are_learned_from_429_headers():
+    config = FaultConfig(outcomes=["429"], retry_after=0.05,
+                         headers_429={"x-ratelimit-limit-requests": "600", "x-ratelimit-limit-tokens": "90000"})
+    limits = RateLimits()
+    with FaultServer(config) as server:
+        client = _managed(server, rate_limits=limits)
+        _calls(client, 1)
+    assert client.stats()["rpm_cap"] == 600 and client.stats()["tpm_cap"] == 90000
+
+
+def test_error_messages_name_the_endpoint_not_the_key():
+    with FaultServer(FaultConfig(api_key="sk-right")) as server:
+        with pytest.raises(AuthenticationError) as caught:
+            _calls(_managed(server, api_key="sk-wrong-key"), 1)
+    assert server.base_url in str(caught.value) and "sk-wrong-key" not in str(caught.value)
+
+
+def test_a_budget_needs_a_price_for_the_model():
+    with pytest.raises(ValueError, match="price for model 'scripted'"):
+        ManagedClient(ScriptedChatClient(), meter=UsageMeter(budget=Budget(1.0)))
+
+
+def test_prices_match_by_prefix_and_estimate_dry_runs():
+    table = PriceTable({"my-model": (1.0, 2.0)})
+    assert table.price("gpt-4o-mini-2024-07-18") == table.price("gpt-4o-mini")  # longest prefix wins
+    assert estimate_cost(1000, 500, 250, "my-model", table) == pytest.approx(1000 * (500 * 1 + 250 * 2) / 1e6)
+    with pytest.raises(ValueError, match="No price for model 'mystery'"):
+        estimate_cost(1, 1, 1, "mystery")
+    with pytest.raises(ValueError, match="positive"):
+        Budget(0)
+
+
+def test_cache_is_shared_by_coroutines_and_by_other_connections(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    writer, reader = ResponseCache(path), ResponseCache(path)  # two connections, as two processes would have
+    results = [CreateResult(finish_reason="stop", content=f"reply {i}", usage=RequestUsage(prompt_tokens=1, completion_tokens=2),
+                            cached=False) for i in range(40)]
+
+    async def go():
+        await asyncio.gather(*(writer.put(f"k{i}", r) for i, r in enumerate(results)))
+        return await asyncio.gather(*(reader.get(f"k{i}") for i in range(41)))
+
+    found = run(go())
+    assert [f.content for f in found[:40]] == [f"reply {i}" for i in range(40)] and found[40] is None
+    assert all(f.cached for f in found[:40])
+    assert reader.hits == 40 and reader.misses == 1
+
+
+def test_cache_key_changes_with_what_the_model_sees():
+    base = cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.0})
+    assert base == cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.0})
+    assert len({base, cache_key("m2 at u", ask(), json_output=True, create_args={"temperature": 0.0}),
+                cache_key("m at u", ask("other"), json_output=True, create_args={"temperature": 0.0}),
+                cache_key("m at u", ask(), json_output=None, create_args={"temperature": 0.0}),
+                cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.5}),
+                cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.0}, sample=1)}) == 6

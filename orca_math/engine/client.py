@@ -141,7 +141,13 @@ class ManagedClient(ChatCompletionClient):
         self.cache = cache
         self.meter = meter or UsageMeter()
         self.model_name = describe_client(inner, with_url=False)
-        self.where = where or getattr(inner, "_orca_math_where", None) or describe_client(inner)
+        endpoint = getattr(inner, "_orca_math_where", None) or getattr(getattr(inner, "_client", None), "base_url", None)
+        self.where = where or (str(endpoint).rstrip("/") if endpoint else describe_client(inner))
+        if self.meter.budget is not None and self.meter.prices.price(self.model_name) is None:
+            raise ValueError(
+                f"A budget needs a price for model {self.model_name!r}: "
+                f"pass UsageMeter(PriceTable({{{self.model_name!r}: (input_usd, output_usd)}}), budget=...)."
+            )
         if breaker is not None and breaker.where == "the endpoint":
             breaker.where = self.where
         # Read by describe_client, so agents and manifests name the inner model, not the wrapper.

@@ -51,6 +51,7 @@ class FaultConfig:
         latency_per_in_flight: extra seconds per request in flight, like a saturated GPU server.
         rate_429: fraction of 429 replies (with ``Retry-After: retry_after``).
         retry_after: the ``Retry-After`` header value in seconds; None sends no header.
+        headers_429: extra headers on 429 replies, e.g. ``x-ratelimit-limit-requests``.
         rate_500: fraction of 500 replies.
         rate_503: fraction of 503 replies (with ``Retry-After`` as well).
         rate_timeout: fraction of requests that hang for `timeout_hang` seconds before answering.
@@ -73,6 +74,7 @@ class FaultConfig:
     latency_per_in_flight: float = 0.0
     rate_429: float = 0.0
     retry_after: float | None = 1.0
+    headers_429: dict[str, str] = field(default_factory=dict)
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_timeout: float = 0.0
@@ -195,7 +197,8 @@ class FaultApp:
         wait = self._over_capacity(now)
         if wait is not None:
             record.outcome = "429"
-            return _error(429, "Over capacity.", "rate_limit_exceeded", {"Retry-After": f"{wait:.3f}"})
+            headers = {**self.config.headers_429, "Retry-After": f"{wait:.3f}"}
+            return _error(429, "Over capacity.", "rate_limit_exceeded", headers)
         record.outcome = outcome = self._draw()
         self._in_flight += 1
         try:
@@ -208,7 +211,8 @@ class FaultApp:
         await asyncio.sleep(config.base_latency + config.latency_per_in_flight * self._in_flight)
         retry_headers = {"Retry-After": f"{config.retry_after:g}"} if config.retry_after is not None else {}
         if outcome == "429":
-            return _error(429, "Rate limit reached; retry later.", "rate_limit_exceeded", retry_headers)
+            headers = {**config.headers_429, **retry_headers}
+            return _error(429, "Rate limit reached; retry later.", "rate_limit_exceeded", headers)
         if outcome == "500":
             return _error(500, "Internal server error.", "server_error")
         if outcome == "503":
