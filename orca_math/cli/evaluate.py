@@ -65,7 +65,7 @@ def run_eval(args: argparse.Namespace) -> int:
     sampling = {k: v for k, v in {"temperature": args.temperature, "max_tokens": args.max_tokens}.items() if v is not None}
     try:
         names = parse_benchmarks(args.benchmarks)  # before loading any model: a typo fails at once
-        if args.grader != "exact" and args.grader_model is None:
+        if (args.grader != "exact" or args.audit_rate > 0) and args.grader_model is None:
             print(GRADER_NOTE, file=sys.stderr)
         # A plain spec is loaded (and closed) by the harness; options need the shared client builder.
         model = client_from_args(args) if args.model_name or args.base_url else args.model

@@ -22,11 +22,10 @@ from orca_math.agents.base import AgentFailedError
 from orca_math.agents.teacher import Teacher
 from orca_math.answers import extract_final_answer
 from orca_math.data.benchmarks import BENCHMARKS, BenchmarkError, load_benchmark
-from orca_math.data.writers import write_jsonl
 from orca_math.engine.checkpoint import CheckpointFile
 from orca_math.engine.run import RunFolder
 from orca_math.engine.runner import ItemFailedError, ItemResult, run_items
-from orca_math.evaluate.report import EvaluationSummary
+from orca_math.evaluate.report import EvaluationSummary, write_report
 from orca_math.grading import GRADE_MODES, AnswerGrader, GradeMode
 from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
 from orca_math.pipeline.progress import StageProgress
@@ -187,7 +186,9 @@ async def evaluate(
         usage = usage + benchmark_usage
     summary = EvaluationSummary.from_rows(rows, benchmarks=names, model=config["model"], grader=grader,
                                           grader_model=config["grader_model"])
-    files = _write_outputs(out, rows, summary, run, usage, time.perf_counter() - started)
+    run_info = {"run_key": run.key, "run_dir": str(run.path), "usage": usage.to_row(),
+                "seconds": round(time.perf_counter() - started, 3)}
+    files = write_report(out, rows, summary, run_info)
     run.update(status="finished", summary=summary.to_dict())
     dataset = datasets.Dataset.from_list(rows, features=ITEM_FEATURES)
     return EvaluationResult(dataset, summary, out, run.path, run.key, run.resumed, files)
@@ -290,23 +291,6 @@ def _collect(checkpoint: CheckpointFile, items: list[dict[str, Any]]) -> tuple[l
                    correct=False, error=failure.get("reason") or "failed")
         rows.append(row)
     return rows, usage
-
-
-def _write_outputs(out: Path, rows: list[dict[str, Any]], summary: EvaluationSummary, run: RunFolder, usage: Usage,
-                   seconds: float) -> dict[str, Path]:
-    files = {"items": out / "items.jsonl", "summary": out / "summary.json", "table": out / "table.md"}
-    write_jsonl(rows, files["items"])
-    body = {**summary.to_dict(), "run_key": run.key, "run_dir": str(run.path), "items": str(files["items"]),
-            "usage": usage.to_row(), "seconds": round(seconds, 3)}
-    _write_text(files["summary"], json.dumps(body, indent=2) + "\n")
-    _write_text(files["table"], summary.table() + "\n")
-    return files
-
-
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 __all__ = ["ITEM_FEATURES", "SOLUTION_FIELDS", "EvaluationResult", "StudentSolver", "evaluate", "evaluate_sync",
