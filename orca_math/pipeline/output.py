@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from orca_math.card import write_card
 from orca_math.engine.run import RunFolder
 from orca_math.pipeline.summary import Funnel
 from orca_math.records import DatasetRow, validate_row
@@ -74,4 +75,5 @@ def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel:
     paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
     summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_card(out, summary, run.manifest)
     return paths
