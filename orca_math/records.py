@@ -162,6 +162,8 @@ class DatasetRow(Record):
     teacher_model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    contaminated: bool | None = None
+    contaminated_with: list[str] | None = None
 
 
 class Attempt(Record):

@@ -50,27 +50,37 @@ def test_whole_pipeline_rows_provenance_drops_and_funnel_are_exact(tmp_path):
     assert (funnel["expand"].inputs, funnel["expand"].outputs) == (3, 9)
     # harden: only seeds are hardened, 2 rounds each, every round kept
     assert (funnel["harden"].inputs, funnel["harden"].outputs) == (9, 15)
-    assert (funnel["solve"].inputs, funnel["solve"].outputs, funnel["solve"].failed) == (15, 15, 0)
+    # dedup: each round-2 problem only appends a sentence to round 1's: near duplicates
+    assert (funnel["dedup"].inputs, funnel["dedup"].outputs, funnel["dedup"].drops) == (15, 12, {"near_duplicate": 3})
+    assert (funnel["decontaminate"].inputs, funnel["decontaminate"].outputs) == (12, 12)
+    assert (funnel["solve"].inputs, funnel["solve"].outputs, funnel["solve"].failed) == (12, 12, 0)
     # filter: s3's gold (9) disagrees with the teacher (8): the only verification failure
     assert funnel["filter"].drops == {"verification_failed": 1}
-    assert result.funnel.final_rows == 14
+    assert result.funnel.final_rows == 11
 
     ds = datasets.load_from_disk(str(result.dataset_path))
     assert ds.column_names[:2] == ["question", "answer"]
     rows = {row["id"]: row for row in ds}
-    assert len(rows) == 14 and "s3" not in rows
+    assert len(rows) == 11 and "s3" not in rows and "s1-h2" not in rows
     assert rows["s1"]["origin"] == "seed" and rows["s1"]["verification"] == "known_answer" and rows["s1"]["verified"]
     ama = rows["s1-ama1"]
     assert ama["origin"] == "ask_me_anything" and ama["parent_id"] == "s1" and ama["known_answer"] == "2"
-    assert rows["s1-h2"]["parent_id"] == "s1-h1" and rows["s1-h2"]["round"] == 2 and rows["s1-h1"]["parent_id"] == "s1"
+    assert rows["s1-h1"]["parent_id"] == "s1" and rows["s1-h1"]["round"] == 1
     assert rows["s1-h1"]["verification"] == "none" and rows["s1-h1"]["verified"] is None
     assert all(row["teacher_model"] == "scripted" and row["completion_tokens"] > 0 for row in ds)
     for row in ds:
         validate_row(row, DatasetRow)
     drops = [json.loads(line) for line in result.outputs["drops"].read_text().splitlines()]
-    assert [(d["id"], d["reason"]) for d in drops] == [("s3", "verification_failed")]
+    assert sorted((d["id"], d["reason"], d["duplicate_of"]) for d in drops) == [
+        ("s1-h2", "near_duplicate", "s1-h1"),
+        ("s2-h2", "near_duplicate", "s2-h1"),
+        ("s3", "verification_failed", None),
+        ("s3-h2", "near_duplicate", "s3-h1"),
+    ]
+    hardened = {r["id"]: r for rec in CheckpointFile(result.run_dir / "stages" / "harden.jsonl").latest() for r in rec["outputs"]}
+    assert hardened["s1-h2"]["parent_id"] == "s1-h1" and hardened["s1-h2"]["round"] == 2
     summary = json.loads(result.outputs["summary"].read_text())
-    assert summary["funnel"]["final_rows"] == 14
+    assert summary["funnel"]["final_rows"] == 11
     assert summary["funnel"]["prompt_tokens"] > 0
 
 
@@ -190,6 +200,35 @@ def test_long_answers_are_dropped(tmp_path):
     client = ScriptedChatClient(responder=lambda m: "step\n" * 400 + "Final answer: 5")
     result, _ = run(tmp_path, stages=[Solve(), Filter(drop_unverified=False)], client=client)
     assert result.funnel.stages[-1].drops == {"answer_too_long": 3}
+
+
+def test_contaminated_problems_are_dropped_before_solving(tmp_path):
+    from orca_math.pipeline import Decontaminate, Dedup
+
+    gsm8k_question = (
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+        "How many clips did Natalia sell altogether in April and May?"
+    )
+    extra = {"my_test_set": [gsm8k_question]}
+    seeds = write_seeds(tmp_path / "seeds.jsonl", [*SEEDS, {"id": "leak", "question": gsm8k_question, "answer": "#### 72"}, {**SEEDS[0], "id": "copy"}])
+    result, client = run(tmp_path, stages=[Dedup(), Decontaminate(benchmarks=["svamp"], extra=extra), Solve()], seeds=seeds)
+    funnel = {s.name: s for s in result.funnel.stages}
+    assert funnel["dedup"].drops == {"exact_duplicate": 1}
+    assert funnel["decontaminate"].drops == {"contaminated": 1}
+    assert sorted(row["id"] for row in result.load_dataset()) == ["s1", "s2", "s3"]
+    assert len(client.calls) == 3  # no teacher call for dropped problems
+
+
+def test_dedup_decisions_survive_resume(tmp_path):
+    from orca_math.pipeline import Dedup
+
+    seeds = write_seeds(tmp_path / "seeds.jsonl", [*SEEDS, {**SEEDS[1], "id": "s2-copy"}])
+    first, _ = run(tmp_path, stages=[Dedup(), Solve()], seeds=seeds)
+    path = first.run_dir / "stages" / "dedup.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if '"key":"s2"' not in line))  # as if killed before s2
+    second, _ = run(tmp_path, stages=[Dedup(), Solve()], seeds=seeds)
+    assert sorted(row["id"] for row in second.load_dataset()) == ["s1", "s2", "s3"]
 
 
 def test_custom_stage(tmp_path):

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.card import write_card
 from orca_math.engine.run import RunFolder
 from orca_math.pipeline.summary import Funnel
 from orca_math.records import DatasetRow, validate_row
@@ -35,6 +34,8 @@ def dataset_row(row: dict[str, Any]) -> dict[str, Any]:
         teacher_model=row.get("teacher_model"),
         prompt_tokens=row.get("prompt_tokens", 0),
         completion_tokens=row.get("completion_tokens", 0),
+        contaminated=row.get("contaminated"),
+        contaminated_with=row.get("contaminated_with"),
     )
     data = record.to_row()
     validate_row(data, DatasetRow)
@@ -59,15 +60,60 @@ def _write_jsonl(path: Path, rows) -> int:
     return count
 
 
-def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",)) -> dict[str, Path]:
-    """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
+def dataset_features():
+    """The `datasets.Features` of a generated dataset (so that even an empty one has its columns)."""
     import datasets
 
-    from orca_math.data.writers import write_dataset
+    string, integer = datasets.Value("string"), datasets.Value("int64")
+    return datasets.Features(
+        {
+            "question": string, "answer": string, "id": string, "parent_id": string, "origin": string,
+            "round": integer, "known_answer": string, "final_answer": string, "verification": string,
+            "verified": datasets.Value("bool"), "teacher_model": string, "prompt_tokens": integer,
+            "completion_tokens": integer, "contaminated": datasets.Value("bool"),
+            "contaminated_with": datasets.Sequence(string),
+        }
+    )
+
+
+def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str, Path]:
+    """Write rows to JSONL on disk first, then build the Arrow dataset from it: memory stays flat."""
+    import shutil
+
+    import datasets
 
     datasets.disable_progress_bars()  # the stage bars already showed progress
+    jsonl = out / "data.jsonl"
+    count = _write_jsonl(jsonl, rows)
+    cache = out / ".arrow-cache"
+    features = dataset_features()
+    if count:
+        dataset = datasets.Dataset.from_json(str(jsonl), features=features, cache_dir=str(cache), split="train")
+    else:  # every row was dropped or failed: still a dataset with its columns
+        dataset = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    target = out / "dataset"
+    tmp_target = out / "dataset.tmp"
+    shutil.rmtree(tmp_target, ignore_errors=True)
+    dataset.save_to_disk(str(tmp_target))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp_target.replace(target)
+    written = {"hf": target}
+    if "parquet" in formats:
+        dataset.to_parquet(str(out / "data.parquet"))
+        written["parquet"] = out / "data.parquet"
+    del dataset
+    shutil.rmtree(cache, ignore_errors=True)
+    if "jsonl" in formats:
+        written["jsonl"] = jsonl
+    else:
+        jsonl.unlink()
+    return written
+
+
+def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",)) -> dict[str, Path]:
+    """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
     out.mkdir(parents=True, exist_ok=True)
-    written = write_dataset(_final_rows(run, stage_names[-1]), out / "dataset", formats=tuple(dict.fromkeys(["hf", *formats])))
+    written = write_dataset_streaming(_final_rows(run, stage_names[-1]), out, formats)
     drops = (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", []))
     _write_jsonl(out / "drops.jsonl", drops)
     failures = (record["failure"] for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "failed")
@@ -75,5 +121,4 @@ def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel:
     paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
     summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    write_card(out, summary, run.manifest)
     return paths

@@ -7,6 +7,7 @@ output folder resumes: finished items are skipped, failed ones are retried.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,19 +23,32 @@ from orca_math.models import ModelLike, describe_spec, resolve_model
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.progress import StageProgress
 from orca_math.pipeline.stage import Row, Stage, StageError
+from orca_math.pipeline.quality_stages import Decontaminate, Dedup
 from orca_math.pipeline.stages import Expand, Filter, Harden, Solve, Verify
 from orca_math.pipeline.summary import Funnel, StageSummary, summarise_stage
 
 
-def default_stages(*, rounds: int = 2, solutions: int = 1, keep_rounds: str = "all", max_answer_chars: int = 1800) -> list[Stage]:
-    """The Orca-Math recipe: expand → harden → solve → verify → filter."""
-    return [
-        Expand(),
-        Harden(rounds=rounds, keep=keep_rounds),  # type: ignore[arg-type]
-        Solve(k=solutions),
-        Verify(),
-        Filter(max_answer_chars=max_answer_chars),
-    ]
+def default_stages(
+    *,
+    rounds: int = 2,
+    solutions: int = 1,
+    keep_rounds: str = "all",
+    max_answer_chars: int = 1800,
+    dedup: bool = True,
+    decontaminate: bool = True,
+) -> list[Stage]:
+    """The Orca-Math recipe: expand → harden → dedup → decontaminate → solve → verify → filter.
+
+    Dedup and decontamination run before solving, so no teacher call is spent on a problem that
+    would be thrown away.
+    """
+    stages: list[Stage] = [Expand(), Harden(rounds=rounds, keep=keep_rounds)]  # type: ignore[arg-type]
+    if dedup:
+        stages.append(Dedup())
+    if decontaminate:
+        stages.append(Decontaminate())
+    stages += [Solve(k=solutions), Verify(), Filter(max_answer_chars=max_answer_chars)]
+    return stages
 
 
 @dataclass
@@ -162,18 +176,23 @@ class Pipeline:
         run.update(status="running")
         started = time.perf_counter()
         summaries: list[StageSummary] = []
-        previous: Iterable[Row] = (problem.to_row() for problem in read_seeds(seeds, **seed_options))
-        total = sum(1 for _ in read_seeds(seeds, **seed_options))
+
+        def stage_inputs() -> Iterable[Row]:
+            return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
+
+        total = sum(1 for _ in stage_inputs())
         seeds_total = total
         with StageProgress(enabled=self.progress) as progress:
             for stage in self.stages:
+                if type(stage).prepare is not Stage.prepare:
+                    stage.prepare(stage_inputs())
                 checkpoint = run.checkpoint(stage.name)
                 hook = progress.stage(stage.name, total)
-                await run_items(stage.name, previous, stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook)
+                await run_items(stage.name, stage_inputs(), stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook)
                 summary = summarise_stage(stage.name, checkpoint)
                 summaries.append(summary)
                 total = summary.outputs
-                previous = _outputs_of(checkpoint)
+                stage_inputs = functools.partial(_outputs_of, checkpoint)
         funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
         outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats)
         run.update(status="finished", funnel=funnel.to_dict())
@@ -190,4 +209,4 @@ def _outputs_of(checkpoint) -> Iterator[Row]:
             yield from record["outputs"]
 
 
-__all__ = ["Pipeline", "PipelineResult", "default_stages", "Expand", "Harden", "Solve", "Verify", "Filter"]
+__all__ = ["Pipeline", "PipelineResult", "default_stages", "Expand", "Harden", "Dedup", "Decontaminate", "Solve", "Verify", "Filter"]

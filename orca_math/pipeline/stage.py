@@ -9,7 +9,7 @@ it from `self.model` once the pipeline has bound them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from autogen_core.models import ChatCompletionClient
@@ -55,6 +55,13 @@ class Stage(ABC):
 
     def setup(self) -> None:  # noqa: B027 -- optional hook
         """Build agents once the model is known. Override when the stage uses agents."""
+
+    def prepare(self, rows: Iterable[Row]) -> None:  # noqa: B027 -- optional hook
+        """See the stage's whole input, in order, before any `process` call.
+
+        Override only when a row's result depends on other rows (e.g. dedup). The pipeline calls
+        it (with a fresh pass over the input) only for stages that override it, also on resume.
+        """
 
     def params(self) -> dict[str, Any]:
         """Settings that change this stage's results."""

@@ -1,0 +1,101 @@
+"""Pipeline stages for data quality: dedup and benchmark decontamination (see `orca_math.quality`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from orca_math.engine.runner import ItemResult
+from orca_math.pipeline.stage import Row, Stage
+from orca_math.records import Drop
+
+
+class Dedup(Stage):
+    """Drops exact (normalised) and near (MinHash LSH) duplicates; the first occurrence is kept.
+
+    Decisions depend on every earlier row, so they are made in one ordered pass over the stage's
+    input in `prepare` (which also runs again on resume, so a resumed run decides exactly as an
+    uninterrupted one); `process` then only looks the decision up. Each drop names the row it duplicates.
+    """
+
+    name = "dedup"
+    reads = ("id", "question")
+
+    def __init__(self, *, exact: bool = True, near: bool = True, threshold: float = 0.85, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from orca_math.quality import DedupOptions
+
+        self.options = DedupOptions(exact=exact, near=near, threshold=threshold)
+        self._duplicates: dict[str, tuple[str, str, float | None]] = {}
+
+    def params(self) -> dict[str, Any]:
+        return {"exact": self.options.exact, "near": self.options.near, "threshold": self.options.threshold}
+
+    def prepare(self, rows: Iterable[Row]) -> None:
+        from orca_math.quality import Deduplicator
+
+        deduplicator = Deduplicator(self.options)
+        self._duplicates.clear()
+        for row in rows:
+            result = deduplicator.check(row["id"], row["question"])
+            if result.duplicate_of is not None:
+                self._duplicates[row["id"]] = (result.duplicate_of, result.kind or "exact", result.similarity)
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        found = self._duplicates.get(row["id"])
+        if found is None:
+            return ItemResult(outputs=[row])
+        duplicate_of, kind, similarity = found
+        detail = f"jaccard≈{similarity:.2f}" if similarity is not None else "identical after normalisation"
+        drop = Drop(id=row["id"], stage=self.name, reason=f"{kind}_duplicate", detail=detail, duplicate_of=duplicate_of, row=row)
+        return ItemResult(drops=[drop.to_row()])
+
+
+class Decontaminate(Stage):
+    """Flags or drops rows that share an n-gram (13 by default) with a benchmark test set.
+
+    The default sets are the GSM8K test set, SVAMP, ASDiv and the four MAWPS sets, loaded with
+    `orca_math.data.load_benchmark` (from the Hub, or from `benchmarks_dir` /
+    `ORCA_MATH_BENCHMARKS_DIR`); `extra` adds sets of your own by name.
+    """
+
+    name = "decontaminate"
+    reads = ("id", "question")
+
+    def __init__(
+        self,
+        *,
+        benchmarks: Sequence[str] | None = None,
+        n: int = 13,
+        action: str = "drop",
+        benchmarks_dir: str | None = None,
+        extra: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from orca_math.quality import DEFAULT_SETS, DecontaminationOptions
+
+        self.benchmarks = tuple(benchmarks or DEFAULT_SETS)
+        self.options = DecontaminationOptions(n=n, action=action)  # type: ignore[arg-type]
+        self.benchmarks_dir = benchmarks_dir
+        self.extra = extra or {}
+        self.decontaminator = None
+
+    def params(self) -> dict[str, Any]:
+        return {"benchmarks": list(self.benchmarks), "n": self.options.n, "action": self.options.action, "extra": sorted(self.extra)}
+
+    def setup(self) -> None:
+        from orca_math.quality import Decontaminator
+
+        self.decontaminator = Decontaminator.from_benchmarks(self.benchmarks, path=self.benchmarks_dir, extra=self.extra, options=self.options)
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        result = self.decontaminator.check(row["question"])
+        if self.options.action == "flag":
+            return ItemResult(outputs=[{**row, "contaminated": result.contaminated, "contaminated_with": list(result.benchmarks)}])
+        if not result.contaminated:
+            return ItemResult(outputs=[row])
+        detail = "; ".join(f"{name}: '{ngram}'" for name, ngram in result.examples.items())
+        return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason="contaminated", detail=detail, row=row).to_row()])
