@@ -22,8 +22,8 @@ from orca_math.engine.runner import run_items
 from orca_math.models import ModelLike, describe_spec, resolve_model
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.progress import StageProgress
-from orca_math.pipeline.stage import Row, Stage, StageError
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
+from orca_math.pipeline.stage import Row, Stage, StageError
 from orca_math.pipeline.stages import Expand, Filter, Harden, Solve, Verify
 from orca_math.pipeline.summary import Funnel, StageSummary, summarise_stage
 
