@@ -72,6 +72,7 @@ class Grading:
         reference_answer: the reference answer used by the deterministic checker, or None.
         comparison: the deterministic checker's result, or None when it was not run (llm mode).
         audit: the LLM's verdict on a deterministic decision, when this one was sampled for the audit.
+        audit_error: why the audit gave no verdict (its reply never parsed), else None.
         usage: tokens spent on Grader calls for this grading.
     """
 
@@ -79,6 +80,7 @@ class Grading:
     reference_answer: str | None = None
     comparison: Comparison | None = None
     audit: Verdict | None = None
+    audit_error: str | None = None
     usage: Usage = field(default_factory=Usage)
 
 
@@ -175,6 +177,7 @@ class AnswerGrader:
             result = await self.grader.call(**inputs)
         except AgentFailedError as exc:  # an audit is a measurement: a bad reply must not fail the grading
             self.stats.audit_failures += 1
+            grading.audit_error = exc.reason
             grading.usage = grading.usage + exc.usage
             return
         grading.audit = result.output.model_copy(update={"method": "llm"})

@@ -19,7 +19,7 @@ from orca_math.testing import ScriptedChatClient
 
 BENCHMARKS_DIR = os.environ["ORCA_MATH_BENCHMARKS_DIR"]  # set by tests/conftest.py
 COLUMNS = ["benchmark", "id", "question", "gold", "response", "extracted_answer", "extraction_rule",
-           "verdict", "correct", "method", "analysis", "audit_verdict", "error"]
+           "verdict", "correct", "method", "analysis", "audit_verdict", "audit_error", "error"]
 
 
 def _items() -> dict[str, dict]:
@@ -137,6 +137,18 @@ def test_the_grader_defaults_to_the_student_model_and_audits(tmp_path):
     score = result.summary.overall
     assert score.audited == 9 and score.audit_agreements == 4  # the grader says Correct; 4 are
     assert len(client.calls) == 10 + 1 + 9
+
+
+def test_audit_replies_that_never_parse_are_counted_not_failures(tmp_path):
+    def reply(messages):
+        return "no verdict" if "Final Verdict" in _prompt(messages) else student_reply(messages)
+
+    result = run(ScriptedChatClient(responder=reply), tmp_path, audit_rate=1.0)  # exact mode, audited
+    # Every decided verdict is audited; SVAMP item 3 (no answer, "can't tell") is not a decided one.
+    assert result.summary.overall.failures == 0 and result.summary.overall.audit_failures == 9
+    assert sum(bool(row["audit_error"]) for row in result.dataset) == 9
+    assert all(row["audit_verdict"] is None and row["verdict"] for row in result.dataset)
+    assert "9 unparsed" in result.table()
 
 
 # --------------------------------------------------------------------------- failures
@@ -266,6 +278,12 @@ def test_cli_unknown_benchmark_is_one_sentence_and_exit_2(tmp_path, capsys):
     code = main(["eval", "--model", "local", "--benchmarks", "gsm8k,nope", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: unknown benchmark 'nope'; known: gsm8k") and len(err.splitlines()) == 1
+
+
+def test_cli_bad_limit_is_a_user_error(tmp_path, capsys):
+    code = main(["eval", "--model", "local", "--benchmarks", "svamp", "--limit", "0", "--grader", "exact",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "limit must be a positive integer" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- real server

@@ -35,7 +35,7 @@ from orca_math.records import Record, Usage
 SOLUTION_FIELDS: dict[str, str] = {"gsm8k": "answer"}
 
 _STRING_COLUMNS = ("benchmark", "id", "question", "gold", "response", "extracted_answer", "extraction_rule",
-                   "verdict", "correct", "method", "analysis", "audit_verdict", "error")
+                   "verdict", "correct", "method", "analysis", "audit_verdict", "audit_error", "error")
 #: The per-item columns, in order. `error` is set (and `verdict` is None) only on failure rows.
 ITEM_FEATURES = datasets.Features(
     {name: datasets.Value("bool" if name == "correct" else "string") for name in _STRING_COLUMNS}
@@ -214,7 +214,8 @@ async def _evaluate_item(item: dict[str, Any], solver: StudentSolver, answer_gra
         "benchmark": item["benchmark"], "id": item["id"], "question": item["question"], "gold": item["gold"],
         "response": response, "extracted_answer": extraction.value, "extraction_rule": extraction.rule,
         "verdict": verdict.verdict, "correct": verdict.correct, "method": verdict.method, "analysis": verdict.analysis,
-        "audit_verdict": grading.audit.verdict if grading.audit else None, "error": None,
+        "audit_verdict": grading.audit.verdict if grading.audit else None, "audit_error": grading.audit_error,
+        "error": None,
     }
     return ItemResult(outputs=[row], usage=answered.usage + grading.usage)
 

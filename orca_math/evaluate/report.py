@@ -25,6 +25,7 @@ class BenchmarkScore:
         llm: verdicts decided by the LLM grader.
         audited: deterministic verdicts also graded by the LLM (audit).
         audit_agreements: audited verdicts where the LLM agreed.
+        audit_failures: items sampled for the audit whose LLM reply never parsed (not in `audited`).
     """
 
     benchmark: str
@@ -35,6 +36,7 @@ class BenchmarkScore:
     llm: int = 0
     audited: int = 0
     audit_agreements: int = 0
+    audit_failures: int = 0
 
     @property
     def pass_at_1(self) -> float | None:
@@ -58,6 +60,8 @@ class BenchmarkScore:
         if row.get("audit_verdict") is not None:
             self.audited += 1
             self.audit_agreements += int(row["audit_verdict"] == row.get("verdict"))
+        elif row.get("audit_error") is not None:
+            self.audit_failures += 1
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "pass@1": self.pass_at_1, "agreement_rate": self.agreement_rate}
@@ -82,7 +86,7 @@ class EvaluationSummary:
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], *, benchmarks: Sequence[str], model: str, grader: str,
                   grader_model: str | None) -> EvaluationSummary:
-        """Count per-item rows (columns `benchmark`, `correct`, `method`, `error`, `audit_verdict`, `verdict`)."""
+        """Count per-item rows (columns `benchmark`, `correct`, `method`, `error`, `verdict`, `audit_verdict`, `audit_error`)."""
         summary = cls(model, grader, grader_model, {name: BenchmarkScore(name) for name in benchmarks})
         for row in rows:
             summary.scores.setdefault(row["benchmark"], BenchmarkScore(row["benchmark"])).add(row)
@@ -93,7 +97,7 @@ class EvaluationSummary:
         """Every item of every benchmark pooled (a micro average)."""
         total = BenchmarkScore("overall")
         for score in self.scores.values():
-            for name in ("n", "correct", "failures", "exact", "llm", "audited", "audit_agreements"):
+            for name in ("n", "correct", "failures", "exact", "llm", "audited", "audit_agreements", "audit_failures"):
                 setattr(total, name, getattr(total, name) + getattr(score, name))
         return total
 
@@ -134,6 +138,8 @@ def _cells(score: BenchmarkScore) -> tuple[str, ...]:
     rate = score.pass_at_1
     agreement = score.agreement_rate
     audit = "-" if agreement is None else f"{score.audit_agreements}/{score.audited} ({100 * agreement:.0f}%)"
+    if score.audit_failures:
+        audit = f"{audit}, {score.audit_failures} unparsed" if agreement is not None else f"{score.audit_failures} unparsed"
     return (
         score.benchmark,
         str(score.n),
