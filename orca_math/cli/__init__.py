@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import evaluate, generate
+from orca_math.cli import evaluate, generate, publish
 
-COMMANDS = [generate, evaluate]
+COMMANDS = [generate, evaluate, publish]
 
 
 class UserError(Exception):
