@@ -179,3 +179,23 @@ def test_parse_reset_reads_openai_durations():
     assert parse_reset("1h2m3.5s") == pytest.approx(3723.5)
     assert parse_reset("1.5") == 1.5
     assert parse_reset("soon") is None
+
+
+def test_controllers_keep_working_in_a_new_event_loop():
+    breaker = CircuitBreaker(1, cooldown=0.02, max_failed_probes=5)
+    controller = AdaptiveConcurrency(1, latency_factor=None)
+
+    async def calls_against_a_failing_endpoint():
+        async def call():
+            async with controller.slot() as slot:  # two callers: one queues for the slot
+                await asyncio.sleep(0.01)
+                slot.failed()
+
+        await asyncio.gather(call(), call())
+        for _ in range(2):
+            probe = await breaker.before_call()  # the second waits out the cooldown in this loop
+            breaker.record("failure", probe=probe)
+
+    run(calls_against_a_failing_endpoint())
+    run(calls_against_a_failing_endpoint())  # as run_sync or a notebook cell would, later
+    assert breaker.failed_probes == 3 and controller.in_flight == 0

@@ -26,8 +26,12 @@ class _Signal:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def wait(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # an Event binds to the first loop that waits on it
+            self._loop, self._event = loop, asyncio.Event()
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
         except (asyncio.TimeoutError, TimeoutError):
