@@ -48,4 +48,29 @@ __all__ = [
     "SFTAdapter",
     "Trainer",
     "get_trainer",
+    "accepts_seed",
+    "problem_rows",
+    "sample_responses",
+    "grade_attempt",
+    "label_attempts",
+    "read_attempts",
 ]
+
+# Sampling, labelling and the loop call models and graders: they load on first use, so importing the
+# trainers and formats above never pulls in the generation code.
+_LAZY = {
+    "accepts_seed": "orca_math.learn.sampling",
+    "problem_rows": "orca_math.learn.sampling",
+    "sample_responses": "orca_math.learn.sampling",
+    "grade_attempt": "orca_math.learn.labelling",
+    "label_attempts": "orca_math.learn.labelling",
+    "read_attempts": "orca_math.learn.labelling",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
