@@ -180,6 +180,17 @@ def _verification(folder: OutputFolder, out: Path, solved: list[dict[str, Any]])
     return _image(chart, "verification methods") + table(["method", "problems", "verified", "disagreed", "not checked", "agreement"], rows)
 
 
+def _decontamination(folder: OutputFolder) -> str:
+    report = folder.summary.get("decontamination")
+    if not report:
+        return _missing("This run did not check the data against benchmark test sets.")
+    refs, per = report.get("references") or {}, report.get("per_benchmark") or {}
+    rows = [[name, refs.get(name), per.get(name, 0)] for name in dict.fromkeys([*refs, *per])]
+    text = (f"<p>{_e(report.get('method', 'unknown method'))}, action {_e(report.get('action', '?'))}: "
+            f"{_e(report.get('contaminated', '?'))} of {_e(report.get('checked', '?'))} rows overlapped a benchmark.</p>")
+    return text + table(["benchmark", "reference questions", "overlapping rows"], rows)
+
+
 def _generation_sections(folder: OutputFolder, out: Path) -> list[str]:
     solved = folder.solved_rows()
     dataset = folder.dataset()
@@ -189,6 +200,7 @@ def _generation_sections(folder: OutputFolder, out: Path) -> list[str]:
         _section("Answer types", _answer_types(folder, out, solved, dataset)),
         _section("Tokens and cost per stage", _tokens(folder, out)),
         _section("Grader methods and agreement", _verification(folder, out, solved)),
+        _section("Decontamination", _decontamination(folder)),
     ]
 
 
