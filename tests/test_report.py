@@ -172,3 +172,25 @@ def test_page_renders_in_headless_chromium_with_every_image_loaded(run_out, tmp_
     total = len(_images(page))
     assert f'data-images-total="{total}"' in body
     assert f'data-images-loaded="{total}"' in body, body
+
+
+def test_report_of_a_real_evaluation_folder(tmp_path):
+    import os
+
+    from orca_math.evaluate import evaluate_sync
+    from orca_math.testing import ScriptedChatClient
+
+    def reply(messages):
+        if "Final Verdict" in str(messages[-1].content):
+            return "Error analysis: the final answers differ.\nFinal Verdict: Incorrect"
+        return "Add the numbers.\nFinal answer: 18"
+
+    evaluate_sync(ScriptedChatClient(responder=reply), ["gsm8k"], limit=3, grader="exact", audit_rate=1.0, out=tmp_path / "eval",
+                  path=os.environ["ORCA_MATH_BENCHMARKS_DIR"], progress=False, managed=False)
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())["benchmarks"]["gsm8k"]
+    page = write_report(tmp_path / "eval")
+    accuracy = _section(page, "Accuracy per benchmark")
+    assert f"<td>gsm8k</td><td>3</td><td>{summary['correct']}</td><td>{summary['pass@1']:.1%}</td>" in accuracy
+    grader = _section(page, "Grader methods and agreement")
+    assert f"<td>gsm8k</td><td>{summary['exact']}</td><td>{summary['llm']}</td><td>{summary['audit_agreements']}/3" in grader
+    assert _images(page) == ["accuracy.png", "grader_methods.png"]

@@ -204,23 +204,46 @@ def _generation_sections(folder: OutputFolder, out: Path) -> list[str]:
     ]
 
 
+def benchmark_results(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-benchmark results in one shape, from either summary layout the evaluator may write.
+
+    Accepts `pass_at_1` or `pass@1`; a `methods` dict or top-level `exact`/`llm` counts; an
+    `agreement` value or `agreement_rate` (with `audited`/`audit_agreements`). The pooled
+    `overall` entry, when present, comes last.
+    """
+    raw = dict(summary.get("benchmarks") or {})
+    if isinstance(summary.get("overall"), Mapping) and len(raw) > 1:
+        raw["overall"] = summary["overall"]
+    results = {}
+    for name, r in raw.items():
+        if not isinstance(r, Mapping):
+            continue
+        methods = dict(r.get("methods") or {k: r[k] for k in ("exact", "llm") if k in r})
+        agreement = r.get("agreement", r.get("agreement_rate"))
+        if r.get("audited"):
+            agreement = f"{r.get('audit_agreements', 0)}/{r['audited']} ({_pct(r.get('agreement_rate'))})"
+        results[name] = {"n": r.get("n"), "correct": r.get("correct"), "failures": r.get("failures", 0),
+                         "pass_at_1": r.get("pass_at_1", r.get("pass@1")), "methods": methods, "agreement": agreement}
+    return results
+
+
 def _benchmarks(folder: OutputFolder, out: Path) -> str:
-    results: Mapping[str, Mapping[str, Any]] = folder.summary.get("benchmarks") or {}
+    results = benchmark_results(folder.summary)
     if not results:
         return _missing("No per-benchmark results in summary.json.")
-    chart = charts.accuracy_chart({n: float(r.get("pass_at_1") or 0) for n, r in results.items()}, out / "accuracy.png")
-    rows = [[n, r.get("n"), r.get("correct"), _pct(r.get("pass_at_1")), r.get("failures", 0)] for n, r in results.items()]
+    chart = charts.accuracy_chart({n: float(r["pass_at_1"] or 0) for n, r in results.items()}, out / "accuracy.png")
+    rows = [[n, r["n"], r["correct"], _pct(r["pass_at_1"]), r["failures"]] for n, r in results.items()]
     return _image(chart, "accuracy per benchmark") + table(["benchmark", "problems", "correct", "pass@1", "failures"], rows)
 
 
 def _grader(folder: OutputFolder, out: Path) -> str:
-    results: Mapping[str, Mapping[str, Any]] = folder.summary.get("benchmarks") or {}
-    methods = {n: dict(r["methods"]) for n, r in results.items() if r.get("methods")}
+    results = benchmark_results(folder.summary)
+    methods = {n: r["methods"] for n, r in results.items() if r["methods"] and n != "overall"}
     if not methods:
         return _missing("No grader method counts in summary.json.")
     chart = charts.stacked_counts_chart(methods, "Grading method per benchmark", out / "grader_methods.png")
     keys = list(dict.fromkeys(k for m in methods.values() for k in m))
-    rows = [[n, *[m.get(k, 0) for k in keys], _agreement(results[n].get("agreement"))] for n, m in methods.items()]
+    rows = [[n, *[m.get(k, 0) for k in keys], _agreement(results[n]["agreement"])] for n, m in methods.items()]
     return _image(chart, "grader methods") + table(["benchmark", *keys, "agreement"], rows)
 
 
@@ -255,7 +278,7 @@ def render_report(folder: OutputFolder, out: Path) -> str:
     manifest = folder.manifest or {}
     meta = (f"{_e(folder.kind)} run <code>{_e(folder.summary.get('run_key', '?'))}</code> in <code>{_e(folder.path)}</code>; "
             f"model <code>{_e(folder.config.get('model', folder.summary.get('model', '?')))}</code>; "
-            f"orca-math {_e(manifest.get('library_version', '?'))}")
+            f"orca-math {_e(manifest.get('library_version', 'version unknown'))}")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>orca-math report</title>{_STYLE}</head>\n'
         f'<body><h1>orca-math report</h1><p class="meta">{meta}</p>\n' + "\n".join(sections) + f"\n{_IMAGE_CHECK}</body></html>\n"
