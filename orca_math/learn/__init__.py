@@ -54,6 +54,8 @@ __all__ = [
     "grade_attempt",
     "label_attempts",
     "read_attempts",
+    "IterativeLearner",
+    "IterationResult",
 ]
 
 # Sampling, labelling and the loop call models and graders: they load on first use, so importing the
@@ -65,6 +67,8 @@ _LAZY = {
     "grade_attempt": "orca_math.learn.labelling",
     "label_attempts": "orca_math.learn.labelling",
     "read_attempts": "orca_math.learn.labelling",
+    "IterativeLearner": "orca_math.learn.loop",
+    "IterationResult": "orca_math.learn.loop",
 }
 
 
