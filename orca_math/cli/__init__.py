@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import evaluate, generate, publish
+from orca_math.cli import evaluate, generate, learn, publish
 
-COMMANDS = [generate, evaluate, publish]
+COMMANDS = [generate, evaluate, publish, learn]
 
 
 class UserError(Exception):

@@ -1,0 +1,130 @@
+"""`orca-math sample`, `preferences`, `train` and `learn` through `orca_math.cli.main`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from orca_math.cli import main
+from orca_math.records import Attempt
+from tests._learn_helpers import save_tiny_mistral
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny_mistral(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture
+def problems_file(tmp_path) -> Path:
+    rows = [{"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"}
+            for i in range(1, 9)]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _attempts_file(tmp_path: Path, *, labelled: bool = False) -> Path:
+    responses = {("a", 0): "2 + 2 = 4. Final answer: 4", ("a", 1): "Final answer: 5",
+                 ("b", 0): "Final answer: 9", ("b", 1): "3 x 3 = 9, so 9"}
+    rows = []
+    for (pid, index), response in responses.items():
+        reference = "2 + 2 = 4\n#### 4" if pid == "a" else "3 x 3 = 9\nFinal answer: 9"
+        label = ("5" not in response) if labelled else None
+        rows.append(Attempt(problem_id=pid, sample_index=index, question=f"Question {pid}?", response=response,
+                            reference=reference, label=label, method="exact" if labelled else None).to_row())
+    path = tmp_path / "attempts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_train_sft_on_question_answer_rows(tiny_model, problems_file, tmp_path, capsys):
+    out = tmp_path / "m1"
+    code = main(["train", "sft", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(out),
+                 "--preset", "tiny", "--set", "max_steps=1", "--set", "use_lora=false"])
+    assert code == 0
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert "SFT on 8 rows with preset tiny" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("max_step=3", "Unknown preset field 'max_step' (did you mean 'max_steps'?)"),
+        ("max_steps=many", "--set max_steps=many: max_steps takes int"),
+        ("bf16=maybe", "bf16 takes bool"),
+        ("max_steps", "write FIELD=VALUE"),
+    ],
+)
+def test_bad_preset_override_is_one_sentence(tiny_model, problems_file, tmp_path, capsys, override, message):
+    code = main(["train", "sft", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(tmp_path / "m"),
+                 "--preset", "tiny", "--set", override])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_dpo_refuses_question_answer_rows(tiny_model, problems_file, tmp_path, capsys):
+    code = main(["train", "dpo", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(tmp_path / "m")])
+    assert code == 2 and "not a saved DPO dataset" in capsys.readouterr().err
+
+
+def test_preferences_labels_then_builds_and_kto_trains_on_them(tiny_model, tmp_path, capsys):
+    out = tmp_path / "prefs"
+    assert main(["preferences", "--attempts", str(_attempts_file(tmp_path)), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "labelled 4 attempts by {'exact': 4}: 3 correct, 1 incorrect" in printed
+    stats = json.loads((out / "stats.json").read_text())
+    # a: teacher + 1 correct vs 1 wrong -> 2 pairs; b: all correct, borrows a's wrong one -> 3 x 1 pairs.
+    assert stats["dpo_pairs"] == 5 and stats["borrowed_negatives"] == 1
+    assert "dpo_pairs" in printed
+    kto = datasets.load_from_disk(str(out / "kto"))
+    assert kto.column_names == ["prompt", "completion", "label", "problem_id"] and len(kto) == 7
+    assert len(datasets.load_from_disk(str(out / "dpo"))) == 5
+
+    code = main(["train", "kto", "--data", str(out), "--model", str(tiny_model), "--out", str(tmp_path / "m2"),
+                 "--preset", "tiny", "--set", "max_steps=1"])
+    assert code == 0 and (tmp_path / "m2" / "model.safetensors").exists()
+
+
+def test_preferences_uses_existing_labels_and_options(tmp_path, capsys):
+    out = tmp_path / "prefs"
+    code = main(["preferences", "--attempts", str(_attempts_file(tmp_path, labelled=True)), "--out", str(out),
+                 "--positives", "teacher", "--borrow", "0"])
+    assert code == 0
+    assert not (out / "labels").exists()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["dpo_pairs"] == 1 and stats["borrowed_negatives"] == 0  # teacher x a's wrong one
+
+
+def test_preferences_needs_a_grader_model_for_llm_grading(tmp_path, capsys):
+    code = main(["preferences", "--attempts", str(_attempts_file(tmp_path)), "--out", str(tmp_path / "p"), "--grader", "llm"])
+    assert code == 2 and "--grader llm needs --grader-model" in capsys.readouterr().err
+
+
+def test_sample_from_an_hf_checkpoint(tiny_model, problems_file, tmp_path, capsys):
+    out = tmp_path / "samples"
+    code = main(["sample", "--model", f"hf:{tiny_model}", "--data", str(problems_file), "--out", str(out), "--k", "2",
+                 "--limit", "2", "--max-tokens", "3", "--no-progress"])
+    assert code == 0
+    rows = [Attempt.model_validate_json(line) for line in (out / "attempts.jsonl").read_text().splitlines()]
+    assert [(r.problem_id, r.sample_index) for r in rows] == [("q1", 0), ("q1", 1), ("q2", 0), ("q2", 1)]
+    assert rows[0].reference.endswith("#### 2")
+    assert "4 of 4 samples" in capsys.readouterr().out
+
+
+def test_learn_runs_two_iterations_on_the_tiny_model(tiny_model, problems_file, tmp_path, capsys):
+    out = tmp_path / "loop"
+    argv = ["learn", "--model", str(tiny_model), "--data", str(problems_file), "--out", str(out), "--iterations", "2",
+            "--preset", "tiny", "--set", "max_steps=1", "--k", "2", "--max-tokens", "3", "--holdout", "0.25",
+            "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| 1 | sft |" in printed and "| 2 | kto |" in printed and "holdout" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert [it["iteration"] for it in summary["iterations"]] == [1, 2]
+    assert (out / "iteration-2" / "model" / "model.safetensors").exists()
+    assert main(argv) == 0  # a finished loop reruns instantly, from its markers
