@@ -176,3 +176,29 @@ def test_changed_settings_in_the_same_folder_are_refused(tiny_model, tmp_path):
 def test_bad_arguments_are_clear_errors(tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         IterativeLearner("base", PROBLEMS, out=tmp_path, **kwargs)
+
+
+def test_benchmark_evaluation_through_orca_math_evaluate(tiny_model, tmp_path):
+    import os
+
+    from orca_math.data.benchmarks import load_benchmark
+
+    first = next(iter(load_benchmark("gsm8k", path=os.environ["ORCA_MATH_BENCHMARKS_DIR"], limit=1)))
+    asked = []
+
+    def gold_for_first(checkpoint):
+        # Answers the first benchmark question right (its gold answer) and the others wrong.
+        def respond(messages):
+            asked.append(checkpoint)
+            prompt = "\n".join(str(m.content) for m in messages)
+            return f"Final answer: {first['gold'] if first['question'] in prompt else -1}"
+
+        return ScriptedChatClient(responder=respond)
+
+    results = IterativeLearner(
+        tiny_model, PROBLEMS, out=tmp_path, iterations=1, sampler_model_factory=gold_for_first,
+        eval=("gsm8k", 3), trainers={"sft": CopyTrainer()}, progress=False,
+        benchmarks_dir=os.environ["ORCA_MATH_BENCHMARKS_DIR"],
+    ).run_sync()
+    assert results[0].benchmarks == {"gsm8k": pytest.approx(1 / 3)}
+    assert len(asked) == 3 and (tmp_path / "iteration-1" / "eval" / "summary.json").exists()

@@ -369,6 +369,8 @@ def _data_id(data: Any) -> str:
         return str(data)
     if isinstance(data, datasets.Dataset):
         return f"Dataset:{data._fingerprint}"
+    if isinstance(data, datasets.DatasetDict):
+        return "DatasetDict:" + ",".join(f"{name}={split._fingerprint}" for name, split in data.items())
     return _fingerprint(list(data))
 
 
