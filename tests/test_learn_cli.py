@@ -128,3 +128,21 @@ def test_learn_runs_two_iterations_on_the_tiny_model(tiny_model, problems_file, 
     assert [it["iteration"] for it in summary["iterations"]] == [1, 2]
     assert (out / "iteration-2" / "model" / "model.safetensors").exists()
     assert main(argv) == 0  # a finished loop reruns instantly, from its markers
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sample", "--model", "hf:x", "--data", "{missing}", "--out", "{out}"], "does not exist"),
+        (["sample", "--model", "hf:x", "--data", "{problems}", "--out", "{out}", "--k", "0"], "k must be a positive integer"),
+        (["learn", "--model", "m", "--data", "{problems}", "--out", "{out}", "--eval-limit", "5"],
+         "--eval-limit needs --eval-benchmarks"),
+        (["learn", "--model", "m", "--data", "{problems}", "--out", "{out}", "--method", "kto", "--holdout", "2"],
+         "between 0 and 1"),
+    ],
+)
+def test_sample_and_learn_bad_input_is_one_sentence(problems_file, tmp_path, capsys, argv, message):
+    filled = [a.format(missing=tmp_path / "missing.jsonl", out=tmp_path / "o", problems=problems_file) for a in argv]
+    code = main(filled)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err

@@ -171,6 +171,7 @@ def test_changed_settings_in_the_same_folder_are_refused(tiny_model, tmp_path):
         ({"trainers": {"ppo": CopyTrainer()}}, ValueError, "Unknown trainer kind 'ppo'"),
         ({"trainers": {"sft": object()}}, TypeError, "has no train"),
         ({"preset": "huge"}, ValueError, "Unknown preset 'huge'"),
+        ({"top_p": 0}, ValueError, "top_p must be a number in"),
     ],
 )
 def test_bad_arguments_are_clear_errors(tmp_path, kwargs, error, message):

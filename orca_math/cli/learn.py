@@ -65,7 +65,8 @@ def _add_sample(subparsers) -> None:
         description="Sample K responses per problem from a student model (iteration 2 of Orca-Math samples 4 from M1 "
         "at temperature 0.7, top_p 0.95) and write OUT/attempts.jsonl (one Attempt row per sample), "
         "OUT/failures.jsonl and OUT/sampling.json. Each sample is checkpointed in OUT/runs/<key>; rerunning the "
-        "same command resumes and retries failed samples. See docs/learning.md.",
+        "same command resumes and retries failed samples; the exit status is 1 when some samples failed. "
+        "See docs/learning.md.",
     )
     parser.add_argument("--model", required=True, metavar="SPEC",
                         help="the student: 'hf:<checkpoint>' (local transformers, Orca prompt format), an "
@@ -162,8 +163,13 @@ def _add_learn(subparsers) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     from orca_math._sync import run_sync
-    from orca_math.learn.sampling import sample_responses
+    from orca_math.learn.sampling import check_sampling, sample_responses
 
+    try:
+        check_sampling(k=args.k, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                       concurrency=args.concurrency)
+    except ValueError as exc:
+        raise _user_error(exc) from None
     problems = _problems(args)
     model = _student(args.model, args)
     try:

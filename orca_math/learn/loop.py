@@ -40,7 +40,7 @@ from orca_math.learn.formats import sft_dataset
 from orca_math.learn.labelling import describe_grader, label_attempts, read_attempts
 from orca_math.learn.preferences import PreferenceOptions, build_preferences
 from orca_math.learn.presets import TrainingPreset, get_preset
-from orca_math.learn.sampling import problem_rows, sample_responses
+from orca_math.learn.sampling import check_sampling, problem_rows, sample_responses
 from orca_math.learn.trainers import Trainer, get_trainer
 from orca_math.models import ModelLike
 
@@ -130,6 +130,8 @@ class IterativeLearner:
         for name, value in (("iterations", iterations), ("samples_per_problem", samples_per_problem)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+        check_sampling(k=samples_per_problem, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                       concurrency=concurrency)
         self.preset = get_preset(preset) if isinstance(preset, str) else preset
         if not isinstance(self.preset, TrainingPreset):
             raise TypeError(f"preset must be a preset name or a TrainingPreset, not {type(preset).__name__}.")

@@ -61,8 +61,10 @@ async def sample_responses(
     """Sample `k` responses per problem and write them as `Attempt` rows (unlabelled).
 
     Args:
-        model: the student: a spec (``"hf:<folder>"``, an OpenAI-compatible server URL such as a
-            vLLM server, ...) or a `ChatCompletionClient`. A spec is loaded here and closed after.
+        model: the student: a spec (``"hf:<folder>"``, loaded with ``prompt_format="orca"``; an
+            OpenAI-compatible server URL such as a vLLM server, ...) or a `ChatCompletionClient`
+            (e.g. a `TransformersChatCompletionClient` in the chat format). A spec is loaded here
+            and closed after.
         problems: dicts with ``id``, ``question`` and ``answer`` (the teacher's solution, kept as
             `Attempt.reference`). Ids must be unique.
         k: samples per problem (the paper: 4).
@@ -89,15 +91,13 @@ async def sample_responses(
             question or answer, or a repeated id.
         RunStopped: an error that would fail every sample (a rejected key); finished samples are kept.
     """
-    _check_positive_int("k", k)
-    _check_positive_int("max_tokens", max_tokens)
-    _check_positive_int("concurrency", concurrency)
-    if not isinstance(temperature, int | float) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0, not {temperature!r}.")
-    if not isinstance(top_p, int | float) or not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be a number in (0, 1], not {top_p!r}.")
+    check_sampling(k=k, temperature=temperature, top_p=top_p, max_tokens=max_tokens, concurrency=concurrency)
     rows = problem_rows(problems)
-    client = resolve_model(model)
+    if isinstance(model, str) and model.startswith("hf:"):
+        # Our checkpoints are trained on the Orca text; sample them in it (see the module docstring).
+        client = resolve_model(model, prompt_format="orca", max_new_tokens=max_tokens)
+    else:
+        client = resolve_model(model)
     owned = isinstance(model, str)
     send_seed = accepts_seed(client) if seed is None else seed
     retry = None
@@ -142,6 +142,21 @@ async def sample_responses(
         if owned:
             await client.close()
     return _write_outputs(out, run, items, stats)
+
+
+def check_sampling(*, k: int, temperature: float, top_p: float, max_tokens: int, concurrency: int) -> None:
+    """Check `sample_responses`' numbers (before any model is loaded).
+
+    Raises:
+        ValueError: one sentence naming the bad argument.
+    """
+    _check_positive_int("k", k)
+    _check_positive_int("max_tokens", max_tokens)
+    _check_positive_int("concurrency", concurrency)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0, not {temperature!r}.")
+    if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be a number in (0, 1], not {top_p!r}.")
 
 
 def problem_rows(problems: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
