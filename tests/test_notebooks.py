@@ -97,4 +97,4 @@ def test_custom_agent_notebook_runs_its_extensions(tmp_path, monkeypatch):
     # The custom stage ran inside the pipeline and is in the run key with its parameter.
     assert "\ndrop_long " in text and "final rows:" in text
     assert "drop_long  DropLongProblems  params={'max_words': 22}" in text
-    assert "UnitsSolve" in text
+    assert "agents={'teacher': 'UnitsTeacher'}" in text, "the subclassed agent should be in the run key"
