@@ -213,6 +213,18 @@ def _azure(deployment: str, *, api_key: str | None = None, endpoint: str | None 
     return client
 
 
+def _without_credentials(url: str) -> str:
+    """Strip `user:password@` from a URL: descriptions end up in manifests, logs and cards."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> str:
     """A short, key-free description of a client: its model name and, optionally, its endpoint."""
     name = getattr(client, "_orca_math_name", None)
@@ -221,11 +233,11 @@ def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> s
         name = raw.get("model") if isinstance(raw, dict) else None
     name = name or type(client).__name__
     where = getattr(client, "_orca_math_where", None)
-    return f"{name} at {where}" if with_url and where else str(name)
+    return f"{name} at {_without_credentials(str(where))}" if with_url and where else str(name)
 
 
 def describe_spec(model: ModelLike) -> str:
     """A key-free string naming a model, for manifests and run keys."""
     if isinstance(model, str):
-        return model
+        return _without_credentials(model)
     return describe_client(model)

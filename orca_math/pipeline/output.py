@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from orca_math.card import write_card
 from orca_math.engine.run import RunFolder
 from orca_math.pipeline.summary import Funnel
 from orca_math.records import DatasetRow, validate_row
@@ -90,11 +91,14 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str
     if count:
         dataset = datasets.Dataset.from_json(str(jsonl), features=features, cache_dir=str(cache), split="train")
     else:  # every row was dropped or failed: still a dataset with its columns
-        dataset = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+        from datasets.table import InMemoryTable
+
+        # One explicit (empty) shard: datasets 5 cannot load a 0-row dataset saved with no shards.
+        dataset = datasets.Dataset(InMemoryTable(features.arrow_schema.empty_table()))
     target = out / "dataset"
     tmp_target = out / "dataset.tmp"
     shutil.rmtree(tmp_target, ignore_errors=True)
-    dataset.save_to_disk(str(tmp_target))
+    dataset.save_to_disk(str(tmp_target), num_shards=1 if not count else None)
     shutil.rmtree(target, ignore_errors=True)
     tmp_target.replace(target)
     written = {"hf": target}
@@ -121,4 +125,5 @@ def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel:
     paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
     summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_card(out, summary, run.manifest)
     return paths

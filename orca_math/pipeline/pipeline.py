@@ -83,8 +83,11 @@ class Pipeline:
         model: the model every stage uses unless built with its own (spec or client).
         concurrency: how many items are in flight at once (does not enter the run key).
         managed: wrap the model in orca-math's ManagedClient (retries, adaptive concurrency,
-            circuit breaker, response cache); turn off to call the client as is.
-        cache: keep a response cache in the output folder (needs `managed`).
+            circuit breaker, response cache, usage metering); turn off to call the client as is.
+        cache: True keeps a response cache at `out/cache.sqlite` (shared by every run in that
+            folder, so a rerun with a changed stage never pays twice for the same prompt); a
+            path puts it elsewhere (share one between pipelines); False turns it off.
+        client_options: more `ManagedClient` options: `retry`, `breaker`, `rate_limits`, `meter`.
         progress: show a progress bar per stage.
 
     Example:
@@ -100,7 +103,7 @@ class Pipeline:
         model: ModelLike = "local",
         concurrency: int = 16,
         managed: bool = True,
-        cache: bool = True,
+        cache: bool | str | Path = True,
         progress: bool = True,
         client_options: dict[str, Any] | None = None,
     ) -> None:
@@ -169,10 +172,10 @@ class Pipeline:
             # Refuse seeds without answers before any money is spent, naming the first bad row.
             for _ in read_seeds(seeds, require_answers=True, **seed_options):
                 pass
-        run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
-        client = self._client(run.path)
-        for stage in self.stages:
+        client = self._client(out)
+        for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
             stage.bind(client)
+        run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
         run.update(status="running")
         started = time.perf_counter()
         summaries: list[StageSummary] = []
@@ -187,13 +190,15 @@ class Pipeline:
                 if type(stage).prepare is not Stage.prepare:
                     stage.prepare(stage_inputs())
                 checkpoint = run.checkpoint(stage.name)
-                hook = progress.stage(stage.name, total)
+                hook = _StatsHook(progress.stage(stage.name, total), client)
                 await run_items(stage.name, stage_inputs(), stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook)
                 summary = summarise_stage(stage.name, checkpoint)
                 summaries.append(summary)
                 total = summary.outputs
                 stage_inputs = functools.partial(_outputs_of, checkpoint)
         funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
+        if isinstance(self.model_spec, str):  # we built the client, so we close it
+            await client.close()
         outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats)
         run.update(status="finished", funnel=funnel.to_dict())
         return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
@@ -201,6 +206,27 @@ class Pipeline:
     def run_sync(self, seeds: Any, **kwargs: Any) -> PipelineResult:
         """Synchronous `run`; also works inside a running event loop such as Jupyter's."""
         return run_sync(self.run(seeds, **kwargs))
+
+
+class _StatsHook:
+    """Advances a stage's bar and shows the managed client's live concurrency and rates beside it."""
+
+    def __init__(self, hook: Any, client: Any) -> None:
+        self._hook, self._client, self._last = hook, client, 0.0
+
+    def advance(self, n: int = 1) -> None:
+        self._hook.advance(n)
+        now = time.monotonic()
+        if hasattr(self._client, "stats") and now - self._last > 0.5:
+            self._last = now
+            stats = self._client.stats()
+            limit = stats.get("concurrency_limit")
+            parts = [f"conc {stats.get('in_flight')}/{limit}" if limit else "", f"{stats.get('rpm', 0)} req/min"]
+            if stats.get("rate_limited"):
+                parts.append(f"429s {stats['rate_limited']}")
+            if stats.get("cache_hits"):
+                parts.append(f"cached {stats['cache_hits']}")
+            self._hook.set_status("  ".join(p for p in parts if p))
 
 
 def _outputs_of(checkpoint) -> Iterator[Row]:
