@@ -142,6 +142,8 @@ class Agent(Generic[OutT]):
                 f"template {self.template.name} uses {', '.join(sorted(undeclared))}, "
                 f"which card {self.card.name!r} does not list in its inputs"
             )
+        # Compiled once: checking the schema itself on every reply costs milliseconds per call.
+        self._output_validator = jsonschema.validators.validator_for(self.card.output_schema)(self.card.output_schema)
         self.client: ChatCompletionClient = resolve_model(model)
         self.parse_retries = parse_retries
         self.sampling = {**self.card.sampling, **(sampling or {})}
@@ -179,7 +181,7 @@ class Agent(Generic[OutT]):
     def validate_output(self, data: dict[str, Any], reply: str) -> OutT:
         """Check parsed data against the card's output schema and build the output record."""
         try:
-            jsonschema.validate(data, self.card.output_schema)
+            self._output_validator.validate(data)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "reply"
             raise ReplyParseError(f"reply does not match the output schema at {where}: {exc.message}", reply) from None

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import evaluate, generate, learn, publish
+from orca_math.cli import evaluate, generate, learn, publish, quality
 
-COMMANDS = [generate, evaluate, publish, learn]
+COMMANDS = [generate, evaluate, quality, publish, learn]
 
 
 class UserError(Exception):
@@ -28,7 +28,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from orca_math.models.errors import ModelError
     from orca_math.pipeline.stage import StageError
 
-    types: list[type[BaseException]] = [UserError, ModelError, CardError, TemplateError, StageError, RunStopped, FileNotFoundError]
+    types: list[type[BaseException]] = [UserError, ModelError, CardError, TemplateError, StageError, RunStopped, FileNotFoundError, ValueError]
     try:
         from orca_math.data.seeds import SeedError
 
@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except _user_error_types() as exc:
+        if args.verbose:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,8 +16,64 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default=None, help="model name to request from a server URL (default: the first one it serves)")
     parser.add_argument("--base-url", default=None, help="base URL for an 'openai:<model>' spec (e.g. a vLLM server)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
-    parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the run folder")
+    parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_cost_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--budget-usd", type=float, default=None, metavar="X",
+                        help="stop cleanly before a call could take this run's spending over X USD (finished work is kept; needs a price)")
+    parser.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+                        help="USD per million input and output tokens for a model, e.g. my-model=0.5,1.5 (repeatable); "
+                        "common OpenAI models have defaults")
+    parser.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost from the seeds and settings, call nothing, and exit")
+    parser.add_argument("--completion-tokens", action="append", default=[], metavar="AGENT=N",
+                        help="with --dry-run: typical reply length of an agent, e.g. teacher=400 (repeatable)")
+    parser.add_argument("--rpm", type=float, default=None, help="cap requests per minute (default: none; 429s still back off)")
+    parser.add_argument("--tpm", type=float, default=None, help="cap tokens per minute (default: none)")
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise ValueError(f"{option} takes NAME=VALUE, not {value!r}")
+        pairs[name.strip()] = rest.strip()
+    return pairs
+
+
+def prices_from_args(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    prices = {}
+    for name, value in _pairs(args.price, "--price").items():
+        try:
+            input_usd, output_usd = (float(part) for part in value.split(","))
+        except ValueError:
+            raise ValueError(f"--price {name}= needs two numbers, input and output USD per million tokens, e.g. {name}=0.5,1.5") from None
+        prices[name] = (input_usd, output_usd)
+    return prices
+
+
+def completion_tokens_from_args(args: argparse.Namespace) -> dict[str, int]:
+    try:
+        return {name: int(value) for name, value in _pairs(args.completion_tokens, "--completion-tokens").items()}
+    except ValueError as exc:
+        raise ValueError(f"--completion-tokens takes AGENT=N with a whole number: {exc}") from None
+
+
+def engine_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Pipeline keyword arguments from the shared options."""
+    options: dict[str, Any] = {
+        "cache": not args.no_cache,
+        "progress": not args.no_progress,
+        "budget_usd": args.budget_usd,
+        "prices": prices_from_args(args),
+    }
+    if args.rpm or args.tpm:
+        from orca_math.engine.limits import RateLimits
+
+        options["client_options"] = {"rate_limits": RateLimits(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)}
+    return options
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:

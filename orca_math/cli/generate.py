@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from orca_math.cli.common import add_model_options, add_seed_options, client_from_args, seed_options_from_args
+from orca_math.cli.common import (
+    add_cost_options,
+    add_model_options,
+    add_seed_options,
+    client_from_args,
+    completion_tokens_from_args,
+    engine_options_from_args,
+    seed_options_from_args,
+)
 
 LOCAL_MODEL_NOTE = (
     "note: the embedded local model (SmolLM2-135M) only shows the pipeline working offline; its answers are often wrong. "
@@ -25,6 +33,7 @@ def add_parser(subparsers) -> None:
     solve.add_argument("--out", required=True, help="output file: .jsonl or .parquet (the run folder goes next to it, as <out>.run/)")
     add_seed_options(solve)
     add_model_options(solve)
+    add_cost_options(solve)
     solve.add_argument("--solutions", type=int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
     solve.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     solve.set_defaults(handler=run_solve)
@@ -40,11 +49,15 @@ def add_parser(subparsers) -> None:
     generate.add_argument("--out", required=True, help="output folder: dataset/, drops.jsonl, failures.jsonl, summary.json")
     add_seed_options(generate)
     add_model_options(generate)
+    add_cost_options(generate)
     generate.add_argument("--rounds", type=int, default=2, help="Suggester/Editor hardening rounds (default 2, as in the paper)")
     generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
     generate.add_argument("--solutions", type=int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
     generate.add_argument("--max-answer-chars", type=int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
     generate.add_argument("--no-expand", action="store_true", help="skip Ask-Me-Anything (for seeds without answers)")
+    generate.add_argument("--no-dedup", action="store_true", help="keep exact and near-duplicate problems")
+    generate.add_argument("--no-decontaminate", action="store_true", help="skip the 13-gram check against benchmark test sets")
+    generate.add_argument("--benchmarks-dir", default=None, help="local copies of the benchmark test sets for decontamination (default: the Hub, or $ORCA_MATH_BENCHMARKS_DIR)")
     generate.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=[], help="also write parquet and/or jsonl (repeatable)")
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
@@ -62,7 +75,9 @@ def run_solve(args: argparse.Namespace) -> int:
         from orca_math.cli import UserError
 
         raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
-    pipeline = Pipeline([Solve(k=args.solutions)], model=client_from_args(args), concurrency=args.concurrency, **_engine_options(args))
+    pipeline = Pipeline([Solve(k=args.solutions)], model=client_from_args(args), concurrency=args.concurrency, **engine_options_from_args(args))
+    if args.dry_run:
+        return _dry_run(pipeline, args)
     result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh, seed_options=seed_options_from_args(args))
     rows = (dataset_row(row) for row in _read_jsonl_rows(result))
     write_dataset(rows, out, formats=(out.suffix.lstrip("."),))
@@ -85,10 +100,19 @@ def _read_jsonl_rows(result):
 def run_generate(args: argparse.Namespace) -> int:
     from orca_math.pipeline import Pipeline, default_stages
 
-    stages = default_stages(rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars)
+    stages = default_stages(
+        rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
+        dedup=not args.no_dedup, decontaminate=not args.no_decontaminate,
+    )
     if args.no_expand:
         stages = [s for s in stages if s.name != "expand"]
-    pipeline = Pipeline(stages, model=client_from_args(args), concurrency=args.concurrency, **_engine_options(args))
+    if args.benchmarks_dir:
+        for stage in stages:
+            if stage.name == "decontaminate":
+                stage.benchmarks_dir = args.benchmarks_dir
+    pipeline = Pipeline(stages, model=client_from_args(args), concurrency=args.concurrency, **engine_options_from_args(args))
+    if args.dry_run:
+        return _dry_run(pipeline, args)
     result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
     print(result.funnel.render())
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
@@ -100,8 +124,11 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_options(args: argparse.Namespace) -> dict:
-    return {"cache": not getattr(args, "no_cache", False), "progress": not getattr(args, "no_progress", False)}
+def _dry_run(pipeline, args: argparse.Namespace) -> int:
+    estimate = pipeline.estimate(args.seeds, limit=args.limit, seed_options=seed_options_from_args(args), completion_tokens=completion_tokens_from_args(args))
+    print(estimate.render())
+    print(json.dumps(estimate.to_dict()))
+    return 0
 
 
 def _maybe_note(args: argparse.Namespace) -> None:

@@ -126,6 +126,8 @@ class ManagedClient(ChatCompletionClient):
     """
 
     component_type = "model"
+    #: Agents may pass orca_math_* hints in extra_create_args: this client removes them before the call.
+    strips_orca_math_keys = True
 
     def __init__(self, inner: ChatCompletionClient, *, retry: RetryPolicy | None = None,
                  concurrency: AdaptiveConcurrency | int | None = None, breaker: CircuitBreaker | None = None,

@@ -18,8 +18,9 @@ from autogen_core.models import ChatCompletionClient
 
 from orca_math._sync import run_sync
 from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import run_items
-from orca_math.models import ModelLike, describe_spec, resolve_model
+from orca_math.engine.runner import RunStopped, run_items
+from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
+from orca_math.pipeline.estimate import Estimate, estimate_pipeline
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.progress import StageProgress
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
@@ -88,6 +89,10 @@ class Pipeline:
             folder, so a rerun with a changed stage never pays twice for the same prompt); a
             path puts it elsewhere (share one between pipelines); False turns it off.
         client_options: more `ManagedClient` options: `retry`, `breaker`, `rate_limits`, `meter`.
+        budget_usd: stop cleanly before a call could take this run's spending (resumes included)
+            over this many USD; everything finished is kept. Needs a price for the model.
+        prices: USD per million (input, output) tokens by model name, on top of the defaults;
+            used for the budget and for the cost per stage in the funnel.
         progress: show a progress bar per stage.
 
     Example:
@@ -106,6 +111,8 @@ class Pipeline:
         cache: bool | str | Path = True,
         progress: bool = True,
         client_options: dict[str, Any] | None = None,
+        budget_usd: float | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         self.stages = list(stages) if stages is not None else default_stages()
         names = [stage.name for stage in self.stages]
@@ -118,6 +125,8 @@ class Pipeline:
         self.cache = cache
         self.progress = progress
         self.client_options = client_options or {}
+        self.budget_usd = budget_usd
+        self.prices = prices or {}
 
     def config(self, seeds: Any, seed_options: dict[str, Any]) -> dict[str, Any]:
         """The run's config: what enters the run key (plus concurrency, which doesn't)."""
@@ -132,15 +141,34 @@ class Pipeline:
             "concurrency": self.concurrency,
         }
 
-    def _client(self, out: Path) -> ChatCompletionClient:
-        client = resolve_model(self.model_spec)
+    def _stage_cost(self, summary: StageSummary, model_name: str) -> float | None:
+        from orca_math.engine.costs import PriceTable
+
+        price = PriceTable(self.prices).price(model_name)
+        return price.cost(summary.prompt_tokens, summary.completion_tokens) if price else None
+
+    def _client(self, out: Path, *, spent_usd: float = 0.0, client: ChatCompletionClient) -> ChatCompletionClient:
         if not self.managed:
             return client
         from orca_math.engine.cache import ResponseCache
         from orca_math.engine.client import ManagedClient
+        from orca_math.engine.limits import CircuitBreaker
 
-        cache = ResponseCache(out / "cache.sqlite") if self.cache else None
-        return ManagedClient(client, concurrency=self.concurrency, cache=cache, **self.client_options)
+        if isinstance(client, ManagedClient):
+            return client
+        cache = None
+        if self.cache:
+            cache = ResponseCache(out / "cache.sqlite" if self.cache is True else Path(self.cache))
+        options = {"concurrency": self.concurrency, "breaker": CircuitBreaker(), "cache": cache, **self.client_options}
+        if "meter" not in self.client_options:
+            from orca_math.engine.costs import Budget, PriceTable, UsageMeter
+
+            remaining = None if self.budget_usd is None else self.budget_usd - spent_usd
+            if remaining is not None and remaining <= 0:
+                raise RunStopped(f"the budget of ${self.budget_usd:.2f} is already spent by this run (${spent_usd:.2f}); raise --budget-usd to go on")
+            options["meter"] = UsageMeter(PriceTable(self.prices), budget=Budget(remaining) if remaining is not None else None)
+        managed = ManagedClient(client, **options)
+        return managed
 
     async def run(
         self,
@@ -172,10 +200,15 @@ class Pipeline:
             # Refuse seeds without answers before any money is spent, naming the first bad row.
             for _ in read_seeds(seeds, require_answers=True, **seed_options):
                 pass
-        client = self._client(out)
+        client = resolve_model(self.model_spec)
         for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
             stage.bind(client)
         run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
+        model_name = describe_client(client, with_url=False)
+        spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_name) or 0.0 for s in self.stages)
+        client = self._client(out, spent_usd=spent, client=client)
+        for stage in self.stages:
+            stage.bind(client)
         run.update(status="running")
         started = time.perf_counter()
         summaries: list[StageSummary] = []
@@ -193,6 +226,7 @@ class Pipeline:
                 hook = _StatsHook(progress.stage(stage.name, total), client)
                 await run_items(stage.name, stage_inputs(), stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook)
                 summary = summarise_stage(stage.name, checkpoint)
+                summary.cost_usd = self._stage_cost(summary, model_name)
                 summaries.append(summary)
                 total = summary.outputs
                 stage_inputs = functools.partial(_outputs_of, checkpoint)
@@ -202,6 +236,31 @@ class Pipeline:
         outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats)
         run.update(status="finished", funnel=funnel.to_dict())
         return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
+
+    def estimate(
+        self,
+        seeds: Any,
+        *,
+        limit: int | None = None,
+        seed_options: dict[str, Any] | None = None,
+        completion_tokens: dict[str, int] | None = None,
+    ) -> Estimate:
+        """Estimate calls, tokens and cost of running this pipeline on `seeds`, calling no model.
+
+        Args:
+            completion_tokens: typical reply lengths by agent name, to override
+                `TYPICAL_COMPLETION_TOKENS` (calibrate them with a small real run).
+        """
+        from orca_math.data.seeds import read_seeds
+        from orca_math.engine.costs import PriceTable
+
+        client = resolve_model(self.model_spec)
+        for stage in self.stages:
+            stage.bind(client)
+        rows = [problem.to_row() for problem in read_seeds(seeds, **{**(seed_options or {}), "limit": limit})]
+        return estimate_pipeline(
+            self.stages, rows, model=describe_client(client, with_url=False), prices=PriceTable(self.prices), completion_tokens=completion_tokens
+        )
 
     def run_sync(self, seeds: Any, **kwargs: Any) -> PipelineResult:
         """Synchronous `run`; also works inside a running event loop such as Jupyter's."""

@@ -23,6 +23,7 @@ class StageSummary:
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    cost_usd: float | None = None
 
     @property
     def dropped(self) -> int:
@@ -41,6 +42,7 @@ class StageSummary:
             "completion_tokens": self.completion_tokens,
             "calls": self.calls,
             "cached_calls": self.cached_calls,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
         }
 
 
@@ -89,8 +91,14 @@ class Funnel:
     def completion_tokens(self) -> int:
         return sum(s.completion_tokens for s in self.stages)
 
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [s.cost_usd for s in self.stages if s.calls]
+        return None if not costs or any(c is None for c in costs) else sum(costs)  # type: ignore[misc]
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "seeds": self.seeds,
             "final_rows": self.final_rows,
             "seconds": round(self.seconds, 3),
@@ -101,17 +109,19 @@ class Funnel:
 
     def render(self) -> str:
         """A plain-text table of the funnel, for terminals and logs."""
-        header = f"{'stage':<12}{'in':>8}{'out':>8}{'failed':>8}{'dropped':>9}{'tokens':>11}"
-        lines = [header, "-" * len(header), f"{'seeds':<12}{'':>8}{self.seeds:>8}"]
+        header = f"{'stage':<14}{'in':>8}{'out':>8}{'failed':>8}{'dropped':>9}{'tokens':>11}{'USD':>10}"
+        lines = [header, "-" * len(header), f"{'seeds':<14}{'':>8}{self.seeds:>8}"]
         for s in self.stages:
             tokens = s.prompt_tokens + s.completion_tokens
-            lines.append(f"{s.name:<12}{s.inputs:>8}{s.outputs:>8}{s.failed:>8}{s.dropped:>9}{tokens:>11}")
+            cost = "" if s.cost_usd is None or not s.calls else f"{s.cost_usd:.4f}"
+            lines.append(f"{s.name:<14}{s.inputs:>8}{s.outputs:>8}{s.failed:>8}{s.dropped:>9}{tokens:>11}{cost:>10}")
             for reason, count in sorted(s.drops.items()):
                 lines.append(f"  drop: {reason} × {count}")
             for reason, count in sorted(s.failures.items()):
                 lines.append(f"  fail: {reason[:90]} × {count}")
         lines.append("-" * len(header))
+        cost = "" if self.cost_usd is None else f"   cost: ${self.cost_usd:.4f}"
         lines.append(
-            f"final rows: {self.final_rows}   tokens: {self.prompt_tokens} in + {self.completion_tokens} out   time: {self.seconds:.1f}s"
+            f"final rows: {self.final_rows}   tokens: {self.prompt_tokens} in + {self.completion_tokens} out{cost}   time: {self.seconds:.1f}s"
         )
         return "\n".join(lines)
