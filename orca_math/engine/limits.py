@@ -52,7 +52,8 @@ class ConcurrencySlot:
 
     def succeeded(self, tokens: int | None = None) -> None:
         """The call returned; `tokens` (completion tokens) normalises latency by reply length."""
-        self._controller._on_success(self, (time.monotonic() - self.started) / max(1, tokens or 1))
+        tokens = max(1, tokens or 1)
+        self._controller._on_success(self, (time.monotonic() - self.started) / tokens, tokens)
 
     def overloaded(self, retry_after: float | None = None) -> None:
         """The server said it is overloaded (429, 503, or a timeout)."""
@@ -71,8 +72,13 @@ class AdaptiveConcurrency:
     (vLLM, SGLang, llama.cpp) slow down instead of refusing, so a smoothed latency (per reply
     token) above `latency_factor` times its baseline counts as overload too; the baseline is the
     lowest latency seen, drifting up by `baseline_drift` per call so that it follows lasting
-    changes in the workload. After `increase_after` successes in a row the limit grows by one.
-    Calls that started before a decrease cannot decrease it again, as in TCP: one cut per window.
+    changes in the workload. Latency is measured by the client, so it also grows when the client's
+    own CPU is saturated or when replies are tiny and noisy; to tell that apart from a server
+    that is really queueing, the climb must be large in absolute terms (a typical reply at least
+    `latency_floor` seconds slower than at baseline) and must last for `latency_window` replies
+    in a row. After `increase_after` successes in a row the limit grows by one. Calls that
+    started before a decrease neither decrease it again nor count towards the latency window,
+    as in TCP: one cut per window.
 
     Args:
         ceiling: the most calls in flight, and the starting limit.
@@ -82,6 +88,9 @@ class AdaptiveConcurrency:
         latency_factor: how far above baseline the smoothed latency may climb; None disables it.
         latency_smoothing: weight of the newest sample in the latency EWMA.
         baseline_drift: relative upward drift of the baseline per success.
+        latency_floor: seconds a typical reply must be slower than at baseline before latency
+            counts as overload; keeps millisecond-scale jitter from ever cutting the limit.
+        latency_window: replies in a row that must be over both thresholds before a cut.
     """
 
     def __init__(
@@ -94,6 +103,8 @@ class AdaptiveConcurrency:
         latency_factor: float | None = 2.0,
         latency_smoothing: float = 0.2,
         baseline_drift: float = 0.001,
+        latency_floor: float = 0.25,
+        latency_window: int = 8,
     ) -> None:
         if not 1 <= floor <= ceiling:
             raise ValueError(f"Concurrency needs 1 <= floor <= ceiling; got floor={floor}, ceiling={ceiling}.")
@@ -103,9 +114,12 @@ class AdaptiveConcurrency:
             raise ValueError("increase_after must be >= 1 and latency_smoothing in (0, 1].")
         if latency_factor is not None and latency_factor <= 1:
             raise ValueError(f"latency_factor must be above 1 (or None); got {latency_factor}.")
+        if latency_floor < 0 or latency_window < 1:
+            raise ValueError(f"latency_floor must be >= 0 and latency_window >= 1; got {latency_floor}, {latency_window}.")
         self.ceiling, self.floor = ceiling, floor
         self.decrease_factor, self.increase_after = decrease_factor, increase_after
         self.latency_factor, self.latency_smoothing, self.baseline_drift = latency_factor, latency_smoothing, baseline_drift
+        self.latency_floor, self.latency_window = latency_floor, latency_window
         self.limit = ceiling
         self.in_flight = 0
         self.decreases = 0
@@ -113,8 +127,10 @@ class AdaptiveConcurrency:
         self._epoch = 0
         self._successes = 0
         self._paused_until = 0.0
-        self._latency: float | None = None
+        self._latency: float | None = None  # EWMA of seconds per reply token, this window only
         self._baseline: float | None = None
+        self._reply_tokens: float | None = None  # EWMA of reply length, to turn per-token excess into seconds
+        self._slow_replies = 0  # replies in a row over both latency thresholds
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def acquire(self) -> ConcurrencySlot:
@@ -160,22 +176,33 @@ class AdaptiveConcurrency:
                 self.in_flight += 1
                 future.set_result(None)
 
-    def _on_success(self, slot: ConcurrencySlot, latency: float) -> None:
+    def _on_success(self, slot: ConcurrencySlot, latency: float, tokens: int = 1) -> None:
         alpha = self.latency_smoothing
-        self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
         if self._baseline is None:
             self._baseline = latency
         self._baseline = min(self._baseline * (1 + self.baseline_drift), latency)
-        if self.latency_factor is not None and self._latency > self.latency_factor * self._baseline:
-            self._decrease(slot)
-            return  # never grow while latency is high
         if slot.epoch != self._epoch:
             return  # started under a higher limit: says nothing about the current one
+        self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
+        self._reply_tokens = tokens if self._reply_tokens is None else alpha * tokens + (1 - alpha) * self._reply_tokens
+        if self._latency_is_high():
+            self._slow_replies += 1
+            if self._slow_replies >= self.latency_window:
+                self._decrease(slot)
+            return  # never grow while latency is high
+        self._slow_replies = 0
         self._successes += 1
         if self._successes >= self.increase_after and self.limit < self.ceiling:
             self.limit += 1
             self._successes = 0
             self._wake()
+
+    def _latency_is_high(self) -> bool:
+        """Smoothed latency above `latency_factor` x baseline, and by at least `latency_floor` seconds."""
+        if self.latency_factor is None or self._latency is None or self._baseline is None:
+            return False
+        excess_seconds = (self._latency - self._baseline) * (self._reply_tokens or 1.0)
+        return self._latency > self.latency_factor * self._baseline and excess_seconds >= self.latency_floor
 
     def _on_overload(self, slot: ConcurrencySlot, retry_after: float | None) -> None:
         self._successes = 0
@@ -193,6 +220,7 @@ class AdaptiveConcurrency:
         self.decreases += 1
         self._successes = 0
         self._latency = None  # measure the new window afresh
+        self._slow_replies = 0
         self.limit = max(self.floor, int(self.limit * self.decrease_factor))
         self.lowest_limit = min(self.lowest_limit, self.limit)
         return True
