@@ -14,7 +14,12 @@ demo: setup
 	$(VENV)/bin/orca-math generate --seeds examples/seeds.jsonl --out runs/demo --model local --limit 4 --rounds 1
 
 test: setup
+	@bash scripts/setup.sh --test
 	$(VENV)/bin/python -m pytest -q
+
+docs: setup
+	$(VENV)/bin/python scripts/gen_docs.py
+	$(VENV)/bin/mkdocs build --strict
 
 lint: setup
 	$(VENV)/bin/ruff check .
