@@ -1,7 +1,9 @@
 """Learning from generated data: TRL dataset formats, preference building, presets, trainer adapters.
 
-Nothing here imports the generation code (agents, pipeline, engine); torch, transformers and TRL
-are imported only when a trainer runs.
+The formats, preferences, presets and trainer adapters never import the generation code (agents,
+pipeline, engine); torch, transformers and TRL are imported only when a trainer runs. The loop's
+sampling, labelling and `IterativeLearner` modules do use the engine and the grader: they load
+lazily, on first use, so importing this package stays light.
 """
 
 from orca_math.learn.formats import (
