@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections import defaultdict
 from pathlib import Path
 
+import datasets
 import pytest
 
-from orca_math.engine import AdaptiveConcurrency, RetryPolicy
+from orca_math.cli import main as cli_main
+from orca_math.engine import AdaptiveConcurrency, CircuitBreaker, RetryPolicy
 from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.engine.runner import RunStopped
 from orca_math.models import load_model
 from orca_math.pipeline import Pipeline, Solve
 from orca_math.testing.fault_server import FaultConfig, FaultServer
@@ -59,6 +69,7 @@ def request_key(record) -> str:
     return json.dumps(record.body["messages"], sort_keys=True)
 
 
+@pytest.mark.slow
 def test_two_thousand_problems_under_mixed_faults_lose_and_duplicate_nothing(tmp_path):
     config = FaultConfig(rate_429=0.20, retry_after=0.02, rate_500=0.05, rate_timeout=0.02, timeout_hang=3.0,
                          rate_malformed=0.02, base_latency=0.002, seed=11)
@@ -161,3 +172,186 @@ def test_a_server_that_only_slows_down_makes_the_pipeline_back_off(tmp_path):
     assert {r.outcome for r in requests} == {"ok"}
     assert stats["concurrency_decreases"] > 0 and stats["lowest_limit"] < 32
     assert max(r.in_flight for r in requests[-40:]) <= 16
+
+
+# --- SIGKILL at random moments, resume each time: same ids, nothing paid twice ---
+
+KILLABLE_RUN = textwrap.dedent(
+    """
+    import sys
+    from orca_math.engine import RetryPolicy
+    from orca_math.models import load_model
+    from orca_math.pipeline import Pipeline, Solve
+    client = load_model(sys.argv[1], model="fault-model", api_key="sk-test")
+    pipeline = Pipeline([Solve()], model=client, concurrency=8, progress=False,
+                        client_options={"retry": RetryPolicy(initial_wait=0.01, max_wait=0.2, jitter=0.01)})
+    pipeline.run_sync(sys.argv[2], out=sys.argv[3])
+    print("finished", flush=True)
+    """
+)
+
+
+def _solve_lines(out: Path) -> int:
+    found = list(out.glob("runs/*/stages/solve.jsonl"))
+    return len(found[0].read_bytes().splitlines()) if found else 0
+
+
+@pytest.mark.slow
+def test_five_sigkills_with_resumes_match_an_uninterrupted_run_and_pay_once(tmp_path):
+    n, latency = 240, 0.04
+    seeds = write_seeds(tmp_path / "seeds.jsonl", n)
+    script = tmp_path / "run.py"
+    script.write_text(KILLABLE_RUN)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = tmp_path / "killed"
+    rng = random.Random(5)
+    kill_times: list[float] = []
+    with FaultServer(FaultConfig(base_latency=latency)) as server:
+        command = [sys.executable, str(script), server.base_url, str(seeds), str(out)]
+        for _ in range(5):
+            target = _solve_lines(out) + rng.randint(5, 35)
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while _solve_lines(out) < target and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, latency))  # not always right after a checkpoint line
+            os.kill(process.pid, signal.SIGKILL)
+            kill_times.append(time.monotonic())
+            assert process.wait() == -signal.SIGKILL
+        assert 0 < _solve_lines(out) < n, "the kills should all land mid-run"
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert "finished" in done.stdout, done.stderr
+        resumed_requests = server.chat_requests()
+        records = checkpoint_records(next((out / "runs").iterdir()))
+        resumed_ids = datasets.load_from_disk(str(out / "dataset"))["id"]
+        pipeline, client = solve_pipeline(server.base_url, concurrency=8)
+        # A fresh run in the same folder starts a new run but shares out/cache.sqlite: no new calls.
+        rerun = pipeline.run_sync(seeds, out=out, fresh=True)
+        assert len(server.chat_requests()) == len(resumed_requests) and rerun.funnel.final_rows == n
+        clean = pipeline.run_sync(seeds, out=tmp_path / "clean")
+        close(client)
+
+    keys = [r["key"] for r in records]
+    assert len(keys) == len(set(keys)) == n and all(r["status"] == "ok" for r in records)
+    assert len(resumed_ids) == len(set(resumed_ids)) == n
+    assert sorted(resumed_ids) == sorted(clean.load_dataset()["id"])
+    # The cache keeps every answered call, so a prompt is answered twice only when its first
+    # answer was still on the wire (or not yet cached) at a kill.
+    answered = defaultdict(list)
+    for record in resumed_requests:
+        assert record.outcome == "ok"
+        answered[request_key(record)].append(record.time)
+    assert len(answered) == n
+    paid_twice = [times for times in answered.values() if len(times) > 1]
+    for times in paid_twice:
+        assert len(times) == 2 and any(kill - 1.0 < times[0] < kill for kill in kill_times), times
+    assert len(paid_twice) <= 5 * 8
+
+
+# --- runs that must stop: a dead endpoint, a bad key, a spent budget ---
+
+
+def test_sustained_failure_opens_the_breaker_stops_the_run_and_keeps_finished_work(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 200)
+    # 40 good replies, then the endpoint dies: every later request is a 500.
+    config = FaultConfig(outcomes=["ok"] * 40, rate_500=1.0, base_latency=0.002)
+    with FaultServer(config) as server:
+        breaker = CircuitBreaker(5, cooldown=0.05, max_failed_probes=2)
+        pipeline, client = solve_pipeline(server.base_url, concurrency=4, breaker=breaker,
+                                          retry=RetryPolicy(max_attempts=50, initial_wait=0.005, jitter=0.001))
+        with pytest.raises(RunStopped, match=r"failed \d+ calls in a row.*rerun the same command to resume"):
+            pipeline.run_sync(seeds, out=tmp_path / "out")
+        failing_requests = len(server.chat_requests())
+        assert breaker.state == "failed" and failing_requests < 40 + 20  # it stopped hammering soon
+        records = checkpoint_records(next((tmp_path / "out" / "runs").iterdir()))
+        assert len(records) == 40 and {r["status"] for r in records} == {"ok"}  # finished work intact
+
+        server.config.rate_500 = 0.0  # the endpoint recovers; the same command resumes
+        pipeline, client2 = solve_pipeline(server.base_url, concurrency=4)
+        result = pipeline.run_sync(seeds, out=tmp_path / "out")
+        close(client)
+        close(client2)
+        resumed_ok = [r for r in server.chat_requests()[failing_requests:] if r.outcome == "ok"]
+    assert result.resumed and result.funnel.final_rows == 200
+    assert len(resumed_ok) == 160  # the 40 finished problems were not asked again
+    assert {r["key"] for r in records} <= set(result.load_dataset()["id"])
+
+
+def test_a_rejected_key_stops_at_once_without_a_retry_storm(tmp_path, capsys, monkeypatch):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 100)
+    with FaultServer(FaultConfig(api_key="sk-right-key")) as server:
+        pipeline, client = solve_pipeline(server.base_url, concurrency=4, api_key="sk-wrong-key")
+        with pytest.raises(RunStopped, match="API key was rejected.*401.*check the key"):
+            pipeline.run_sync(seeds, out=tmp_path / "api")
+        close(client)
+        assert 1 <= len(server.chat_requests()) <= 4
+        assert {r.outcome for r in server.chat_requests()} == {"401"}
+
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key")
+        before = len(server.chat_requests())
+        code = cli_main(["solve", "--seeds", str(seeds), "--model", server.base_url, "--model-name", "fault-model",
+                         "--concurrency", "4", "--no-progress", "--out", str(tmp_path / "cli" / "solved.jsonl")])
+        assert 1 <= len(server.chat_requests()) - before <= 4
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "API key was rejected" in err and "Traceback" not in err
+
+
+def _price_per_call(tmp_path: Path, base_url: str) -> tuple[dict, float]:
+    """Prices that make one solve call cost about a cent, measured on one real call."""
+    prices = {"fault-model": (10_000.0, 10_000.0)}  # USD per million tokens: absurd, on purpose
+    pipeline, client = solve_pipeline(base_url, concurrency=1)
+    pipeline.prices = prices
+    probe = pipeline.run_sync(write_seeds(tmp_path / "probe.jsonl", 1, start=10_000), out=tmp_path / "probe")
+    close(client)
+    return prices, probe.funnel.cost_usd
+
+
+def test_budget_stops_cleanly_before_overspending_and_a_bigger_budget_finishes(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 60)
+    with FaultServer(FaultConfig(base_latency=0.002)) as server:
+        prices, per_call = _price_per_call(tmp_path, server.base_url)
+        assert per_call > 0
+        budget = 20.5 * per_call
+        before = len(server.chat_requests())
+        client = load_model(server.base_url, model="fault-model", api_key="sk-test")
+        pipeline = Pipeline([Solve()], model=client, concurrency=4, progress=False, budget_usd=budget, prices=prices,
+                            client_options={"retry": FAST_RETRY})
+        with pytest.raises(RunStopped, match="budget"):
+            pipeline.run_sync(seeds, out=tmp_path / "out")
+        records = checkpoint_records(next((tmp_path / "out" / "runs").iterdir()))
+        done = len(records)
+        spent = sum(r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in records) * 10_000 / 1e6
+        assert {r["status"] for r in records} == {"ok"} and 5 <= done < 60
+        assert spent <= budget
+        assert len(server.chat_requests()) - before == done  # every call that was paid for was kept
+
+        pipeline.budget_usd = 100 * budget
+        result = pipeline.run_sync(seeds, out=tmp_path / "out")
+        close(client)
+        requests = server.chat_requests()[before:]
+    assert result.funnel.final_rows == 60
+    assert len(requests) == 60 and len({request_key(r) for r in requests}) == 60  # nothing paid twice
+
+
+def test_dry_run_estimate_of_tokens_is_within_20_percent_of_the_real_run(tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 200)
+    with FaultServer(FaultConfig()) as server:
+        # Calibrate the typical reply length with a 5-problem run, as docs advise, then estimate 200.
+        pipeline, client = solve_pipeline(server.base_url, concurrency=8)
+        calibration = pipeline.run_sync(write_seeds(tmp_path / "five.jsonl", 5, start=50_000), out=tmp_path / "five")
+        reply_tokens = round(calibration.funnel.completion_tokens / 5)
+        estimate = pipeline.estimate(seeds, completion_tokens={"teacher": reply_tokens})
+        result = pipeline.run_sync(seeds, out=tmp_path / "out")
+        close(client)
+        code = cli_main(["solve", "--seeds", str(seeds), "--model", server.base_url, "--model-name", "fault-model", "--dry-run",
+                         "--completion-tokens", f"teacher={reply_tokens}", "--out", str(tmp_path / "dry" / "x.jsonl")])
+        assert len(server.chat_requests()) == 205  # the dry run called nothing
+    actual_prompt, actual_completion = result.funnel.prompt_tokens, result.funnel.completion_tokens
+    assert estimate.calls == 200
+    assert abs(estimate.prompt_tokens - actual_prompt) <= 0.2 * actual_prompt
+    total = actual_prompt + actual_completion
+    assert abs(estimate.prompt_tokens + estimate.completion_tokens - total) <= 0.2 * total
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["calls"] == 200 and abs(printed["prompt_tokens"] - actual_prompt) <= 0.2 * actual_prompt
