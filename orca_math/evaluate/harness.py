@@ -23,12 +23,12 @@ from orca_math.agents.teacher import Teacher
 from orca_math.answers import extract_final_answer
 from orca_math.data.benchmarks import BENCHMARKS, BenchmarkError, load_benchmark
 from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.engine.progress import StageProgress
 from orca_math.engine.run import RunFolder
 from orca_math.engine.runner import ItemFailedError, ItemResult, run_items
 from orca_math.evaluate.report import EvaluationSummary, write_report
 from orca_math.grading import GRADE_MODES, AnswerGrader, GradeMode
 from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
-from orca_math.pipeline.progress import StageProgress
 from orca_math.records import Record, Usage
 
 #: Benchmarks whose source rows hold a worked gold solution, shown to the LLM grader as the reference.

@@ -111,7 +111,7 @@ async def label_attempts(
         attempt = Attempt.model_validate({k: v for k, v in item.items() if k != "id"})
         return ItemResult(outputs=[(await grade_attempt(attempt, grader)).to_row()])
 
-    from orca_math.pipeline.progress import StageProgress
+    from orca_math.engine.progress import StageProgress
 
     run.update(status="running")
     with StageProgress(enabled=progress) as bars:

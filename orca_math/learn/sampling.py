@@ -131,7 +131,7 @@ async def sample_responses(
         )
         return ItemResult(outputs=[attempt.to_row()])
 
-    from orca_math.pipeline.progress import StageProgress
+    from orca_math.engine.progress import StageProgress
 
     run.update(status="running")
     try:

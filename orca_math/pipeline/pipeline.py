@@ -17,12 +17,12 @@ from typing import Any
 from autogen_core.models import ChatCompletionClient
 
 from orca_math._sync import run_sync
+from orca_math.engine.progress import StageProgress
 from orca_math.engine.run import RunFolder
 from orca_math.engine.runner import RunStopped, run_items
 from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
 from orca_math.pipeline.estimate import Estimate, estimate_pipeline
 from orca_math.pipeline.output import write_outputs
-from orca_math.pipeline.progress import StageProgress
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
 from orca_math.pipeline.stage import Row, Stage, StageError
 from orca_math.pipeline.stages import Expand, Filter, Harden, Solve, Verify
