@@ -35,7 +35,7 @@ from autogen_core.models import (
 from orca_math.engine.cache import ResponseCache, cache_key
 from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
-from orca_math.models import describe_client
+from orca_math.models import _without_credentials, describe_client
 from orca_math.models.errors import ModelError, ServerError, translate_error
 from orca_math.tokens import estimate_tokens
 
@@ -144,7 +144,8 @@ class ManagedClient(ChatCompletionClient):
         self.meter = meter or UsageMeter()
         self.model_name = describe_client(inner, with_url=False)
         endpoint = getattr(inner, "_orca_math_where", None) or getattr(getattr(inner, "_client", None), "base_url", None)
-        self.where = where or (str(endpoint).rstrip("/") if endpoint else describe_client(inner))
+        # Messages quote the endpoint (failure rows, logs), so a `user:password@` in it must go.
+        self.where = where or (_without_credentials(str(endpoint)).rstrip("/") if endpoint else describe_client(inner))
         if self.meter.budget is not None and self.meter.prices.price(self.model_name) is None:
             raise ValueError(
                 f"A budget needs a price for model {self.model_name!r}: "
