@@ -233,9 +233,7 @@ class ManagedClient(ChatCompletionClient):
                                       or self.meter.expected_completion_tokens(self.model_name))
             reserved = self.meter.reserve(self.model_name, prompt_estimate, completion_estimate)
             try:
-                if self.rate_limits is not None:
-                    await self.rate_limits.acquire(prompt_estimate + completion_estimate)
-                result = await self._send(messages, request)
+                result = await self._send(messages, request, prompt_estimate + completion_estimate)
             except BaseException:
                 self.meter.release(reserved)
                 raise
@@ -254,10 +252,17 @@ class ManagedClient(ChatCompletionClient):
             if self.breaker is not None:
                 self.breaker.record(outcome, probe=probe)
 
-    async def _send(self, messages: Sequence[LLMMessage], request: dict[str, Any]) -> CreateResult:
-        """One HTTP request under the concurrency limit; errors come out translated."""
+    async def _send(self, messages: Sequence[LLMMessage], request: dict[str, Any], estimated_tokens: int) -> CreateResult:
+        """One HTTP request under the concurrency limit and rate caps; errors come out translated."""
         slot = await self.concurrency.acquire() if self.concurrency is not None else None
         try:
+            if self.rate_limits is not None:
+                # Paced after the slot is taken, right before the wire: requests that took rate
+                # tokens and then queued for a slot (or sat out a Retry-After pause) would
+                # otherwise leave together, as a burst that trips the server's window.
+                await self.rate_limits.acquire(estimated_tokens)
+                if slot is not None:
+                    slot.started = time.monotonic()  # waiting for the cap is not server latency
             self._counts["requests"] += 1
             try:
                 call = self.inner.create(messages, **request)
@@ -285,6 +290,8 @@ class ManagedClient(ChatCompletionClient):
         self._counts["errors"] += 1
         if status == 429:
             self._counts["rate_limited"] += 1
+            if self.rate_limits is not None:
+                self.rate_limits.on_rate_limited(getattr(error, "retry_after", None))
         if slot is None:
             return
         if status in (429, 503) or (isinstance(error, ModelError) and status == 408):

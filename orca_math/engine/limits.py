@@ -330,12 +330,14 @@ class TokenBucket:
     requests are delayed rather than refused.
     """
 
-    def __init__(self, per_minute: float, *, burst_seconds: float = 1.0) -> None:
+    def __init__(self, per_minute: float, *, burst_seconds: float = 0.1) -> None:
         if per_minute <= 0 or burst_seconds <= 0:
             raise ValueError(f"A rate cap must be positive; got {per_minute}/minute, burst {burst_seconds} s.")
         self.per_minute = per_minute
         self.burst_seconds = burst_seconds
-        self.level = self.capacity
+        # Start paced, not with a full burst: a server that counts over a sliding window would
+        # see the burst plus the first second's refill, twice its limit, and answer 429s.
+        self.level = 1.0
         self._updated = time.monotonic()
 
     @property
@@ -381,12 +383,14 @@ class RateLimits:
     Args:
         requests_per_minute: cap on requests; None for none (unless learned).
         tokens_per_minute: cap on prompt + completion tokens; None for none (unless learned).
-        burst_seconds: how many seconds' worth of the cap may go out at once.
+        burst_seconds: how many seconds' worth of the cap may go out at once (after idling). Kept
+            short: a server that counts over a one-second window sees the burst on top of the
+            steady rate, so a 1 s burst at the cap doubles its count and draws 429s.
         learn_from_headers: adopt caps found in headers.
     """
 
     def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None, *,
-                 burst_seconds: float = 1.0, learn_from_headers: bool = True) -> None:
+                 burst_seconds: float = 0.1, learn_from_headers: bool = True) -> None:
         self.burst_seconds = burst_seconds
         self.learn_from_headers = learn_from_headers
         self.requests = TokenBucket(requests_per_minute, burst_seconds=burst_seconds) if requests_per_minute else None
@@ -422,6 +426,15 @@ class RateLimits:
             reset = parse_reset(lower.get(f"x-ratelimit-reset-{kind}", ""))
             if bucket is not None and remaining == 0 and reset:
                 bucket.drain_for(reset)
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """A 429 came back: allow no burst after it, only the steady rate once `retry_after` passes.
+
+        Otherwise the bucket refills while calls sit out the pause and they all leave together,
+        which a server counting over a sliding window answers with the next round of 429s.
+        """
+        if self.requests is not None:
+            self.requests.drain_for(retry_after or 0.0)
 
     def stats(self) -> dict[str, Any]:
         """The caps in force (per minute), None where uncapped."""
