@@ -94,6 +94,7 @@ def test_unparseable_replies_become_failures_with_reasons(tmp_path):
     result, _ = run(tmp_path, stages=[Solve(), Verify(), Filter()], client=ScriptedChatClient(responder=responder))
     solve = result.funnel.stages[0]
     assert (solve.inputs, solve.outputs, solve.failed) == (3, 2, 1)
+    assert solve.calls == 2 + 3  # the failed problem's three attempts are counted (and paid) too
     failures = [json.loads(line) for line in result.outputs["failures"].read_text().splitlines()]
     assert len(failures) == 1
     assert failures[0]["id"] == "s2" and failures[0]["stage"] == "solve"

@@ -103,7 +103,16 @@ async def run_items(
                 if is_fatal(exc):
                     stop.append(exc)
                     return
-                checkpoint.append({"key": item_key, "status": "failed", "failure": _failure(name, item_key, item, exc).to_row()})
+                # Failed items spent tokens too: keep them, so funnels and budgets count every call.
+                usage = getattr(exc, "usage", None)
+                checkpoint.append(
+                    {
+                        "key": item_key,
+                        "status": "failed",
+                        "failure": _failure(name, item_key, item, exc).to_row(),
+                        "usage": usage.to_row() if isinstance(usage, Usage) else Usage().to_row(),
+                    }
+                )
                 stats.failed += 1
             else:
                 checkpoint.append(

@@ -59,7 +59,7 @@ def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
             summary.failed += 1
             failure = record["failure"]
             summary.failures[_short_reason(failure["reason"])] += 1
-            usage = {}
+            usage = record.get("usage") or {}
         summary.prompt_tokens += usage.get("prompt_tokens", 0)
         summary.completion_tokens += usage.get("completion_tokens", 0)
         summary.calls += usage.get("calls", 0)
