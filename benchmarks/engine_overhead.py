@@ -9,11 +9,15 @@ Overhead is measured where nothing else costs time, so what is left is the wrapp
   process; bare versus wrapped.
 
 CPU seconds of this process (user + system) per call are reported, with wall time; the
-difference between rows is the wrapper's cost. ``--scale N`` then runs
+difference between rows is the wrapper's cost. ``--controller`` runs a 256-wide `solve` pipeline
+against a healthy 100 ms server, whose latency the client's own CPU inflates, with the default
+AIMD controller, with latency backoff off, and with the pre-fix setting (no latency floor, a
+one-reply window): the default must keep the full ceiling. ``--scale N`` then runs
 ``benchmarks/pipeline_throughput.py --scale N`` (one N-problem `solve` pipeline in a child
 process) and prints its peak RSS.
 
     python benchmarks/engine_overhead.py                    # 5000 scripted, 2000 HTTP calls
+    python benchmarks/engine_overhead.py --controller       # plus the healthy-server controller check
     python benchmarks/engine_overhead.py --scale 200000     # plus the 200K memory run (minutes)
 """
 
@@ -105,17 +109,59 @@ def http(n: int, concurrency: int) -> None:
         process.terminate()
 
 
+def controller(n: int = 2048, ceiling: int = 256, latency: float = 0.1) -> None:
+    from orca_math.engine import AdaptiveConcurrency
+    from orca_math.models import load_model
+    from orca_math.pipeline import Pipeline, Solve
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orca_math.testing.fault_server", "--port", "0", "--config", json.dumps({"base_latency": latency})],
+        stdout=subprocess.PIPE, text=True,
+    )
+    base_url = process.stdout.readline().strip()
+    settings = {"default": {}, "latency off": {"latency_factor": None},
+                "pre-fix (floor 0, window 1)": {"latency_floor": 0.0, "latency_window": 1}}
+
+    async def one(tmp: Path, name: str, seeds: Path) -> None:
+        limits = AdaptiveConcurrency(ceiling, **settings[name])
+        client = load_model(base_url, model="fault-model", api_key="bench")
+        pipeline = Pipeline([Solve()], model=client, concurrency=ceiling, progress=False, cache=False,
+                            client_options={"concurrency": limits})
+        started = time.perf_counter()
+        result = await pipeline.run(str(seeds), out=tmp / name.replace(" ", "_"))
+        rate = result.funnel.seeds / (time.perf_counter() - started)
+        await client.close()
+        stats = limits.stats()
+        print(f"{name:<28} {rate:>10.1f} {stats['lowest_limit']:>7} {stats['concurrency_limit']:>7} "
+              f"{stats['concurrency_decreases']:>10}", flush=True)
+
+    print(f"\n{n} problems, ceiling {ceiling}, healthy server at {latency * 1000:.0f} ms")
+    print(f"{'controller':<28} {'problems/s':>10} {'lowest':>7} {'final':>7} {'decreases':>10}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            seeds = Path(tmp) / "seeds.jsonl"
+            seeds.write_text("".join(json.dumps({"id": f"p{i}", "question": f"Sam has {i} marbles and finds 2 more. How many?"}) + "\n"
+                                     for i in range(n)))
+            for name in settings:
+                asyncio.run(one(Path(tmp), name, seeds))
+    finally:
+        process.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000, help="scripted calls per row (default 5000)")
     parser.add_argument("--http-n", type=int, default=2000, help="HTTP calls per row (default 2000)")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--controller", action="store_true", help="also check the AIMD controller on a healthy server")
     parser.add_argument("--scale", type=int, default=0, help="also run a pipeline of this many problems for peak RSS")
     args = parser.parse_args()
     print(f"{'':<28} {'calls':>7} {'CPU us/call':>12} {'wall us/call':>12} {'vs bare CPU':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         scripted(args.n, args.concurrency, Path(tmp))
     http(args.http_n, args.concurrency)
+    if args.controller:
+        controller()
     if args.scale:
         script = Path(__file__).with_name("pipeline_throughput.py")
         child = subprocess.run([sys.executable, str(script), "--scale", str(args.scale)], capture_output=True, text=True)
