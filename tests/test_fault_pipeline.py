@@ -177,6 +177,27 @@ def test_a_server_that_only_slows_down_makes_the_pipeline_back_off(tmp_path):
 
 
 
+def test_a_rate_cap_starts_paced_and_allows_no_burst_after_a_429():
+    limits = RateLimits(requests_per_minute=6000)  # 100/s, bursts of 0.1 s worth (10) after idling
+
+    async def scenario() -> tuple[float, float, float]:
+        start = time.monotonic()
+        for _ in range(11):
+            await limits.acquire(1)
+        opening = time.monotonic() - start  # paced from the first request, not a burst of 10
+        await asyncio.sleep(0.3)  # idle: the bucket refills to its burst
+        start = time.monotonic()
+        for _ in range(10):
+            await limits.acquire(1)
+        burst = time.monotonic() - start
+        limits.on_rate_limited(0.2)  # the server said 429, Retry-After 0.2 s
+        start = time.monotonic()
+        await limits.acquire(1)
+        return opening, burst, time.monotonic() - start
+
+    opening, burst, after_429 = asyncio.run(scenario())
+    assert opening >= 0.09 and burst < 0.05 and after_429 >= 0.18
+
 def test_a_rate_cap_just_under_capacity_keeps_429s_rare(tmp_path):
     # The server takes 40 requests in any one-second window; the client paces at 39/s from the first
     # request (no opening burst) and right before the wire (no burst after a Retry-After pause).
