@@ -65,7 +65,7 @@ def test_retry_after_pauses_new_calls():
 
 def test_latency_well_above_baseline_lowers_the_limit():
     async def scenario():
-        controller = AdaptiveConcurrency(16, latency_factor=2.0, latency_smoothing=1.0)
+        controller = AdaptiveConcurrency(16, latency_factor=2.0, latency_smoothing=1.0, latency_floor=0.0, latency_window=1)
         for latency in (0.01, 0.012, 0.011):
             slot = await controller.acquire()
             slot.started -= latency

@@ -124,7 +124,7 @@ def test_a_server_that_only_slows_down_lowers_concurrency():
     stats = client.stats()
     assert stats["rate_limited"] == 0 and stats["errors"] == 0
     # At 32 in flight a reply takes 0.66 s; the baseline from the first replies is far lower.
-    assert stats["concurrency_decreases"] >= 2 and stats["lowest_limit"] <= 8
+    assert stats["concurrency_decreases"] >= 1 and stats["lowest_limit"] <= 16
     assert max(r.in_flight for r in server.chat_requests()[-20:]) < 32
 
 

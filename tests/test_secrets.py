@@ -122,15 +122,11 @@ def test_a_password_in_the_server_url_never_reaches_any_file(tmp_path, capsys):
     assert URL_PASSWORD not in captured.out + captured.err
 
 
-@pytest.mark.xfail(strict=True, reason="httpx logs 'HTTP Request: GET http://alice:<password>@...' at INFO: "
-                   "load_model passes the URL with its credentials to the OpenAI SDK")
 def test_a_password_in_the_server_url_never_reaches_the_debug_log(tmp_path, debug_log):
     _run_with_password_url(tmp_path / "outputs", write_seeds(tmp_path / "seeds.jsonl", 4))
     assert URL_PASSWORD not in debug_log.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="the default aiohttp transport refuses a URL with credentials when an "
-                   "API key header is set ('Cannot combine AUTHORIZATION header ...'): every call fails")
 def test_a_url_with_credentials_works_with_the_default_transport(tmp_path):
     with FaultServer(FaultConfig()) as server:
         url = server.base_url.replace("http://", f"http://alice:{URL_PASSWORD}@")

@@ -120,8 +120,23 @@ def _http_client(transport: str):
     raise ModelSpecError(f"Unknown transport {transport!r}: use 'aiohttp' or 'httpx'.")
 
 
+def _split_credentials(base_url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+    """Take `user:password@` out of a URL: it would be logged by the HTTP client, and aiohttp refuses
+    it next to an API key. A password with no explicit key becomes the (bearer) API key."""
+    if not base_url:
+        return base_url, api_key
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    if not (parts.username or parts.password):
+        return base_url, api_key
+    return _without_credentials(base_url), api_key or parts.password
+
+
 def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, **options: Any):
     from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    base_url, api_key = _split_credentials(base_url, api_key)
 
     kwargs: dict[str, Any] = {"model": model, "api_key": api_key, "max_retries": options.pop("max_retries", 0)}
     if base_url:
@@ -161,6 +176,7 @@ def _openai(model: str, *, base_url: str | None = None, api_key: str | None = No
 
 
 def _openai_compatible(*, base_url: str, model: str | None = None, api_key: str | None = None, transport: str = "aiohttp", **options: Any):
+    base_url, api_key = _split_credentials(base_url, api_key)
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
     if model is None:
         model = _first_served_model(base_url, api_key)
