@@ -97,3 +97,17 @@ def test_local_model_runs_every_agent_in_process():
         agent = agent_class(client, parse_retries=1, sampling={"max_tokens": 200})
         result, failure = _run_or_failure(agent, **inputs[name])
         assert result is not None or failure.raw_reply is not None, name
+
+
+def test_local_model_serves_many_concurrent_calls_without_deadlock():
+    """More concurrent calls than the default executor has threads must all complete."""
+    client = load_model("local")
+    teacher = Teacher(client, parse_retries=0, sampling={"max_tokens": 4})
+
+    async def many():
+        results = await asyncio.gather(*(teacher.call(question=f"What is {i} + 1?") for i in range(12)), return_exceptions=True)
+        return results
+
+    results = asyncio.run(asyncio.wait_for(many(), timeout=120))
+    assert len(results) == 12
+    assert all(isinstance(r, Exception) and isinstance(r, AgentFailedError) or hasattr(r, "output") for r in results)

@@ -50,7 +50,10 @@ def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: i
         async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
             # Small GGUF models loop on their last sentence without a repeat penalty.
             kwargs["extra_create_args"] = {"repeat_penalty": 1.15, **(kwargs.get("extra_create_args") or {})}
-            await asyncio.to_thread(self._call_lock.acquire)
+            # Poll instead of blocking a worker thread on the lock: waiting callers parked in the
+            # default executor would starve the call that holds the lock of a thread to generate in.
+            while not self._call_lock.acquire(blocking=False):
+                await asyncio.sleep(0.005)
             try:
                 return await super().create(messages, **kwargs)
             finally:
