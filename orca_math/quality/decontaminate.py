@@ -9,7 +9,6 @@ A reference question shorter than ``n`` words is likewise matched only by a whol
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from orca_math.quality.text import normalized_words, word_ngrams
+from orca_math.quality.text import normalized_words, options_from_mapping, word_ngrams
 from orca_math.records import Drop
 
 DEFAULT_SETS: tuple[str, ...] = ("gsm8k", "svamp", "asdiv", "addsub", "multiarith", "singleeq", "singleop")
@@ -53,11 +52,7 @@ class DecontaminationOptions:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DecontaminationOptions:
         """Build options from a config mapping, rejecting unknown keys by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown decontamination option(s) {unknown}; known options are {sorted(known)}")
-        return cls(**values)
+        return options_from_mapping(cls, values, "decontamination")
 
 
 @dataclass(frozen=True)

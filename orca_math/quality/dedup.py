@@ -8,7 +8,6 @@ a few hundred MB at most (see docs/quality.md for measured numbers).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import zlib
 from collections.abc import Iterable, Mapping
@@ -17,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from orca_math.quality.text import char_shingles, normalize_text, word_shingles
+from orca_math.quality.text import char_shingles, normalize_text, options_from_mapping, word_shingles
 from orca_math.records import Drop
 
 # datasketch's permutations depend only on the seed; a fixed one makes results the same in every run.
@@ -70,11 +69,7 @@ class DedupOptions:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DedupOptions:
         """Build options from a config mapping, rejecting unknown keys by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown dedup option(s) {unknown}; known options are {sorted(known)}")
-        return cls(**values)
+        return options_from_mapping(cls, values, "dedup")
 
 
 @dataclass(frozen=True)
