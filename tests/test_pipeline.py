@@ -218,6 +218,10 @@ def test_contaminated_problems_are_dropped_before_solving(tmp_path):
     assert funnel["decontaminate"].drops == {"contaminated": 1}
     assert sorted(row["id"] for row in result.load_dataset()) == ["s1", "s2", "s3"]
     assert len(client.calls) == 3  # no teacher call for dropped problems
+    report = json.loads(result.outputs["summary"].read_text())["decontamination"]
+    assert (report["checked"], report["contaminated"]) == (4, 1)
+    assert report["per_benchmark"] == {"svamp": 0, "my_test_set": 1}
+    assert "my_test_set" in (tmp_path / "out" / "README.md").read_text()  # the dataset card reports it
 
 
 def test_dedup_decisions_survive_resume(tmp_path):

@@ -114,7 +114,9 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str
     return written
 
 
-def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",)) -> dict[str, Path]:
+def write_outputs(
+    out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",), extra: dict[str, Any] | None = None
+) -> dict[str, Path]:
     """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
     out.mkdir(parents=True, exist_ok=True)
     written = write_dataset_streaming(_final_rows(run, stage_names[-1]), out, formats)
@@ -123,7 +125,7 @@ def write_outputs(out: Path, run: RunFolder, stage_names: Sequence[str], funnel:
     failures = (record["failure"] for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "failed")
     _write_jsonl(out / "failures.jsonl", failures)
     paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
-    summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict()}
+    summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict(), **(extra or {})}
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     write_card(out, summary, run.manifest)
     return paths

@@ -235,7 +235,10 @@ class Pipeline:
         funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
         if isinstance(self.model_spec, str):  # we built the client, so we close it
             await client.close()
-        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats)
+        extra: dict[str, Any] = {}
+        for stage in self.stages:
+            extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})
+        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats, extra=extra)
         run.update(status="finished", funnel=funnel.to_dict())
         return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
 

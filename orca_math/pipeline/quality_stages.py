@@ -98,4 +98,18 @@ class Decontaminate(Stage):
         if not result.contaminated:
             return ItemResult(outputs=[row])
         detail = "; ".join(f"{name}: '{ngram}'" for name, ngram in result.examples.items())
-        return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason="contaminated", detail=detail, row=row).to_row()])
+        dropped = {**row, "contaminated_with": list(result.benchmarks)}
+        return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason="contaminated", detail=detail, row=dropped).to_row()])
+
+    def report(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """Counts per benchmark over the whole run (resumes included), for the summary and the card."""
+        from orca_math.quality import ContaminationResult, DecontaminationReport
+
+        report = DecontaminationReport(dict(self.decontaminator.sizes), self.options.n, self.options.min_overlap, self.options.action)
+        for record in records:
+            if record["status"] != "ok":
+                continue
+            rows = [drop["row"] for drop in record.get("drops", [])] or record["outputs"]
+            names = tuple(rows[0].get("contaminated_with") or ()) if rows else ()
+            report.add(ContaminationResult(contaminated=bool(names), benchmarks=names))
+        return {"decontamination": report.to_dict()}

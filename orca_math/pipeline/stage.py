@@ -63,6 +63,13 @@ class Stage(ABC):
         it (with a fresh pass over the input) only for stages that override it, also on resume.
         """
 
+    def report(self, records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+        """Extra entries for the run's `summary.json`, computed from this stage's checkpoint records.
+
+        Override to report something the funnel doesn't (e.g. decontamination counts per benchmark).
+        """
+        return None
+
     def params(self) -> dict[str, Any]:
         """Settings that change this stage's results."""
         return {}
