@@ -194,13 +194,35 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+def compile_validator(schema: dict[str, Any]):
+    """A fast validation function for a JSON Schema, raising `jsonschema.ValidationError`.
+
+    Rows are checked on hot paths (every model reply, every output row): fastjsonschema's compiled
+    check is about 12x faster than jsonschema's; jsonschema runs only to explain a failure.
+    """
+    slow = jsonschema.validators.validator_for(schema)(schema)
+    try:
+        import fastjsonschema
+
+        fast = fastjsonschema.compile(schema)
+    except Exception:  # not installed, or a schema it can't compile: jsonschema alone
+        return slow.validate
+
+    def validate(data: Any) -> None:
+        try:
+            fast(data)
+        except fastjsonschema.JsonSchemaException:
+            slow.validate(data)  # raises the detailed jsonschema error
+            raise jsonschema.ValidationError("does not match the schema") from None  # the two disagree
+
+    return validate
+
+
 @functools.cache
-def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
-    schema = schema_of(model)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+def _validator(model: type[BaseModel]):
+    return compile_validator(schema_of(model))
 
 
 def validate_row(row: dict[str, Any], model: type[BaseModel]) -> None:
     """Validate a plain dict against a record's JSON Schema; raises `jsonschema.ValidationError`."""
-    _validator(model).validate(row)
+    _validator(model)(row)

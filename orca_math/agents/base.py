@@ -35,7 +35,7 @@ from orca_math.agents.cards import AgentCard, load_card
 from orca_math.agents.templates import PromptTemplate, load_template
 from orca_math.models import ModelLike, describe_client, resolve_model
 from orca_math.models.errors import translate_error
-from orca_math.records import Record, Usage
+from orca_math.records import Record, Usage, compile_validator
 from orca_math.tokens import estimate_tokens
 
 OutT = TypeVar("OutT", bound=Record)
@@ -143,7 +143,7 @@ class Agent(Generic[OutT]):
                 f"which card {self.card.name!r} does not list in its inputs"
             )
         # Compiled once: checking the schema itself on every reply costs milliseconds per call.
-        self._output_validator = jsonschema.validators.validator_for(self.card.output_schema)(self.card.output_schema)
+        self._validate_output = compile_validator(self.card.output_schema)
         self.client: ChatCompletionClient = resolve_model(model)
         self.parse_retries = parse_retries
         self.sampling = {**self.card.sampling, **(sampling or {})}
@@ -181,7 +181,7 @@ class Agent(Generic[OutT]):
     def validate_output(self, data: dict[str, Any], reply: str) -> OutT:
         """Check parsed data against the card's output schema and build the output record."""
         try:
-            self._output_validator.validate(data)
+            self._validate_output(data)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "reply"
             raise ReplyParseError(f"reply does not match the output schema at {where}: {exc.message}", reply) from None

@@ -227,7 +227,7 @@ class ManagedClient(ChatCompletionClient):
         probe = await self.breaker.before_call() if self.breaker is not None else False
         outcome = "neutral"
         try:
-            prompt_estimate = sum(estimate_tokens(m.content if isinstance(m.content, str) else str(m.content)) for m in messages)
+            prompt_estimate = self._prompt_estimate(messages)
             args = request["extra_create_args"]
             completion_estimate = int(args.get("max_tokens") or args.get("max_completion_tokens")
                                       or self.meter.expected_completion_tokens(self.model_name))
@@ -238,7 +238,7 @@ class ManagedClient(ChatCompletionClient):
                 self.meter.release(reserved)
                 raise
             outcome = "success"
-            prompt_tokens, completion_tokens, estimated = self._usage(result, prompt_estimate)
+            prompt_tokens, completion_tokens, estimated = self._usage(result, messages)
             self.meter.record(self.model_name, prompt_tokens, completion_tokens, label=label, estimated=estimated,
                               reserved=reserved)
             if self.rate_limits is not None:
@@ -299,12 +299,26 @@ class ManagedClient(ChatCompletionClient):
         else:
             slot.failed()
 
-    def _usage(self, result: CreateResult, prompt_estimate: int) -> tuple[int, int, bool]:
+    def _prompt_estimate(self, messages: Sequence[LLMMessage]) -> int:
+        """Prompt tokens before the call: counted exactly when a budget or a token cap depends on it.
+
+        Otherwise (the common case) characters / 4 is enough: it only paces nothing and is corrected
+        by the reply's usage, and tiktoken would cost more CPU per call than everything else here.
+        """
+        texts = [m.content if isinstance(m.content, str) else str(m.content) for m in messages]
+        precise = self.meter.budget is not None or (self.rate_limits is not None and self.rate_limits.tokens is not None)
+        if precise:
+            return sum(estimate_tokens(text) for text in texts)
+        return sum(len(text) for text in texts) // 4 + 1
+
+    def _usage(self, result: CreateResult, messages: Sequence[LLMMessage]) -> tuple[int, int, bool]:
         usage = result.usage
         if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
             return usage.prompt_tokens, usage.completion_tokens, False
+        # No usage in the reply: count both sides with tiktoken (or its fallback).
         content = result.content if isinstance(result.content, str) else str(result.content)
-        return prompt_estimate, estimate_tokens(content), True
+        prompt = sum(estimate_tokens(m.content if isinstance(m.content, str) else str(m.content)) for m in messages)
+        return prompt, estimate_tokens(content), True
 
     def stats(self) -> dict[str, Any]:
         """A snapshot for progress displays and logs; see docs/scale.md for each field."""

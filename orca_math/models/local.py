@@ -69,7 +69,7 @@ def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: i
     client = LocalChatCompletionClient(
         model_path=str(gguf), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False, model_info=info, **options
     )
-    client._orca_math_name = gguf.stem  # noqa: SLF001
+    client._orca_math_name = f"local:{gguf.stem}"  # noqa: SLF001 -- "local" prices at 0 in cost tables
     client._orca_math_where = "local llama.cpp"  # noqa: SLF001
     return client
 
