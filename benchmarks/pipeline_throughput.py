@@ -77,11 +77,10 @@ async def run_baseline(base_url: str, n: int, concurrency: int, transport: str) 
 
 async def run_library(base_url: str, seeds: Path, out: Path, concurrency: int, transport: str) -> tuple[float, float]:
     """Problems/s of the solve stage itself, and end to end (with writing the dataset, card and summary)."""
-    from orca_math.models import load_model
-    from orca_math.pipeline import Pipeline, Solve
-
     from orca_math.engine.client import ManagedClient
     from orca_math.engine.limits import CircuitBreaker, RateLimits
+    from orca_math.models import load_model
+    from orca_math.pipeline import Pipeline, Solve
 
     # The same ManagedClient the pipeline builds by default, built here so its stats can be read.
     client = ManagedClient(
