@@ -68,7 +68,6 @@ def add_parser(subparsers) -> None:
 def run_solve(args: argparse.Namespace) -> int:
     from orca_math.data.writers import write_dataset
     from orca_math.pipeline import Pipeline, Solve
-    from orca_math.pipeline.output import dataset_row
 
     out = Path(args.out)
     if out.suffix not in (".jsonl", ".parquet"):
@@ -79,22 +78,13 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(pipeline, args)
     result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh, seed_options=seed_options_from_args(args))
-    rows = (dataset_row(row) for row in _read_jsonl_rows(result))
-    write_dataset(rows, out, formats=(out.suffix.lstrip("."),))
+    write_dataset(result.load_dataset(), out, formats=(out.suffix.lstrip("."),))
     stage = result.funnel.stages[0]
     print(result.funnel.render())
     print(f"\nsolved {stage.outputs} of {stage.inputs} problems ({stage.failed} failed, reasons in {result.outputs['failures']})")
     print(f"output: {out}")
     _maybe_note(args)
     return 0
-
-
-def _read_jsonl_rows(result):
-    from orca_math.engine.checkpoint import CheckpointFile
-
-    for record in CheckpointFile(result.run_dir / "stages" / "solve.jsonl").latest():
-        if record["status"] == "ok":
-            yield from record["outputs"]
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -197,11 +197,10 @@ class Pipeline:
 
         out = Path(out)
         seed_options = {**(seed_options or {}), "limit": limit}
+        # One pass over the seeds before any money is spent: it counts them for the progress bars and
+        # refuses a malformed row (or, for expand, a seed without an answer), naming the row.
         needs_answers = any(isinstance(stage, Expand) for stage in self.stages)
-        if needs_answers:
-            # Refuse seeds without answers before any money is spent, naming the first bad row.
-            for _ in read_seeds(seeds, require_answers=True, **seed_options):
-                pass
+        seeds_total = sum(1 for _ in read_seeds(seeds, require_answers=needs_answers, **seed_options))
         client = resolve_model(self.model_spec)
         for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
             stage.bind(client)
@@ -218,8 +217,7 @@ class Pipeline:
         def stage_inputs() -> Iterable[Row]:
             return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
 
-        total = sum(1 for _ in stage_inputs())
-        seeds_total = total
+        total = seeds_total
         with StageProgress(enabled=self.progress) as progress:
             for stage in self.stages:
                 if type(stage).prepare is not Stage.prepare:
