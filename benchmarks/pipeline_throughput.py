@@ -5,9 +5,11 @@ A fault-injection server (no faults, fixed latency, canned solutions) runs in it
 
 * through the library: `Pipeline([Solve()])` with the ManagedClient, checkpoints and all;
 * by the baseline: plain `openai.AsyncOpenAI` + `asyncio.Semaphore`, the same requests, no files;
+* by the baseline again, under the garbage-collector settings the library applies during runs
+  (`orca_math.engine.gc_tuning`), to show the library's own overhead apart from that tuning;
 
-in the same process, and the script prints problems/s for both, their ratio, the ideal
-(concurrency / latency) and the peak RSS. `--scale N` instead runs one N-problem pipeline in a
+in the same process, and the script prints problems/s for each (medians of interleaved runs),
+the ratios, the ideal (concurrency / latency) and the peak RSS. `--scale N` instead runs one N-problem pipeline in a
 child process against a near-zero-latency server and reports its peak RSS (memory stays flat
 because seeds and checkpoints are streamed).
 
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,10 +51,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def run_baseline(base_url: str, n: int, concurrency: int, transport: str) -> float:
+async def run_baseline(base_url: str, n: int, concurrency: int, transport: str, *, tuned_gc: bool = False) -> float:
+    """Problems/s of plain AsyncOpenAI + a semaphore; `tuned_gc` gives it the library's GC settings."""
     import openai
 
     from orca_math.agents import Teacher
+    from orca_math.engine.gc_tuning import tuned_gc as gc_settings
     from orca_math.testing import ScriptedChatClient
 
     kwargs = {}
@@ -69,7 +74,8 @@ async def run_baseline(base_url: str, n: int, concurrency: int, transport: str) 
         assert reply.choices[0].message.content
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
+    with gc_settings(tuned_gc):
+        await asyncio.gather(*(one(i) for i in range(n)))
     elapsed = time.perf_counter() - started
     await client.close()
     return n / elapsed
@@ -102,9 +108,13 @@ async def run_library(base_url: str, seeds: Path, out: Path, concurrency: int, t
 def compare(args: argparse.Namespace) -> None:
     process, base_url = start_server(args.latency)
     try:
-        print(f"server {base_url}, latency {args.latency * 1000:.0f} ms; problems/s (higher is better)")
+        print(f"server {base_url}, latency {args.latency * 1000:.0f} ms; problems/s (higher is better), median of {args.repeats} runs")
         print("library = the solve stage (calls, parsing, checkpoints); e2e adds writing the dataset, card and summary once")
-        print(f"{'concurrency':>11} {'transport':>9} {'n':>6} {'library':>9} {'e2e':>7} {'baseline':>9} {'ratio':>6} {'ideal':>7} {'peak RSS MB':>12}")
+        print("baseline = plain AsyncOpenAI + semaphore; baseline+gc = the same under the GC settings the library uses in runs")
+        print(
+            f"{'concurrency':>11} {'transport':>9} {'n':>6} {'library':>9} {'e2e':>7} {'baseline':>9} {'ratio':>6} "
+            f"{'baseline+gc':>12} {'ratio':>6} {'ideal':>7} {'peak RSS MB':>12}"
+        )
         with tempfile.TemporaryDirectory() as tmp:
             # Warm up imports, tiktoken and connections so the first row isn't charged for them.
             asyncio.run(run_library(base_url, write_seeds(Path(tmp) / "warm.jsonl", 50), Path(tmp) / "warm", 16, "aiohttp"))
@@ -113,12 +123,19 @@ def compare(args: argparse.Namespace) -> None:
                 n = max(args.min_problems, concurrency * args.rounds)
                 seeds = write_seeds(Path(tmp) / f"seeds-{concurrency}.jsonl", n)
                 for transport in args.transport:
-                    library, end_to_end = asyncio.run(run_library(base_url, seeds, Path(tmp) / f"out-{concurrency}-{transport}", concurrency, transport))
-                    baseline = asyncio.run(run_baseline(base_url, n, concurrency, transport))
-                    ideal = concurrency / args.latency
+                    runs: dict[str, list[float]] = {"library": [], "e2e": [], "baseline": [], "baseline_gc": []}
+                    for repeat in range(args.repeats):  # interleaved, so drifts in machine load hit all alike
+                        out = Path(tmp) / f"out-{concurrency}-{transport}-{repeat}"
+                        library, end_to_end = asyncio.run(run_library(base_url, seeds, out, concurrency, transport))
+                        runs["library"].append(library)
+                        runs["e2e"].append(end_to_end)
+                        runs["baseline"].append(asyncio.run(run_baseline(base_url, n, concurrency, transport)))
+                        runs["baseline_gc"].append(asyncio.run(run_baseline(base_url, n, concurrency, transport, tuned_gc=True)))
+                    m = {name: statistics.median(values) for name, values in runs.items()}
                     print(
-                        f"{concurrency:>11} {transport:>9} {n:>6} {library:>9.1f} {end_to_end:>7.1f} {baseline:>9.1f} "
-                        f"{library / baseline:>6.2f} {ideal:>7.0f} {peak_rss_mb():>12.0f}"
+                        f"{concurrency:>11} {transport:>9} {n:>6} {m['library']:>9.1f} {m['e2e']:>7.1f} {m['baseline']:>9.1f} "
+                        f"{m['library'] / m['baseline']:>6.2f} {m['baseline_gc']:>12.1f} {m['library'] / m['baseline_gc']:>6.2f} "
+                        f"{concurrency / args.latency:>7.0f} {peak_rss_mb():>12.0f}"
                     )
     finally:
         process.terminate()
@@ -152,6 +169,7 @@ def main() -> None:
     parser.add_argument("--transport", nargs="+", default=["aiohttp", "httpx"], choices=["aiohttp", "httpx"])
     parser.add_argument("--rounds", type=int, default=16, help="problems per run = concurrency x rounds (at least --min-problems)")
     parser.add_argument("--min-problems", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per row; the table shows medians")
     parser.add_argument("--scale", type=int, default=0, help="instead, run one pipeline of this many problems and report its peak RSS")
     parser.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
