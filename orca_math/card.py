@@ -134,7 +134,7 @@ def build_card(
         _funnel(folder),
         _drops(folder),
         _decontamination(folder),
-        _columns(dataset),
+        _columns(dataset, folder.summary.get("columns") or {}),
         _limitations(),
     ]
     body = "\n\n".join(section.strip() for section in sections) + "\n"
@@ -310,9 +310,15 @@ def _decontamination(folder: OutputFolder) -> str:
     return text
 
 
-def _columns(dataset) -> str:
-    names = dataset.column_names if dataset is not None else list(COLUMN_DESCRIPTIONS)
-    rows = [[f"`{name}`", COLUMN_DESCRIPTIONS.get(name, "")] for name in names]
+def _columns(dataset, added: dict[str, dict[str, str]]) -> str:
+    names = dataset.column_names if dataset is not None else [*COLUMN_DESCRIPTIONS, *added]
+
+    def description(name: str) -> str:
+        if name in added:  # declared by a stage (Stage.columns)
+            return f"added by stage `{added[name].get('stage', '?')}` ({added[name].get('type', '?')})"
+        return COLUMN_DESCRIPTIONS.get(name, "")
+
+    rows = [[f"`{name}`", description(name)] for name in names]
     return "## Columns\n\n" + _table(["column", "description"], rows)
 
 

@@ -13,14 +13,19 @@ from typing import Any
 
 from orca_math.card import write_card
 from orca_math.engine.run import RunFolder
+from orca_math.pipeline.columns import FIXED_COLUMNS, ExtraColumn, describe, features, row_validator
 from orca_math.pipeline.summary import Funnel
 from orca_math.records import DatasetRow, validate_row
 
-DATASET_COLUMNS = tuple(DatasetRow.model_fields)
+DATASET_COLUMNS = FIXED_COLUMNS
 
 
-def dataset_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Project a pipeline row onto the dataset's columns (orca-math-200k's `question`, `answer` first)."""
+def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dict[str, Any]:
+    """Project a pipeline row onto the dataset's columns (orca-math-200k's `question`, `answer` first).
+
+    `columns` are the extra columns stages declared (`orca_math.pipeline.columns`); they follow the
+    fixed ones.
+    """
     record = DatasetRow(
         question=row["question"],
         answer=row.get("answer") or "",
@@ -39,15 +44,21 @@ def dataset_row(row: dict[str, Any]) -> dict[str, Any]:
         contaminated_with=row.get("contaminated_with"),
     )
     data = record.to_row()
-    validate_row(data, DatasetRow)
+    if not columns:
+        validate_row(data, DatasetRow)
+        return data
+    for column in columns:
+        data[column.name] = column.value(row)
+    row_validator(tuple(columns))(data)
     return data
 
 
-def _final_rows(run: RunFolder, last_stage: str) -> Iterator[dict[str, Any]]:
+def _final_rows(run: RunFolder, last_stage: str, columns: Sequence[ExtraColumn] = ()) -> Iterator[dict[str, Any]]:
+    columns = tuple(columns)
     for record in run.checkpoint(last_stage).latest():
         if record["status"] == "ok":
             for row in record["outputs"]:
-                yield dataset_row(row)
+                yield dataset_row(row, columns)
 
 
 def _write_jsonl(path: Path, rows) -> int:
@@ -61,23 +72,12 @@ def _write_jsonl(path: Path, rows) -> int:
     return count
 
 
-def dataset_features():
+def dataset_features(columns: Sequence[ExtraColumn] = ()):
     """The `datasets.Features` of a generated dataset (so that even an empty one has its columns)."""
-    import datasets
-
-    string, integer = datasets.Value("string"), datasets.Value("int64")
-    return datasets.Features(
-        {
-            "question": string, "answer": string, "id": string, "parent_id": string, "origin": string,
-            "round": integer, "known_answer": string, "final_answer": string, "verification": string,
-            "verified": datasets.Value("bool"), "teacher_model": string, "prompt_tokens": integer,
-            "completion_tokens": integer, "contaminated": datasets.Value("bool"),
-            "contaminated_with": datasets.Sequence(string),
-        }
-    )
+    return features(columns)
 
 
-def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str, Path]:
+def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Sequence[ExtraColumn] = ()) -> dict[str, Path]:
     """Write rows to JSONL on disk first, then build the Arrow dataset from it: memory stays flat."""
     import shutil
 
@@ -87,7 +87,7 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str
     jsonl = out / "data.jsonl"
     count = _write_jsonl(jsonl, rows)
     cache = out / ".arrow-cache"
-    features = dataset_features()
+    features = dataset_features(columns)
     if count:
         dataset = datasets.Dataset.from_json(str(jsonl), features=features, cache_dir=str(cache), split="train")
     else:  # every row was dropped or failed: still a dataset with its columns
@@ -115,17 +115,20 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str]) -> dict[str
 
 
 def write_outputs(
-    out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",), extra: dict[str, Any] | None = None
+    out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",),
+    extra: dict[str, Any] | None = None, columns: Sequence[ExtraColumn] = (),
 ) -> dict[str, Path]:
     """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`."""
     out.mkdir(parents=True, exist_ok=True)
-    written = write_dataset_streaming(_final_rows(run, stage_names[-1]), out, formats)
+    written = write_dataset_streaming(_final_rows(run, stage_names[-1], columns), out, formats, columns)
     drops = (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", []))
     _write_jsonl(out / "drops.jsonl", drops)
     failures = (record["failure"] for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "failed")
     _write_jsonl(out / "failures.jsonl", failures)
     paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
     summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict(), **(extra or {})}
+    if columns:
+        summary["columns"] = describe(columns)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     write_card(out, summary, run.manifest)
     return paths

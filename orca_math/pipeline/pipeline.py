@@ -19,8 +19,9 @@ from autogen_core.models import ChatCompletionClient
 from orca_math._sync import run_sync
 from orca_math.engine.progress import StageProgress
 from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import RunStopped, run_items
+from orca_math.engine.runner import ItemFailedError, ItemResult, RunStopped, run_items
 from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
+from orca_math.pipeline.columns import ExtraColumn, extra_columns
 from orca_math.pipeline.estimate import Estimate, estimate_pipeline
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
@@ -122,6 +123,8 @@ class Pipeline:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise StageError(f"stage names must be unique; repeated: {', '.join(sorted(duplicates))}")
+        # Checked here, so a bad column declaration fails before any call is paid for.
+        self.columns = extra_columns(self.stages)
         self.model_spec = model
         self.concurrency = concurrency
         self.managed = managed
@@ -228,7 +231,8 @@ class Pipeline:
                     stage.prepare(stage_inputs())
                 checkpoint = run.checkpoint(stage.name)
                 hook = _StatsHook(progress.stage(stage.name, total), client)
-                await run_items(stage.name, stage_inputs(), stage.process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
+                process = _checking_columns(stage, self.columns) if stage.columns else stage.process
+                await run_items(stage.name, stage_inputs(), process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
                                 tune_gc=self.tune_gc)
                 summary = summarise_stage(stage.name, checkpoint)
                 summary.cost_usd = self._stage_cost(summary, model_name)
@@ -241,7 +245,8 @@ class Pipeline:
         extra: dict[str, Any] = {}
         for stage in self.stages:
             extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})
-        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats, extra=extra)
+        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats, extra=extra,
+                                columns=self.columns)
         run.update(status="finished", funnel=funnel.to_dict())
         return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
 
@@ -294,6 +299,22 @@ class _StatsHook:
             if stats.get("cache_hits"):
                 parts.append(f"cached {stats['cache_hits']}")
             self._hook.set_status("  ".join(p for p in parts if p))
+
+
+def _checking_columns(stage: Stage, columns: list[ExtraColumn]):
+    """`stage.process`, with its declared columns' values checked: a wrong type fails the item, with why."""
+    own = [column for column in columns if column.name in stage.columns]
+
+    async def process(row: Row) -> ItemResult:
+        result = await stage.process(row)
+        for output in result.outputs:
+            for column in own:
+                problem = column.check(output.get(column.name))
+                if problem:
+                    raise ItemFailedError(problem)
+        return result
+
+    return process
 
 
 def _outputs_of(checkpoint) -> Iterator[Row]:

@@ -38,11 +38,15 @@ class Stage(ABC):
         name: the stage's name in run folders and summaries.
         reads: row fields the stage needs; checked on each row.
         writes: row fields the stage adds or changes.
+        columns: which of `writes` become columns of the final dataset, with their Python type
+            (str, int, float, bool; list and dict are stored as JSON text). Other fields stay in
+            the stage's checkpoint only. See `orca_math.pipeline.columns`.
     """
 
     name: ClassVar[str] = ""
     reads: ClassVar[tuple[str, ...]] = ("id", "question")
     writes: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[Mapping[str, type]] = {}
 
     def __init__(self, *, model: ModelLike | None = None) -> None:
         self._model_spec = model
@@ -86,6 +90,7 @@ class Stage(ABC):
             "params": self.params(),
             "agents": {agent.name: agent.fingerprint for agent in self.agents()},
             "model": describe_spec(self._model_spec) if self._model_spec is not None else None,
+            **({"columns": {name: kind.__name__ for name, kind in self.columns.items()}} if self.columns else {}),
         }
 
     def key(self, row: Row) -> str:
