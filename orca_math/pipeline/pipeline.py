@@ -179,6 +179,28 @@ class Pipeline:
         managed = ManagedClient(client, **options)
         return managed
 
+    def _own_clients(self, client: ChatCompletionClient) -> dict[int, ChatCompletionClient]:
+        """Stages built with their own model get it wrapped like the pipeline's, keyed by id(model).
+
+        The wrappers share the pipeline client's response cache and meter (so one budget covers
+        every model) and its retry policy; breakers, rate caps and concurrency are per endpoint.
+        """
+        from orca_math.engine.client import ManagedClient
+        from orca_math.engine.limits import CircuitBreaker, RateLimits
+
+        if not self.managed or not isinstance(client, ManagedClient):
+            return {}
+        wrapped: dict[int, ChatCompletionClient] = {}
+        for stage in self.stages:
+            own = stage.own_model()
+            if own is None or isinstance(own, ManagedClient) or id(own) in wrapped:
+                continue
+            wrapped[id(own)] = ManagedClient(
+                own, retry=client.retry, concurrency=self.concurrency, breaker=CircuitBreaker(), rate_limits=RateLimits(),
+                cache=client.cache, meter=client.meter,
+            )
+        return wrapped
+
     async def run(
         self,
         seeds: Any,
@@ -212,11 +234,12 @@ class Pipeline:
         for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
             stage.bind(client)
         run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
-        model_name = describe_client(client, with_url=False)
-        spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_name) or 0.0 for s in self.stages)
+        model_names = {stage.name: describe_client(stage.own_model() or client, with_url=False) for stage in self.stages}
+        spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name]) or 0.0 for s in self.stages)
         client = self._client(out, spent_usd=spent, client=client)
+        own_clients = self._own_clients(client)
         for stage in self.stages:
-            stage.bind(client)
+            stage.bind(client, own_model=own_clients.get(id(stage.own_model())))
         run.update(status="running")
         started = time.perf_counter()
         summaries: list[StageSummary] = []
@@ -230,18 +253,21 @@ class Pipeline:
                 if type(stage).prepare is not Stage.prepare:
                     stage.prepare(stage_inputs())
                 checkpoint = run.checkpoint(stage.name)
-                hook = _StatsHook(progress.stage(stage.name, total), client)
+                hook = _StatsHook(progress.stage(stage.name, total), stage.model)
                 process = _checking_columns(stage, self.columns) if stage.columns else stage.process
                 await run_items(stage.name, stage_inputs(), process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
                                 tune_gc=self.tune_gc)
                 summary = summarise_stage(stage.name, checkpoint)
-                summary.cost_usd = self._stage_cost(summary, model_name)
+                summary.cost_usd = self._stage_cost(summary, model_names[stage.name])
                 summaries.append(summary)
                 total = summary.outputs
                 stage_inputs = functools.partial(_outputs_of, checkpoint)
         funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
         if isinstance(self.model_spec, str):  # we built the client, so we close it
             await client.close()
+        built = {id(s.own_model()): s.own_model() for s in self.stages if isinstance(s._model_spec, str)}  # noqa: SLF001
+        for own in built.values():  # and the stages' own models that we built from specs
+            await own.close()
         extra: dict[str, Any] = {}
         for stage in self.stages:
             extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})

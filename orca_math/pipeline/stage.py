@@ -50,11 +50,26 @@ class Stage(ABC):
 
     def __init__(self, *, model: ModelLike | None = None) -> None:
         self._model_spec = model
+        self._own_model: ChatCompletionClient | None = None
         self.model: ChatCompletionClient | None = None
 
-    def bind(self, model: ChatCompletionClient) -> None:
-        """Give the stage the pipeline's model (unless it was built with its own)."""
-        self.model = resolve_model(self._model_spec) if self._model_spec is not None else model
+    def own_model(self) -> ChatCompletionClient | None:
+        """The model this stage was built with (resolved once), or None when it uses the pipeline's."""
+        if self._model_spec is not None and self._own_model is None:
+            self._own_model = resolve_model(self._model_spec)
+        return self._own_model
+
+    def bind(self, model: ChatCompletionClient, *, own_model: ChatCompletionClient | None = None) -> None:
+        """Give the stage its model and build its agents.
+
+        A stage built with its own model uses `own_model` when given (the pipeline passes that
+        model wrapped in its ManagedClient, so retries, cache and budget cover it too), else its own
+        model as is; any other stage uses `model`, the pipeline's.
+        """
+        if self._model_spec is not None:
+            self.model = own_model if own_model is not None else self.own_model()
+        else:
+            self.model = model
         self.setup()
 
     def setup(self) -> None:  # noqa: B027 -- optional hook
