@@ -281,7 +281,9 @@ def test_five_sigkills_with_resumes_match_an_uninterrupted_run_and_pay_once(tmp_
     assert len(answered) == n
     paid_twice = [times for times in answered.values() if len(times) > 1]
     for times in paid_twice:
-        assert len(times) == 2 and any(kill - 1.0 < times[0] < kill for kill in kill_times), times
+        # The server stamps a request when its thread gets to it, which under load can be a few
+        # milliseconds after the parent has recorded the kill of the process that sent it.
+        assert len(times) == 2 and any(kill - 1.0 < times[0] < kill + 0.25 for kill in kill_times), (times, kill_times)
     assert len(paid_twice) <= 5 * 8
 
 
