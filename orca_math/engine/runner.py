@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -155,6 +155,31 @@ async def run_items(
     if stop:
         raise RunStopped(str(stop[0])) from stop[0]
     return stats
+
+
+def records_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Each key's last checkpoint record, in `keys` order.
+
+    Raises:
+        RuntimeError: a key has no record (cannot happen after a finished `run_items`; never hidden).
+    """
+    latest = {record["key"]: record for record in checkpoint.latest()}
+    for key in keys:
+        record = latest.get(key)
+        if record is None:
+            raise RuntimeError(f"item {key} has no checkpoint record in {checkpoint.path}")
+        yield record
+
+
+def results_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """For one-output-per-item steps: the output of each "ok" key and the failure row of each failed one."""
+    outputs, failures = [], []
+    for record in records_in_order(checkpoint, keys):
+        if record["status"] == "ok":
+            outputs.append(record["outputs"][0])
+        else:
+            failures.append(Failure.model_validate(record["failure"]).to_row())
+    return outputs, failures
 
 
 def _failure(stage: str, item_key: str, item: dict[str, Any], exc: BaseException) -> Failure:

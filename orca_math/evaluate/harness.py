@@ -25,7 +25,7 @@ from orca_math.data.benchmarks import BENCHMARKS, BenchmarkError, load_benchmark
 from orca_math.engine.checkpoint import CheckpointFile
 from orca_math.engine.progress import StageProgress
 from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemFailedError, ItemResult, run_items
+from orca_math.engine.runner import ItemFailedError, ItemResult, records_in_order, run_items
 from orca_math.evaluate.report import EvaluationSummary, write_report
 from orca_math.grading import GRADE_MODES, AnswerGrader, GradeMode
 from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
@@ -276,12 +276,8 @@ def _client(model: ModelLike, managed: bool, concurrency: int, owned: list[Any])
 
 def _collect(checkpoint: CheckpointFile, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage]:
     """One row per item, in benchmark order: the graded row, or a failure row with its reason."""
-    latest = {record["key"]: record for record in checkpoint.latest()}
     rows, usage = [], Usage()
-    for item in items:
-        record = latest.get(item["id"])
-        if record is None:  # cannot happen after a finished run_items; never hide it
-            raise RuntimeError(f"item {item['id']} has no checkpoint record in {checkpoint.path}")
+    for item, record in zip(items, records_in_order(checkpoint, (item["id"] for item in items)), strict=True):
         if record["status"] == "ok":
             rows.append(record["outputs"][0])
             usage = usage + Usage.model_validate(record.get("usage") or {})

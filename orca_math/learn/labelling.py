@@ -23,11 +23,11 @@ from typing import Any
 from orca_math.answers import extract_final_answer
 from orca_math.data.writers import iter_jsonl, write_jsonl
 from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemFailedError, ItemResult, run_items
+from orca_math.engine.runner import ItemFailedError, ItemResult, results_in_order, run_items
 from orca_math.grading import AnswerGrader
 from orca_math.learn.sampling import sample_key
 from orca_math.models import describe_client
-from orca_math.records import Attempt, Failure
+from orca_math.records import Attempt
 
 logger = logging.getLogger(__name__)
 
@@ -151,14 +151,7 @@ def describe_grader(grader: AnswerGrader) -> dict[str, Any]:
 
 
 def _write_outputs(out: Path, run: RunFolder, items: list[dict[str, Any]]) -> Path:
-    latest = {record["key"]: record for record in run.checkpoint("label").latest()}
-    labelled, failures = [], []
-    for item in items:
-        record = latest[item["id"]]
-        if record["status"] == "ok":
-            labelled.append(record["outputs"][0])
-        else:
-            failures.append(Failure.model_validate(record["failure"]).to_row())
+    labelled, failures = results_in_order(run.checkpoint("label"), (item["id"] for item in items))
     path = write_jsonl(labelled, out / LABELLED_FILE)
     write_jsonl(failures, out / FAILURES_FILE)
     methods = Counter(row["method"] for row in labelled)

@@ -28,9 +28,9 @@ from orca_math.answers import extract_final_answer
 from orca_math.data.writers import write_jsonl
 from orca_math.engine.client import SAMPLE_KEY, ManagedClient, RetryPolicy
 from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemResult, StageStats, run_items
+from orca_math.engine.runner import ItemResult, StageStats, results_in_order, run_items
 from orca_math.models import ModelLike, describe_spec, resolve_model
-from orca_math.records import Attempt, Failure
+from orca_math.records import Attempt
 
 logger = logging.getLogger(__name__)
 
@@ -198,14 +198,7 @@ def _generates_one_at_a_time(client: Any) -> bool:
 
 
 def _write_outputs(out: Path, run: RunFolder, items: list[dict[str, Any]], stats: StageStats) -> Path:
-    latest = {record["key"]: record for record in run.checkpoint("sample").latest()}
-    attempts, failures = [], []
-    for item in items:
-        record = latest[item["id"]]  # run_items ends every item with a record
-        if record["status"] == "ok":
-            attempts.append(record["outputs"][0])
-        else:
-            failures.append(Failure.model_validate(record["failure"]).to_row())
+    attempts, failures = results_in_order(run.checkpoint("sample"), (item["id"] for item in items))
     path = write_jsonl(attempts, out / ATTEMPTS_FILE)
     write_jsonl(failures, out / FAILURES_FILE)
     counts = {"samples": len(items), "ok": len(attempts), "failed": len(failures), "reused": stats.skipped,

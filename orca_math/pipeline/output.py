@@ -13,11 +13,9 @@ from typing import Any
 
 from orca_math.card import write_card
 from orca_math.engine.run import RunFolder
-from orca_math.pipeline.columns import FIXED_COLUMNS, ExtraColumn, describe, features, row_validator
+from orca_math.pipeline.columns import ExtraColumn, describe, features, row_validator
 from orca_math.pipeline.summary import Funnel
-from orca_math.records import DatasetRow, validate_row
-
-DATASET_COLUMNS = FIXED_COLUMNS
+from orca_math.records import DatasetRow
 
 
 def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dict[str, Any]:
@@ -44,12 +42,9 @@ def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dic
         contaminated_with=row.get("contaminated_with"),
     )
     data = record.to_row()
-    if not columns:
-        validate_row(data, DatasetRow)
-        return data
     for column in columns:
         data[column.name] = column.value(row)
-    row_validator(tuple(columns))(data)
+    row_validator(tuple(columns))(data)  # DatasetRow's JSON Schema, plus the extra columns
     return data
 
 
@@ -72,11 +67,6 @@ def _write_jsonl(path: Path, rows) -> int:
     return count
 
 
-def dataset_features(columns: Sequence[ExtraColumn] = ()):
-    """The `datasets.Features` of a generated dataset (so that even an empty one has its columns)."""
-    return features(columns)
-
-
 def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Sequence[ExtraColumn] = ()) -> dict[str, Path]:
     """Write rows to JSONL on disk first, then build the Arrow dataset from it: memory stays flat."""
     import shutil
@@ -87,14 +77,14 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Se
     jsonl = out / "data.jsonl"
     count = _write_jsonl(jsonl, rows)
     cache = out / ".arrow-cache"
-    features = dataset_features(columns)
+    dataset_features = features(columns)
     if count:
-        dataset = datasets.Dataset.from_json(str(jsonl), features=features, cache_dir=str(cache), split="train")
+        dataset = datasets.Dataset.from_json(str(jsonl), features=dataset_features, cache_dir=str(cache), split="train")
     else:  # every row was dropped or failed: still a dataset with its columns
         from datasets.table import InMemoryTable
 
         # One explicit (empty) shard: datasets 5 cannot load a 0-row dataset saved with no shards.
-        dataset = datasets.Dataset(InMemoryTable(features.arrow_schema.empty_table()))
+        dataset = datasets.Dataset(InMemoryTable(dataset_features.arrow_schema.empty_table()))
     target = out / "dataset"
     tmp_target = out / "dataset.tmp"
     shutil.rmtree(tmp_target, ignore_errors=True)
