@@ -33,12 +33,14 @@ def test_a_stage_model_from_a_spec_is_resolved_once_retried_and_cached(tmp_path)
         )
         result = pipeline.run_sync(_seeds(tmp_path), out=tmp_path / "out")
         chats = len(server.chat_requests())
-        rerun = pipeline.run_sync(_seeds(tmp_path), out=tmp_path / "out", fresh=True)
         model_lookups = [r for r in server.requests if r.path.endswith("/models")]
+        rerun = pipeline.run_sync(_seeds(tmp_path), out=tmp_path / "out", fresh=True)
         assert len(server.chat_requests()) == chats, "the fresh rerun must be answered from the shared cache"
+        # The first run closed the client it built, so the rerun builds (and looks up) a fresh one.
+        assert len([r for r in server.requests if r.path.endswith("/models")]) == 2
 
     assert chats == 3  # one 500, retried, then one reply per problem
-    assert len(model_lookups) == 1, "the stage's model spec is resolved once per pipeline, not once per bind"
+    assert len(model_lookups) == 1, "the stage's model spec is resolved once per run, not once per bind"
     assert result.funnel.final_rows == rerun.funnel.final_rows == 2
     assert set(result.load_dataset()["teacher_model"]) == {"fault-model"}
     assert pipeline_model.calls == []

@@ -265,9 +265,8 @@ class Pipeline:
         funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
         if isinstance(self.model_spec, str):  # we built the client, so we close it
             await client.close()
-        built = {id(s.own_model()): s.own_model() for s in self.stages if isinstance(s._model_spec, str)}  # noqa: SLF001
-        for own in built.values():  # and the stages' own models that we built from specs
-            await own.close()
+        for stage in self.stages:
+            await stage.close()
         extra: dict[str, Any] = {}
         for stage in self.stages:
             extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})

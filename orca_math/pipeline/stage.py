@@ -59,6 +59,12 @@ class Stage(ABC):
             self._own_model = resolve_model(self._model_spec)
         return self._own_model
 
+    async def close(self) -> None:
+        """Close the stage's own model if the stage built it from a spec (a client passed in is the caller's)."""
+        if isinstance(self._model_spec, str) and self._own_model is not None:
+            await self._own_model.close()
+            self._own_model = None
+
     def bind(self, model: ChatCompletionClient, *, own_model: ChatCompletionClient | None = None) -> None:
         """Give the stage its model and build its agents.
 
