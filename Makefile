@@ -5,21 +5,28 @@ SHARED := $(abspath ../shared)
 export TIKTOKEN_CACHE_DIR ?= $(SHARED)/tiktoken-cache
 export ORCA_MATH_BENCHMARKS_DIR ?= $(SHARED)/data/benchmarks
 
-.PHONY: setup demo test lint docs
+.PHONY: setup setup-test demo test lint docs doctor
 
+# What the demo needs: the library, the embedded model and its llama.cpp runtime (built portably).
 setup:
 	@bash scripts/setup.sh
+
+# Everything the tests need on top of it (torch, TRL, Ray, vLLM CPU, docs and dev tools).
+setup-test:
+	@bash scripts/setup.sh --test
 
 demo: setup
 	$(VENV)/bin/orca-math generate --seeds examples/seeds.jsonl --out runs/demo --model local --limit 4 --rounds 1
 
-test: setup
-	@bash scripts/setup.sh --test
+test: setup-test
 	$(VENV)/bin/python -m pytest -q
 
-docs: setup
+doctor: setup
+	$(VENV)/bin/orca-math doctor
+
+docs: setup-test
 	$(VENV)/bin/python scripts/gen_docs.py
 	$(VENV)/bin/mkdocs build --strict
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff check .

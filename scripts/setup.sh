@@ -1,34 +1,93 @@
 #!/usr/bin/env bash
-# Creates .venv and installs orca-math with every extra the demo and the tests need.
-# Safe to run again: it does nothing when pyproject.toml has not changed since the last install.
+# Creates .venv and installs orca-math into it.
+#
+#   scripts/setup.sh          what `make demo` needs: the library, the embedded model and its
+#                             llama.cpp runtime (built portably, once), then a self-check
+#   scripts/setup.sh --test   also what the tests need: torch (CPU), TRL, Ray, vLLM (CPU build),
+#                             docs and dev tools, and Debian's chromium for the report test
+#
+# Safe to run again: a level whose inputs (pyproject.toml, these scripts, the build flags) have
+# not changed since its last install is skipped. Every step says what it does and how long it
+# usually takes on 2 cores, then how long it took.
+#
+# Environment:
+#   ORCA_MATH_LLAMA_CMAKE_ARGS  llama.cpp build flags (default: portable; see scripts/llama_wheel.sh),
+#                               e.g. ORCA_MATH_LLAMA_CMAKE_ARGS="-DGGML_NATIVE=ON" make demo
+#   PYTHON                      the interpreter to build .venv from (default python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --test also installs what only the tests need: Debian's chromium, for the report screenshot test.
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+level=demo
+[ "${1:-}" = "--test" ] && level=test
+venv=.venv
+py=$venv/bin/python
+t0=$(date +%s)
+
+# pip repeats a warning for every find-links folder the machine's pip.conf names but lacks.
+pip_install() { "$py" -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+step() { echo "[setup] $1" >&2; step_started=$(date +%s); }
+done_step() { echo "[setup]   done in $(( $(date +%s) - step_started )) s" >&2; }
+
+inputs_hash() {
+  cat pyproject.toml scripts/setup.sh scripts/llama_wheel.sh scripts/setup_vllm.sh 2>/dev/null | sha256sum | cut -c1-16
+}
+stamp="$venv/.installed-$level-$(printf '%s %s' "$(inputs_hash)" "${ORCA_MATH_LLAMA_CMAKE_ARGS:-}" | sha256sum | cut -c1-16)"
+
+if [ "$level" = test ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-      || echo "could not install chromium: the report screenshot test will be skipped"
+    step "installing Debian's chromium for the report screenshot test (about 1 minute)"
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+      done_step
+    else
+      echo "[setup]   could not install chromium: the report screenshot test will be skipped" >&2
+    fi
   else
-    echo "chromium is not installed (needs root and apt-get): the report screenshot test will be skipped"
+    echo "[setup] chromium is not installed (needs root and apt-get): the report screenshot test will be skipped" >&2
   fi
 fi
 
-PYTHON=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-
-stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ]; then
-  exit 0
+if [ -f "$stamp" ] || { [ "$level" = demo ] && [ -f "${stamp/-demo-/-test-}" ]; }; then
+  exit 0  # already installed (the test set-up includes the demo's)
 fi
 
-.venv/bin/python -m pip install --quiet --upgrade pip
-# torch first, pinned to the CPU build: a bare `torch` requirement would pull a multi-GB CUDA build.
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
-# llama-cpp-python compiles from source (about 6 minutes on 2 cores); pip keeps the built wheel in
-# its cache, so later setups reuse it instead of compiling again.
-CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
-  .venv/bin/python -m pip install --quiet -e ".[local,train,quality,report,docs,dev]"
-rm -f .venv/.installed-*
+if [ ! -x "$py" ]; then
+  step "creating $venv"
+  "${PYTHON:-python3}" -m venv "$venv"
+  pip_install --upgrade pip
+  done_step
+fi
+
+# The embedded model's runtime, built portably once and kept in .cache/ (see scripts/llama_wheel.sh).
+wheel=$(bash scripts/llama_wheel.sh "$py" | tail -n1)
+if [ "$(cat "$venv/.llama-wheel" 2>/dev/null || true)" != "$wheel" ]; then
+  step "installing $(basename "$wheel")"
+  # --force-reinstall: replace any llama-cpp-python already here, whatever flags it was built with.
+  pip_install --no-deps --force-reinstall "$wheel"
+  echo "$wheel" >"$venv/.llama-wheel"
+  done_step
+fi
+
+if [ "$level" = demo ]; then
+  step "installing orca-math with the local model and the quality stages (about 1 minute)"
+  pip_install -e ".[local,quality]"
+  done_step
+else
+  # torch first, pinned to the CPU build: a bare `torch` requirement would pull a multi-GB CUDA build.
+  step "installing torch 2.13.0, CPU build (about 1 minute)"
+  pip_install "torch==2.13.0"
+  done_step
+  step "installing orca-math with every extra the tests use: TRL, Ray, docs, dev tools (about 3 minutes)"
+  pip_install -e ".[local,quality,train,report,docs,dev,ray,batch]"
+  done_step
+  if [ -f scripts/setup_vllm.sh ]; then
+    bash scripts/setup_vllm.sh "$venv"
+  fi
+fi
+
+step "checking that the embedded model runs on this CPU (a few seconds)"
+"$py" -m orca_math.doctor --setup-check
+done_step
+
+rm -f "$venv"/.installed-"$level"-*
 touch "$stamp"
-echo "orca-math is installed in .venv"
+echo "[setup] orca-math is installed in $venv ($level set-up, $(( $(date +%s) - t0 )) s)" >&2

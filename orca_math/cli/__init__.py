@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import evaluate, generate, learn, publish, quality
+from orca_math.cli import doctor, evaluate, generate, learn, publish, quality
 
-COMMANDS = [generate, evaluate, quality, publish, learn]
+COMMANDS = [generate, evaluate, quality, publish, learn, doctor]
 
 
 class UserError(Exception):
