@@ -12,6 +12,7 @@ GRADER_NOTE = (
 
 
 def add_parser(subparsers) -> None:
+    from orca_math.cli.paths import add_overwrite_option
     from orca_math.data.benchmarks import BENCHMARKS
 
     parser = subparsers.add_parser(
@@ -53,15 +54,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-tokens", type=int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_overwrite_option(parser, "files in --out")
     parser.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from orca_math.cli import UserError
     from orca_math.cli.common import client_from_args
+    from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.data.benchmarks import BenchmarkError
     from orca_math.evaluate.harness import evaluate_sync, parse_benchmarks
 
+    check_output_folder(args.out, LAYOUTS["eval"], overwrite=args.overwrite)
     sampling = {k: v for k, v in {"temperature": args.temperature, "max_tokens": args.max_tokens}.items() if v is not None}
     try:
         names = parse_benchmarks(args.benchmarks)  # before loading any model: a typo fails at once

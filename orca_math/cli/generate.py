@@ -15,6 +15,13 @@ from orca_math.cli.common import (
     engine_options_from_args,
     seed_options_from_args,
 )
+from orca_math.cli.paths import (
+    LAYOUTS,
+    add_overwrite_option,
+    check_not_input,
+    check_output_file,
+    check_output_folder,
+)
 
 LOCAL_MODEL_NOTE = (
     "note: the embedded local model (SmolLM2-135M) only shows the pipeline working offline; its answers are often wrong. "
@@ -35,7 +42,9 @@ def add_parser(subparsers) -> None:
     add_model_options(solve)
     add_cost_options(solve)
     solve.add_argument("--solutions", type=int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
-    solve.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
+    solve.add_argument("--fresh", action="store_true",
+                       help="discard an earlier run of the same command instead of resuming it (and replace an existing --out file)")
+    add_overwrite_option(solve, "an existing --out file")
     solve.set_defaults(handler=run_solve)
 
     generate = subparsers.add_parser(
@@ -62,6 +71,7 @@ def add_parser(subparsers) -> None:
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
     group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")
+    add_overwrite_option(generate, "files in --out")
     generate.set_defaults(handler=run_generate, fresh=False)
 
 
@@ -74,6 +84,7 @@ def run_solve(args: argparse.Namespace) -> int:
         from orca_math.cli import UserError
 
         raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
+    _check_solve_out(out, args)
     pipeline = Pipeline([Solve(k=args.solutions)], model=client_from_args(args), concurrency=args.concurrency, **engine_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
@@ -87,9 +98,24 @@ def run_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_solve_out(out: Path, args: argparse.Namespace) -> None:
+    """The output file and its run folder `<out>.run/`, before any model is loaded."""
+    from orca_math.cli import UserError
+
+    run_dir = out.with_name(out.name + ".run")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {out} keeps its run folder in {run_dir}, which is a file; move it away or choose another --out.")
+    check_not_input(out, [args.seeds])
+    check_output_folder(run_dir, LAYOUTS["generate"], overwrite=args.overwrite)
+    owned = (run_dir / "runs").is_dir()  # an earlier solve wrote this file from that run folder
+    check_output_file(out, owned=owned, overwrite=args.overwrite or args.fresh, replace_hint="--overwrite (or --fresh)")
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from orca_math.pipeline import Pipeline, default_stages
 
+    check_not_input(args.out, [args.seeds])
+    check_output_folder(args.out, LAYOUTS["generate"], overwrite=args.overwrite)
     stages = default_stages(
         rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
         dedup=not args.no_dedup, decontaminate=not args.no_decontaminate,

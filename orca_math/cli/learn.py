@@ -59,6 +59,12 @@ def _add_preset_options(parser: argparse.ArgumentParser) -> None:
                         "--set lora_target_modules=q_proj,v_proj --set trl_args='{\"save_steps\": 500}'; repeatable")
 
 
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    from orca_math.cli.paths import add_overwrite_option
+
+    add_overwrite_option(parser, "files in --out")
+
+
 def _add_sample(subparsers) -> None:
     parser = subparsers.add_parser(
         "sample", help="sample k responses per problem from a student model",
@@ -78,6 +84,7 @@ def _add_sample(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="samples in flight at once (default 8)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_overwrite(parser)
     parser.set_defaults(handler=run_sample)
 
 
@@ -105,6 +112,7 @@ def _add_preferences(subparsers) -> None:
                         help="standard: the Orca USER:/ASSISTANT: text (default); conversational: chat messages")
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="gradings in flight at once (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_overwrite(parser)
     parser.set_defaults(handler=run_preferences)
 
 
@@ -123,6 +131,7 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--ref-model", default=None, metavar="PATH",
                         help="DPO/KTO reference model (default: a frozen copy of --model)")
     _add_preset_options(parser)
+    _add_overwrite(parser)
     parser.set_defaults(handler=run_train)
 
 
@@ -155,6 +164,7 @@ def _add_learn(subparsers) -> None:
     parser.add_argument("--benchmarks-dir", default=None, metavar="DIR", help="local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)")
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="samples and gradings in flight at once (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_overwrite(parser)
     parser.set_defaults(handler=run_learn)
 
 
@@ -165,6 +175,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from orca_math._sync import run_sync
     from orca_math.learn.sampling import check_sampling, sample_responses
 
+    _check_out(args, "sample", inputs=[args.data])
     try:
         check_sampling(k=args.k, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                        concurrency=args.concurrency)
@@ -191,7 +202,7 @@ def run_preferences(args: argparse.Namespace) -> int:
     from orca_math.learn.labelling import label_attempts, read_attempts
     from orca_math.learn.preferences import PreferenceOptions, build_preferences
 
-    out = Path(args.out)
+    out = _check_out(args, "preferences", inputs=[args.attempts])
     try:
         options = PreferenceOptions(positives=args.positives, negatives=args.negatives,
                                     borrow_negatives_from=args.borrow, max_pairs_per_problem=args.max_pairs, seed=args.seed)
@@ -222,6 +233,7 @@ def run_train(args: argparse.Namespace) -> int:
     from orca_math.learn.formats import DatasetFormatError
     from orca_math.learn.trainers import get_trainer
 
+    _check_out(args, "train", inputs=[args.data, args.model, args.ref_model])
     preset = preset_from_args(args.preset, args.overrides)
     dataset = _training_data(args.data, args.kind)
     try:
@@ -235,6 +247,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_learn(args: argparse.Namespace) -> int:
     from orca_math.learn.loop import IterativeLearner, default_sampler, iterations_table
 
+    _check_out(args, "learn", inputs=[args.data, args.model])
     if args.eval_limit is not None and not args.eval_benchmarks:
         raise _user_error(ValueError("--eval-limit needs --eval-benchmarks."))
     evaluation: Any = 0.1 if args.holdout is None else args.holdout
@@ -268,6 +281,14 @@ def run_learn(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_out(args: argparse.Namespace, command: str, *, inputs: list[Any]) -> Path:
+    """Check `--out` before any model is loaded: one sentence per problem (see orca_math.cli.paths)."""
+    from orca_math.cli.paths import LAYOUTS, check_not_input, check_output_folder
+
+    check_not_input(args.out, inputs)
+    return check_output_folder(args.out, LAYOUTS[command], overwrite=args.overwrite)
 
 
 def preset_from_args(name: str, overrides: list[str]):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    from orca_math.cli.paths import add_overwrite_option
+
     parser = subparsers.add_parser(
         "decontaminate",
         help="flag or drop rows that share n-grams with benchmark test sets",
@@ -24,6 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--field", default="question", help="the column holding the problem text (default question)")
     parser.add_argument("--out", default=None, help="write the cleaned (or flagged) dataset here (save_to_disk folder)")
     parser.add_argument("--drops-out", default=None, help="write the dropped rows with their reasons here (.jsonl)")
+    add_overwrite_option(parser, "files at --out or --drops-out")
     parser.set_defaults(handler=run_decontaminate)
 
 
@@ -43,11 +47,30 @@ def _extra_sets(values: list[str]) -> dict[str, list[str]]:
     return extra
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    from orca_math.cli.paths import (
+        LAYOUTS,
+        check_not_input,
+        check_output_file,
+        check_output_folder,
+        first_row_has,
+    )
+
+    if args.out:
+        check_not_input(args.out, [args.dataset, Path(args.dataset) / "dataset"])
+        check_output_folder(args.out, LAYOUTS["dataset"], overwrite=args.overwrite)
+    if args.drops_out:
+        check_not_input(args.drops_out, [args.dataset], flag="--drops-out")
+        owned = first_row_has(args.drops_out, ("stage", "reason"))  # a drops file from an earlier run
+        check_output_file(args.drops_out, flag="--drops-out", owned=owned, overwrite=args.overwrite)
+
+
 def run_decontaminate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from orca_math.quality import DEFAULT_SETS, DecontaminationOptions, decontaminate_dataset
 
+    _check_outputs(args)
     dataset = Path(args.dataset)
     if (dataset / "dataset").is_dir() and (dataset / "summary.json").exists():
         dataset = dataset / "dataset"  # a `generate` output folder
