@@ -44,7 +44,8 @@ REBUILD_HELP = (
     "which compiles with portable flags (x86-64 with AVX2, no AVX-512 or AMX); if this CPU lacks AVX2, or to tune "
     "the build to this CPU only, choose the flags yourself, e.g. "
     "`ORCA_MATH_LLAMA_CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" make setup` (the most portable) or "
-    "`ORCA_MATH_LLAMA_CMAKE_ARGS=\"-DGGML_NATIVE=ON\" make setup` (this CPU only). Outside the repository: "
+    "`ORCA_MATH_LLAMA_CMAKE_ARGS=\"-DGGML_NATIVE=ON\" make setup` (this CPU only; on a VM whose CPU lists AMX it "
+    "compiles in the AMX kernels that crash there). Outside the repository: "
     "`CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\" pip install --no-cache-dir "
     "--force-reinstall --no-deps llama-cpp-python` (--no-cache-dir matters: pip's wheel cache ignores CMAKE_ARGS)."
 )
