@@ -39,7 +39,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from orca_math.cli.arguments import Parser
+
+    parser = Parser(
         prog="orca-math",
         description="Build Orca-Math-style math reasoning data with agents, grade it, and train a small model on it.",
     )
@@ -52,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from orca_math.cli.arguments import ArgumentsError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentsError as exc:  # a bad value is refused before anything runs, naming its flag
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
         parser.print_help()

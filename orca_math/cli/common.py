@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from orca_math.cli.arguments import positive_float, positive_int
+
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -15,13 +17,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model-name", default=None, help="model name to request from a server URL (default: the first one it serves)")
     parser.add_argument("--base-url", default=None, help="base URL for an 'openai:<model>' spec (e.g. a vLLM server)")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
+    parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
     parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def add_cost_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget-usd", type=float, default=None, metavar="X",
+    parser.add_argument("--budget-usd", type=positive_float, default=None, metavar="X",
                         help="stop cleanly before a call could take this run's spending over X USD (finished work is kept; needs a price)")
     parser.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
                         help="USD per million input and output tokens for a model, e.g. my-model=0.5,1.5 (repeatable); "
@@ -29,8 +31,8 @@ def add_cost_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost from the seeds and settings, call nothing, and exit")
     parser.add_argument("--completion-tokens", action="append", default=[], metavar="AGENT=N",
                         help="with --dry-run: typical reply length of an agent, e.g. teacher=400 (repeatable)")
-    parser.add_argument("--rpm", type=float, default=None, help="cap requests per minute (default: none; 429s still back off)")
-    parser.add_argument("--tpm", type=float, default=None, help="cap tokens per minute (default: none)")
+    parser.add_argument("--rpm", type=positive_float, default=None, help="cap requests per minute (default: none; 429s still back off)")
+    parser.add_argument("--tpm", type=positive_float, default=None, help="cap tokens per minute (default: none)")
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -77,7 +79,7 @@ def engine_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N seeds")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use only the first N seeds")
     parser.add_argument("--question-column", default=None, help="the seed column holding the problem (default: detected)")
     parser.add_argument("--answer-column", default=None, help="the seed column holding the answer (default: detected)")
     parser.add_argument("--id-column", default=None, help="the seed column holding a unique id (default: derived)")

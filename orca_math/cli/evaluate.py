@@ -12,6 +12,7 @@ GRADER_NOTE = (
 
 
 def add_parser(subparsers) -> None:
+    from orca_math.cli.arguments import non_negative_float, positive_int, share
     from orca_math.cli.paths import add_overwrite_option
     from orca_math.data.benchmarks import BENCHMARKS
 
@@ -34,7 +35,7 @@ def add_parser(subparsers) -> None:
         "--benchmarks", default="gsm8k",
         help=f"comma-separated benchmark names (default: gsm8k); known: {', '.join(BENCHMARKS)}",
     )
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N items of each benchmark (default: all)")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N", help="evaluate only the first N items of each benchmark (default: all)")
     parser.add_argument(
         "--grader", choices=["exact", "llm", "hybrid"], default="hybrid",
         help="exact: deterministic answer checking only (undecidable replies count as incorrect); llm: the LLM "
@@ -43,15 +44,15 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--grader-model", default=None, metavar="SPEC",
                         help="model spec of the LLM grader (default: the student model; pass a strong model for real evaluations)")
-    parser.add_argument("--audit-rate", type=float, default=0.0, metavar="RATE",
+    parser.add_argument("--audit-rate", type=share, default=0.0, metavar="RATE",
                         help="share (0-1) of deterministic verdicts also sent to the LLM grader; the summary reports agreement (default: 0, no audit)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder: items.jsonl (one row per item), summary.json, table.md and runs/")
     parser.add_argument("--benchmarks-dir", default=None, metavar="DIR",
                         help="folder of local benchmark copies (gsm8k/test.jsonl, svamp/test.jsonl, ...); default: "
                         "$ORCA_MATH_BENCHMARKS_DIR, else the Hugging Face Hub")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="items in flight at once (default: 8); does not change the run key")
-    parser.add_argument("--temperature", type=float, default=None, help="the student's sampling temperature (default: the Teacher card's, 0)")
-    parser.add_argument("--max-tokens", type=int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
+    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="items in flight at once (default: 8); does not change the run key")
+    parser.add_argument("--temperature", type=non_negative_float, default=None, help="the student's sampling temperature (default: the Teacher card's, 0)")
+    parser.add_argument("--max-tokens", type=positive_int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_overwrite_option(parser, "files in --out")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from orca_math.cli.arguments import positive_int
 from orca_math.cli.common import (
     add_cost_options,
     add_model_options,
@@ -13,6 +15,7 @@ from orca_math.cli.common import (
     client_from_args,
     completion_tokens_from_args,
     engine_options_from_args,
+    prices_from_args,
     seed_options_from_args,
 )
 from orca_math.cli.paths import (
@@ -22,6 +25,9 @@ from orca_math.cli.paths import (
     check_output_file,
     check_output_folder,
 )
+
+#: Above this many hardening rounds the command warns: every round adds two calls per problem.
+MANY_ROUNDS = 5
 
 LOCAL_MODEL_NOTE = (
     "note: the embedded local model (SmolLM2-135M) only shows the pipeline working offline; its answers are often wrong. "
@@ -41,7 +47,7 @@ def add_parser(subparsers) -> None:
     add_seed_options(solve)
     add_model_options(solve)
     add_cost_options(solve)
-    solve.add_argument("--solutions", type=int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
+    solve.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
     solve.add_argument("--fresh", action="store_true",
                        help="discard an earlier run of the same command instead of resuming it (and replace an existing --out file)")
     add_overwrite_option(solve, "an existing --out file")
@@ -59,10 +65,10 @@ def add_parser(subparsers) -> None:
     add_seed_options(generate)
     add_model_options(generate)
     add_cost_options(generate)
-    generate.add_argument("--rounds", type=int, default=2, help="Suggester/Editor hardening rounds (default 2, as in the paper)")
+    generate.add_argument("--rounds", type=positive_int, default=2, help="Suggester/Editor hardening rounds (default 2, as in the paper)")
     generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
-    generate.add_argument("--solutions", type=int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
-    generate.add_argument("--max-answer-chars", type=int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
+    generate.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
+    generate.add_argument("--max-answer-chars", type=positive_int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
     generate.add_argument("--no-expand", action="store_true", help="skip Ask-Me-Anything (for seeds without answers)")
     generate.add_argument("--no-dedup", action="store_true", help="keep exact and near-duplicate problems")
     generate.add_argument("--no-decontaminate", action="store_true", help="skip the 13-gram check against benchmark test sets")
@@ -85,7 +91,9 @@ def run_solve(args: argparse.Namespace) -> int:
 
         raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
     _check_solve_out(out, args)
-    pipeline = Pipeline([Solve(k=args.solutions)], model=client_from_args(args), concurrency=args.concurrency, **engine_options_from_args(args))
+    model = client_from_args(args)
+    _check_budget(args, model)
+    pipeline = Pipeline([Solve(k=args.solutions)], model=model, concurrency=args.concurrency, **engine_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
     result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh, seed_options=seed_options_from_args(args))
@@ -126,7 +134,12 @@ def run_generate(args: argparse.Namespace) -> int:
         for stage in stages:
             if stage.name == "decontaminate":
                 stage.benchmarks_dir = args.benchmarks_dir
-    pipeline = Pipeline(stages, model=client_from_args(args), concurrency=args.concurrency, **engine_options_from_args(args))
+    if args.rounds > MANY_ROUNDS:
+        print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
+              "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)
+    model = client_from_args(args)
+    _check_budget(args, model)
+    pipeline = Pipeline(stages, model=model, concurrency=args.concurrency, **engine_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
     result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
@@ -138,6 +151,20 @@ def run_generate(args: argparse.Namespace) -> int:
     print(json.dumps({"final_rows": result.funnel.final_rows}))
     _maybe_note(args)
     return 0
+
+
+def _check_budget(args: argparse.Namespace, model) -> None:
+    """A budget is only as good as the model's price: refuse it before any call when none is known."""
+    if args.budget_usd is None:
+        return
+    from orca_math.cli import UserError
+    from orca_math.engine.costs import PriceTable
+    from orca_math.models import describe_client
+
+    name = describe_client(model, with_url=False)
+    if PriceTable(prices_from_args(args)).price(name) is None:
+        raise UserError(f"--budget-usd needs the price of model {name!r}: add --price {name}=IN,OUT "
+                        "(USD per million input and output tokens).")
 
 
 def _dry_run(pipeline, args: argparse.Namespace) -> int:

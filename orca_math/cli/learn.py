@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orca_math.cli.arguments import non_negative_float, non_negative_int, open_share, positive_int, top_p
+
 
 def add_parser(subparsers) -> None:
     _add_sample(subparsers)
@@ -31,11 +33,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser, *, k_flag: str = "--k") -> None:
-    parser.add_argument(k_flag, "--samples", dest="k", type=int, default=4, metavar="K",
+    parser.add_argument(k_flag, "--samples", dest="k", type=positive_int, default=4, metavar="K",
                         help="responses sampled per problem (default 4, as in the paper)")
-    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7, the paper's)")
-    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling top_p (default 0.95, the paper's)")
-    parser.add_argument("--max-tokens", type=int, default=1024, help="reply token limit per sample (default 1024)")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature (default 0.7, the paper's)")
+    parser.add_argument("--top-p", type=top_p, default=0.95, help="nucleus sampling top_p (default 0.95, the paper's)")
+    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="reply token limit per sample (default 1024)")
     parser.add_argument("--prompt-format", choices=["orca", "chat"], default="orca",
                         help="for hf: models only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT trains on); "
                         "'chat' uses the tokenizer's chat template (default orca)")
@@ -81,7 +83,7 @@ def _add_sample(subparsers) -> None:
     _add_data_options(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_sampling_options(parser)
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="samples in flight at once (default 8)")
+    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="samples in flight at once (default 8)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_overwrite(parser)
@@ -104,13 +106,13 @@ def _add_preferences(subparsers) -> None:
                         help="what counts as a positive (default teacher+student, the paper's; 'teacher' is its ablation)")
     parser.add_argument("--negatives", choices=["student", "none"], default="student",
                         help="student: the wrong responses (default); none: no negatives (no DPO rows)")
-    parser.add_argument("--borrow", type=int, default=4, metavar="N",
+    parser.add_argument("--borrow", type=non_negative_int, default=4, metavar="N",
                         help="when a problem has no wrong response, borrow one from each of N other problems (default 4, the paper's)")
-    parser.add_argument("--max-pairs", type=int, default=None, metavar="N", help="cap DPO pairs per problem (default: no cap)")
+    parser.add_argument("--max-pairs", type=positive_int, default=None, metavar="N", help="cap DPO pairs per problem (default: no cap)")
     parser.add_argument("--seed", type=int, default=0, help="seed for borrowing and capping (default 0)")
     parser.add_argument("--style", choices=["standard", "conversational"], default="standard",
                         help="standard: the Orca USER:/ASSISTANT: text (default); conversational: chat messages")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="gradings in flight at once (default 8)")
+    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="gradings in flight at once (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_overwrite(parser)
     parser.set_defaults(handler=run_preferences)
@@ -148,21 +150,21 @@ def _add_learn(subparsers) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="the base model folder (or Hub id)")
     _add_data_options(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="the loop's folder")
-    parser.add_argument("--iterations", type=int, default=3, help="iterations, SFT included (default 3, the paper's)")
+    parser.add_argument("--iterations", type=positive_int, default=3, help="iterations, SFT included (default 3, the paper's)")
     parser.add_argument("--method", choices=["kto", "dpo"], default="kto", help="preference method (default kto, the paper's best)")
     _add_preset_options(parser)
     _add_sampling_options(parser)
     _add_grader_options(parser)
     evaluation = parser.add_mutually_exclusive_group()
-    evaluation.add_argument("--holdout", type=float, default=None, metavar="SHARE",
+    evaluation.add_argument("--holdout", type=open_share, default=None, metavar="SHARE",
                             help="hold out this share of DATA (never trained on) and score greedy answers against the "
                             "teacher's final answers (default 0.1)")
     evaluation.add_argument("--eval-benchmarks", default=None, metavar="NAMES",
                             help="evaluate on these benchmarks instead (comma-separated, e.g. gsm8k,svamp)")
     evaluation.add_argument("--no-eval", action="store_true", help="skip evaluation")
-    parser.add_argument("--eval-limit", type=int, default=None, metavar="N", help="first N items of each benchmark")
+    parser.add_argument("--eval-limit", type=positive_int, default=None, metavar="N", help="first N items of each benchmark")
     parser.add_argument("--benchmarks-dir", default=None, metavar="DIR", help="local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="samples and gradings in flight at once (default 8)")
+    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="samples and gradings in flight at once (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_overwrite(parser)
     parser.set_defaults(handler=run_learn)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    from orca_math.cli.arguments import positive_int
     from orca_math.cli.paths import add_overwrite_option
 
     parser = subparsers.add_parser(
@@ -21,8 +22,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--benchmarks-dir", default=None, help="local copies of the benchmarks (default: the Hub, or $ORCA_MATH_BENCHMARKS_DIR)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=FILE",
                         help="an extra reference set of your own: a .jsonl/.csv/.parquet file of problems (repeatable)")
-    parser.add_argument("--n", type=int, default=13, help="n-gram size in words (default 13)")
-    parser.add_argument("--min-overlap", type=int, default=1, help="shared n-grams that make a row contaminated (default 1)")
+    parser.add_argument("--n", type=positive_int, default=13, help="n-gram size in words (default 13)")
+    parser.add_argument("--min-overlap", type=positive_int, default=1, help="shared n-grams that make a row contaminated (default 1)")
     parser.add_argument("--action", choices=["drop", "flag"], default="drop", help="drop contaminated rows, or keep them flagged (default drop)")
     parser.add_argument("--field", default="question", help="the column holding the problem text (default question)")
     parser.add_argument("--out", default=None, help="write the cleaned (or flagged) dataset here (save_to_disk folder)")
