@@ -113,7 +113,7 @@ class Agent(Generic[OutT]):
         card: a card name, a path to a card YAML, or an `AgentCard`; defaults to `card_name`.
         template: a template file name/path or a `PromptTemplate`; defaults to the card's.
         parse_retries: how many more times to ask after a reply that doesn't parse.
-        sampling: overrides of the card's default sampling parameters.
+        sampling: overrides of the card's default sampling parameters; a None value keeps the card's.
     """
 
     card_name: ClassVar[str] = ""
@@ -146,7 +146,7 @@ class Agent(Generic[OutT]):
         self._validate_output = compile_validator(self.card.output_schema)
         self.client: ChatCompletionClient = resolve_model(model)
         self.parse_retries = parse_retries
-        self.sampling = {**self.card.sampling, **(sampling or {})}
+        self.sampling = _merge_sampling(self.card.sampling, sampling)
 
     # ------------------------------------------------------------------ the two overrides
 
@@ -200,7 +200,7 @@ class Agent(Generic[OutT]):
             raise ValueError(f"{self.name} needs input(s) {', '.join(missing)}; got {', '.join(sorted(inputs)) or 'none'}")
 
     def _create_args(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        args = {k: v for k, v in {**self.sampling, **overrides}.items() if v is not None}
+        args = _merge_sampling(self.sampling, overrides)
         if not getattr(self.client, "strips_orca_math_keys", False):
             # Cache and accounting hints (orca_math_sample, orca_math_label) are for orca-math's
             # ManagedClient; a bare client would send them to the server.
@@ -271,6 +271,17 @@ class Agent(Generic[OutT]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(card={self.card.name!r}, model={describe_client(self.client, with_url=False)!r})"
+
+
+def _merge_sampling(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`defaults` updated by `overrides`, where an override of None means "not set", never "unset".
+
+    A caller passing `temperature=None` through means "use the card's"; letting the None win would
+    send no temperature at all, and the server would sample at its own default (1.0 on OpenAI).
+    """
+    merged = {k: v for k, v in defaults.items() if v is not None}
+    merged.update((k, v) for k, v in (overrides or {}).items() if v is not None)
+    return merged
 
 
 def _model_info_flag(client: ChatCompletionClient, flag: str) -> bool:

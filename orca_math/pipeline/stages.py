@@ -167,7 +167,8 @@ class Solve(Stage):
         last_error: ItemFailedError | None = None
         model_name = None
         for sample in range(self.k):
-            sampling: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+            # Only what the user set (or k > 1 implies): the rest comes from the Teacher's card.
+            sampling: dict[str, Any] = {k: v for k, v in (("temperature", self.temperature), ("max_tokens", self.max_tokens)) if v is not None}
             if self.k > 1:
                 sampling["orca_math_sample"] = sample
             try:
