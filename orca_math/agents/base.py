@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -118,6 +118,9 @@ class Agent(Generic[OutT]):
 
     card_name: ClassVar[str] = ""
     output_type: ClassVar[type[Record]]
+    #: Reject replies that copy the template (its placeholders or instructions) as parse failures.
+    #: Set False for agents whose replies are kept whatever they say (e.g. a student under evaluation).
+    rejects_template_echoes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -194,6 +197,23 @@ class Agent(Generic[OutT]):
         """Hook to normalise parsed JSON before building the record (e.g. numbers to strings)."""
         return data
 
+    def _check_not_echo(self, reply: str, output: Record, inputs: Mapping[str, Any]) -> None:
+        """Raise `ReplyParseError` when the reply copies the template instead of answering.
+
+        Small models fill a JSON shape with its own placeholders (`{"question": "<the new problem>"}`)
+        or hand back the instructions as the new problem; such replies parse and match the schema.
+        Checked on the whole reply (placeholders) and on every text field of the output.
+        """
+        if not self.rejects_template_echoes:
+            return
+        reason = self.template.echo_in(reply)
+        if reason is None or not reason.startswith("it copies the placeholder"):
+            # The whole reply may be mostly JSON keys and fields; instructions are judged per field.
+            given = list(_texts(dict(inputs)))
+            reason = next((r for text in _texts(output.model_dump()) if (r := self.template.echo_in(text, inputs=given))), None)
+        if reason is not None:
+            raise ReplyParseError(f"{self.name}: {reason}", reply)
+
     def check_inputs(self, inputs: Mapping[str, Any]) -> None:
         missing = [name for name in self.card.inputs if name not in inputs and name in self.template.required_variables]
         if missing:
@@ -242,6 +262,7 @@ class Agent(Generic[OutT]):
             usage = usage + _usage_of(result, messages, reply)
             try:
                 output = self.parse(reply, inputs)
+                self._check_not_echo(reply, output, inputs)
             except ReplyParseError as exc:
                 reason = exc.reason
                 # Tell the model what was wrong: re-asking the same prompt at temperature 0 (or through a
@@ -282,6 +303,18 @@ def _merge_sampling(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | 
     merged = {k: v for k, v in defaults.items() if v is not None}
     merged.update((k, v) for k, v in (overrides or {}).items() if v is not None)
     return merged
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string inside nested dicts, lists and tuples."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
 
 
 def _model_info_flag(client: ChatCompletionClient, flag: str) -> bool:

@@ -8,6 +8,9 @@ problem are never evaluated.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,53 @@ class PromptTemplate:
     def fingerprint(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()[:16]
 
+    @cached_property
+    def literal_text(self) -> str:
+        """The template's own words: its text, with `_GAP` where each Jinja expression or tag was."""
+        return _GAP.join(value for _, kind, value in _ENV.lex(self.source) if kind == "data")
+
+    @cached_property
+    def placeholders(self) -> frozenset[str]:
+        """The angle-bracket placeholders of the reply format it shows, such as `<the new problem>`."""
+        return frozenset(match.group(0) for match in _PLACEHOLDER.finditer(self.literal_text))
+
+    @cached_property
+    def instructions(self) -> frozenset[str]:
+        """Its instruction sentences (of at least 4 words), normalised as by `normalise_words`.
+
+        Quoted text and placeholders are left out: they hold examples and the reply's shape. A
+        sentence with a variable in it is cut there, since a reply would hold the value, not a gap.
+        """
+        text = _PLACEHOLDER.sub(_GAP, _QUOTED.sub(_GAP, self.literal_text))
+        sentences = (normalise_words(part) for part in _SENTENCE_END.split(text))
+        return frozenset(s for s in sentences if len(s.split()) >= _MIN_INSTRUCTION_WORDS)
+
+    def echo_in(self, text: str, *, inputs: Iterable[str] = ()) -> str | None:
+        """Why `text` (a reply, or one field of it) copies this template instead of answering; None if it doesn't.
+
+        It copies the template when it holds one of its placeholders, is itself a placeholder
+        (`<...>`), or consists of its instructions: once its instruction sentences and the prompt's
+        input values (`inputs`) are taken out, less than half of it is left. A reply that merely
+        mentions an instruction ("Let's solve this step by step. ...") is not an echo.
+        """
+        lowered = text.lower()
+        for placeholder in sorted(self.placeholders):
+            if placeholder.lower() in lowered:
+                return f"it copies the placeholder {placeholder} from the prompt instead of filling it in"
+        if _WHOLE_PLACEHOLDER.fullmatch(text):
+            return f"it is a placeholder ({text.strip()[:60]}) instead of content"
+        words = f" {normalise_words(text)} "
+        found = [sentence for sentence in self.instructions if f" {sentence} " in words]
+        if not found:
+            return None
+        rest = words
+        for piece in sorted({*found, *(normalise_words(i) for i in inputs)}, key=len, reverse=True):
+            if piece:
+                rest = rest.replace(f" {piece} ", " ")
+        if len(rest.replace(" ", "")) * 2 > len(words.replace(" ", "")):
+            return None
+        return f"it repeats the prompt's instructions ({found[0][:60]}...) instead of answering"
+
     def check(self, values: dict[str, Any]) -> None:
         """Raise `TemplateError` naming every required variable missing from `values`."""
         missing = sorted(self.required_variables - values.keys())
@@ -71,6 +121,20 @@ class PromptTemplate:
             return self._template.render(**values).strip()
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template {self.name}: {exc.message}") from None
+
+
+_PLACEHOLDER = re.compile(r"<[^<>{}\n]{1,80}>")
+_WHOLE_PLACEHOLDER = re.compile(r"\s*[\"']?<[^<>]{1,200}>[\"']?\s*")
+_QUOTED = re.compile(r'"[^"]*"')
+_GAP = "\x00"  # stands for a variable, a tag or a quotation: no sentence runs across it
+# Sentences end at a stop, a blank line or a gap; a single line break is only the template's wrapping.
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n\s*\n|\x00")
+_MIN_INSTRUCTION_WORDS = 4
+
+
+def normalise_words(text: str) -> str:
+    """Lower-case words and numbers joined by single spaces: punctuation and layout don't count."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _variables_with_defaults(source: str) -> frozenset[str]:

@@ -56,6 +56,7 @@ class StudentSolver(Teacher):
     """
 
     output_type = StudentReply
+    rejects_template_echoes = False  # a student echoing the prompt is graded wrong, not asked again
 
     def parse(self, reply: str, inputs: Mapping[str, Any]) -> StudentReply:
         return StudentReply(text=reply)
