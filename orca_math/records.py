@@ -130,6 +130,7 @@ class Failure(Record):
     stage: str
     reason: str
     error_type: str
+    status: int | None = None  # the HTTP status behind a model error, when there was one
     attempts: int = 1
     raw_reply: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)

@@ -183,6 +183,8 @@ def cli_page() -> str:
     lines += ["", "Options of `orca-math` itself:", "", "| option | default | description |", "|---|---|---|"]
     lines += list(_option_rows(parser))
     lines.append("")
+    if parser.epilog:  # the exit-status rule, shared by every command (orca_math.cli.outcome)
+        lines += ["## Exit status", "", _escape(" ".join(parser.epilog.split())), ""]
     for name, (sub, help_text) in commands.items():
         lines += [f"## {name}", ""]
         lines += [_escape(" ".join((sub.description or help_text).split())), ""]

@@ -40,10 +40,12 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     from orca_math.cli.arguments import Parser
+    from orca_math.cli.outcome import EXIT_STATUS_TEXT
 
     parser = Parser(
         prog="orca-math",
         description="Build Orca-Math-style math reasoning data with agents, grade it, and train a small model on it.",
+        epilog=EXIT_STATUS_TEXT,
     )
     parser.add_argument("--version", action="version", version=f"orca-math {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

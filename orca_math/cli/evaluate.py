@@ -55,13 +55,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    add_overwrite_option(parser, "files in --out")
+    add_overwrite_option(parser, "existing files in --out")
     parser.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from orca_math.cli import UserError
     from orca_math.cli.common import client_from_args
+    from orca_math.cli.outcome import exit_status
     from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.data.benchmarks import BenchmarkError
     from orca_math.evaluate.harness import evaluate_sync, parse_benchmarks
@@ -85,4 +86,5 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"per-item results: {result.files['items']} ({result.dataset.num_rows} rows)")
     print(f"summary: {result.files['summary']}")
-    return 0
+    failed = sum(score.failures for score in result.summary.scores.values())
+    return exit_status(failed, "items", f"the error column of {result.files['items']}")

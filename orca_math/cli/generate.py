@@ -18,6 +18,7 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
+from orca_math.cli.outcome import exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
     add_overwrite_option,
@@ -77,7 +78,7 @@ def add_parser(subparsers) -> None:
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
     group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")
-    add_overwrite_option(generate, "files in --out")
+    add_overwrite_option(generate, "existing files in --out")
     generate.set_defaults(handler=run_generate, fresh=False)
 
 
@@ -103,7 +104,7 @@ def run_solve(args: argparse.Namespace) -> int:
     print(f"\nsolved {stage.outputs} of {stage.inputs} problems ({stage.failed} failed, reasons in {result.outputs['failures']})")
     print(f"output: {out}")
     _maybe_note(args)
-    return 0
+    return exit_status(stage.failed, "problems", result.outputs["failures"])
 
 
 def _check_solve_out(out: Path, args: argparse.Namespace) -> None:
@@ -150,7 +151,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"{name}: {result.outputs[name]}")
     print(json.dumps({"final_rows": result.funnel.final_rows}))
     _maybe_note(args)
-    return 0
+    return exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
 
 
 def _check_budget(args: argparse.Namespace, model) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.cli.arguments import non_negative_float, non_negative_int, open_share, positive_int, top_p
+from orca_math.cli.outcome import exit_status
 
 
 def add_parser(subparsers) -> None:
@@ -64,7 +65,7 @@ def _add_preset_options(parser: argparse.ArgumentParser) -> None:
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
     from orca_math.cli.paths import add_overwrite_option
 
-    add_overwrite_option(parser, "files in --out")
+    add_overwrite_option(parser, "existing files in --out")
 
 
 def _add_sample(subparsers) -> None:
@@ -196,7 +197,7 @@ def run_sample(args: argparse.Namespace) -> int:
             run_sync(model.close())
     counts = json.loads((Path(args.out) / "sampling.json").read_text(encoding="utf-8"))
     print(f"{counts['ok']} of {counts['samples']} samples in {path} ({counts['failed']} failed, {counts['reused']} reused)")
-    return 0 if counts["failed"] == 0 else 1
+    return exit_status(counts["failed"], "samples", Path(args.out) / "failures.jsonl")
 
 
 def run_preferences(args: argparse.Namespace) -> int:
@@ -205,6 +206,7 @@ def run_preferences(args: argparse.Namespace) -> int:
     from orca_math.learn.preferences import PreferenceOptions, build_preferences
 
     out = _check_out(args, "preferences", inputs=[args.attempts])
+    label_failures = 0
     try:
         options = PreferenceOptions(positives=args.positives, negatives=args.negatives,
                                     borrow_negatives_from=args.borrow, max_pairs_per_problem=args.max_pairs, seed=args.seed)
@@ -217,6 +219,7 @@ def run_preferences(args: argparse.Namespace) -> int:
             print(f"labelled {labelling['labelled']} attempts by {labelling['by_method']}: {labelling['correct']} correct, "
                   f"{labelling['incorrect']} incorrect, {labelling['failed']} failed (see {out / 'labels'})")
             attempts = read_attempts(path)
+            label_failures = labelling["failed"]
         data = build_preferences(attempts, options, style=args.style)
     except ValueError as exc:
         raise _user_error(exc) from None
@@ -228,7 +231,7 @@ def run_preferences(args: argparse.Namespace) -> int:
     for name, value in stats.items():
         print(f"{name:<{width}}  {round(value, 4) if isinstance(value, float) else value}")
     print(f"datasets: {out / 'dpo'} ({len(data.dpo)} rows), {out / 'kto'} ({len(data.kto)}), {out / 'sft'} ({len(data.sft)})")
-    return 0
+    return exit_status(label_failures, "gradings", out / "labels" / "label_failures.jsonl")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -279,7 +282,9 @@ def run_learn(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     print(iterations_table(results))
     print(f"\n{Path(args.out) / 'iterations.md'}; per-step files in {Path(args.out)}/iteration-*/")
-    return 0
+    failed = sum((r.details.get(step) or {}).get("failed", 0) for r in results for step in ("samples", "labels"))
+    where = f"{Path(args.out)}/iteration-*/samples/failures.jsonl and labels/label_failures.jsonl"
+    return exit_status(failed, "samples or labels", where, retried=False)  # a finished step is not redone
 
 
 # --------------------------------------------------------------------------- helpers

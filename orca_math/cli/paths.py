@@ -171,10 +171,10 @@ def _probe_writable(folder: Path, target: Path, flag: str) -> None:
     os.unlink(probe)
 
 
-def add_overwrite_option(parser, what: str = "files") -> None:
+def add_overwrite_option(parser, what: str = "existing files") -> None:
     """The `--overwrite` flag of a command that writes outputs."""
     parser.add_argument("--overwrite", action="store_true",
-                        help=f"write even where existing {what} were not written by this command (they are replaced)")
+                        help=f"replace {what} that this command did not write (refused otherwise)")
 
 
 __all__ = ["LAYOUTS", "Layout", "add_overwrite_option", "check_not_input", "check_output_file", "check_output_folder", "first_row_has"]

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--field", default="question", help="the column holding the problem text (default question)")
     parser.add_argument("--out", default=None, help="write the cleaned (or flagged) dataset here (save_to_disk folder)")
     parser.add_argument("--drops-out", default=None, help="write the dropped rows with their reasons here (.jsonl)")
-    add_overwrite_option(parser, "files at --out or --drops-out")
+    add_overwrite_option(parser, "an existing --out folder or --drops-out file")
     parser.set_defaults(handler=run_decontaminate)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.engine.reasons import failure_group, failure_label
 
 
 @dataclass
@@ -49,6 +50,7 @@ class StageSummary:
 def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
     """Count a stage's results from its checkpoint file."""
     summary = StageSummary(name)
+    labels: dict[tuple[str, ...], str] = {}  # one readable label per group: the first failure's
     for record in checkpoint.latest():
         summary.inputs += 1
         if record["status"] == "ok":
@@ -58,17 +60,13 @@ def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
         else:
             summary.failed += 1
             failure = record["failure"]
-            summary.failures[_short_reason(failure["reason"])] += 1
+            summary.failures[labels.setdefault(failure_group(failure), failure_label(failure))] += 1
             usage = record.get("usage") or {}
         summary.prompt_tokens += usage.get("prompt_tokens", 0)
         summary.completion_tokens += usage.get("completion_tokens", 0)
         summary.calls += usage.get("calls", 0)
         summary.cached_calls += usage.get("cached_calls", 0)
     return summary
-
-
-def _short_reason(reason: str) -> str:
-    return reason.split(":", 2)[1].strip() if reason.count(":") >= 1 and len(reason) > 60 else reason
 
 
 @dataclass
