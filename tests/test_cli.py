@@ -130,3 +130,10 @@ def test_decontaminate_command(tmp_path, capsys):
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["contaminated"] == 1 and report["per_benchmark"]["gsm8k"] == 1
     assert datasets.load_from_disk(str(tmp_path / "clean"))["id"] == ["b"]
+
+
+def test_a_seed_file_in_another_encoding_is_one_sentence_naming_file_and_line(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_bytes('{"question": "What is 1 + 1?"}\n{"question": "Zoé has 2 cats?"}\n'.encode("latin-1"))
+    code, _, err = _run(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "o.jsonl"), "--no-progress"], capsys)
+    assert code == 2 and err.startswith("error: seeds.jsonl, line 2: not UTF-8 text (byte 0xe9") and len(err.splitlines()) == 1

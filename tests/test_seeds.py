@@ -268,3 +268,29 @@ def test_hub_name_streams_the_split(monkeypatch):
     with pytest.raises(SeedError) as info:
         list(read_seeds("someone/word-problems"))
     assert str(info.value) == "cannot load 'someone/word-problems' (split 'train') from the Hugging Face Hub: no network"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".json"])
+def test_a_file_that_is_not_utf8_names_the_file_line_and_byte(tmp_path, suffix):
+    path = tmp_path / f"seeds{suffix}"
+    if suffix == ".csv":
+        text = "question,answer\nWhat is 1 + 1?,2\nRené has 3 pens; how many?,3\n"
+    elif suffix == ".json":
+        text = '[{"question": "What is 1 + 1?", "answer": "2"},\n{"question": "René has 3 pens?", "answer": "3"}]\n'
+    else:
+        text = '{"question": "What is 1 + 1?", "answer": "2"}\n{"question": "René has 3 pens?", "answer": "3"}\n'
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(SeedError) as caught:
+        list(read_seeds(path))
+    message = str(caught.value)
+    line = 3 if suffix == ".csv" else 2
+    assert message.startswith(f"seeds{suffix}, line {line}: not UTF-8 text (byte 0xe9 at column ")
+    assert "'é' in Windows-1252/Latin-1" in message and "save the file as UTF-8" in message
+    assert "codec can't decode" not in message
+
+
+def test_a_utf16_file_says_so(tmp_path):
+    path = tmp_path / "seeds.jsonl"
+    path.write_bytes('{"question": "What is 1 + 1?", "answer": "2"}\n'.encode("utf-16"))
+    with pytest.raises(SeedError, match=r"seeds.jsonl is UTF-16 text, not UTF-8"):
+        list(read_seeds(path))

@@ -7,6 +7,7 @@ bad row raises `SeedError` with a one-sentence message that names the file and t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import itertools
@@ -189,13 +190,44 @@ def iter_raw_rows(source: Any, *, split: str = "train") -> tuple[str, str, Itera
         return path.name, "row", _iter_saved(path, split)
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".json":
-        return path.name, "line", _iter_json(path)
+        return path.name, "line", _utf8_checked(path, _iter_json(path))
     if suffix == ".csv":
-        return path.name, "line", _iter_csv(path)
+        return path.name, "line", _utf8_checked(path, _iter_csv(path))
     if suffix == ".parquet":
         return path.name, "row", _iter_parquet(path)
     raise SeedError(f"unsupported seed file type {suffix or '(none)'!r} for {path.name}; use .jsonl, "
                     ".json, .csv, .parquet or a save_to_disk folder.")
+
+
+def _utf8_checked(path: Path, rows: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+    """`rows`, with a text file's decoding error turned into a SeedError naming the line."""
+    try:
+        yield from rows
+    except UnicodeDecodeError:
+        raise _encoding_error(path) from None
+
+
+def _encoding_error(path: Path) -> SeedError:
+    """Find the first line that is not UTF-8 (only on failure: the file is read again, as bytes)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return SeedError(f"{path.name} is UTF-16 text, not UTF-8; save it as UTF-8 (for example with "
+                             f"`iconv -f utf-16 -t utf-8 {path.name}`).")
+        handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                try:
+                    seen_as = f", {raw[exc.start:exc.start + 1].decode('cp1252')!r} in Windows-1252/Latin-1"
+                except UnicodeDecodeError:
+                    seen_as = ""
+                return SeedError(f"{path.name}, line {number}: not UTF-8 text (byte 0x{byte:02x} at column {exc.start + 1}"
+                                 f"{seen_as}); save the file as UTF-8, for example with "
+                                 f"`iconv -f cp1252 -t utf-8 {path.name}`.")
+    return SeedError(f"{path.name} is not UTF-8 text; save it as UTF-8.")
 
 
 def _iter_list(rows: Any) -> Iterator[tuple[int, dict]]:
