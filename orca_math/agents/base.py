@@ -235,6 +235,16 @@ class Agent(Generic[OutT]):
             return self.output_type
         return True if _model_info_flag(self.client, "json_output") else None
 
+    async def _reject(self, messages: list[LLMMessage], json_output: Any, create_args: dict[str, Any]) -> None:
+        """Tell a client with a cache (`ManagedClient.reject_reply`) that this reply was unusable.
+
+        Otherwise the cache would serve the same reply to the same request on every rerun, and the
+        item could never succeed.
+        """
+        reject = getattr(self.client, "reject_reply", None)
+        if callable(reject):
+            await reject(messages, json_output=json_output, extra_create_args=create_args)
+
     async def call(self, *, sampling: Mapping[str, Any] | None = None, **inputs: Any) -> AgentResult[OutT]:
         """Run the agent once and return the output with its reply, attempts and usage.
 
@@ -265,6 +275,7 @@ class Agent(Generic[OutT]):
                 self._check_not_echo(reply, output, inputs)
             except ReplyParseError as exc:
                 reason = exc.reason
+                await self._reject(messages, json_output, create_args)
                 # Tell the model what was wrong: re-asking the same prompt at temperature 0 (or through a
                 # cache) would only return the same unusable reply.
                 messages = [

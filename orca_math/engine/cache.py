@@ -3,7 +3,8 @@
 The key is a sha256 of the model identity, the messages, the JSON output mode, the sampling
 arguments and an optional sample id, so k samples at temperature > 0 stay k distinct entries.
 Values are `CreateResult` JSON. No API key is part of a key or a value: the model identity is
-the key-free `describe_client` string.
+the key-free `describe_client` string. A reply its caller could not use is discarded
+(`ManagedClient.reject_reply`), so the same request goes to the model again next time.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ class ResponseCache:
                 (key, model, value, time.time()),
             )
 
+    def discard_now(self, key: str) -> bool:
+        """Blocking removal of `key`'s entry; returns whether there was one."""
+        with self._lock:
+            return self._db.execute("DELETE FROM responses WHERE key = ?", (key,)).rowcount > 0
+
     async def get(self, key: str) -> CreateResult | None:
         """Look up `key` without blocking the event loop."""
         return await asyncio.to_thread(self.get_now, key)
@@ -104,6 +110,10 @@ class ResponseCache:
     async def put(self, key: str, result: CreateResult, *, model: str = "") -> None:
         """Store `result` under `key` without blocking the event loop."""
         await asyncio.to_thread(self.put_now, key, result, model=model)
+
+    async def discard(self, key: str) -> bool:
+        """Remove `key`'s entry (a reply its caller rejected) without blocking the event loop."""
+        return await asyncio.to_thread(self.discard_now, key)
 
     def __len__(self) -> int:
         with self._lock:

@@ -9,6 +9,10 @@ cache and usage/cost metering around any autogen client. Agents call it like any
 Two extra keys in ``extra_create_args`` are read and removed before the inner call:
 ``orca_math_sample`` (a sample id: k ids give k distinct cached replies) and ``orca_math_label``
 (a label for usage accounting, e.g. "solve").
+
+A caller that cannot use a reply (it does not parse) calls ``reject_reply`` with the same
+arguments it gave ``create``: the cached reply is dropped, so a rerun asks the model again instead
+of failing on the same reply forever. Agents do this for every reply they reject.
 """
 
 from __future__ import annotations
@@ -196,22 +200,40 @@ class ManagedClient(ChatCompletionClient):
             ModelError: a non-retryable error (401, 403, 404, 400), with `.attempts` set.
         """
         args = dict(extra_create_args)
-        sample, label = args.pop(SAMPLE_KEY, None), args.pop(LABEL_KEY, None)
+        label = args.pop(LABEL_KEY, None)
         self._counts["calls"] += 1
         key = None
         if self.cache is not None:
-            key = cache_key(self._identity, messages, json_output=json_output, create_args=args, sample=sample, tools=tools)
+            key = self._cache_key(messages, json_output, args, tools)
             hit = await self.cache.get(key)
             if hit is not None:
                 self._counts["cache_hits"] += 1
                 self.meter.record_cache_hit()
                 return hit
+        args.pop(SAMPLE_KEY, None)
         request = dict(tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=args,
                        cancellation_token=cancellation_token)
         result = await self._with_retries(messages, request, label)
         if key is not None and self.cache is not None:
             await self.cache.put(key, result, model=self.model_name)
         return result
+
+    async def reject_reply(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = (),
+                           json_output: bool | type | None = None, extra_create_args: Mapping[str, Any] = {}) -> bool:
+        """Tell the cache that the reply to this request was unusable, so it is never served again.
+
+        Pass the arguments given to `create`. Returns whether a cached reply was dropped.
+        """
+        if self.cache is None:
+            return False
+        args = {k: v for k, v in extra_create_args.items() if k != LABEL_KEY}
+        return await self.cache.discard(self._cache_key(messages, json_output, args, tools))
+
+    def _cache_key(self, messages: Sequence[LLMMessage], json_output: Any, args: Mapping[str, Any], tools: Sequence[Any]) -> str:
+        """The cache key of a request; `args` may hold the sample id, which is part of the key and never sent."""
+        create_args = {k: v for k, v in args.items() if k != SAMPLE_KEY}
+        return cache_key(self._identity, messages, json_output=json_output, create_args=create_args,
+                         sample=args.get(SAMPLE_KEY), tools=tools)
 
     async def _with_retries(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
         # The first attempt runs outside tenacity: nearly every call succeeds at once, and building
@@ -296,7 +318,7 @@ class ManagedClient(ChatCompletionClient):
                 # otherwise leave together, as a burst that trips the server's window.
                 await self.rate_limits.acquire(estimated_tokens)
                 if slot is not None:
-                    slot.started = time.monotonic()  # waiting for the cap is not server latency
+                    slot.restart_clock()  # waiting for the cap is not server latency
             self._counts["requests"] += 1
             try:
                 result = await _with_timeout(self.inner.create(messages, **request), self.retry.timeout)
