@@ -39,6 +39,7 @@ __all__ = [
     "resolve_model",
     "describe_client",
     "describe_spec",
+    "normalize_endpoint",
     "bundled_gguf_path",
     "ModelError",
 ]
@@ -241,6 +242,32 @@ def _without_credentials(url: str) -> str:
     return url
 
 
+def normalize_endpoint(url: str) -> str:
+    """One spelling per endpoint, for run keys and cache keys (not for connecting).
+
+    The scheme and host are lower-cased, a default port (80, 443) and trailing slashes are dropped:
+    ``HTTP://127.0.0.1:8000/v1/`` and ``http://127.0.0.1:8000/v1`` are one endpoint. ``localhost`` is
+    kept as written: it may resolve to ``::1`` as well as ``127.0.0.1``, which can be two servers, so
+    the host's spelling stays part of the key. Text that is not a URL comes back unchanged.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:  # not a number: leave the text alone
+        return url
+    if not parts.scheme or not parts.hostname:
+        return url
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # hostname is lower-case already
+    if (scheme, port) in (("http", 80), ("https", 443)):
+        port = None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{port}" if port else "")
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
+
+
 def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> str:
     """A short, key-free description of a client: its model name and, optionally, its endpoint."""
     name = getattr(client, "_orca_math_name", None)
@@ -249,11 +276,11 @@ def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> s
         name = raw.get("model") if isinstance(raw, dict) else None
     name = name or type(client).__name__
     where = getattr(client, "_orca_math_where", None)
-    return f"{name} at {_without_credentials(str(where))}" if with_url and where else str(name)
+    return f"{name} at {normalize_endpoint(_without_credentials(str(where)))}" if with_url and where else str(name)
 
 
 def describe_spec(model: ModelLike) -> str:
     """A key-free string naming a model, for manifests and run keys."""
     if isinstance(model, str):
-        return _without_credentials(model)
+        return normalize_endpoint(_without_credentials(model))
     return describe_client(model)
