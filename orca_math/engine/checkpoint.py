@@ -2,8 +2,12 @@
 
 Each line is `{"key": ..., "status": "ok" | "failed", ...}`. A line is written with a single
 `os.write` on a file opened with O_APPEND, so a crash (even SIGKILL) leaves at most one cut-off
-last line; `CheckpointFile.load` detects it, truncates the file back to the last whole line, and
+last line; `CheckpointFile.repair` detects it, truncates the file back to the last whole line, and
 carries on. The last line for a key wins, so a failed item retried on resume simply gets a newer line.
+
+A damaged line anywhere else (a flipped byte, a line that is not a record) is skipped by readers
+with a warning naming the file and line; `statuses()`, which a run calls before it starts, moves
+such lines (byte for byte) to `<file>.damaged`, so their items are redone and the warning is given once.
 """
 
 from __future__ import annotations
@@ -44,27 +48,49 @@ class CheckpointFile:
                 if data[last_start:].strip() and not _parses(data[last_start:]):
                     good = last_start
             if good < len(data):
+                self._set_aside([data[good:].rstrip(b"\n") + b"\n"])
                 handle.truncate(good)
                 logger.warning("discarded a cut-off last line (%d bytes) in %s", len(data) - good, self.path)
             return len(data) - good
 
+    @property
+    def damaged_path(self) -> Path:
+        """Where damaged lines are moved: `<file>.damaged` beside the checkpoint."""
+        return self.path.with_name(self.path.name + ".damaged")
+
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every whole line, in order. Lines that don't parse are skipped with a warning."""
+        """Every sound record, in order. Damaged lines are skipped with a warning naming the line."""
+        for _, record in self._scan(damaged=None):
+            yield record
+
+    def _scan(self, damaged: list[tuple[int, bytes]] | None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line number, record) of each sound line; damaged ones are warned about and added to `damaged`."""
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as handle:
+        with open(self.path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s, line %d: not valid JSON, ignored", self.path, number)
+                record, problem = _record_of(line)
+                if record is not None:
+                    yield number, record
+                    continue
+                action = "set aside in " + str(self.damaged_path) if damaged is not None else "skipped"
+                logger.warning("%s, line %d: %s; %s, and its item will be redone", self.path, number, problem, action)
+                if damaged is not None:
+                    damaged.append((number, line))
 
     def statuses(self) -> dict[str, str]:
-        """The status of each key's last record (small: no payloads are kept in memory)."""
+        """The status of each key's last record (small: no payloads are kept in memory).
+
+        Called before a run appends: damaged lines are moved to `damaged_path` here, once.
+        """
         self.repair()
-        return {record["key"]: record["status"] for record in self.records()}
+        damaged: list[tuple[int, bytes]] = []
+        statuses = {record["key"]: record["status"] for _, record in self._scan(damaged)}
+        if damaged:
+            self._remove_lines(damaged)
+        return statuses
 
     def latest(self) -> Iterator[dict[str, Any]]:
         """Stream the last record of each key, in file order, holding only line numbers in memory."""
@@ -84,6 +110,29 @@ class CheckpointFile:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(self._fd, line)
 
+    def _set_aside(self, lines: list[bytes]) -> None:
+        with open(self.damaged_path, "ab") as sidecar:
+            sidecar.write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+
+    def _remove_lines(self, damaged: list[tuple[int, bytes]]) -> None:
+        """Copy damaged lines to the sidecar, then rewrite the file without them (atomically, by rename).
+
+        Only safe with no writer appending, which is why readers never do it: `statuses()` runs
+        before a run's first append, and the run folder's lock keeps other processes out.
+        """
+        if self._fd is not None:
+            return
+        self._set_aside([line for _, line in damaged])
+        skip = {number for number, _ in damaged}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(self.path, "rb") as source, open(tmp, "wb") as target:
+            for number, line in enumerate(source, start=1):
+                if number not in skip:
+                    target.write(line)
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(tmp, self.path)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -94,6 +143,28 @@ class CheckpointFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The record on a line, or None and what is wrong with it."""
+    try:
+        value = json.loads(line)
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except ValueError:
+        return None, "not valid JSON"
+    if not isinstance(value, dict):
+        return None, f"a JSON {type(value).__name__}, not a record"
+    if not isinstance(value.get("key"), str) or not value["key"]:
+        return None, 'a record without a "key" string'
+    status = value.get("status")
+    if status == "ok" and not isinstance(value.get("outputs"), list):
+        return None, 'an "ok" record without its "outputs" list'
+    if status == "failed" and not isinstance(value.get("failure"), dict):
+        return None, 'a "failed" record without its "failure"'
+    if status not in ("ok", "failed"):
+        return None, f"a record whose status is {status!r}, not 'ok' or 'failed'"
+    return value, ""
 
 
 def _parses(chunk: bytes) -> bool:

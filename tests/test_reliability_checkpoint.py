@@ -1,0 +1,84 @@
+"""A damaged checkpoint line anywhere is set aside with a warning, its item is redone, the run resumes.
+
+Before, one non-UTF-8 byte in the middle of a checkpoint failed every rerun with a
+UnicodeDecodeError naming no file; a JSON line without "key" gave a KeyError, a bare number a
+TypeError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.pipeline import Pipeline, Solve
+from orca_math.testing import ScriptedChatClient
+from orca_math.testing.responders import pipeline_responder
+
+DAMAGE = {
+    "a non-UTF-8 byte": lambda line: line[:12] + b"\xff" + line[13:],
+    "JSON without a key": lambda line: b'{"status": "ok", "outputs": []}\n',
+    "a bare number": lambda line: b"12345\n",
+    "a JSON list": lambda line: b'["p1", "ok"]\n',
+    "a key that is not a string": lambda line: line.replace(b'"key":"p1"', b'"key":1'),
+    "an ok record without outputs": lambda line: b'{"key": "p1", "status": "ok"}\n',
+    "an unknown status": lambda line: line.replace(b'"status":"ok"', b'"status":"maybe"'),
+    "half a line": lambda line: line[: len(line) // 2] + b"\n",
+}
+
+
+def _seeds(path):
+    path.write_text("".join(json.dumps({"id": f"p{i}", "question": f"What is {i} + 2?"}) + "\n" for i in range(3)))
+    return path
+
+
+def _run(tmp_path):
+    client = ScriptedChatClient(responder=pipeline_responder)
+    result = Pipeline([Solve()], model=client, progress=False, cache=False).run_sync(_seeds(tmp_path / "seeds.jsonl"), out=tmp_path / "out")
+    return result, client
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_middle_line_is_set_aside_and_its_item_redone(tmp_path, caplog, damage):
+    first, _ = _run(tmp_path)
+    path = first.run_dir / "stages" / "solve.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert b'"key":"p1"' in lines[1]
+    broken = DAMAGE[damage](lines[1])
+    path.write_bytes(lines[0] + broken + lines[2])
+
+    with caplog.at_level(logging.WARNING, logger="orca_math.engine.checkpoint"):
+        second, client = _run(tmp_path)
+    assert second.funnel.final_rows == 3 and second.resumed
+    assert len(client.calls) == 1 and "What is 1 + 2?" in str(client.calls[0]["messages"][-1].content)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(path) in w and "line 2" in w for w in warnings), warnings
+    sidecar = path.with_name(path.name + ".damaged")
+    assert sidecar.read_bytes() == broken  # kept byte for byte, for whoever wants to look
+    assert [json.loads(line)["key"] for line in path.read_bytes().splitlines()] == ["p0", "p2", "p1"]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="orca_math.engine.checkpoint"):
+        third, client = _run(tmp_path)
+    assert third.funnel.final_rows == 3 and len(client.calls) == 0 and not caplog.records
+
+
+def test_records_skip_damaged_lines_without_touching_the_file(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"key":"a","status":"ok","outputs":[]}\n\xff\xfe\n12345\n{"key":"b","status":"failed","failure":{}}\n')
+    before = path.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="orca_math.engine.checkpoint"):
+        keys = [record["key"] for record in CheckpointFile(path).records()]
+    assert keys == ["a", "b"] and path.read_bytes() == before  # readers never rewrite a checkpoint
+    assert [m for m in caplog.messages if "line 2" in m and "UTF-8" in m] and [m for m in caplog.messages if "line 3" in m]
+
+
+def test_statuses_set_damaged_lines_aside_once(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"key":"a","status":"ok","outputs":[]}\n{"status":"ok"}\n{"key":"b","status":"failed","failure":{}}\n')
+    assert CheckpointFile(path).statuses() == {"a": "ok", "b": "failed"}
+    assert CheckpointFile(path).statuses() == {"a": "ok", "b": "failed"}
+    assert (tmp_path / "c.jsonl.damaged").read_bytes() == b'{"status":"ok"}\n'
+    assert path.read_bytes().count(b"\n") == 2
