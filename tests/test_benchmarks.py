@@ -74,8 +74,16 @@ def test_each_benchmark_normalises_its_own_fields():
     assert addsub["gold"] == ["43", "26"] and addsub["id"] == ["addsub-test-00000", "addsub-test-00001"]
 
 
+@pytest.fixture
+def fresh_reports(monkeypatch):
+    """Forget which exclusions were logged already (they are logged once per process)."""
+    import orca_math.data.benchmarks as benchmarks
+
+    monkeypatch.setattr(benchmarks, "_reported", set())
+
+
 @needs_copies
-def test_asdiv_exclusions_are_reported_with_reasons(caplog):
+def test_asdiv_exclusions_are_reported_with_reasons(caplog, fresh_reports):
     with caplog.at_level(logging.WARNING, logger="orca_math.data.benchmarks"):
         report = load_benchmark_with_report("asdiv", path=BENCHMARKS_DIR)
     reasons = collections.Counter(item.reason.split(":")[0] for item in report.excluded)
@@ -144,9 +152,50 @@ def test_hub_failure_is_one_clear_line(monkeypatch):
     with pytest.raises(BenchmarkError) as info:
         load_benchmark("svamp")
     assert str(info.value) == (
-        "cannot load svamp from the Hub (ChilleD/SVAMP): Couldn't reach the Hub; "
-        f"pass path= or set {BENCHMARKS_DIR_ENV} to load local files."
+        "cannot load svamp from the Hub (ChilleD/SVAMP): Couldn't reach the Hub (HF_HUB_OFFLINE is set, so only a copy "
+        f"in the Hugging Face cache could be used); pass path= or set {BENCHMARKS_DIR_ENV} to load local files."
     )
+    assert info.value.cli_message.endswith(f"point --benchmarks-dir (or ${BENCHMARKS_DIR_ENV}) at a folder of local copies.")
+    assert "path=" not in info.value.cli_message
+
+
+@needs_copies
+def test_unparsed_golds_kept_for_decontamination_are_logged_once_as_a_detail(caplog, fresh_reports):
+    with caplog.at_level(logging.DEBUG, logger="orca_math.data.benchmarks"):
+        load_benchmark("asdiv", path=BENCHMARKS_DIR, include_unparsed=True)
+        load_benchmark("asdiv", path=BENCHMARKS_DIR, include_unparsed=True)  # a pipeline binds its stages twice
+        load_benchmark("asdiv", path=BENCHMARKS_DIR)
+        load_benchmark("asdiv", path=BENCHMARKS_DIR)
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if "asdiv" in r.getMessage()]
+    assert [level for level, _ in records] == [logging.INFO, logging.WARNING]
+    assert "kept with gold=None 120 row(s)" in records[0][1] and "excluded 120 row(s)" in records[1][1]
+
+
+def test_an_unreachable_hub_fails_at_once_and_is_asked_once(monkeypatch):
+    import huggingface_hub
+
+    from orca_math.data import benchmarks
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", BENCHMARKS_DIR_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    benchmarks._hub_unreachable.cache_clear()
+    probes = []
+    real_session = huggingface_hub.get_session
+
+    def counting_session():
+        probes.append(1)
+        return real_session()
+
+    monkeypatch.setattr(huggingface_hub, "get_session", counting_session)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("no download may be tried"))
+    for name in ("gsm8k", "svamp"):
+        with pytest.raises(BenchmarkError) as info:
+            load_benchmark(name)
+        assert f"cannot load {name} from the Hub" in str(info.value) and "the Hub cannot be reached" in str(info.value)
+        assert "--benchmarks-dir" in info.value.cli_message
+    assert len(probes) == 1
+    benchmarks._hub_unreachable.cache_clear()
 
 
 def test_custom_layout_with_answer_pattern(tmp_path):

@@ -38,6 +38,34 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def cli_message(exc: BaseException) -> str:
+    """An error's text for the command line: its `cli_message` (options, not keyword arguments) if it has one."""
+    return getattr(exc, "cli_message", None) or str(exc)
+
+
+class _OncePerRecord(logging.Filter):
+    """Drops records that a library's own handler prints already (datasets, huggingface_hub attach one
+    and still propagate to the root logger, so each of their warnings came out twice)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            if any(not isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+                return False
+            if not logger.propagate:
+                break
+            logger = logger.parent  # type: ignore[assignment]
+        return True
+
+
+def configure_logging(*, verbose: bool = False) -> None:
+    """Log to stderr once per message: WARNING and above, or everything with `-v`."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:
+        if not any(isinstance(f, _OncePerRecord) for f in handler.filters):
+            handler.addFilter(_OncePerRecord())
+
+
 def build_parser() -> argparse.ArgumentParser:
     from orca_math.cli.arguments import Parser
     from orca_math.cli.outcome import EXIT_STATUS_TEXT
@@ -64,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArgumentsError as exc:  # a bad value is refused before anything runs, naming its flag
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose=args.verbose)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 1
@@ -73,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_error_types() as exc:
         if args.verbose:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)

@@ -60,7 +60,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli import UserError, cli_message
     from orca_math.cli.common import client_from_args
     from orca_math.cli.outcome import exit_status
     from orca_math.cli.paths import LAYOUTS, check_output_folder
@@ -81,7 +81,7 @@ def run_eval(args: argparse.Namespace) -> int:
             fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate,
         )
     except (BenchmarkError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(cli_message(exc)) from None
     print(result.table())
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"per-item results: {result.files['items']} ({result.dataset.num_rows} rows)")

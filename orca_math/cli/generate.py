@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -141,9 +142,10 @@ def run_generate(args: argparse.Namespace) -> int:
     model = client_from_args(args)
     _check_budget(args, model)
     pipeline = Pipeline(stages, model=model, concurrency=args.concurrency, **engine_options_from_args(args))
-    if args.dry_run:
-        return _dry_run(pipeline, args)
-    result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
+    with _decontamination_hint():
+        if args.dry_run:
+            return _dry_run(pipeline, args)
+        result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
     print(result.funnel.render())
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")
@@ -152,6 +154,19 @@ def run_generate(args: argparse.Namespace) -> int:
     print(json.dumps({"final_rows": result.funnel.final_rows}))
     _maybe_note(args)
     return exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
+
+
+@contextlib.contextmanager
+def _decontamination_hint():
+    """Benchmark test sets that can't be loaded: say how to point at local copies, or to skip the check."""
+    from orca_math.cli import UserError
+    from orca_math.data.benchmarks import HubUnavailableError
+
+    try:
+        yield
+    except HubUnavailableError as exc:
+        raise UserError(f"{exc.cli_message.rstrip('.')}, or pass --no-decontaminate to skip the check against "
+                        "benchmark test sets.") from None
 
 
 def _check_budget(args: argparse.Namespace, model) -> None:

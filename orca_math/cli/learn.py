@@ -421,9 +421,9 @@ def _is_saved_dataset(path: Path) -> bool:
 
 
 def _user_error(exc: BaseException):
-    from orca_math.cli import UserError
+    from orca_math.cli import UserError, cli_message
 
-    return UserError(str(exc))
+    return UserError(cli_message(exc))
 
 
 __all__ = ["add_parser", "preset_from_args"]

@@ -6,15 +6,20 @@ names (a source field whose name is taken, such as ASDiv's `question`, becomes `
 
 Rows whose gold is not a single number (ASDiv ratios "2:3", clock times, names) are excluded by
 default and reported: `load_benchmark_with_report` returns them with reasons, and one warning line
-is logged. `include_unparsed=True` keeps them with `gold=None`.
+is logged (once per process). `include_unparsed=True` keeps them with `gold=None`, and then the line
+is logged at INFO: nothing is left out, so it is a detail (decontamination loads every question
+this way).
 
 Sources: the Hugging Face Hub by default, or local files laid out as `<dir>/gsm8k/test.jsonl`,
 `<dir>/svamp/test.jsonl`, `<dir>/asdiv/test.jsonl`, `<dir>/mawps/<name>.jsonl`, from `path=` or the
-environment variable `ORCA_MATH_BENCHMARKS_DIR`.
+environment variable `ORCA_MATH_BENCHMARKS_DIR`. Before the first Hub download the Hub is checked
+once, with a short timeout, so an offline machine fails at once instead of after a minute of
+retries; with `HF_HUB_OFFLINE` set only the Hugging Face cache is used.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -32,10 +37,30 @@ logger = logging.getLogger(__name__)
 
 BENCHMARKS_DIR_ENV = "ORCA_MATH_BENCHMARKS_DIR"
 NORMALISED_COLUMNS = ("id", "benchmark", "question", "gold")
+#: Seconds the one reachability check of the Hub may take.
+HUB_CHECK_TIMEOUT = 3.0
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+# (benchmark, split, source, action, count) already logged: a run that loads a set twice says it once.
+_reported: set[tuple[str, str, str, str, int]] = set()
 
 
 class BenchmarkError(DataFileError):
     """An unknown benchmark or split, a missing file or column; the message says which."""
+
+
+class HubUnavailableError(BenchmarkError):
+    """A benchmark could not be loaded from the Hub (offline, unreachable, missing).
+
+    `str()` tells a Python caller what to pass; `cli_message` says the same with the command line's
+    options, for `orca-math` to print.
+    """
+
+    def __init__(self, name: str, repo: str, why: str) -> None:
+        self.name, self.repo, self.why = name, repo, why
+        where = f"cannot load {name} from the Hub ({repo}): {why}"
+        super().__init__(f"{where}; pass path= or set {BENCHMARKS_DIR_ENV} to load local files.")
+        self.cli_message = f"{where}; point --benchmarks-dir (or ${BENCHMARKS_DIR_ENV}) at a folder of local copies."
 
 
 @dataclass(frozen=True)
@@ -215,7 +240,11 @@ def _normalise(rows: Iterator[tuple[int, dict]], where_name: str, unit: str, *, 
     if excluded:
         shown = ", ".join(item.id for item in excluded[:5]) + (", ..." if len(excluded) > 5 else "")
         action = "kept with gold=None" if include_unparsed else "excluded"
-        logger.warning("%s: %s %d row(s) whose gold is not a single number (%s).", name, action, len(excluded), shown)
+        once = (name, split, where_name, action, len(excluded))
+        if once not in _reported:
+            _reported.add(once)
+            level = logging.INFO if include_unparsed else logging.WARNING  # only an exclusion changes a result
+            logger.log(level, "%s: %s %d row(s) whose gold is not a single number (%s).", name, action, len(excluded), shown)
     if not kept:  # every row excluded, or limit=0: still the documented columns
         features = datasets.Features({col: datasets.Value("string") for col in NORMALISED_COLUMNS})
         return BenchmarkLoad(datasets.Dataset.from_dict({col: [] for col in NORMALISED_COLUMNS}, features), excluded)
@@ -240,13 +269,44 @@ def _open_benchmark(spec: BenchmarkSpec, split: str, folder: Path | None) -> tup
     if split not in spec.hub:
         raise BenchmarkError(f"{spec.name} has no split {split!r} on the Hub; splits: {', '.join(spec.hub)}.")
     source = spec.hub[split]
+    offline = _offline_mode()
+    if not offline:
+        unreachable = _hub_unreachable(_hub_endpoint())
+        if unreachable is not None:
+            raise HubUnavailableError(spec.name, source.repo, f"the Hub cannot be reached ({unreachable})")
     try:
         dataset = datasets.load_dataset(source.repo, source.config, split=source.split, data_files=source.data_files)
     except Exception as exc:  # offline, renamed, gated: one line, and how to load from files instead
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BenchmarkError(f"cannot load {spec.name} from the Hub ({source.repo}): {first_line}; "
-                             f"pass path= or set {BENCHMARKS_DIR_ENV} to load local files.") from None
+        if offline:
+            first_line += f" ({offline} is set, so only a copy in the Hugging Face cache could be used)"
+        raise HubUnavailableError(spec.name, source.repo, first_line) from None
     return source.repo, "row", enumerate(dataset)
+
+
+def _offline_mode() -> str | None:
+    """The variable that puts the Hugging Face libraries offline, when one is set."""
+    return next((name for name in _OFFLINE_VARIABLES
+                 if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")), None)
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+@functools.lru_cache(maxsize=8)
+def _hub_unreachable(endpoint: str) -> str | None:
+    """Why `endpoint` can't be reached (asked once per process, through the Hub's own HTTP session
+    so proxies apply), or None. The datasets library would otherwise retry for about 25 s per file."""
+    from huggingface_hub import get_session
+
+    try:
+        get_session().head(endpoint, timeout=HUB_CHECK_TIMEOUT)
+    except Exception as exc:  # any answer at all, even an error status, means it is reachable
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return None
 
 
 def load_benchmark_with_report(name: str, *, split: str | None = None, path: str | Path | None = None,
