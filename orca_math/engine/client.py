@@ -177,6 +177,7 @@ class ManagedClient(ChatCompletionClient):
         # Read by describe_client, so agents and manifests name the inner model, not the wrapper.
         self._orca_math_name = self.model_name
         self._orca_math_where = getattr(inner, "_orca_math_where", None)
+        self._orca_math_fingerprint = getattr(inner, "_orca_math_fingerprint", None)
         self._identity = describe_client(inner)
         self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
         self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute

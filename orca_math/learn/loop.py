@@ -43,6 +43,7 @@ from orca_math.learn.presets import TrainingPreset, get_preset
 from orca_math.learn.sampling import check_sampling, problem_rows, sample_responses
 from orca_math.learn.trainers import Trainer, get_trainer
 from orca_math.models import ModelLike
+from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +295,8 @@ class IterativeLearner:
     def _settings(self) -> dict[str, Any]:
         eval_setting = self.eval if not callable(self.eval) else getattr(self.eval, "__qualname__", "function")
         return json.loads(json.dumps({
-            "base_model": self.base_model, "preset": dataclasses.asdict(self.preset),
+            "base_model": self.base_model, "base_model_checkpoint": _checkpoint_id(self.base_model),
+            "preset": dataclasses.asdict(self.preset),
             "preference_method": self.preference_method, "samples_per_problem": self.samples_per_problem,
             "sampling": self.sampling, "preference_options": dataclasses.asdict(self.preference_options),
             "grader": describe_grader(self.grader), "eval": eval_setting, "data": _data_id(self.data),
@@ -374,6 +376,12 @@ def _data_id(data: Any) -> str:
     if isinstance(data, datasets.DatasetDict):
         return "DatasetDict:" + ",".join(f"{name}={split._fingerprint}" for name, split in data.items())
     return _fingerprint(list(data))
+
+
+def _checkpoint_id(model: str) -> str | None:
+    """The base model's weights (`checkpoint_fingerprint`) when it is a local folder; None for a Hub id."""
+    path = local_checkpoint(model)
+    return checkpoint_fingerprint(path) if path is not None else None
 
 
 def _fingerprint(rows: list[Any]) -> str:

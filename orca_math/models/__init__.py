@@ -10,7 +10,8 @@
   server); the model is ``model=`` or, when left out, the first model the server lists;
 * ``"azure:<deployment>"`` — Azure OpenAI; reads ``AZURE_OPENAI_ENDPOINT``,
   ``AZURE_OPENAI_API_KEY`` and ``OPENAI_API_VERSION``;
-* ``"hf:<path>"`` — a local Hugging Face transformers model, for small students.
+* ``"hf:<path>"`` — a local Hugging Face transformers model, for small students;
+* ``"vllm:<path>"`` — the same checkpoint in vLLM's offline engine, which batches concurrent calls.
 
 Anything that already is a `ChatCompletionClient` (any autogen-ext client) is accepted wherever
 a spec is.
@@ -30,6 +31,7 @@ from orca_math.models.errors import (
     ServerUnreachableError,
     translate_error,
 )
+from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
 
 ModelLike = str | ChatCompletionClient
 
@@ -53,7 +55,7 @@ _UNKNOWN_MODEL_INFO = ModelInfo(
 )
 
 _SPEC_HELP = (
-    "use 'local', 'local:<file.gguf>', 'openai:<model>', 'azure:<deployment>', 'hf:<path>', "
+    "use 'local', 'local:<file.gguf>', 'openai:<model>', 'azure:<deployment>', 'hf:<path>', 'vllm:<path>', "
     "an http(s):// URL of an OpenAI-compatible server, or pass a ChatCompletionClient"
 )
 
@@ -96,6 +98,12 @@ def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
         from orca_math.models.hf import TransformersChatCompletionClient
 
         return TransformersChatCompletionClient(rest, **options)
+    if kind == "vllm":
+        if not rest:
+            raise ModelSpecError("The spec 'vllm:' needs a checkpoint folder, for example 'vllm:./checkpoints/m1'.")
+        from orca_math.models.vllm import VLLMChatCompletionClient
+
+        return VLLMChatCompletionClient(rest, **options)
     raise ModelSpecError(f"Unknown model spec {spec!r}: {_SPEC_HELP}.")
 
 
@@ -276,11 +284,27 @@ def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> s
         name = raw.get("model") if isinstance(raw, dict) else None
     name = name or type(client).__name__
     where = getattr(client, "_orca_math_where", None)
-    return f"{name} at {normalize_endpoint(_without_credentials(str(where)))}" if with_url and where else str(name)
+    if not (with_url and where):
+        return str(name)
+    # A local checkpoint's path and name say nothing of its weights (see orca_math.models.identity).
+    fingerprint = getattr(client, "_orca_math_fingerprint", None)
+    weights = f" (checkpoint {fingerprint})" if fingerprint else ""
+    return f"{name} at {normalize_endpoint(_without_credentials(str(where)))}{weights}"
+
+
+#: Specs whose rest is a local checkpoint (folder or weight file), identified by its weights.
+_CHECKPOINT_SPECS = ("hf", "local", "vllm")
 
 
 def describe_spec(model: ModelLike) -> str:
-    """A key-free string naming a model, for manifests and run keys."""
+    """A key-free string naming a model, for manifests and run keys.
+
+    A spec naming a local checkpoint (``hf:<folder>``, ``local:<file.gguf>``) carries the
+    checkpoint's `checkpoint_fingerprint`, so the run key changes when its weights do.
+    """
     if isinstance(model, str):
-        return normalize_endpoint(_without_credentials(model))
+        spec = normalize_endpoint(_without_credentials(model))
+        kind, _, rest = spec.partition(":")
+        path = local_checkpoint(rest) if kind in _CHECKPOINT_SPECS and rest else None
+        return f"{spec} (checkpoint {checkpoint_fingerprint(path)})" if path is not None else spec
     return describe_client(model)

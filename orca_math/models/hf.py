@@ -37,6 +37,7 @@ from autogen_core.models import (
 )
 
 from orca_math.models.errors import ModelSpecError
+from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
 
 # Must match orca_math.learn.formats.ORCA_PROMPT_TEMPLATE (models must not import the layer above).
 ORCA_PROMPT_TEMPLATE = "USER: {question}\nASSISTANT:"
@@ -89,6 +90,9 @@ class TransformersChatCompletionClient(ChatCompletionClient):
         )
         self._orca_math_name = name
         self._orca_math_where = f"local transformers ({device})"
+        # Run keys and cache keys name the weights, not just the folder (models.identity).
+        source = local_checkpoint(model) if isinstance(model, str | Path) else None
+        self._orca_math_fingerprint = checkpoint_fingerprint(source) if source is not None else None
 
     @property
     def prompt_format(self) -> str:
@@ -97,17 +101,7 @@ class TransformersChatCompletionClient(ChatCompletionClient):
 
     def render(self, messages: Sequence[LLMMessage]) -> str:
         """The prompt text `messages` become, in this client's format."""
-        turns = [_as_turn(message) for message in messages]
-        if not self._use_orca:
-            return self._tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-        system = "\n".join(t["content"] for t in turns if t["role"] == "system")
-        text = system + "\n" if system else ""
-        for turn in turns:
-            if turn["role"] == "user":
-                text += ORCA_PROMPT_TEMPLATE.format(question=turn["content"].strip())
-            elif turn["role"] == "assistant":
-                text += " " + turn["content"].strip() + "\n"
-        return text
+        return render_prompt(messages, self._tokenizer, orca=self._use_orca)
 
     async def create(
         self,
@@ -201,6 +195,24 @@ class TransformersChatCompletionClient(ChatCompletionClient):
     @property
     def model_info(self) -> ModelInfo:
         return self._info
+
+
+def render_prompt(messages: Sequence[LLMMessage], tokenizer: Any, *, orca: bool) -> str:
+    """The prompt text of `messages`: the Orca format, or `tokenizer`'s chat template.
+
+    Shared by the ``hf:`` and ``vllm:`` clients, so a checkpoint is sampled with the same text by both.
+    """
+    turns = [_as_turn(message) for message in messages]
+    if not orca:
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    system = "\n".join(t["content"] for t in turns if t["role"] == "system")
+    text = system + "\n" if system else ""
+    for turn in turns:
+        if turn["role"] == "user":
+            text += ORCA_PROMPT_TEMPLATE.format(question=turn["content"].strip())
+        elif turn["role"] == "assistant":
+            text += " " + turn["content"].strip() + "\n"
+    return text
 
 
 def _as_turn(message: LLMMessage) -> dict[str, str]:

