@@ -10,25 +10,27 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from orca_math.models.errors import ModelError
+from orca_math.options import options_dataclass
+
+# USD amounts: never negative, never infinite or NaN (a NaN price would make every budget check pass).
+_USD = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class BudgetExceededError(ModelError):
     """The next call could take spending over the budget; raised before the call is made."""
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class Price:
-    """USD per one million input (prompt) and output (completion) tokens."""
+    """USD per one million input (prompt) and output (completion) tokens; a negative price is a `ConfigError`."""
 
-    input_per_million: float
-    output_per_million: float
-
-    def __post_init__(self) -> None:
-        if self.input_per_million < 0 or self.output_per_million < 0:
-            raise ValueError(f"Prices cannot be negative; got {self.input_per_million}, {self.output_per_million}.")
+    input_per_million: _USD
+    output_per_million: _USD
 
     def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
         return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
@@ -81,15 +83,11 @@ def estimate_cost(n_calls: int, prompt_tokens: float, completion_tokens: float, 
     return (prices or PriceTable()).cost(model, n_calls * prompt_tokens, n_calls * completion_tokens)
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class Budget:
-    """A spending cap in USD for one meter."""
+    """A spending cap in USD for one meter: a positive, finite number (else a `ConfigError`)."""
 
-    max_usd: float
-
-    def __post_init__(self) -> None:
-        if not self.max_usd > 0 or math.isinf(self.max_usd):
-            raise ValueError(f"A budget must be a positive, finite number of USD; got {self.max_usd}.")
+    max_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 @dataclass

@@ -20,37 +20,39 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import datasets
+from pydantic import Field
 
 from orca_math.learn.formats import Style, make_completion, make_prompt
+from orca_math.options import options_dataclass
 from orca_math.records import Attempt
 
 _KTO_RATIO_RANGE = (1.0, 4 / 3)  # TRL's KTO guidance on weighted desirable:undesirable
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class PreferenceOptions:
-    """How preference rows are built. Unknown fields are a `TypeError`; bad values a `ValueError`."""
+    """How preference rows are built (see the module docstring).
+
+    Attributes:
+        positives: what counts as a positive: ``"teacher+student"`` (the paper's), ``"teacher"`` or ``"student"``.
+        negatives: ``"student"`` (the wrong responses) or ``"none"``.
+        borrow_negatives_from: other problems to borrow a negative from when a problem has none (paper: 4; 0: off).
+        max_pairs_per_problem: a cap on DPO pairs per problem (None: no cap).
+        seed: seeds borrowing and the cap.
+
+    Raises:
+        ConfigError: a value outside its bounds; an unknown field is an `UnknownOptionError`
+            (also a `TypeError`).
+    """
 
     positives: Literal["teacher+student", "teacher", "student"] = "teacher+student"
     negatives: Literal["student", "none"] = "student"
-    borrow_negatives_from: int = 4
-    max_pairs_per_problem: int | None = None
+    borrow_negatives_from: Annotated[int, Field(ge=0)] = 4
+    max_pairs_per_problem: Annotated[int, Field(ge=1)] | None = None
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.positives not in ("teacher+student", "teacher", "student"):
-            raise ValueError(f"positives={self.positives!r}: use 'teacher+student', 'teacher' or 'student'.")
-        if self.negatives not in ("student", "none"):
-            raise ValueError(f"negatives={self.negatives!r}: use 'student' or 'none'.")
-        if not isinstance(self.borrow_negatives_from, int) or self.borrow_negatives_from < 0:
-            raise ValueError(f"borrow_negatives_from must be >= 0, got {self.borrow_negatives_from!r}.")
-        if self.max_pairs_per_problem is not None and (
-            not isinstance(self.max_pairs_per_problem, int) or self.max_pairs_per_problem < 1
-        ):
-            raise ValueError(f"max_pairs_per_problem must be None or >= 1, got {self.max_pairs_per_problem}.")
 
 
 @dataclass(frozen=True)

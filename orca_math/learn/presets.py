@@ -1,5 +1,10 @@
 """Training presets: typed, closed configs that the trainer adapters turn into TRL configs.
 
+`TrainingPreset` is a frozen pydantic dataclass (see `orca_math.options`): each field's type carries
+its bounds, so a bad value is one `ConfigError` sentence naming the field, and an unknown field is
+an error with the closest name. It is also a plain `dataclasses` dataclass, which is how
+`transformers.HfArgumentParser` builds the `orca-math train` flags from it.
+
 Every field carries ``help`` and ``source`` metadata. ``source`` says where the value of the
 `mistral-7b` preset comes from: ``paper`` (Orca-Math, arXiv 2402.14830), ``trl-default`` (TRL 1.16's
 own default) or ``practice`` (a common choice for 7B models, not from the paper). docs/training.md
@@ -12,88 +17,94 @@ lists them.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from orca_math.errors import ConfigError
+from orca_math.options import UnknownOptionError, field_names, name_with_hint, options_dataclass
+
+AtLeastOne = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1)]
 
 
-def _field(default: Any, help: str, source: str, **kwargs: Any) -> Any:
+def _field(default: Any, help: str, source: str) -> Any:
     metadata = {"help": help, "source": source}
-    if isinstance(default, (list, dict, tuple)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)
-    return field(default=default, metadata=metadata, **kwargs)
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 _MISTRAL_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class TrainingPreset:
-    """Hyperparameters for SFT, DPO and KTO. Unknown fields are an error (see `get_preset`)."""
+    """Hyperparameters for SFT, DPO and KTO (see the module docstring).
 
-    name: str = _field("custom", "Name of the preset.", "-")
+    Raises:
+        ConfigError: a value outside its field's bounds, or an unknown field (`UnknownOptionError`).
+    """
+
+    name: Name = _field("custom", "Name of the preset.", "-")
     # --- shared
     bf16: bool = _field(True, "Train in bfloat16 mixed precision (needs an Ampere or newer GPU).", "practice")
-    model_dtype: str = _field(
-        "bfloat16", "dtype the model weights are loaded in: 'bfloat16', 'float32' or 'auto'.", "practice"
+    model_dtype: Literal["bfloat16", "float32", "float16", "auto"] = _field(
+        "bfloat16", "dtype the model weights are loaded in: 'bfloat16', 'float32', 'float16' or 'auto'.", "practice"
     )
-    per_device_train_batch_size: int = _field(4, "Examples per device per step.", "practice")
-    gradient_accumulation_steps: int = _field(
+    per_device_train_batch_size: AtLeastOne = _field(4, "Examples per device per step.", "practice")
+    gradient_accumulation_steps: AtLeastOne = _field(
         4, "Steps summed per update (effective batch: batch size x devices x this).", "practice"
     )
     gradient_checkpointing: bool = _field(True, "Recompute activations to save memory.", "trl-default")
-    max_length: int = _field(
+    max_length: AtLeastOne = _field(
         1024, "Longest tokenized prompt+completion; Orca-Math answers are <= 1,800 characters.", "trl-default"
     )
-    max_steps: int = _field(-1, "Stop after this many updates (-1: run the epochs).", "trl-default")
-    warmup_steps: float = _field(
+    max_steps: Annotated[int, Field(ge=-1)] = _field(
+        -1, "Stop after this many updates (-1: run the epochs).", "trl-default"
+    )
+    warmup_steps: NonNegative = _field(
         0.03, "Learning-rate warmup: a count of updates, or a fraction of them when below 1.", "practice"
     )
-    lr_scheduler_type: str = _field("cosine", "Learning-rate schedule.", "practice")
-    logging_steps: int = _field(10, "Log every N updates.", "trl-default")
-    save_strategy: str = _field(
-        "no", "Intermediate checkpoints: 'no', 'steps' or 'epoch'; the final one is always saved.", "practice"
+    lr_scheduler_type: Name = _field("cosine", "Learning-rate schedule (a transformers SchedulerType).", "practice")
+    logging_steps: AtLeastOne = _field(10, "Log every N updates.", "trl-default")
+    save_strategy: Literal["no", "steps", "epoch", "best"] = _field(
+        "no", "Intermediate checkpoints: 'no', 'steps', 'epoch' or 'best'; the final one is always saved.", "practice"
     )
-    seed: int = _field(42, "Random seed for data order and initialisation.", "trl-default")
-    report_to: str = _field("none", "Where to log metrics: 'none', 'wandb', 'tensorboard'.", "practice")
+    seed: Annotated[int, Field(ge=0)] = _field(42, "Random seed for data order and initialisation.", "trl-default")
+    report_to: Name = _field("none", "Where to log metrics: 'none', 'wandb', 'tensorboard'.", "practice")
     # --- SFT
-    sft_learning_rate: float = _field(2e-5, "AdamW learning rate for SFT.", "trl-default")
-    sft_epochs: float = _field(1.0, "Epochs of SFT over the data (the paper: one epoch).", "paper")
+    sft_learning_rate: Positive = _field(2e-5, "AdamW learning rate for SFT.", "trl-default")
+    sft_epochs: Positive = _field(1.0, "Epochs of SFT over the data (the paper: one epoch).", "paper")
     completion_only_loss: bool = _field(True, "Loss on the answer tokens only, not the prompt.", "paper")
     # --- DPO
-    dpo_learning_rate: float = _field(1e-6, "AdamW learning rate for DPO.", "trl-default")
-    dpo_beta: float = _field(0.1, "DPO beta: higher keeps the model closer to the reference.", "trl-default")
-    dpo_epochs: float = _field(1.0, "Epochs of DPO over the pairs.", "practice")
+    dpo_learning_rate: Positive = _field(1e-6, "AdamW learning rate for DPO.", "trl-default")
+    dpo_beta: Positive = _field(0.1, "DPO beta: higher keeps the model closer to the reference.", "trl-default")
+    dpo_epochs: Positive = _field(1.0, "Epochs of DPO over the pairs.", "practice")
     # --- KTO
-    kto_learning_rate: float = _field(1e-6, "AdamW learning rate for KTO.", "trl-default")
-    kto_beta: float = _field(0.1, "KTO beta: higher keeps the model closer to the reference.", "trl-default")
-    kto_epochs: float = _field(1.0, "Epochs of KTO over the rows.", "practice")
-    kto_desirable_weight: float = _field(
+    kto_learning_rate: Positive = _field(1e-6, "AdamW learning rate for KTO.", "trl-default")
+    kto_beta: Positive = _field(0.1, "KTO beta: higher keeps the model closer to the reference.", "trl-default")
+    kto_epochs: Positive = _field(1.0, "Epochs of KTO over the rows.", "practice")
+    kto_desirable_weight: Positive = _field(
         1.0, "Weight of desirable rows; use PreferenceStats.suggested_desirable_weight.", "trl-default"
     )
-    kto_undesirable_weight: float = _field(
+    kto_undesirable_weight: Positive = _field(
         1.0, "Weight of undesirable rows; use PreferenceStats.suggested_undesirable_weight.", "trl-default"
     )
     # --- LoRA (peft)
     use_lora: bool = _field(False, "Train LoRA adapters (peft) instead of all weights.", "practice")
-    lora_r: int = _field(16, "LoRA rank.", "practice")
-    lora_alpha: int = _field(32, "LoRA scaling alpha (2 x r is common).", "practice")
-    lora_dropout: float = _field(0.05, "Dropout on the LoRA inputs.", "practice")
-    lora_target_modules: tuple[str, ...] = _field(
+    lora_r: AtLeastOne = _field(16, "LoRA rank.", "practice")
+    lora_alpha: AtLeastOne = _field(32, "LoRA scaling alpha (2 x r is common).", "practice")
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = _field(0.05, "Dropout on the LoRA inputs.", "practice")
+    lora_target_modules: Annotated[tuple[Name, ...], Field(min_length=1)] = _field(
         _MISTRAL_LORA_TARGETS, "Modules given adapters: Mistral's attention and MLP projections.", "practice"
     )
     # --- escape hatch
     trl_args: dict[str, Any] = _field(
         {}, "Extra fields for the TRL config (SFTConfig, DPOConfig, KTOConfig); TRL checks them.", "-"
     )
-
-    def __post_init__(self) -> None:
-        if self.model_dtype not in ("bfloat16", "float32", "float16", "auto"):
-            raise ValueError(f"model_dtype={self.model_dtype!r}: use bfloat16, float32, float16 or auto.")
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "lora_r"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        object.__setattr__(self, "lora_target_modules", tuple(self.lora_target_modules))
 
     def describe(self) -> list[dict[str, Any]]:
         """One dict per field: name, value, help, source (for docs and `--help`)."""
@@ -129,24 +140,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset_fields() -> list[str]:
     """The names a preset override may use."""
-    return [f.name for f in dataclasses.fields(TrainingPreset)]
+    return field_names(TrainingPreset)
 
 
 def get_preset(name: str, **overrides: Any) -> TrainingPreset:
     """A named preset ("mistral-7b" or "tiny"), with fields overridden.
 
     Raises:
-        ValueError: an unknown preset name, or an override that is not a preset field.
+        ConfigError: an unknown preset name, an override outside its field's bounds, or (as
+            `UnknownOptionError`) an override that is not a preset field, with the closest field named.
     """
     if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}: use one of {', '.join(sorted(PRESETS))}.")
+        raise ConfigError(f"Unknown preset {name!r}: use one of {', '.join(sorted(PRESETS))}.")
     unknown = [key for key in overrides if key not in preset_fields()]
     if unknown:
-        described = ", ".join(_name_with_hint(key) for key in unknown)
-        raise ValueError(f"Unknown preset field {described}; see TrainingPreset for the fields.")
+        described = ", ".join(name_with_hint(key, preset_fields()) for key in unknown)
+        raise UnknownOptionError(f"Unknown preset field {described}; see TrainingPreset for the fields.")
     return TrainingPreset(**{**PRESETS[name], **overrides})
-
-
-def _name_with_hint(key: str) -> str:
-    hint = difflib.get_close_matches(key, preset_fields(), n=1)
-    return f"{key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")

@@ -14,17 +14,20 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from orca_math.quality.text import normalized_words, options_from_mapping, word_ngrams
+from pydantic import Field
+
+from orca_math.options import options_dataclass, options_from_mapping
+from orca_math.quality.text import normalized_words, word_ngrams
 from orca_math.records import Drop
 
 DEFAULT_SETS: tuple[str, ...] = ("gsm8k", "svamp", "asdiv", "addsub", "multiarith", "singleeq", "singleop")
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class DecontaminationOptions:
-    """Options of the decontamination step. Unknown keys are an error.
+    """Options of the decontamination step: closed and frozen; a bad value or unknown key is a `ConfigError`.
 
     Attributes:
         n: Words per n-gram.
@@ -34,20 +37,10 @@ class DecontaminationOptions:
         field: The row field holding the problem text.
     """
 
-    n: int = 13
+    n: Annotated[int, Field(ge=1)] = 13
     action: Literal["flag", "drop"] = "drop"
-    min_overlap: int = 1
-    field: str = "question"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"n must be a positive int, got {self.n!r}")
-        if self.action not in ("flag", "drop"):
-            raise ValueError(f"action must be 'flag' or 'drop', got {self.action!r}")
-        if not isinstance(self.min_overlap, int) or self.min_overlap < 1:
-            raise ValueError(f"min_overlap must be a positive int, got {self.min_overlap!r}")
-        if not isinstance(self.field, str) or not self.field:
-            raise ValueError(f"field must be a non-empty string, got {self.field!r}")
+    min_overlap: Annotated[int, Field(ge=1)] = 1
+    field: Annotated[str, Field(min_length=1)] = "question"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DecontaminationOptions:

@@ -12,11 +12,13 @@ import hashlib
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from orca_math.quality.text import char_shingles, normalize_text, options_from_mapping, word_shingles
+from orca_math.options import options_dataclass, options_from_mapping
+from orca_math.quality.text import char_shingles, normalize_text, word_shingles
 from orca_math.records import Drop
 
 # datasketch's permutations depend only on the seed; a fixed one makes results the same in every run.
@@ -29,16 +31,16 @@ _MINHASH_SEED = 1
 _LSH_WEIGHTS = (0.1, 0.9)
 
 
-@dataclass(frozen=True)
+@options_dataclass
 class DedupOptions:
-    """Options of the dedup step. Unknown keys are an error (`DedupOptions.from_mapping` names them).
+    """Options of the dedup step: closed and frozen; a bad value or unknown key is a `ConfigError`.
 
     Attributes:
         exact: Drop rows whose normalised text equals an earlier row's.
         near: Drop rows whose estimated Jaccard similarity to an earlier kept row is at least
             ``threshold`` (MinHash LSH).
         threshold: Jaccard similarity, in (0, 1], from which two problems are near duplicates.
-        num_perm: MinHash permutations; more is more precise and slower.
+        num_perm: MinHash permutations (at least 16); more is more precise and slower.
         shingle: Shingle size, in characters (``shingle_unit="char"``) or words (``"word"``).
         shingle_unit: ``"char"`` (default): character shingles of the normalised text. A word changed
             in a 60-word problem keeps its Jaccard similarity around 0.9, so it is caught at 0.85; with
@@ -48,23 +50,11 @@ class DedupOptions:
 
     exact: bool = True
     near: bool = True
-    threshold: float = 0.85
-    num_perm: int = 128
-    shingle: int = 5
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.85
+    num_perm: Annotated[int, Field(ge=16)] = 128
+    shingle: Annotated[int, Field(ge=1)] = 5
     shingle_unit: Literal["char", "word"] = "char"
-    field: str = "question"
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
-        if not isinstance(self.num_perm, int) or self.num_perm < 16:
-            raise ValueError(f"num_perm must be an int of at least 16, got {self.num_perm!r}")
-        if not isinstance(self.shingle, int) or self.shingle < 1:
-            raise ValueError(f"shingle must be a positive int, got {self.shingle!r}")
-        if self.shingle_unit not in ("char", "word"):
-            raise ValueError(f"shingle_unit must be 'char' or 'word', got {self.shingle_unit!r}")
-        if not isinstance(self.field, str) or not self.field:
-            raise ValueError(f"field must be a non-empty string, got {self.field!r}")
+    field: Annotated[str, Field(min_length=1)] = "question"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DedupOptions:

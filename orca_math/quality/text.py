@@ -77,13 +77,3 @@ def word_ngrams(words: Sequence[str], n: int) -> Iterator[tuple[str, ...]]:
     """
     return (tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
-
-def options_from_mapping(cls, values, what: str):
-    """Build a frozen options dataclass from a config mapping, rejecting unknown keys by name."""
-    import dataclasses
-
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} option(s) {unknown}; known options are {sorted(known)}")
-    return cls(**values)
