@@ -99,4 +99,17 @@ def client_from_args(args: argparse.Namespace):
         options["model"] = args.model_name
     if args.base_url:
         options["base_url"] = args.base_url
+    if getattr(args, "dry_run", False):
+        return _dry_run_client(args.model, options)
     return load_model(args.model, **options)
+
+
+def _dry_run_client(spec: str, options: dict[str, Any]):
+    """A dry run calls nothing, so a missing API key must not stop it: the placeholder is never sent."""
+    from orca_math.models import load_model
+    from orca_math.models.errors import MissingAPIKeyError
+
+    try:
+        return load_model(spec, **options)
+    except MissingAPIKeyError:
+        return load_model(spec, **{**options, "api_key": "dry-run-placeholder"})

@@ -38,6 +38,13 @@ class SeedError(DataFileError):
     """A seed source can't be read or a row is unusable; the message names the file and line."""
 
 
+def _seed_error(message: str, cli_message: str) -> SeedError:
+    """A SeedError whose `cli_message` names the command line's options instead of keyword arguments."""
+    error = SeedError(message)
+    error.cli_message = cli_message  # type: ignore[attr-defined]
+    return error
+
+
 # --------------------------------------------------------------------------- numbers and answers
 
 _NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?$")
@@ -335,8 +342,8 @@ class _Columns:
             pairs = [pair for pair in SPLIT_QUESTION_COLUMNS if all(col in found for col in pair)]
             singles = [(col,) for col in QUESTION_COLUMNS if col in found]
             if not pairs and not singles:
-                raise SeedError(f"no question column in {name}; found columns: {', '.join(found) or '(none)'}; "
-                                "pass question_column=...")
+                found_text = f"no question column in {name}; found columns: {', '.join(found) or '(none)'}"
+                raise _seed_error(f"{found_text}; pass question_column=...", f"{found_text}; name it with --question-column.")
             question_columns = (pairs + singles)[0]
         if answer is None:
             answer = next((col for col in ANSWER_COLUMNS if col in found and col not in question_columns), None)
@@ -418,7 +425,9 @@ def _problems(name: str, unit: str, rows: Iterator[tuple[int, dict]], question_c
         question = _question_text(row, columns.question, where)
         answer = _answer_text(row.get(columns.answer)) if columns.answer else None
         if require_answers and answer is None:
-            raise SeedError(f"{where}: no answer, and require_answers=True.")
+            raise _seed_error(f"{where}: no answer, and require_answers=True.",
+                              f"{where}: no answer, and this command needs one in every row (name the column with "
+                              "--answer-column; for generate, --no-expand takes seeds without answers).")
         raw_id = row.get(columns.id) if columns.id else None
         if raw_id is not None and str(raw_id).strip():
             problem_id = str(raw_id)

@@ -171,6 +171,12 @@ def _known_openai_model(model: str) -> bool:
         return False
 
 
+def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:
+    """Attach the command line's wording (flags and variables, not keyword arguments); `orca-math` prints it."""
+    error.cli_message = cli_message  # type: ignore[attr-defined]
+    return error
+
+
 def _openai(model: str, *, base_url: str | None = None, api_key: str | None = None, transport: str = "aiohttp", **options: Any):
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -178,8 +184,9 @@ def _openai(model: str, *, base_url: str | None = None, api_key: str | None = No
         if base_url:
             api_key = "not-needed"  # self-hosted servers usually accept any key
         else:
-            raise MissingAPIKeyError(
-                f"No API key for 'openai:{model}': set OPENAI_API_KEY or pass api_key=..."
+            raise _with_cli_message(
+                MissingAPIKeyError(f"No API key for 'openai:{model}': set OPENAI_API_KEY or pass api_key=..."),
+                f"No API key for 'openai:{model}': set OPENAI_API_KEY, or pass --base-url for a self-hosted server.",
             )
     return _openai_client(model, base_url=base_url, api_key=api_key, transport=transport, **options)
 
@@ -205,7 +212,8 @@ def _first_served_model(base_url: str, api_key: str) -> str:
             raise translated from None
         raise ServerUnreachableError(f"Could not list the models served at {base_url}: {exc}") from None
     if not models:
-        raise ModelSpecError(f"{base_url} serves no models; pass model=... explicitly.")
+        raise _with_cli_message(ModelSpecError(f"{base_url} serves no models; pass model=... explicitly."),
+                                f"{base_url} serves no models; name one with --model-name.")
     return models[0].id
 
 
@@ -215,9 +223,15 @@ def _azure(deployment: str, *, api_key: str | None = None, endpoint: str | None 
     endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
     api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
     if not endpoint:
-        raise ModelSpecError(f"No endpoint for 'azure:{deployment}': set AZURE_OPENAI_ENDPOINT or pass endpoint=...")
+        raise _with_cli_message(
+            ModelSpecError(f"No endpoint for 'azure:{deployment}': set AZURE_OPENAI_ENDPOINT or pass endpoint=..."),
+            f"No endpoint for 'azure:{deployment}': set AZURE_OPENAI_ENDPOINT.",
+        )
     if not api_key and "azure_ad_token_provider" not in options:
-        raise MissingAPIKeyError(f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY or pass api_key=...")
+        raise _with_cli_message(
+            MissingAPIKeyError(f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY or pass api_key=..."),
+            f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY.",
+        )
     kwargs: dict[str, Any] = {
         "azure_deployment": deployment,
         "model": model or deployment,
