@@ -79,6 +79,51 @@ def test_adapter_trains_two_steps_on_our_datasets(kind, tiny_model_dir, tmp_path
     assert rendered == "USER: What is 2+3?\nASSISTANT:"
 
 
+def test_table_backed_adapter_trains_two_steps_for_every_method(tiny_model_dir, tmp_path):
+    from orca_math.learn.trainers import METHODS, DPOAdapter, KTOAdapter, SFTAdapter, TRLAdapter
+
+    data = build_preferences(_attempts(), PreferenceOptions(borrow_negatives_from=2))
+    named = {"sft": SFTAdapter, "dpo": DPOAdapter, "kto": KTOAdapter}
+    for kind in METHODS:
+        assert type(get_trainer(kind)) is named[kind] and isinstance(get_trainer(kind), TRLAdapter)
+    # The generic adapter, built from the table row alone, trains like the named one.
+    adapter = TRLAdapter("kto")
+    checkpoint = adapter.train(data.kto, tmp_path / "kto", get_preset("tiny", max_steps=2, kto_beta=0.3),
+                               model=tiny_model_dir)
+    _assert_trained(adapter, checkpoint, tiny_model_dir)
+
+
+def test_field_maps_fill_real_trl_config_fields_from_real_preset_fields(tmp_path):
+    import dataclasses
+
+    import trl
+
+    from orca_math.learn.trainers import COMMON_FIELDS, METHODS, trl_config_args
+
+    preset = get_preset("tiny", kto_beta=0.3, dpo_beta=0.2, kto_desirable_weight=1.25, trl_args={"save_steps": 7})
+    preset_fields = {f.name for f in dataclasses.fields(preset)}
+    for kind, method in METHODS.items():
+        config_class = getattr(trl, method.config)
+        config_fields = {f.name for f in dataclasses.fields(config_class)}
+        mapped = {**COMMON_FIELDS, **method.fields}
+        assert set(mapped) <= config_fields, f"{kind}: not {method.config} fields: {set(mapped) - config_fields}"
+        assert set(mapped.values()) <= preset_fields
+        config = config_class(**trl_config_args(kind, preset, tmp_path))
+        assert config.learning_rate == 1e-3 and config.max_steps == 4 and config.save_steps == 7
+    kto = trl.KTOConfig(**trl_config_args("kto", preset, tmp_path))
+    assert (kto.beta, kto.desirable_weight, kto.undesirable_weight) == (0.3, 1.25, 1.0)
+    assert trl.DPOConfig(**trl_config_args("dpo", preset, tmp_path)).beta == 0.2
+
+
+def test_sft_refuses_a_reference_model_before_loading_anything(tmp_path):
+    from orca_math.errors import ConfigError
+
+    data = build_preferences(_attempts())
+    with pytest.raises(ConfigError, match="SFT uses no reference model"):
+        get_trainer("sft").train(data.sft, tmp_path, get_preset("tiny"), model=tmp_path / "absent",
+                                 ref_model=tmp_path / "absent-too")
+
+
 def test_dpo_accepts_an_explicit_reference_model(tiny_model_dir, tmp_path):
     data = build_preferences(_attempts())
     adapter = get_trainer("dpo")

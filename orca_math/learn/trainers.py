@@ -1,7 +1,9 @@
-"""Trainer adapters: SFT, DPO and KTO on TRL, behind one small protocol.
+"""Trainer adapters: SFT, DPO and KTO on TRL, behind one small protocol and one table.
 
-A trainer takes a TRL-format dataset (see `orca_math.learn.formats`), a model folder and a
-`TrainingPreset`, trains, saves the model and tokenizer to `output_dir` and returns that path.
+`METHODS` maps each method to its TRL config and trainer classes and to the field map that turns
+`TrainingPreset` fields into TRL config fields; `TRLAdapter` trains any row of it. A trainer takes
+a TRL-format dataset (see `orca_math.learn.formats`), a model folder and a `TrainingPreset`,
+trains, saves the model and tokenizer to `output_dir` and returns that path.
 Write your own by implementing `Trainer` (see examples/custom_trainer.py); nothing here imports
 the generation code.
 
@@ -13,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import datasets
 
+from orca_math.errors import ConfigError
 from orca_math.learn.formats import REQUIRED_COLUMNS, orca_chat_template, validate_format
 from orca_math.learn.presets import TrainingPreset
 
@@ -41,10 +46,92 @@ class Trainer(Protocol):
         ...
 
 
-class _TRLAdapter:
-    """Shared plumbing: check the data, load the tokenizer, build the TRL config, train, save.
+@dataclass(frozen=True)
+class TRLMethod:
+    """One row of `METHODS`: which TRL classes train a method, and how a preset fills its config.
 
-    Subclasses set `kind` and implement `_config` and `_trainer`.
+    Attributes:
+        config: the TRL config class's name in `trl` (imported when a trainer runs, never before).
+        trainer: the TRL trainer class's name in `trl`.
+        fields: TRL config field -> `TrainingPreset` field, on top of `COMMON_FIELDS`.
+        reference: hook turning ``ref_model`` (a path or None) and the preset into the trainer's
+            keyword arguments; it refuses a reference the method has no use for.
+        prepare: hook given the dataset and the built TRL config, returning the rows to train on.
+    """
+
+    config: str
+    trainer: str
+    fields: Mapping[str, str]
+    reference: Callable[[str | Path | None, TrainingPreset], dict[str, Any]]
+    prepare: Callable[[datasets.Dataset, Any], datasets.Dataset] = lambda dataset, config: dataset
+
+
+def _no_reference(ref_model: str | Path | None, preset: TrainingPreset) -> dict[str, Any]:
+    # SFTTrainer has no ref_model argument; a reference passed by mistake must not be dropped silently.
+    if ref_model is not None:
+        raise ConfigError("SFT uses no reference model; leave ref_model out.")
+    return {}
+
+
+def _reference(ref_model: str | Path | None, preset: TrainingPreset) -> dict[str, Any]:
+    # None lets TRL build a frozen copy from the model's path (with LoRA: the adapter switched off).
+    return {"ref_model": None if ref_model is None else _load_reference(ref_model, preset)}
+
+
+def _shuffle_with_seed(dataset: datasets.Dataset, config: Any) -> datasets.Dataset:
+    # TRL's KTO reads rows in order (its KL estimate pairs neighbours in a batch), and
+    # `build_preferences` writes each problem's rows together.
+    return dataset.shuffle(seed=config.seed)
+
+
+# Preset fields every method passes to its TRL config under the same meaning.
+COMMON_FIELDS: dict[str, str] = {
+    "per_device_train_batch_size": "per_device_train_batch_size",
+    "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "bf16": "bf16",
+    "max_steps": "max_steps",
+    "max_length": "max_length",
+    "warmup_steps": "warmup_steps",
+    "lr_scheduler_type": "lr_scheduler_type",
+    "logging_steps": "logging_steps",
+    "save_strategy": "save_strategy",
+    "seed": "seed",
+    "report_to": "report_to",
+}
+
+METHODS: dict[str, TRLMethod] = {
+    # Supervised fine-tuning; loss on the completion only (the paper's recipe).
+    "sft": TRLMethod(
+        "SFTConfig", "SFTTrainer",
+        {"learning_rate": "sft_learning_rate", "num_train_epochs": "sft_epochs",
+         "completion_only_loss": "completion_only_loss"},
+        reference=_no_reference,
+    ),
+    # Direct Preference Optimization on prompt/chosen/rejected pairs.
+    "dpo": TRLMethod(
+        "DPOConfig", "DPOTrainer",
+        {"learning_rate": "dpo_learning_rate", "num_train_epochs": "dpo_epochs", "beta": "dpo_beta"},
+        reference=_reference,
+    ),
+    # Kahneman-Tversky Optimization on prompt/completion/label rows.
+    "kto": TRLMethod(
+        "KTOConfig", "KTOTrainer",
+        {"learning_rate": "kto_learning_rate", "num_train_epochs": "kto_epochs", "beta": "kto_beta",
+         "desirable_weight": "kto_desirable_weight", "undesirable_weight": "kto_undesirable_weight"},
+        reference=_reference, prepare=_shuffle_with_seed,
+    ),
+}
+
+
+class TRLAdapter:
+    """A `Trainer` for any method of `METHODS`: check the data, build the TRL config, train, save.
+
+    The reference model of DPO and KTO is `ref_model` when given, else a frozen copy loaded from
+    `model`'s folder (with LoRA: the base model with the adapter switched off). KTO rows are
+    shuffled with the preset's seed first.
+
+    Args:
+        kind: a key of `METHODS`; the named subclasses (`SFTAdapter`, ...) set it.
 
     Attributes:
         log_history: the TRL trainer's log entries (loss, learning rate, ...) from the last `train`.
@@ -52,7 +139,11 @@ class _TRLAdapter:
 
     kind: str = ""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str | None = None) -> None:
+        kind = kind or self.kind
+        if kind not in METHODS:
+            raise ConfigError(f"Unknown trainer {kind!r}: use one of {', '.join(METHODS)}.")
+        self.kind = kind
         self.log_history: list[dict[str, Any]] = []
 
     def train(
@@ -69,26 +160,29 @@ class _TRLAdapter:
         Raises:
             DatasetFormatError: the dataset is not in this trainer's TRL format.
             TypeError: `model` is not a path or Hub id (save an in-memory model with `save_pretrained` first).
+            ConfigError: a reference model for SFT.
         """
+        import trl
         from transformers import AutoTokenizer
 
+        method = METHODS[self.kind]
         if not isinstance(model, (str, Path)):
             raise TypeError(
                 f"model must be a saved model folder or Hub id, got {type(model).__name__}; "
                 "call model.save_pretrained(folder) first (DPO/KTO load their reference model from it)."
             )
         validate_format(dataset, self.kind)  # type: ignore[arg-type]
+        reference = method.reference(ref_model, preset)
         dataset = _only_format_columns(dataset, self.kind)
         orca_text = isinstance(dataset[0][dataset.column_names[0]], str)
         output_dir = Path(output_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model))
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        args = {**_common_args(preset, output_dir), **self._config(preset), **preset.trl_args}
-        reference = _load_reference(ref_model, preset) if ref_model is not None else None
-        trainer = self._trainer(
-            model=str(model), ref_model=reference, args=args, dataset=dataset, tokenizer=tokenizer,
-            peft_config=_lora_config(preset),
+        config = getattr(trl, method.config)(**trl_config_args(self.kind, preset, output_dir))
+        trainer = getattr(trl, method.trainer)(
+            model=str(model), args=config, train_dataset=method.prepare(dataset, config),
+            processing_class=tokenizer, peft_config=_lora_config(preset), **reference,
         )
         trainer.train()
         self.log_history = list(trainer.state.log_history)
@@ -99,117 +193,46 @@ class _TRLAdapter:
         _save(trainer, tokenizer, output_dir, merge_lora=preset.use_lora)
         return output_dir
 
-    def _config(self, preset: TrainingPreset) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
-    def _trainer(self, **parts: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class SFTAdapter(_TRLAdapter):
-    """Supervised fine-tuning with `trl.SFTTrainer`; loss on the completion only (the paper's recipe)."""
+class SFTAdapter(TRLAdapter):
+    """Supervised fine-tuning with `trl.SFTTrainer` (`METHODS["sft"]`); loss on the completion only."""
 
     kind = "sft"
 
-    def _config(self, preset: TrainingPreset) -> dict[str, Any]:
-        return {
-            "learning_rate": preset.sft_learning_rate,
-            "num_train_epochs": preset.sft_epochs,
-            "completion_only_loss": preset.completion_only_loss,
-            "max_length": preset.max_length,
-        }
 
-    def _trainer(self, *, model, ref_model, args, dataset, tokenizer, peft_config):
-        from trl import SFTConfig, SFTTrainer
-
-        if ref_model is not None:
-            raise ValueError("SFT uses no reference model; leave ref_model out.")
-        return SFTTrainer(
-            model=model, args=SFTConfig(**args), train_dataset=dataset, processing_class=tokenizer,
-            peft_config=peft_config,
-        )
-
-
-class DPOAdapter(_TRLAdapter):
-    """Direct Preference Optimization with `trl.DPOTrainer` on prompt/chosen/rejected pairs.
-
-    The reference model is `ref_model` when given, else a frozen copy loaded from `model`'s folder
-    (with LoRA: the base model with the adapter switched off).
-    """
+class DPOAdapter(TRLAdapter):
+    """Direct Preference Optimization with `trl.DPOTrainer` (`METHODS["dpo"]`) on prompt/chosen/rejected."""
 
     kind = "dpo"
 
-    def _config(self, preset: TrainingPreset) -> dict[str, Any]:
-        return {
-            "learning_rate": preset.dpo_learning_rate,
-            "num_train_epochs": preset.dpo_epochs,
-            "beta": preset.dpo_beta,
-            "max_length": preset.max_length,
-        }
 
-    def _trainer(self, *, model, ref_model, args, dataset, tokenizer, peft_config):
-        from trl import DPOConfig, DPOTrainer
-
-        return DPOTrainer(
-            model=model, ref_model=ref_model, args=DPOConfig(**args), train_dataset=dataset,
-            processing_class=tokenizer, peft_config=peft_config,
-        )
-
-
-class KTOAdapter(_TRLAdapter):
-    """Kahneman-Tversky Optimization with `trl.KTOTrainer` on prompt/completion/label rows.
-
-    Rows are shuffled with the preset's seed first: TRL's KTO reads them in order (its KL estimate
-    pairs neighbours in a batch), and `build_preferences` writes each problem's rows together.
-    """
+class KTOAdapter(TRLAdapter):
+    """Kahneman-Tversky Optimization with `trl.KTOTrainer` (`METHODS["kto"]`) on prompt/completion/label."""
 
     kind = "kto"
 
-    def _config(self, preset: TrainingPreset) -> dict[str, Any]:
-        return {
-            "learning_rate": preset.kto_learning_rate,
-            "num_train_epochs": preset.kto_epochs,
-            "beta": preset.kto_beta,
-            "desirable_weight": preset.kto_desirable_weight,
-            "undesirable_weight": preset.kto_undesirable_weight,
-            "max_length": preset.max_length,
-        }
 
-    def _trainer(self, *, model, ref_model, args, dataset, tokenizer, peft_config):
-        from trl import KTOConfig, KTOTrainer
-
-        config = KTOConfig(**args)
-        return KTOTrainer(
-            model=model, ref_model=ref_model, args=config, train_dataset=dataset.shuffle(seed=config.seed),
-            processing_class=tokenizer, peft_config=peft_config,
-        )
-
-
-_TRAINERS: dict[str, type[_TRLAdapter]] = {"sft": SFTAdapter, "dpo": DPOAdapter, "kto": KTOAdapter}
+_NAMED: dict[str, type[TRLAdapter]] = {cls.kind: cls for cls in (SFTAdapter, DPOAdapter, KTOAdapter)}
 
 
 def get_trainer(kind: str) -> Trainer:
-    """A new adapter for "sft", "dpo" or "kto"."""
-    if kind not in _TRAINERS:
-        raise ValueError(f"Unknown trainer {kind!r}: use one of {', '.join(_TRAINERS)}.")
-    return _TRAINERS[kind]()
+    """A new adapter for a method of `METHODS`: "sft", "dpo" or "kto".
+
+    Raises:
+        ConfigError: an unknown method.
+    """
+    return _NAMED[kind]() if kind in _NAMED else TRLAdapter(kind)
 
 
-def _common_args(preset: TrainingPreset, output_dir: Path) -> dict[str, Any]:
+def trl_config_args(kind: str, preset: TrainingPreset, output_dir: str | Path) -> dict[str, Any]:
+    """The keyword arguments of `kind`'s TRL config: the field maps, then the preset's `trl_args`."""
+    fields = {**COMMON_FIELDS, **METHODS[kind].fields}
     return {
         "output_dir": str(output_dir),
-        "per_device_train_batch_size": preset.per_device_train_batch_size,
-        "gradient_accumulation_steps": preset.gradient_accumulation_steps,
+        **{trl_name: getattr(preset, preset_name) for trl_name, preset_name in fields.items()},
         _checkpointing_field(): preset.gradient_checkpointing,
-        "bf16": preset.bf16,
-        "max_steps": preset.max_steps,
-        "warmup_steps": preset.warmup_steps,
-        "lr_scheduler_type": preset.lr_scheduler_type,
-        "logging_steps": preset.logging_steps,
-        "save_strategy": preset.save_strategy,
-        "seed": preset.seed,
-        "report_to": preset.report_to,
         "model_init_kwargs": {"dtype": preset.model_dtype},
+        **preset.trl_args,
     }
 
 
