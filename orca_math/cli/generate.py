@@ -151,7 +151,6 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")
     for name in ("drops", "failures", "summary"):
         print(f"{name}: {result.outputs[name]}")
-    print(json.dumps({"final_rows": result.funnel.final_rows}))
     _maybe_note(args)
     return exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
 

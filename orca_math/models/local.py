@@ -8,14 +8,22 @@ data use a capable model (`openai:gpt-4o`, or your own vLLM server).
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autogen_core.models import CreateResult, LLMMessage, ModelFamily, ModelInfo
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelFamily,
+    ModelInfo,
+    RequestUsage,
+)
 
-from orca_math.models.errors import ModelSpecError
+from orca_math.models.errors import BadRequestError, ModelSpecError
 from orca_math.models.identity import checkpoint_fingerprint
 
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
@@ -34,45 +42,93 @@ def bundled_gguf_path() -> Path:
     return path
 
 
-def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0, **options: Any):
+_CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
+class LocalChatCompletionClient(ChatCompletionClient):
+    """The embedded model behind the one model interface: autogen-ext's llama.cpp client, serialised.
+
+    One `Llama` object can't run two calls at once, so calls take turns. Small GGUF models loop on
+    their last sentence without a repeat penalty, so one is added. A prompt too long for the
+    context window becomes a `BadRequestError` that says what to change. Build it with
+    `load_model("local")`; llama.cpp is imported only then.
+    """
+
+    def __init__(self, *, model_path: str, name: str, n_ctx: int, **options: Any) -> None:
+        try:
+            from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+        except ImportError:
+            raise ModelSpecError(f"The local model needs llama-cpp-python: {_INSTALL_HINT}.") from None
+        self._inner = LlamaCppChatCompletionClient(model_path=model_path, n_ctx=n_ctx, **options)
+        self._call_lock = threading.Lock()  # a thread lock: sync twins and notebooks use different loops
+        self.n_ctx = n_ctx
+        self._orca_math_name = name  # "local" prices at 0 in cost tables
+        self._orca_math_where = "local llama.cpp"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self._orca_math_name!r})"
+
+    async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
+        kwargs["extra_create_args"] = {"repeat_penalty": 1.15, **(kwargs.get("extra_create_args") or {})}
+        # Poll instead of blocking a worker thread on the lock: waiting callers parked in the
+        # default executor would starve the call that holds the lock of a thread to generate in.
+        while not self._call_lock.acquire(blocking=False):
+            await asyncio.sleep(0.005)
+        try:
+            return await self._inner.create(messages, **kwargs)
+        except ValueError as exc:
+            raise _context_error(exc, self.n_ctx) from None
+        finally:
+            self._call_lock.release()
+
+    async def create_stream(self, messages: Sequence[LLMMessage], **kwargs: Any):  # pragma: no cover
+        raise NotImplementedError("streaming is not used by orca-math")
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self._inner.actual_usage()
+
+    def total_usage(self) -> RequestUsage:
+        return self._inner.total_usage()
+
+    def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
+        return self._inner.count_tokens(messages, **kwargs)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
+        return self._inner.remaining_tokens(messages, **kwargs)
+
+    @property
+    def capabilities(self):  # type: ignore[override]  # deprecated upstream, kept for the interface
+        return self._inner.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._inner.model_info
+
+
+def _context_error(exc: ValueError, n_ctx: int) -> BaseException:
+    """llama.cpp's "Requested tokens (N) exceed context window of M", as a sentence saying what to change."""
+    match = _CONTEXT_OVERFLOW.search(str(exc))
+    if match is None:
+        return exc
+    prompt, window = match.groups()
+    return BadRequestError(
+        f"The prompt is {prompt} tokens, more than the local model's context window of {window} tokens, which must "
+        "hold the prompt and the reply (max_tokens): shorten the problem text, lower max_tokens, or load the model "
+        f"with a larger context, e.g. load_model('local', n_ctx={max(2 * n_ctx, int(prompt) + 1024)})."
+    )
+
+
+def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
+                     **options: Any) -> LocalChatCompletionClient:
     """A llama.cpp client over a GGUF file; the bundled SmolLM2 when `path` is None."""
-    try:
-        from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
-    except ImportError:
-        raise ModelSpecError(f"The local model needs llama-cpp-python: {_INSTALL_HINT}.") from None
-
-    class LocalChatCompletionClient(LlamaCppChatCompletionClient):
-        """autogen-ext's llama.cpp client, serialised: one `Llama` object can't run two calls at once."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self._call_lock = threading.Lock()  # a thread lock: sync twins and notebooks use different loops
-
-        async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
-            # Small GGUF models loop on their last sentence without a repeat penalty.
-            kwargs["extra_create_args"] = {"repeat_penalty": 1.15, **(kwargs.get("extra_create_args") or {})}
-            # Poll instead of blocking a worker thread on the lock: waiting callers parked in the
-            # default executor would starve the call that holds the lock of a thread to generate in.
-            while not self._call_lock.acquire(blocking=False):
-                await asyncio.sleep(0.005)
-            try:
-                return await super().create(messages, **kwargs)
-            finally:
-                self._call_lock.release()
-
-        async def create_stream(self, messages: Sequence[LLMMessage], **kwargs: Any):  # pragma: no cover
-            raise NotImplementedError("streaming is not used by orca-math")
-
     gguf = Path(path) if path else bundled_gguf_path()
     if not gguf.exists():
         raise ModelSpecError(f"GGUF file {gguf} does not exist.")
     info = ModelInfo(vision=False, function_calling=False, json_output=True, family=ModelFamily.UNKNOWN, structured_output=True)
-    client = LocalChatCompletionClient(
-        model_path=str(gguf), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False, model_info=info, **options
-    )
-    client._orca_math_name = f"local:{gguf.stem}"  # noqa: SLF001 -- "local" prices at 0 in cost tables
-    client._orca_math_where = "local llama.cpp"  # noqa: SLF001
+    client = LocalChatCompletionClient(model_path=str(gguf), name=f"local:{gguf.stem}", n_ctx=n_ctx, n_threads=n_threads,
+                                       seed=seed, verbose=False, model_info=info, **options)
     client._orca_math_fingerprint = checkpoint_fingerprint(gguf)  # noqa: SLF001 -- the weights, for run and cache keys
     return client
-
-
