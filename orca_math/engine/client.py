@@ -40,7 +40,7 @@ from orca_math.engine.cache import ResponseCache, cache_key
 from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from orca_math.models import _without_credentials, describe_client
-from orca_math.models.errors import ModelError, ServerError, translate_error
+from orca_math.models.errors import ModelError, ServerError, register_secret, translate_error
 from orca_math.tokens import estimate_tokens
 
 SAMPLE_KEY = "orca_math_sample"
@@ -157,6 +157,8 @@ class ManagedClient(ChatCompletionClient):
         if not isinstance(inner, ChatCompletionClient) and not hasattr(inner, "create"):
             raise TypeError(f"ManagedClient wraps a ChatCompletionClient; got {type(inner).__name__}.")
         self.inner = inner
+        # A client built elsewhere carries a key we were never given: scrub it from error texts too.
+        register_secret(getattr(getattr(inner, "_client", None), "api_key", None))
         self.retry = retry or RetryPolicy()
         self.concurrency = AdaptiveConcurrency(concurrency) if isinstance(concurrency, int) else concurrency
         self.breaker = breaker
@@ -286,9 +288,13 @@ class ManagedClient(ChatCompletionClient):
         try:
             prompt_estimate = self._prompt_estimate(messages)
             args = request["extra_create_args"]
-            completion_estimate = int(args.get("max_tokens") or args.get("max_completion_tokens")
-                                      or self.meter.expected_completion_tokens(self.model_name))
-            reserved = self.meter.reserve(self.model_name, prompt_estimate, completion_estimate)
+            max_tokens = args.get("max_tokens") or args.get("max_completion_tokens")
+            # Rate caps count max_tokens, as providers do; the budget holds the expected cost (the
+            # measured mean reply), settled when the reply comes: the worst case of every call in
+            # flight would stop a run far below its budget.
+            completion_estimate = int(max_tokens or self.meter.expected_completion_tokens(self.model_name))
+            reserved = await self.meter.reserve_when_affordable(self.model_name, prompt_estimate,
+                                                                max_tokens=int(max_tokens) if max_tokens else None)
             try:
                 result = await self._send(messages, request, prompt_estimate + completion_estimate)
             except BaseException:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from orca_math.engine.checkpoint import CheckpointFile
 from orca_math.engine.gc_tuning import tuned_gc
 from orca_math.engine.reasons import failure_group, failure_label, failure_status
-from orca_math.models.errors import BadRequestError, ModelError
+from orca_math.models.errors import BadRequestError, ModelError, scrub, scrub_exception
 from orca_math.records import Failure, Usage
 
 
@@ -201,7 +201,7 @@ async def run_items(
         checkpoint.close()
         stats.seconds = time.perf_counter() - started
     if stop:
-        raise RunStopped(str(stop[0])) from stop[0]
+        raise RunStopped(scrub(str(stop[0]))) from scrub_exception(stop[0])
     return stats
 
 
@@ -231,11 +231,18 @@ def results_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> tuple[l
 
 
 def _failure(stage: str, item_key: str, item: dict[str, Any], exc: BaseException) -> Failure:
+    """The failure row of an item. Its texts are scrubbed of secrets: any error may quote a server's echo."""
     if isinstance(exc, ItemFailedError):
-        return Failure(id=item_key, stage=stage, reason=exc.reason, error_type="ItemFailedError", attempts=exc.attempts, raw_reply=exc.raw_reply, input=item)
+        return Failure(id=item_key, stage=stage, reason=scrub(exc.reason), error_type="ItemFailedError", attempts=exc.attempts,
+                       raw_reply=_scrubbed(exc.raw_reply), input=item)
     attempts = getattr(exc, "attempts", 1)
     raw = getattr(exc, "raw_reply", None)
     reason = str(exc) or type(exc).__name__
     if not isinstance(exc, ModelError | ValueError):
         reason = f"{type(exc).__name__}: {reason} ({traceback.format_exception_only(exc)[-1].strip()})"
-    return Failure(id=item_key, stage=stage, reason=reason, error_type=type(exc).__name__, attempts=int(attempts), raw_reply=raw, input=item)
+    return Failure(id=item_key, stage=stage, reason=scrub(reason), error_type=type(exc).__name__, attempts=int(attempts),
+                   raw_reply=_scrubbed(raw), input=item)
+
+
+def _scrubbed(text: str | None) -> str | None:
+    return scrub(text) if isinstance(text, str) else text

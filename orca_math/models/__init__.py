@@ -29,6 +29,7 @@ from orca_math.models.errors import (
     ModelError,
     ModelSpecError,
     ServerUnreachableError,
+    register_secret,
     translate_error,
 )
 from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
@@ -139,6 +140,7 @@ def _split_credentials(base_url: str | None, api_key: str | None) -> tuple[str |
     parts = urlsplit(base_url)
     if not (parts.username or parts.password):
         return base_url, api_key
+    register_secret(parts.password)
     return _without_credentials(base_url), api_key or parts.password
 
 
@@ -146,6 +148,7 @@ def _openai_client(model: str, *, base_url: str | None, api_key: str | None, tra
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
     base_url, api_key = _split_credentials(base_url, api_key)
+    register_secret(api_key)  # a server may echo it in an error body: scrubbed from every error text
 
     kwargs: dict[str, Any] = {"model": model, "api_key": api_key, "max_retries": options.pop("max_retries", 0)}
     if base_url:
@@ -240,6 +243,7 @@ def _azure(deployment: str, *, api_key: str | None = None, endpoint: str | None 
         "max_retries": options.pop("max_retries", 0),
     }
     if api_key:
+        register_secret(api_key)
         kwargs["api_key"] = api_key
     if not _known_openai_model(model or deployment) and "model_info" not in options:
         kwargs["model_info"] = _UNKNOWN_MODEL_INFO

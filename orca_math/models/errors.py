@@ -2,21 +2,81 @@
 
 `translate_error` turns exceptions from openai / httpx / aiohttp into these, so users never see a
 traceback from deep inside an HTTP client for an everyday mistake.
+
+Secrets never reach an error text: `scrub` removes the API keys and URL passwords orca-math was
+given (`register_secret`), any Authorization / api-key header value and any ``sk-...`` token. Every
+`ModelError` message is scrubbed when it is made, and `translate_error` scrubs the client exception
+it is given (a server may echo the request's headers in its error body), so neither failure rows,
+logs nor a traceback under ``--verbose`` show one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import threading
+
+REDACTED = "[REDACTED]"
+#: Environment variables whose values are keys, scrubbed even when passed to another library directly.
+_SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+_MIN_SECRET_CHARS = 6  # shorter values ("sk", "none") would blank out ordinary words
+_NOT_SECRETS = frozenset({"not-needed", "EMPTY", "none", "dummy"})
+_PATTERNS = (
+    # Authorization: Bearer x / "authorization": "Basic x" / api-key=x / 'api_key': 'x' / x-api-key: x
+    (re.compile(r"""((?:authorization|proxy-authorization|(?:x-)?api[-_]?key)["']?\s*[:=]\s*["']?(?:bearer\s+|basic\s+)?)[^\s"',;}]+""",
+                re.IGNORECASE), r"\1" + REDACTED),
+    (re.compile(r"\b(sk-)[A-Za-z0-9_\-]{8,}"), r"\1" + REDACTED),  # OpenAI-style keys anywhere
+    (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+@", re.IGNORECASE), r"\1" + REDACTED + "@"),  # user:password@
+)
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a key or password so `scrub` removes it from every error text (load_model does this)."""
+    if value and len(value) >= _MIN_SECRET_CHARS and value not in _NOT_SECRETS:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret, header credential, ``sk-...`` token and URL password replaced by `REDACTED`."""
+    if not text:
+        return text
+    with _secrets_lock:
+        known = set(_secrets)
+    known.update(v for name in _SECRET_ENV if (v := os.environ.get(name)) and len(v) >= _MIN_SECRET_CHARS and v not in _NOT_SECRETS)
+    for secret in sorted(known, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_exception(exc: BaseException) -> BaseException:
+    """Scrub `exc`'s message in place (its args and a `message` attribute) and return it."""
+    try:
+        exc.args = tuple(scrub(a) if isinstance(a, str) else a for a in exc.args)
+        message = getattr(exc, "message", None)
+        if isinstance(message, str):
+            exc.message = scrub(message)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # an exception type with read-only fields: leave it
+        pass
+    return exc
 
 
 class ModelError(RuntimeError):
-    """Base of errors about reaching or using a model. `retryable` says whether a retry may help."""
+    """Base of errors about reaching or using a model. `retryable` says whether a retry may help.
+
+    Its message is scrubbed of secrets (see `scrub`) when it is made.
+    """
 
     retryable = False
     status_code: int | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.retry_after = retry_after
 
 
@@ -98,6 +158,9 @@ def translate_error(exc: BaseException, *, where: str) -> BaseException:
     """
     if isinstance(exc, ModelError):
         return exc
+    # The raw error stays chained to what we raise (and is returned as is when unknown): a server
+    # echoing the request's Authorization header would otherwise show the key in a traceback.
+    scrub_exception(exc)
     import openai
 
     status = getattr(exc, "status_code", None)
