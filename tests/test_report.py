@@ -194,3 +194,52 @@ def test_report_of_a_real_evaluation_folder(tmp_path):
     grader = _section(page, "Grader methods and agreement")
     assert f"<td>gsm8k</td><td>{summary['exact']}</td><td>{summary['llm']}</td><td>{summary['audit_agreements']}/3" in grader
     assert _images(page) == ["accuracy.png", "grader_methods.png"]
+
+
+def _captured_figures(monkeypatch):
+    from orca_math.report import charts
+
+    figures = []
+
+    def keep(fig, path):
+        figures.append(fig)
+        return path
+
+    monkeypatch.setattr(charts, "_save", keep)
+    return figures
+
+
+def test_an_empty_final_dataset_is_labelled_n_0(monkeypatch, tmp_path):
+    from collections import Counter
+
+    from orca_math.report import charts
+
+    figures = _captured_figures(monkeypatch)
+    charts.answer_types_chart({"solved": Counter(integer=2), "final dataset": Counter()}, ["integer"], tmp_path / "a.png")
+    labels = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
+    assert labels == ["solved (n=2)", "final dataset (n=0)"]
+
+
+def test_a_free_model_gets_no_cost_axis_and_a_paid_one_starts_at_zero(monkeypatch, tmp_path):
+    from orca_math.report import charts
+
+    figures = _captured_figures(monkeypatch)
+    stages = [{"name": "solve", "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.0}]
+    charts.tokens_chart(stages, tmp_path / "t.png")
+    assert len(figures[-1].axes) == 1
+    charts.tokens_chart([{**stages[0], "cost_usd": 0.02}], tmp_path / "t.png")
+    assert len(figures[-1].axes) == 2 and figures[-1].axes[1].get_ylim()[0] == 0
+
+
+def test_a_learning_loop_folder_names_its_base_model_without_question_marks(tmp_path):
+    out = tmp_path / "loop"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"iterations": [
+        {"iteration": 1, "model": "loop/iteration-1/model", "benchmarks": {"holdout": 0.5}, "method": "sft"},
+        {"iteration": 2, "model": "loop/iteration-2/model", "benchmarks": {"holdout": 0.6}, "method": "kto"},
+    ]}))
+    (out / "learner.json").write_text(json.dumps({"base_model": "models/tiny-mistral"}))
+    page = write_report(out).read_text(encoding="utf-8")
+    meta = re.search(r'<p class="meta">(.*?)</p>', page).group(1)
+    assert "learning loop in" in meta and "2 iteration(s)" in meta and "base model <code>models/tiny-mistral</code>" in meta
+    assert "?" not in meta and "unknown" not in meta

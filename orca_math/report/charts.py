@@ -87,8 +87,8 @@ def answer_types_chart(counts: Mapping[str, Mapping[str, int]], types: Sequence[
     fig, ax = plt.subplots(figsize=(8, 3.4))
     width = 0.8 / max(len(counts), 1)
     for index, (label, by_type) in enumerate(counts.items()):
-        total = sum(by_type.values()) or 1
-        shares = [by_type.get(t, 0) / total for t in types]
+        total = sum(by_type.values())
+        shares = [by_type.get(t, 0) / total if total else 0.0 for t in types]
         bars = ax.bar([p + (index - (len(counts) - 1) / 2) * width for p in range(len(types))], shares, width, label=f"{label} (n={total})")
         _label_bars(ax, bars, "{:.0%}")
     ax.set_xticks(range(len(types)), types)
@@ -110,9 +110,10 @@ def tokens_chart(stages: Sequence[Mapping], path: Path) -> Path:
     ax.set_ylabel("tokens")
     ax.set_title("Tokens per stage")
     costs = [s.get("cost_usd") for s in stages]
-    if any(c is not None for c in costs):
+    if any(c for c in costs):  # a free model (every cost 0) gets no cost axis, not one from -0.04 to 0.04
         twin = ax.twinx()
         twin.plot(names, [c or 0 for c in costs], "o-", color="#c53030", label="cost (USD)")
+        twin.set_ylim(bottom=0)
         twin.set_ylabel("USD")
         twin.legend(loc="upper right", fontsize=8)
     ax.legend(loc="upper left", fontsize=8)

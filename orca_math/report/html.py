@@ -164,6 +164,8 @@ def _tokens(folder: OutputFolder, out: Path) -> str:
     rows = [[s["name"], s.get("prompt_tokens", 0), s.get("completion_tokens", 0), s.get("calls", 0), s.get("cached_calls", 0)]
             + ([s.get("cost_usd")] if has_cost else []) for s in stages]
     note = "" if has_cost else "<p>No cost was recorded (set prices for the model to see cost per stage).</p>"
+    if has_cost and not any(s.get("cost_usd") for s in stages):
+        note = "<p>The model is priced at 0 (a local model), so the run cost nothing.</p>"
     return _image(chart, "tokens per stage") + table(header, rows) + note
 
 
@@ -271,14 +273,43 @@ def _evaluation_sections(folder: OutputFolder, out: Path) -> list[str]:
     ]
 
 
+def _meta(folder: OutputFolder) -> str:
+    """The line under the title, from what the folder records: no "?" for what it does not."""
+    learner = _learner_settings(folder.path)
+    key = folder.summary.get("run_key")
+    if learner is not None:
+        parts = [f"learning loop in <code>{_e(folder.path)}</code>, {len(folder.summary.get('iterations') or [])} iteration(s)"]
+    elif key:
+        parts = [f"{_e(folder.kind)} run <code>{_e(key)}</code> in <code>{_e(folder.path)}</code>"]
+    else:
+        parts = [f"{_e(folder.kind)} folder <code>{_e(folder.path)}</code>"]
+    model = folder.config.get("model") or folder.summary.get("model")
+    if model:
+        parts.append(f"model <code>{_e(model)}</code>")
+    elif learner and learner.get("base_model"):
+        parts.append(f"base model <code>{_e(learner['base_model'])}</code>")
+    version = (folder.manifest or {}).get("library_version")
+    if version:
+        parts.append(f"orca-math {_e(version)}")
+    return "; ".join(parts)
+
+
+def _learner_settings(path: Path) -> dict[str, Any] | None:
+    """`learner.json` of an `orca-math learn` folder (its settings), or None for other folders."""
+    import json
+
+    try:
+        data = json.loads((path / "learner.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def render_report(folder: OutputFolder, out: Path) -> str:
     """Draw the charts into `out` and return the page's HTML."""
     build: Callable[[OutputFolder, Path], list[str]] = _generation_sections if folder.kind == "generation" else _evaluation_sections
     sections = build(folder, out)
-    manifest = folder.manifest or {}
-    meta = (f"{_e(folder.kind)} run <code>{_e(folder.summary.get('run_key', '?'))}</code> in <code>{_e(folder.path)}</code>; "
-            f"model <code>{_e(folder.config.get('model', folder.summary.get('model', '?')))}</code>; "
-            f"orca-math {_e(manifest.get('library_version', 'version unknown'))}")
+    meta = _meta(folder)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>orca-math report</title>{_STYLE}</head>\n'
         f'<body><h1>orca-math report</h1><p class="meta">{meta}</p>\n' + "\n".join(sections) + f"\n{_IMAGE_CHECK}</body></html>\n"
