@@ -323,14 +323,14 @@ def test_a_rejected_key_stops_at_once_without_a_retry_storm(tmp_path, capsys, mo
         with pytest.raises(RunStopped, match="API key was rejected.*401.*check the key"):
             pipeline.run_sync(seeds, out=tmp_path / "api")
         close(client)
-        assert 1 <= len(server.chat_requests()) <= 4
-        assert {r.outcome for r in server.chat_requests()} == {"401"}
+        # The key is checked once (GET /models) before any chat request (#12 item 14).
+        assert [(r.path, r.outcome) for r in server.requests] == [("/v1/models", "models")]
 
         monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key")
-        before = len(server.chat_requests())
+        before = len(server.requests)
         code = cli_main(["solve", "--seeds", str(seeds), "--model", server.base_url, "--model-name", "fault-model",
                          "--concurrency", "4", "--no-progress", "--out", str(tmp_path / "cli" / "solved.jsonl")])
-        assert 1 <= len(server.chat_requests()) - before <= 4
+        assert len(server.requests) - before == 1 and not server.chat_requests()
     assert code == 2
     err = capsys.readouterr().err
     assert "API key was rejected" in err and "Traceback" not in err

@@ -40,6 +40,7 @@ from orca_math.engine.cache import ResponseCache, cache_key
 from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from orca_math.models import _without_credentials, describe_client
+from orca_math.models.access import verify_access
 from orca_math.models.errors import ModelError, ServerError, register_secret, translate_error
 from orca_math.tokens import estimate_tokens
 
@@ -214,6 +215,9 @@ class ManagedClient(ChatCompletionClient):
                 self.meter.record_cache_hit()
                 return hit
         args.pop(SAMPLE_KEY, None)
+        # One GET /models per client before its first chat request: a rejected key then costs one
+        # request, not a wave of `concurrency` chat requests that all come back 401.
+        await verify_access(self.inner, where=self.where)
         request = dict(tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=args,
                        cancellation_token=cancellation_token)
         result = await self._with_retries(messages, request, label)

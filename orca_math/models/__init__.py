@@ -197,9 +197,15 @@ def _openai(model: str, *, base_url: str | None = None, api_key: str | None = No
 def _openai_compatible(*, base_url: str, model: str | None = None, api_key: str | None = None, transport: str = "aiohttp", **options: Any):
     base_url, api_key = _split_credentials(base_url, api_key)
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-    if model is None:
+    listed = model is None
+    if listed:
         model = _first_served_model(base_url, api_key)
-    return _openai_client(model, base_url=base_url, api_key=api_key, transport=transport, **options)
+    client = _openai_client(model, base_url=base_url, api_key=api_key, transport=transport, **options)
+    if listed:  # listing the models was the key check (see orca_math.models.access)
+        from orca_math.models.access import mark_access_checked
+
+        mark_access_checked(client)
+    return client
 
 
 def _first_served_model(base_url: str, api_key: str) -> str:
