@@ -67,6 +67,83 @@ def test_bad_preset_override_is_one_sentence(tiny_model, problems_file, tmp_path
     assert not (tmp_path / "m").exists()
 
 
+def test_train_help_lists_every_preset_field_as_a_flag_with_its_metadata_help(capsys, monkeypatch):
+    import dataclasses
+
+    from orca_math.learn.presets import TrainingPreset
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping: each help text stays on one line
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    fields = [f for f in dataclasses.fields(TrainingPreset) if f.name != "name"]  # --preset sets the name
+    for field in fields:
+        assert f"--{field.name}" in out, field.name
+        assert f"  {field.metadata['help']} [mistral-7b " in out, field.name
+    assert "--max-steps N" in out and "--use-lora [BOOL]" in out and "--model_dtype {bfloat16,float32,float16,auto}" in out
+    assert "Stop after this many updates (-1: run the epochs). [mistral-7b -1, tiny 4; source: trl-default]" in out
+    assert "--preset {tiny,mistral-7b}" in out and "--set FIELD=VALUE" in out  # the documented flags stay
+
+
+def test_preset_flags_and_set_overrides_build_the_preset():
+    from orca_math.cli import build_parser
+    from orca_math.cli.train import preset_flag_values, preset_from_args
+
+    argv = ["train", "kto", "--data", "d", "--model", "m", "--out", "o", "--preset", "tiny", "--max-steps", "2",
+            "--use_lora", "--lora_target_modules", "q_proj", "v_proj", "--trl_args", '{"save_steps": 5}',
+            "--set", "kto_beta=0.25", "--set", "bf16=false"]
+    args = build_parser().parse_args(argv)
+    flags = preset_flag_values(args)
+    assert flags == {"max_steps": 2, "use_lora": True, "lora_target_modules": ["q_proj", "v_proj"],
+                     "trl_args": {"save_steps": 5}}  # flags left out are not there, so --preset's values stay
+    preset = preset_from_args(args.preset, args.overrides, flags)
+    assert (preset.name, preset.max_steps, preset.use_lora, preset.kto_beta, preset.bf16) == ("tiny", 2, True, 0.25, False)
+    assert preset.lora_target_modules == ("q_proj", "v_proj") and preset.trl_args == {"save_steps": 5}
+    assert preset.per_device_train_batch_size == 2  # tiny's, not the field default of 4
+    assert preset_from_args("tiny", ["lora_target_modules=q_proj, k_proj"]).lora_target_modules == ("q_proj", "k_proj")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-steps", "-5"], "TrainingPreset option max_steps=-5: max_steps must be >= -1."),
+        (["--lora_r", "0"], "TrainingPreset option lora_r=0: lora_r must be >= 1."),
+        (["--set", "lora_dropout=1.5"], "TrainingPreset option lora_dropout=1.5: lora_dropout must be < 1."),
+        (["--max-steps", "many"], "--max_steps: invalid int value: 'many'"),
+        (["--model-dtype", "int8"], "--model_dtype: invalid choice: 'int8'"),
+        (["--max-steps", "2", "--set", "max_steps=3"], "max_steps is given twice"),
+    ],
+)
+def test_bad_preset_flag_is_one_sentence_naming_the_field(tiny_model, problems_file, tmp_path, capsys, extra, message):
+    code = main(["train", "sft", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(tmp_path / "m"),
+                 "--preset", "tiny", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_sft_with_preset_flags(tiny_model, problems_file, tmp_path, monkeypatch):
+    from orca_math.learn.trainers import TRLAdapter
+
+    runs = []
+    train = TRLAdapter.train
+
+    def recording_train(self, dataset, output_dir, preset, **kwargs):
+        checkpoint = train(self, dataset, output_dir, preset, **kwargs)
+        runs.append((preset, [entry["loss"] for entry in self.log_history if "loss" in entry]))
+        return checkpoint
+
+    monkeypatch.setattr(TRLAdapter, "train", recording_train)
+    out = tmp_path / "m1"
+    code = main(["train", "sft", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(out),
+                 "--preset", "tiny", "--max-steps", "1", "--use-lora", "false", "--sft-learning-rate", "0.01"])
+    assert code == 0 and (out / "model.safetensors").exists()
+    [(preset, losses)] = runs
+    assert (preset.max_steps, preset.use_lora, preset.sft_learning_rate) == (1, False, 0.01)
+    assert len(losses) == 1  # one update (tiny alone would run 4), logged every step
+
+
 def test_train_dpo_refuses_question_answer_rows(tiny_model, problems_file, tmp_path, capsys):
     code = main(["train", "dpo", "--data", str(problems_file), "--model", str(tiny_model), "--out", str(tmp_path / "m")])
     assert code == 2 and "not a saved DPO dataset" in capsys.readouterr().err

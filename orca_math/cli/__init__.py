@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from orca_math import __version__
-from orca_math.cli import doctor, evaluate, generate, learn, publish, quality
+from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, train
 
-COMMANDS = [generate, evaluate, quality, publish, learn, doctor]
+COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, doctor]
 
 
 class UserError(Exception):

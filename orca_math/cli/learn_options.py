@@ -1,0 +1,81 @@
+"""Options and helpers shared by `orca-math sample`, `preferences`, `train` and `learn`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from orca_math.cli.arguments import non_negative_float, positive_int, top_p
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    from orca_math.cli.common import add_seed_options
+
+    parser.add_argument("--data", required=True, metavar="DIR_OR_FILE",
+                        help="problems with the teacher's solutions (question/answer columns): .jsonl, .json, .csv, "
+                        ".parquet, a save_to_disk folder, or an HF dataset name")
+    add_seed_options(parser)
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, *, k_flag: str = "--k") -> None:
+    parser.add_argument(k_flag, "--samples", dest="k", type=positive_int, default=4, metavar="K",
+                        help="responses sampled per problem (default 4, as in the paper)")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature (default 0.7, the paper's)")
+    parser.add_argument("--top-p", type=top_p, default=0.95, help="nucleus sampling top_p (default 0.95, the paper's)")
+    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="reply token limit per sample (default 1024)")
+    parser.add_argument("--prompt-format", choices=["orca", "chat"], default="orca",
+                        help="for hf: models only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT trains on); "
+                        "'chat' uses the tokenizer's chat template (default orca)")
+
+
+def add_grader_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--grader", choices=["exact", "llm", "hybrid"], default="exact",
+                        help="how samples are labelled against the teacher's solution: exact (deterministic answer "
+                        "checking, no model needed; the default), llm (the Grader agent always, as in the paper), "
+                        "hybrid (deterministic where both answers parse, the Grader agent otherwise)")
+    parser.add_argument("--grader-model", default=None, metavar="SPEC",
+                        help="model spec of the Grader agent, needed for llm and hybrid (use a strong model)")
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    from orca_math.cli.paths import add_overwrite_option
+
+    add_overwrite_option(parser, "existing files in --out")
+
+
+def check_out(args: argparse.Namespace, command: str, *, inputs: list[Any]) -> Path:
+    """Check `--out` before any model is loaded: one sentence per problem (see orca_math.cli.paths)."""
+    from orca_math.cli.paths import LAYOUTS, check_not_input, check_output_folder
+
+    check_not_input(args.out, inputs)
+    return check_output_folder(args.out, LAYOUTS[command], overwrite=args.overwrite)
+
+
+def problems_from_args(args: argparse.Namespace) -> list[dict[str, str]]:
+    """The `--data` problems as id/question/answer dicts, with the seed options applied."""
+    from orca_math.cli.common import seed_options_from_args
+    from orca_math.data.seeds import read_seeds
+
+    return [{"id": p.id, "question": p.question, "answer": p.gold_solution}
+            for p in read_seeds(args.data, limit=args.limit, require_answers=True, **seed_options_from_args(args))]
+
+
+def grader_from_args(args: argparse.Namespace):
+    """The `AnswerGrader` that `--grader` and `--grader-model` describe."""
+    from orca_math.grading import AnswerGrader
+
+    if args.grader != "exact" and not args.grader_model:
+        raise user_error(ValueError(f"--grader {args.grader} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
+    return AnswerGrader(args.grader_model, mode=args.grader) if args.grader != "exact" else AnswerGrader(mode="exact")
+
+
+def user_error(exc: BaseException):
+    """`exc` as the CLI's `UserError`, worded for the command line."""
+    from orca_math.cli import UserError, cli_message
+
+    return UserError(cli_message(exc))
+
+
+__all__ = ["add_data_options", "add_grader_options", "add_overwrite", "add_sampling_options", "check_out",
+           "grader_from_args", "problems_from_args", "user_error"]
