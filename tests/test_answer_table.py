@@ -1,8 +1,15 @@
-"""The hand-written answer table: every case in tests/data/answer_cases.jsonl goes through `check_answer`."""
+"""The hand-written answer table: every case in tests/data/answer_cases.jsonl goes through `check_answer`.
+
+Each case has a gold answer, a free-form response, the expected verdict ("equal" / "not_equal") and a
+class (the form it exercises: "closing_sentence", "orca_student", "restated_after", ...). The targets
+are those of issue #16: right on at least 99% of the cases the checker decides, and "cant_tell" on at
+most 5% of all cases. Run with `-s` to see the per-class report.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -10,6 +17,7 @@ import pytest
 from orca_math.answers import check_answer
 
 CASES_PATH = Path(__file__).parent / "data" / "answer_cases.jsonl"
+FIELDS = {"gold", "response", "expected", "class", "note"}
 
 
 def load_cases() -> list[dict[str, str]]:
@@ -17,36 +25,88 @@ def load_cases() -> list[dict[str, str]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def per_class(cases, verdicts) -> dict[str, list[int]]:
+    """class -> [cases, decided, right on decided]."""
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for case, verdict in zip(cases, verdicts, strict=True):
+        row = table[case["class"]]
+        row[0] += 1
+        if verdict.result != "cant_tell":
+            row[1] += 1
+            row[2] += verdict.result == case["expected"]
+    return dict(table)
+
+
+def report(table: dict[str, list[int]]) -> str:
+    lines = [f"{'class':<20}{'cases':>6}{'decided':>9}{'right':>7}"]
+    for name, (cases, decided, right) in sorted(table.items()):
+        lines.append(f"{name:<20}{cases:>6}{decided / cases:>8.0%}{(right / decided if decided else 1):>7.0%}")
+    cases, decided, right = (sum(row[i] for row in table.values()) for i in range(3))
+    lines.append(f"{'all':<20}{cases:>6}{decided / cases:>8.1%}{right / decided:>7.1%}")
+    return "\n".join(lines)
+
+
+def show(rows) -> str:
+    return "\n".join(
+        f"  [{case['class']}] gold={case['gold']!r} response={case['response'][-120:]!r} "
+        f"expected={case['expected']} got={verdict.result} ({verdict.rule}, {verdict.confidence}: {verdict.reason})"
+        for case, verdict in rows
+    )
+
+
+@pytest.fixture(scope="module")
+def checked():
+    cases = load_cases()
+    return cases, [check_answer(case["gold"], case["response"]) for case in cases]
+
+
 def test_table_is_large_and_well_formed():
     cases = load_cases()
-    assert len(cases) >= 150
+    assert len(cases) >= 500
     for case in cases:
-        assert set(case) == {"gold", "response", "expected", "note"}, case
+        assert {"gold", "response", "expected", "class"} <= set(case) <= FIELDS, case
         assert case["expected"] in ("equal", "not_equal"), case
-    assert sum(case["expected"] == "not_equal" for case in cases) >= 40  # wrong answers are well represented
+    assert len({(case["gold"], case["response"]) for case in cases}) == len(cases)  # no duplicates
+    classes = {case["class"] for case in cases}
+    assert {"closing_sentence", "orca_student", "restated_after", "several_numbers", "self_correction",
+            "minerva", "boxed", "gsm8k_hash", "money", "percent", "fractions", "times_ratios"} <= classes
+    assert sum(case["class"] == "orca_student" for case in cases) >= 100
+    assert sum(case["expected"] == "not_equal" for case in cases) >= 150  # wrong answers are well represented
 
 
-def test_check_answer_agrees_with_the_table():
-    cases = load_cases()
-    verdicts = [(case, check_answer(case["gold"], case["response"])) for case in cases]
-    decided = [(case, verdict) for case, verdict in verdicts if verdict.result != "cant_tell"]
-    undecided = [(case, verdict) for case, verdict in verdicts if verdict.result == "cant_tell"]
-    mismatches = [(case, verdict) for case, verdict in decided if verdict.result != case["expected"]]
+def test_check_answer_meets_the_targets_on_the_table(checked):
+    cases, verdicts = checked
+    table = per_class(cases, verdicts)
+    print("\n" + report(table))
+    pairs = list(zip(cases, verdicts, strict=True))
+    decided = [(c, v) for c, v in pairs if v.result != "cant_tell"]
+    undecided = [(c, v) for c, v in pairs if v.result == "cant_tell"]
+    wrong = [(c, v) for c, v in decided if v.result != c["expected"]]
+    assert len(wrong) <= 0.01 * len(decided), f"{len(wrong)} wrong verdicts:\n{show(wrong)}\n{report(table)}"
+    assert len(undecided) <= 0.05 * len(cases), f"{len(undecided)} cant_tell:\n{show(undecided)}\n{report(table)}"
 
-    def show(rows):
-        return "\n".join(
-            f"  [{case['note']}] gold={case['gold']!r} response={case['response']!r} expected={case['expected']} "
-            f"got={verdict.result} ({verdict.method}, rule={verdict.rule}: {verdict.reason})"
-            for case, verdict in rows
-        )
 
-    assert len(mismatches) <= 0.01 * len(decided), f"{len(mismatches)} mismatches:\n{show(mismatches)}"
-    assert len(undecided) <= 0.05 * len(cases), f"{len(undecided)} cant_tell:\n{show(undecided)}"
+def test_orca_student_replies_are_mostly_decided(checked):
+    cases, verdicts = checked
+    cases_, decided, right = per_class(cases, verdicts)["orca_student"]
+    assert decided >= 0.95 * cases_ and right >= 0.99 * decided
 
 
 @pytest.mark.parametrize("expected", ["equal", "not_equal"])
-def test_each_verdict_kind_is_mostly_right(expected):
+def test_each_verdict_kind_is_mostly_right(checked, expected):
     """A checker that said "equal" to everything would fail here even if the overall rate looked fine."""
-    cases = [case for case in load_cases() if case["expected"] == expected]
-    right = sum(check_answer(case["gold"], case["response"]).result == expected for case in cases)
-    assert right >= 0.95 * len(cases)
+    cases, verdicts = checked
+    mine = [(c, v) for c, v in zip(cases, verdicts, strict=True) if c["expected"] == expected]
+    right = sum(v.result == expected for _, v in mine)
+    assert right >= 0.95 * len(mine)
+
+
+def test_strict_checking_trades_guesses_for_cant_tell(checked):
+    """min_confidence="sole" (what the hybrid grader uses) is never wrong where the default is right."""
+    cases, verdicts = checked
+    for case, verdict in zip(cases, verdicts, strict=True):
+        strict = check_answer(case["gold"], case["response"], min_confidence="sole")
+        if verdict.confidence == "guess":
+            assert strict.result == "cant_tell", case
+        else:
+            assert strict.result == verdict.result, case

@@ -61,9 +61,10 @@ def read_jsonl(relative: str) -> list[dict]:
         ("the answer is 18 because 3*6=18", "18", "the_answer_is"),
         ("The answer would be 6 cookies.", "6 cookies", "the_answer_is"),
         ("Answer: 3 pens", "3 pens", "answer_colon"),
-        ("He had 5, then 7, so 12 in total.", "12", "last_number"),
-        ("The train leaves at 5:45.", "5:45", "last_number"),
-        ("Total: 1,234,567.", "1,234,567", "last_number"),
+        ("So he has 12 in total.", "12", "closing_statement"),
+        ("The train leaves at 5:45.", "5:45", "closing_statement"),
+        ("Total: 1,234,567.", "1,234,567", "closing_statement"),
+        ("It takes 3 1/4 hours.", "3 1/4 hours", "closing_statement"),
         ("I do not know.", None, "none"),
     ],
 )
@@ -85,13 +86,13 @@ def test_rules_are_tried_in_the_documented_order():
         "boxed",
         "the_answer_is",
         "answer_colon",
-        "last_number",
+        "closing_statement",
         "none",
     )
     # Each text holds the forms of every later rule, and the earliest rule must win.
     text = "The answer is 1. Answer: 2. \\boxed{3}\n#### 4\nFinal answer: 5. Then 6."
     assert extract_final_answer(text) == Extraction(
-        "5", "final_answer_line", (text.index("5."), text.index("5.") + 1)
+        "5", "final_answer_line", (text.index("5."), text.index("5.") + 1), "marker"
     )
     assert extract_final_answer(text.split("\nFinal")[0]).rule == "gsm8k"
     assert extract_final_answer("The answer is 1. Answer: 2. \\boxed{3} and 9").value == "3"
@@ -103,7 +104,7 @@ def test_the_last_of_several_final_answer_lines_wins():
 
 
 def test_unbalanced_boxed_falls_through_to_later_rules():
-    assert extract_final_answer("\\boxed{12 and then 7").rule == "last_number"
+    assert extract_final_answer("\\boxed{12 and then 7").rule == "closing_statement"
 
 
 def test_extract_rejects_non_strings():

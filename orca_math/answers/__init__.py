@@ -6,19 +6,37 @@
 
 `extract_final_answer` finds the answer in a solution, `parse_number` reads one number from an answer,
 `compare_answers` decides "equal", "not_equal" or "cant_tell", and `check_answer` does both.
+`find_stated_answer` is the strict reading the Teacher agent uses (a `Final answer:` line, no guessing).
 The rules, normalisation and tolerance policy are documented in docs/answers.md.
 """
 
-from orca_math.answers.compare import Comparison, check_answer, compare_answers
-from orca_math.answers.extract import RULES, Extraction, extract_final_answer
+from orca_math.answers.check import check_answer
+from orca_math.answers.closing import Candidate
+from orca_math.answers.compare import ROUNDING_MODES, Comparison, compare_answers
+from orca_math.answers.extract import CONFIDENCE_LEVELS, RULES, Extraction, extract_final_answer
 from orca_math.answers.normalize import parse_number
+from orca_math.answers.stated import (
+    ConflictingAnswersError,
+    canonical_number,
+    find_final_answer_line,
+    find_stated_answer,
+    stated_final_answer,
+)
 
 __all__ = [
+    "CONFIDENCE_LEVELS",
+    "ROUNDING_MODES",
     "RULES",
+    "Candidate",
     "Comparison",
+    "ConflictingAnswersError",
     "Extraction",
+    "canonical_number",
     "check_answer",
     "compare_answers",
     "extract_final_answer",
+    "find_final_answer_line",
+    "find_stated_answer",
     "parse_number",
+    "stated_final_answer",
 ]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 from orca_math.answers._mathverify import verify_with_math_verify
-from orca_math.answers.extract import extract_final_answer
-from orca_math.answers.normalize import ParsedNumber, normalise, read_number
+from orca_math.answers.normalize import ParsedNumber, decimals_of, normalise, read_number
+from orca_math.answers.units import conversions, read_compound, unit_of
 from orca_math.answers.words import find_number_word_runs
 
 Result = Literal["equal", "not_equal", "cant_tell"]
+Rounding = Literal["both", "reply", "none"]
+ROUNDING_MODES: tuple[str, ...] = ("both", "reply", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +24,15 @@ class Comparison:
     Attributes:
         result: "equal", "not_equal", or "cant_tell" when no method could decide.
         reason: one sentence saying why.
-        method: how it was decided: "numeric", "clock_time", "ratio", "text", "math_verify" or "none".
+        method: how it was decided: "numeric", "clock_time", "ratio", "text", "math_verify" or "none";
+            "unit" for a "cant_tell" where the numbers match only after a unit conversion.
         gold_value: what the gold answer was read as (a Fraction for numbers, text otherwise), or None.
         predicted_value: what the predicted answer was read as, or None.
         rule: for `check_answer`, the extraction rule that found the predicted answer; None otherwise.
+        confidence: for `check_answer`, how sure the extraction was: "marker" (an explicit answer
+            marker), "sole" (no marker; the closing statement mentions one quantity), "guess" (chosen
+            among several, or none of several matched) or "none" (nothing found); None for
+            `compare_answers`, which extracts nothing.
     """
 
     result: Result
@@ -34,6 +41,7 @@ class Comparison:
     gold_value: Fraction | str | None
     predicted_value: Fraction | str | None
     rule: str | None = None
+    confidence: str | None = None
 
     @property
     def is_equal(self) -> bool:
@@ -41,26 +49,9 @@ class Comparison:
         return self.result == "equal"
 
 
-def check_answer(gold: str, response: str) -> Comparison:
-    """Extract the final answer from a whole `response` and compare it with `gold`.
-
-    Args:
-        gold: the reference answer ("72", "$18.50", "3/4"), not a whole solution.
-        response: a model's free-form solution text.
-
-    Returns:
-        The `Comparison` of `compare_answers`, with `rule` set to the extraction rule used.
-    """
-    if not isinstance(response, str):
-        raise TypeError(f"response must be a str, got {type(response).__name__}")
-    extraction = extract_final_answer(response)
-    if extraction.value is None:
-        _check_gold(gold)
-        return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none")
-    return replace(compare_answers(gold, extraction.value), rule=extraction.rule)
-
-
-def compare_answers(gold: str, predicted: str, *, rel_tol: float = 1e-4, abs_tol: float = 1e-6) -> Comparison:
+def compare_answers(
+    gold: str, predicted: str, *, rel_tol: float = 1e-4, abs_tol: float = 1e-6, rounding: Rounding = "both"
+) -> Comparison:
     """Compare a predicted final answer with the gold one.
 
     Numbers are compared exactly, with allowances for rounding and percent/cents (see docs/answers.md);
@@ -73,21 +64,31 @@ def compare_answers(gold: str, predicted: str, *, rel_tol: float = 1e-4, abs_tol
         predicted: the answer to judge (already extracted; use `check_answer` for a whole response).
         rel_tol: relative tolerance, used only when both values look unrounded (>= 5 decimals, 1/3, 1e-7).
         abs_tol: absolute tolerance for the same case, for values near zero.
+        rounding: which side may be a rounding of the other: "both" (default: 33.33 = 33.333 whichever
+            is the gold), "reply" (only the reply may be rounded; a reply more precise than a decimal
+            gold, such as 3.14159 for 3.14, is "not_equal"), or "none" (no rounding either way).
+            An integer is never taken as a rounding, in any mode.
 
     Raises:
         TypeError: if an answer is not a string.
-        ValueError: if `gold` is empty or a tolerance is negative.
+        ValueError: if `gold` is empty, a tolerance is negative, or `rounding` is unknown.
     """
     _check_gold(gold)
     if not isinstance(predicted, str):
         raise TypeError(f"predicted must be a str, got {type(predicted).__name__}")
     if rel_tol < 0 or abs_tol < 0:
         raise ValueError(f"tolerances must be >= 0, got rel_tol={rel_tol}, abs_tol={abs_tol}")
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {rounding!r}")
     gold_number, predicted_number = read_number(gold), read_number(predicted)
+    tolerance = _Tolerance(rel_tol, abs_tol, rounding)
     if gold_number is not None and predicted_number is not None:
-        return _compare_numbers(gold_number, predicted_number, rel_tol, abs_tol)
+        return _compare_numbers(gold, predicted, gold_number, predicted_number, tolerance)
     if not predicted.strip():
         return Comparison("cant_tell", "the predicted answer is empty", "none", _value(gold_number), None)
+    compound = _compare_compounds(gold, predicted, gold_number, predicted_number, tolerance)
+    if compound is not None:
+        return compound
     gold_colon, predicted_colon = _read_colon_form(gold), _read_colon_form(predicted)
     if gold_colon or predicted_colon:
         return _compare_colon_forms(gold, predicted, gold_colon, predicted_colon)
@@ -108,8 +109,15 @@ def _value(number: ParsedNumber | None) -> Fraction | None:
 # ---- numbers -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Tolerance:
+    rel_tol: float
+    abs_tol: float
+    rounding: str
+
+
 def _compare_numbers(
-    gold: ParsedNumber, predicted: ParsedNumber, rel_tol: float, abs_tol: float
+    gold_text: str, predicted_text: str, gold: ParsedNumber, predicted: ParsedNumber, tolerance: _Tolerance
 ) -> Comparison:
     readings = [(gold, predicted, "")]
     # "50%" may be meant as 50 or as 0.5, "50 cents" as 50 or as $0.50: try both when only one side says so.
@@ -117,48 +125,131 @@ def _compare_numbers(
         readings.append(_scaled_reading(gold, predicted, "percent", Fraction(1, 100), 2))
     if gold.cents != predicted.cents:
         readings.append(_scaled_reading(gold, predicted, "cents", Fraction(1, 100), 2))
+    # "7 dozen" answers "how many dozen" (7) as well as "how many eggs" (84).
+    if gold.dozen != predicted.dozen:
+        readings.append(_scaled_reading(gold, predicted, "dozen", Fraction(1, 12), None))
     for gold_reading, predicted_reading, note in readings:
-        why = _numbers_equal(gold_reading, predicted_reading, rel_tol, abs_tol)
+        why = _numbers_equal(gold_reading, predicted_reading, tolerance)
         if why:
             return Comparison("equal", why + note, "numeric", gold_reading.value, predicted_reading.value)
-    return Comparison(
-        "not_equal",
-        f"{_show(gold.value)} and {_show(predicted.value)} differ",
-        "numeric",
-        gold.value,
-        predicted.value,
-    )
+    converted = _compare_units(gold_text, predicted_text, gold, predicted, tolerance)
+    if converted is not None:
+        return converted
+    reason = f"{_show(gold.value)} and {_show(predicted.value)} differ"
+    if tolerance.rounding == "reply" and _more_precise(predicted, gold) and _rounds_to(predicted, gold):
+        reason = (f"{_show(predicted.value)} is more precise than the gold's {gold.decimals} decimals "
+                  "(rounding='reply': only the reply may be rounded)")
+    return Comparison("not_equal", reason, "numeric", gold.value, predicted.value)
 
 
-def _scaled_reading(gold: ParsedNumber, predicted: ParsedNumber, flag: str, factor: Fraction, decimals: int):
+def _scaled_reading(gold: ParsedNumber, predicted: ParsedNumber, flag: str, factor: Fraction, decimals: int | None):
+    how = "a count of dozens" if flag == "dozen" else "a fraction of 1"
     if getattr(gold, flag):
-        return gold.scaled(factor, decimals), predicted, f" (gold {flag} read as a fraction of 1)"
-    return gold, predicted.scaled(factor, decimals), f" (predicted {flag} read as a fraction of 1)"
+        return gold.scaled(factor, decimals), predicted, f" (gold {flag} read as {how})"
+    return gold, predicted.scaled(factor, decimals), f" (predicted {flag} read as {how})"
 
 
-def _numbers_equal(a: ParsedNumber, b: ParsedNumber, rel_tol: float, abs_tol: float) -> str | None:
-    """Why `a` and `b` count as the same number, or None if they do not."""
-    if a.value == b.value:
+def _numbers_equal(gold: ParsedNumber, predicted: ParsedNumber, tolerance: _Tolerance) -> str | None:
+    """Why `gold` and `predicted` count as the same number, or None if they do not."""
+    if gold.value == predicted.value:
         return "exactly equal"
-    short, long = sorted((a, b), key=lambda n: float("inf") if n.decimals is None else n.decimals)
-    difference = abs(a.value - b.value)
+    short, long = sorted((gold, predicted), key=lambda n: float("inf") if n.decimals is None else n.decimals)
+    difference = abs(gold.value - predicted.value)
     if short.decimals is not None:
-        places = short.decimals
-        long_places = float("inf") if long.decimals is None else long.decimals
         # 33.33 vs 33.333 or 100/3: the shorter was rounded from the longer. The longer must show at least
         # 3 decimals, so that 2.5 vs 2.46 (two rounded answers) stays different.
-        if short.kind == "decimal" and places >= 1 and long_places >= max(places + 1, 3):
-            if difference <= Fraction(1, 2 * 10**places):
-                return f"{_show(long.value)} rounds to {_show(short.value)}"
+        rounding_allowed = tolerance.rounding == "both" or (tolerance.rounding == "reply" and short is predicted)
+        if rounding_allowed and _rounds_to(long, short):
+            return f"{_show(long.value)} rounds to {_show(short.value)}"
         # 72 vs 71.99999: float noise in the last written digits of an unrounded decimal.
         if short.kind == "integer" and long.kind in ("decimal", "scientific") and long.decimals is not None:
             if long.decimals >= 5 and difference <= Fraction(10, 10**long.decimals):
                 return f"{_show(long.value)} is {_show(short.value)} up to float noise"
-    if _unrounded(a) and _unrounded(b):
-        limit = max(Fraction(abs_tol), Fraction(rel_tol) * max(abs(a.value), abs(b.value)))
+    if _unrounded(gold) and _unrounded(predicted):
+        limit = max(Fraction(tolerance.abs_tol), Fraction(tolerance.rel_tol) * max(abs(gold.value), abs(predicted.value)))
         if difference <= limit:
-            return f"equal within rel_tol={rel_tol}, abs_tol={abs_tol}"
+            return f"equal within rel_tol={tolerance.rel_tol}, abs_tol={tolerance.abs_tol}"
     return None
+
+
+def _more_precise(a: ParsedNumber, b: ParsedNumber) -> bool:
+    return b.decimals is not None and (a.decimals is None or a.decimals > b.decimals)
+
+
+def _rounds_to(long: ParsedNumber, short: ParsedNumber) -> bool:
+    """True when the decimal `short` is `long` rounded to the decimals `short` shows (ties either way)."""
+    places = short.decimals
+    if short.kind != "decimal" or places is None or places < 1:
+        return False
+    long_places = float("inf") if long.decimals is None else long.decimals
+    return long_places >= max(places + 1, 3) and abs(long.value - short.value) <= Fraction(1, 2 * 10**places)
+
+
+_UNIT_WORD = re.compile(r"\d\s*([a-z]+)\b")
+
+
+def _unit_word(text: str) -> str | None:
+    found = _UNIT_WORD.search(normalise(text))
+    unit = None if found is None else unit_of(found.group(1))
+    return found.group(1) if unit is not None and unit[0] != "money" else None
+
+
+def _compare_units(
+    gold_text: str, predicted_text: str, gold: ParsedNumber, predicted: ParsedNumber, tolerance: _Tolerance
+) -> Comparison | None:
+    """90 minutes vs a gold of 1.5: the same quantity in another unit is not a plain mismatch."""
+    if gold.percent or predicted.percent or not re.search(r"[a-zA-Z]", predicted_text):
+        return None
+    predicted_unit = _unit_word(predicted_text)
+    if predicted_unit is None:
+        return None
+    gold_unit = _unit_word(gold_text)
+    for unit, value in conversions(predicted.value, predicted_unit):
+        if gold_unit is not None and unit != gold_unit and unit_of(unit) != unit_of(gold_unit):
+            continue
+        reading = ParsedNumber(value, "integer" if value.denominator == 1 else "fraction", decimals_of(value))
+        if _numbers_equal(gold, reading, tolerance):
+            if gold_unit is not None:
+                reason = f"{predicted_text.strip()} is {_show(value)} {gold_unit}, the gold's unit"
+                return Comparison("equal", reason, "numeric", gold.value, value)
+            reason = (f"the predicted {_show(predicted.value)} {predicted_unit} equals the gold only as "
+                      f"{_show(value)} {unit}, and the gold's unit is not given")
+            return Comparison("cant_tell", reason, "unit", gold.value, predicted.value)
+    return None
+
+
+def _compare_compounds(gold: str, predicted: str, gold_number, predicted_number, tolerance) -> Comparison | None:
+    """ "7 hours and 0 minutes" against 7 (or 420): equal when the total in one of its units matches."""
+    gold_parts, predicted_parts = _compound(gold), _compound(predicted)
+    if gold_parts is None and predicted_parts is None:
+        return None
+    if gold_parts is not None and predicted_parts is not None:
+        same = _base_total(gold_parts) == _base_total(predicted_parts)
+        reason = "the same quantity" if same else "different quantities"
+        return Comparison("equal" if same else "not_equal", reason, "numeric", None, None)
+    parts, number, compound_is_gold = (
+        (gold_parts, predicted_number, True) if gold_parts is not None else (predicted_parts, gold_number, False)
+    )
+    if number is None:
+        return None
+    for unit, total in parts:
+        reading = ParsedNumber(total, "integer" if total.denominator == 1 else "fraction", decimals_of(total))
+        pair = (reading, number) if compound_is_gold else (number, reading)
+        why = _numbers_equal(*pair, tolerance)
+        if why:
+            return Comparison("equal", f"{why} (the total in {unit})", "numeric", pair[0].value, pair[1].value)
+    shown = ", ".join(f"{_show(total)} {unit}" for unit, total in parts)
+    return Comparison("not_equal", f"{_show(number.value)} is none of {shown}", "numeric",
+                      *((None, number.value) if compound_is_gold else (number.value, None)))
+
+
+def _compound(text: str):
+    return read_compound(re.sub(r"\*\*|__|`|\\", "", text).lower())
+
+
+def _base_total(parts) -> Fraction:
+    unit, total = parts[0]
+    return total * unit_of(unit)[1]
 
 
 def _unrounded(number: ParsedNumber) -> bool:

@@ -1,4 +1,4 @@
-"""Finding the final answer in a free-form solution, by a fixed list of rules tried in order."""
+"""Finding the final answer in a free-form solution: explicit markers first, then the closing statement."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-RULES = ("final_answer_line", "gsm8k", "boxed", "the_answer_is", "answer_colon", "last_number", "none")
+from orca_math.answers.closing import Candidate, read_closing
+from orca_math.answers.mentions import find_mentions
+from orca_math.answers.normalize import read_number
+
+RULES = ("final_answer_line", "gsm8k", "boxed", "the_answer_is", "answer_colon", "closing_statement", "none")
+# How sure an extraction is, surest first. "none": nothing was found.
+CONFIDENCE_LEVELS = ("marker", "sole", "guess", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,14 +20,25 @@ class Extraction:
     """The answer a solution text states, and how it was found.
 
     Attributes:
-        value: the answer text (e.g. "$18", "3/4", "\\frac{1}{2}"), or None when nothing was found.
+        value: the answer text (e.g. "$18", "3/4", "\\frac{1}{2}"), or None when nothing was found, or
+            when the closing statement holds several candidates and none is stated as the answer.
         rule: which rule found it, one of `RULES` ("none" when nothing was found).
-        span: (start, end) offsets of `value` in the original text, or None.
+        span: (start, end) offsets of `value` (or of the guessed candidate) in the original text, or None.
+        confidence: "marker" (an explicit answer marker: `Final answer:`, `####`, `\\boxed{}`, "The answer
+            is", `Answer:`), "sole" (no marker; the closing statement mentions one quantity), "guess" (no
+            marker, or a marker followed by prose; several quantities, see `candidates`) or "none".
+        candidates: the quantities the answer may be, each with its restatements ("90 minutes", "1.5
+            hours"); empty when `value` is one plain answer.
+        picked: index in `candidates` of the one the wording singles out ("So 8 were eaten" over a
+            number in an aside), or None.
     """
 
     value: str | None
     rule: str
     span: tuple[int, int] | None
+    confidence: str = "none"
+    candidates: tuple[Candidate, ...] = ()
+    picked: int | None = None
 
 
 _FINAL_ANSWER = re.compile(
@@ -30,20 +47,29 @@ _FINAL_ANSWER = re.compile(
 _GSM8K = re.compile(r"^[ \t]*####[ \t]*(?P<value>[^\n]*)", re.MULTILINE)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_IS = re.compile(
-    r"\banswer\s+(?:is|would\s+be|will\s+be|should\s+be)\b\s*:?[ \t*_]*(?P<value>[^\n]*)", re.IGNORECASE
-)
-_ANSWER_COLON = re.compile(r"\banswer\s*[*_]*\s*[:：](?:[ \t*_]|\n)*(?P<value>[^\n]*)", re.IGNORECASE)
-# A number token for the fallback: clock times and ratios, grouped thousands, fractions, decimals.
-_LAST_NUMBER = re.compile(
-    r"(?<![\w.])(?:\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]\.?m\b\.?)?|\d+:\d+"
-    r"|[-−]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?%?)(?![\d,]\d)",
+    r"\banswer\s+(?:is|would\s+be|will\s+be|should\s+be)\b\s*:?(?:[ \t*_]|\n(?=[ \t*_$\d-]*[\d$]))*(?P<value>[^\n]*)",
     re.IGNORECASE,
 )
+_ANSWER_COLON = re.compile(r"\banswer\s*[*_]*\s*[:：](?:[ \t*_]|\n)*(?P<value>[^\n]*)", re.IGNORECASE)
 # End of a sentence: a period (or ! ?) followed by space or the end, but not the period of "a.m." or "12.5".
-_SENTENCE_END = re.compile(
-    r"(?<![ap]\.[m])(?<!\b[ap])[.!?](?=\s|$)|\s+(?:because|since|so that|which)\s", re.I
-)
+_SENTENCE_END = re.compile(r"(?<![ap]\.[m])(?<!\b[ap])(?<!\b[ie]\.[eg])[.!?](?=\s|$)|\s+(?:because|since|so that)\s", re.I)
 _TRIM_CHARS = " \t\r\n*_`.,;:!?\"'"
+# A retraction withdraws the answer before it; a re-check only announces that another may follow.
+_RETRACT = re.compile(
+    r"\b(?:that(?:'s| is| was) (?:wrong|incorrect|not right|a mistake)|i made (?:a |an )?(?:mistake|error)|"
+    r"oops|whoops|correction\s*:|scratch that|let me (?:correct|fix) (?:that|this|myself)|my mistake)",
+    re.IGNORECASE,
+)
+_RECHECK = re.compile(
+    r"(?:^|[.!?:]\s+|\n)[\s*_]*(?:wait|hold on|actually|on second thought)\b[,.!:]?"
+    r"|\blet me (?:re-?check|recalculate|recompute|redo|double[- ]check|verify)\b",
+    re.IGNORECASE,
+)
+_PROSE_WORDS = re.compile(r"[^\W\d_]{2,}")
+_LEADING_FILLER = re.compile(r"^(?:approximately|about|around|roughly|exactly|only|just|nearly|almost|~|=|\s)+", re.I)
+# Marker values that are expressions go to compare_answers whole (math_verify), never split into numbers.
+_EXPRESSION = re.compile(r"[\^√×÷*+]|\\(?!frac|dfrac|tfrac|text|\$|%)|\d[a-z](?![a-z])", re.I)
+_LIST_GAP = re.compile(r"\s*(?:,|or|and|to|-|–|/|&|,\s*and|,\s*or)\s*", re.I)
 
 
 def extract_final_answer(text: str) -> Extraction:
@@ -51,40 +77,145 @@ def extract_final_answer(text: str) -> Extraction:
 
     Rules, in order: "final_answer_line" (`Final answer: X`, "The final answer is X"), "gsm8k" (`#### N`),
     "boxed" (the last `\\boxed{...}`, nested braces allowed), "the_answer_is" ("The answer is X"),
-    "answer_colon" ("Answer: X"), "last_number" (the last number anywhere), else "none".
-    Within one rule the last occurrence wins, since solutions restate intermediate results first.
+    "answer_colon" ("Answer: X"), "closing_statement" (no marker: the quantity the last sentence that
+    mentions one is about), else "none". Within one rule the last occurrence wins, since solutions
+    restate intermediate results first. An answer followed by a correction ("Wait, that's wrong: ...")
+    gives way to what the correction says; a retraction with no new answer leaves nothing found.
 
     Raises:
         TypeError: if `text` is not a string.
     """
     if not isinstance(text, str):
         raise TypeError(f"extract_final_answer expects a str, got {type(text).__name__}")
+    return _extract(text, 0)
+
+
+def _extract(text: str, start: int) -> Extraction:
     for rule, finder in _FINDERS:
-        span = finder(text)
-        if span is not None:
-            start, end = _clean_span(text, *span)
-            if end > start:
-                return Extraction(_strip_inner_markdown(text[start:end]), rule, (start, end))
-    return Extraction(None, "none", None)
+        span = finder(text, start)
+        if span is None:
+            continue
+        begin, end = _clean_span(text, *span)
+        if end <= begin:
+            continue
+        corrected = _after_correction(text, end)
+        if corrected is not None:
+            return corrected
+        return _marker_extraction(text, rule, begin, end)
+    # With no marker, the closing statement after the last correction is what the reply settles on.
+    retraction = _last(_RETRACT, text, start)
+    if retraction is not None:
+        if read_closing(text, retraction.end()) is None:
+            return Extraction(None, "none", None)
+        start = retraction.end()
+    return _closing_extraction(text, start)
 
 
-def _last_group(pattern: re.Pattern[str]) -> Callable[[str], tuple[int, int] | None]:
-    def find(text: str) -> tuple[int, int] | None:
+def _after_correction(text: str, answer_end: int) -> Extraction | None:
+    """What a correction after the answer says instead, or None when there is no correction."""
+    cue = _last(_RETRACT, text, answer_end) or _last(_RECHECK, text, answer_end)
+    if cue is None:
+        return None
+    corrected = _extract(text, cue.end())
+    if corrected.rule != "none":
+        return corrected
+    return Extraction(None, "none", None) if _RETRACT.search(text, answer_end) else None
+
+
+def _last(pattern: re.Pattern[str], text: str, start: int) -> re.Match[str] | None:
+    last = None
+    for last in pattern.finditer(text, start):  # noqa: B007 - only the last one is wanted
+        pass
+    return last
+
+
+def _marker_extraction(text: str, rule: str, begin: int, end: int) -> Extraction:
+    if not re.search(r"\d", text[begin:end]) and "," in text[begin:end]:
+        end = text.index(",", begin)  # "The answer is yes, she has enough money": the answer is "yes"
+    value = _strip_inner_markdown(text[begin:end])
+    if read_number(value) is not None or _EXPRESSION.search(value):
+        return Extraction(value, rule, (begin, end), "marker")
+    mentions = find_mentions(text[begin:end])
+    if len(mentions) < 2:
+        return Extraction(value, rule, (begin, end), "marker")
+    lead = _LEADING_FILLER.match(text, begin)
+    offset = lead.end() - begin if lead else 0
+    first, second = mentions[0], mentions[1]
+    if first.start == offset:
+        # "The answer is 12 apples, which is 4 more than Tom": the number the marker names is the answer.
+        if _LIST_GAP.fullmatch(text[begin + first.stop : begin + second.start]) and not _same(first, second):
+            return Extraction(value, rule, (begin, end), "marker")  # "5 or 6", "3, 5": several answers
+        reading = read_closing(text[begin : begin + first.stop] + _restatements(text, begin, mentions))
+        texts = reading.candidates[0].texts if reading and len(reading.candidates) == 1 else (first.text,)
+        span = (begin + first.start, begin + first.stop)
+        return Extraction(first.text, rule, span, "marker", (Candidate(texts, span, "answer"),), 0)
+    # "The answer is the sum of 48 and 24, which is 72": read it like a closing statement.
+    reading = read_closing(text[:end], begin)
+    if reading is None:
+        return Extraction(value, rule, (begin, end), "marker")
+    return _from_reading(rule, reading, "marker")
+
+
+def _restatements(text: str, begin: int, mentions) -> str:
+    """The text of mentions that directly restate the first one ("90 minutes (1.5 hours)")."""
+    tail = ""
+    for previous, mention in zip(mentions, mentions[1:], strict=False):
+        gap = text[begin + previous.stop : begin + mention.start]
+        if not re.fullmatch(r"\s*(?:,\s*)?(?:or|i\.?e\.?,?|that\s+is,?|which\s+is|=|\()?\s*(?:about|approximately)?\s*\(?\s*", gap, re.I):
+            break
+        tail += gap + text[begin + mention.start : begin + mention.stop]
+    return tail
+
+
+def _same(first, second) -> bool:
+    a, b = read_number(first.text), read_number(second.text)
+    return a is not None and b is not None and a.value == b.value
+
+
+def _closing_extraction(text: str, start: int) -> Extraction:
+    reading = read_closing(text, start)
+    if reading is None:
+        return Extraction(None, "none", None)
+    return _from_reading("closing_statement", reading, "sole")
+
+
+def _from_reading(rule: str, reading, sole_confidence: str) -> Extraction:
+    candidates, picked = reading.candidates, reading.picked
+    if len(candidates) == 1:
+        only = candidates[0]
+        extra = candidates if len(only.texts) > 1 else ()
+        return Extraction(only.texts[0], rule, only.span, sole_confidence, extra, 0 if extra else None)
+    span = candidates[picked].span if picked is not None else None
+    return Extraction(None, rule, span, "guess", candidates, picked)
+
+
+# ---- the marker rules ------------------------------------------------------------------------------------
+
+
+def _last_group(pattern: re.Pattern[str]) -> Callable[[str, int], tuple[int, int] | None]:
+    def find(text: str, start: int) -> tuple[int, int] | None:
         last = None
-        for match in pattern.finditer(text):
-            if match.group("value").strip(_TRIM_CHARS):
+        for match in pattern.finditer(text, start):
+            value = match.group("value").strip(_TRIM_CHARS)
+            if value and not _is_prose(value):
                 last = match
         return last.span("value") if last else None
 
     return find
 
 
-def _find_boxed(text: str) -> tuple[int, int] | None:
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for start in reversed(starts):
-        end = _matching_brace(text, start)
-        if end is not None and text[start:end].strip():
-            return start, end
+def _is_prose(value: str) -> bool:
+    """True for "Let's think step by step." after `Answer:`: a sentence with no number is not an answer."""
+    sentence = re.split(r"[,;]", _SENTENCE_END.split(value, 1)[0], maxsplit=1)[0]
+    return not re.search(r"\d", sentence) and len(_PROSE_WORDS.findall(sentence)) > 3
+
+
+def _find_boxed(text: str, start: int = 0) -> tuple[int, int] | None:
+    starts = [m.end() for m in _BOXED.finditer(text, start)]
+    for begin in reversed(starts):
+        end = _matching_brace(text, begin)
+        if end is not None and text[begin:end].strip():
+            return begin, end
     return None
 
 
@@ -102,20 +233,12 @@ def _matching_brace(text: str, start: int) -> int | None:
     return None
 
 
-def _find_last_number(text: str) -> tuple[int, int] | None:
-    last = None
-    for last in _LAST_NUMBER.finditer(text):  # noqa: B007 - only the last one is wanted
-        pass
-    return last.span() if last else None
-
-
-_FINDERS: tuple[tuple[str, Callable[[str], tuple[int, int] | None]], ...] = (
+_FINDERS: tuple[tuple[str, Callable[[str, int], tuple[int, int] | None]], ...] = (
     ("final_answer_line", _last_group(_FINAL_ANSWER)),
     ("gsm8k", _last_group(_GSM8K)),
     ("boxed", _find_boxed),
     ("the_answer_is", _last_group(_ANSWER_IS)),
     ("answer_colon", _last_group(_ANSWER_COLON)),
-    ("last_number", _find_last_number),
 )
 
 

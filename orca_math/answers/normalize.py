@@ -28,6 +28,7 @@ class ParsedNumber:
         decimals: decimals written (or of its exact expansion); None for a fraction that never terminates.
         percent: True when followed by "%", "percent" or "per cent".
         cents: True when the unit is cents, so the comparison may also read it as dollars.
+        dozen: True for "7 dozen": the value is 84, and the comparison may also read it as 7 (dozens).
     """
 
     value: Fraction
@@ -35,11 +36,19 @@ class ParsedNumber:
     decimals: int | None
     percent: bool = False
     cents: bool = False
+    dozen: bool = False
 
-    def scaled(self, factor: Fraction, extra_decimals: int) -> ParsedNumber:
-        """The same number times `factor` (for % and cents); the kind is kept, so "50%" stays unrounded."""
-        decimals = None if self.decimals is None else self.decimals + extra_decimals
-        return replace(self, value=self.value * factor, decimals=decimals, percent=False, cents=False)
+    def scaled(self, factor: Fraction, extra_decimals: int | None) -> ParsedNumber:
+        """The same number times `factor` (for %, cents, dozens); the kind is kept, so "50%" stays unrounded.
+
+        `extra_decimals` None means: the decimals of the exact new value.
+        """
+        value = self.value * factor
+        if extra_decimals is None:
+            decimals = decimals_of(value)
+        else:
+            decimals = None if self.decimals is None else self.decimals + extra_decimals
+        return replace(self, value=value, decimals=decimals, percent=False, cents=False, dozen=False)
 
 
 _FAST_INTEGER = re.compile(r"-?\d+")
@@ -97,7 +106,7 @@ _MONTH_AFTER = re.compile(
     r"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?"
     r"(?:january|february|march|april|june|july|august|september|october|november|december)\b"
 )
-_SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|trillion|dozen|hundred)\b")
+_SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|trillion|dozen|hundred)\b|(k)\b")
 _PERCENT_AFTER = re.compile(r"\s*(?:%|percent\b|per cent\b|pct\b)")
 _NEGATIVE_BEFORE = re.compile(r"(?:\bminus|\bnegative|-\s*\()\s*$")
 _CENTS = re.compile(r"\bcents?\b|¢")
@@ -191,20 +200,25 @@ def _read_normalised(text: str, cents_hint: bool) -> ParsedNumber | None:
     if _MONTH_BEFORE.search(before) or _MONTH_AFTER.search(after):
         return None
     number = _core_value(core)
-    if number is None or not _plausible_suffix(after):
+    if number is None:
         return None
     scale = _SCALE_AFTER.match(after)
+    # "45k" (a glued "k" means thousand) is checked before the suffix test, which rejects one-letter suffixes.
+    if not scale and not _plausible_suffix(after):
+        return None
     if scale:
-        factor = SCALES.get(scale.group(1)) or (12 if scale.group(1) == "dozen" else 100)
+        word = scale.group(1) or "thousand"
+        factor = SCALES.get(word) or (12 if word == "dozen" else 100)
         value = number.value * factor
         number = ParsedNumber(
-            value, "integer" if value.denominator == 1 else number.kind, _decimals_of(value)
+            value, "integer" if value.denominator == 1 else number.kind, decimals_of(value)
         )
         after = after[scale.end() :]
     percent = bool(_PERCENT_AFTER.match(after))
     negative = bool(_NEGATIVE_BEFORE.search(before))
     value = -number.value if negative else number.value
-    return replace(number, value=value, percent=percent, cents=cents_hint and not percent)
+    dozen = bool(scale) and scale.group(1) == "dozen"
+    return replace(number, value=value, percent=percent, cents=cents_hint and not percent, dozen=dozen)
 
 
 def _plausible_suffix(after: str) -> bool:
@@ -223,13 +237,13 @@ def _core_value(core: re.Match[str]) -> ParsedNumber | None:
         if denominator == 0:
             return None
         value = int(core.group("whole")) + Fraction(int(core.group("mnum")), denominator)
-        return ParsedNumber(sign * value, "fraction", _decimals_of(value))
+        return ParsedNumber(sign * value, "fraction", decimals_of(value))
     if core.group("num") is not None:
         denominator = Fraction(core.group("den"))
         if denominator == 0:
             return None
         value = Fraction(core.group("num")) / denominator
-        return ParsedNumber(sign * value, "fraction", _decimals_of(value))
+        return ParsedNumber(sign * value, "fraction", decimals_of(value))
     if core.group("sci") is not None:
         literal = core.group("sci")
         mantissa, exponent = literal.split("e")
@@ -260,10 +274,13 @@ def _read_words(text: str, cents_hint: bool) -> ParsedNumber | None:
         value = -value
     percent = bool(_PERCENT_AFTER.match(after))
     kind: NumberKind = "integer" if value.denominator == 1 else "fraction"
-    return ParsedNumber(value, kind, _decimals_of(value), percent=percent, cents=cents_hint and not percent)
+    dozen = "dozen" in text[start:end]
+    return ParsedNumber(
+        value, kind, decimals_of(value), percent=percent, cents=cents_hint and not percent, dozen=dozen
+    )
 
 
-def _decimals_of(value: Fraction) -> int | None:
+def decimals_of(value: Fraction) -> int | None:
     """Decimals of the exact expansion of `value`, or None if it never terminates (1/3)."""
     denominator = value.denominator
     twos = fives = 0

@@ -1,0 +1,128 @@
+"""Checking a whole response against a gold answer: extract, then compare, with a confidence floor."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from orca_math.answers.closing import Candidate
+from orca_math.answers.compare import Comparison, Rounding, _check_gold, compare_answers
+from orca_math.answers.extract import CONFIDENCE_LEVELS, Extraction, extract_final_answer
+
+
+def check_answer(
+    gold: str, response: str, *, min_confidence: str = "guess", rounding: Rounding = "both"
+) -> Comparison:
+    """Extract the final answer from a whole `response` and compare it with `gold`.
+
+    When the response has no answer marker and its closing statement mentions several quantities
+    ("Only two are left, so 8 were eaten."), the verdict is:
+    - "equal" when the gold equals the one the wording singles out, and no other;
+    - "not_equal" when none of them equals the gold (an input restated from the question, such as "the
+      80 students", does not count);
+    - "cant_tell" otherwise: the gold is one of them, but not clearly the answer.
+    Such verdicts have confidence "guess".
+
+    Args:
+        gold: the reference answer ("72", "$18.50", "3/4"), not a whole solution.
+        response: a model's free-form solution text.
+        min_confidence: the least sure extraction that may decide: "guess" (default: every extraction
+            decides), "sole" (guesses among several numbers become "cant_tell"), or "marker" (only an
+            explicit answer marker decides).
+        rounding: passed to `compare_answers` ("both", "reply" or "none").
+
+    Returns:
+        The `Comparison`, with `rule` (the extraction rule) and `confidence` set.
+
+    Raises:
+        TypeError: if `gold` or `response` is not a string.
+        ValueError: if `gold` is empty or `min_confidence` is not a confidence level.
+    """
+    if not isinstance(response, str):
+        raise TypeError(f"response must be a str, got {type(response).__name__}")
+    if min_confidence not in CONFIDENCE_LEVELS[:-1]:
+        raise ValueError(f"min_confidence must be one of marker, sole, guess, got {min_confidence!r}")
+    _check_gold(gold)
+    extraction = extract_final_answer(response)
+    if extraction.rule == "none":
+        return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none", "none")
+    if extraction.candidates:
+        comparison = _judge_candidates(gold, extraction, rounding)
+    else:
+        comparison = compare_answers(gold, extraction.value, rounding=rounding)
+    confidence = "guess" if len(extraction.candidates) > 1 else extraction.confidence
+    comparison = replace(comparison, rule=extraction.rule, confidence=confidence)
+    if comparison.result != "cant_tell" and CONFIDENCE_LEVELS.index(confidence) > CONFIDENCE_LEVELS.index(
+        min_confidence
+    ):
+        reason = (
+            f"{comparison.result} only as a {confidence} ({_sentence(comparison.reason)}), and "
+            f"min_confidence={min_confidence!r}"
+        )
+        return replace(comparison, result="cant_tell", reason=reason)
+    return comparison
+
+
+def _judge_candidates(gold: str, extraction: Extraction, rounding: Rounding) -> Comparison:
+    verdicts = []
+    for candidate in extraction.candidates:
+        readings = [compare_answers(gold, text, rounding=rounding) for text in candidate.texts]
+        equal = next((r for r in readings if r.result == "equal"), None)
+        if equal is not None:
+            verdicts.append(equal)
+        elif all(r.result == "not_equal" for r in readings):
+            verdicts.append(readings[0])
+        else:
+            verdicts.append(next(r for r in readings if r.result == "cant_tell"))
+    if len(verdicts) == 1:
+        only = verdicts[0]
+        texts = extraction.candidates[0].texts
+        if only.result == "equal" and len(texts) > 1:
+            return replace(only, reason=f"{only.reason}; the reply restates it as {' and '.join(texts)}")
+        return only
+    shown = ", ".join(c.texts[0] for c in extraction.candidates)
+    picked = extraction.picked
+    matches, unsure = [], []
+    for i, (candidate, verdict) in enumerate(zip(extraction.candidates, verdicts, strict=True)):
+        if i != picked and _no_match(candidate, verdict):
+            continue
+        if verdict.result == "equal":
+            matches.append(i)
+        elif verdict.result == "cant_tell":
+            unsure.append(i)
+    if picked is not None and matches == [picked]:
+        text = extraction.candidates[picked].texts[0]
+        reason = f"{text} equals the gold, and the wording singles it out among {shown}"
+        return replace(verdicts[picked], reason=reason)
+    if not matches and not unsure:
+        first = verdicts[0]
+        reason = f"none of the closing statement's candidate answers ({shown}) equals the gold"
+        return Comparison("not_equal", reason, first.method, first.gold_value, None)
+    reason = (
+        f"the closing statement holds several numbers ({shown}), and the gold is one of them but not "
+        "clearly the answer"
+    )
+    return Comparison("cant_tell", reason, "none", verdicts[0].gold_value, None)
+
+
+def _no_match(candidate: Candidate, verdict: Comparison) -> bool:
+    """Whether a candidate other than the picked one is ruled out as the reply's answer.
+
+    - "4 hours" beside a gold of 240 matches only as minutes: a coincidence, not a match.
+    - A clock time or ratio against a plain number cannot be the same answer.
+    - An input ("the 80 students", "after giving away 9") equal to the gold is the question's number
+      restated, not the reply's answer; except a duration ("after 3 years, ..." may answer "how long").
+      A number in an aside is stated by the reply, so it stays a possible match.
+    """
+    if verdict.method == "unit" or verdict.reason.startswith("one answer is a time or ratio"):
+        return True
+    if candidate.standing != "premise" or verdict.result != "equal":
+        return False
+    return not _DURATION.search(candidate.texts[0])
+
+
+_DURATION = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)
+
+
+def _sentence(reason: str) -> str:
+    return reason.rstrip(".")

@@ -1,0 +1,201 @@
+"""Reading the answer from the closing statement of a reply that has no explicit answer marker.
+
+"So, Natalia sold 72 clips altogether." has no "Final answer:" line; its answer is the number the last
+sentence that mentions a number is about. This module finds that sentence (stepping back over a trailing
+aside such as "(He gave away 9.)" or a remark such as "That is 24 more than in May."), lists its
+quantities, drops what is plainly not the answer (the operands of "48 + 24 = 72", an operand restated
+elsewhere), joins restatements ("90 minutes, or 1.5 hours"), and rates each remaining quantity by its
+context (see `orca_math.answers.rating`). It never decides on its own: `check_answer` compares the
+candidates with the gold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from orca_math.answers.mentions import Mention, find_mentions
+from orca_math.answers.normalize import read_number
+from orca_math.answers.rating import (
+    CONCLUSION,
+    RESTATE_GAP,
+    STANDINGS,
+    chains,
+    inputs,
+    links,
+    rate_sentence,
+    restates,
+    value_of,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One possible answer in a closing statement, with the other ways the reply wrote the same quantity.
+
+    Attributes:
+        texts: the readings, first as written first ("90 minutes", "1.5 hours").
+        span: (start, end) of the first reading in the reply.
+        standing: "result", "answer", "neutral", "weak_premise", "premise" or "aside" (see
+            `orca_math.answers.rating`).
+    """
+
+    texts: tuple[str, ...]
+    span: tuple[int, int]
+    standing: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingReading:
+    """The candidates of a closing statement and which one, if any, its wording singles out."""
+
+    candidates: tuple[Candidate, ...]
+    picked: int | None
+
+
+# ---- sentences -----------------------------------------------------------------------------------------
+
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n")
+_ABBREVIATIONS = frozenset("a.m p.m e.g i.e mr mrs ms dr vs approx etc st no min hr hrs ft oz lb lbs sq yd mi sec".split())
+_NEVER_SPLIT = frozenset("mr mrs ms dr e.g i.e vs approx".split())
+
+
+def sentences(text: str, start: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text[start:]`, with a.m., e.g., 3.5 kept inside."""
+    spans = []
+    begin = start
+    for match in _BOUNDARY.finditer(text, start):
+        if match.group() != "\n":
+            word = re.search(r"([\w.]+?)\.*$", text[max(begin, match.start() - 12) : match.start() + 1])
+            word_text = word.group(1).lower().rstrip(".") if word else ""
+            if word_text in _NEVER_SPLIT:
+                continue
+            if word_text in _ABBREVIATIONS and not re.match(r"\s+[A-Z(]", text[match.end() : match.end() + 3]):
+                continue
+        if text[begin : match.end()].strip():
+            spans.append((begin, match.end()))
+        begin = match.end()
+    if text[begin:].strip():
+        spans.append((begin, len(text)))
+    return spans
+
+
+# ---- the closing region ----------------------------------------------------------------------------------
+
+_REMARK_OPENER = re.compile(
+    r"^[\s*_>-]*(?:\(|\[|that is\b|that's\b|this is\b|i\.e\.|note\b|check\b|checking\b|verification\b|"
+    r"as a check\b|to check\b|to verify\b|recall\b|remember\b)",
+    re.I,
+)
+def read_closing(text: str, start: int = 0) -> ClosingReading | None:
+    """The candidates of the closing statement of `text[start:]`, or None when it mentions no quantity."""
+    masked = _mask_calculator_notes(text)
+    found = []  # (sentence span, mentions), last sentence first
+    for span in reversed(sentences(masked, start)):
+        mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
+        if mentions:
+            found.append((span, mentions))
+            if len(found) == 2 or not _is_remark(masked[span[0] : span[1]]):
+                break
+    if not found:
+        return None
+    if len(found) == 2 and not _is_remark(masked[found[0][0][0] : found[0][0][1]]):
+        found = found[:1]
+    rated: list[tuple[Mention, str]] = []
+    for index, (span, mentions) in enumerate(reversed(found)):
+        aside = len(found) == 2 and index == 1
+        rated.extend(rate_sentence(masked, span, mentions, aside))
+    if not rated:
+        return None
+    candidates = _group(masked, text, rated)
+    if len(candidates) > 1:
+        candidates = _demote_earlier_operands(masked, start, found[-1][0][0], candidates)
+    return ClosingReading(tuple(candidates), _pick(candidates))
+
+
+_EARLIER_SENTENCES = 6
+# Only a sentence with an operator before a number can hold an equation worth reading.
+_HAS_EQUATION = re.compile(r"[-+*/×÷x]\s*\$?\d")
+
+
+def _demote_earlier_operands(text: str, start: int, region_start: int, candidates: list[Candidate]) -> list[Candidate]:
+    """A number that was only ever an input of an earlier equation ("12 + 5 = 17") is a premise here."""
+    operands: set[Fraction] = set()
+    results: set[Fraction] = set()
+    for span in sentences(text, start)[-_EARLIER_SENTENCES - 2 :]:
+        if span[1] > region_start:
+            break
+        if not _HAS_EQUATION.search(text, span[0], span[1]):
+            continue
+        mentions = [m for m in _shifted(find_mentions(text[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
+        chain_operands, chain_results = chains(mentions, links(text, mentions))
+        operands.update(inputs(mentions, chain_operands))
+        results.update(value_of(mentions[i]) for i in chain_results)
+    given = operands - results - {None}
+    if not given:
+        return candidates
+    demoted = []
+    for candidate in candidates:
+        parsed = read_number(candidate.texts[0])
+        if parsed is not None and parsed.value in given and candidate.standing not in ("premise", "aside"):
+            candidate = Candidate(candidate.texts, candidate.span, "premise")
+        demoted.append(candidate)
+    return demoted
+
+
+def _is_remark(sentence: str) -> bool:
+    # "That's wrong: ..." opens a correction, not a remark about the answer before it.
+    return bool(_REMARK_OPENER.match(sentence)) and not CONCLUSION.search(sentence) and not _CORRECTION.search(sentence)
+
+
+_CORRECTION = re.compile(r"(?:wrong|incorrect|mistake|error|not right|oops)", re.I)
+
+
+def _mask_calculator_notes(text: str) -> str:
+    # GSM8K's "<<48/2=24>>": blanked out, keeping offsets, since the result is written right after it.
+    if "<<" not in text:
+        return text
+    return re.sub(r"<<[^<>\n]*>>", lambda m: " " * len(m.group()), text)
+
+
+def _shifted(mentions: list[Mention], offset: int) -> list[Mention]:
+    return [Mention(m.start + offset, m.end + offset, m.stop + offset, m.text, m.unit, m.kind) for m in mentions]
+
+
+# ---- candidates ----------------------------------------------------------------------------------------
+
+
+def _group(masked: str, original: str, rated: list[tuple[Mention, str]]) -> list[Candidate]:
+    """One candidate per quantity: restatements and repeats of one value are joined."""
+    groups: list[list[tuple[Mention, str]]] = []
+    for mention, standing in rated:
+        home = None
+        for group in groups:
+            last = group[-1][0]
+            same_value = value_of(mention) is not None and value_of(mention) == value_of(last)
+            same_text = mention.kind in ("clock", "ratio", "compound") and mention.text == last.text
+            joined = last.stop <= mention.start and RESTATE_GAP.fullmatch(masked[last.stop : mention.start])
+            if same_value or same_text or (joined and restates(last, mention)):
+                home = group
+                break
+        if home is None:
+            groups.append([(mention, standing)])
+        else:
+            home.append((mention, standing))
+    candidates = []
+    for group in groups:
+        texts = tuple(dict.fromkeys(original[m.start : m.stop] for m, _ in group))
+        best = min((standing for _, standing in group), key=STANDINGS.index)
+        first = group[0][0]
+        candidates.append(Candidate(texts, (first.start, first.stop), best))
+    return candidates
+
+
+def _pick(candidates: list[Candidate]) -> int | None:
+    """The one candidate whose standing beats all others, or None when two share the best standing."""
+    if len(candidates) == 1:
+        return 0
+    best = min(STANDINGS.index(c.standing) for c in candidates)
+    top = [i for i, c in enumerate(candidates) if STANDINGS.index(c.standing) == best]
+    return top[0] if len(top) == 1 and STANDINGS[best] not in ("premise", "aside") else None
