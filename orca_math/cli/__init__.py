@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        from orca_math.cli.common import close_clients
+
+        close_clients()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from orca_math.cli.arguments import positive_float, positive_int
@@ -101,7 +102,28 @@ def client_from_args(args: argparse.Namespace):
         options["base_url"] = args.base_url
     if getattr(args, "dry_run", False):
         return _dry_run_client(args.model, options)
-    return load_model(args.model, **options)
+    client = load_model(args.model, **options)
+    _OPENED.append(client)
+    return client
+
+
+#: Clients `client_from_args` built; `cli.main` closes them when the command ends, however it ends.
+_OPENED: list[Any] = []
+
+
+def close_clients() -> None:
+    """Close every client `client_from_args` built, and its HTTP sessions, on the loop it ran on.
+
+    Unclosed, openai's aiohttp sessions print "Unclosed client session" and a connection dump at exit.
+    """
+    from orca_math._sync import run_sync
+
+    while _OPENED:
+        client = _OPENED.pop()
+        try:
+            run_sync(client.close())
+        except Exception as exc:  # closing must never hide the command's own outcome
+            logging.getLogger(__name__).debug("closing %s failed: %s", type(client).__name__, exc)
 
 
 def _dry_run_client(spec: str, options: dict[str, Any]):

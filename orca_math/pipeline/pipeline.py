@@ -233,40 +233,42 @@ class Pipeline:
         client = resolve_model(self.model_spec)
         for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
             stage.bind(client)
-        run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
-        model_names = {stage.name: describe_client(stage.own_model() or client, with_url=False) for stage in self.stages}
-        spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name]) or 0.0 for s in self.stages)
-        client = self._client(out, spent_usd=spent, client=client)
-        own_clients = self._own_clients(client)
-        for stage in self.stages:
-            stage.bind(client, own_model=own_clients.get(id(stage.own_model())))
-        run.update(status="running")
-        started = time.perf_counter()
-        summaries: list[StageSummary] = []
-
-        def stage_inputs() -> Iterable[Row]:
-            return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
-
-        total = seeds_total
-        with StageProgress(enabled=self.progress) as progress:
+        try:
+            run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
+            model_names = {stage.name: describe_client(stage.own_model() or client, with_url=False) for stage in self.stages}
+            spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name]) or 0.0 for s in self.stages)
+            client = self._client(out, spent_usd=spent, client=client)
+            own_clients = self._own_clients(client)
             for stage in self.stages:
-                if type(stage).prepare is not Stage.prepare:
-                    stage.prepare(stage_inputs())
-                checkpoint = run.checkpoint(stage.name)
-                hook = _StatsHook(progress.stage(stage.name, total), stage.model)
-                process = _checking_columns(stage, self.columns) if stage.columns else stage.process
-                await run_items(stage.name, stage_inputs(), process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
-                                tune_gc=self.tune_gc)
-                summary = summarise_stage(stage.name, checkpoint)
-                summary.cost_usd = self._stage_cost(summary, model_names[stage.name])
-                summaries.append(summary)
-                total = summary.outputs
-                stage_inputs = functools.partial(_outputs_of, checkpoint)
-        funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
-        if isinstance(self.model_spec, str):  # we built the client, so we close it
-            await client.close()
-        for stage in self.stages:
-            await stage.close()
+                stage.bind(client, own_model=own_clients.get(id(stage.own_model())))
+            run.update(status="running")
+            started = time.perf_counter()
+            summaries: list[StageSummary] = []
+
+            def stage_inputs() -> Iterable[Row]:
+                return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
+
+            total = seeds_total
+            with StageProgress(enabled=self.progress) as progress:
+                for stage in self.stages:
+                    if type(stage).prepare is not Stage.prepare:
+                        stage.prepare(stage_inputs())
+                    checkpoint = run.checkpoint(stage.name)
+                    hook = _StatsHook(progress.stage(stage.name, total), stage.model)
+                    process = _checking_columns(stage, self.columns) if stage.columns else stage.process
+                    await run_items(stage.name, stage_inputs(), process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
+                                    tune_gc=self.tune_gc)
+                    summary = summarise_stage(stage.name, checkpoint)
+                    summary.cost_usd = self._stage_cost(summary, model_names[stage.name])
+                    summaries.append(summary)
+                    total = summary.outputs
+                    stage_inputs = functools.partial(_outputs_of, checkpoint)
+            funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
+        finally:  # on errors too (a stopped run, Ctrl-C): no client or HTTP session is left open
+            if isinstance(self.model_spec, str):  # we built the client, so we close it
+                await client.close()
+            for stage in self.stages:
+                await stage.close()
         extra: dict[str, Any] = {}
         for stage in self.stages:
             extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})
