@@ -25,6 +25,7 @@ from typing import Any
 
 from orca_math.engine.checkpoint import CheckpointFile
 from orca_math.engine.runner import RunStopped
+from orca_math.errors import RunFolderError
 
 try:
     import fcntl
@@ -45,7 +46,7 @@ def run_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-class RunFolderBusyError(RunStopped):
+class RunFolderBusyError(RunStopped, RunFolderError):
     """Another process is running in this output folder; nothing was started."""
 
 
