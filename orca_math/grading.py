@@ -7,10 +7,15 @@
 Modes:
 
 * ``"exact"``: `check_answer` only. When it can't tell (no answer found in the student's solution, an
-  answer that is not a readable value), the verdict is Incorrect and the analysis says it couldn't tell.
+  answer that is not a readable value, or only a guess among several numbers), the verdict is
+  Incorrect and the analysis says it couldn't tell.
 * ``"llm"``: the `Grader` agent always (the paper's GPT-4-based exact match).
-* ``"hybrid"`` (default): `check_answer` where both answers parse cleanly (equal / not equal), the
-  `Grader` agent for the cases it can't tell.
+* ``"hybrid"`` (default): `check_answer` where it is sure (an explicit answer marker, or a closing
+  statement with one quantity), the `Grader` agent for everything else.
+
+How sure is sure enough is `min_confidence` ("sole" by default; see `orca_math.answers.check_answer`):
+with "marker" only an explicit `Final answer:` / `####` / `\\boxed{}` / "The answer is" decides, with
+"guess" the checker also decides from its reading of a closing statement with several numbers.
 
 With ``audit_rate > 0`` a seeded sample of the deterministic verdicts is also sent to the `Grader`; the
 deterministic verdict stands, and `AnswerGrader.stats` reports how often the two agreed.
@@ -25,7 +30,7 @@ from typing import Literal, get_args
 from orca_math._sync import run_sync
 from orca_math.agents.base import AgentFailedError
 from orca_math.agents.grader import Grader
-from orca_math.answers import Comparison, check_answer, extract_final_answer
+from orca_math.answers import CONFIDENCE_LEVELS, Comparison, check_answer, extract_final_answer
 from orca_math.models import ModelLike
 from orca_math.records import Usage, Verdict
 
@@ -42,6 +47,8 @@ class GradingStats:
         llm: verdicts decided by the Grader agent.
         cant_tell: calls where the deterministic checker could not decide (in hybrid mode these went
             to the LLM; in exact mode they became Incorrect).
+        unsure: the part of `cant_tell` where the checker had a verdict, but only from an extraction
+            less sure than `min_confidence` (a guess among several numbers).
         audited: deterministic verdicts also sent to the LLM for the audit.
         audit_agreements: audited verdicts where the LLM gave the same label.
         audit_failures: audit calls whose reply never parsed (the deterministic verdict still stands).
@@ -50,6 +57,7 @@ class GradingStats:
     exact: int = 0
     llm: int = 0
     cant_tell: int = 0
+    unsure: int = 0
     audited: int = 0
     audit_agreements: int = 0
     audit_failures: int = 0
@@ -94,15 +102,20 @@ class AnswerGrader:
         audit_rate: share (0 to 1) of deterministic verdicts also sent to the LLM to measure agreement.
         seed: seed of the audit sample; the same seed picks the same items whatever the call order.
         grader: a ready `Grader` agent (e.g. with your own card or template) instead of `model`.
+        min_confidence: the least sure answer extraction the deterministic checker may decide on:
+            "marker", "sole" (default) or "guess". Less sure cases count as can't tell.
 
     Raises:
-        ValueError: an unknown mode, an audit rate outside [0, 1], or no model where one is needed.
+        ValueError: an unknown mode or min_confidence, an audit rate outside [0, 1], or no model where
+            one is needed.
     """
 
     def __init__(self, model: ModelLike | None = None, *, mode: GradeMode = "hybrid", audit_rate: float = 0.0,
-                 seed: int = 0, grader: Grader | None = None) -> None:
+                 seed: int = 0, grader: Grader | None = None, min_confidence: str = "sole") -> None:
         if mode not in GRADE_MODES:
             raise ValueError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
+        if min_confidence not in CONFIDENCE_LEVELS[:-1]:
+            raise ValueError(f"unknown min_confidence {min_confidence!r}; use one of marker, sole, guess.")
         if not isinstance(audit_rate, int | float) or not 0.0 <= audit_rate <= 1.0:
             raise ValueError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
         if mode == "llm" and audit_rate:
@@ -111,6 +124,7 @@ class AnswerGrader:
         if needs_llm and grader is None and model is None:
             raise ValueError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: pass model= or grader=.")
         self.mode: GradeMode = mode
+        self.min_confidence = min_confidence
         self.audit_rate = float(audit_rate)
         self.seed = seed
         self.grader = grader if grader is not None else (Grader(model) if needs_llm else None)
@@ -152,9 +166,10 @@ class AnswerGrader:
         if self.mode == "llm":
             verdict, usage = await self._ask_llm(llm_inputs)
             return Grading(verdict, answer, None, usage=usage)
-        comparison = _compare(answer, student_solution)
+        comparison = _compare(answer, student_solution, self.min_confidence)
         if comparison.result == "cant_tell":
             self.stats.cant_tell += 1
+            self.stats.unsure += _unsure(comparison)
             if self.mode == "hybrid":
                 verdict, usage = await self._ask_llm(llm_inputs)
                 return Grading(verdict, answer, comparison, usage=usage)
@@ -191,16 +206,27 @@ class AnswerGrader:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.audit_rate
 
     def __repr__(self) -> str:
-        return f"AnswerGrader(mode={self.mode!r}, audit_rate={self.audit_rate}, grader={self.grader!r})"
+        return (f"AnswerGrader(mode={self.mode!r}, min_confidence={self.min_confidence!r}, "
+                f"audit_rate={self.audit_rate}, grader={self.grader!r})")
 
 
-def _compare(answer: str | None, student_solution: str) -> Comparison:
+def _compare(answer: str | None, student_solution: str, min_confidence: str) -> Comparison:
     if answer is None or not answer.strip():
         return Comparison("cant_tell", "no final answer found in the reference solution", "none", None, None)
-    return check_answer(answer, student_solution)
+    return check_answer(answer, student_solution, min_confidence=min_confidence)
+
+
+def _unsure(comparison: Comparison) -> bool:
+    """True when the checker had a verdict but held it back as less sure than min_confidence."""
+    return "min_confidence=" in comparison.reason
 
 
 def _exact_verdict(comparison: Comparison, answer: str | None) -> Verdict:
+    if comparison.result == "cant_tell" and _unsure(comparison):
+        analysis = ("Incorrect because the answer check could not tell for sure: the student's solution states "
+                    "no final answer explicitly, and its closing statement holds several numbers, so any verdict "
+                    f"would rest on a guess: {_sentence(comparison.reason)}")
+        return Verdict(analysis=analysis, verdict="Incorrect", method="exact")
     if comparison.result == "cant_tell":
         return Verdict(analysis=f"Incorrect because the answer check could not tell: {_sentence(comparison.reason)}",
                        verdict="Incorrect", method="exact")

@@ -182,6 +182,7 @@ def test_a_retraction_with_no_new_answer_finds_nothing():
         ("So, Natalia sold 72 clips altogether.", "sole"),
         ("Altogether she sold 48 + 24 = 72 clips.", "sole"),  # the operands are not candidates
         ("Tom ends with 72 cards. (He gave away 9.)", "guess"),
+        ("She ends up with seventy-two clips.", "guess"),  # number words alone
         ("I cannot tell.", "none"),
     ],
 )

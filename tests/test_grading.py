@@ -84,6 +84,33 @@ def test_the_reference_answer_is_extracted_from_a_reference_solution():
     assert not grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 24").correct
 
 
+GUESS = "Tom ends with 72 clips. (He gave away 9.)"  # no marker, several numbers: a guess
+
+
+@pytest.mark.parametrize("reference", ["72", "70"])
+def test_exact_mode_counts_a_guess_as_cant_tell(reference):
+    assert check_answer(reference, GUESS).confidence == "guess"  # the checker alone would decide it
+    grader = AnswerGrader(mode="exact")
+    verdict = grader.grade_sync(question=QUESTION, reference_answer=reference, student_solution=GUESS)
+    assert (verdict.verdict, verdict.method) == ("Incorrect", "exact")
+    assert "could not tell for sure" in verdict.analysis and "guess" in verdict.analysis
+    assert verdict.analysis.endswith(".") and "\n" not in verdict.analysis
+    assert grader.stats.cant_tell == grader.stats.unsure == 1 and grader.stats.exact == 1
+
+
+def test_min_confidence_sets_what_the_checker_may_decide():
+    lenient = AnswerGrader(mode="exact", min_confidence="guess")
+    assert lenient.grade_sync(question=QUESTION, reference_answer="72", student_solution=GUESS).correct
+    assert lenient.stats.cant_tell == 0
+    strict = AnswerGrader(mode="exact", min_confidence="marker")
+    sole = "So she sold 72 clips in all."
+    assert not strict.grade_sync(question=QUESTION, reference_answer="72", student_solution=sole).correct
+    assert strict.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72").correct
+    assert "min_confidence='marker'" in repr(strict)
+    with pytest.raises(ValueError, match="unknown min_confidence 'none'"):
+        AnswerGrader(mode="exact", min_confidence="none")
+
+
 def test_exact_mode_needs_no_model_and_never_calls_one():
     grader, client = llm_grader(mode="exact")
     grader.grade_sync(question=QUESTION, reference_answer="72", student_solution="no answer")
@@ -98,19 +125,21 @@ def test_hybrid_sends_exactly_the_cant_tell_cases_to_the_llm():
         ("Final answer: 72", "exact", "Correct"),
         ("Final answer: 71", "exact", "Incorrect"),
         ("I could not work it out.", "llm", "Incorrect"),
-        ("So she sold 72 clips in all", "exact", "Correct"),  # the last number
+        ("So she sold 72 clips in all", "exact", "Correct"),  # the only number of the closing sentence
         ("Final answer: 72 or 73", "llm", "Correct"),
         ("Final answer: 12:00", "llm", "Incorrect"),
+        (GUESS, "llm", "Correct"),  # the checker would say equal, but only as a guess
     ]
-    cant_tell = sum(1 for student, _, _ in batch if check_answer("72", student).result == "cant_tell")
-    assert cant_tell == 3  # the batch is mixed as intended
+    sure = [check_answer("72", student, min_confidence="sole").result for student, _, _ in batch]
+    cant_tell = sure.count("cant_tell")
+    assert cant_tell == 4 and check_answer("72", GUESS).result == "equal"  # the batch is mixed as intended
     llm_labels = iter([label for _, method, label in batch if method == "llm"])
     grader, client = llm_grader(responder=lambda messages: f"Error analysis: Judged.\nFinal Verdict: {next(llm_labels)}")
     verdicts = [grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=s) for s, _, _ in batch]
     assert len(client.calls) == cant_tell
     assert [v.method for v in verdicts] == [method for _, method, _ in batch]
     assert [v.verdict for v in verdicts] == [label for _, _, label in batch]
-    assert grader.stats == GradingStats(exact=3, llm=3, cant_tell=3)
+    assert grader.stats == GradingStats(exact=3, llm=4, cant_tell=4, unsure=1)
 
 
 def test_hybrid_shows_the_llm_the_reference_solution_or_the_answer_line():

@@ -25,8 +25,9 @@ class Extraction:
         rule: which rule found it, one of `RULES` ("none" when nothing was found).
         span: (start, end) offsets of `value` (or of the guessed candidate) in the original text, or None.
         confidence: "marker" (an explicit answer marker: `Final answer:`, `####`, `\\boxed{}`, "The answer
-            is", `Answer:`), "sole" (no marker; the closing statement mentions one quantity), "guess" (no
-            marker, or a marker followed by prose; several quantities, see `candidates`) or "none".
+            is", `Answer:`), "sole" (no marker; the closing statement mentions one quantity, in digits),
+            "guess" (no marker; several quantities, see `candidates`, or one written only in words) or
+            "none".
         candidates: the quantities the answer may be, each with its restatements ("90 minutes", "1.5
             hours"); empty when `value` is one plain answer.
         picked: index in `candidates` of the one the wording singles out ("So 8 were eaten" over a
@@ -184,7 +185,9 @@ def _from_reading(rule: str, reading, sole_confidence: str) -> Extraction:
     if len(candidates) == 1:
         only = candidates[0]
         extra = candidates if len(only.texts) > 1 else ()
-        return Extraction(only.texts[0], rule, only.span, sole_confidence, extra, 0 if extra else None)
+        # Prose uses number words loosely ("one of them", "at first"): a reading from words alone is a guess.
+        confidence = sole_confidence if any(ch.isdigit() for ch in "".join(only.texts)) else "guess"
+        return Extraction(only.texts[0], rule, only.span, confidence, extra, 0 if extra else None)
     span = candidates[picked].span if picked is not None else None
     return Extraction(None, rule, span, "guess", candidates, picked)
 
