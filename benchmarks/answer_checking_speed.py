@@ -4,26 +4,36 @@ Workloads:
   plain compare    compare_answers("72", "72")-style: bare integers and decimals
   plain check      check_answer("72", "... Final answer: 72"): a short Teacher-style solution
   gsm8k check      check_answer on the 1,319 GSM8K test solutions (rule "####"), if the offline copy is here
+  gsm8k free-form  check_answer on GSM8K-style replies that end in a sentence, no marker
+                   ("So she has 12 apples left."), from tests/data/answer_cases.jsonl
+  orca student     check_answer on Orca-Math-style student replies (class "orca_student" of that table)
   mixed free-form  check_answer on varied responses: boxed, "The answer is", units, words, %, fractions,
-                   times, last-number fallback (no expressions, so no math_verify)
+                   times, no-marker closings (no expressions, so no math_verify)
   math_verify      compare_answers on LaTeX/expressions that go through math_verify (for scale only)
 
-Run: .venv/bin/python benchmarks/answer_checking_speed.py [--seconds 1.0]
+With --baseline DIR, a copy of an older orca_math.answers kept in DIR/answers_before (made with
+`cp -r orca_math/answers DIR/answers_before` and its imports renamed to `answers_before`) is timed on the
+same workloads in the same process, pass for pass in turn, so that machine load hits both alike; the
+table then shows the ratio new / baseline.
+
+Run: .venv/bin/python benchmarks/answer_checking_speed.py [--seconds 1.0] [--baseline /tmp/answers_before]
 Prints the numbers; asserts nothing (timed assertions do not belong in tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orca_math.answers import check_answer, compare_answers
-from orca_math.answers.normalize import read_number
+import orca_math.answers as current
 
+ROOT = Path(__file__).resolve().parents[1]
 PLAIN_PAIRS = [("72", "72"), ("18", "17"), ("3.5", "3.50"), ("1250", "1250"), ("0.25", "0.2"), ("-10", "-10")]
 PLAIN_RESPONSES = [
     (gold, f"She sold 48/2 = 24 clips in May and {predicted} in all.\nFinal answer: {predicted}")
@@ -62,7 +72,7 @@ def verdicts_per_second(
 
 
 def gsm8k_pairs() -> list[tuple[str, str]]:
-    default = Path(__file__).resolve().parents[2] / "shared/data/benchmarks"
+    default = ROOT.parent / "shared/data/benchmarks"
     path = Path(os.environ.get("ORCA_MATH_BENCHMARKS_DIR", default)) / "gsm8k/test.jsonl"
     if not path.exists():
         return []
@@ -70,35 +80,74 @@ def gsm8k_pairs() -> list[tuple[str, str]]:
     return [(row["answer"].split("####")[-1].strip(), row["answer"]) for row in rows]
 
 
+def table_pairs(*classes: str) -> list[tuple[str, str]]:
+    path = ROOT / "tests/data/answer_cases.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(row["gold"], row["response"]) for row in rows if row["class"] in classes]
+
+
+def load_baseline(directory: str | None):
+    if directory is None:
+        return None
+    sys.path.insert(0, directory)
+    return importlib.import_module("answers_before")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="time spent on each workload")
+    parser.add_argument("--seconds", type=float, default=1.0, help="time spent on each workload and version")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload (best is kept)")
+    parser.add_argument("--baseline", help="folder holding answers_before, an older copy to compare with")
     args = parser.parse_args()
 
-    compare_answers("\\sqrt{2}", "\\sqrt{2}")  # import sympy/math_verify once, outside the timings
+    versions = [("current", current)]
+    baseline = load_baseline(args.baseline)
+    if baseline is not None:
+        versions.append(("baseline", baseline))
+    for _, module in versions:
+        module.compare_answers("\\sqrt{2}", "\\sqrt{2}")  # import sympy/math_verify once, outside the timings
     workloads = [
-        ("plain compare", PLAIN_PAIRS, compare_answers),
-        ("plain check", PLAIN_RESPONSES, check_answer),
-        ("gsm8k check", gsm8k_pairs(), check_answer),
-        ("mixed free-form", MIXED_RESPONSES, check_answer),
-        ("math_verify", MATH_VERIFY_PAIRS, compare_answers),
+        ("plain compare", PLAIN_PAIRS, "compare_answers"),
+        ("plain check", PLAIN_RESPONSES, "check_answer"),
+        ("gsm8k check", gsm8k_pairs(), "check_answer"),
+        ("gsm8k free-form", table_pairs("closing_sentence"), "check_answer"),
+        ("orca student", table_pairs("orca_student"), "check_answer"),
+        ("mixed free-form", MIXED_RESPONSES, "check_answer"),
+        ("math_verify", MATH_VERIFY_PAIRS, "compare_answers"),
     ]
-    print(f"{'workload':<18}{'verdicts/s':>12}  (cold = number cache cleared before each pass)")
-    for name, pairs, judge in workloads:
+    header = f"{'workload':<17}{'verdicts/s':>12}{'cold':>10}"
+    if baseline is not None:
+        header += f"{'baseline':>12}{'ratio':>8}"
+    print(header + "  (best of rounds; cold = number cache cleared before each verdict)")
+    for name, pairs, function in workloads:
         if not pairs:
-            print(f"{name:<18}{'skipped':>12}  (no offline copy)")
+            print(f"{name:<17}{'skipped':>12}  (no offline copy)")
             continue
-        warm = verdicts_per_second(pairs, judge, args.seconds)
+        best = {label: 0.0 for label, _ in versions}
+        for _ in range(args.rounds):  # alternate versions so that load spikes hit both
+            for label, module in versions:
+                rate = verdicts_per_second(pairs, getattr(module, function), args.seconds)
+                best[label] = max(best[label], rate)
+        line = f"{name:<17}{best['current']:>12,.0f}"
+        if name != "math_verify":  # math_verify keeps caches of its own; a cold figure would mislead
+            line += f"{_cold(pairs, function, args.seconds):>10,.0f}"
+        else:
+            line += f"{'':>10}"
+        if baseline is not None:
+            line += f"{best['baseline']:>12,.0f}{best['current'] / best['baseline']:>8.2f}"
+        print(line)
 
-        def cold_judge(gold: str, predicted: str, judge=judge) -> object:
-            read_number.cache_clear()
-            return judge(gold, predicted)
 
-        if name == "math_verify":  # math_verify keeps caches of its own; a cold figure would mislead
-            print(f"{name:<18}{warm:>12,.0f}")
-            continue
-        cold = verdicts_per_second(pairs, cold_judge, args.seconds)
-        print(f"{name:<18}{warm:>12,.0f}  cold {cold:,.0f}")
+def _cold(pairs: list[tuple[str, str]], function: str, seconds: float) -> float:
+    from orca_math.answers.normalize import read_number
+
+    judge = getattr(current, function)
+
+    def cold_judge(gold: str, predicted: str) -> object:
+        read_number.cache_clear()
+        return judge(gold, predicted)
+
+    return verdicts_per_second(pairs, cold_judge, seconds)
 
 
 if __name__ == "__main__":

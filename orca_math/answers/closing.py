@@ -91,17 +91,16 @@ _REMARK_OPENER = re.compile(
 def read_closing(text: str, start: int = 0) -> ClosingReading | None:
     """The candidates of the closing statement of `text[start:]`, or None when it mentions no quantity."""
     masked = _mask_calculator_notes(text)
-    found = []  # (sentence span, mentions), last sentence first
-    for span in reversed(sentences(masked, start)):
-        mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
-        if mentions:
-            found.append((span, mentions))
-            if len(found) == 2 or not _is_remark(masked[span[0] : span[1]]):
-                break
+    # The closing statement is near the end: split only the tail first (its first piece may be cut).
+    window = max(start, len(masked) - _TAIL_CHARS)
+    found = _closing_sentences(masked, sentences(masked, window)[1:] if window > start else sentences(masked, start))
+    if not found and window > start:
+        found = _closing_sentences(masked, sentences(masked, start))
     if not found:
         return None
-    if len(found) == 2 and not _is_remark(masked[found[0][0][0] : found[0][0][1]]):
-        found = found[:1]
+    if len(found) == 1 and len(found[0][1]) == 1:  # one sentence, one quantity: nothing to weigh
+        only = found[0][1][0]
+        return ClosingReading((Candidate((text[only.start : only.stop],), (only.start, only.stop), "answer"),), 0)
     rated: list[tuple[Mention, str]] = []
     for index, (span, mentions) in enumerate(reversed(found)):
         aside = len(found) == 2 and index == 1
@@ -112,6 +111,23 @@ def read_closing(text: str, start: int = 0) -> ClosingReading | None:
     if len(candidates) > 1:
         candidates = _demote_earlier_operands(masked, start, found[-1][0][0], candidates)
     return ClosingReading(tuple(candidates), _pick(candidates))
+
+
+_TAIL_CHARS = 800
+
+
+def _closing_sentences(masked: str, spans: list[tuple[int, int]]) -> list[tuple[tuple[int, int], list[Mention]]]:
+    """The last sentence that mentions a quantity, and the one before it when the last is an aside."""
+    found: list[tuple[tuple[int, int], list[Mention]]] = []  # last sentence first
+    for span in reversed(spans):
+        mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
+        if mentions:
+            found.append((span, mentions))
+            if len(found) == 2 or not _is_remark(masked[span[0] : span[1]]):
+                break
+    if len(found) == 2 and not _is_remark(masked[found[0][0][0] : found[0][0][1]]):
+        found = found[:1]
+    return found
 
 
 _EARLIER_SENTENCES = 6

@@ -185,13 +185,13 @@ def _rounds_to(long: ParsedNumber, short: ParsedNumber) -> bool:
     return long_places >= max(places + 1, 3) and abs(long.value - short.value) <= Fraction(1, 2 * 10**places)
 
 
-_UNIT_WORD = re.compile(r"\d\s*([a-z]+)\b")
+_UNIT_WORD = re.compile(r"\d\s*([a-zA-Z]+)\b(?!/)")  # "5 km/h" is a rate: it converts to nothing here
 
 
 def _unit_word(text: str) -> str | None:
-    found = _UNIT_WORD.search(normalise(text))
+    found = _UNIT_WORD.search(text)
     unit = None if found is None else unit_of(found.group(1))
-    return found.group(1) if unit is not None and unit[0] != "money" else None
+    return found.group(1).lower() if unit is not None and unit[0] != "money" else None
 
 
 def _compare_units(

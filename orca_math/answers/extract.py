@@ -66,6 +66,7 @@ _RECHECK = re.compile(
     r"|\blet me (?:re-?check|recalculate|recompute|redo|double[- ]check|verify)\b",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 _PROSE_WORDS = re.compile(r"[^\W\d_]{2,}")
 _LEADING_FILLER = re.compile(r"^(?:approximately|about|around|roughly|exactly|only|just|nearly|almost|~|=|\s)+", re.I)
 # Marker values that are expressions go to compare_answers whole (math_verify), never split into numbers.
@@ -131,7 +132,7 @@ def _last(pattern: re.Pattern[str], text: str, start: int) -> re.Match[str] | No
 
 
 def _marker_extraction(text: str, rule: str, begin: int, end: int) -> Extraction:
-    if not re.search(r"\d", text[begin:end]) and "," in text[begin:end]:
+    if "," in text[begin:end] and not _DIGIT.search(text, begin, end):
         end = text.index(",", begin)  # "The answer is yes, she has enough money": the answer is "yes"
     value = _strip_inner_markdown(text[begin:end])
     if read_number(value) is not None or _EXPRESSION.search(value):
@@ -209,8 +210,10 @@ def _last_group(pattern: re.Pattern[str]) -> Callable[[str, int], tuple[int, int
 
 def _is_prose(value: str) -> bool:
     """True for "Let's think step by step." after `Answer:`: a sentence with no number is not an answer."""
+    if _DIGIT.search(value, 0, 24):  # the common case, "#### 72", "Final answer: $18": no need to look further
+        return False
     sentence = re.split(r"[,;]", _SENTENCE_END.split(value, 1)[0], maxsplit=1)[0]
-    return not re.search(r"\d", sentence) and len(_PROSE_WORDS.findall(sentence)) > 3
+    return not _DIGIT.search(sentence) and len(_PROSE_WORDS.findall(sentence)) > 3
 
 
 def _find_boxed(text: str, start: int = 0) -> tuple[int, int] | None:

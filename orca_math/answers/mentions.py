@@ -41,6 +41,7 @@ _NOT_UNITS = frozenset(
     "this these those all both every because since but not".split()
 )
 _CLOCK = re.compile(r":\d{2}(?!\d)")
+_ONE_BEFORE_NOUN = re.compile(r"\s+(?!(?:left|more|remaining|extra|in\s+total|altogether)\b)[a-z]")
 _YEAR = re.compile(r"(?:1[5-9]|20)\d\d")
 
 
@@ -127,7 +128,8 @@ def _not_a_quantity(lower: str, start: int, end: int) -> bool:
     if words in {"half", "a half"}:
         return True
     if words == "one":
-        return bool(re.match(r"\s+(?:of|another|by one|more time|day|way)\b", lower[end:]))
+        # "one pen costs $7", "one of them", "in one hour": a determiner, not a count; "one left" counts.
+        return bool(_ONE_BEFORE_NOUN.match(lower, end))
     return False
 
 

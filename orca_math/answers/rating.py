@@ -65,6 +65,7 @@ _ALGEBRA = re.compile(r"\d[a-z]\b|\b[a-z]\s*[-+*/^]\s*[\d(]|[-+*/^]\s*[a-z]\b(?!
 _ASSIGNED = re.compile(r"(?<![\w.])[a-z]\s*=\s*\$?$", re.I)
 _RESULT_VERB_BEFORE = re.compile(
     r"\b(?:leaving|leaves|giving|making|totaling|totalling|which\s+is|that\s+is|which\s+makes|equals?|"
+    r"(?:leaving|leaves|left)\s+(?:him|her|them|us|me|it|you)\s+with|"
     r"comes?\s+to|amounts?\s+to|adds?\s+up\s+to|left\s+with|ends?\s+(?:up\s+)?with|ended\s+(?:up\s+)?with)\s*$",
     re.I,
 )
@@ -192,7 +193,7 @@ def rate_sentence(
         value = value_of(mention)
         if i in results and value in later[i]:
             continue  # "2 * 16 = 32 ..., so 32 + 16 = 48": an intermediate result, carried into a later sum
-        standing = "aside" if aside else _standing(text, span, mention, i in results)
+        standing = "aside" if aside else _standing(text, span, mention, i in results, mentions[i - 1] if i else None)
         if i not in results and value in every_input and standing not in ("result", "answer"):
             continue  # "For 50 minutes she earns 0.2 x 50": an input, written again
         # A quantity that feeds a later equation, or a result followed by another one, leads up to the answer.
@@ -243,7 +244,9 @@ _CLAUSE_SPLIT = re.compile(r"[,;:]")
 _HYPHEN_ADJECTIVE = re.compile(r"-[^\W\d_]")  # "the 160-meter bridge", "a 5-day trip"
 
 
-def _standing(text: str, span: tuple[int, int], mention: Mention, is_result: bool) -> str:
+def _standing(
+    text: str, span: tuple[int, int], mention: Mention, is_result: bool, previous: Mention | None
+) -> str:
     if is_result:
         return "result"
     whole_before = text[span[0] : mention.start]
@@ -255,10 +258,20 @@ def _standing(text: str, span: tuple[int, int], mention: Mention, is_result: boo
     if (
         (_PREMISE_BEFORE.search(before) and mention.kind != "clock")
         or _HYPHEN_ADJECTIVE.match(text, mention.end)
-        or _SUBORDINATE.search(clause)
         or (_ALGEBRA.search(clause) and not _ASSIGNED.search(before))
     ):
         return "premise"
+    # "after giving away 9", "if she saves $5": an input. A clause that opens with "If"/"After" runs to
+    # its comma; one that starts mid-clause or after "so" ends at its first quantity ("so after 7 months
+    # the account holds $1,750"). Only weak: where such a clause ends is a guess.
+    subordinate = None
+    for subordinate in _SUBORDINATE.finditer(clause):  # noqa: B007 - only the last one is wanted
+        pass
+    if subordinate is not None:
+        opens_clause = not clause[: subordinate.start()].strip(" *_\n")
+        clause_start = mention.start - len(clause)
+        if opens_clause or previous is None or previous.start < clause_start + subordinate.end():
+            return "weak_premise"
     with_unit = text[mention.end : min(span[1], mention.end + _CONTEXT)]
     bare = _FILLERS.sub("", before)
     if _STRONG_AFTER.match(with_unit) or _ASSIGNED.search(before) or _RESULT_VERB_BEFORE.search(bare):
