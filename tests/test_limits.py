@@ -1,8 +1,12 @@
-"""Flow-control pieces on their own: AIMD concurrency, the circuit breaker, token-bucket rate caps."""
+"""Flow-control pieces on their own: adaptive concurrency, the circuit breaker, token-bucket rate caps.
+
+The concurrency tests that play a server run on a virtual clock, so they do not depend on CPU speed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 import pytest
@@ -10,25 +14,43 @@ import pytest
 from orca_math.engine import AdaptiveConcurrency, CircuitBreaker, CircuitOpenError, RateLimits
 from orca_math.engine.limits import TokenBucket, parse_reset
 from tests._engine_helpers import run
+from tests._simulated_servers import RandomFaults, SlotCapacity, SlowsDownUnderLoad, drive
+from tests._virtual_time import run_virtual
 
 
-def test_aimd_halves_once_per_window_and_recovers_additively():
+def test_an_overloaded_window_cuts_once_and_the_limit_grows_back_one_per_window():
     async def scenario():
-        controller = AdaptiveConcurrency(8, increase_after=2, latency_factor=None)
-        first, second = await controller.acquire(), await controller.acquire()
-        first.overloaded()
-        second.overloaded()  # started before the cut: must not cut again
-        controller.release(first)
-        controller.release(second)
+        controller = AdaptiveConcurrency(8, latency_factor=None)
+        slots = [await controller.acquire() for _ in range(8)]
+        for slot in slots:  # every call refused: a window of 8 overloads
+            slot.overloaded()
+            controller.release(slot)
+        late = await controller.acquire()
         after_cut = controller.limit
-        for _ in range(8):
-            async with controller.slot() as slot:
-                slot.succeeded()
-        return after_cut, controller.limit, controller.decreases
+        grown = []
+        for _ in range(2):
+            for _ in range(8):  # one window of successes each
+                async with controller.slot() as slot:
+                    slot.succeeded()
+            grown.append(controller.limit)
+        return after_cut, grown, controller.decreases, late
 
-    after_cut, recovered, decreases = run(scenario())
-    assert (after_cut, decreases) == (4, 1)
-    assert recovered == 8  # +1 per 2 successes, capped at the ceiling
+    after_cut, grown, decreases, _ = run(scenario())
+    assert (after_cut, decreases) == (6, 1)
+    assert grown == [7, 8]  # +1 per window of completions, up to the ceiling
+
+
+def test_calls_started_before_a_cut_do_not_cut_again():
+    async def scenario():
+        controller = AdaptiveConcurrency(16, latency_factor=None)
+        slots = [await controller.acquire() for _ in range(16)]
+        for slot in slots[:8]:  # half the calls come back refused, then the window of 16 closes
+            slot.overloaded()
+        for slot in slots[8:]:
+            slot.overloaded()
+        return controller.limit, controller.decreases
+
+    assert run(scenario()) == (12, 1)
 
 
 def test_limit_bounds_calls_in_flight_and_floor_holds():
@@ -43,7 +65,7 @@ def test_limit_bounds_calls_in_flight_and_floor_holds():
                 await asyncio.sleep(0.01)
 
         await asyncio.gather(*(call() for _ in range(20)))
-        for _ in range(5):
+        for _ in range(40):  # five windows of refusals
             async with controller.slot() as slot:
                 slot.overloaded()
         return peak, controller.limit, controller.in_flight
@@ -51,16 +73,83 @@ def test_limit_bounds_calls_in_flight_and_floor_holds():
     assert run(scenario()) == (3, 1, 0)
 
 
-def test_retry_after_pauses_new_calls():
+def test_a_lone_429_delays_only_its_own_call():
     async def scenario():
         controller = AdaptiveConcurrency(4, latency_factor=None)
         async with controller.slot() as slot:
-            slot.overloaded(retry_after=0.3)
-        start = time.monotonic()
+            slot.overloaded(retry_after=30.0)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         async with controller.slot():
-            return time.monotonic() - start
+            return loop.time() - start, controller.limit
 
-    assert run(scenario()) >= 0.28
+    assert run_virtual(scenario()) == (0.0, 4)
+
+
+def test_when_most_calls_are_refused_new_calls_wait_out_the_retry_after():
+    async def scenario():
+        controller = AdaptiveConcurrency(8, latency_factor=None)
+        slots = [await controller.acquire() for _ in range(3)]
+        for slot in slots:
+            slot.overloaded(retry_after=0.3)
+            controller.release(slot)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with controller.slot():
+            return loop.time() - start
+
+    assert run_virtual(scenario()) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("rate_429", "kept"), [(0.05, 0.8), (0.2, 0.5)])
+def test_random_429s_keep_most_of_the_fault_free_throughput(rate_429, kept):
+    # 429s with Retry-After 1 s at random, whatever the load. The old controller (halve on each 429,
+    # +1 after 10 successes in a row) kept 4% of the throughput at 5% and 1% at 20%.
+    fault_free = run_virtual(drive(AdaptiveConcurrency(16), RandomFaults(0.0), 3000)).rate()
+    controller = AdaptiveConcurrency(16)
+    seen = run_virtual(drive(controller, RandomFaults(rate_429, seed=1), 3000))
+    assert seen.rate() >= kept * fault_free
+    assert statistics.median(seen.limits) == 16 and controller.limit == 16
+    assert rate_429 / 2 <= controller.background <= rate_429 * 1.5  # learned: they do not fall with the limit
+
+
+def test_429s_above_a_capacity_bring_the_limit_down_to_it():
+    controller = AdaptiveConcurrency(64)
+    server = SlotCapacity(12)  # 12 at a time, 50 ms each: 240 calls/s; the 13th is refused at once
+    seen = run_virtual(drive(controller, server, 3000))
+    assert controller.decreases >= 3 and controller.background < 0.1
+    assert 9 <= statistics.median(seen.limits[-1000:]) <= 14
+    assert seen.rate() >= 0.75 * 240
+
+
+def test_a_server_that_slows_down_under_load_makes_the_limit_fall():
+    controller = AdaptiveConcurrency(32)
+    seen = run_virtual(drive(controller, SlowsDownUnderLoad(0.05, 0.05), 600))
+    assert controller.decreases >= 1 and controller.lowest_limit <= 16
+    assert max(seen.server_in_flight[-100:]) < 32
+
+
+def test_hung_calls_stop_holding_slots():
+    async def scenario():
+        controller = AdaptiveConcurrency(2, latency_factor=None, hang_factor=10.0, hang_floor=5.0)
+        for _ in range(8):  # typical replies take 0.1 s
+            async with controller.slot() as slot:
+                await asyncio.sleep(0.1)
+                slot.succeeded()
+        hung = [await controller.acquire() for _ in range(2)]  # two calls that never come back
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        third = await controller.acquire()
+        waited = loop.time() - start
+        stats = controller.stats()
+        for slot in hung:  # when they finally end, they do not free a slot twice
+            controller.release(slot)
+        controller.release(third)
+        return waited, stats, controller.in_flight
+
+    waited, stats, in_flight = run_virtual(scenario())
+    assert waited == pytest.approx(5.0)  # max(hang_floor, 10 x 0.1 s), not forever
+    assert stats["hung"] == 2 and stats["in_flight"] == 1 and in_flight == 0
 
 
 def test_latency_well_above_baseline_lowers_the_limit():

@@ -1,20 +1,23 @@
-"""Flow control for model calls: adaptive concurrency (AIMD), a circuit breaker and rate caps.
+"""Flow control for model calls: adaptive concurrency, a circuit breaker and rate caps.
 
 Each piece is independent of HTTP: `ManagedClient` feeds them the outcome of every request.
 All of them bind to the running event loop lazily, so one instance can outlive an event loop.
+`AdaptiveConcurrency` lives in `orca_math.engine.concurrency` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
+from orca_math.engine.concurrency import AdaptiveConcurrency, ConcurrencySlot
 from orca_math.models.errors import ModelError
+
+__all__ = ["AdaptiveConcurrency", "CircuitBreaker", "CircuitOpenError", "ConcurrencySlot", "RateLimits", "TokenBucket",
+           "parse_reset"]
 
 
 class CircuitOpenError(ModelError):
@@ -40,203 +43,6 @@ class _Signal:
     def fire(self) -> None:
         self._event.set()
         self._event = asyncio.Event()
-
-
-class ConcurrencySlot:
-    """One call's hold on an `AdaptiveConcurrency` slot; report its outcome before leaving."""
-
-    def __init__(self, controller: AdaptiveConcurrency, epoch: int) -> None:
-        self._controller = controller
-        self.epoch = epoch
-        self.started = time.monotonic()
-
-    def succeeded(self, tokens: int | None = None) -> None:
-        """The call returned; `tokens` (completion tokens) normalises latency by reply length."""
-        tokens = max(1, tokens or 1)
-        self._controller._on_success(self, (time.monotonic() - self.started) / tokens, tokens)
-
-    def overloaded(self, retry_after: float | None = None) -> None:
-        """The server said it is overloaded (429, 503, or a timeout)."""
-        self._controller._on_overload(self, retry_after)
-
-    def failed(self) -> None:
-        """Any other failure: it breaks the success streak but says nothing about load."""
-        self._controller._successes = 0
-
-
-class AdaptiveConcurrency:
-    """Additive-increase / multiplicative-decrease limit on calls in flight.
-
-    It starts at `ceiling`. An overload signal (429, 503, timeout) multiplies the limit by
-    `decrease_factor` and pauses new calls for the server's Retry-After. Self-hosted servers
-    (vLLM, SGLang, llama.cpp) slow down instead of refusing, so a smoothed latency (per reply
-    token) above `latency_factor` times its baseline counts as overload too; the baseline is the
-    lowest latency seen, drifting up by `baseline_drift` per call so that it follows lasting
-    changes in the workload. Latency is measured by the client, so it also grows when the client's
-    own CPU is saturated or when replies are tiny and noisy; to tell that apart from a server
-    that is really queueing, the climb must be large in absolute terms (a typical reply at least
-    `latency_floor` seconds slower than at baseline) and must last for `latency_window` replies
-    in a row. After `increase_after` successes in a row the limit grows by one. Calls that
-    started before a decrease neither decrease it again nor count towards the latency window,
-    as in TCP: one cut per window.
-
-    Args:
-        ceiling: the most calls in flight, and the starting limit.
-        floor: the least the limit goes down to.
-        decrease_factor: multiplier applied on overload, in (0, 1).
-        increase_after: successes in a row before adding one.
-        latency_factor: how far above baseline the smoothed latency may climb; None disables it.
-        latency_smoothing: weight of the newest sample in the latency EWMA.
-        baseline_drift: relative upward drift of the baseline per success.
-        latency_floor: seconds a typical reply must be slower than at baseline before latency
-            counts as overload; keeps millisecond-scale jitter from ever cutting the limit.
-        latency_window: replies in a row that must be over both thresholds before a cut.
-    """
-
-    def __init__(
-        self,
-        ceiling: int = 64,
-        *,
-        floor: int = 1,
-        decrease_factor: float = 0.5,
-        increase_after: int = 10,
-        latency_factor: float | None = 2.0,
-        latency_smoothing: float = 0.2,
-        baseline_drift: float = 0.001,
-        latency_floor: float = 0.25,
-        latency_window: int = 8,
-    ) -> None:
-        if not 1 <= floor <= ceiling:
-            raise ValueError(f"Concurrency needs 1 <= floor <= ceiling; got floor={floor}, ceiling={ceiling}.")
-        if not 0 < decrease_factor < 1:
-            raise ValueError(f"decrease_factor must lie in (0, 1); got {decrease_factor}.")
-        if increase_after < 1 or not 0 < latency_smoothing <= 1:
-            raise ValueError("increase_after must be >= 1 and latency_smoothing in (0, 1].")
-        if latency_factor is not None and latency_factor <= 1:
-            raise ValueError(f"latency_factor must be above 1 (or None); got {latency_factor}.")
-        if latency_floor < 0 or latency_window < 1:
-            raise ValueError(f"latency_floor must be >= 0 and latency_window >= 1; got {latency_floor}, {latency_window}.")
-        self.ceiling, self.floor = ceiling, floor
-        self.decrease_factor, self.increase_after = decrease_factor, increase_after
-        self.latency_factor, self.latency_smoothing, self.baseline_drift = latency_factor, latency_smoothing, baseline_drift
-        self.latency_floor, self.latency_window = latency_floor, latency_window
-        self.limit = ceiling
-        self.in_flight = 0
-        self.decreases = 0
-        self.lowest_limit = ceiling
-        self._epoch = 0
-        self._successes = 0
-        self._paused_until = 0.0
-        self._latency: float | None = None  # EWMA of seconds per reply token, this window only
-        self._baseline: float | None = None
-        self._reply_tokens: float | None = None  # EWMA of reply length, to turn per-token excess into seconds
-        self._slow_replies = 0  # replies in a row over both latency thresholds
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def acquire(self) -> ConcurrencySlot:
-        """Wait for a free slot (and for any Retry-After pause to pass), then take it."""
-        while (pause := self._paused_until - time.monotonic()) > 0:
-            await asyncio.sleep(pause)
-        if self.in_flight < self.limit and not self._waiters:
-            self.in_flight += 1
-            return ConcurrencySlot(self, self._epoch)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():  # a slot was handed over just as we left
-                self.release()
-            elif future in self._waiters:
-                self._waiters.remove(future)
-            raise
-        return ConcurrencySlot(self, self._epoch)
-
-    def release(self, slot: ConcurrencySlot | None = None) -> None:
-        """Give a slot back and hand it to the next waiter."""
-        self.in_flight -= 1
-        self._wake()
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[ConcurrencySlot]:
-        """``async with controller.slot() as slot:`` acquire, run, report via `slot`, release."""
-        held = await self.acquire()
-        try:
-            yield held
-        finally:
-            self.release(held)
-
-    def _wake(self) -> None:
-        # Slots are handed over (in_flight counted here) so a woken waiter cannot lose a race.
-        if time.monotonic() < self._paused_until:
-            return
-        while self._waiters and self.in_flight < self.limit:
-            future = self._waiters.popleft()
-            if not future.done():
-                self.in_flight += 1
-                future.set_result(None)
-
-    def _on_success(self, slot: ConcurrencySlot, latency: float, tokens: int = 1) -> None:
-        alpha = self.latency_smoothing
-        if self._baseline is None:
-            self._baseline = latency
-        self._baseline = min(self._baseline * (1 + self.baseline_drift), latency)
-        if slot.epoch != self._epoch:
-            return  # started under a higher limit: says nothing about the current one
-        self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
-        self._reply_tokens = tokens if self._reply_tokens is None else alpha * tokens + (1 - alpha) * self._reply_tokens
-        if self._latency_is_high():
-            self._slow_replies += 1
-            if self._slow_replies >= self.latency_window:
-                self._decrease(slot)
-            return  # never grow while latency is high
-        self._slow_replies = 0
-        self._successes += 1
-        if self._successes >= self.increase_after and self.limit < self.ceiling:
-            self.limit += 1
-            self._successes = 0
-            self._wake()
-
-    def _latency_is_high(self) -> bool:
-        """Smoothed latency above `latency_factor` x baseline, and by at least `latency_floor` seconds."""
-        if self.latency_factor is None or self._latency is None or self._baseline is None:
-            return False
-        excess_seconds = (self._latency - self._baseline) * (self._reply_tokens or 1.0)
-        return self._latency > self.latency_factor * self._baseline and excess_seconds >= self.latency_floor
-
-    def _on_overload(self, slot: ConcurrencySlot, retry_after: float | None) -> None:
-        self._successes = 0
-        if retry_after and retry_after > 0:
-            until = time.monotonic() + retry_after
-            if until > self._paused_until:
-                self._paused_until = until
-                asyncio.get_running_loop().call_later(retry_after, self._wake)
-        self._decrease(slot)
-
-    def _decrease(self, slot: ConcurrencySlot) -> bool:
-        if slot.epoch != self._epoch:
-            return False  # started before the last cut: its signal is already accounted for
-        self._epoch += 1
-        self.decreases += 1
-        self._successes = 0
-        self._latency = None  # measure the new window afresh
-        self._slow_replies = 0
-        self.limit = max(self.floor, int(self.limit * self.decrease_factor))
-        self.lowest_limit = min(self.lowest_limit, self.limit)
-        return True
-
-    def stats(self) -> dict[str, Any]:
-        """Current limit, calls in flight and waiting, decreases so far, latencies in seconds."""
-        return {
-            "concurrency_limit": self.limit,
-            "concurrency_ceiling": self.ceiling,
-            "in_flight": self.in_flight,
-            "waiting": len(self._waiters),
-            "concurrency_decreases": self.decreases,
-            "lowest_limit": self.lowest_limit,
-            "latency_ewma": self._latency,
-            "latency_baseline": self._baseline,
-        }
 
 
 class CircuitBreaker:
