@@ -112,7 +112,9 @@ def test_random_429s_are_retried_without_collapsing_the_limit():
     # A 429 at random is a pacing signal for its own call (it waits the Retry-After), not a sign of
     # overload: the old controller halved the limit on each and ended at 1 to 4 here.
     with FaultServer(FaultConfig(rate_429=0.25, retry_after=0.05, base_latency=0.01, seed=3)) as server:
-        client = _managed(server, concurrency=AdaptiveConcurrency(16, latency_factor=None))
+        # No per-attempt timeout: on a starved CPU a reply can take seconds, and timeouts are overload.
+        client = ManagedClient(openai_client(server.base_url, timeout=300.0), retry=RetryPolicy(initial_wait=0.01, timeout=None),
+                               concurrency=AdaptiveConcurrency(16, latency_factor=None))
         results = _calls(client, 96)
     stats = client.stats()
     assert len(results) == 96 and stats["rate_limited"] > 0
@@ -120,13 +122,23 @@ def test_random_429s_are_retried_without_collapsing_the_limit():
 
 
 def test_a_server_that_only_slows_down_lowers_concurrency():
-    # The slowdown (50 ms per request in flight: 1.65 s a reply at 32) dwarfs what a busy client
-    # adds to the latency it measures, so the signal does not depend on how loaded the CPU is.
+    # Made to hold on a starved CPU too: the slowdown (50 ms per request in flight, 1.65 s a reply at
+    # 32) is large; three calls one at a time first set the baseline, so it does not include the
+    # client's first-call start-up (which took 26 s on 2 cores with 6 busy loops, longer than any
+    # reply); there is no per-attempt timeout to turn slow replies into errors; and a floor of 8
+    # keeps a client that slows itself down from crawling at 1 in flight.
     config = FaultConfig(base_latency=0.05, latency_per_in_flight=0.05)
     with FaultServer(config) as server:
-        client = ManagedClient(openai_client(server.base_url, timeout=30.0), concurrency=32,
-                               retry=RetryPolicy(initial_wait=0.01, jitter=0.0, timeout=30.0))
-        _calls(client, 120)
+        client = ManagedClient(openai_client(server.base_url, timeout=300.0), concurrency=AdaptiveConcurrency(32, floor=8),
+                               retry=RetryPolicy(initial_wait=0.01, jitter=0.0, timeout=None))
+
+        async def go():
+            for _ in range(3):
+                await client.create(ask("warm-up"))
+            await asyncio.gather(*(client.create(ask(f"problem {i}")) for i in range(120)))
+            await client.close()
+
+        run(go())
     stats = client.stats()
     assert stats["rate_limited"] == 0 and stats["errors"] == 0
     # At 32 in flight a reply takes 1.65 s; the baseline from the first replies is far lower.
@@ -149,7 +161,9 @@ def test_request_rate_cap_holds():
     limits = RateLimits(requests_per_minute=1200, burst_seconds=0.5)  # 20/s after a burst of 10
     sent: list[float] = []
     with FaultServer() as server:
-        client = _managed(server, rate_limits=limits)
+        # No per-attempt timeout: on a starved CPU a timed-out attempt would be sent again.
+        client = ManagedClient(openai_client(server.base_url, timeout=300.0), rate_limits=limits,
+                               retry=RetryPolicy(initial_wait=0.01, timeout=None))
         inner_create = client.inner.create
 
         async def stamped_create(*args, **kwargs):
