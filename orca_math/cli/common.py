@@ -21,6 +21,24 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
     parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_timeout_option(parser)
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: the per-attempt limit of every model request (RetryPolicy.timeout)."""
+    parser.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                        help="give up on one attempt of a model request after SECONDS and retry it (default 300); "
+                        "a server that never answers then fails within about SECONDS x 8 attempts")
+
+
+def retry_from_args(args: argparse.Namespace):
+    """The `RetryPolicy` that `--timeout` asks for, or None to keep the default."""
+    timeout = getattr(args, "timeout", None)
+    if timeout is None:
+        return None
+    from orca_math.engine.client import RetryPolicy
+
+    return RetryPolicy(timeout=timeout)
 
 
 def add_cost_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +94,9 @@ def engine_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         from orca_math.engine.limits import RateLimits
 
         options["client_options"] = {"rate_limits": RateLimits(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)}
+    retry = retry_from_args(args)
+    if retry is not None:
+        options.setdefault("client_options", {})["retry"] = retry
     return options
 
 
@@ -109,6 +130,16 @@ def client_from_args(args: argparse.Namespace):
 
 #: Clients `client_from_args` built; `cli.main` closes them when the command ends, however it ends.
 _OPENED: list[Any] = []
+
+
+def managed_client_from_spec(spec: str, args: argparse.Namespace):
+    """A `ManagedClient` over `load_model(spec)` with the `--timeout` and `--concurrency` of `args`; closed by `close_clients`."""
+    from orca_math.engine.client import ManagedClient
+    from orca_math.models import load_model
+
+    client = ManagedClient(load_model(spec), concurrency=getattr(args, "concurrency", None), retry=retry_from_args(args))
+    _OPENED.append(client)
+    return client
 
 
 def close_clients() -> None:

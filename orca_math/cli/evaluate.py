@@ -55,6 +55,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from orca_math.cli.common import add_timeout_option
+
+    add_timeout_option(parser)
     add_overwrite_option(parser, "existing files in --out")
     parser.set_defaults(handler=run_eval)
 
@@ -78,7 +81,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate_sync(
             model, names, limit=args.limit, grader=args.grader, grader_model=args.grader_model,
             out=args.out, path=args.benchmarks_dir, concurrency=args.concurrency, sampling=sampling or None,
-            fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate,
+            fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate, timeout=args.timeout,
         )
     except (BenchmarkError, ValueError) as exc:
         raise UserError(cli_message(exc)) from None

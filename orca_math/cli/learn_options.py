@@ -36,6 +36,9 @@ def add_grader_options(parser: argparse.ArgumentParser) -> None:
                         "hybrid (deterministic where both answers parse, the Grader agent otherwise)")
     parser.add_argument("--grader-model", default=None, metavar="SPEC",
                         help="model spec of the Grader agent, needed for llm and hybrid (use a strong model)")
+    from orca_math.cli.common import add_timeout_option
+
+    add_timeout_option(parser)
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +70,12 @@ def grader_from_args(args: argparse.Namespace):
 
     if args.grader != "exact" and not args.grader_model:
         raise user_error(ValueError(f"--grader {args.grader} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
-    return AnswerGrader(args.grader_model, mode=args.grader) if args.grader != "exact" else AnswerGrader(mode="exact")
+    if args.grader == "exact":
+        return AnswerGrader(mode="exact")
+    from orca_math.cli.common import managed_client_from_spec
+
+    # Managed: the Grader's calls get retries and the per-attempt --timeout like every other model call.
+    return AnswerGrader(managed_client_from_spec(args.grader_model, args), mode=args.grader)
 
 
 def user_error(exc: BaseException):

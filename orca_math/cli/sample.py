@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from orca_math.cli.arguments import non_negative_int, positive_int
+from orca_math.cli.common import add_timeout_option
 from orca_math.cli.learn_options import (
     add_data_options,
     add_grader_options,
@@ -47,6 +48,7 @@ def _add_sample(subparsers) -> None:
     parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="samples in flight at once (default 8)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_timeout_option(parser)
     add_overwrite(parser)
     parser.set_defaults(handler=run_sample)
 
@@ -94,7 +96,7 @@ def run_sample(args: argparse.Namespace) -> int:
     try:
         path = run_sync(sample_responses(model, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
                                          max_tokens=args.max_tokens, out=args.out, concurrency=args.concurrency,
-                                         fresh=args.fresh, progress=not args.no_progress))
+                                         fresh=args.fresh, progress=not args.no_progress, timeout=args.timeout))
     except ValueError as exc:
         raise user_error(exc) from None
     finally:

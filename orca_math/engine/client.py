@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
@@ -41,8 +42,16 @@ from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
 from orca_math.models import _without_credentials, describe_client
 from orca_math.models.access import verify_access
-from orca_math.models.errors import ModelError, ServerError, register_secret, translate_error
+from orca_math.models.errors import (
+    ModelError,
+    ModelTimeoutError,
+    ServerError,
+    register_secret,
+    translate_error,
+)
 from orca_math.tokens import estimate_tokens
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_KEY = "orca_math_sample"
 LABEL_KEY = "orca_math_label"
@@ -182,6 +191,7 @@ class ManagedClient(ChatCompletionClient):
         self._orca_math_where = getattr(inner, "_orca_math_where", None)
         self._orca_math_fingerprint = getattr(inner, "_orca_math_fingerprint", None)
         self._identity = describe_client(inner)
+        self._warned_timeout = False  # the first attempt that runs out of time is logged, not every one
         self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
         self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute
 
@@ -288,7 +298,7 @@ class ManagedClient(ChatCompletionClient):
 
     async def _attempt(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
         probe = await self.breaker.before_call() if self.breaker is not None else False
-        outcome = "neutral"
+        outcome, error = "neutral", None
         try:
             prompt_estimate = self._prompt_estimate(messages)
             args = request["extra_create_args"]
@@ -314,10 +324,11 @@ class ManagedClient(ChatCompletionClient):
             return result
         except ModelError as exc:
             outcome = "failure" if exc.retryable else "neutral"
+            error = exc
             raise
         finally:
             if self.breaker is not None:
-                self.breaker.record(outcome, probe=probe)
+                self.breaker.record(outcome, probe=probe, error=error)
 
     async def _send(self, messages: Sequence[LLMMessage], request: dict[str, Any], estimated_tokens: int) -> CreateResult:
         """One HTTP request under the concurrency limit and rate caps; errors come out translated."""
@@ -337,6 +348,8 @@ class ManagedClient(ChatCompletionClient):
                 raise
             except Exception as raw:
                 error = classify(raw, where=self.where)
+                if isinstance(raw, TimeoutError) and self.retry.timeout is not None:
+                    error = self._timed_out()
                 self._on_error(raw, error, slot)
                 if error is raw:
                     raise
@@ -347,6 +360,19 @@ class ManagedClient(ChatCompletionClient):
         finally:
             if slot is not None and self.concurrency is not None:
                 self.concurrency.release(slot)
+
+    def _timed_out(self) -> ModelTimeoutError:
+        """Our own per-attempt timeout fired: say how long we waited, and warn once that the server hangs."""
+        seconds = f"{self.retry.timeout:g}"
+        timed_out = ModelTimeoutError(f"{self.where} did not answer within {seconds} s (the per-attempt timeout, "
+                                      "--timeout or RetryPolicy.timeout).")
+        if not self._warned_timeout:
+            self._warned_timeout = True
+            logger.warning("%s has not answered a request within %s s; it is retried, up to %d attempts in all. "
+                           "A server that accepts requests and never answers ends the run or fails its items after "
+                           "about timeout x attempts; --timeout sets the per-attempt limit.",
+                           self.where, seconds, self.retry.max_attempts)
+        return timed_out
 
     def _on_error(self, raw: BaseException, error: BaseException, slot: Any) -> None:
         status = getattr(error, "status_code", None)

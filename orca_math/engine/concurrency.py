@@ -88,8 +88,8 @@ class AdaptiveConcurrency:
 
     **Hung calls.** A call still running `hang_factor` times the typical reply time after it
     started (and at least `hang_floor` seconds) stops counting against the limit, so that hung
-    requests cannot hold the last slots until their timeout; at most `ceiling` calls at once are
-    let go this way.
+    requests cannot hold the last slots until their timeout; at most `max_hung` (4 x ceiling) calls
+    at once are let go this way. Replies that took that long do not count towards the typical reply time.
 
     As in TCP, a call that started before a cut says nothing about the new limit: its outcome is
     not counted in windows, so a burst of simultaneous 429s cuts once.
@@ -130,7 +130,7 @@ class AdaptiveConcurrency:
         latency_floor: float = 0.25,
         latency_window: int = 8,
         hang_factor: float | None = 10.0,
-        hang_floor: float = 10.0,
+        hang_floor: float = 1.0,
     ) -> None:
         if not 1 <= floor <= ceiling:
             raise ValueError(f"Concurrency needs 1 <= floor <= ceiling; got floor={floor}, ceiling={ceiling}.")
@@ -153,6 +153,7 @@ class AdaptiveConcurrency:
         self.latency_factor, self.latency_smoothing, self.baseline_drift = latency_factor, latency_smoothing, baseline_drift
         self.latency_floor, self.latency_window = latency_floor, latency_window
         self.hang_factor, self.hang_floor = hang_factor, hang_floor
+        self.max_hung = 4 * ceiling  # bounds the requests in flight beyond the limit, hung ones included
         self.limit = ceiling
         self.in_flight = 0  # calls holding a slot, hung ones excepted
         self.decreases = 0
@@ -264,7 +265,7 @@ class AdaptiveConcurrency:
         if threshold is None:
             return
         now = _now()
-        while self._running and self._hung < self.ceiling:
+        while self._running and self._hung < self.max_hung:
             oldest = next(iter(self._running))
             if oldest.started + threshold - now > _EARLY:
                 break
@@ -280,7 +281,9 @@ class AdaptiveConcurrency:
 
     def _on_success(self, slot: ConcurrencySlot, seconds: float, tokens: int) -> None:
         alpha = self.latency_smoothing
-        self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
+        threshold = self.hang_threshold()
+        if not slot.hung and (threshold is None or seconds < threshold):  # a hang that ended is not a typical reply
+            self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
         latency = seconds / tokens
         self._baseline = latency if self._baseline is None else min(self._baseline * (1 + self.baseline_drift), latency)
         if slot.epoch != self._epoch:
@@ -355,8 +358,9 @@ class AdaptiveConcurrency:
         If the server refuses what lies above a fixed capacity, the calls it accepts stay the same
         when the limit falls, so the share falls to ``1 - (1 - before) * limit_before / limit``;
         if its 429s are random, the share stays where it was; the midpoint decides. When the two
-        predictions lie within the window's noise of each other the window cannot tell
-        ("unclear"), and the cut is undone without learning anything.
+        predictions lie within the window's noise of each other (low shares, small windows), the
+        window cannot tell them apart: "unclear", which the caller treats as random, since a
+        share that low costs little either way and a needless cut costs a window at 0.75.
         """
         share_before, limit_before = checking
         if share_before > self.max_background:

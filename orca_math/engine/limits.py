@@ -68,13 +68,15 @@ class CircuitBreaker:
         self.state = "closed"  # closed -> open -> half_open -> closed | failed
         self.consecutive_failures = 0
         self.failed_probes = 0
+        self.last_error: str | None = None
         self._open_until = 0.0
         self._signal = _Signal()
 
     def _error(self) -> CircuitOpenError:
+        last = f" The last error: {self.last_error}" if self.last_error else ""
         return CircuitOpenError(
             f"{self.where} failed {self.consecutive_failures} calls in a row and {self.failed_probes} probe(s) after "
-            "cooling down; finished work is saved, rerun the same command to resume."
+            f"cooling down; finished work is saved, rerun the same command to resume.{last}"
         )
 
     async def before_call(self) -> bool:
@@ -90,8 +92,14 @@ class CircuitBreaker:
                 return True
             await self._signal.wait(wait if self.state == "open" else None)
 
-    def record(self, outcome: str, *, probe: bool) -> None:
-        """Report a call: outcome "success", "failure" (retryable) or "neutral" (anything else)."""
+    def record(self, outcome: str, *, probe: bool, error: BaseException | None = None) -> None:
+        """Report a call: outcome "success", "failure" (retryable) or "neutral" (anything else).
+
+        `error` is the failure's exception; the last one is quoted when the breaker gives up, so
+        that a server that hangs says "did not answer within 30 s", not just "failed".
+        """
+        if outcome == "failure" and error is not None:
+            self.last_error = str(error)
         if outcome == "success":
             self.consecutive_failures = 0
             if probe or self.state != "closed":

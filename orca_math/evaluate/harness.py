@@ -104,6 +104,7 @@ async def evaluate(
     progress: bool = True,
     audit_rate: float = 0.0,
     managed: bool = True,
+    timeout: float | None = None,
 ) -> EvaluationResult:
     """Evaluate a student model's pass@1 on benchmarks.
 
@@ -123,6 +124,8 @@ async def evaluate(
         progress: show a progress bar per benchmark.
         audit_rate: share of deterministic verdicts also sent to the LLM grader (agreement in the summary).
         managed: wrap clients in `ManagedClient` (retries with backoff, adaptive concurrency).
+        timeout: seconds allowed per attempt of a model request (`RetryPolicy.timeout`); None keeps
+            the default (300 s).
 
     Raises:
         BenchmarkError: an unknown benchmark, or its data can't be loaded.
@@ -141,12 +144,12 @@ async def evaluate(
     items = {name: _items(load_benchmark(name, path=path, limit=limit)) for name in names}
 
     owned: list[Any] = []  # clients built here from specs, closed at the end
-    student_client = _client(model, managed, concurrency, owned)
+    student_client = _client(model, managed, concurrency, owned, timeout)
     solver = StudentSolver(student_client, sampling=sampling, parse_retries=0)
     needs_llm = grader != "exact" or audit_rate > 0
     grader_client = None
     if needs_llm:
-        grader_client = student_client if grader_model is None else _client(grader_model, managed, concurrency, owned)
+        grader_client = student_client if grader_model is None else _client(grader_model, managed, concurrency, owned, timeout)
     answer_grader = AnswerGrader(grader_client, mode=grader, audit_rate=audit_rate)
     config = {
         "task": "evaluate",
@@ -264,15 +267,17 @@ def _fingerprint(items: Mapping[str, list[dict[str, Any]]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _client(model: ModelLike, managed: bool, concurrency: int, owned: list[Any]):
+def _client(model: ModelLike, managed: bool, concurrency: int, owned: list[Any], timeout: float | None = None):
     client = resolve_model(model)
     if isinstance(model, str):
         owned.append(client)
     if not managed:
         return client
-    from orca_math.engine.client import ManagedClient
+    from orca_math.engine.client import ManagedClient, RetryPolicy
 
-    return client if isinstance(client, ManagedClient) else ManagedClient(client, concurrency=concurrency)
+    if isinstance(client, ManagedClient):
+        return client
+    return ManagedClient(client, concurrency=concurrency, retry=RetryPolicy(timeout=timeout) if timeout else None)
 
 
 def _collect(checkpoint: CheckpointFile, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage]:

@@ -57,6 +57,7 @@ async def sample_responses(
     fresh: bool = False,
     progress: bool = True,
     seed: bool | None = None,
+    timeout: float | None = None,
 ) -> Path:
     """Sample `k` responses per problem and write them as `Attempt` rows (unlabelled).
 
@@ -80,6 +81,8 @@ async def sample_responses(
             reproducible and the k samples of a problem use k different seeds. None (default) sends
             it to backends known to accept it: the ``hf:`` client and autogen's OpenAI clients (vLLM,
             OpenAI and llama.cpp servers read ``seed``); other clients get no seed.
+        timeout: seconds allowed per attempt of a request (`RetryPolicy.timeout`); None keeps the
+            default (300 s). A local model that generates one reply at a time has none.
 
     Returns:
         The path of ``attempts.jsonl``: one `Attempt` row per sample that succeeded, ordered by
@@ -100,7 +103,7 @@ async def sample_responses(
         client = resolve_model(model)
     owned = isinstance(model, str)
     send_seed = accepts_seed(client) if seed is None else seed
-    retry = None
+    retry = RetryPolicy(timeout=timeout) if timeout else None
     if _generates_one_at_a_time(client):
         # Queued calls would only wait on the model's lock; a per-call timeout would cut a long local
         # generation (its thread runs on) and retry it behind the lock.
