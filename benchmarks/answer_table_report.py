@@ -12,9 +12,11 @@ Checkers, all run on tests/data/answer_cases.jsonl (gold, free-form response, ex
                        to both sides; "decided" when the regex matches at all (lm-eval scores a reply with
                        no match as wrong)
 
-"right" is the share of decided cases whose verdict matches the table's expected one.
+"right" is the share of decided cases whose verdict matches the table's expected one. With --baseline
+DIR, an older copy of orca_math.answers kept as DIR/answers_before (see answer_checking_speed.py) is
+reported too, as "before".
 
-Run: .venv/bin/python benchmarks/answer_table_report.py [--markdown]
+Run: .venv/bin/python benchmarks/answer_table_report.py [--markdown] [--baseline /tmp/answers_before]
 This is a report, not a test: it asserts nothing.
 """
 
@@ -83,6 +85,21 @@ CHECKERS: dict[str, Checker] = {
 }
 
 
+def add_baseline(directory: str) -> None:
+    """Put the older check_answer kept in `directory`/answers_before first in the report, as "before"."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, directory)
+    before = importlib.import_module("answers_before")
+
+    def old(gold: str, response: str) -> str | None:
+        result = before.check_answer(gold, response).result
+        return None if result == "cant_tell" else result
+
+    CHECKERS.update({"before": old, **{name: CHECKERS.pop(name) for name in list(CHECKERS)}})
+
+
 def tally(cases: list[dict[str, str]]) -> dict[str, dict[str, list[int]]]:
     """checker -> class -> [cases, decided, right]."""
     table: dict[str, dict[str, list[int]]] = {name: defaultdict(lambda: [0, 0, 0]) for name in CHECKERS}
@@ -104,8 +121,8 @@ def _cell(row: list[int]) -> str:
 
 
 def render(table: dict[str, dict[str, list[int]]], markdown: bool) -> str:
-    classes = sorted(next(iter(table.values())))
     names = list(CHECKERS)
+    classes = sorted(table[names[0]])
     totals = {name: [sum(row[i] for row in table[name].values()) for i in range(3)] for name in names}
     rows = [[c, str(table[names[0]][c][0]), *(_cell(table[name][c]) for name in names)] for c in classes]
     rows.append(["**all**" if markdown else "all", str(totals[names[0]][0]), *(_cell(totals[n]) for n in names)])
@@ -121,7 +138,10 @@ def render(table: dict[str, dict[str, list[int]]], markdown: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a markdown table (for docs/answers.md)")
+    parser.add_argument("--baseline", help="folder holding answers_before, an older copy to report as 'before'")
     args = parser.parse_args()
+    if args.baseline:
+        add_baseline(args.baseline)
     cases = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     print(render(tally(cases), args.markdown))
 

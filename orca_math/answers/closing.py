@@ -98,13 +98,22 @@ def read_closing(text: str, start: int = 0) -> ClosingReading | None:
         found = _closing_sentences(masked, sentences(masked, start))
     if not found:
         return None
-    if len(found) == 1 and len(found[0][1]) == 1:  # one sentence, one quantity: nothing to weigh
+    only_one = len(found) == 1 and len(found[0][1]) == 1
+    if only_one and not _OPENS_WITH_PREMISE.match(masked, found[0][0][0]):  # one quantity: nothing to weigh
         only = found[0][1][0]
-        return ClosingReading((Candidate((text[only.start : only.stop],), (only.start, only.stop), "answer"),), 0)
+        return ClosingReading((Candidate((masked[only.start : only.stop],), _span(masked, text, only), "answer"),), 0)
     rated: list[tuple[Mention, str]] = []
     for index, (span, mentions) in enumerate(reversed(found)):
         aside = len(found) == 2 and index == 1
         rated.extend(rate_sentence(masked, span, mentions, aside))
+    if len(found) == 1 and rated and all(standing in _INPUTS for _, standing in rated):
+        # "... = 21600 square inches. Since each tile is 1 square inch, this is also the number of
+        # tiles.": a last sentence of inputs alone explains; the answer may be in the one before.
+        before = _closing_sentences(masked, [s for s in sentences(masked, max(start, found[0][0][0] - _TAIL_CHARS))
+                                             if s[1] <= found[0][0][0]][1:])
+        if before:
+            span, mentions = before[0]
+            rated = rate_sentence(masked, span, mentions, False) + rated
     if not rated:
         return None
     candidates = _group(masked, text, rated)
@@ -114,13 +123,15 @@ def read_closing(text: str, start: int = 0) -> ClosingReading | None:
 
 
 _TAIL_CHARS = 800
+_INPUTS = ("weak_premise", "premise", "aside")
+_OPENS_WITH_PREMISE = re.compile(r"[\s*_>-]*(?:since|because|as|if|when|given|note)\b", re.I)
 
 
 def _closing_sentences(masked: str, spans: list[tuple[int, int]]) -> list[tuple[tuple[int, int], list[Mention]]]:
     """The last sentence that mentions a quantity, and the one before it when the last is an aside."""
     found: list[tuple[tuple[int, int], list[Mention]]] = []  # last sentence first
     for span in reversed(spans):
-        mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
+        mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "year"]
         if mentions:
             found.append((span, mentions))
             if len(found) == 2 or not _is_remark(masked[span[0] : span[1]]):
@@ -136,7 +147,10 @@ _HAS_EQUATION = re.compile(r"[-+*/×÷x]\s*\$?\d")
 
 
 def _demote_earlier_operands(text: str, start: int, region_start: int, candidates: list[Candidate]) -> list[Candidate]:
-    """A number that was only ever an input of an earlier equation ("12 + 5 = 17") is a premise here."""
+    """A number that was only ever an input of an earlier equation ("12 + 5 = 17") is likely a premise here.
+
+    Only likely: "17 + 18 + 19 = 54. The largest is 19." answers with an earlier input.
+    """
     operands: set[Fraction] = set()
     results: set[Fraction] = set()
     for span in sentences(text, start)[-_EARLIER_SENTENCES - 2 :]:
@@ -144,7 +158,7 @@ def _demote_earlier_operands(text: str, start: int, region_start: int, candidate
             break
         if not _HAS_EQUATION.search(text, span[0], span[1]):
             continue
-        mentions = [m for m in _shifted(find_mentions(text[span[0] : span[1]]), span[0]) if m.kind != "ordinal"]
+        mentions = [m for m in _shifted(find_mentions(text[span[0] : span[1]]), span[0]) if m.kind != "year"]
         chain_operands, chain_results = chains(mentions, links(text, mentions))
         operands.update(inputs(mentions, chain_operands))
         results.update(value_of(mentions[i]) for i in chain_results)
@@ -154,8 +168,8 @@ def _demote_earlier_operands(text: str, start: int, region_start: int, candidate
     demoted = []
     for candidate in candidates:
         parsed = read_number(candidate.texts[0])
-        if parsed is not None and parsed.value in given and candidate.standing not in ("premise", "aside"):
-            candidate = Candidate(candidate.texts, candidate.span, "premise")
+        if parsed is not None and parsed.value in given and candidate.standing in ("result", "answer", "neutral"):
+            candidate = Candidate(candidate.texts, candidate.span, "weak_premise")
         demoted.append(candidate)
     return demoted
 
@@ -170,9 +184,13 @@ _CORRECTION = re.compile(r"(?:wrong|incorrect|mistake|error|not right|oops)", 
 
 def _mask_calculator_notes(text: str) -> str:
     # GSM8K's "<<48/2=24>>": blanked out, keeping offsets, since the result is written right after it.
+    # A currency sign before the note moves to the result: "= $<<4*5=20>>20" reads "=        $20".
     if "<<" not in text:
         return text
-    return re.sub(r"<<[^<>\n]*>>", lambda m: " " * len(m.group()), text)
+    return _CALCULATOR_NOTE.sub(lambda m: " " * (len(m.group()) - len(m.group(1))) + m.group(1), text)
+
+
+_CALCULATOR_NOTE = re.compile(r"(\$?)<<[^<>\n]*>>")
 
 
 def _shifted(mentions: list[Mention], offset: int) -> list[Mention]:
@@ -201,11 +219,18 @@ def _group(masked: str, original: str, rated: list[tuple[Mention, str]]) -> list
             home.append((mention, standing))
     candidates = []
     for group in groups:
-        texts = tuple(dict.fromkeys(original[m.start : m.stop] for m, _ in group))
+        texts = tuple(dict.fromkeys(masked[m.start : m.stop] for m, _ in group))
         best = min((standing for _, standing in group), key=STANDINGS.index)
-        first = group[0][0]
-        candidates.append(Candidate(texts, (first.start, first.stop), best))
+        candidates.append(Candidate(texts, _span(masked, original, group[0][0]), best))
     return candidates
+
+
+def _span(masked: str, original: str, mention: Mention) -> tuple[int, int]:
+    """Where `mention` is in the reply: a "$" moved out of a calculator note is left out."""
+    start = mention.start
+    if masked[start] == "$" and original[start] != "$":
+        start += 1
+    return start, mention.stop
 
 
 def _pick(candidates: list[Candidate]) -> int | None:

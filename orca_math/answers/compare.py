@@ -125,9 +125,11 @@ def _compare_numbers(
         readings.append(_scaled_reading(gold, predicted, "percent", Fraction(1, 100), 2))
     if gold.cents != predicted.cents:
         readings.append(_scaled_reading(gold, predicted, "cents", Fraction(1, 100), 2))
-    # "7 dozen" answers "how many dozen" (7) as well as "how many eggs" (84).
-    if gold.dozen != predicted.dozen:
-        readings.append(_scaled_reading(gold, predicted, "dozen", Fraction(1, 12), None))
+    # "7 dozen" answers "how many dozen" (7) as well as "how many eggs" (84); "$4 million", "how many
+    # million dollars" (4). Only when one side alone has a scale word.
+    if gold.scale != predicted.scale and 1 in (gold.scale, predicted.scale):
+        scaled = gold if gold.scale != 1 else predicted
+        readings.append(_scaled_reading(gold, predicted, "scale", Fraction(1, scaled.scale), None))
     for gold_reading, predicted_reading, note in readings:
         why = _numbers_equal(gold_reading, predicted_reading, tolerance)
         if why:
@@ -143,8 +145,9 @@ def _compare_numbers(
 
 
 def _scaled_reading(gold: ParsedNumber, predicted: ParsedNumber, flag: str, factor: Fraction, decimals: int | None):
-    how = "a count of dozens" if flag == "dozen" else "a fraction of 1"
-    if getattr(gold, flag):
+    how = "a count of its scale word" if flag == "scale" else "a fraction of 1"
+    marked = gold.scale != 1 if flag == "scale" else getattr(gold, flag)
+    if marked:
         return gold.scaled(factor, decimals), predicted, f" (gold {flag} read as {how})"
     return gold, predicted.scaled(factor, decimals), f" (predicted {flag} read as {how})"
 
@@ -190,20 +193,25 @@ _UNIT_WORD = re.compile(r"\d\s*([a-zA-Z]+)\b(?!/)")  # "5 km/h" is a rate: it co
 
 def _unit_word(text: str) -> str | None:
     found = _UNIT_WORD.search(text)
-    unit = None if found is None else unit_of(found.group(1))
-    return found.group(1).lower() if unit is not None and unit[0] != "money" else None
+    if found is None or unit_of(found.group(1)) is None:
+        return None
+    return found.group(1).lower()
+
+
+_DOLLARS = re.compile(r"\$\s?\d")
 
 
 def _compare_units(
     gold_text: str, predicted_text: str, gold: ParsedNumber, predicted: ParsedNumber, tolerance: _Tolerance
 ) -> Comparison | None:
     """90 minutes vs a gold of 1.5: the same quantity in another unit is not a plain mismatch."""
-    if gold.percent or predicted.percent or not re.search(r"[a-zA-Z]", predicted_text):
-        return None
-    predicted_unit = _unit_word(predicted_text)
+    if gold.percent or predicted.percent or gold.cents or predicted.cents:
+        return None  # the cents rule has read both ways already
+    # "$0.25" against a gold of 25: the same money in cents, and the gold's unit is not given.
+    predicted_unit = "dollars" if _DOLLARS.search(predicted_text) else _unit_word(predicted_text)
     if predicted_unit is None:
         return None
-    gold_unit = _unit_word(gold_text)
+    gold_unit = "dollars" if _DOLLARS.search(gold_text) else _unit_word(gold_text)
     for unit, value in conversions(predicted.value, predicted_unit):
         if gold_unit is not None and unit != gold_unit and unit_of(unit) != unit_of(gold_unit):
             continue

@@ -25,7 +25,12 @@ _MENTION = re.compile(
     r"|(?:\d+\s*)?\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}"  # LaTeX fraction or mixed number
     r"|\d+\s+\d+\s*/\s*\d+(?![\d/.])"  # a mixed number: 3 1/4
     rf"|\d*[{_VULGAR}]"
-    r"|(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?"
+    # "$400 000", "= 3 400.": spaced thousands, after a currency sign or before punctuation only, so that
+    # "3 100-page books" and "5 200 ml bottles" stay two numbers.
+    r"|(?<=\$)\d{1,3}(?: \d{3})+(?:\.\d+)?(?![\d/])"
+    r"|\d{1,3}(?: \d{3})+(?=\s*(?:[.,;:!?=/*+)]|$))"
+    r"|(?:(?<== )|(?<==))\d{1,3}(?: \d{3})+(?![\d/-])"  # "= 325 000 cars": a result written with spaces
+    r"|(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)?"
     r"|\.\d+"
     r")"
     r"(?P<suffix>\s?(?:%|\\%|percent\b|per\s?cent\b)|[kK]\b|\s(?:thousand|million|billion|trillion|dozen|hundred)\b)?"
@@ -55,7 +60,8 @@ class Mention:
         stop: offset just past the unit word, or `end` when there is none.
         text: the text to compare (number, suffix and unit), e.g. "75 cents", "$45k", "3 1/4 hours".
         unit: the unit word ("hours", "$" for a currency sign), or None.
-        kind: "number", "word" (written in words), "clock", "ratio", "compound", or "ordinal".
+        kind: "number", "word" (written in words), "clock", "ratio", "compound", "ordinal" ("6th"), or
+            "year" ("in 2019", never a candidate).
     """
 
     start: int
@@ -67,7 +73,7 @@ class Mention:
 
 
 def find_mentions(text: str) -> list[Mention]:
-    """Every quantity mentioned in `text`, in order (ordinals and years are marked, not dropped)."""
+    """Every quantity mentioned in `text`, in order (ordinals and years are marked as such)."""
     mentions = [_from_match(text, match) for match in _MENTION.finditer(text)]
     mentions = [m for m in mentions if m is not None]
     lower = text.lower()
@@ -103,11 +109,13 @@ def _from_match(text: str, match: re.Match[str]) -> Mention | None:
         return Mention(start, end, end, text[start:end], None, "ordinal")
     kind = "number" if ":" not in number else ("clock" if _CLOCK.search(number) else "ratio")
     if kind == "number" and not match.group("cur") and _YEAR.fullmatch(number) and _looks_like_year(text, start):
-        return Mention(start, end, end, number, None, "ordinal")  # "in 2019": a date, not a quantity
+        return Mention(start, end, end, number, None, "year")  # "in 2019": a date, not a quantity
     unit = match.group("unit")
     if kind == "number" and unit is not None and match.start("unit") == match.end("num") and len(unit) == 1:
-        if unit_of(unit) is None and unit.lower() not in "k":
-            return None  # "2x": a coefficient of a variable, not a quantity
+        if unit.islower() and unit_of(unit) is None and unit != "k":
+            return None  # "2x": a coefficient of a variable, not a quantity ("240A" is amperes)
+        if unit.isupper():
+            return Mention(start, end, end, text[start:end], unit, kind)  # "240A": compare the number alone
     stop = end
     if unit is not None and unit.lower() not in _NOT_UNITS and kind == "number":
         stop = match.end("unit")

@@ -28,7 +28,9 @@ class ParsedNumber:
         decimals: decimals written (or of its exact expansion); None for a fraction that never terminates.
         percent: True when followed by "%", "percent" or "per cent".
         cents: True when the unit is cents, so the comparison may also read it as dollars.
-        dozen: True for "7 dozen": the value is 84, and the comparison may also read it as 7 (dozens).
+        scale: the multiplier a scale word applied ("7 dozen": 12, "$4 million": 1000000, "45k": 1000),
+            or 1. The value includes it (84); the comparison may also read the number as a count of
+            that unit (7 dozen, 4 million).
     """
 
     value: Fraction
@@ -36,7 +38,7 @@ class ParsedNumber:
     decimals: int | None
     percent: bool = False
     cents: bool = False
-    dozen: bool = False
+    scale: int = 1
 
     def scaled(self, factor: Fraction, extra_decimals: int | None) -> ParsedNumber:
         """The same number times `factor` (for %, cents, dozens); the kind is kept, so "50%" stays unrounded.
@@ -48,7 +50,7 @@ class ParsedNumber:
             decimals = decimals_of(value)
         else:
             decimals = None if self.decimals is None else self.decimals + extra_decimals
-        return replace(self, value=value, decimals=decimals, percent=False, cents=False, dozen=False)
+        return replace(self, value=value, decimals=decimals, percent=False, cents=False, scale=1)
 
 
 _FAST_INTEGER = re.compile(r"-?\d+")
@@ -106,6 +108,7 @@ _MONTH_AFTER = re.compile(
     r"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?"
     r"(?:january|february|march|april|june|july|august|september|october|november|december)\b"
 )
+_SCALE_WORDS = {"dozen": 12, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|trillion|dozen|hundred)\b|(k)\b")
 _PERCENT_AFTER = re.compile(r"\s*(?:%|percent\b|per cent\b|pct\b)")
 _NEGATIVE_BEFORE = re.compile(r"(?:\bminus|\bnegative|-\s*\()\s*$")
@@ -217,8 +220,8 @@ def _read_normalised(text: str, cents_hint: bool) -> ParsedNumber | None:
     percent = bool(_PERCENT_AFTER.match(after))
     negative = bool(_NEGATIVE_BEFORE.search(before))
     value = -number.value if negative else number.value
-    dozen = bool(scale) and scale.group(1) == "dozen"
-    return replace(number, value=value, percent=percent, cents=cents_hint and not percent, dozen=dozen)
+    multiplier = int(factor) if scale else 1
+    return replace(number, value=value, percent=percent, cents=cents_hint and not percent, scale=multiplier)
 
 
 def _plausible_suffix(after: str) -> bool:
@@ -226,8 +229,14 @@ def _plausible_suffix(after: str) -> bool:
     if not after or after[0] in " %)(,.;!?'\"-":
         return True
     letters = re.match(r"[a-z]+", after)
-    # "5km" and "3rd" are fine; "5x" and "2pi" are expressions; "3:" and "5/" lead to another form.
+    # "5km", "3rd" and the one-letter units "500g", "20m", "30s" are fine; "5x" and "2pi" are expressions;
+    # "3:" and "5/" lead to another form.
+    if letters and letters.group() in _UNIT_LETTERS:
+        return True
     return bool(letters) and len(letters.group()) >= 2 and letters.group() != "pi"
+
+
+_UNIT_LETTERS = frozenset("g m s h l".split())
 
 
 def _core_value(core: re.Match[str]) -> ParsedNumber | None:
@@ -274,9 +283,11 @@ def _read_words(text: str, cents_hint: bool) -> ParsedNumber | None:
         value = -value
     percent = bool(_PERCENT_AFTER.match(after))
     kind: NumberKind = "integer" if value.denominator == 1 else "fraction"
-    dozen = "dozen" in text[start:end]
+    run = text[start:end]
+    # Only a run that ends in its scale word counts in that unit: "two dozen", "four million".
+    multiplier = next((size for word, size in _SCALE_WORDS.items() if run.endswith(word)), 1)
     return ParsedNumber(
-        value, kind, decimals_of(value), percent=percent, cents=cents_hint and not percent, dozen=dozen
+        value, kind, decimals_of(value), percent=percent, cents=cents_hint and not percent, scale=multiplier
     )
 
 

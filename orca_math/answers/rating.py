@@ -23,13 +23,17 @@ from orca_math.answers.units import read_compound, same_quantity, unit_of
 
 STANDINGS = ("result", "answer", "neutral", "weak_premise", "premise", "aside")
 
+# Labels may sit between a number and its operator, as GSM8K writes them: "20 vanilla – 16 fruity = 4",
+# "$22/week - $20/week", "30 minutes for the first train + 35 minutes".
+# Each label word is taken whole ((?![\w'-])), so a word cannot be split in many ways (no backtracking blow-up).
+_LABEL = r"(?:[\s/]*[a-zA-Z'’][\w'’-]*(?![\w'’-])){0,8}"
 _OPERATOR_GAP = re.compile(
-    r"[\s()\[\]]*(?:\([^()\d]*\)\s*)?(?:is\s+)?(?:[-+−*×x÷/^]|\\times|\\cdot|times|plus|minus|"
-    r"multiplied\s+by|divided\s+by|of(?:\s+the)?)[\s()\[\]]*",
+    rf"[\s()\[\]]*(?:\([^()\d]*\)\s*)?{_LABEL}[\s()\[\]]*,?\s*(?:is\s+)?(?:[-+−–*×x÷/^]|\\times|\\cdot|times|"
+    r"plus|minus|multiplied\s+by|divided\s+by|of(?:\s+the)?)(?:\s+(?:a|an|another|the))?[\s()\[\]]*",
     re.I,
 )
 _EQUALS_GAP = re.compile(
-    r"[\s()\[\]]*(?:\([^()\d]*\)\s*)?,?\s*(?:=|≈|\\approx|~|equals|is\s+equal\s+to|is|are|gives(?:\s+us)?|makes|"
+    rf"[\s()\[\]]*(?:\([^()\d]*\)\s*)?(?:{_LABEL}\s*(?==))?,?\s*(?:=|≈|\\approx|~|equals|is\s+equal\s+to|is|are|gives(?:\s+us)?|makes|"
     r"which\s+is|which\s+equals|that\s+is)\s*(?:about|approximately|around|roughly)?\s*",
     re.I,
 )
@@ -44,10 +48,12 @@ CONCLUSION = re.compile(
     re.I,
 )
 _PREMISE_BEFORE = re.compile(
-    r"\b(?:the|each|every|per|of|from|than|by|among|between|out\s+of|original|initial)\s+"
-    r"(?:the\s+|his\s+|her\s+|their\s+|its\s+|a\s+|an\s+)?[$(]?\s*$",
+    r"(?:\b(?:the|each|every|per|from|than|among|between|out\s+of|original|initial)\s+"
+    r"(?:the\s+|his\s+|her\s+|their\s+|its\s+|a\s+|an\s+)?|\bof\s+(?:the|his|her|their|its)\s+)[$(]?\s*$",
     re.I,
 )
+# "a speed of 6", "increased by 20%": often the question's number, but "of"/"by" also introduce answers.
+_WEAK_PREMISE_BEFORE = re.compile(r"(?<!\btotal )(?<!\bsum )\b(?:of|by)\s+\$?\s*$", re.I)
 _SUBORDINATE = re.compile(
     r"\b(?:if|when|whenever|after|before|since|because|given|once|until|while|assuming|out of)\b", re.I
 )
@@ -61,16 +67,18 @@ _STRONG_AFTER = re.compile(
 _MORE_AFTER = re.compile(r"\s*(?:[a-z]+\s+){0,1}?(?:more|fewer|less|extra)\b", re.I)
 _PURPOSE_BEFORE = re.compile(r"\bto\s+(?!be\b)[a-z]+\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+|their\s+)?\$?$", re.I)
 # "2x - 3 = 7 gives x = 5": numbers in an equation with a variable are inputs; "x = 5" is the solution.
-_ALGEBRA = re.compile(r"\d[a-z]\b|\b[a-z]\s*[-+*/^]\s*[\d(]|[-+*/^]\s*[a-z]\b(?!\s*[a-z])", re.I)
+_ALGEBRA = re.compile(r"\d[a-z]\b|\b[a-z]\s*[-+*/^]\s*[\d(]|[-+*/^]\s*[a-z]\b(?!\s*[a-z])")  # variables: lower case
 _ASSIGNED = re.compile(r"(?<![\w.])[a-z]\s*=\s*\$?$", re.I)
 _RESULT_VERB_BEFORE = re.compile(
     r"\b(?:leaving|leaves|giving|making|totaling|totalling|which\s+is|that\s+is|which\s+makes|equals?|"
-    r"(?:leaving|leaves|left)\s+(?:him|her|them|us|me|it|you)\s+with|"
+    r"(?:leaving|leaves|left)\s+(?:him|her|them|us|me|it|you)\s+with|rounds?\s+(?:down\s+|up\s+)?to|"
     r"comes?\s+to|amounts?\s+to|adds?\s+up\s+to|left\s+with|ends?\s+(?:up\s+)?with|ended\s+(?:up\s+)?with)\s*$",
     re.I,
 )
+_PAST_TENSE_BEFORE = re.compile(r"\b[a-z]{2,}ed\s*$", re.I)  # "picked 18", "baked 30"
+# One whitespace character per step: "(?:\s+|...)+$" backtracks exponentially on a long run of spaces.
 _FILLERS = re.compile(
-    r"(?:\s+|\b(?:approximately|about|around|roughly|exactly|only|just|nearly|almost|a\s+total\s+of|total\s+of|"
+    r"(?:\s|\b(?:approximately|about|around|roughly|exactly|only|just|nearly|almost|a\s+total\s+of|total\s+of|"
     r"in\s+total|altogether|now|still|another|an\s+additional|additional|over|under|a|an)\b|[$*_])+$",
     re.I,
 )
@@ -87,7 +95,7 @@ _VERB_BEFORE = re.compile(
 
 def value_of(mention: Mention) -> Fraction | None:
     """The value of a plain number or number-word mention; None for times, ratios and compounds."""
-    if mention.kind not in ("number", "word"):
+    if mention.kind not in ("number", "word", "ordinal"):
         return None
     parsed = read_number(mention.text)
     return None if parsed is None else parsed.value
@@ -117,7 +125,8 @@ def links(text: str, mentions: list[Mention]) -> list[str | None]:
     found: list[str | None] = [None]
     for previous, mention in zip(mentions, mentions[1:], strict=False):
         gap = text[previous.stop : mention.start]
-        if _OPERATOR_GAP.fullmatch(gap) and (not re.search(r"\bof\b", gap) or _is_share(previous)):
+        # "of" is an operator only after a share ("25% of 80"); as a word in a label it is not one.
+        if _OPERATOR_GAP.fullmatch(gap) and (_ARITHMETIC.search(gap) or _is_share(previous)):
             found.append("op")
         elif _EQUALS_GAP.fullmatch(gap):
             found.append("eq")
@@ -126,6 +135,9 @@ def links(text: str, mentions: list[Mention]) -> list[str | None]:
         else:
             found.append(None)
     return found
+
+
+_ARITHMETIC = re.compile(r"[-+−–*×÷/^]|\\times|\\cdot|\b(?:x|times|plus|minus|multiplied|divided)\b")
 
 
 def _is_share(mention: Mention) -> bool:
@@ -194,14 +206,27 @@ def rate_sentence(
         if i in results and value in later[i]:
             continue  # "2 * 16 = 32 ..., so 32 + 16 = 48": an intermediate result, carried into a later sum
         standing = "aside" if aside else _standing(text, span, mention, i in results, mentions[i - 1] if i else None)
-        if i not in results and value in every_input and standing not in ("result", "answer"):
-            continue  # "For 50 minutes she earns 0.2 x 50": an input, written again
         # A quantity that feeds a later equation, or a result followed by another one, leads up to the answer.
         if standing in ("result", "answer") and (value in later[i] or last_result > i):
             standing = "neutral"
         kept.append((i, mention, standing))
     if not aside:
         kept = _apply_conclusion(text, span, kept)
+        kept = _later_result_wins(kept)
+    # "For 50 minutes she earns 0.2 x 50": an input written again is no candidate, unless a verb states
+    # it, or the equation it feeds is only an explanation (then the input may well be the answer).
+    # "For 50 minutes she earns 0.2 x 50": an input written again before its equation is no candidate,
+    # unless a verb states it, or the equation is only an explanation (then it may well be the answer).
+    # Written again after the equation ("= 16 amoebae after 8 days") it is only likely not the answer.
+    if any(s == "result" for i, _, s in kept if i in results):
+        first_operand = min(operands, default=len(mentions))
+        filtered = []
+        for i, mention, standing in kept:
+            restated = i not in results and value_of(mention) in every_input
+            if restated and i < first_operand and standing not in ("result", "answer"):
+                continue
+            filtered.append((i, mention, _at_most_weak(standing) if restated and i > first_operand else standing))
+        kept = filtered
     return [(mention, standing) for _, mention, standing in kept]
 
 
@@ -234,12 +259,26 @@ def _apply_conclusion(text: str, span: tuple[int, int], kept: list[tuple[int, Me
     return rated
 
 
+def _at_most_weak(standing: str) -> str:
+    return standing if STANDINGS.index(standing) >= STANDINGS.index("weak_premise") else "weak_premise"
+
+
+def _later_result_wins(kept: list[tuple[int, Mention, str]]) -> list[tuple[int, Mention, str]]:
+    """ "... which is 40 stickers, leaving 60 stickers": of two results in digits, the later one stands."""
+    last = max((k for k, (_, _, s) in enumerate(kept) if s == "result"), default=-1)
+    return [
+        (i, m, "neutral" if s == "result" and k < last and m.kind != "word" else s)
+        for k, (i, m, s) in enumerate(kept)
+    ]
+
+
 def _clause_end(text: str, start: int, end: int) -> int:
     found = re.compile(r"[;:]").search(text, start, end)
     return found.start() if found else end
 
 
 _CONTEXT = 60  # characters of context the end-anchored patterns look at
+_EXPLAINS = re.compile(r"\b(?:because|since|as)\b", re.I)
 _CLAUSE_SPLIT = re.compile(r"[,;:]")
 _HYPHEN_ADJECTIVE = re.compile(r"-[^\W\d_]")  # "the 160-meter bridge", "a 5-day trip"
 
@@ -247,14 +286,17 @@ _HYPHEN_ADJECTIVE = re.compile(r"-[^\W\d_]")  # "the 160-meter bridge", "a 5-day
 def _standing(
     text: str, span: tuple[int, int], mention: Mention, is_result: bool, previous: Mention | None
 ) -> str:
-    if is_result:
-        return "result"
     whole_before = text[span[0] : mention.start]
+    if is_result:
+        # "He can skip 4 classes because 10 - 4 = 6": an equation that explains is not the conclusion.
+        return "weak_premise" if _EXPLAINS.search(_CLAUSE_SPLIT.split(whole_before)[-1]) else "result"
     before = whole_before[-_CONTEXT:]
     after = text[mention.stop : min(span[1], mention.stop + _CONTEXT)]
     clause = _CLAUSE_SPLIT.split(whole_before)[-1]
     if whole_before.count("(") > whole_before.count(")"):
         return "aside"
+    if mention.kind == "ordinal" and _PREMISE_BEFORE.search(before):
+        return "weak_premise"  # "on the 3rd day" is given, but "by the 4th step" may answer "which step"
     if (
         (_PREMISE_BEFORE.search(before) and mention.kind != "clock")
         or _HYPHEN_ADJECTIVE.match(text, mention.end)
@@ -278,9 +320,9 @@ def _standing(
         return "result"
     if _MORE_AFTER.match(with_unit):
         return "answer"
-    if _PURPOSE_BEFORE.search(before):
+    if _PURPOSE_BEFORE.search(before) or _WEAK_PREMISE_BEFORE.search(before):
         return "weak_premise"  # "... to collect $6000": the goal the question gave
-    if _VERB_BEFORE.search(bare):
+    if _VERB_BEFORE.search(bare) or _PAST_TENSE_BEFORE.search(bare):
         return "answer"
     money = unit_of(mention.unit) is not None and unit_of(mention.unit)[0] == "money"
     if (_WEAK_BEFORE.search(before) and not money) or _RATE_AFTER.match(after):
