@@ -27,12 +27,19 @@ class Record(BaseModel):
 
 
 class Usage(Record):
-    """Tokens used by model calls. `estimated` is true when a reply carried no usage and tiktoken counted."""
+    """Tokens used by model calls. `estimated` is true when a reply carried no usage and tiktoken counted.
+
+    The token counts include replies served from the response cache; `cached_prompt_tokens` and
+    `cached_completion_tokens` say how many of them were, so costs count only paid calls and the
+    rest is what the cache saved.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
     estimated: bool = False
 
     @property
@@ -45,6 +52,8 @@ class Usage(Record):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             calls=self.calls + other.calls,
             cached_calls=self.cached_calls + other.cached_calls,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            cached_completion_tokens=self.cached_completion_tokens + other.cached_completion_tokens,
             estimated=self.estimated or other.estimated,
         )
 

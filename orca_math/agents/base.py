@@ -344,4 +344,5 @@ def _usage_of(result: Any, messages: list[LLMMessage], reply: str) -> Usage:
         prompt = estimate_tokens("\n".join(str(m.content) for m in messages))
         completion = estimate_tokens(reply)
         estimated = True
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, calls=1, cached_calls=int(cached), estimated=estimated)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, calls=1, cached_calls=int(cached), estimated=estimated,
+                 cached_prompt_tokens=prompt if cached else 0, cached_completion_tokens=completion if cached else 0)

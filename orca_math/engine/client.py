@@ -222,7 +222,9 @@ class ManagedClient(ChatCompletionClient):
             hit = await self.cache.get(key)
             if hit is not None:
                 self._counts["cache_hits"] += 1
-                self.meter.record_cache_hit()
+                usage = hit.usage
+                self.meter.record_cache_hit(self.model_name, usage.prompt_tokens if usage else 0,
+                                            usage.completion_tokens if usage else 0)  # nothing spent; priced as saved
                 return hit
         args.pop(SAMPLE_KEY, None)
         # One GET /models per client before its first chat request: a rejected key then costs one

@@ -152,7 +152,11 @@ class Pipeline:
         from orca_math.engine.costs import PriceTable
 
         price = PriceTable(self.prices).price(model_name)
-        return price.cost(summary.prompt_tokens, summary.completion_tokens) if price else None
+        if price is None:
+            return None
+        # Replies served from the cache cost nothing: they are priced as saved, not as spent.
+        summary.saved_usd = price.cost(summary.cached_prompt_tokens, summary.cached_completion_tokens)
+        return price.cost(summary.paid_prompt_tokens, summary.paid_completion_tokens)
 
     def _client(self, out: Path, *, spent_usd: float = 0.0, client: ChatCompletionClient) -> ChatCompletionClient:
         if not self.managed:

@@ -24,7 +24,20 @@ class StageSummary:
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
-    cost_usd: float | None = None
+    cached_prompt_tokens: int = 0  # of the tokens above, those of replies served from the cache
+    cached_completion_tokens: int = 0
+    cost_usd: float | None = None  # paid calls only
+    saved_usd: float | None = None  # what the cached replies would have cost
+
+    @property
+    def paid_prompt_tokens(self) -> int:
+        """Prompt tokens of calls that were paid for (replies served from the cache cost nothing)."""
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    @property
+    def paid_completion_tokens(self) -> int:
+        """Completion tokens of calls that were paid for."""
+        return self.completion_tokens - self.cached_completion_tokens
 
     @property
     def dropped(self) -> int:
@@ -43,7 +56,10 @@ class StageSummary:
             "completion_tokens": self.completion_tokens,
             "calls": self.calls,
             "cached_calls": self.cached_calls,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "cached_completion_tokens": self.cached_completion_tokens,
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "saved_by_cache_usd": None if self.saved_usd is None else round(self.saved_usd, 6),
         }
 
 
@@ -66,6 +82,8 @@ def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
         summary.completion_tokens += usage.get("completion_tokens", 0)
         summary.calls += usage.get("calls", 0)
         summary.cached_calls += usage.get("cached_calls", 0)
+        summary.cached_prompt_tokens += usage.get("cached_prompt_tokens", 0)
+        summary.cached_completion_tokens += usage.get("cached_completion_tokens", 0)
     return summary
 
 
@@ -91,12 +109,20 @@ class Funnel:
 
     @property
     def cost_usd(self) -> float | None:
+        """USD of the calls that were paid for; replies served from the cache count in `saved_usd`."""
         costs = [s.cost_usd for s in self.stages if s.calls]
         return None if not costs or any(c is None for c in costs) else sum(costs)  # type: ignore[misc]
+
+    @property
+    def saved_usd(self) -> float | None:
+        """What the replies served from the cache would have cost; None when a price is unknown."""
+        saved = [s.saved_usd for s in self.stages if s.cached_calls]
+        return None if any(v is None for v in saved) else sum(saved)  # type: ignore[misc]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "saved_by_cache_usd": None if self.saved_usd is None else round(self.saved_usd, 6),
             "seeds": self.seeds,
             "final_rows": self.final_rows,
             "seconds": round(self.seconds, 3),
@@ -119,6 +145,8 @@ class Funnel:
                 lines.append(f"  fail: {reason[:90]} × {count}")
         lines.append("-" * len(header))
         cost = "" if self.cost_usd is None else f"   cost: ${self.cost_usd:.4f}"
+        if self.saved_usd:
+            cost += f" (saved by cache: ${self.saved_usd:.4f}, {sum(s.cached_calls for s in self.stages)} cached calls)"
         lines.append(
             f"final rows: {self.final_rows}   tokens: {self.prompt_tokens} in + {self.completion_tokens} out{cost}   time: {self.seconds:.1f}s"
         )
