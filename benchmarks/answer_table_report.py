@@ -1,9 +1,10 @@
 """Per-class decided share and accuracy on the hand-written answer table, for three answer checkers.
 
 Checkers, all run on tests/data/answer_cases.jsonl (gold, free-form response, expected verdict, class):
-  check_answer         orca_math.answers.check_answer, default (every extraction may decide)
+  check_answer         orca_math.answers.check_answer, default (every extraction may decide), given the
+                       case's question where it has one (its numbers are set aside)
   check_answer strict  the same with min_confidence="sole": guesses among several numbers are cant_tell
-                       (what AnswerGrader's hybrid and exact modes use)
+                       (what GradingPolicy's hybrid and exact modes use)
   math-verify          math_verify.parse on the gold and on the whole response, then math_verify.verify;
                        "decided" when both parse to something
   lm-eval flexible     lm-evaluation-harness's GSM8K "flexible-extract" filter, written here from its
@@ -32,21 +33,22 @@ from pathlib import Path
 from orca_math.answers import check_answer
 
 TABLE = Path(__file__).resolve().parents[1] / "tests/data/answer_cases.jsonl"
-# A checker returns "equal", "not_equal" or None (undecided).
-Checker = Callable[[str, str], str | None]
+# A checker is called with (gold, response, question or None) and returns "equal", "not_equal" or None
+# (undecided). Only check_answer reads the question; the other checkers have no use for it.
+Checker = Callable[[str, str, str | None], str | None]
 
 
-def orca(gold: str, response: str) -> str | None:
-    result = check_answer(gold, response).result
+def orca(gold: str, response: str, question: str | None = None) -> str | None:
+    result = check_answer(gold, response, question=question).result
     return None if result == "cant_tell" else result
 
 
-def orca_strict(gold: str, response: str) -> str | None:
-    result = check_answer(gold, response, min_confidence="sole").result
+def orca_strict(gold: str, response: str, question: str | None = None) -> str | None:
+    result = check_answer(gold, response, question=question, min_confidence="sole").result
     return None if result == "cant_tell" else result
 
 
-def math_verify_checker(gold: str, response: str) -> str | None:
+def math_verify_checker(gold: str, response: str, question: str | None = None) -> str | None:
     import math_verify
 
     try:
@@ -69,7 +71,7 @@ def _lm_eval_normalise(text: str) -> str:
     return text.strip().lower()
 
 
-def lm_eval_flexible(gold: str, response: str) -> str | None:
+def lm_eval_flexible(gold: str, response: str, question: str | None = None) -> str | None:
     matches = _FLEXIBLE.findall(response)
     if not matches:
         return None
@@ -93,7 +95,7 @@ def add_baseline(directory: str) -> None:
     sys.path.insert(0, directory)
     before = importlib.import_module("answers_before")
 
-    def old(gold: str, response: str) -> str | None:
+    def old(gold: str, response: str, question: str | None = None) -> str | None:
         result = before.check_answer(gold, response).result
         return None if result == "cant_tell" else result
 
@@ -105,7 +107,7 @@ def tally(cases: list[dict[str, str]]) -> dict[str, dict[str, list[int]]]:
     table: dict[str, dict[str, list[int]]] = {name: defaultdict(lambda: [0, 0, 0]) for name in CHECKERS}
     for case in cases:
         for name, checker in CHECKERS.items():
-            verdict = checker(case["gold"], case["response"])
+            verdict = checker(case["gold"], case["response"], case.get("question"))
             row = table[name][case["class"]]
             row[0] += 1
             if verdict is not None:

@@ -84,7 +84,8 @@ def test_the_reference_answer_is_extracted_from_a_reference_solution():
     assert not grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 24").correct
 
 
-GUESS = "Tom ends with 72 clips. (He gave away 9.)"  # no marker, several numbers: a guess
+# No marker, and two numbers neither of which is set aside (not the question's, not in an aside): a guess.
+GUESS = "Natalia sold 72 clips, more than the 70 she planned."
 
 
 @pytest.mark.parametrize("reference", ["72", "70"])

@@ -15,6 +15,7 @@ from orca_math.answers.closing import Candidate
 from orca_math.answers.compare import ROUNDING_MODES, Comparison, compare_answers
 from orca_math.answers.extract import CONFIDENCE_LEVELS, RULES, Extraction, extract_final_answer
 from orca_math.answers.normalize import parse_number
+from orca_math.answers.setaside import SET_ASIDE_REASONS
 from orca_math.answers.stated import (
     ConflictingAnswersError,
     canonical_number,
@@ -27,6 +28,7 @@ __all__ = [
     "CONFIDENCE_LEVELS",
     "ROUNDING_MODES",
     "RULES",
+    "SET_ASIDE_REASONS",
     "Candidate",
     "Comparison",
     "ConflictingAnswersError",

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from fractions import Fraction
 
 from orca_math.answers.closing import Candidate
-from orca_math.answers.compare import Comparison, Rounding, _check_gold, compare_answers
+from orca_math.answers.compare import Comparison, Rounding, _check_gold, _read_colon_form, compare_answers
 from orca_math.answers.extract import CONFIDENCE_LEVELS, Extraction, extract_final_answer
+from orca_math.answers.normalize import read_number
 
 
 def check_answer(
-    gold: str, response: str, *, min_confidence: str = "guess", rounding: Rounding = "both"
+    gold: str,
+    response: str,
+    *,
+    question: str | None = None,
+    min_confidence: str = "guess",
+    rounding: Rounding = "both",
 ) -> Comparison:
     """Extract the final answer from a whole `response` and compare it with `gold`.
 
@@ -23,9 +30,16 @@ def check_answer(
     - "cant_tell" otherwise: the gold is one of them, but not clearly the answer.
     Such verdicts have confidence "guess".
 
+    Candidates that are plainly not the answer are set aside first: a number the `question` gives, a
+    number in an aside, a count of a part ("4 of them"). When one candidate is left and no set-aside
+    one equals the gold, the verdict rests on that one alone, with confidence "sole" ("Out of 50
+    students, 15 walk, so 35 take the bus." for a question that gives 50 and 15).
+
     Args:
         gold: the reference answer ("72", "$18.50", "3/4"), not a whole solution.
         response: a model's free-form solution text.
+        question: the problem the response answers, or None; its numbers are set aside among the
+            candidates of a closing statement.
         min_confidence: the least sure extraction that may decide: "guess" (default: every extraction
             decides), "sole" (guesses among several numbers become "cant_tell"), or "marker" (only an
             explicit answer marker decides).
@@ -35,7 +49,7 @@ def check_answer(
         The `Comparison`, with `rule` (the extraction rule) and `confidence` set.
 
     Raises:
-        TypeError: if `gold` or `response` is not a string.
+        TypeError: if `gold`, `response` or a given `question` is not a string.
         ValueError: if `gold` is empty or `min_confidence` is not a confidence level.
     """
     if not isinstance(response, str):
@@ -43,14 +57,13 @@ def check_answer(
     if min_confidence not in CONFIDENCE_LEVELS[:-1]:
         raise ValueError(f"min_confidence must be one of marker, sole, guess, got {min_confidence!r}")
     _check_gold(gold)
-    extraction = extract_final_answer(response)
+    extraction = extract_final_answer(response, question=question)
     if extraction.rule == "none":
         return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none", "none")
     if extraction.candidates:
-        comparison = _judge_candidates(gold, extraction, rounding)
+        comparison, confidence = _judge_candidates(gold, extraction, rounding)
     else:
-        comparison = compare_answers(gold, extraction.value, rounding=rounding)
-    confidence = "guess" if len(extraction.candidates) > 1 else extraction.confidence
+        comparison, confidence = compare_answers(gold, extraction.value, rounding=rounding), extraction.confidence
     # Built directly: dataclasses.replace costs a tenth of a plain verdict.
     comparison = Comparison(
         comparison.result, comparison.reason, comparison.method, comparison.gold_value,
@@ -67,7 +80,8 @@ def check_answer(
     return comparison
 
 
-def _judge_candidates(gold: str, extraction: Extraction, rounding: Rounding) -> Comparison:
+def _judge_candidates(gold: str, extraction: Extraction, rounding: Rounding) -> tuple[Comparison, str]:
+    """The verdict on a reading with candidates, and how sure it is ("sole" or "guess")."""
     verdicts = []
     for candidate in extraction.candidates:
         readings = [compare_answers(gold, text, rounding=rounding) for text in candidate.texts]
@@ -82,8 +96,62 @@ def _judge_candidates(gold: str, extraction: Extraction, rounding: Rounding) -> 
         only = verdicts[0]
         texts = extraction.candidates[0].texts
         if only.result == "equal" and len(texts) > 1:
-            return replace(only, reason=f"{only.reason}; the reply restates it as {' and '.join(texts)}")
-        return only
+            only = replace(only, reason=f"{only.reason}; the reply restates it as {' and '.join(texts)}")
+        return only, extraction.confidence
+    if extraction.confidence == "sole":
+        sole = _judge_the_one_left(gold, extraction, verdicts)
+        if sole is not None:
+            return sole, "sole"
+    if not any(_may_be_the_gold(gold, c, v) for c, v in zip(extraction.candidates, verdicts, strict=True)):
+        # Whichever candidate is the answer, it is not the gold: the verdict rests on no pick.
+        shown = ", ".join(c.texts[0] for c in extraction.candidates)
+        first = verdicts[0]
+        reason = f"none of the closing statement's candidate answers ({shown}) equals the gold"
+        return Comparison("not_equal", reason, first.method, first.gold_value, None), "sole"
+    return _judge_several(extraction, verdicts), "guess"
+
+
+def _judge_the_one_left(gold: str, extraction: Extraction, verdicts: list[Comparison]) -> Comparison | None:
+    """The verdict on the one candidate not set aside, or None when a set-aside one may be the gold."""
+    left = next(i for i, c in enumerate(extraction.candidates) if c.set_aside is None)
+    for i, (candidate, verdict) in enumerate(zip(extraction.candidates, verdicts, strict=True)):
+        # The question's own "4 hours" beside a gold of 240 matches only as minutes: a coincidence.
+        coincidence = candidate.set_aside == "question" and verdict.method == "unit"
+        if i != left and _may_be_the_gold(gold, candidate, verdict) and not coincidence:
+            return None  # "how many are left" may answer with a number the question gave: no sure reading
+    aside = ", ".join(f"{c.texts[0]} ({c.set_aside})" for c in extraction.candidates if c.set_aside)
+    verdict = verdicts[left]
+    return replace(verdict, reason=f"{_sentence(verdict.reason)}; set aside: {aside}")
+
+
+def _may_be_the_gold(gold: str, candidate: Candidate, verdict: Comparison) -> bool:
+    """Whether a candidate's verdict leaves open that it is the gold: equal, or unsure in a way that may be."""
+    if verdict.result == "equal":
+        return True
+    if verdict.result != "cant_tell":
+        return False
+    if verdict.reason.startswith("one answer is a time or ratio"):
+        return any(_colon_form_may_mean(gold, text) for text in candidate.texts)
+    return True
+
+
+def _colon_form_may_mean(gold: str, text: str) -> bool:
+    """Whether a clock time or ratio may be what a plain-number gold means.
+
+    GSM8K writes a clock time as its hour: "2:00 pm is the latest she can start" answers a gold of 2
+    (or 14). A ratio "3:2" may answer 1.5. Any other time or ratio is not that number.
+    """
+    form, number = _read_colon_form(text), read_number(gold)
+    if form is None or number is None:
+        return True  # the gold is the time, or the form is not read: unsure either way
+    first, second, _, _ = form
+    readings = {Fraction(first), Fraction(first % 12), Fraction(first % 12 + 12), first + Fraction(second, 60)}
+    if second:
+        readings.add(Fraction(first, second))
+    return number.value in readings
+
+
+def _judge_several(extraction: Extraction, verdicts: list[Comparison]) -> Comparison:
     shown = ", ".join(c.texts[0] for c in extraction.candidates)
     picked = extraction.picked
     matches, unsure = [], []

@@ -39,11 +39,15 @@ class Candidate:
         span: (start, end) of the first reading in the reply.
         standing: "result", "answer", "neutral", "weak_premise", "premise" or "aside" (see
             `orca_math.answers.rating`).
+        set_aside: why the candidate is plainly not the answer, or None: "question" (a number the
+            question gives), "aside" (in parentheses or a trailing remark) or "part" ("4 of them");
+            see `orca_math.answers.setaside`.
     """
 
     texts: tuple[str, ...]
     span: tuple[int, int]
     standing: str
+    set_aside: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

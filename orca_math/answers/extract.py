@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from orca_math.answers.closing import Candidate, read_closing
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
+from orca_math.answers.setaside import set_aside
 
 RULES = ("final_answer_line", "gsm8k", "boxed", "the_answer_is", "answer_colon", "closing_statement", "none")
 # How sure an extraction is, surest first. "none": nothing was found.
@@ -21,15 +22,17 @@ class Extraction:
 
     Attributes:
         value: the answer text (e.g. "$18", "3/4", "\\frac{1}{2}"), or None when nothing was found, or
-            when the closing statement holds several candidates and none is stated as the answer.
+            when the closing statement holds several candidates and none is stated as the answer. With
+            several candidates of which one is left after the others are set aside, that one.
         rule: which rule found it, one of `RULES` ("none" when nothing was found).
         span: (start, end) offsets of `value` (or of the guessed candidate) in the original text, or None.
         confidence: "marker" (an explicit answer marker: `Final answer:`, `####`, `\\boxed{}`, "The answer
-            is", `Answer:`), "sole" (no marker; the closing statement mentions one quantity, in digits),
-            "guess" (no marker; several quantities, see `candidates`, or one written only in words) or
-            "none".
+            is", `Answer:`), "sole" (no marker; the closing statement mentions one quantity, in digits,
+            or one is left once the others are set aside: see `Candidate.set_aside`), "guess" (no
+            marker; several quantities, see `candidates`, or one written only in words) or "none".
         candidates: the quantities the answer may be, each with its restatements ("90 minutes", "1.5
-            hours"); empty when `value` is one plain answer.
+            hours") and, when it is plainly not the answer, why it was set aside; empty when `value` is
+            one plain answer.
         picked: index in `candidates` of the one the wording singles out ("So 8 were eaten" over a
             number in an aside), or None.
     """
@@ -74,7 +77,7 @@ _EXPRESSION = re.compile(r"[\^√×÷*+]|\\(?!frac|dfrac|tfrac|text|\$|%)|\d[a-z
 _LIST_GAP = re.compile(r"\s*(?:,|or|and|to|-|–|/|&|,\s*and|,\s*or)\s*", re.I)
 
 
-def extract_final_answer(text: str) -> Extraction:
+def extract_final_answer(text: str, *, question: str | None = None) -> Extraction:
     """The final answer stated in `text`, found by the first rule that matches.
 
     Rules, in order: "final_answer_line" (`Final answer: X`, "The final answer is X"), "gsm8k" (`#### N`),
@@ -84,15 +87,23 @@ def extract_final_answer(text: str) -> Extraction:
     restate intermediate results first. An answer followed by a correction ("Wait, that's wrong: ...")
     gives way to what the correction says; a retraction with no new answer leaves nothing found.
 
+    With `question` (the problem the reply answers), a closing statement's candidates that repeat one
+    of the question's numbers are set aside (see `orca_math.answers.setaside`), as are numbers in an
+    aside and counts of a part ("4 of them"). When exactly one candidate is left, and the wording does
+    not single out a set-aside one, it is the reading, with confidence "sole"; `candidates` then still
+    lists every candidate, with `set_aside` saying why (`picked` stays the wording's pick, or None).
+
     Raises:
         TypeError: if `text` is not a string.
     """
     if not isinstance(text, str):
         raise TypeError(f"extract_final_answer expects a str, got {type(text).__name__}")
-    return _extract(text, 0)
+    if question is not None and not isinstance(question, str):
+        raise TypeError(f"question must be a str or None, got {type(question).__name__}")
+    return _extract(text, 0, question or None)
 
 
-def _extract(text: str, start: int) -> Extraction:
+def _extract(text: str, start: int, question: str | None = None) -> Extraction:
     for rule, finder in _FINDERS:
         span = finder(text, start)
         if span is None:
@@ -100,25 +111,25 @@ def _extract(text: str, start: int) -> Extraction:
         begin, end = _clean_span(text, *span)
         if end <= begin:
             continue
-        corrected = _after_correction(text, end)
+        corrected = _after_correction(text, end, question)
         if corrected is not None:
             return corrected
-        return _marker_extraction(text, rule, begin, end)
+        return _marker_extraction(text, rule, begin, end, question)
     # With no marker, the closing statement after the last correction is what the reply settles on.
     retraction = _last(_RETRACT, text, start)
     if retraction is not None:
         if read_closing(text, retraction.end()) is None:
             return Extraction(None, "none", None)
         start = retraction.end()
-    return _closing_extraction(text, start)
+    return _closing_extraction(text, start, question)
 
 
-def _after_correction(text: str, answer_end: int) -> Extraction | None:
+def _after_correction(text: str, answer_end: int, question: str | None) -> Extraction | None:
     """What a correction after the answer says instead, or None when there is no correction."""
     cue = _last(_RETRACT, text, answer_end) or _last(_RECHECK, text, answer_end)
     if cue is None:
         return None
-    corrected = _extract(text, cue.end())
+    corrected = _extract(text, cue.end(), question)
     if corrected.rule != "none":
         return corrected
     return Extraction(None, "none", None) if _RETRACT.search(text, answer_end) else None
@@ -131,7 +142,7 @@ def _last(pattern: re.Pattern[str], text: str, start: int) -> re.Match[str] | No
     return last
 
 
-def _marker_extraction(text: str, rule: str, begin: int, end: int) -> Extraction:
+def _marker_extraction(text: str, rule: str, begin: int, end: int, question: str | None) -> Extraction:
     if "," in text[begin:end] and not _DIGIT.search(text, begin, end):
         end = text.index(",", begin)  # "The answer is yes, she has enough money": the answer is "yes"
     value = _strip_inner_markdown(text[begin:end])
@@ -155,7 +166,7 @@ def _marker_extraction(text: str, rule: str, begin: int, end: int) -> Extraction
     reading = read_closing(text[:end], begin)
     if reading is None:
         return Extraction(value, rule, (begin, end), "marker")
-    return _from_reading(rule, reading, "marker")
+    return _from_reading(text, rule, reading, "marker", question)
 
 
 def _restatements(text: str, begin: int, mentions) -> str:
@@ -174,23 +185,36 @@ def _same(first, second) -> bool:
     return a is not None and b is not None and a.value == b.value
 
 
-def _closing_extraction(text: str, start: int) -> Extraction:
+def _closing_extraction(text: str, start: int, question: str | None) -> Extraction:
     reading = read_closing(text, start)
     if reading is None:
         return Extraction(None, "none", None)
-    return _from_reading("closing_statement", reading, "sole")
+    return _from_reading(text, "closing_statement", reading, "sole", question)
 
 
-def _from_reading(rule: str, reading, sole_confidence: str) -> Extraction:
+def _from_reading(text: str, rule: str, reading, sole_confidence: str, question: str | None) -> Extraction:
     candidates, picked = reading.candidates, reading.picked
     if len(candidates) == 1:
         only = candidates[0]
         extra = candidates if len(only.texts) > 1 else ()
         # Prose uses number words loosely ("one of them", "at first"): a reading from words alone is a guess.
-        confidence = sole_confidence if any(ch.isdigit() for ch in "".join(only.texts)) else "guess"
+        confidence = sole_confidence if _in_digits(only) else "guess"
         return Extraction(only.texts[0], rule, only.span, confidence, extra, 0 if extra else None)
+    candidates = set_aside(text, candidates, question)
+    left = [i for i, candidate in enumerate(candidates) if candidate.set_aside is None]
+    if len(left) == 1:
+        only = candidates[left[0]]
+        # Sure only when the wording does not single out a set-aside candidate instead ("If one pen
+        # costs $7, ..., so 5 pens cost $35" against a question that gives $7), the one left is in
+        # digits, and its wording does not make it an input itself ("of the 100 guests").
+        if picked in (None, left[0]) and _in_digits(only) and only.standing != "premise":
+            return Extraction(only.texts[0], rule, only.span, "sole", candidates, picked)
     span = candidates[picked].span if picked is not None else None
     return Extraction(None, rule, span, "guess", candidates, picked)
+
+
+def _in_digits(candidate: Candidate) -> bool:
+    return any(ch.isdigit() for ch in "".join(candidate.texts))
 
 
 # ---- the marker rules ------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ _NOT_UNITS = frozenset(
     "x times plus minus and or of is are was were to in for each per a an the then so which that more less "
     "fewer left at on by with from than as if when after before over into total altogether overall remaining "
     "would will can could should must may might has have had do does did it its he she they we you i got "
-    "this these those all both every because since but not".split()
+    "this these those all both every because since but not equals equal divided multiplied".split()
 )
 _CLOCK = re.compile(r":\d{2}(?!\d)")
 _ONE_BEFORE_NOUN = re.compile(r"\s+(?!(?:left|more|remaining|extra|in\s+total|altogether)\b)[a-z]")

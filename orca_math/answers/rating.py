@@ -128,6 +128,8 @@ def links(text: str, mentions: list[Mention]) -> list[str | None]:
         # "of" is an operator only after a share ("25% of 80"); as a word in a label it is not one.
         if _OPERATOR_GAP.fullmatch(gap) and (_ARITHMETIC.search(gap) or _is_share(previous)):
             found.append("op")
+        elif gap == "(" and previous.stop == previous.end:
+            found.append("op")  # "9(2/3) = 6", "2(40 + 9) = 98": a product written without a sign
         elif _EQUALS_GAP.fullmatch(gap):
             found.append("eq")
         elif RESTATE_GAP.fullmatch(gap) and restates(previous, mention):

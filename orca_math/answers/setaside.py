@@ -1,0 +1,147 @@
+"""Setting aside the quantities of a closing statement that are plainly not its answer.
+
+"Out of 50 students, 15 walk, so 35 take the bus." has three numbers, but with the question at hand
+("Of 50 students, 15 walk to school. How many take the bus?") two of them are the question's own
+numbers written again, and one candidate is left: 35. Set aside, with the reason recorded on the
+`Candidate`:
+
+- "question": its value is a number the question gives, in a unit that agrees (a percent only matches
+  a percent: "40%" in the question does not set aside "40 stickers", and "2 inches" does not set aside
+  "2 days");
+- "aside": inside parentheses ("(He gave away 9.)", "$45 in total (3 tickets at $15 each)"); a trailing
+  remark sentence is not set aside, since it often restates the answer ("This is 60% of the class.");
+- "part": a count of part of something named before ("The total is 11 apples; 4 of them were green.");
+- "count": a group the problem already named, counted in words after "the", "these", "both"
+  ("Together, the three siblings wrote 180 + 180 = 360 stories in the two weeks.");
+- "operand": what a step of algebra divides or multiplies by ("Dividing both sides by 11, we get
+  h = 8,000.", "Subtracting nine from both sides ...").
+
+Setting aside is a reading of the reply alone and does not know the gold. `check_answer` decides on the
+one candidate left only when no set-aside candidate equals the gold: a gold that is one of the
+question's numbers ("how many are left" when as many were bought as sold) keeps every reading open.
+The operands of an equation ("48 + 24 = 72") are never candidates at all (see `closing`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from fractions import Fraction
+from functools import lru_cache
+
+from orca_math.answers.closing import Candidate
+from orca_math.answers.mentions import find_mentions
+from orca_math.answers.normalize import read_number
+from orca_math.answers.units import unit_of
+
+SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand")
+
+_PART_AFTER = re.compile(r"\s+of\s+(?:them|those|these|which)\b", re.I)
+# "the three siblings", "in the two weeks", "both two": a group the problem already named, in words.
+_COUNT_BEFORE = re.compile(r"\b(?:the|these|those|all|both)\s+$", re.I)
+# "dividing both sides by 11, we get h = 8,000", "subtracting nine from both sides": a step's operand.
+_STEP_OPERAND_BEFORE = re.compile(
+    r"\b(?:divid(?:e|es|ed|ing)|multipl(?:y|ies|ied|ying)|subtract(?:s|ed|ing)?|add(?:s|ed|ing)?)\b"
+    r"[^.;:\n]{0,40}?\b(?:by|from|to)\s+$|\b(?:subtract(?:s|ed|ing)?|add(?:s|ed|ing)?)\s+$",
+    re.I,
+)
+_WORD_NUMBER_START = re.compile(r"[^\W\d_]")
+# A question number: (value, is a percent, unit key or None).
+Given = tuple[Fraction, bool, object]
+
+
+@lru_cache(maxsize=4096)
+def question_numbers(question: str) -> frozenset[Given]:
+    """(value, is a percent, unit) of every quantity the question mentions, in digits or words.
+
+    Cached: the same question is graded against every sample drawn for it.
+    """
+    numbers: set[Given] = set()
+    for mention in find_mentions(question):
+        if mention.kind in ("clock", "ratio"):
+            numbers.add((Fraction(0), False, _clock_key(mention.text)))
+        elif mention.kind in ("number", "word", "ordinal"):
+            numbers.update(_keys(mention.text, mention.unit))
+        elif mention.kind == "compound":  # "1 hour and 50 minutes": each part is a number the question gives
+            for part in find_mentions(re.sub(r"\band\b|,", " ", mention.text)):
+                numbers.update(_keys(part.text, part.unit))
+    return frozenset(numbers)
+
+
+def set_aside(text: str, candidates: tuple[Candidate, ...], question: str | None) -> tuple[Candidate, ...]:
+    """`candidates` with `set_aside` filled in where a candidate is plainly not the answer."""
+    given = question_numbers(question) if question else frozenset()
+    marked = []
+    for candidate in candidates:
+        reason = None
+        start = candidate.span[0]
+        if _in_parentheses(text, start):
+            reason = "aside"
+        elif _PART_AFTER.match(text, candidate.span[1]):
+            reason = "part"
+        elif _WORD_NUMBER_START.match(candidate.texts[0]) and _COUNT_BEFORE.search(text, max(0, start - 12), start):
+            reason = "count"
+        elif _STEP_OPERAND_BEFORE.search(text, max(0, start - 80), start):
+            reason = "operand"
+        elif given and _in_question(candidate, given):
+            reason = "question"
+        marked.append(replace(candidate, set_aside=reason) if reason else candidate)
+    return tuple(marked)
+
+
+def _in_parentheses(text: str, start: int) -> bool:
+    # Only a parenthesis: a trailing remark sentence ("This is 12/20 x 100% = 60% of the students.")
+    # often restates the answer itself.
+    line_start = text.rfind("\n", 0, start) + 1
+    return text.rfind("(", line_start, start) > text.rfind(")", line_start, start)
+
+
+def _in_question(candidate: Candidate, given: frozenset[Given]) -> bool:
+    """Every reading of the candidate is a number the question gives, in a unit that agrees.
+
+    "2 inches" in the question does not set aside "2 days", and a candidate that joins "2 inches" and
+    "2 days" (the same value twice) is not set aside either.
+    """
+    for text in candidate.texts:
+        mentions = find_mentions(text)
+        if len(mentions) == 1 and mentions[0].kind in ("clock", "ratio"):
+            if (Fraction(0), False, _clock_key(text)) not in given:
+                return False
+            continue
+        unit = mentions[0].unit if mentions else None
+        keys = _keys(text, unit)
+        if not keys:
+            return False
+        value, percent, unit_key = next(iter(keys))
+        if not any(v == value and p == percent and (unit_key is None or u is None or u == unit_key)
+                   for v, p, u in given):
+            return False
+    return True
+
+
+def _keys(text: str, unit: str | None) -> set[Given]:
+    parsed = read_number(text)
+    if parsed is None:
+        return set()
+    if text.lstrip("-−").startswith(("$", "€", "£", "¥", "₹")):
+        unit = "$"  # "$25 shirt" is $25: the word after a price is what it buys, not its unit
+    return {(parsed.value, parsed.percent, _unit_key(unit))}
+
+
+def _clock_key(text: str) -> tuple[str, str]:
+    return ("clock", re.sub(r"[\s.]", "", text.lower()))
+
+
+def _unit_key(unit: str | None) -> object:
+    """A key under which "dollars" and "$", "eggs" and "egg" agree; None for no unit."""
+    if not unit:
+        return None
+    known = unit_of(unit)
+    if known is not None:
+        return known
+    word = unit.lower()
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
