@@ -1,0 +1,363 @@
+"""`BatchCalls`: the batch-mode sender of one job: wraps its clients, submits, polls, stores, resumes.
+
+The runner calls `settle()` after each pass over a stage's items. It submits every waiting
+request (split by `chunking`, at most `BatchOptions.max_open` batches open at once), polls with
+backoff, downloads each ended batch and stores its results (`state`) before anything else, and
+resubmits the requests that expired, failed or were cancelled, until each has its reply or has
+used its attempts. With ``wait=False`` it submits what it can and raises `RunPaused` ("rerun to
+continue") while batches are still running; rerunning the same command polls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orca_math.engine.batch.backend import BatchBackend, BatchMissingError, BatchOutputLostError
+from orca_math.engine.batch.chunking import Limits, Prepared, chunks
+from orca_math.engine.batch.client import BatchClient
+from orca_math.engine.batch.options import BatchOptions, BatchPrices
+from orca_math.engine.batch.state import BatchRecord, BatchState, state_path
+from orca_math.engine.costs import BudgetExceededError
+from orca_math.engine.items import RunStopped
+from orca_math.errors import ConfigError
+from orca_math.models.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+
+class RunPaused(RunStopped):
+    """Batches are still running at the provider (``--no-wait``): nothing is lost; rerun the same command later."""
+
+
+class BatchStopped(RunStopped):
+    """Batch mode cannot go on (a refused key, a budget that the next batch would pass); finished work is kept."""
+
+
+@dataclass
+class Lane:
+    """Requests of one backend and model: they share batches (a batch holds one model)."""
+
+    backend: BatchBackend
+    model: str
+    pending: dict[str, Prepared] = field(default_factory=dict)
+    expected_completion: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> tuple[str, str]:
+        return self.backend.name, self.model
+
+
+def choose_backend(client: Any, options: BatchOptions) -> BatchBackend:
+    """The backend for a stage's client: `options.backend`, or the model's provider."""
+    from orca_math.engine.client import ManagedClient
+    from orca_math.models.identity import identity_of
+
+    inner = client.inner if isinstance(client, ManagedClient) else client
+    identity = identity_of(client)
+    kind = options.backend
+    if kind == "auto":
+        provider = identity.provider
+        if provider in ("openai", "openai-compatible", "azure"):
+            kind = "openai" if provider != "azure" else "azure"
+        elif "anthropic" in type(inner).__module__.lower():
+            kind = "anthropic"
+        elif identity.provider == "vllm":
+            kind = "vllm"
+        else:
+            raise ConfigError(f"batch mode needs a model served by OpenAI, Azure OpenAI, an OpenAI-compatible URL with "
+                              f"/v1/batches, or Anthropic; {identity.name} is a {provider} model (choose "
+                              "BatchOptions(backend='vllm') to run batches with vllm run-batch here).")
+    if kind in ("openai", "azure"):
+        from orca_math.engine.batch.openai_backend import AzureBatchBackend, OpenAIBatchBackend
+
+        cls = AzureBatchBackend if kind == "azure" else OpenAIBatchBackend
+        return cls(inner, model=identity.name, completion_window=options.completion_window)
+    if kind == "anthropic":
+        from orca_math.engine.batch.anthropic_backend import AnthropicBatchBackend
+
+        return AnthropicBatchBackend(inner, model=identity.name)
+    from orca_math.engine.batch.vllm_backend import VLLMRunBatchBackend
+
+    return VLLMRunBatchBackend(inner, model=identity.name, command=options.vllm_command,
+                               vllm_model=options.vllm_model, extra_args=options.vllm_args)
+
+
+class BatchCalls:
+    """Batch-mode calls for the job whose output folder is `out` (see the module docstring).
+
+    Args:
+        out: the output folder; batch state and files live in ``out/batches``.
+        options: the `BatchOptions`.
+        wait: wait for batches to end (False: submit, then pause the run with `RunPaused`).
+    """
+
+    def __init__(self, out: str | Path, options: BatchOptions | None = None, *, wait: bool = True) -> None:
+        self.out = Path(out)
+        self.options = options or BatchOptions()
+        self.wait = wait
+        self._state: BatchState | None = None
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.reservations: dict[str, float] = {}  # request key -> budget held since its batch was submitted
+        self.meter: Any = None
+        self.events: list[str] = []  # one line per batch submitted, ended or resubmitted (logs, summaries)
+
+    @property
+    def state(self) -> BatchState:
+        if self._state is None:
+            self._state = BatchState(state_path(self.out))
+        return self._state
+
+    @property
+    def price_multiplier(self) -> float:
+        return self.options.price_multiplier
+
+    def wrap(self, client: Any, *, meter: Any) -> BatchClient:
+        """The batch-mode client for a stage's `client`; prices on `meter` become batch prices."""
+        if not isinstance(meter.prices, BatchPrices):
+            meter.prices = BatchPrices(meter.prices, self.options)
+        self.meter = meter
+        backend = choose_backend(client, self.options)
+        lane = self.lanes.get((backend.name, backend.model))
+        if lane is None:
+            lane = self.lanes[(backend.name, backend.model)] = Lane(backend, backend.model)
+        return BatchClient(self, client, lane, meter)
+
+    def pending(self) -> int:
+        """Requests recorded and not yet submitted."""
+        return sum(len(lane.pending) for lane in self.lanes.values())
+
+    # ------------------------------------------------------------------ settle
+
+    async def settle(self) -> None:
+        """Submit what waits, poll until every request of this job's lanes has its reply or has failed.
+
+        Raises:
+            RunPaused: with ``wait=False``, while batches are still running (rerun to continue).
+            BatchStopped: a refused key, or the next batch would pass the budget.
+        """
+        interval = self.options.poll_seconds
+        try:
+            while True:
+                changed = await self._poll_open()  # first: what ended may free slots and add requests to resend
+                changed |= await self._submit_waiting()
+                if not self._open() and not self._waiting():
+                    return
+                if not self.wait:
+                    raise RunPaused(self._paused_message())
+                interval = self.options.poll_seconds if changed else min(interval * 1.5, self.options.max_poll_seconds)
+                await asyncio.sleep(interval)
+        finally:
+            await self._close_backends()  # no HTTP session outlives a settle; the next one opens its own
+
+    def _ours(self, record: BatchRecord) -> Lane | None:
+        return self.lanes.get((record.backend, record.model))
+
+    def _open(self) -> list[tuple[BatchRecord, Lane]]:
+        found = []
+        for record in self.state.batches(open_only=True):
+            lane = self._ours(record)
+            if lane is not None:
+                found.append((record, lane))
+        return found
+
+    def _waiting(self) -> bool:
+        return self.pending() > 0 or bool(self._retries())
+
+    def _retries(self) -> dict[tuple[str, str], list[str]]:
+        """Keys waiting to be sent again, by lane; only for lanes of this job."""
+        keys = self.state.retry_keys()
+        if not keys:
+            return {}
+        by_batch: dict[str, list[str]] = {}
+        for key in keys:
+            record = self.state.request(key)
+            if record is not None and record.batch:
+                by_batch.setdefault(record.batch, []).append(key)
+        found: dict[tuple[str, str], list[str]] = {}
+        for batch in self.state.batches():
+            if batch.id in by_batch and self._ours(batch) is not None:
+                found.setdefault((batch.backend, batch.model), []).extend(by_batch[batch.id])
+        return found
+
+    def _paused_message(self) -> str:
+        running = [r for r, _ in self._open()]
+        waiting = self.pending() + sum(len(v) for v in self._retries().values())
+        what = f"{len(running)} batch(es) still running at the provider ({', '.join(r.remote_id or r.id for r in running[:3])})"
+        if waiting:
+            what += f" and {waiting} request(s) waiting for a free batch slot"
+        return (f"Paused: {what}; nothing is lost. Rerun the same command to continue (most batches end within an hour, "
+                f"all within 24 h); `orca-math status {self.out}` shows where they are.")
+
+    async def _submit_waiting(self) -> bool:
+        """Submit pending and to-be-resent requests, within limits and free slots; True when something was sent."""
+        retries = self._retries()
+        sent = False
+        for name, lane in self.lanes.items():
+            resend = [p for p in self._resend(retries.get(name, [])) if p.key not in lane.pending]
+            waiting = [*lane.pending.values(), *resend]
+            if not waiting:
+                continue
+            limits = Limits(self.options.max_requests or lane.backend.max_requests,
+                            self.options.max_bytes or lane.backend.max_bytes, self.options.max_tokens)
+            for chunk in chunks(waiting, limits):
+                if len(self._open()) >= self.options.max_open:
+                    return sent
+                await self._submit(lane, chunk)
+                sent = True
+        return sent
+
+    def _resend(self, keys: list[str]) -> Iterator[Prepared]:
+        """Requests to send again, read back from the input files of the batches they were last in."""
+        wanted: dict[str, dict[str, str]] = {}
+        for key in keys:
+            record = self.state.request(key)
+            if record is not None and record.batch:
+                wanted.setdefault(record.batch, {})[record.custom_id] = key
+        for batch in self.state.batches():
+            ids = wanted.get(batch.id)
+            if not ids or not Path(batch.input_file).exists():
+                continue
+            with open(batch.input_file, "rb") as handle:
+                for raw in handle:
+                    custom_id = json.loads(raw).get("custom_id")
+                    if custom_id in ids:
+                        yield Prepared(ids[custom_id], custom_id, raw if raw.endswith(b"\n") else raw + b"\n", len(raw) // 4,
+                                       batch.model)
+
+    async def _submit(self, lane: Lane, chunk: list[Prepared]) -> None:
+        held = self._reserve(lane, chunk)
+        batch_id = self.state.next_batch_id()
+        path = self.state.folder / f"{batch_id}.input.jsonl"
+        with open(path, "wb") as handle:
+            handle.writelines(p.line for p in chunk)
+        record = BatchRecord(id=batch_id, backend=lane.backend.name, model=lane.model, state="prepared", input_file=str(path),
+                             requests=len(chunk), prompt_tokens=sum(p.tokens for p in chunk))
+        self.state.add_batch(record, ((p.key, p.custom_id) for p in chunk))
+        for prepared in chunk:
+            lane.pending.pop(prepared.key, None)
+            lane.expected_completion.pop(prepared.key, None)
+        self.reservations.update(held)
+        await self._send(record, lane)
+
+    def _reserve(self, lane: Lane, chunk: list[Prepared]) -> dict[str, float]:
+        """Hold each request's expected batch-price cost against the budget before submitting; all or none."""
+        if self.meter is None or self.meter.budget is None:
+            return {}
+        held: dict[str, float] = {}
+        try:
+            for prepared in chunk:
+                completion = lane.expected_completion.get(prepared.key) or self.meter.expected_completion_tokens(lane.model)
+                held[prepared.key] = self.meter.reserve(lane.model, prepared.tokens, completion)
+        except BudgetExceededError:
+            for amount in held.values():
+                self.meter.release(amount)
+            spent = self.meter.cost_usd()
+            raise BatchStopped(f"Stopped before submitting a batch of {len(chunk)} request(s) to {lane.model}: with "
+                               f"${spent:.4f} spent and the batches in flight it would pass the ${self.meter.budget.max_usd:.2f} "
+                               "budget; finished work is saved (raise --budget-usd and rerun to go on).") from None
+        return held
+
+    async def _send(self, record: BatchRecord, lane: Lane) -> None:
+        """Upload and create the batch, recording the file id and batch id as soon as each is known."""
+
+        def on_file(file_id: str) -> None:
+            record.file_id = file_id
+            self.state.update_batch(record.id, file_id=file_id)
+
+        try:
+            remote_id = await lane.backend.submit(record, on_file)
+        except ModelError as exc:
+            if getattr(exc, "stops_run", False):
+                raise BatchStopped(str(exc)) from None
+            raise
+        record.remote_id, record.state = remote_id, "submitted"
+        self.state.update_batch(record.id, remote_id=remote_id, state="submitted")
+        self._event(f"batch {record.id}: {record.requests} request(s) of {record.model} submitted as {remote_id}")
+
+    # ------------------------------------------------------------------ poll
+
+    async def _poll_open(self) -> bool:
+        """Poll each open batch of this job once; store what ended. True when a batch ended."""
+        changed = False
+        for record, lane in self._open():
+            if record.remote_id is None:  # prepared, but the process stopped before its id was recorded
+                found = await lane.backend.find(record)
+                if found is None:
+                    await self._send(record, lane)
+                    continue
+                record.remote_id = found
+                self.state.update_batch(record.id, remote_id=found, state="submitted")
+            try:
+                status = await lane.backend.poll(record)
+            except BatchMissingError as exc:
+                n = self.state.fail_batch(record.id, "missing", str(exc), max_attempts=self.options.max_attempts)
+                logger.warning("%s; its %d unanswered request(s) are submitted again.", exc, n)
+                self._event(f"batch {record.id}: missing at the provider; {n} request(s) resubmitted")
+                changed = True
+                continue
+            except ModelError as exc:
+                if getattr(exc, "stops_run", False):
+                    raise BatchStopped(str(exc)) from None
+                logger.warning("Polling batch %s failed (%s); polling again later.", record.id, exc)
+                continue
+            self.state.update_batch(record.id, counts=status.counts)
+            if status.state == "running":
+                continue
+            changed = True
+            if status.state == "failed":
+                n = self.state.fail_batch(record.id, "failed", f"the batch failed: {status.reason}",
+                                          max_attempts=self.options.max_attempts)
+                self._event(f"batch {record.id}: failed at the provider ({status.reason}); {n} request(s) to resend or fail")
+                continue
+            await self._store(record, lane, status)
+        return changed
+
+    async def _store(self, record: BatchRecord, lane: Lane, status: Any) -> None:
+        """Download the results to a file, then store them in one transaction (before any item is checkpointed)."""
+        path = Path(record.input_file).with_name(f"{record.id}.output.jsonl")
+        try:
+            await lane.backend.download(record, status, path)
+        except BatchOutputLostError as exc:
+            n = self.state.fail_batch(record.id, "failed", str(exc), max_attempts=self.options.max_attempts)
+            self._event(f"batch {record.id}: {exc}; {n} request(s) to resend or fail")
+            return
+        counts = await asyncio.to_thread(self.state.store_results, record.id, lane.backend.read_file(path),
+                                         max_attempts=self.options.max_attempts)
+        self.state.update_batch(record.id, counts={**(status.counts or {}), "stored": counts})
+        note = f" ({status.reason})" if status.reason else ""
+        self._event(f"batch {record.id}: ended{note}: {counts['succeeded']} succeeded, {counts['retry']} to resend, "
+                    f"{counts['failed'] + counts['missing'] * 0} failed, {counts['missing']} without a result line")
+
+    def _event(self, line: str) -> None:
+        self.events.append(line)
+        logger.info(line)
+
+    # ------------------------------------------------------------------ reports
+
+    def summary(self) -> dict[str, Any]:
+        """Batches and requests by state, the price multiplier, and what happened (for summaries and status)."""
+        batches = self.state.batches()
+        return {"mode": "batch", "price_multiplier": self.options.price_multiplier,
+                "batches": [{"id": b.id, "remote_id": b.remote_id, "backend": b.backend, "model": b.model, "state": b.state,
+                             "requests": b.requests, "counts": b.counts, "reason": b.reason} for b in batches],
+                "requests": self.state.counts(), "events": list(self.events)}
+
+    async def _close_backends(self) -> None:
+        for lane in self.lanes.values():
+            await lane.backend.close()
+
+    async def close(self) -> None:
+        """Release the backends' connections and the state file (batches at the provider go on)."""
+        await self._close_backends()
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+
+__all__ = ["BatchCalls", "BatchStopped", "Lane", "RunPaused", "choose_backend"]
