@@ -250,17 +250,18 @@ class BatchCalls:
         if self.meter is None or self.meter.budget is None:
             return {}
         held: dict[str, float] = {}
+        completions = [lane.expected_completion.get(p.key) or self.meter.expected_completion_tokens(lane.model) for p in chunk]
         try:
-            for prepared in chunk:
-                completion = lane.expected_completion.get(prepared.key) or self.meter.expected_completion_tokens(lane.model)
+            for prepared, completion in zip(chunk, completions, strict=True):
                 held[prepared.key] = self.meter.reserve(lane.model, prepared.tokens, completion)
         except BudgetExceededError:
             for amount in held.values():
                 self.meter.release(amount)
-            spent = self.meter.cost_usd()
-            raise BatchStopped(f"Stopped before submitting a batch of {len(chunk)} request(s) to {lane.model}: with "
-                               f"${spent:.4f} spent and the batches in flight it would pass the ${self.meter.budget.max_usd:.2f} "
-                               "budget; finished work is saved (raise --budget-usd and rerun to go on).") from None
+            expected = self.meter.prices.cost(lane.model, sum(p.tokens for p in chunk), sum(completions))
+            raise BatchStopped(f"Stopped before submitting a batch of {len(chunk)} request(s) to {lane.model}: it is expected "
+                               f"to cost up to ${expected:.4f} at the batch price, which with ${self.meter.cost_usd():.4f} spent "
+                               f"and the batches in flight would pass the ${self.meter.budget.max_usd:.2f} budget; finished "
+                               "work is saved (raise --budget-usd and rerun to go on).") from None
         return held
 
     async def _send(self, record: BatchRecord, lane: Lane) -> None:
