@@ -1,0 +1,87 @@
+"""Limits hold for the whole Ray cluster: a shared rate cap, a 401 and a budget stop the run as locally.
+
+Loopback fault servers only; the session's local cluster (tests/_ray_helpers.py); 2 workers each.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orca_math.engine.config import EngineConfig
+from orca_math.engine.executors import remember_spec
+from orca_math.engine.items import RunStopped
+from orca_math.models import load_model
+from orca_math.pipeline import Pipeline, Solve
+from orca_math.testing.fault_server import FaultConfig, FaultServer
+from tests._ray_helpers import checkpoint_lines, ray_cluster, ray_executor, write_seeds
+
+pytestmark = [pytest.mark.timeout(180)]
+__all__ = ["ray_cluster"]
+
+
+def fault_model(base_url: str, **options):
+    """A client of the fault server that Ray workers can rebuild (its spec is remembered)."""
+    options = {"model": "fault-model", **options}
+    return remember_spec(load_model(base_url, **options), base_url, **options)
+
+
+def fast_retries():
+    from orca_math.engine.client import RetryPolicy
+
+    return RetryPolicy(initial_wait=0.01, max_wait=0.2, jitter=0.01)
+
+
+@pytest.mark.parametrize("cap", [97, 2 * 97], ids=["cluster-cap", "twice-the-cap"])
+def test_a_cluster_rate_cap_keeps_two_workers_under_the_servers_capacity(ray_cluster, tmp_path, cap):
+    # The server admits 100 requests in any one second and answers 429 above. A cluster cap of 97/s,
+    # split between the 2 workers, stays under it. The control, a cap of 2 x 97/s (what each worker
+    # pacing at the whole cap would add up to), draws many 429s: the test can fail.
+    n = 400
+    seeds = write_seeds(tmp_path / "seeds.jsonl", n)
+    with FaultServer(FaultConfig(capacity_rps=100, base_latency=0.01, retry_after=0.2)) as server:
+        model = fault_model(server.base_url)
+        config = EngineConfig.of(concurrency=32, progress=False, cache=False, requests_per_minute=cap * 60, retry=fast_retries())
+        result = Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
+        requests = server.chat_requests()
+    rate_limited = sum(r.outcome == "429" for r in requests)
+    assert result.funnel.final_rows == n
+    if cap < 100:
+        assert rate_limited < 0.05 * len(requests), (rate_limited, len(requests))
+        assert n / (requests[-1].time - requests[0].time) >= 0.6 * 100  # and it still uses most of the capacity
+    else:
+        assert rate_limited >= 0.05 * len(requests), (rate_limited, len(requests))
+
+
+def test_a_rejected_key_stops_the_run_after_one_request_per_worker_in_one_sentence(ray_cluster, tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 40)
+    with FaultServer(FaultConfig(api_key="sk-right")) as server:
+        model = fault_model(server.base_url, api_key="sk-wrong-secret")
+        config = EngineConfig.of(concurrency=8, progress=False, cache=False, retry=fast_retries())
+        with pytest.raises(RunStopped) as stopped:
+            Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
+        requests = server.chat_requests()
+    message = str(stopped.value)
+    assert len(requests) <= 2, len(requests)  # at most one per worker
+    assert "401" in message or "key" in message.lower(), message
+    assert "\n" not in message.strip() and "sk-wrong-secret" not in message
+    assert not any("sk-wrong-secret" in p.read_text(errors="ignore") for p in (tmp_path / "out").rglob("*") if p.is_file())
+
+
+def test_a_budget_stops_the_cluster_under_the_budget(ray_cluster, tmp_path):
+    prices = {"fault-model": (10_000.0, 10_000.0)}  # USD per million tokens: about a cent a call
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 80)
+    with FaultServer(FaultConfig(base_latency=0.01)) as server:
+        model = fault_model(server.base_url)
+        probe = Pipeline([Solve()], model=model, engine=EngineConfig.of(concurrency=1, progress=False, cache=False, prices=prices))
+        per_call = probe.run_sync(write_seeds(tmp_path / "probe.jsonl", 1, prefix="Probe: "), out=tmp_path / "probe").funnel.cost_usd
+        budget = 20.5 * per_call
+        before = len(server.chat_requests())
+        config = EngineConfig.of(concurrency=4, progress=False, cache=False, prices=prices, budget_usd=budget, retry=fast_retries())
+        with pytest.raises(RunStopped, match="budget"):
+            Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
+        paid = len(server.chat_requests()) - before
+    lines = checkpoint_lines(tmp_path / "out", "solve")
+    spent = sum(line["usage"]["prompt_tokens"] + line["usage"]["completion_tokens"] for line in lines) * 10_000 / 1e6
+    assert {line["status"] for line in lines} == {"ok"} and 5 <= len(lines) < 80
+    assert spent <= budget
+    assert paid == len(lines)  # every call paid for was kept
