@@ -1,0 +1,66 @@
+"""The command line in batch mode: `generate --batch --no-wait`, its rerun, and `orca-math status`."""
+
+from __future__ import annotations
+
+import json
+
+from orca_math.cli import main
+from orca_math.testing.batch_server import BatchServer, BatchServerConfig
+from tests._batch_helpers import MODEL, write_seeds
+
+FAST = ["--batch-poll-seconds", "0.01"]
+
+
+def test_generate_batch_no_wait_then_rerun_then_status(tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 3)
+    out = tmp_path / "data"
+    with BatchServer(BatchServerConfig(polls_before_done=1)) as server:
+        argv = ["generate", "--seeds", str(seeds), "--out", str(out), "--model", server.base_url, "--model-name", MODEL,
+                "--rounds", "1", "--no-progress", "--batch", "--no-wait", *FAST]
+        assert main(argv) == 2  # paused: the first stage's batch is still running
+        paused = capsys.readouterr().err
+        assert "Rerun the same command to continue" in paused and paused.count("\n") == 1
+        assert len(server.created_batches()) == 1
+
+        assert main(["status", str(out)]) == 0
+        shown = capsys.readouterr().out
+        assert server.created_batches()[0].id in shown and "submitted" in shown and "still open" in shown
+
+        for _ in range(10):  # each rerun polls, collects what ended and submits the next stage's batch
+            status = main(argv)
+            capsys.readouterr()
+            if status != 2:
+                break
+        assert status == 0
+        billed = server.billed
+        created = server.created_batches()
+    assert max(billed.values()) == 1 and sum(billed.values()) == sum(len(b.lines) for b in created)
+    assert len(created) == 4  # expand; the Suggester, then the Editor of the one hardening round; solve
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["batch"]["price_multiplier"] == 0.5 and all(b["state"] == "stored" for b in summary["batch"]["batches"])
+    assert main(["status", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["requests"]["succeeded"] == sum(len(b.lines) for b in created) and data["requests"]["submitted"] == 0
+
+
+def test_solve_batch_waits_and_writes_the_file(tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 4, answers=False)
+    out = tmp_path / "solved.jsonl"
+    with BatchServer() as server:
+        assert main(["solve", "--seeds", str(seeds), "--out", str(out), "--model", server.base_url, "--model-name", MODEL,
+                     "--no-progress", "--batch", *FAST]) == 0
+        assert len(server.created_batches()) == 1
+    assert len(out.read_text().splitlines()) == 4
+
+
+def test_status_of_a_folder_without_batches_says_so_in_one_sentence(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no batch state" in err and err.count("\n") == 1
+
+
+def test_no_wait_without_batch_is_refused(tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 1)
+    assert main(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "o.jsonl"), "--model", "http://127.0.0.1:9/v1",
+                 "--model-name", MODEL, "--no-wait"]) == 2
+    assert "--no-wait needs --batch" in capsys.readouterr().err
