@@ -9,6 +9,9 @@ time and each stage's counts. While it runs, `--work DIR/progress.log` says how 
 
     nice python benchmarks/generate_200k_rss.py --seeds 200000 --work /tmp/gen200k
 
+`--dedup-only N` measures the one whole-input stage alone: the `Dedup` stage (on-disk index,
+id-ordered pass) over N generated-looking problems, in a child process, with its peak RSS.
+
 No assertions: the number goes into docs/ray.md (the target is under 1.5 GB).
 """
 
@@ -78,6 +81,45 @@ def generate_child(url: str, seeds: str, out: str, concurrency: int) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
 
 
+def dedup_child(rows_path: str, out: str) -> None:
+    """Run the `Dedup` stage alone over a JSONL of problems; print its counts, time and peak RSS as JSON."""
+    from orca_math.engine.config import EngineConfig
+    from orca_math.engine.jobs import Job, run_job
+    from orca_math.files import read_jsonl
+    from orca_math.pipeline import Dedup
+
+    started = time.perf_counter()
+    job = Job("dedup", [Dedup()])
+    import asyncio
+
+    finished = asyncio.run(run_job(job, lambda: read_jsonl(rows_path), out=out, engine=EngineConfig(progress=False, cache=False)))
+    stage = finished.funnel.stages[0]
+    print(json.dumps({"seconds": time.perf_counter() - started, "stages": {"dedup": [stage.inputs, stage.outputs]},
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
+def write_problems(path: Path, n: int) -> Path:
+    """N problems shaped like the recipe's (seed, expanded and hardened variants), about 1 in 5 a near copy."""
+    import random
+
+    rng = random.Random(0)
+    words = ["apples", "marbles", "coins", "books", "trains", "boxes", "miles", "hours", "pencils", "tickets", "dollars", "cakes"]
+    names = ["Sam", "Ana", "Li", "Omar", "Kate", "Ravi", "Yuki", "Ben", "Zoe", "Ivan", "Mia", "Tom"]
+    recent: list[str] = []
+    with open(path, "w") as handle:
+        for i in range(n):
+            if i % 5 == 4 and recent:  # a near copy of a recent problem: only its tag differs
+                question = rng.choice(recent).rsplit(" [", 1)[0] + f" [{i}]"
+            else:
+                a, b, c = rng.randrange(2, 999), rng.randrange(2, 99), rng.randrange(2, 50)
+                name, thing, other = rng.choice(names), rng.choice(words), rng.choice(words)
+                question = (f"{name} has {a} {thing} and buys {b} more {other} at {c} each. "
+                            f"If {name} then gives away a third of the {thing}, how many {thing} and {other} are left? [{i}]")
+                recent = [*recent[-999:], question]
+            handle.write(json.dumps({"id": f"q{i:07d}", "question": question}) + "\n")
+    return path
+
+
 def _memory_mb(pid: int) -> tuple[float, float]:
     fields = {}
     with open(f"/proc/{pid}/status") as status:
@@ -93,6 +135,33 @@ def _stage_lines(out: Path) -> str:
         with open(path, "rb") as handle:
             counts.append(f"{path.stem}={sum(1 for _ in handle)}")
     return " ".join(counts)
+
+
+def measure_dedup(n: int, work: Path, every: float) -> dict:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    rows = write_problems(work / "problems.jsonl", n)
+    child = subprocess.Popen([sys.executable, str(HERE), "--dedup-child", str(rows), str(work / "out")],
+                             stdout=subprocess.PIPE, stderr=open(work / "child.err", "w"), text=True)
+    peak = 0.0
+    with open(work / "progress.log", "w") as log:
+        while child.poll() is None:
+            try:
+                rss, hwm = _memory_mb(child.pid)
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            peak = max(peak, hwm)
+            log.write(f"rss={rss:.0f}MB peak={hwm:.0f}MB {_stage_lines(work / 'out')}\n")
+            log.flush()
+            time.sleep(every)
+    out = child.stdout.read()
+    if child.wait() != 0:
+        raise SystemExit(f"dedup failed with status {child.returncode}; see {work / 'child.err'}")
+    report = json.loads(out.strip().splitlines()[-1])
+    report["sampled_peak_mb"] = peak
+    (work / "report.json").write_text(json.dumps(report, indent=1))
+    return report
 
 
 def measure(n: int, concurrency: int, work: Path, every: float) -> dict:
@@ -135,6 +204,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--work", type=Path, default=Path("/tmp/orca-math-generate-rss"))
     parser.add_argument("--every", type=float, default=10.0, help="seconds between memory samples")
+    parser.add_argument("--dedup-only", type=int, default=None, metavar="N", help="measure the Dedup stage alone on N problems")
+    parser.add_argument("--dedup-child", nargs=2, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-responder", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--generate-child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,6 +214,13 @@ def main() -> None:
     if args.generate_child is not None:
         url, seeds, out, concurrency = args.generate_child
         return generate_child(url, seeds, out, int(concurrency))
+    if args.dedup_child is not None:
+        return dedup_child(*args.dedup_child)
+    if args.dedup_only is not None:
+        report = measure_dedup(args.dedup_only, args.work, args.every)
+        print(f"Dedup stage alone, {args.dedup_only:,} problems: {report['seconds']:.0f} s, peak RSS {report['peak_rss_mb']:.0f} MB, "
+              f"kept {report['stages']['dedup'][1]:,}")
+        return None
     report = measure(args.seeds, args.concurrency, args.work, args.every)
     print(f"default generate recipe, {args.seeds:,} seeds, concurrency {args.concurrency}: {report['seconds']:.0f} s, "
           f"peak RSS {report['peak_rss_mb']:.0f} MB")

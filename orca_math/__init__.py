@@ -1,7 +1,6 @@
 """orca-math: build Orca-Math-style math reasoning data with agents, and teach a small model on it."""
 
-__version__ = "0.1.0"
-
+from orca_math._version import __version__  # noqa: E402 -- one place for the version
 from orca_math.agents import AskMeAnything, Editor, Grader, Suggester, Teacher  # noqa: E402
 from orca_math.models import load_model  # noqa: E402
 

@@ -19,30 +19,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from orca_math.report import OutputFolder
+from orca_math.engine.folder import OutputFolder
+from orca_math.errors import ConfigError
+from orca_math.records import DatasetRow, column_descriptions
 
 DEFAULT_LICENSE = "other"
 TASK_CATEGORIES = ["text-generation", "question-answering"]
 #: The Hub layout `datasets.Dataset.push_to_hub` writes; the card's `configs` point at it.
 HUB_DATA_FILES = "data/train-*"
 
-COLUMN_DESCRIPTIONS = {
-    "question": "the math word problem",
-    "answer": "the teacher's step-by-step solution, ending in a line `Final answer: <value>`",
-    "id": "unique id of the problem",
-    "parent_id": "id of the problem it was written from (the seed, or the previous hardening round); empty for seeds",
-    "origin": "`seed`, `ask_me_anything` (Ask-Me-Anything expansion) or `suggester_editor` (Suggester/Editor hardening)",
-    "round": "hardening round (0 for seeds and Ask-Me-Anything problems)",
-    "known_answer": "the answer known before solving: the seed's answer or the Ask-Me-Anything target",
-    "final_answer": "the final answer read from the teacher's solution",
-    "verification": "how the answer was checked: `known_answer`, `majority` (self-consistency) or `none`",
-    "verified": "whether the check passed (empty when nothing could be checked)",
-    "teacher_model": "the model that wrote the solution",
-    "prompt_tokens": "prompt tokens spent solving this problem",
-    "completion_tokens": "completion tokens spent solving this problem",
-    "contaminated": "whether the problem overlaps a benchmark test set (kept only when decontamination flags)",
-    "contaminated_with": "the benchmarks the problem overlaps",
-}
+#: Column -> description, read from `DatasetRow` (the one source of the dataset's columns).
+COLUMN_DESCRIPTIONS = column_descriptions(DatasetRow)
 
 # "token" only as a whole word part, so `max_tokens` and `prompt_tokens` stay visible.
 _SECRET_KEY_NAME = re.compile(
@@ -90,7 +77,7 @@ def check_license(license: str | None) -> str:
     if license is None:
         return DEFAULT_LICENSE
     if not _LICENSE_ID.match(license):
-        raise ValueError(f"license {license!r} is not a Hub license id (lowercase, like 'mit', 'apache-2.0' or 'cc-by-4.0').")
+        raise ConfigError(f"license {license!r} is not a Hub license id (lowercase, like 'mit', 'apache-2.0' or 'cc-by-4.0').")
     return license
 
 
@@ -113,7 +100,7 @@ def build_card(
 
     Raises:
         ValueError: a malformed license id.
-        ReportError: `out_dir` is not an output folder and no summary was given.
+        OutputFolderError: `out_dir` is not an output folder and no summary was given.
     """
     license_id = check_license(license)
     if summary is None:
@@ -280,8 +267,18 @@ def _funnel(folder: OutputFolder) -> str:
         "## Funnel\n\nProblems in and out of each stage. Every input ends as an output, a drop with a reason, "
         "or a failure with a reason.\n\n" + _table(["stage", "in", "out", "failed", "dropped", "tokens"], rows)
         + f"\n\nFinal rows: {funnel.get('final_rows', '?')}; tokens: {funnel.get('prompt_tokens', 0)} prompt + "
-        f"{funnel.get('completion_tokens', 0)} completion."
+        f"{funnel.get('completion_tokens', 0)} completion." + _cost(folder)
     )
+
+
+def _cost(folder: OutputFolder) -> str:
+    """The run's cost, saying when calls went through a batch API at its price."""
+    cost = folder.funnel.get("cost_usd")
+    if cost is None:
+        return ""
+    batch = folder.summary.get("batch") or {}
+    price = f" at the batch price ({batch['price_multiplier']:g} x the online price)" if batch.get("price_multiplier") else ""
+    return f" Cost: ${cost:.4f}{price}."
 
 
 def _drops(folder: OutputFolder) -> str:

@@ -33,3 +33,7 @@ class RunFolderError(OrcaMathError):
     """A run folder that cannot be used: locked by another process, written by another layout, unwritable."""
 
     stops_run = True
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """A file the user named does not exist (a `FileNotFoundError` too, for callers that catch that)."""

@@ -31,6 +31,7 @@ from orca_math._sync import run_sync
 from orca_math.agents.base import AgentFailedError
 from orca_math.agents.grader import Grader
 from orca_math.answers import CONFIDENCE_LEVELS, Comparison, check_answer, extract_final_answer
+from orca_math.errors import ConfigError
 from orca_math.models import ModelLike
 from orca_math.records import Usage, Verdict
 
@@ -113,16 +114,16 @@ class AnswerGrader:
     def __init__(self, model: ModelLike | None = None, *, mode: GradeMode = "hybrid", audit_rate: float = 0.0,
                  seed: int = 0, grader: Grader | None = None, min_confidence: str = "sole") -> None:
         if mode not in GRADE_MODES:
-            raise ValueError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
+            raise ConfigError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
         if min_confidence not in CONFIDENCE_LEVELS[:-1]:
-            raise ValueError(f"unknown min_confidence {min_confidence!r}; use one of marker, sole, guess.")
+            raise ConfigError(f"unknown min_confidence {min_confidence!r}; use one of marker, sole, guess.")
         if not isinstance(audit_rate, int | float) or not 0.0 <= audit_rate <= 1.0:
-            raise ValueError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
+            raise ConfigError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
         if mode == "llm" and audit_rate:
-            raise ValueError("audit_rate audits deterministic verdicts; mode 'llm' makes none, so leave it at 0.")
+            raise ConfigError("audit_rate audits deterministic verdicts; mode 'llm' makes none, so leave it at 0.")
         needs_llm = mode != "exact" or audit_rate > 0
         if needs_llm and grader is None and model is None:
-            raise ValueError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: pass model= or grader=.")
+            raise ConfigError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: pass model= or grader=.")
         self.mode: GradeMode = mode
         self.min_confidence = min_confidence
         self.audit_rate = float(audit_rate)
@@ -158,7 +159,7 @@ class AnswerGrader:
             if value is not None:
                 _check_text(name, value)
         if reference_answer is None and reference_solution is None:
-            raise ValueError("grading needs a reference: pass reference_answer= or reference_solution=.")
+            raise ConfigError("grading needs a reference: pass reference_answer= or reference_solution=.")
         answer = reference_answer if reference_answer is not None else extract_final_answer(reference_solution).value
         llm_reference = reference_solution if reference_solution is not None else f"Final answer: {reference_answer}"
         llm_inputs = {"question": question, "reference_solution": llm_reference, "student_solution": student_solution}
@@ -254,7 +255,7 @@ def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, not {type(value).__name__}.")
     if not allow_empty and not value.strip():
-        raise ValueError(f"{name} is empty.")
+        raise ConfigError(f"{name} is empty.")
 
 
 __all__ = ["GRADE_MODES", "AnswerGrader", "GradeMode", "Grading", "GradingStats"]

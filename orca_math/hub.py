@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orca_math.errors import ConfigError
 
-class PushError(ValueError):
+
+class PushError(ConfigError):
     """A push that cannot start: bad repository id, no dataset, bad license."""
 
 
@@ -84,13 +86,13 @@ def push_to_hub(
         PushError: a malformed repository id or license, or no dataset in `out_dir`.
     """
     from orca_math.card import build_card, check_license
-    from orca_math.report import OutputFolder, ReportError
+    from orca_math.engine.folder import OutputFolder, OutputFolderError
 
     _check_repo_id(repo_id)
     try:
         check_license(license)
         folder = OutputFolder.open(out_dir)
-    except (ValueError, ReportError) as exc:
+    except (ValueError, OutputFolderError) as exc:
         raise PushError(str(exc)) from None
     dataset = folder.dataset()
     if dataset is None:

@@ -7,7 +7,7 @@ Every record is a pydantic model with closed fields (`extra="forbid"`), so a typ
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +45,15 @@ class Usage(Record):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def of_reply(cls, result: Any) -> Usage:
+        """The usage of one reply (an autogen `CreateResult`): its tokens, one call, cached or not."""
+        usage = getattr(result, "usage", None)
+        prompt, completion = getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+        cached = bool(getattr(result, "cached", False))
+        return cls(prompt_tokens=prompt, completion_tokens=completion, calls=1, cached_calls=int(cached),
+                   cached_prompt_tokens=prompt if cached else 0, cached_completion_tokens=completion if cached else 0)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -98,7 +107,7 @@ class Restatement(Record):
 class Suggestions(Record):
     """Suggester's output: ways to make a problem harder. It neither solves nor rewrites the problem."""
 
-    suggestions: list[str] = Field(min_length=1)
+    suggestions: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
 
 
 class EditedProblem(Record):
@@ -112,6 +121,12 @@ class Solution(Record):
 
     solution: str = Field(min_length=1)
     final_answer: str = Field(min_length=1)
+
+
+class StudentReply(Record):
+    """A student's reply under evaluation, kept verbatim."""
+
+    text: str
 
 
 class Verdict(Record):
@@ -157,23 +172,75 @@ class Drop(Record):
 
 
 class DatasetRow(Record):
-    """One row of a generated dataset: the orca-math-200k columns first, then provenance."""
+    """One row of a generated dataset: the orca-math-200k columns first, then provenance.
 
-    question: str
-    answer: str
-    id: str
-    parent_id: str | None = None
-    origin: str
-    round: int = 0
-    known_answer: str | None = None
-    final_answer: str | None = None
-    verification: str = "none"
-    verified: bool | None = None
-    teacher_model: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    contaminated: bool | None = None
-    contaminated_with: list[str] | None = None
+    This model is the one source of the dataset's columns: their order, types (the `datasets.Features`
+    and parquet schema) and descriptions (the dataset card's column table) are read from it.
+    """
+
+    question: str = Field(description="the math word problem")
+    answer: str = Field(description="the teacher's step-by-step solution, ending in a line `Final answer: <value>`")
+    id: str = Field(description="unique id of the problem")
+    parent_id: str | None = Field(None, description="id of the problem it was written from (the seed, or the previous hardening round); empty for seeds")
+    origin: str = Field("seed", description="`seed`, `ask_me_anything` (Ask-Me-Anything expansion) or `suggester_editor` (Suggester/Editor hardening)")
+    round: int = Field(0, description="hardening round (0 for seeds and Ask-Me-Anything problems)")
+    known_answer: str | None = Field(None, description="the answer known before solving: the seed's answer or the Ask-Me-Anything target")
+    final_answer: str | None = Field(None, description="the final answer read from the teacher's solution")
+    verification: str = Field("none", description="how the answer was checked: `known_answer`, `majority` (self-consistency) or `none`")
+    verified: bool | None = Field(None, description="whether the check passed (empty when nothing could be checked)")
+    teacher_model: str | None = Field(None, description="the model that wrote the solution")
+    prompt_tokens: int = Field(0, description="prompt tokens spent solving this problem")
+    completion_tokens: int = Field(0, description="completion tokens spent solving this problem")
+    contaminated: bool | None = Field(None, description="whether the problem overlaps a benchmark test set (kept only when decontamination flags)")
+    contaminated_with: list[str] | None = Field(None, description="the benchmarks the problem overlaps")
+
+
+def column_descriptions(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's description, in field order (for dataset cards)."""
+    return {name: field.description or "" for name, field in model.model_fields.items()}
+
+
+def dataset_features(model: type[BaseModel], extra: dict[str, Any] | None = None):
+    """The `datasets.Features` of a record's fields, in order, plus `extra` (name -> `datasets` feature)."""
+    import typing
+
+    import datasets
+
+    def feature(annotation: Any):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
+            return feature(args[0])
+        if typing.get_origin(annotation) is list:
+            return datasets.Sequence(feature(typing.get_args(annotation)[0]))
+        dtype = {str: "string", int: "int64", float: "float64", bool: "bool"}.get(annotation)
+        if dtype is None:
+            raise TypeError(f"{model.__name__}: no datasets feature for {annotation!r}")
+        return datasets.Value(dtype)
+
+    hints = typing.get_type_hints(model)
+    return datasets.Features({**{name: feature(hints[name]) for name in model.model_fields}, **(extra or {})})
+
+
+class EvaluationItem(Record):
+    """One benchmark item of an evaluation: the student's reply and its grade, or why there is none.
+
+    The evaluation's `datasets.Features` and `items.jsonl` columns are read from this model.
+    """
+
+    benchmark: str | None = Field(None, description="the benchmark the item belongs to")
+    id: str | None = Field(None, description="the item's id within its benchmark")
+    question: str | None = Field(None, description="the benchmark question")
+    gold: str | None = Field(None, description="the gold answer")
+    response: str | None = Field(None, description="the student's reply, verbatim")
+    extracted_answer: str | None = Field(None, description="the final answer read from the reply")
+    extraction_rule: str | None = Field(None, description="the rule that found it (`final_answer_line`, `boxed`, ...)")
+    verdict: str | None = Field(None, description="`Correct` or `Incorrect`; empty on failure rows")
+    correct: bool | None = Field(None, description="whether the verdict is Correct (False on failure rows)")
+    method: str | None = Field(None, description="who decided: `exact` (the answer checker) or `llm` (the Grader)")
+    analysis: str | None = Field(None, description="the one-sentence error analysis")
+    audit_verdict: str | None = Field(None, description="the LLM's verdict on a deterministic decision, when audited")
+    audit_error: str | None = Field(None, description="why an audit gave no verdict")
+    error: str | None = Field(None, description="why the item has no verdict (a model or grader failure)")
 
 
 class Attempt(Record):

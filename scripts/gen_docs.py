@@ -75,10 +75,13 @@ def _agent_section(card, agent_class) -> Iterator[str]:
     yield ""
     yield "> " + _escape(" ".join(card.role.split()))
     yield ""
-    yield "**Output schema:**"
+    # The output record is the schema (a card may add its own on top).
+    schema = card.output_schema if card.output_schema is not None else (
+        agent_class.output_type.model_json_schema() if agent_class is not None else {})
+    yield "**Output schema** (from the output record" + (" and the card" if card.output_schema else "") + "):"
     yield ""
     yield "```json"
-    yield json.dumps(card.output_schema, indent=2)
+    yield json.dumps(schema, indent=2)
     yield "```"
     yield ""
     yield "**Template:**"
@@ -100,8 +103,8 @@ def agents_page() -> str:
         "",
         "# Agent reference",
         "",
-        "Every agent is a card (`agents/<name>.yaml`: role, template, inputs, default sampling, output",
-        "schema) plus a Jinja2 template (`prompts/<name>.jinja`) plus a class that may override",
+        "Every agent is a card (`agents/<name>.yaml`: role, template, inputs, default sampling, and",
+        "optionally an output schema on top of the output record's) plus a Jinja2 template (`prompts/<name>.jinja`) plus a class that may override",
         "`build_messages` or `parse`. This page is generated from those files, so it always shows what the",
         "library actually sends. See [Extending](extending.md) to change any of them.",
         "",

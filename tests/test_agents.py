@@ -223,9 +223,11 @@ def test_suggester_and_editor_as_an_autogen_team():
     from autogen_agentchat.conditions import MaxMessageTermination
     from autogen_agentchat.teams import RoundRobinGroupChat
 
+    from orca_math.agents import as_chat_agent
+
     client = ScriptedChatClient(['{"suggestions": ["add a price per apple"]}', '{"question": "Apples cost $2 each. What does Tom pay for 7?"}'])
     team = RoundRobinGroupChat(
-        [Suggester(client).as_chat_agent(), Editor(client).as_chat_agent()],
+        [as_chat_agent(Suggester(client)), as_chat_agent(Editor(client))],
         termination_condition=MaxMessageTermination(3),
     )
     result = asyncio.run(team.run(task=QUESTION))
@@ -236,3 +238,10 @@ def test_suggester_and_editor_as_an_autogen_team():
     # The Editor received the task's problem and the Suggester's suggestions.
     editor_prompt = client.calls[1]["messages"][-1].content
     assert QUESTION in editor_prompt and "- add a price per apple" in editor_prompt
+
+
+def test_the_old_as_chat_agent_method_still_works_and_warns():
+    client = ScriptedChatClient(['{"suggestions": ["x"]}'])
+    with pytest.warns(DeprecationWarning, match="as_chat_agent"):
+        chat = Suggester(client).as_chat_agent()
+    assert chat.name == "suggester"

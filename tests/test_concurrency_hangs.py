@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from orca_math.cli import build_parser
-from orca_math.cli.common import engine_options_from_args
+from orca_math.cli.common import engine_from_args
 from orca_math.engine import (
     AdaptiveConcurrency,
     CircuitBreaker,
@@ -121,7 +121,7 @@ def test_every_command_that_calls_a_model_takes_timeout(command):
     args = build_parser().parse_args([command, *required[command], "--timeout", "45"])
     assert args.timeout == 45.0
     if command in ("solve", "generate"):
-        assert engine_options_from_args(args)["client_options"]["retry"].timeout == 45.0
+        assert engine_from_args(args).retry_policy().timeout == 45.0
 
 
 def test_eval_and_sample_pass_timeout_on(monkeypatch, tmp_path):

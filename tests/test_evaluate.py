@@ -67,7 +67,7 @@ def responder(grader_label: str = "Incorrect"):
 
 
 def run(client, tmp_path, **kwargs):
-    options = dict(limit=5, grader="exact", out=tmp_path / "eval", path=BENCHMARKS_DIR, progress=False, concurrency=3)
+    options = dict(limit=5, grading="exact", out=tmp_path / "eval", path=BENCHMARKS_DIR, progress=False, concurrency=3)
     return evaluate_sync(client, ["gsm8k", "svamp"], **{**options, **kwargs})
 
 
@@ -112,7 +112,7 @@ def test_output_files_hold_the_items_summary_and_table(tmp_path):
 def test_hybrid_asks_the_llm_grader_only_where_the_checker_cant_tell(tmp_path):
     student = ScriptedChatClient(responder=student_reply)
     judge = ScriptedChatClient(responder=responder("Correct"))
-    result = run(student, tmp_path, grader="hybrid", grader_model=judge)
+    result = run(student, tmp_path, grading="hybrid", grader_model=judge)
     assert len(judge.calls) == 1  # SVAMP item 3, which states no answer
     methods = Counter(result.dataset["method"])
     assert methods == {"exact": 9, "llm": 1}
@@ -124,7 +124,7 @@ def test_hybrid_asks_the_llm_grader_only_where_the_checker_cant_tell(tmp_path):
 def test_llm_mode_grades_everything_and_shows_gsm8k_its_worked_solution(tmp_path):
     student = ScriptedChatClient(responder=student_reply)
     judge = ScriptedChatClient(responder=responder("Correct"))
-    result = run(student, tmp_path, grader="llm", grader_model=judge)
+    result = run(student, tmp_path, grading="llm", grader_model=judge)
     assert len(judge.calls) == 10 and set(result.dataset["method"]) == {"llm"}
     assert result.summary.pass_at_1("gsm8k") == 1.0
     gsm8k_prompts = [_prompt(c["messages"]) for c in judge.calls if "####" in _prompt(c["messages"])]
@@ -133,7 +133,7 @@ def test_llm_mode_grades_everything_and_shows_gsm8k_its_worked_solution(tmp_path
 
 def test_the_grader_defaults_to_the_student_model_and_audits(tmp_path):
     client = ScriptedChatClient(responder=responder("Correct"))
-    result = run(client, tmp_path, grader="hybrid", audit_rate=1.0)
+    result = run(client, tmp_path, grading="hybrid", audit_rate=1.0)
     score = result.summary.overall
     assert score.audited == 9 and score.audit_agreements == 4  # the grader says Correct; 4 are
     assert len(client.calls) == 10 + 1 + 9
@@ -164,7 +164,7 @@ def test_model_errors_after_retries_and_unparsable_grades_are_failure_rows(tmp_p
 
     inner = ScriptedChatClient(responder=reply)
     client = ManagedClient(inner, retry=RetryPolicy(max_attempts=2, initial_wait=0, jitter=0))
-    result = run(client, tmp_path, grader="hybrid")
+    result = run(client, tmp_path, grading="hybrid")
     errors = {r["id"]: r["error"] for r in result.dataset if r["error"]}
     assert len(errors) == 2
     assert any("after 2 attempt" in e for e in errors.values())
@@ -182,13 +182,14 @@ def test_failed_items_are_retried_on_rerun(tmp_path):
         return student_reply(messages)
 
     client = ScriptedChatClient(responder=flaky)
-    first = run(client, tmp_path, grader="hybrid")
+    first = run(client, tmp_path, grading="hybrid")
     assert first.summary.overall.failures == 1
     calls = len(client.calls)
     client._responder = responder("Incorrect")  # the grader recovers
-    second = run(client, tmp_path, grader="hybrid")
+    second = run(client, tmp_path, grading="hybrid")
     assert second.resumed and second.summary.overall.failures == 0
-    assert len(client.calls) - calls == 2  # only the failed item: student + grader
+    # Only the failed item's grading is asked again: its student answer is a finished step of its own.
+    assert len(client.calls) - calls == 1
 
 
 # --------------------------------------------------------------------------- resume
@@ -240,8 +241,9 @@ def test_a_crash_mid_run_then_rerun_completes_each_item_exactly_once(tmp_path):
     assert result.resumed and result.dataset.num_rows == 10
     assert Counter(result.dataset["id"]) == Counter({item["id"]: 1 for item in ITEMS.values()})
     run_dir = result.run_dir / "stages"
-    ok_lines = [json.loads(line)["key"] for name in ("gsm8k", "svamp") for line in (run_dir / f"{name}.jsonl").read_text().splitlines()]
-    assert sorted(ok_lines) == sorted(item["id"] for item in ITEMS.values())  # one line per item, no duplicates
+    for stage in ("answer", "grade"):  # one line per item in each stage's checkpoint, no duplicates
+        ok_lines = [json.loads(line)["key"] for line in (run_dir / f"{stage}.jsonl").read_text().splitlines()]
+        assert sorted(ok_lines) == sorted(item["id"] for item in ITEMS.values())
     assert len(again.calls) == 10 - done
     assert result.summary.pass_at_1("gsm8k") == pytest.approx(0.6)
 
@@ -254,7 +256,7 @@ def test_a_crash_mid_run_then_rerun_completes_each_item_exactly_once(tmp_path):
     [
         ({"benchmarks": ["gsm8k", "mmlu"]}, BenchmarkError, "unknown benchmark 'mmlu'; known: gsm8k, svamp"),
         ({"benchmarks": []}, BenchmarkError, "no benchmark given"),
-        ({"grader": "fuzzy"}, ValueError, "unknown grader mode 'fuzzy'"),
+        ({"grading": "fuzzy"}, ValueError, "unknown grading mode 'fuzzy'"),
         ({"limit": 0}, ValueError, "limit must be a positive integer"),
         ({"concurrency": 0}, ValueError, "concurrency must be a positive integer"),
         ({"sampling": "hot"}, ValueError, "sampling must be a dict"),
@@ -269,7 +271,7 @@ def test_bad_arguments_are_clear_errors_before_any_call(tmp_path, kwargs, error,
 
 
 def test_benchmarks_as_a_comma_separated_string(tmp_path):
-    result = evaluate_sync(ScriptedChatClient(responder=responder()), "GSM8K, svamp", limit=1, grader="exact",
+    result = evaluate_sync(ScriptedChatClient(responder=responder()), "GSM8K, svamp", limit=1, grading="exact",
                            out=tmp_path, path=BENCHMARKS_DIR, progress=False)
     assert list(result.summary.scores) == ["gsm8k", "svamp"]
 

@@ -67,7 +67,7 @@ def test_resume_skips_done_samples_and_retries_failures(tmp_path):
     assert len(_read(path)) == 3
     failures = _read(tmp_path / "failures.jsonl")
     assert len(failures) == 1 and "boom" in failures[0]["reason"] and failures[0]["id"] == "p1#0"
-    assert json.loads((tmp_path / "sampling.json").read_text())["failed"] == 1
+    assert json.loads((tmp_path / "summary.json").read_text())["counts"]["failed"] == 1
 
     again = ScriptedChatClient(responder=_counting_responder())
     path = asyncio.run(sample_responses(again, PROBLEMS, k=2, out=tmp_path, progress=False))
@@ -129,7 +129,7 @@ def test_exact_labelling_gives_labels_and_methods(tmp_path):
     failures = _read(out / "label_failures.jsonl")
     assert [f["id"] for f in failures] == ["b#0", "c#0"]
     assert "no teacher solution" in failures[0]["reason"] and "no final answer" in failures[1]["reason"]
-    stats = json.loads((out / "labelling.json").read_text())
+    stats = json.loads((out / "summary.json").read_text())["counts"]
     assert stats["by_method"] == {"exact": 3} and stats["correct"] == 1 and stats["failed"] == 2
 
     # Rerunning resumes: nothing done is graded again.

@@ -35,6 +35,8 @@ def checkpoint():
 def engine(checkpoint):
     from orca_math.models.vllm import VLLMChatCompletionClient
 
+    # Other modules' session fixtures (llama.cpp servers) are our descendants too: only new ones count.
+    _PROCESSES_BEFORE_ENGINE.update(p.pid for p in _descendants())
     client = VLLMChatCompletionClient(checkpoint, prompt_format="orca", max_new_tokens=48, max_model_len=1024,
                                       kv_cache_space_gib=1, batch_wait_s=0.05)
     yield client
@@ -154,8 +156,16 @@ def test_a_folder_vllm_cannot_load_is_one_sentence(tmp_path):
     assert message.startswith(f"vLLM could not load {tmp_path}: ") and "\n" not in message
 
 
+_PROCESSES_BEFORE_ENGINE: set[int] = set()
+
+
 def _vllm_descendants() -> list[psutil.Process]:
-    """Our descendant processes other than multiprocessing's resource tracker (it holds no model)."""
+    """Descendants started since the engine fixture, other than multiprocessing's resource tracker."""
+    return [p for p in _descendants() if p.pid not in _PROCESSES_BEFORE_ENGINE]
+
+
+def _descendants() -> list[psutil.Process]:
+    """Our live descendant processes other than multiprocessing's resource tracker (it holds no model)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:

@@ -12,9 +12,11 @@ from orca_math.agents.base import Agent, AgentFailedError, AgentResult, ReplyPar
 from orca_math.agents.cards import AgentCard, CardError, load_card, shipped_cards
 from orca_math.agents.editor import Editor
 from orca_math.agents.grader import Grader
+from orca_math.agents.student import Student
 from orca_math.agents.suggester import Suggester
-from orca_math.agents.teacher import FINAL_ANSWER_PREFIX, Teacher, find_final_answer_line
+from orca_math.agents.teacher import FINAL_ANSWER_PREFIX, Teacher
 from orca_math.agents.templates import PromptTemplate, TemplateError, load_template
+from orca_math.answers import find_final_answer_line
 
 AGENT_CLASSES: dict[str, type[Agent]] = {
     "ask_me_anything": AskMeAnything,
@@ -37,12 +39,23 @@ __all__ = [
     "Grader",
     "PromptTemplate",
     "ReplyParseError",
+    "Student",
     "Suggester",
     "Teacher",
     "TemplateError",
+    "as_chat_agent",
     "extract_json_object",
     "find_final_answer_line",
     "load_card",
     "load_template",
     "shipped_cards",
 ]
+
+
+def __getattr__(name: str):
+    # autogen-agentchat is imported only when a chat agent is asked for.
+    if name == "as_chat_agent":
+        from orca_math.agents.chat import as_chat_agent
+
+        return as_chat_agent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,13 +19,17 @@ class AskMeAnything(Agent[Restatement]):
     card_name = "ask_me_anything"
     output_type = Restatement
 
-    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
-        # Models often write targets as JSON numbers; records keep answers as strings.
-        problems = [
-            {"question": str(p.get("question", "")).strip(), "target": _number_text(p.get("target"))}
-            for p in data.get("problems", [])
-        ]
-        return {"statement": str(data.get("statement", "")).strip(), "problems": problems}
+    def normalize_output(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Models often write targets as JSON numbers; records keep answers as strings. Anything of
+        # another shape is left for the record to refuse, with its reason.
+        problems = data.get("problems")
+        if isinstance(problems, list):
+            problems = [{"question": str(p.get("question", "")).strip(), "target": _number_text(p.get("target"))}
+                        if isinstance(p, dict) else p for p in problems]
+            data = {**data, "problems": problems}
+        if isinstance(data.get("statement"), str):
+            data = {**data, "statement": data["statement"].strip()}
+        return data
 
 
 def _number_text(value: Any) -> str:

@@ -13,8 +13,8 @@ schema, counting tokens and translating client errors are the base class's job.
 
 from __future__ import annotations
 
+import copy
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,11 @@ from pydantic import ValidationError
 
 from orca_math._sync import run_sync
 from orca_math.agents.cards import AgentCard, load_card
+from orca_math.agents.replies import ReplyParseError, extract_json_object
 from orca_math.agents.templates import PromptTemplate, load_template
+from orca_math.engine.client import ManagedClient
+from orca_math.engine.items import ItemFailedError
+from orca_math.errors import ConfigError
 from orca_math.models import ModelLike, describe_client, resolve_model
 from orca_math.models.errors import translate_error
 from orca_math.records import Record, Usage, compile_validator
@@ -41,30 +45,24 @@ from orca_math.tokens import estimate_tokens
 OutT = TypeVar("OutT", bound=Record)
 
 
-class ReplyParseError(ValueError):
-    """A model reply could not be turned into the agent's output record. Retryable.
+class AgentFailedError(ItemFailedError):
+    """Every attempt's reply failed to parse. Carries the last reason and reply, never silently empty.
+
+    It is an `ItemFailedError`, so a stage can let it pass: the item's failure row then says which
+    agent failed and why (``reason`` is "<agent>: <why the last reply was refused>").
 
     Attributes:
-        reason: what was wrong, in a few words ("no JSON object", "no final answer line", ...).
-        raw_reply: the reply text.
+        agent: the agent's name.
+        parse_reason: why the last reply was refused, without the agent's name.
     """
 
-    def __init__(self, reason: str, raw_reply: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.raw_reply = raw_reply
-
-
-class AgentFailedError(RuntimeError):
-    """Every attempt's reply failed to parse. Carries the last reason and reply, never silently empty."""
-
     def __init__(self, agent: str, reason: str, raw_reply: str, attempts: int, usage: Usage) -> None:
-        super().__init__(f"{agent}: no usable reply after {attempts} attempt(s): {reason}")
+        super().__init__(f"{agent}: {reason}", raw_reply=raw_reply, attempts=attempts, usage=usage)
         self.agent = agent
-        self.reason = reason
-        self.raw_reply = raw_reply
-        self.attempts = attempts
-        self.usage = usage
+        self.parse_reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.agent}: no usable reply after {self.attempts} attempt(s): {self.parse_reason}"
 
 
 @dataclass
@@ -77,28 +75,6 @@ class AgentResult(Generic[OutT]):
     usage: Usage
     model: str
     messages: list[LLMMessage] = field(default_factory=list)
-
-
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
-def extract_json_object(reply: str) -> dict[str, Any]:
-    """Find the JSON object in a reply, tolerating code fences and text around it."""
-    text = reply.strip()
-    candidates = [text]
-    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
-    start, end = text.find("{"), text.rfind("}")
-    if start != -1 and end > start:
-        candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(value, dict):
-            return value
-        raise ReplyParseError(f"expected a JSON object, got a JSON {type(value).__name__}", reply)
-    raise ReplyParseError("no JSON object in the reply", reply)
 
 
 class Agent(Generic[OutT]):
@@ -132,7 +108,7 @@ class Agent(Generic[OutT]):
         sampling: Mapping[str, Any] | None = None,
     ) -> None:
         if parse_retries < 0:
-            raise ValueError("parse_retries must be 0 or more")
+            raise ConfigError("parse_retries must be 0 or more")
         self.card = card if isinstance(card, AgentCard) else load_card(card or self.card_name)
         search = [self.card.path.parent] if self.card.path else []
         if isinstance(template, PromptTemplate):
@@ -141,12 +117,14 @@ class Agent(Generic[OutT]):
             self.template = load_template(str(template or self.card.template), search=search)
         undeclared = self.template.required_variables - set(self.card.inputs)
         if undeclared:
-            raise ValueError(
+            raise ConfigError(
                 f"template {self.template.name} uses {', '.join(sorted(undeclared))}, "
                 f"which card {self.card.name!r} does not list in its inputs"
             )
-        # Compiled once: checking the schema itself on every reply costs milliseconds per call.
-        self._validate_output = compile_validator(self.card.output_schema)
+        # The output record is the schema; a card may add its own JSON Schema on top (compiled once:
+        # checking the schema itself on every reply costs milliseconds per call).
+        schema = self.card.output_schema
+        self._validate_output = compile_validator(schema) if schema is not None else None
         self.client: ChatCompletionClient = resolve_model(model)
         self.parse_retries = parse_retries
         self.sampling = _merge_sampling(self.card.sampling, sampling)
@@ -181,20 +159,45 @@ class Agent(Generic[OutT]):
         """Hashes of the card and template, for run keys and manifests."""
         return {"card": self.card.fingerprint, "template": self.template.fingerprint, "class": type(self).__qualname__}
 
-    def validate_output(self, data: dict[str, Any], reply: str) -> OutT:
-        """Check parsed data against the card's output schema and build the output record."""
-        try:
-            self._validate_output(data)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "reply"
-            raise ReplyParseError(f"reply does not match the output schema at {where}: {exc.message}", reply) from None
-        try:
-            return self.output_type.model_validate(self._coerce(data))  # type: ignore[return-value]
-        except ValidationError as exc:
-            raise ReplyParseError(f"reply does not match {self.output_type.__name__}: {exc.errors()[0]['msg']}", reply) from None
+    @classmethod
+    def class_fingerprint(cls, card: str | Path | AgentCard | None = None) -> dict[str, str]:
+        """The `fingerprint` an instance of this class would have, without building one (no model).
 
-    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Hook to normalise parsed JSON before building the record (e.g. numbers to strings)."""
+        Stages compute their run keys from this before any client exists.
+        """
+        loaded = card if isinstance(card, AgentCard) else load_card(card or cls.card_name)
+        search = [loaded.path.parent] if loaded.path else []
+        template = load_template(loaded.template, search=search)
+        return {"card": loaded.fingerprint, "template": template.fingerprint, "class": cls.__qualname__}
+
+    def bound_to(self, client: ChatCompletionClient) -> Agent[OutT]:
+        """A copy of this agent that calls `client`; card, template, sampling and retries are kept."""
+        clone = copy.copy(self)
+        clone.client = client
+        return clone
+
+    def validate_output(self, data: dict[str, Any], reply: str) -> OutT:
+        """Build the output record from parsed data (and check a card's own schema, when it has one)."""
+        if self._validate_output is not None:
+            try:
+                self._validate_output(data)
+            except jsonschema.ValidationError as exc:
+                where = "/".join(str(p) for p in exc.absolute_path) or "reply"
+                raise ReplyParseError(f"reply does not match the output schema at {where}: {exc.message}", reply) from None
+        try:
+            return self.output_type.model_validate(self.normalize_output(data))  # type: ignore[return-value]
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = "/".join(str(p) for p in error["loc"]) or "reply"
+            raise ReplyParseError(f"reply does not match the output schema ({self.output_type.__name__}) at {where}: "
+                                  f"{error['msg']}", reply) from None
+
+    def normalize_output(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Normalise parsed JSON before it becomes the output record (e.g. numbers to strings).
+
+        Override when a model's replies need light fixing that the record would otherwise refuse.
+        The default returns `data` unchanged.
+        """
         return data
 
     def _check_not_echo(self, reply: str, output: Record, inputs: Mapping[str, Any]) -> None:
@@ -212,16 +215,16 @@ class Agent(Generic[OutT]):
             given = list(_texts(dict(inputs)))
             reason = next((r for text in _texts(output.model_dump()) if (r := self.template.echo_in(text, inputs=given))), None)
         if reason is not None:
-            raise ReplyParseError(f"{self.name}: {reason}", reply)
+            raise ReplyParseError(reason, reply)
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> None:
         missing = [name for name in self.card.inputs if name not in inputs and name in self.template.required_variables]
         if missing:
-            raise ValueError(f"{self.name} needs input(s) {', '.join(missing)}; got {', '.join(sorted(inputs)) or 'none'}")
+            raise ConfigError(f"{self.name} needs input(s) {', '.join(missing)}; got {', '.join(sorted(inputs)) or 'none'}")
 
     def _create_args(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         args = _merge_sampling(self.sampling, overrides)
-        if not getattr(self.client, "strips_orca_math_keys", False):
+        if not isinstance(self.client, ManagedClient) and not getattr(self.client, "reads_orca_math_args", False):
             # Cache and accounting hints (orca_math_sample, orca_math_label) are for orca-math's
             # ManagedClient; a bare client would send them to the server.
             args = {k: v for k, v in args.items() if not k.startswith("orca_math_")}
@@ -263,7 +266,11 @@ class Agent(Generic[OutT]):
             attempts = attempt + 1
             try:
                 result = await self.client.create(messages, json_output=json_output, extra_create_args=create_args)
-            except Exception as exc:  # translated to a one-sentence ModelError where we know the kind
+            except Exception as exc:
+                # A ManagedClient's errors are translated already (once, where they happen); a bare
+                # client's are translated here, so users still get one sentence, not an SDK traceback.
+                if isinstance(self.client, ManagedClient):
+                    raise
                 translated = translate_error(exc, where=describe_client(self.client))
                 if translated is exc:
                     raise
@@ -296,10 +303,14 @@ class Agent(Generic[OutT]):
         return run_sync(self.run(**inputs))
 
     def as_chat_agent(self, name: str | None = None, description: str | None = None):
-        """This agent as an autogen-agentchat chat agent, to drop into a team (e.g. RoundRobinGroupChat)."""
-        from orca_math.agents.chat import OrcaChatAgent
+        """Deprecated: use `orca_math.agents.chat.as_chat_agent(agent)`."""
+        import warnings
 
-        return OrcaChatAgent(self, name=name, description=description)
+        warnings.warn("Agent.as_chat_agent() is deprecated and goes in the next release; use "
+                      "orca_math.agents.chat.as_chat_agent(agent)", DeprecationWarning, stacklevel=2)
+        from orca_math.agents.chat import as_chat_agent
+
+        return as_chat_agent(self, name=name, description=description)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(card={self.card.name!r}, model={describe_client(self.client, with_url=False)!r})"
@@ -346,3 +357,9 @@ def _usage_of(result: Any, messages: list[LLMMessage], reply: str) -> Usage:
         estimated = True
     return Usage(prompt_tokens=prompt, completion_tokens=completion, calls=1, cached_calls=int(cached), estimated=estimated,
                  cached_prompt_tokens=prompt if cached else 0, cached_completion_tokens=completion if cached else 0)
+
+
+async def call_agent(agent: Agent, **inputs: Any) -> AgentResult:
+    """`agent.call(**inputs)`. Kept for stages written against earlier releases: `AgentFailedError` is an
+    `ItemFailedError` now, so a stage can simply await `agent.call(...)`."""
+    return await agent.call(**inputs)

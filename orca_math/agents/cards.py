@@ -13,11 +13,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from orca_math.errors import ConfigError
 from orca_math.resources import resource_dir
 
 CARD_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "role", "template", "inputs", "output_format", "output_schema"],
+    "required": ["name", "role", "template", "inputs", "output_format"],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
@@ -44,7 +45,7 @@ CARD_SCHEMA: dict[str, Any] = {
 }
 
 
-class CardError(ValueError):
+class CardError(ConfigError):
     """An agent card is missing, unreadable or invalid."""
 
 
@@ -58,7 +59,8 @@ class AgentCard:
         template: the template file name, looked up next to the card, then in the shipped prompts/.
         inputs: the template variables the agent needs.
         output_format: `json` (the reply is a JSON object) or `text`.
-        output_schema: the JSON Schema the parsed output must satisfy.
+        output_schema: an extra JSON Schema the parsed output must satisfy; None (the default) means
+            the agent's output record (`Agent.output_type`) is the schema, and replies are checked once, by it.
         sampling: default sampling parameters (temperature, top_p, max_tokens, seed, stop).
         path: where the card was read from.
     """
@@ -68,7 +70,7 @@ class AgentCard:
     template: str
     inputs: tuple[str, ...]
     output_format: str
-    output_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     format_rationale: str = ""
@@ -102,17 +104,18 @@ def parse_card(data: Any, *, source: str) -> AgentCard:
         first = errors[0]
         where = ".".join(str(p) for p in first.absolute_path) or _missing_field(first) or "(top level)"
         raise CardError(f"agent card {source}: field '{where}': {first.message}")
-    try:
-        jsonschema.Draft202012Validator.check_schema(data["output_schema"])
-    except jsonschema.SchemaError as exc:
-        raise CardError(f"agent card {source}: field 'output_schema' is not a valid JSON Schema: {exc.message}") from None
+    if data.get("output_schema") is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(data["output_schema"])
+        except jsonschema.SchemaError as exc:
+            raise CardError(f"agent card {source}: field 'output_schema' is not a valid JSON Schema: {exc.message}") from None
     return AgentCard(
         name=data["name"],
         role=data["role"].strip(),
         template=data["template"],
         inputs=tuple(data["inputs"]),
         output_format=data["output_format"],
-        output_schema=data["output_schema"],
+        output_schema=data.get("output_schema"),
         sampling=dict(data.get("sampling") or {}),
         description=(data.get("description") or "").strip(),
         format_rationale=(data.get("format_rationale") or "").strip(),

@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from orca_math.agents.base import Agent
 
 
+def as_chat_agent(agent: Agent, name: str | None = None, description: str | None = None) -> OrcaChatAgent:
+    """`agent` as an autogen-agentchat chat agent, to drop into a team (e.g. `RoundRobinGroupChat`).
+
+    Args:
+        agent: any orca-math agent.
+        name: the chat agent's name (default: the agent's card name).
+        description: what the team's selector reads about it (default: the card's description).
+    """
+    return OrcaChatAgent(agent, name=name, description=description)
+
+
 class OrcaChatAgent(BaseChatAgent):
     """Wraps an `Agent` for autogen-agentchat teams (`RoundRobinGroupChat`, `SelectorGroupChat`, ...)."""
 

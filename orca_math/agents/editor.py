@@ -27,5 +27,7 @@ class Editor(Agent[EditedProblem]):
             suggestions = [suggestions]
         return super().build_messages({**inputs, "suggestions": list(suggestions)})
 
-    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {"question": str(data.get("question", "")).strip()}
+    def normalize_output(self, data: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(data.get("question"), str):
+            return {**data, "question": data["question"].strip()}
+        return data  # the record refuses anything but text, with its reason

@@ -18,5 +18,8 @@ class Suggester(Agent[Suggestions]):
     card_name = "suggester"
     output_type = Suggestions
 
-    def _coerce(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {"suggestions": [s.strip() for s in data.get("suggestions", []) if isinstance(s, str) and s.strip()]}
+    def normalize_output(self, data: dict[str, Any]) -> dict[str, Any]:
+        suggestions = data.get("suggestions")
+        if not isinstance(suggestions, list):
+            return data  # the record refuses it, with its reason
+        return {**data, "suggestions": [s.strip() for s in suggestions if isinstance(s, str) and s.strip()]}

@@ -18,10 +18,11 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from orca_math.errors import ConfigError
 from orca_math.resources import resource_dir
 
 
-class TemplateError(ValueError):
+class TemplateError(ConfigError):
     """A template is missing, does not compile, or lacks variables."""
 
 

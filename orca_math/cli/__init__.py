@@ -1,7 +1,8 @@
 """The `orca-math` command.
 
 Each subcommand lives in its own module and registers itself with `add_parser(subparsers)`;
-errors users can fix are printed as one sentence with exit status 2, never as a traceback.
+errors users can fix (`orca_math.errors.OrcaMathError`) are printed as one sentence with exit
+status 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,31 +12,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from orca_math import __version__
-from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, train
+from orca_math._version import __version__
+from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train
+from orca_math.errors import OrcaMathError
 
-COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, doctor]
-
-
-class UserError(Exception):
-    """An error the user can fix; printed without a traceback."""
+COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, status, doctor]
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from orca_math.agents.cards import CardError
-    from orca_math.agents.templates import TemplateError
-    from orca_math.engine.runner import RunStopped
-    from orca_math.models.errors import ModelError
-    from orca_math.pipeline.stage import StageError
-
-    types: list[type[BaseException]] = [UserError, ModelError, CardError, TemplateError, StageError, RunStopped, FileNotFoundError, ValueError]
-    try:
-        from orca_math.data.seeds import SeedError
-
-        types.append(SeedError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+class UserError(OrcaMathError):
+    """An error the user can fix, raised by the command line itself; printed without a traceback."""
 
 
 def cli_message(exc: BaseException) -> str:
@@ -98,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return int(args.handler(args) or 0)
-    except _user_error_types() as exc:
+    except OrcaMathError as exc:  # the user can fix it; anything else is a bug and shows its traceback
         if args.verbose:
             raise
         print(f"error: {cli_message(exc)}", file=sys.stderr)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from orca_math.cli.arguments import positive_float, positive_int
+from orca_math.errors import ConfigError
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +32,6 @@ def add_timeout_option(parser: argparse.ArgumentParser) -> None:
                         "a server that never answers then fails within about SECONDS x 8 attempts")
 
 
-def retry_from_args(args: argparse.Namespace):
-    """The `RetryPolicy` that `--timeout` asks for, or None to keep the default."""
-    timeout = getattr(args, "timeout", None)
-    if timeout is None:
-        return None
-    from orca_math.engine.client import RetryPolicy
-
-    return RetryPolicy(timeout=timeout)
-
-
 def add_cost_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-usd", type=positive_float, default=None, metavar="X",
                         help="stop cleanly before a call could take this run's spending over X USD (finished work is kept; needs a price)")
@@ -59,7 +50,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     for value in values:
         name, sep, rest = value.partition("=")
         if not sep or not name or not rest:
-            raise ValueError(f"{option} takes NAME=VALUE, not {value!r}")
+            raise ConfigError(f"{option} takes NAME=VALUE, not {value!r}")
         pairs[name.strip()] = rest.strip()
     return pairs
 
@@ -70,7 +61,7 @@ def prices_from_args(args: argparse.Namespace) -> dict[str, tuple[float, float]]
         try:
             input_usd, output_usd = (float(part) for part in value.split(","))
         except ValueError:
-            raise ValueError(f"--price {name}= needs two numbers, input and output USD per million tokens, e.g. {name}=0.5,1.5") from None
+            raise ConfigError(f"--price {name}= needs two numbers, input and output USD per million tokens, e.g. {name}=0.5,1.5") from None
         prices[name] = (input_usd, output_usd)
     return prices
 
@@ -79,25 +70,25 @@ def completion_tokens_from_args(args: argparse.Namespace) -> dict[str, int]:
     try:
         return {name: int(value) for name, value in _pairs(args.completion_tokens, "--completion-tokens").items()}
     except ValueError as exc:
-        raise ValueError(f"--completion-tokens takes AGENT=N with a whole number: {exc}") from None
+        raise ConfigError(f"--completion-tokens takes AGENT=N with a whole number: {exc}") from None
 
 
-def engine_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Pipeline keyword arguments from the shared options."""
-    options: dict[str, Any] = {
-        "cache": not args.no_cache,
-        "progress": not args.no_progress,
-        "budget_usd": args.budget_usd,
-        "prices": prices_from_args(args),
+def engine_from_args(args: argparse.Namespace, **overrides: Any):
+    """The `EngineConfig` the shared options ask for (concurrency, cache, progress, budget, prices,
+    rate caps, timeout); `overrides` set fields the command decides itself."""
+    from orca_math.engine.config import EngineConfig
+
+    values: dict[str, Any] = {
+        "concurrency": getattr(args, "concurrency", 16),
+        "cache": not getattr(args, "no_cache", False),
+        "progress": not getattr(args, "no_progress", False),
+        "budget_usd": getattr(args, "budget_usd", None),
+        "prices": prices_from_args(args) if hasattr(args, "price") else {},
+        "requests_per_minute": getattr(args, "rpm", None),
+        "tokens_per_minute": getattr(args, "tpm", None),
+        "timeout": getattr(args, "timeout", None),
     }
-    if args.rpm or args.tpm:
-        from orca_math.engine.limits import RateLimits
-
-        options["client_options"] = {"rate_limits": RateLimits(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)}
-    retry = retry_from_args(args)
-    if retry is not None:
-        options.setdefault("client_options", {})["retry"] = retry
-    return options
+    return EngineConfig.of(**{**values, **overrides})
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +114,10 @@ def client_from_args(args: argparse.Namespace):
         options["base_url"] = args.base_url
     if getattr(args, "dry_run", False):
         return _dry_run_client(args.model, options)
-    client = load_model(args.model, **options)
+    from orca_math.engine.executors import remember_spec
+
+    # Remembered: --executor ray rebuilds the client in every worker from the spec and its options.
+    client = remember_spec(load_model(args.model, **options), args.model, **options)
     _OPENED.append(client)
     return client
 
@@ -133,11 +127,10 @@ _OPENED: list[Any] = []
 
 
 def managed_client_from_spec(spec: str, args: argparse.Namespace):
-    """A `ManagedClient` over `load_model(spec)` with the `--timeout` and `--concurrency` of `args`; closed by `close_clients`."""
-    from orca_math.engine.client import ManagedClient
-    from orca_math.models import load_model
+    """The engine's managed client over `load_model(spec)`, with the options of `args`; closed by `close_clients`."""
+    from orca_math.engine.config import build_client
 
-    client = ManagedClient(load_model(spec), concurrency=getattr(args, "concurrency", None), retry=retry_from_args(args))
+    client = build_client(spec, engine_from_args(args, cache=False))
     _OPENED.append(client)
     return client
 

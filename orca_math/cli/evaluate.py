@@ -55,18 +55,24 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from orca_math.cli.batch_options import add_batch_options
     from orca_math.cli.common import add_timeout_option
+    from orca_math.cli.scale_options import add_executor_options
 
     add_timeout_option(parser)
+    add_executor_options(parser)
+    add_batch_options(parser)
     add_overwrite_option(parser, "existing files in --out")
     parser.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from orca_math.cli import UserError, cli_message
+    from orca_math.cli.batch_options import batch_calls_from_args
     from orca_math.cli.common import client_from_args
     from orca_math.cli.outcome import exit_status
     from orca_math.cli.paths import LAYOUTS, check_output_folder
+    from orca_math.cli.scale_options import executor_from_args
     from orca_math.data.benchmarks import BenchmarkError
     from orca_math.evaluate.harness import evaluate_sync, parse_benchmarks
 
@@ -82,6 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
             model, names, limit=args.limit, grader=args.grader, grader_model=args.grader_model,
             out=args.out, path=args.benchmarks_dir, concurrency=args.concurrency, sampling=sampling or None,
             fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate, timeout=args.timeout,
+            executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out),
         )
     except (BenchmarkError, ValueError) as exc:
         raise UserError(cli_message(exc)) from None

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from orca_math.cli.arguments import positive_int
+from orca_math.cli.batch_options import add_batch_options, batch_options_from_args, mode_from_args
 from orca_math.cli.common import (
     add_cost_options,
     add_model_options,
     add_seed_options,
     client_from_args,
     completion_tokens_from_args,
-    engine_options_from_args,
+    engine_from_args,
     prices_from_args,
     seed_options_from_args,
 )
@@ -27,6 +28,7 @@ from orca_math.cli.paths import (
     check_output_file,
     check_output_folder,
 )
+from orca_math.cli.scale_options import add_executor_options, executor_from_args
 
 #: Above this many hardening rounds the command warns: every round adds two calls per problem.
 MANY_ROUNDS = 5
@@ -53,6 +55,8 @@ def add_parser(subparsers) -> None:
     solve.add_argument("--fresh", action="store_true",
                        help="discard an earlier run of the same command instead of resuming it (and replace an existing --out file)")
     add_overwrite_option(solve, "an existing --out file")
+    add_executor_options(solve)
+    add_batch_options(solve)
     solve.set_defaults(handler=run_solve)
 
     generate = subparsers.add_parser(
@@ -80,6 +84,8 @@ def add_parser(subparsers) -> None:
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
     group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")
     add_overwrite_option(generate, "existing files in --out")
+    add_executor_options(generate)
+    add_batch_options(generate)
     generate.set_defaults(handler=run_generate, fresh=False)
 
 
@@ -95,10 +101,12 @@ def run_solve(args: argparse.Namespace) -> int:
     _check_solve_out(out, args)
     model = client_from_args(args)
     _check_budget(args, model)
-    pipeline = Pipeline([Solve(k=args.solutions)], model=model, concurrency=args.concurrency, **engine_options_from_args(args))
+    pipeline = Pipeline([Solve(k=args.solutions)], model=model, engine=engine_from_args(args),
+                        executor=executor_from_args(args), mode=mode_from_args(args), batch=batch_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
-    result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh, seed_options=seed_options_from_args(args))
+    result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh,
+                               seed_options=seed_options_from_args(args), wait=not args.no_wait)
     write_dataset(result.load_dataset(), out, formats=(out.suffix.lstrip("."),))
     stage = result.funnel.stages[0]
     print(result.funnel.render())
@@ -128,24 +136,21 @@ def run_generate(args: argparse.Namespace) -> int:
     check_output_folder(args.out, LAYOUTS["generate"], overwrite=args.overwrite)
     stages = default_stages(
         rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
-        dedup=not args.no_dedup, decontaminate=not args.no_decontaminate,
+        dedup=not args.no_dedup, decontaminate=not args.no_decontaminate, expand=not args.no_expand,
+        benchmarks_dir=args.benchmarks_dir,
     )
-    if args.no_expand:
-        stages = [s for s in stages if s.name != "expand"]
-    if args.benchmarks_dir:
-        for stage in stages:
-            if stage.name == "decontaminate":
-                stage.benchmarks_dir = args.benchmarks_dir
     if args.rounds > MANY_ROUNDS:
         print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
               "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)
     model = client_from_args(args)
     _check_budget(args, model)
-    pipeline = Pipeline(stages, model=model, concurrency=args.concurrency, **engine_options_from_args(args))
+    pipeline = Pipeline(stages, model=model, engine=engine_from_args(args), executor=executor_from_args(args),
+                        mode=mode_from_args(args), batch=batch_options_from_args(args))
     with _decontamination_hint():
         if args.dry_run:
             return _dry_run(pipeline, args)
-        result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format), seed_options=seed_options_from_args(args))
+        result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format),
+                                   seed_options=seed_options_from_args(args), wait=not args.no_wait)
     print(result.funnel.render())
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")

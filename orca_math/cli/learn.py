@@ -23,6 +23,7 @@ from orca_math.cli.learn_options import (
     user_error,
 )
 from orca_math.cli.outcome import exit_status
+from orca_math.cli.scale_options import add_executor_options, executor_from_args
 from orca_math.cli.train import add_preset_options, preset_from_args
 
 
@@ -60,6 +61,7 @@ def _add_learn(subparsers) -> None:
     parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="samples and gradings in flight at once (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_overwrite(parser)
+    add_executor_options(parser)
     parser.set_defaults(handler=run_learn)
 
 
@@ -89,7 +91,7 @@ def run_learn(args: argparse.Namespace) -> int:
             preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
             grader=grader_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
             top_p=args.top_p, max_tokens=max_tokens, concurrency=args.concurrency,
-            benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress,
+            benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
         )
         results = learner.run_sync()
     except ValueError as exc:

@@ -49,12 +49,12 @@ def run_push(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from orca_math.cli import UserError
     from orca_math.cli.paths import LAYOUTS, check_output_folder
-    from orca_math.report import ReportError, write_report
+    from orca_math.report import ReportError, write_run_report
 
     if args.out is not None:
         check_output_folder(args.out, LAYOUTS["report"], overwrite=True)  # a report folder is rewritten by design
     try:
-        path = write_report(args.run_dir, out=args.out)
+        path = write_run_report(args.run_dir, out=args.out)
     except ReportError as exc:
         raise UserError(str(exc)) from None
     print(path)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from orca_math.errors import ConfigError
+
 
 def add_parser(subparsers) -> None:
     from orca_math.cli.arguments import positive_int
@@ -41,9 +43,9 @@ def _extra_sets(values: list[str]) -> dict[str, list[str]]:
     for value in values:
         name, sep, path = value.partition("=")
         if not sep:
-            raise ValueError(f"--extra takes NAME=FILE, not {value!r}")
+            raise ConfigError(f"--extra takes NAME=FILE, not {value!r}")
         if not Path(path).exists():
-            raise ValueError(f"--extra {name}: {path} does not exist")
+            raise ConfigError(f"--extra {name}: {path} does not exist")
         extra[name] = [problem.question for problem in read_seeds(path)]
     return extra
 

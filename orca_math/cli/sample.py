@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from orca_math.cli.arguments import non_negative_int, positive_int
+from orca_math.cli.batch_options import add_batch_options, batch_calls_from_args
 from orca_math.cli.common import add_timeout_option
 from orca_math.cli.learn_options import (
     add_data_options,
@@ -22,6 +23,7 @@ from orca_math.cli.learn_options import (
     user_error,
 )
 from orca_math.cli.outcome import exit_status
+from orca_math.cli.scale_options import add_executor_options, executor_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +36,7 @@ def _add_sample(subparsers) -> None:
         "sample", help="sample k responses per problem from a student model",
         description="Sample K responses per problem from a student model (iteration 2 of Orca-Math samples 4 from M1 "
         "at temperature 0.7, top_p 0.95) and write OUT/attempts.jsonl (one Attempt row per sample), "
-        "OUT/failures.jsonl and OUT/sampling.json. Each sample is checkpointed in OUT/runs/<key>; rerunning the "
+        "OUT/failures.jsonl and OUT/summary.json. Each sample is checkpointed in OUT/runs/<key>; rerunning the "
         "same command resumes and retries failed samples; the exit status is 1 when some samples failed. "
         "See docs/learning.md.",
     )
@@ -49,6 +51,8 @@ def _add_sample(subparsers) -> None:
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_timeout_option(parser)
+    add_executor_options(parser)
+    add_batch_options(parser)
     add_overwrite(parser)
     parser.set_defaults(handler=run_sample)
 
@@ -96,13 +100,14 @@ def run_sample(args: argparse.Namespace) -> int:
     try:
         path = run_sync(sample_responses(model, problems, k=args.k, temperature=args.temperature, top_p=args.top_p,
                                          max_tokens=args.max_tokens, out=args.out, concurrency=args.concurrency,
-                                         fresh=args.fresh, progress=not args.no_progress, timeout=args.timeout))
+                                         fresh=args.fresh, progress=not args.no_progress, timeout=args.timeout,
+                                         executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out)))
     except ValueError as exc:
         raise user_error(exc) from None
     finally:
         if not isinstance(model, str):
             run_sync(model.close())
-    counts = json.loads((Path(args.out) / "sampling.json").read_text(encoding="utf-8"))
+    counts = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))["counts"]
     print(f"{counts['ok']} of {counts['samples']} samples in {path} ({counts['failed']} failed, {counts['reused']} reused)")
     return exit_status(counts["failed"], "samples", Path(args.out) / "failures.jsonl")
 
@@ -122,7 +127,7 @@ def run_preferences(args: argparse.Namespace) -> int:
             grader = grader_from_args(args)
             path = run_sync(label_attempts(attempts, grader=grader, out=out / "labels", concurrency=args.concurrency,
                                            progress=not args.no_progress))
-            labelling = json.loads((out / "labels" / "labelling.json").read_text(encoding="utf-8"))
+            labelling = json.loads((out / "labels" / "summary.json").read_text(encoding="utf-8"))["counts"]
             print(f"labelled {labelling['labelled']} attempts by {labelling['by_method']}: {labelling['correct']} correct, "
                   f"{labelling['incorrect']} incorrect, {labelling['failed']} failed (see {out / 'labels'})")
             attempts = read_attempts(path)

@@ -63,7 +63,7 @@ def add_preset_options(parser: argparse.ArgumentParser) -> None:
 def _json_object(raw: str) -> dict[str, Any]:
     value = json.loads(raw)
     if not isinstance(value, dict):
-        raise ValueError(f"{raw!r} is not a JSON object")
+        raise ConfigError(f"{raw!r} is not a JSON object")
     return value
 
 

@@ -14,83 +14,16 @@ rather than being dropped the way `Dataset.from_list` drops it.
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 
+from orca_math.errors import ConfigError
+from orca_math.files import DataFileError, iter_jsonl, read_jsonl, write_jsonl  # noqa: F401 -- re-exported
+
 FORMATS = ("hf", "parquet", "jsonl")
-
-
-class DataFileError(ValueError):
-    """A data file is missing, unreadable or malformed; the message names the file and line."""
-
-
-def iter_jsonl(path: str | Path, *, error_type: type[ValueError] = DataFileError) -> Iterator[tuple[int, dict]]:
-    """Yield `(line_number, object)` for each non-blank line of a JSON Lines file, reading lazily.
-
-    Args:
-        path: the file to read.
-        error_type: the exception class raised for a missing file or a malformed line.
-
-    Raises:
-        error_type: the file can't be opened, or a line is not a JSON object (names file and line).
-    """
-    path = Path(path)
-    try:
-        handle = path.open("r", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise error_type(f"{path} does not exist.") from None
-    except OSError as exc:
-        raise error_type(f"cannot read {path} ({exc.strerror or exc}).") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise error_type(f"{path.name}, line {number}: not valid JSON ({exc.msg}).") from None
-            except UnicodeDecodeError:
-                raise error_type(f"{path.name}, line {number}: not valid UTF-8 text.") from None
-            if not isinstance(obj, dict):
-                kind = type(obj).__name__
-                raise error_type(f"{path.name}, line {number}: expected a JSON object, got {kind}.")
-            yield number, obj
-
-
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield the objects of a JSON Lines file one at a time; blank lines are skipped.
-
-    Raises:
-        DataFileError: the file is missing or a line is not a JSON object (names file and line).
-    """
-    for _, obj in iter_jsonl(path):
-        yield obj
-
-
-def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    """Write rows as JSON Lines (UTF-8, one object a line), atomically: a crash leaves no half file.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False, default=str))
-                handle.write("\n")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
-    return path
 
 
 def rows_to_dataset(rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> datasets.Dataset:
@@ -147,7 +80,7 @@ def write_dataset(
     formats = list(dict.fromkeys(formats))
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if not formats or unknown:
-        raise ValueError(f"unknown output format(s) {unknown or formats}; choose from {', '.join(FORMATS)}.")
+        raise ConfigError(f"unknown output format(s) {unknown or formats}; choose from {', '.join(FORMATS)}.")
     if isinstance(rows, datasets.Dataset):
         dataset = rows.cast(features) if features is not None else rows
     else:

@@ -18,12 +18,10 @@ of failing on the same reply forever. Agents do this for every reply they reject
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tenacity
@@ -32,23 +30,28 @@ from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,
-    ModelInfo,
-    RequestUsage,
 )
 
 from orca_math.engine.cache import ResponseCache, cache_key
 from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
-from orca_math.models import _without_credentials, describe_client
+from orca_math.engine.retry import (
+    RetriesExhaustedError,
+    RetryPolicy,
+    classify,
+    headers_of,
+    is_retryable,
+    with_timeout,
+)
+from orca_math.errors import ConfigError
 from orca_math.models.access import verify_access
+from orca_math.models.base import WrappingChatClient
 from orca_math.models.errors import (
     ModelError,
     ModelTimeoutError,
-    ServerError,
-    register_secret,
-    translate_error,
+    register_client_secrets,
 )
+from orca_math.models.identity import identity_of, register_identity
 from orca_math.tokens import estimate_tokens
 
 logger = logging.getLogger(__name__)
@@ -57,91 +60,7 @@ SAMPLE_KEY = "orca_math_sample"
 LABEL_KEY = "orca_math_label"
 
 
-class RetriesExhaustedError(ModelError):
-    """Every attempt failed with a retryable error; `last_error` is the final one."""
-
-    def __init__(self, message: str, *, attempts: int, last_error: BaseException) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.last_error = last_error
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How calls are retried: exponential backoff with jitter, never shorter than Retry-After.
-
-    Attributes:
-        max_attempts: attempts per call, the first included (1 disables retries).
-        initial_wait: seconds before the first retry, doubling after each.
-        max_wait: cap on the backoff (Retry-After may ask for longer, up to `max_retry_after`).
-        jitter: up to this many random seconds added to each wait, to spread retries.
-        timeout: seconds allowed per attempt; None leaves it to the inner client.
-        max_retry_after: cap on an honoured Retry-After, against bogus huge values.
-    """
-
-    max_attempts: int = 8
-    initial_wait: float = 0.5
-    max_wait: float = 60.0
-    jitter: float = 1.0
-    timeout: float | None = 300.0
-    max_retry_after: float = 600.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be at least 1; got {self.max_attempts}.")
-        if min(self.initial_wait, self.max_wait, self.jitter, self.max_retry_after) < 0:
-            raise ValueError("RetryPolicy waits and jitter cannot be negative.")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"RetryPolicy.timeout must be positive or None; got {self.timeout}.")
-
-    def wait(self, retry_state: tenacity.RetryCallState) -> float:
-        """Seconds before the next attempt (a tenacity `wait` callable)."""
-        backoff = tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(error, "retry_after", None) or 0.0
-        return max(backoff, min(retry_after, self.max_retry_after))
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ModelError) and exc.retryable
-
-
-def classify(exc: BaseException, *, where: str) -> BaseException:
-    """`translate_error`, plus: a reply body that is not valid JSON counts as a retryable server error."""
-    translated = translate_error(exc, where=where)
-    if translated is exc and isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-        return ServerError(f"{where} sent a malformed response body ({type(exc).__name__}); it may pass.")
-    if translated is exc:
-        import openai
-
-        if isinstance(exc, openai.APIResponseValidationError):
-            return ServerError(f"{where} sent a response that does not follow the API schema; it may pass.")
-    return translated
-
-
-async def _with_timeout(call: Awaitable[CreateResult], timeout: float | None) -> CreateResult:
-    """Await `call`, raising `TimeoutError` after `timeout` seconds (None: no limit).
-
-    `asyncio.timeout` (3.11+) cancels the request in place; `wait_for` wraps it in a task of its
-    own, which costs a measurable share of the CPU at hundreds of requests in flight.
-    """
-    if timeout is None:
-        return await call
-    if _asyncio_timeout is None:  # Python 3.10
-        return await asyncio.wait_for(call, timeout)
-    async with _asyncio_timeout(timeout):
-        return await call
-
-
-_asyncio_timeout = getattr(asyncio, "timeout", None)
-
-
-def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    return headers if isinstance(headers, Mapping) or hasattr(headers, "items") else None
-
-
-class ManagedClient(ChatCompletionClient):
+class ManagedClient(WrappingChatClient):
     """Wraps a `ChatCompletionClient` with retries, flow control, a cache and metering.
 
     Args:
@@ -157,8 +76,6 @@ class ManagedClient(ChatCompletionClient):
     """
 
     component_type = "model"
-    #: Agents may pass orca_math_* hints in extra_create_args: this client removes them before the call.
-    strips_orca_math_keys = True
 
     def __init__(self, inner: ChatCompletionClient, *, retry: RetryPolicy | None = None,
                  concurrency: AdaptiveConcurrency | int | None = None, breaker: CircuitBreaker | None = None,
@@ -166,31 +83,28 @@ class ManagedClient(ChatCompletionClient):
                  meter: UsageMeter | None = None, where: str | None = None) -> None:
         if not isinstance(inner, ChatCompletionClient) and not hasattr(inner, "create"):
             raise TypeError(f"ManagedClient wraps a ChatCompletionClient; got {type(inner).__name__}.")
-        self.inner = inner
-        # A client built elsewhere carries a key we were never given: scrub it from error texts too.
-        register_secret(getattr(getattr(inner, "_client", None), "api_key", None))
+        super().__init__(inner)
+        register_client_secrets(inner)  # a client built elsewhere carries a key load_model never saw
         self.retry = retry or RetryPolicy()
         self.concurrency = AdaptiveConcurrency(concurrency) if isinstance(concurrency, int) else concurrency
         self.breaker = breaker
         self.rate_limits = rate_limits
         self.cache = cache
         self.meter = meter or UsageMeter()
-        self.model_name = describe_client(inner, with_url=False)
-        endpoint = getattr(inner, "_orca_math_where", None) or getattr(getattr(inner, "_client", None), "base_url", None)
-        # Messages quote the endpoint (failure rows, logs), so a `user:password@` in it must go.
-        self.where = where or (_without_credentials(str(endpoint)).rstrip("/") if endpoint else describe_client(inner))
+        identity = identity_of(inner)
+        self.model_name = identity.name
+        # Messages quote the endpoint (failure rows, logs); identities never hold credentials.
+        self.where = where or identity.endpoint or identity.describe()
         if self.meter.budget is not None and self.meter.prices.price(self.model_name) is None:
-            raise ValueError(
-                f"A budget needs a price for model {self.model_name!r}: "
-                f"pass UsageMeter(PriceTable({{{self.model_name!r}: (input_usd, output_usd)}}), budget=...)."
+            raise ConfigError(
+                f"A budget needs a price for model {self.model_name!r}: give one (--price {self.model_name}=IN,OUT, "
+                f"or prices={{{self.model_name!r}: (input_usd, output_usd)}})."
             )
         if breaker is not None and breaker.where == "the endpoint":
             breaker.where = self.where
-        # Read by describe_client, so agents and manifests name the inner model, not the wrapper.
-        self._orca_math_name = self.model_name
-        self._orca_math_where = getattr(inner, "_orca_math_where", None)
-        self._orca_math_fingerprint = getattr(inner, "_orca_math_fingerprint", None)
-        self._identity = describe_client(inner)
+        # Agents, manifests and caches name the inner model, not the wrapper.
+        register_identity(self, identity)
+        self._identity = identity.describe()
         self._warned_timeout = False  # the first attempt that runs out of time is logged, not every one
         self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
         self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute
@@ -272,7 +186,7 @@ class ManagedClient(ChatCompletionClient):
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.retry.max_attempts),
             wait=self.retry.wait,
-            retry=tenacity.retry_if_exception(_is_retryable),
+            retry=tenacity.retry_if_exception(is_retryable),
             before_sleep=lambda _state: self._count("retries"),
             sleep=asyncio.sleep,
         )
@@ -345,7 +259,7 @@ class ManagedClient(ChatCompletionClient):
                     slot.restart_clock()  # waiting for the cap is not server latency
             self._counts["requests"] += 1
             try:
-                result = await _with_timeout(self.inner.create(messages, **request), self.retry.timeout)
+                result = await with_timeout(self.inner.create(messages, **request), self.retry.timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as raw:
@@ -378,7 +292,7 @@ class ManagedClient(ChatCompletionClient):
 
     def _on_error(self, raw: BaseException, error: BaseException, slot: Any) -> None:
         status = getattr(error, "status_code", None)
-        headers = _headers_of(raw)
+        headers = headers_of(raw)
         if headers is not None and self.rate_limits is not None:
             self.rate_limits.observe_headers(headers)
         self._counts["errors"] += 1
@@ -433,30 +347,5 @@ class ManagedClient(ChatCompletionClient):
                      cost_usd=summary["cost_usd"])
         return stats
 
-    # The rest of ChatCompletionClient delegates to the inner client.
-    def create_stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[str | CreateResult, None]:
-        """Streams straight from the inner client: no retries, cache or metering."""
-        return self.inner.create_stream(*args, **kwargs)
 
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def actual_usage(self) -> RequestUsage:
-        return self.inner.actual_usage()
-
-    def total_usage(self) -> RequestUsage:
-        return self.inner.total_usage()
-
-    def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        return self.inner.count_tokens(messages, **kwargs)
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        return self.inner.remaining_tokens(messages, **kwargs)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
-        return self.inner.capabilities
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.inner.model_info
+__all__ = ["LABEL_KEY", "SAMPLE_KEY", "ManagedClient", "RetriesExhaustedError", "RetryPolicy", "classify"]

@@ -17,48 +17,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-_EARLY = 1e-6  # seconds a timer may fire before its time and still count as on time
-
-
-def _now() -> float:
-    try:
-        return asyncio.get_running_loop().time()
-    except RuntimeError:  # outside a loop; an asyncio loop's clock is time.monotonic()
-        return time.monotonic()
-
-
-class ConcurrencySlot:
-    """One call's hold on an `AdaptiveConcurrency` slot; report its outcome before releasing it."""
-
-    __slots__ = ("_controller", "epoch", "started", "hung", "released")
-
-    def __init__(self, controller: AdaptiveConcurrency, epoch: int) -> None:
-        self._controller = controller
-        self.epoch = epoch
-        self.started = _now()
-        self.hung = False  # ran past the hang threshold: no longer counted in flight
-        self.released = False
-
-    def restart_clock(self) -> None:
-        """Measure latency from now (e.g. after waiting for a rate cap, which is not server time)."""
-        self.started = _now()
-
-    def succeeded(self, tokens: int | None = None) -> None:
-        """The call returned; `tokens` (completion tokens) normalises latency by reply length."""
-        self._controller._on_success(self, _now() - self.started, max(1, tokens or 1))
-
-    def overloaded(self, retry_after: float | None = None) -> None:
-        """The server said it is overloaded (429, 503, or a timeout)."""
-        self._controller._on_completion(self, overloaded=True, retry_after=retry_after)
-
-    def failed(self) -> None:
-        """Any other failure (500, a broken body): it completes the call but says nothing about load."""
-        self._controller._on_completion(self, overloaded=False)
+from orca_math.engine.slots import EARLY, ConcurrencySlot
+from orca_math.engine.slots import now as _now
 
 
 class AdaptiveConcurrency:
@@ -267,7 +231,7 @@ class AdaptiveConcurrency:
         now = _now()
         while self._running and self._hung < self.max_hung:
             oldest = next(iter(self._running))
-            if oldest.started + threshold - now > _EARLY:
+            if oldest.started + threshold - now > EARLY:
                 break
             self._running.popitem(last=False)
             oldest.hung = True
@@ -381,7 +345,7 @@ class AdaptiveConcurrency:
         # Timers may fire a little early (within the clock's resolution): end the pause here, not
         # by comparing clocks in `_wake`, or the waiters could be left asleep with nothing to wake them.
         self._pause_timer = None
-        if self._paused_until - _now() > _EARLY:
+        if self._paused_until - _now() > EARLY:
             self._pause_until(self._paused_until)  # extended meanwhile
             return
         self._paused_until = 0.0
@@ -428,3 +392,6 @@ class AdaptiveConcurrency:
             "latency_ewma": self._latency,
             "latency_baseline": self._baseline,
         }
+
+
+__all__ = ["AdaptiveConcurrency", "ConcurrencySlot"]

@@ -1,64 +1,58 @@
-"""Run an async step over many items with bounded concurrency, checkpointing every result.
+"""Run a step over many items, checkpointing every outcome: the one runner every workload uses.
 
 The runner knows nothing about agents: it takes items (dicts), a key function and an async
 `process(item) -> ItemResult`, and guarantees that every item ends as exactly one checkpoint line,
 "ok" (with its outputs and drops) or "failed" (with a reason). Items already "ok" in the
-checkpoint are skipped, so rerunning resumes; "failed" ones are tried again.
+checkpoint are skipped, so rerunning resumes; "failed" ones are tried again. *Where* items run is
+the executor's business (`orca_math.engine.executors`); everything written is written here.
+
+In batch mode a model call can be deferred (`CallDeferred`): the item is not recorded, the
+`calls` object sends the waiting requests as a batch and waits for them (`settle`), and the
+runner offers the deferred items again, until none is left.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.engine.executors import Executor, LocalExecutor, Outcome, RemoteStage, StepTask
 from orca_math.engine.gc_tuning import tuned_gc
+from orca_math.engine.items import CallDeferred, ItemFailedError, ItemResult, RunStopped
 from orca_math.engine.reasons import failure_group, failure_label, failure_status
-from orca_math.models.errors import BadRequestError, ModelError, scrub, scrub_exception
+from orca_math.errors import ConfigError
+from orca_math.models.errors import ModelError, scrub, scrub_exception
 from orca_math.records import Failure, Usage
-
-
-@dataclass
-class ItemResult:
-    """What processing one item produced: rows for the next stage, rows dropped on purpose, tokens."""
-
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    drops: list[dict[str, Any]] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-
-
-class ItemFailedError(Exception):
-    """Raise from `process` to record a failure with a clear reason (and the raw reply, if any)."""
-
-    def __init__(self, reason: str, *, raw_reply: str | None = None, attempts: int = 1, usage: Usage | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.raw_reply = raw_reply
-        self.attempts = attempts
-        self.usage = usage or Usage()
-
-
-class RunStopped(RuntimeError):
-    """The run stopped before finishing (breaker open, budget reached, bad key). Finished work is kept."""
 
 
 class ProgressHook(Protocol):
     def advance(self, n: int = 1) -> None: ...
 
 
+class DeferredCalls(Protocol):
+    """The batch-mode side of the runner: sends deferred calls and waits for their replies."""
+
+    def pending(self) -> int:
+        """Calls deferred and not yet sent."""
+
+    async def settle(self) -> None:
+        """Send every deferred call and wait until their replies can be served (or raise to pause the run)."""
+
+
 @dataclass
 class StageStats:
-    """Counts for one stage run: how many items went in, were skipped as already done, and ended how."""
+    """Counts for one step run: how many items went in, were skipped as already done, and ended how."""
 
     name: str
     inputs: int = 0
     skipped: int = 0
     ok: int = 0
     failed: int = 0
+    deferred_passes: int = 0
     seconds: float = 0.0
 
 
@@ -96,15 +90,16 @@ class _SameFailureStop:
 
 
 def is_fatal(exc: BaseException) -> bool:
-    """Errors that will fail every item alike: stop the run instead of recording each as a failure."""
-    if getattr(exc, "stops_run", False) or type(exc).__name__ in ("CircuitOpenError", "BudgetExceededError"):
-        return True
-    return isinstance(exc, ModelError) and not exc.retryable and not isinstance(exc, BadRequestError) and type(exc).__name__ != "RetriesExhaustedError"
+    """Errors that will fail every item alike (their class says `stops_run`): stop the run instead."""
+    return bool(getattr(exc, "stops_run", False))
+
+
+ItemSource = Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]]
 
 
 async def run_items(
     name: str,
-    items: Iterable[dict[str, Any]],
+    items: ItemSource,
     process: Callable[[dict[str, Any]], Awaitable[ItemResult]],
     checkpoint: CheckpointFile,
     *,
@@ -113,96 +108,126 @@ async def run_items(
     progress: ProgressHook | None = None,
     tune_gc: bool = True,
     stop_after_same_failures: int | None = SAME_FAILURE_STOP,
+    executor: Executor | None = None,
+    remote: RemoteStage | None = None,
+    calls: DeferredCalls | None = None,
 ) -> StageStats:
     """Process every item not yet done, `concurrency` at a time, appending one line per item.
 
-    With `tune_gc` (the default) the garbage collector is tuned for the run's duration (see
-    `orca_math.engine.gc_tuning`): at hundreds of calls in flight it otherwise takes a fifth of the CPU.
-
-    When the first `stop_after_same_failures` items processed all fail the same way (same error
-    class and status, or the same agent reason), the step stops with `RunStopped`: their failure
-    rows are kept, and a rerun retries them. None never stops early.
+    Args:
+        name: the step's name (failure rows and messages).
+        items: the items, or a function returning a fresh pass over them (needed to offer
+            deferred items again without holding them in memory).
+        process: processes one item (in this process; remote executors use `remote`).
+        checkpoint: the step's checkpoint file.
+        key: an item's checkpoint key.
+        concurrency: items in flight at once (per worker for remote executors).
+        progress: advanced once per item, skipped ones included.
+        tune_gc: tune the garbage collector for the run's duration (see `orca_math.engine.gc_tuning`):
+            at hundreds of calls in flight it otherwise takes a fifth of the CPU.
+        stop_after_same_failures: when the first this-many items processed all fail the same way
+            (same error class and status, or the same agent reason), stop with `RunStopped`: their
+            failure rows are kept, and a rerun retries them. None never stops early.
+        executor: where items run (default: `LocalExecutor`).
+        remote: how remote workers rebuild the step (for executors that need it).
+        calls: the batch-mode sender of deferred calls; None when calls are made online.
 
     Raises:
-        RunStopped: a fatal error (see `is_fatal`); items in flight are not recorded and will be
-            retried when the run is resumed.
+        RunStopped: a fatal error (see `is_fatal`) or an early stop; items in flight are not
+            recorded and will be retried when the run is resumed.
     """
     if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+        raise ConfigError("concurrency must be at least 1")
     stats = StageStats(name)
     started = time.perf_counter()
     statuses = checkpoint.statuses()
-    pending = iter(items)
     stop: list[BaseException] = []
     same_failure = _SameFailureStop(name, stop_after_same_failures)
+    deferred: set[str] = set()
+    deferred_items: dict[str, dict[str, Any]] = {}  # only when `items` cannot be read twice
+    rereadable = callable(items) or isinstance(items, list | tuple)
 
-    def next_item() -> dict[str, Any] | None:
-        """The next item still to do, counting skips; None when the input is exhausted or the run stops.
+    def passes() -> Iterable[dict[str, Any]]:
+        return items() if callable(items) else items  # type: ignore[operator]
 
-        Workers pull straight from the (lazy) input: asyncio runs one worker at a time, so no queue
-        (and no future per item) is needed to share it, and memory holds only the items in flight.
-        """
-        while not stop:
-            item = next(pending, None)
-            if item is None:
-                return None
+    def first_pass() -> Iterator[dict[str, Any]]:
+        for item in passes():
             stats.inputs += 1
             if statuses.get(key(item)) == "ok":
                 stats.skipped += 1
                 if progress is not None:
                     progress.advance()
                 continue
-            return item
-        return None
+            yield item
 
-    async def worker() -> None:
-        while (item := next_item()) is not None:
-            item_key = key(item)
-            try:
-                result = await process(item)
-            except Exception as exc:
-                if is_fatal(exc):
-                    stop.append(exc)
-                    return
-                # Failed items spent tokens too: keep them, so funnels and budgets count every call.
-                usage = getattr(exc, "usage", None)
-                failure = _failure(name, item_key, item, exc)
-                if failure.status is None:
-                    failure.status = failure_status(exc)
-                row = failure.to_row()
-                checkpoint.append(
-                    {
-                        "key": item_key,
-                        "status": "failed",
-                        "failure": row,
-                        "usage": usage.to_row() if isinstance(usage, Usage) else Usage().to_row(),
-                    }
-                )
-                stats.failed += 1
-                why = same_failure.observe(row)
-                if why is not None:
-                    stop.append(RunStopped(why))
-            else:
-                checkpoint.append(
-                    {"key": item_key, "status": "ok", "outputs": result.outputs, "drops": result.drops, "usage": result.usage.to_row()}
-                )
-                stats.ok += 1
-                same_failure.observe(None)
-            if progress is not None:
-                progress.advance()
+    def deferred_pass(waiting: set[str]) -> Iterator[dict[str, Any]]:
+        if not rereadable:
+            yield from (deferred_items.pop(k) for k in list(waiting) if k in deferred_items)
+            return
+        for item in passes():
+            if key(item) in waiting:
+                yield item
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    def record(item: dict[str, Any], outcome: Outcome) -> bool:
+        item_key = key(item)
+        if isinstance(outcome, CallDeferred):
+            deferred.add(item_key)
+            if not rereadable:
+                deferred_items[item_key] = item
+            return not stop
+        deferred.discard(item_key)
+        if isinstance(outcome, BaseException):
+            if is_fatal(outcome):
+                stop.append(outcome)
+                return False
+            row = _record_failure(checkpoint, name, item_key, item, outcome)
+            stats.failed += 1
+            why = same_failure.observe(row)
+            if why is not None:
+                stop.append(RunStopped(why))
+        else:
+            checkpoint.append({"key": item_key, "status": "ok", "outputs": outcome.outputs, "drops": outcome.drops,
+                               "usage": outcome.usage.to_row()})
+            stats.ok += 1
+            same_failure.observe(None)
+        if progress is not None:
+            progress.advance()
+        return not stop
+
+    def task(source: Iterator[dict[str, Any]]) -> StepTask:
+        return StepTask(name=name, items=source, key=key, process=process, record=record, stopped=lambda: bool(stop),
+                        concurrency=concurrency, remote=remote)
+
+    executor = executor or LocalExecutor()
     try:
         with tuned_gc(tune_gc):
-            await asyncio.gather(*workers)
+            await executor.run(task(first_pass()))
+            while deferred and not stop:
+                if calls is None:
+                    raise RuntimeError(f"{name}: {len(deferred)} item(s) deferred a call, but the run makes calls online")
+                await calls.settle()
+                stats.deferred_passes += 1
+                waiting = set(deferred)
+                await executor.run(task(deferred_pass(waiting)))
     finally:
-        for task in workers:
-            task.cancel()
         checkpoint.close()
         stats.seconds = time.perf_counter() - started
     if stop:
         raise RunStopped(scrub(str(stop[0]))) from scrub_exception(stop[0])
     return stats
+
+
+def _record_failure(checkpoint: CheckpointFile, name: str, item_key: str, item: dict[str, Any],
+                    exc: BaseException) -> dict[str, Any]:
+    """Append the failure line of an item and return its failure row; failed items spent tokens too."""
+    usage = getattr(exc, "usage", None)
+    failure = _failure(name, item_key, item, exc)
+    if failure.status is None:
+        failure.status = failure_status(exc)
+    row = failure.to_row()
+    checkpoint.append({"key": item_key, "status": "failed", "failure": row,
+                       "usage": usage.to_row() if isinstance(usage, Usage) else Usage().to_row()})
+    return row
 
 
 def records_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -8,24 +8,31 @@
 See docs/evaluation.md.
 """
 
-from orca_math.evaluate.harness import (
-    ITEM_FEATURES,
-    SOLUTION_FIELDS,
-    EvaluationResult,
-    StudentSolver,
-    evaluate,
-    evaluate_sync,
-)
+from orca_math.evaluate.harness import ITEM_FEATURES, EvaluationResult, StudentSolver, evaluate, evaluate_sync
 from orca_math.evaluate.report import BenchmarkScore, EvaluationSummary, render_table
+from orca_math.evaluate.sets import (
+    SOLUTION_FIELDS,
+    BenchmarkSet,
+    benchmark_file,
+    benchmark_sets,
+    parse_benchmarks,
+)
+from orca_math.evaluate.stages import AnswerStage, GradeStage
 
 __all__ = [
     "ITEM_FEATURES",
     "SOLUTION_FIELDS",
+    "AnswerStage",
     "BenchmarkScore",
+    "BenchmarkSet",
     "EvaluationResult",
     "EvaluationSummary",
+    "GradeStage",
     "StudentSolver",
+    "benchmark_file",
+    "benchmark_sets",
     "evaluate",
     "evaluate_sync",
+    "parse_benchmarks",
     "render_table",
 ]

@@ -1,13 +1,14 @@
-"""The pass@1 harness: a student model answers benchmark questions, an `AnswerGrader` grades each reply.
+"""The pass@1 harness: a student model answers benchmark questions, then each reply is graded.
 
-The run lives in a folder (`out/runs/<key>`, one checkpoint per benchmark keyed by item id), so
-rerunning the same evaluation resumes it: finished items are not asked again, failed ones are.
+An evaluation is a job on the one engine with two stages (`orca_math.evaluate.stages`): the
+student answers (`AnswerStage`), then a `GradeStage` grades the reply exactly, by the LLM Grader,
+or hybrid. The run lives in a folder (`out/runs/<key>`), so rerunning the same evaluation resumes
+it: finished items are not asked again, failed ones are. Benchmarks are the seven built in, a
+user's file, or a `load_custom` dataset (`orca_math.evaluate.sets`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -18,48 +19,23 @@ from typing import Any
 import datasets
 
 from orca_math._sync import run_sync
-from orca_math.agents.base import AgentFailedError
-from orca_math.agents.teacher import Teacher
-from orca_math.answers import extract_final_answer
-from orca_math.data.benchmarks import BENCHMARKS, BenchmarkError, load_benchmark
-from orca_math.engine.checkpoint import CheckpointFile
-from orca_math.engine.progress import StageProgress
-from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemFailedError, ItemResult, records_in_order, run_items
-from orca_math.evaluate.report import EvaluationSummary, write_report
-from orca_math.grading import GRADE_MODES, AnswerGrader, GradeMode
-from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
-from orca_math.records import Record, Usage
+from orca_math.agents.student import Student
+from orca_math.engine.config import EngineConfig
+from orca_math.engine.folder import content_fingerprint
+from orca_math.engine.jobs import Job, JobRun, run_job
+from orca_math.errors import ConfigError
+from orca_math.evaluate.report import EvaluationSummary, write_evaluation_report
+from orca_math.evaluate.sets import BenchmarkSet, benchmark_sets, parse_benchmarks
+from orca_math.evaluate.stages import GRADE_MODES, AnswerStage, GradeStage
+from orca_math.models import ModelLike, describe_spec
+from orca_math.records import EvaluationItem, Usage, dataset_features
 
-#: Benchmarks whose source rows hold a worked gold solution, shown to the LLM grader as the reference.
-SOLUTION_FIELDS: dict[str, str] = {"gsm8k": "answer"}
+#: The per-item columns, in order, read from `EvaluationItem`. `error` is set (and `verdict` is None)
+#: only on failure rows.
+ITEM_FEATURES = dataset_features(EvaluationItem)
 
-_STRING_COLUMNS = ("benchmark", "id", "question", "gold", "response", "extracted_answer", "extraction_rule",
-                   "verdict", "correct", "method", "analysis", "audit_verdict", "audit_error", "error")
-#: The per-item columns, in order. `error` is set (and `verdict` is None) only on failure rows.
-ITEM_FEATURES = datasets.Features(
-    {name: datasets.Value("bool" if name == "correct" else "string") for name in _STRING_COLUMNS}
-)
-
-
-class StudentReply(Record):
-    """A student's reply, kept verbatim."""
-
-    text: str
-
-
-class StudentSolver(Teacher):
-    """The student answers with the Teacher's prompt, but any reply is kept and graded as it is.
-
-    A reply without the `Final answer:` line is not a failure in an evaluation: the grader's
-    extraction falls back to other rules (`#### N`, `\\boxed{}`, "the answer is", the last number).
-    """
-
-    output_type = StudentReply
-    rejects_template_echoes = False  # a student echoing the prompt is graded wrong, not asked again
-
-    def parse(self, reply: str, inputs: Mapping[str, Any]) -> StudentReply:
-        return StudentReply(text=reply)
+#: Deprecated alias: the student under evaluation is now its own agent, `orca_math.agents.Student`.
+StudentSolver = Student
 
 
 @dataclass
@@ -91,10 +67,10 @@ class EvaluationResult:
 
 async def evaluate(
     model: ModelLike,
-    benchmarks: Sequence[str] | str = ("gsm8k",),
+    benchmarks: Sequence[Any] | str | Any = ("gsm8k",),
     *,
     limit: int | None = None,
-    grader: GradeMode = "hybrid",
+    grading: str | None = None,
     grader_model: ModelLike | None = None,
     out: str | Path | None = None,
     path: str | Path | None = None,
@@ -105,15 +81,21 @@ async def evaluate(
     audit_rate: float = 0.0,
     managed: bool = True,
     timeout: float | None = None,
+    engine: EngineConfig | None = None,
+    executor: Any = None,
+    calls: Any = None,
+    model_options: dict[str, Any] | None = None,
+    grader: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a student model's pass@1 on benchmarks.
 
     Args:
         model: the student: a spec (an OpenAI-compatible server URL such as vLLM, "hf:<path>",
-            "openai:<model>", "local") or a `ChatCompletionClient`.
-        benchmarks: names from `orca_math.data.BENCHMARKS` (a comma-separated string also works).
+            "vllm:<path>", "openai:<model>", "local") or a `ChatCompletionClient`.
+        benchmarks: benchmark names from `orca_math.data.BENCHMARKS` (a comma-separated string
+            also works), datasets from `load_custom`, or paths of question/answer files; any mix.
         limit: evaluate only the first `limit` items of each benchmark.
-        grader: "exact", "llm" or "hybrid" (see `orca_math.grading`).
+        grading: "exact", "llm" or "hybrid" (default; see `orca_math.grading`).
         grader_model: the LLM grader's model; defaults to the student model. Pass a strong model
             for real evaluations in "llm"/"hybrid" mode.
         out: output folder; a new temporary folder when None.
@@ -121,180 +103,93 @@ async def evaluate(
         concurrency: items in flight at once (does not change the run key).
         sampling: the student's sampling parameters, over the Teacher card's (temperature 0).
         fresh: discard an earlier run with the same key instead of resuming it.
-        progress: show a progress bar per benchmark.
+        progress: show a progress bar per stage.
         audit_rate: share of deterministic verdicts also sent to the LLM grader (agreement in the summary).
         managed: wrap clients in `ManagedClient` (retries with backoff, adaptive concurrency).
-        timeout: seconds allowed per attempt of a model request (`RetryPolicy.timeout`); None keeps
-            the default (300 s).
+        timeout: seconds allowed per attempt of a model request; None keeps the default (300 s).
+        engine: the engine configuration (overrides `concurrency`, `progress`, `managed`, `timeout`).
+        executor: where items run ("local", "ray" or an `Executor`).
+        calls: batch-mode sender of deferred calls (see `orca_math.engine.modes.batch_calls`).
+        model_options: `load_model` options when `model` is a spec (e.g. ``prompt_format="orca"``).
+        grader: deprecated name of `grading`.
 
     Raises:
         BenchmarkError: an unknown benchmark, or its data can't be loaded.
-        ValueError: a bad mode, limit, concurrency or sampling argument.
+        ConfigError: a bad mode, limit, concurrency or sampling argument.
         RunStopped: an error that would fail every item (a rejected key); finished items are kept.
     """
-    names = parse_benchmarks(benchmarks)
-    if grader not in GRADE_MODES:
-        raise ValueError(f"unknown grader mode {grader!r}; use one of {', '.join(GRADE_MODES)}.")
+    mode = _grading_mode(grading, grader)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, not {limit!r}.")
+        raise ConfigError(f"limit must be a positive integer or None, not {limit!r}.")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive integer, not {concurrency!r}.")
+        raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}.")
     if sampling is not None and not isinstance(sampling, Mapping):
-        raise ValueError(f"sampling must be a dict of sampling parameters, not {type(sampling).__name__}.")
-    items = {name: _items(load_benchmark(name, path=path, limit=limit)) for name in names}
-
-    owned: list[Any] = []  # clients built here from specs, closed at the end
-    student_client = _client(model, managed, concurrency, owned, timeout)
-    solver = StudentSolver(student_client, sampling=sampling, parse_retries=0)
-    needs_llm = grader != "exact" or audit_rate > 0
-    grader_client = None
-    if needs_llm:
-        grader_client = student_client if grader_model is None else _client(grader_model, managed, concurrency, owned, timeout)
-    answer_grader = AnswerGrader(grader_client, mode=grader, audit_rate=audit_rate)
-    config = {
-        "task": "evaluate",
-        "model": describe_spec(model),
-        "model_name": describe_client(student_client, with_url=False),
-        "benchmarks": names,
-        "limit": limit,
-        "grader": grader,
-        "grader_model": None if grader_client is None else describe_spec(grader_model if grader_model is not None else model),
-        "audit_rate": audit_rate,
-        "sampling": solver.sampling,
-        "student_prompt": solver.fingerprint,
-        "grader_prompt": answer_grader.grader.fingerprint if answer_grader.grader else None,
-        "items": _fingerprint(items),
-        "concurrency": concurrency,
-    }
+        raise ConfigError(f"sampling must be a dict of sampling parameters, not {type(sampling).__name__}.")
+    sets = benchmark_sets(benchmarks, path=path, limit=limit)
+    items = [item for bench in sets for item in bench.items]
+    stages = [AnswerStage(sampling=sampling), GradeStage(mode=mode, audit_rate=audit_rate, model=grader_model)]
+    names = [bench.name for bench in sets]
+    job = Job("evaluate", stages, total=len(items), config={
+        "benchmarks": names, "limit": limit,
+        "items": content_fingerprint([item["benchmark"], item["id"], item["question"], item["gold"]] for item in items)})
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="orca-math-eval-"))
-    run = RunFolder(out, config, fresh=fresh)
-    run.update(status="running")
+    # No response cache by default: checkpoints already keep every answer, and --fresh means ask again.
+    config = engine or EngineConfig.of(concurrency=concurrency, progress=progress, managed=managed, timeout=timeout,
+                                       cache=False)
     started = time.perf_counter()
-
-    async def process(item: dict[str, Any]) -> ItemResult:
-        return await _evaluate_item(item, solver, answer_grader)
-
-    try:
-        with StageProgress(enabled=progress) as bars:
-            for name in names:
-                hook = bars.stage(name, len(items[name]))
-                await run_items(name, items[name], process, run.checkpoint(name), concurrency=concurrency, progress=hook)
-    finally:
-        for client in owned:
-            await client.close()
-    rows: list[dict[str, Any]] = []
-    usage = Usage()
-    for name in names:
-        benchmark_rows, benchmark_usage = _collect(run.checkpoint(name), items[name])
-        rows.extend(benchmark_rows)
-        usage = usage + benchmark_usage
-    summary = EvaluationSummary.from_rows(rows, benchmarks=names, model=config["model"], grader=grader,
-                                          grader_model=config["grader_model"])
-    run_info = {"run_key": run.key, "run_dir": str(run.path), "usage": usage.to_row(),
-                "seconds": round(time.perf_counter() - started, 3)}
-    files = write_report(out, rows, summary, run_info)
-    run.update(status="finished", summary=summary.to_dict())
+    finished = await run_job(job, lambda: items, out=out, model=model, engine=config, fresh=fresh, executor=executor,
+                             calls=calls, model_options=model_options)
+    rows, usage = _collect(finished, items)
+    grader_spec = None if mode == "exact" and not audit_rate else describe_spec(grader_model if grader_model is not None else model)
+    summary = EvaluationSummary.from_rows(rows, benchmarks=names, model=describe_spec(model), grader=mode,
+                                          grader_model=grader_spec)
+    run_info = {"job": "evaluate", "run_key": finished.key, "run_dir": str(finished.run.path), "usage": usage.to_row(),
+                "seconds": round(time.perf_counter() - started, 3), "funnel": finished.funnel.to_dict()}
+    files = write_evaluation_report(out, rows, summary, run_info)
+    finished.run.update(summary=summary.to_dict())
     dataset = datasets.Dataset.from_list(rows, features=ITEM_FEATURES)
-    return EvaluationResult(dataset, summary, out, run.path, run.key, run.resumed, files)
+    return EvaluationResult(dataset, summary, out, finished.run.path, finished.key, finished.resumed, files)
 
 
-def evaluate_sync(model: ModelLike, benchmarks: Sequence[str] | str = ("gsm8k",), **kwargs: Any) -> EvaluationResult:
+def evaluate_sync(model: ModelLike, benchmarks: Sequence[Any] | str | Any = ("gsm8k",), **kwargs: Any) -> EvaluationResult:
     """Synchronous `evaluate`; also works inside a running event loop such as Jupyter's."""
     return run_sync(evaluate(model, benchmarks, **kwargs))
 
 
-async def _evaluate_item(item: dict[str, Any], solver: StudentSolver, answer_grader: AnswerGrader) -> ItemResult:
-    answered = await solver.call(question=item["question"])  # a model error after retries fails the item
-    response = answered.output.text
-    extraction = extract_final_answer(response)
-    try:
-        grading = await answer_grader.assess(question=item["question"], reference_solution=item["reference_solution"],
-                                             reference_answer=item["gold"], student_solution=response)
-    except AgentFailedError as exc:
-        raise ItemFailedError(f"the grader's reply never parsed ({exc.reason})", raw_reply=exc.raw_reply,
-                              attempts=exc.attempts, usage=answered.usage + exc.usage) from exc
-    verdict = grading.verdict
-    row = {
-        "benchmark": item["benchmark"], "id": item["id"], "question": item["question"], "gold": item["gold"],
-        "response": response, "extracted_answer": extraction.value, "extraction_rule": extraction.rule,
-        "verdict": verdict.verdict, "correct": verdict.correct, "method": verdict.method, "analysis": verdict.analysis,
-        "audit_verdict": grading.audit.verdict if grading.audit else None, "audit_error": grading.audit_error,
-        "error": None,
-    }
-    return ItemResult(outputs=[row], usage=answered.usage + grading.usage)
+def _grading_mode(grading: str | None, grader: str | None) -> str:
+    if grader is not None:
+        import warnings
+
+        warnings.warn("evaluate(grader=...) is now grading=...; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=3)
+        if grading is not None and grading != grader:
+            raise ConfigError(f"grading={grading!r} and grader={grader!r} disagree; pass grading= only.")
+        grading = grader
+    mode = grading or "hybrid"
+    if mode not in GRADE_MODES:
+        raise ConfigError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
+    return mode
 
 
-def parse_benchmarks(benchmarks: Sequence[str] | str) -> list[str]:
-    """Benchmark names, lower-cased and deduplicated; a string is split on commas.
-
-    Raises:
-        BenchmarkError: an unknown name (the message lists the known ones), or no name at all.
-    """
-    if isinstance(benchmarks, str):
-        benchmarks = benchmarks.split(",")
-    names: list[str] = []
-    for raw in benchmarks:
-        if not isinstance(raw, str):
-            raise BenchmarkError(f"benchmark names must be strings, not {type(raw).__name__}.")
-        name = raw.strip().lower()
-        if name and name not in names:
-            names.append(name)
-    unknown = [name for name in names if name not in BENCHMARKS]
-    if unknown:
-        raise BenchmarkError(f"unknown benchmark {', '.join(map(repr, unknown))}; known: {', '.join(BENCHMARKS)}.")
-    if not names:
-        raise BenchmarkError(f"no benchmark given; known: {', '.join(BENCHMARKS)}.")
-    return names
-
-
-def _items(dataset: datasets.Dataset) -> list[dict[str, Any]]:
-    items = []
-    for row in dataset:
-        solution_field = SOLUTION_FIELDS.get(row["benchmark"])
-        solution = row.get(solution_field) if solution_field else None
-        items.append({
-            "id": row["id"], "benchmark": row["benchmark"], "question": row["question"], "gold": row["gold"],
-            "reference_solution": solution if isinstance(solution, str) and solution.strip() else f"Final answer: {row['gold']}",
-        })
-    return items
-
-
-def _fingerprint(items: Mapping[str, list[dict[str, Any]]]) -> str:
-    digest = hashlib.sha256()
-    for name, rows in items.items():
-        for item in rows:
-            digest.update(json.dumps([name, item["id"], item["question"], item["gold"]]).encode())
-    return digest.hexdigest()[:16]
-
-
-def _client(model: ModelLike, managed: bool, concurrency: int, owned: list[Any], timeout: float | None = None):
-    client = resolve_model(model)
-    if isinstance(model, str):
-        owned.append(client)
-    if not managed:
-        return client
-    from orca_math.engine.client import ManagedClient, RetryPolicy
-
-    if isinstance(client, ManagedClient):
-        return client
-    return ManagedClient(client, concurrency=concurrency, retry=RetryPolicy(timeout=timeout) if timeout else None)
-
-
-def _collect(checkpoint: CheckpointFile, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage]:
+def _collect(finished: JobRun, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Usage]:
     """One row per item, in benchmark order: the graded row, or a failure row with its reason."""
+    answered = {record["key"]: record for record in finished.records("answer")}
+    graded = {record["key"]: record for record in finished.records("grade")}
     rows, usage = [], Usage()
-    for item, record in zip(items, records_in_order(checkpoint, (item["id"] for item in items)), strict=True):
-        if record["status"] == "ok":
+    for item in items:
+        for record in (answered.get(item["id"]), graded.get(item["id"])):
+            if record is not None:
+                usage = usage + Usage.model_validate(record.get("usage") or {})
+        record = graded.get(item["id"])
+        if record is not None and record["status"] == "ok":
             rows.append(record["outputs"][0])
-            usage = usage + Usage.model_validate(record.get("usage") or {})
             continue
-        failure = record["failure"]
-        row = dict.fromkeys(_STRING_COLUMNS)
-        row.update(benchmark=item["benchmark"], id=item["id"], question=item["question"], gold=item["gold"],
-                   correct=False, error=failure.get("reason") or "failed")
-        rows.append(row)
+        failed = record if record is not None else answered.get(item["id"])
+        reason = (failed or {}).get("failure", {}).get("reason") or "failed"
+        rows.append(EvaluationItem(benchmark=item["benchmark"], id=item["id"], question=item["question"], gold=item["gold"],
+                                   correct=False, error=reason).to_row())
     return rows, usage
 
 
-__all__ = ["ITEM_FEATURES", "SOLUTION_FIELDS", "EvaluationResult", "StudentSolver", "evaluate", "evaluate_sync",
+__all__ = ["ITEM_FEATURES", "BenchmarkSet", "EvaluationResult", "StudentSolver", "evaluate", "evaluate_sync",
            "parse_benchmarks"]

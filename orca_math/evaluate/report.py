@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orca_math.data.writers import write_jsonl
+from orca_math.engine.folder import SUMMARY_FILE
+from orca_math.files import write_json, write_jsonl, write_text
 
 
 @dataclass
@@ -152,25 +152,18 @@ def _cells(score: BenchmarkScore) -> tuple[str, ...]:
     )
 
 
-def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: EvaluationSummary,
-                 run_info: Mapping[str, Any]) -> dict[str, Path]:
+def write_evaluation_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: EvaluationSummary,
+                            run_info: Mapping[str, Any]) -> dict[str, Path]:
     """Write `items.jsonl`, `summary.json` (the summary plus `run_info`) and `table.md` into `out`, atomically.
 
     Returns:
         "items", "summary" and "table" -> the paths written.
     """
-    files = {"items": out / "items.jsonl", "summary": out / "summary.json", "table": out / "table.md"}
+    files = {"items": out / "items.jsonl", "summary": out / SUMMARY_FILE, "table": out / "table.md"}
     write_jsonl(rows, files["items"])
-    body = {**summary.to_dict(), **run_info, "items": str(files["items"])}
-    _write_text(files["summary"], json.dumps(body, indent=2) + "\n")
-    _write_text(files["table"], summary.table() + "\n")
+    write_json(files["summary"], {**summary.to_dict(), **run_info, "items": str(files["items"])})
+    write_text(files["table"], summary.table() + "\n")
     return files
 
 
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")  # a crash never leaves half a file
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
-
-
-__all__ = ["BenchmarkScore", "EvaluationSummary", "render_table", "write_report"]
+__all__ = ["BenchmarkScore", "EvaluationSummary", "render_table", "write_evaluation_report"]

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import datasets
 
+from orca_math.errors import InputError
+
 Style = Literal["standard", "conversational"]
 Kind = Literal["sft", "dpo", "kto"]
 
@@ -59,7 +61,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 _SFT_ALTERNATIVES = (("prompt", "completion"), ("messages",), ("text",))
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(InputError):
     """A dataset does not have the columns or value types its trainer expects."""
 
 
@@ -174,4 +176,4 @@ def _style_of(value: Any) -> str | None:
 
 def _check_style(style: str) -> None:
     if style not in ("standard", "conversational"):
-        raise ValueError(f"Unknown style {style!r}: use 'standard' or 'conversational'.")
+        raise InputError(f"Unknown style {style!r}: use 'standard' or 'conversational'.")

@@ -12,8 +12,7 @@ the solution itself is what an LLM grader reads. The label and the deciding meth
 
 from __future__ import annotations
 
-import hashlib
-import json
+import copy
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -21,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.answers import extract_final_answer
-from orca_math.data.writers import iter_jsonl, write_jsonl
-from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemFailedError, ItemResult, results_in_order, run_items
+from orca_math.engine.config import EngineConfig
+from orca_math.engine.folder import content_fingerprint
+from orca_math.engine.items import ItemFailedError, ItemResult
+from orca_math.engine.jobs import Job, JobRun, run_job, write_summary
+from orca_math.engine.runner import results_in_order
+from orca_math.engine.stage import Row, Stage
+from orca_math.errors import ConfigError, InputError, MissingFileError
+from orca_math.files import iter_jsonl, write_jsonl
 from orca_math.grading import AnswerGrader
 from orca_math.learn.sampling import sample_key
 from orca_math.models import describe_client
@@ -33,32 +37,60 @@ logger = logging.getLogger(__name__)
 
 LABELLED_FILE = "labelled.jsonl"
 FAILURES_FILE = "label_failures.jsonl"
-STATS_FILE = "labelling.json"
 
 
 def read_attempts(source: str | Path | Iterable[Attempt | Mapping[str, Any]]) -> list[Attempt]:
     """Attempts from a JSONL file of `Attempt` rows, or from records or dicts.
 
     Raises:
-        ValueError: a row that is not a valid `Attempt` (the message names the line), or no rows.
-        FileNotFoundError: the file does not exist.
+        InputError: no such file, a row that is not a valid `Attempt` (the message names the line), or no rows.
     """
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"No attempts file at {path}.")
+            raise MissingFileError(f"No attempts file at {path}.")
         attempts = []
         for number, row in iter_jsonl(path):
             try:
                 attempts.append(Attempt.model_validate(row))
             except ValueError as exc:
                 first = str(exc).splitlines()[:3]
-                raise ValueError(f"{path}, line {number} is not an Attempt: {' '.join(first)}") from None
+                raise InputError(f"{path}, line {number} is not an Attempt: {' '.join(first)}") from None
     else:
         attempts = [a if isinstance(a, Attempt) else Attempt.model_validate(a) for a in source]
     if not attempts:
-        raise ValueError("There are no attempts to label.")
+        raise InputError("There are no attempts to label.")
     return attempts
+
+
+class LabelStage(Stage):
+    """Grades one attempt against its teacher solution: the attempt comes out with `label` and `method`.
+
+    Args:
+        grader: the `AnswerGrader` (its mode, confidence rule, audit rate and Grader agent). Its
+            agent is called through the job's model (the engine's managed client for the agent's model).
+    """
+
+    name = "label"
+    reads = ("id", "problem_id", "sample_index", "question", "response", "reference")
+    writes = ("label", "method", "final_answer")
+
+    def __init__(self, grader: AnswerGrader) -> None:
+        super().__init__()
+        self.grader = grader
+        self.calls_model = grader.grader is not None  # exact grading calls no model
+        self._policy = grader
+
+    def params(self) -> dict[str, Any]:
+        return {"grader": describe_grader(self.grader)}
+
+    def setup(self) -> None:
+        super().setup()
+        self._policy = _bound_policy(self.grader, self.model)
+
+    async def process(self, row: Row) -> ItemResult:
+        attempt = Attempt.model_validate({k: v for k, v in row.items() if k != "id"})
+        return ItemResult(outputs=[(await grade_attempt(attempt, self._policy)).to_row()])
 
 
 async def label_attempts(
@@ -69,55 +101,53 @@ async def label_attempts(
     concurrency: int = 8,
     fresh: bool = False,
     progress: bool = True,
+    timeout: float | None = None,
+    engine: EngineConfig | None = None,
+    executor: Any = None,
 ) -> Path:
-    """Grade every attempt against its teacher solution and write the labelled attempts.
+    """Grade every attempt against its teacher solution and write the labelled attempts: a one-stage job.
 
     Args:
         attempts: a JSONL file of `Attempt` rows (e.g. from `sample_responses`), or attempts.
         grader: decides each label; ``AnswerGrader(mode="exact")`` needs no model, "llm" and
             "hybrid" ask its Grader agent (use a strong model: the paper used GPT-4).
-        out: output folder: ``labelled.jsonl``, ``label_failures.jsonl``, ``labelling.json``, ``runs/``.
+        out: output folder: ``labelled.jsonl``, ``label_failures.jsonl``, ``summary.json``, ``runs/``.
         concurrency: gradings in flight at once (does not change the run key).
         fresh: discard an earlier run with the same inputs and grader instead of resuming it.
         progress: show a progress bar.
+        timeout: seconds allowed per attempt of a grader request; None keeps the default (300 s).
+        engine: the engine configuration (overrides `concurrency`, `progress` and `timeout`).
+        executor: where gradings run ("local", "ray" or an `Executor`).
 
     Returns:
         The path of ``labelled.jsonl``: every attempt that could be graded, with ``label`` and
         ``method`` set, in input order. Attempts that could not be (no teacher solution, a grader
         reply that never parsed, a teacher solution without a final answer under exact grading) are
-        `Failure` rows in ``label_failures.jsonl``; ``labelling.json`` has the counts by method.
+        `Failure` rows in ``label_failures.jsonl``; ``summary.json`` has the counts by method.
 
     Raises:
-        ValueError: unreadable attempts, a repeated (problem_id, sample_index), or bad concurrency.
+        ConfigError: unreadable attempts, a repeated (problem_id, sample_index), or bad concurrency.
     """
     if not isinstance(grader, AnswerGrader):
         raise TypeError(f"grader must be an AnswerGrader, not {type(grader).__name__}.")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive integer, not {concurrency!r}.")
+        raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}.")
     rows = read_attempts(attempts)
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for attempt in rows:
         key = sample_key(attempt.problem_id, attempt.sample_index)
         if key in seen:
-            raise ValueError(f"Attempt {key} appears twice; each (problem_id, sample_index) must be unique.")
+            raise ConfigError(f"Attempt {key} appears twice; each (problem_id, sample_index) must be unique.")
         seen.add(key)
         items.append({"id": key, **attempt.to_row()})
-    config = {"task": "label", "grader": describe_grader(grader), "attempts": _fingerprint(items)}
-    out = Path(out)
-    run = RunFolder(out, config, fresh=fresh)
-
-    async def process(item: dict[str, Any]) -> ItemResult:
-        attempt = Attempt.model_validate({k: v for k, v in item.items() if k != "id"})
-        return ItemResult(outputs=[(await grade_attempt(attempt, grader)).to_row()])
-
-    from orca_math.engine.progress import StageProgress
-
-    run.update(status="running")
-    with StageProgress(enabled=progress) as bars:
-        await run_items("label", items, process, run.checkpoint("label"), key=lambda item: item["id"],
-                        concurrency=concurrency, progress=bars.stage("label", len(items)))
-    return _write_outputs(out, run, items)
+    fingerprint = content_fingerprint([item["id"], item["question"], item["response"], item["reference"]] for item in items)
+    job = Job("label", [LabelStage(grader)], config={"attempts": fingerprint}, total=len(items))
+    agent = grader.grader
+    config = engine or EngineConfig.of(concurrency=concurrency, progress=progress, timeout=timeout, cache=False)
+    finished = await run_job(job, lambda: items, out=out, model=agent.client if agent is not None else None, engine=config,
+                             fresh=fresh, executor=executor)
+    return _write_outputs(Path(out), finished, items)
 
 
 async def grade_attempt(attempt: Attempt, grader: AnswerGrader) -> Attempt:
@@ -150,26 +180,28 @@ def describe_grader(grader: AnswerGrader) -> dict[str, Any]:
     }
 
 
-def _write_outputs(out: Path, run: RunFolder, items: list[dict[str, Any]]) -> Path:
-    labelled, failures = results_in_order(run.checkpoint("label"), (item["id"] for item in items))
+def _bound_policy(grader: AnswerGrader, client: Any) -> AnswerGrader:
+    """A copy of `grader` whose Grader agent calls `client` (the engine's managed client)."""
+    if grader.grader is None or client is None:
+        return grader
+    policy = copy.copy(grader)
+    policy.grader = grader.grader.bound_to(client)
+    return policy
+
+
+def _write_outputs(out: Path, finished: JobRun, items: list[dict[str, Any]]) -> Path:
+    labelled, failures = results_in_order(finished.run.checkpoint("label"), (item["id"] for item in items))
     path = write_jsonl(labelled, out / LABELLED_FILE)
     write_jsonl(failures, out / FAILURES_FILE)
     methods = Counter(row["method"] for row in labelled)
     counts = {
         "attempts": len(items), "labelled": len(labelled), "failed": len(failures),
         "correct": sum(1 for row in labelled if row["label"]), "incorrect": sum(1 for row in labelled if not row["label"]),
-        "by_method": dict(sorted(methods.items())), "run_key": run.key, "run_dir": str(run.path),
+        "by_method": dict(sorted(methods.items())),
     }
-    (out / STATS_FILE).write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
-    run.update(status="finished", counts=counts)
+    write_summary(out, finished, counts=counts, outputs={"labelled": str(path), "failures": str(out / FAILURES_FILE)})
+    finished.run.update(counts=counts)
     logger.info("labelled %d attempts (%s), %d failed", len(labelled), counts["by_method"], len(failures))
     if failures:
         logger.warning("%d of %d attempts could not be labelled; see %s", len(failures), len(items), out / FAILURES_FILE)
     return path
-
-
-def _fingerprint(items: list[dict[str, Any]]) -> str:
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(json.dumps([item["id"], item["question"], item["response"], item["reference"]]).encode())
-    return digest.hexdigest()[:16]

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import datasets
 from pydantic import Field
 
+from orca_math.errors import InputError
 from orca_math.learn.formats import Style, make_completion, make_prompt
 from orca_math.options import options_dataclass
 from orca_math.records import Attempt
@@ -159,19 +160,19 @@ def _group(attempts: Iterable[Attempt]) -> dict[str, _Problem]:
     seen: set[tuple[str, int]] = set()
     for attempt in sorted(attempts, key=lambda a: (a.problem_id, a.sample_index)):
         if attempt.label is None:
-            raise ValueError(
+            raise InputError(
                 f"Attempt {attempt.problem_id}#{attempt.sample_index} has no label; grade attempts before "
                 "building preferences."
             )
         key = (attempt.problem_id, attempt.sample_index)
         if key in seen:
-            raise ValueError(f"Attempt {attempt.problem_id}#{attempt.sample_index} appears twice.")
+            raise InputError(f"Attempt {attempt.problem_id}#{attempt.sample_index} appears twice.")
         seen.add(key)
         problem = problems.setdefault(
             attempt.problem_id, _Problem(attempt.problem_id, attempt.question, attempt.reference)
         )
         if attempt.question.strip() != problem.question.strip():
-            raise ValueError(f"Problem {attempt.problem_id} has attempts with two different questions.")
+            raise InputError(f"Problem {attempt.problem_id} has attempts with two different questions.")
         problem.reference = problem.reference or attempt.reference
         (problem.correct if attempt.label else problem.wrong).append(attempt.response)
     return problems

@@ -32,7 +32,13 @@ from orca_math.models.errors import (
     register_secret,
     translate_error,
 )
-from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
+from orca_math.models.identity import (
+    ModelIdentity,
+    checkpoint_fingerprint,
+    identity_of,
+    local_checkpoint,
+    register_identity,
+)
 
 ModelLike = str | ChatCompletionClient
 
@@ -42,7 +48,10 @@ __all__ = [
     "resolve_model",
     "describe_client",
     "describe_spec",
+    "identity_of",
+    "ModelIdentity",
     "normalize_endpoint",
+    "without_credentials",
     "bundled_gguf_path",
     "ModelError",
 ]
@@ -141,37 +150,62 @@ def _split_credentials(base_url: str | None, api_key: str | None) -> tuple[str |
     if not (parts.username or parts.password):
         return base_url, api_key
     register_secret(parts.password)
-    return _without_credentials(base_url), api_key or parts.password
+    return without_credentials(base_url), api_key or parts.password
 
 
-def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, **options: Any):
+def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, cls: Any = None,
+                   provider: str = "openai", endpoint: str | None = None, **options: Any):
+    """An autogen OpenAI-family client with orca-math's defaults (no retries of its own, aiohttp), registered."""
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
+    cls = cls or OpenAIChatCompletionClient
     base_url, api_key = _split_credentials(base_url, api_key)
     register_secret(api_key)  # a server may echo it in an error body: scrubbed from every error text
-
     kwargs: dict[str, Any] = {"model": model, "api_key": api_key, "max_retries": options.pop("max_retries", 0)}
     if base_url:
         kwargs["base_url"] = base_url
-    if "model_info" not in options and not _known_openai_model(model):
-        kwargs["model_info"] = _UNKNOWN_MODEL_INFO
     http_client = _http_client(transport)
     if http_client is not None:
         kwargs["http_client"] = http_client
     kwargs.update(options)
-    client = OpenAIChatCompletionClient(**kwargs)
-    client._orca_math_where = base_url or "https://api.openai.com/v1"  # noqa: SLF001 -- for messages only
-    return client
-
-
-def _known_openai_model(model: str) -> bool:
-    from autogen_ext.models.openai._model_info import get_info
-
     try:
-        get_info(model)
-        return True
-    except (KeyError, ValueError):
-        return False
+        client = cls(**kwargs)
+    except ValueError as exc:
+        # autogen knows the capabilities of OpenAI's own model names only; any other model (a
+        # self-hosted one, a new name) needs model_info, which it asks for with this ValueError.
+        if "model_info" in kwargs or "model_info" not in str(exc):
+            raise
+        client = cls(**kwargs, model_info=_UNKNOWN_MODEL_INFO)
+    where = endpoint or base_url or "https://api.openai.com/v1"
+    _register_key_check(client, cls, kwargs)
+    info = dict(client.model_info)
+    return register_identity(client, ModelIdentity(
+        name=model, provider=provider if (provider != "openai" or not base_url) else "openai-compatible",
+        endpoint=normalize_endpoint(without_credentials(where)), supports_seed=True,
+        structured_output=bool(info.get("structured_output", False)),
+    ))
+
+
+def _register_key_check(client: Any, cls: Any, kwargs: dict[str, Any]) -> None:
+    """Let `verify_access` list the endpoint's models with this client's key, once, before its first chat call."""
+    from orca_math.models.access import register_access_check
+
+    def list_models():
+        import openai
+
+        common = {"api_key": kwargs.get("api_key"), "max_retries": 0}
+        if "azure_endpoint" in kwargs:
+            sdk = openai.AsyncAzureOpenAI(azure_endpoint=kwargs["azure_endpoint"], api_version=kwargs.get("api_version"), **common)
+        else:
+            sdk = openai.AsyncOpenAI(base_url=kwargs.get("base_url"), **common)
+
+        async def check() -> None:
+            async with sdk:
+                await sdk.models.list()
+
+        return check()
+
+    register_access_check(client, list_models)
 
 
 def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:
@@ -241,28 +275,13 @@ def _azure(deployment: str, *, api_key: str | None = None, endpoint: str | None 
             MissingAPIKeyError(f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY or pass api_key=..."),
             f"No API key for 'azure:{deployment}': set AZURE_OPENAI_API_KEY.",
         )
-    kwargs: dict[str, Any] = {
-        "azure_deployment": deployment,
-        "model": model or deployment,
-        "azure_endpoint": endpoint,
-        "api_version": api_version or os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
-        "max_retries": options.pop("max_retries", 0),
-    }
-    if api_key:
-        register_secret(api_key)
-        kwargs["api_key"] = api_key
-    if not _known_openai_model(model or deployment) and "model_info" not in options:
-        kwargs["model_info"] = _UNKNOWN_MODEL_INFO
-    http_client = _http_client(transport)
-    if http_client is not None:
-        kwargs["http_client"] = http_client
-    kwargs.update(options)
-    client = AzureOpenAIChatCompletionClient(**kwargs)
-    client._orca_math_where = endpoint  # noqa: SLF001
-    return client
+    options = {"azure_deployment": deployment, "azure_endpoint": endpoint,
+               "api_version": api_version or os.environ.get("OPENAI_API_VERSION", "2024-10-21"), **options}
+    return _openai_client(model or deployment, base_url=None, api_key=api_key, transport=transport,
+                          cls=AzureOpenAIChatCompletionClient, provider="azure", endpoint=endpoint, **options)
 
 
-def _without_credentials(url: str) -> str:
+def without_credentials(url: str) -> str:
     """Strip `user:password@` from a URL: descriptions end up in manifests, logs and cards."""
     from urllib.parse import urlsplit, urlunsplit
 
@@ -300,20 +319,15 @@ def normalize_endpoint(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
 
 
+_without_credentials = without_credentials  # the name other releases imported
+
+
 def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> str:
-    """A short, key-free description of a client: its model name and, optionally, its endpoint."""
-    name = getattr(client, "_orca_math_name", None)
-    if name is None:
-        raw = getattr(client, "_raw_config", None) or getattr(client, "_create_args", None) or {}
-        name = raw.get("model") if isinstance(raw, dict) else None
-    name = name or type(client).__name__
-    where = getattr(client, "_orca_math_where", None)
-    if not (with_url and where):
-        return str(name)
-    # A local checkpoint's path and name say nothing of its weights (see orca_math.models.identity).
-    fingerprint = getattr(client, "_orca_math_fingerprint", None)
-    weights = f" (checkpoint {fingerprint})" if fingerprint else ""
-    return f"{name} at {normalize_endpoint(_without_credentials(str(where)))}{weights}"
+    """A short, key-free description of a client: its model name and, optionally, its endpoint.
+
+    Read from the client's `ModelIdentity` (see `orca_math.models.identity`).
+    """
+    return identity_of(client).describe(with_url=with_url)
 
 
 #: Specs whose rest is a local checkpoint (folder or weight file), identified by its weights.
@@ -327,7 +341,7 @@ def describe_spec(model: ModelLike) -> str:
     checkpoint's `checkpoint_fingerprint`, so the run key changes when its weights do.
     """
     if isinstance(model, str):
-        spec = normalize_endpoint(_without_credentials(model))
+        spec = normalize_endpoint(without_credentials(model))
         kind, _, rest = spec.partition(":")
         path = local_checkpoint(rest) if kind in _CHECKPOINT_SPECS and rest else None
         return f"{spec} (checkpoint {checkpoint_fingerprint(path)})" if path is not None else spec

@@ -10,6 +10,7 @@ nothing about the key: the client is then used as it is, and its chat calls repo
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from orca_math.models.errors import AuthenticationError, translate_error
@@ -18,58 +19,103 @@ from orca_math.models.errors import AuthenticationError, translate_error
 CHECK_TIMEOUT = 10.0
 
 _UNCHECKED, _OK = "unchecked", "ok"
+# Per client: _OK, the AuthenticationError it met, or absent (unchecked); and the check in flight.
+# Kept here, keyed by the client object, rather than written onto a third-party client.
+_STATE: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_PENDING: weakref.WeakKeyDictionary[Any, tuple[asyncio.AbstractEventLoop, asyncio.Task]] = weakref.WeakKeyDictionary()
+
+
+# Per client built by load_model: how to list its models with its own key (a coroutine factory).
+_LISTERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def register_access_check(client: Any, list_models: Any) -> None:
+    """Record how to check `client`'s key: `list_models()` returns an awaitable that lists the models.
+
+    `load_model` registers one for every OpenAI-family client it builds (it knows the endpoint
+    and key); clients built elsewhere are not checked.
+    """
+    _LISTERS[client] = list_models
 
 
 def mark_access_checked(client: Any) -> None:
     """Record that `client`'s key already worked (e.g. `load_model` listed the server's models with it)."""
-    client._orca_math_access = _OK  # noqa: SLF001 -- orca-math's own marker on the client
+    _STATE[client] = _OK
 
 
 async def verify_access(client: Any, *, where: str = "the server") -> None:
     """Make sure `client`'s key is accepted, checking it at most once per client.
 
-    Clients other than autogen's OpenAI-family clients (OpenAI, Azure, any OpenAI-compatible URL)
-    are not checked.
+    Only clients `load_model` built for OpenAI-family endpoints (OpenAI, Azure, any OpenAI-compatible
+    URL) are checked; others are used as they are.
 
     Raises:
         AuthenticationError: the server rejected the key (401) or its permissions (403).
     """
-    state = getattr(client, "_orca_math_access", None)
+    state = _STATE.get(client)
     if state == _OK:
         return
     if isinstance(state, AuthenticationError):
         raise AuthenticationError(str(state))  # a fresh error per caller: one shared traceback would grow
-    if state is None and not _is_openai_family(client):
-        client._orca_math_access = _OK  # noqa: SLF001
+    if state is None and client not in _LISTERS and not _register_from_component(client):
+        _STATE[client] = _OK
         return
     loop = asyncio.get_running_loop()
-    pending = getattr(client, "_orca_math_access_check", None)
+    pending = _PENDING.get(client)
     if pending is None or pending[0] is not loop:  # tasks belong to one loop (sync twins, notebooks)
         pending = (loop, loop.create_task(_check(client, where)))
-        client._orca_math_access_check = pending  # noqa: SLF001
+        _PENDING[client] = pending
     await asyncio.shield(pending[1])
     await verify_access(client, where=where)
 
 
 async def _check(client: Any, where: str) -> None:
     try:
-        # The AsyncOpenAI inside autogen's client, with its own transport and key.
-        await asyncio.wait_for(client._client.models.list(), CHECK_TIMEOUT)  # noqa: SLF001
+        await asyncio.wait_for(_LISTERS[client](), CHECK_TIMEOUT)
     except Exception as exc:  # only a rejected key matters here
         error = translate_error(exc, where=where)
         if isinstance(error, AuthenticationError):
-            client._orca_math_access = error  # noqa: SLF001
+            _STATE[client] = error
             return
-    client._orca_math_access = _OK  # noqa: SLF001
+    _STATE[client] = _OK
 
 
-def _is_openai_family(client: Any) -> bool:
+def _register_from_component(client: Any) -> bool:
+    """A client built elsewhere (an autogen OpenAI-family client): check its key from its public config.
+
+    `dump_component()` gives its ``base_url`` (or Azure endpoint and version) and ``api_key``.
+    Returns whether a check could be registered.
+    """
     try:
         from autogen_ext.models.openai import BaseOpenAIChatCompletionClient
     except ImportError:  # pragma: no cover - autogen-ext without its openai extra
         return False
-    models = getattr(getattr(client, "_client", None), "models", None)
-    return isinstance(client, BaseOpenAIChatCompletionClient) and models is not None
+    if not isinstance(client, BaseOpenAIChatCompletionClient):
+        return False
+    try:
+        config = dict(client.dump_component().config or {})
+    except Exception:  # a client that cannot describe itself is used unchecked
+        return False
+    key = config.get("api_key")
+    key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+
+    def list_models():
+        import openai
+
+        common = {"api_key": key, "max_retries": 0}
+        if config.get("azure_endpoint"):
+            sdk = openai.AsyncAzureOpenAI(azure_endpoint=config["azure_endpoint"], api_version=config.get("api_version"), **common)
+        else:
+            sdk = openai.AsyncOpenAI(base_url=config.get("base_url"), **common)
+
+        async def check() -> None:
+            async with sdk:
+                await sdk.models.list()
+
+        return check()
+
+    register_access_check(client, list_models)
+    return True
 
 
-__all__ = ["CHECK_TIMEOUT", "mark_access_checked", "verify_access"]
+__all__ = ["CHECK_TIMEOUT", "mark_access_checked", "register_access_check", "verify_access"]

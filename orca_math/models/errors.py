@@ -17,6 +17,8 @@ import os
 import re
 import threading
 
+from orca_math.errors import OrcaMathError
+
 REDACTED = "[REDACTED]"
 #: Environment variables whose values are keys, scrubbed even when passed to another library directly.
 _SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -38,6 +40,23 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_SECRET_CHARS and value not in _NOT_SECRETS:
         with _secrets_lock:
             _secrets.add(value)
+
+
+def register_client_secrets(client: object) -> None:
+    """Remember the key of a client built elsewhere, read from its public component config.
+
+    autogen clients describe themselves with `dump_component()`; its ``api_key`` (a pydantic
+    ``SecretStr``) is the key a server might echo back in an error body.
+    """
+    dump = getattr(client, "dump_component", None)
+    if not callable(dump):
+        return
+    try:
+        key = (dump().config or {}).get("api_key")
+    except Exception:  # a client that cannot describe itself has nothing to register here
+        return
+    secret = getattr(key, "get_secret_value", None)
+    register_secret(secret() if callable(secret) else key if isinstance(key, str) else None)
 
 
 def scrub(text: str) -> str:
@@ -66,13 +85,16 @@ def scrub_exception(exc: BaseException) -> BaseException:
     return exc
 
 
-class ModelError(RuntimeError):
+class ModelError(OrcaMathError, RuntimeError):
     """Base of errors about reaching or using a model. `retryable` says whether a retry may help.
 
-    Its message is scrubbed of secrets (see `scrub`) when it is made.
+    Its message is scrubbed of secrets (see `scrub`) when it is made. By default a model error
+    stops a run (`stops_run`: a bad spec, key or model fails every item alike); errors that concern
+    one request (a refused request, retries that ran out, transient ones) fail only their item.
     """
 
     retryable = False
+    stops_run = True
     status_code: int | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
@@ -103,6 +125,7 @@ class ModelNotFoundError(ModelError):
 class BadRequestError(ModelError):
     """The server refused the request as malformed (400, 422): retrying the same request won't help."""
 
+    stops_run = False
     status_code = 400
 
 
@@ -110,12 +133,14 @@ class ServerUnreachableError(ModelError):
     """No connection could be made to the server."""
 
     retryable = True
+    stops_run = False
 
 
 class RateLimitError(ModelError):
     """429: too many requests or tokens. Honour `retry_after` when it is set."""
 
     retryable = True
+    stops_run = False
     status_code = 429
 
 
@@ -123,12 +148,14 @@ class ServerError(ModelError):
     """5xx, 408, 409 or a dropped connection: transient on the server's side."""
 
     retryable = True
+    stops_run = False
 
 
 class ModelTimeoutError(ModelError):
     """The request timed out."""
 
     retryable = True
+    stops_run = False
     status_code = 408
 
 

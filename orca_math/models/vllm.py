@@ -31,18 +31,23 @@ from typing import Any
 
 from autogen_core import CancellationToken
 from autogen_core.models import (
-    ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
 )
 
 from orca_math.models._vllm_engine import INSTALL_HINT, EngineDeadError, EngineLoop, log_tail, start_engine
+from orca_math.models.base import OwnChatClient
 from orca_math.models.errors import ModelSpecError
 from orca_math.models.hf import _ORCA_STOP, render_prompt
+from orca_math.models.identity import (
+    ModelIdentity,
+    checkpoint_fingerprint,
+    local_checkpoint,
+    register_identity,
+)
 
 #: ``extra_create_args`` keys `create` accepts, mapped onto vLLM's `SamplingParams`.
 CREATE_ARGS = frozenset({
@@ -52,7 +57,7 @@ CREATE_ARGS = frozenset({
 _ids = itertools.count()
 
 
-class VLLMChatCompletionClient(ChatCompletionClient):
+class VLLMChatCompletionClient(OwnChatClient):
     """A `ChatCompletionClient` over an in-process vLLM engine that batches concurrent calls.
 
     Args:
@@ -129,11 +134,17 @@ class VLLMChatCompletionClient(ChatCompletionClient):
         self._use_orca = prompt_format == "orca" or not getattr(self._tokenizer, "chat_template", None)
         self._context = int(self._llm.llm_engine.model_config.max_model_len)
         self._engine = EngineLoop(self._llm, batch_wait_s=batch_wait_s, log_path=self.log_path)
-        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self._info = ModelInfo(vision=False, function_calling=False, json_output=False, family=ModelFamily.UNKNOWN,
-                               structured_output=False)
-        self._orca_math_name = Path(str(model)).name or str(model)
-        self._orca_math_where = f"vLLM in-process ({'cpu' if self.on_cpu else 'gpu'})"
+        super().__init__(model_info=ModelInfo(vision=False, function_calling=False, json_output=False,
+                                              family=ModelFamily.UNKNOWN, structured_output=False),
+                         context_tokens=self._context)
+        source = local_checkpoint(self._source)
+        register_identity(self, ModelIdentity(
+            name=Path(str(model)).name or str(model), provider="vllm",
+            endpoint=f"vLLM in-process ({'cpu' if self.on_cpu else 'gpu'})",
+            checkpoint=checkpoint_fingerprint(source) if source is not None else None,
+            # No per-request seed on CPU ("CPU Generator does not use offset"); calls queue in the engine.
+            supports_seed=not self.on_cpu, samples_per_request=True, queues_calls=True,
+        ))
 
     @property
     def prompt_format(self) -> str:
@@ -199,10 +210,7 @@ class VLLMChatCompletionClient(ChatCompletionClient):
             raise
         prompt_tokens = len(output.prompt_token_ids or prompt_ids)
         results = [self._result(completion, prompt_tokens) for completion in output.outputs]
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + sum(r.usage.completion_tokens for r in results),
-        )
+        self.count_usage(prompt_tokens, sum(r.usage.completion_tokens for r in results))
         return results
 
     def _result(self, completion: Any, prompt_tokens: int) -> CreateResult:
@@ -268,25 +276,8 @@ class VLLMChatCompletionClient(ChatCompletionClient):
         """The last `lines` lines of the engine's log file."""
         return log_tail(self.log_path, lines)
 
-    def actual_usage(self) -> RequestUsage:
-        return self._usage
-
-    def total_usage(self) -> RequestUsage:
-        return self._usage
-
     def count_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
         return len(self._tokenizer(self.render(messages), add_special_tokens=self._use_orca)["input_ids"])
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], **kwargs: Any) -> int:
-        return self._context - self.count_tokens(messages)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
-        return self._info  # type: ignore[return-value]
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self._info
 
 
 def _check_checkpoint(model: str | Path) -> str:

@@ -13,13 +13,13 @@ may be missing (None) on rows the stage did not see, e.g. rows that skipped it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orca_math.records import DatasetRow, compile_validator, schema_of
+from orca_math.errors import ConfigError
+from orca_math.records import DatasetRow, dataset_features
 
 FIXED_COLUMNS = tuple(DatasetRow.model_fields)
 
@@ -34,7 +34,7 @@ _TYPES: dict[type, tuple[str, str]] = {
 }
 
 
-class ColumnError(ValueError):
+class ColumnError(ConfigError):
     """A stage declared a dataset column that cannot be added."""
 
 
@@ -93,33 +93,11 @@ def extra_columns(stages: Sequence[Any]) -> list[ExtraColumn]:
     return list(found.values())
 
 
-def row_schema(columns: Sequence[ExtraColumn]) -> dict[str, Any]:
-    """The JSON Schema of an output row: `DatasetRow`'s, plus the extra columns (each nullable)."""
-    schema = json.loads(json.dumps(schema_of(DatasetRow)))
-    for column in columns:
-        schema["properties"][column.name] = {"type": [_TYPES[column.type][0], "null"]}
-    return schema
-
-
-@functools.lru_cache(maxsize=16)
-def row_validator(columns: tuple[ExtraColumn, ...]):
-    """A compiled check of output rows against `row_schema(columns)` (compiled once per column set)."""
-    return compile_validator(row_schema(columns))
-
-
 def features(columns: Sequence[ExtraColumn]):
-    """The `datasets.Features` of a generated dataset with these extra columns."""
+    """The `datasets.Features` of a generated dataset: `DatasetRow`'s fields, then the extra columns."""
     import datasets
 
-    string, integer = datasets.Value("string"), datasets.Value("int64")
-    fixed = {
-        "question": string, "answer": string, "id": string, "parent_id": string, "origin": string,
-        "round": integer, "known_answer": string, "final_answer": string, "verification": string,
-        "verified": datasets.Value("bool"), "teacher_model": string, "prompt_tokens": integer,
-        "completion_tokens": integer, "contaminated": datasets.Value("bool"),
-        "contaminated_with": datasets.Sequence(string),
-    }
-    return datasets.Features({**fixed, **{c.name: datasets.Value(_TYPES[c.type][1]) for c in columns}})
+    return dataset_features(DatasetRow, {c.name: datasets.Value(_TYPES[c.type][1]) for c in columns})
 
 
 def describe(columns: Sequence[ExtraColumn]) -> dict[str, dict[str, str]]:

@@ -6,45 +6,33 @@ same files with the complete results.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from orca_math.card import write_card
-from orca_math.engine.run import RunFolder
-from orca_math.pipeline.columns import ExtraColumn, describe, features, row_validator
-from orca_math.pipeline.summary import Funnel
+from orca_math.engine.folder import DROPS_FILE, FAILURES_FILE, SUMMARY_FILE, RunFolder
+from orca_math.engine.summary import Funnel
+from orca_math.files import count_lines, write_json, write_jsonl
+from orca_math.pipeline.columns import ExtraColumn, describe, features
 from orca_math.records import DatasetRow
+
+#: Row fields with another name, or a fallback, in the dataset.
+_FALLBACKS = {"answer": ""}
 
 
 def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dict[str, Any]:
     """Project a pipeline row onto the dataset's columns (orca-math-200k's `question`, `answer` first).
 
-    `columns` are the extra columns stages declared (`orca_math.pipeline.columns`); they follow the
-    fixed ones.
+    The columns and their types are `DatasetRow`'s fields (validated once, by it); `columns` are
+    the extra columns stages declared (`orca_math.pipeline.columns`), which follow them.
     """
-    record = DatasetRow(
-        question=row["question"],
-        answer=row.get("answer") or "",
-        id=row["id"],
-        parent_id=row.get("parent_id"),
-        origin=row.get("origin", "seed"),
-        round=row.get("round", 0),
-        known_answer=row.get("known_answer"),
-        final_answer=row.get("final_answer"),
-        verification=row.get("verification") or "none",
-        verified=row.get("verified"),
-        teacher_model=row.get("teacher_model"),
-        prompt_tokens=row.get("prompt_tokens", 0),
-        completion_tokens=row.get("completion_tokens", 0),
-        contaminated=row.get("contaminated"),
-        contaminated_with=row.get("contaminated_with"),
-    )
-    data = record.to_row()
+    values = {name: row[name] for name in DatasetRow.model_fields if row.get(name) is not None}
+    for name, fallback in _FALLBACKS.items():
+        values.setdefault(name, fallback)
+    data = DatasetRow(**values).to_row()
     for column in columns:
         data[column.name] = column.value(row)
-    row_validator(tuple(columns))(data)  # DatasetRow's JSON Schema, plus the extra columns
     return data
 
 
@@ -56,17 +44,6 @@ def _final_rows(run: RunFolder, last_stage: str, columns: Sequence[ExtraColumn] 
                 yield dataset_row(row, columns)
 
 
-def _write_jsonl(path: Path, rows) -> int:
-    count = 0
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(path)
-    return count
-
-
 def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Sequence[ExtraColumn] = ()) -> dict[str, Path]:
     """Write rows to JSONL on disk first, then build the Arrow dataset from it: memory stays flat."""
     import shutil
@@ -75,7 +52,8 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Se
 
     datasets.disable_progress_bars()  # the stage bars already showed progress
     jsonl = out / "data.jsonl"
-    count = _write_jsonl(jsonl, rows)
+    write_jsonl(rows, jsonl)
+    count = count_lines(jsonl)
     cache = out / ".arrow-cache"
     dataset_features = features(columns)
     if count:
@@ -112,13 +90,13 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     written = write_dataset_streaming(_final_rows(run, stage_names[-1], columns), out, formats, columns)
     drops = (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", []))
-    _write_jsonl(out / "drops.jsonl", drops)
+    write_jsonl(drops, out / DROPS_FILE)
     failures = (record["failure"] for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "failed")
-    _write_jsonl(out / "failures.jsonl", failures)
-    paths = {**written, "drops": out / "drops.jsonl", "failures": out / "failures.jsonl", "summary": out / "summary.json"}
+    write_jsonl(failures, out / FAILURES_FILE)
+    paths = {**written, "drops": out / DROPS_FILE, "failures": out / FAILURES_FILE, "summary": out / SUMMARY_FILE}
     summary = {"run_key": run.key, "run_dir": str(run.path), "outputs": {k: str(v) for k, v in paths.items()}, "funnel": funnel.to_dict(), **(extra or {})}
     if columns:
         summary["columns"] = describe(columns)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json(out / SUMMARY_FILE, summary)
     write_card(out, summary, run.manifest)
     return paths

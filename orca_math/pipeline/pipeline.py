@@ -1,33 +1,33 @@
-"""`Pipeline`: stages composed over seeds, run stage by stage in a resumable run folder.
+"""`Pipeline`: the generation job — stages composed over seeds, run by the one engine, written as a dataset.
 
-Each stage reads the previous stage's checkpoint lazily and appends its own, so memory stays flat
-and a crash loses at most the calls in flight. Rerunning the same pipeline on the same seeds and
-output folder resumes: finished items are skipped, failed ones are retried.
+The engine (`orca_math.engine.jobs.run_job`) runs the stages in a resumable run folder: each
+stage reads the previous stage's checkpoint lazily and appends its own, so memory stays flat and
+a crash loses at most the calls in flight. Rerunning the same pipeline on the same seeds and
+output folder resumes: finished items are skipped, failed ones are retried. The pipeline adds
+what is particular to generation: reading seeds, checking declared dataset columns, and writing
+the dataset, drops, failures, summary and dataset card.
 """
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autogen_core.models import ChatCompletionClient
-
 from orca_math._sync import run_sync
-from orca_math.engine.progress import StageProgress
-from orca_math.engine.run import RunFolder
-from orca_math.engine.runner import ItemFailedError, ItemResult, RunStopped, run_items
-from orca_math.models import ModelLike, describe_client, describe_spec, resolve_model
+from orca_math.engine.config import EngineConfig
+from orca_math.engine.estimate import TYPICAL_COMPLETION_TOKENS, Estimate, EstimateContext, estimate_stages
+from orca_math.engine.executors import Executor
+from orca_math.engine.items import ItemFailedError
+from orca_math.engine.jobs import Job, run_config, run_job
+from orca_math.engine.stage import Row, Stage
+from orca_math.engine.summary import Funnel
+from orca_math.models import ModelLike
 from orca_math.pipeline.columns import ExtraColumn, extra_columns
-from orca_math.pipeline.estimate import Estimate, estimate_pipeline
+from orca_math.pipeline.generation import Expand, Filter, Harden, Solve, Verify
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
-from orca_math.pipeline.stage import Row, Stage, StageError
-from orca_math.pipeline.stages import Expand, Filter, Harden, Solve, Verify
-from orca_math.pipeline.summary import Funnel, StageSummary, summarise_stage
 
 
 def default_stages(
@@ -38,17 +38,28 @@ def default_stages(
     max_answer_chars: int = 1800,
     dedup: bool = True,
     decontaminate: bool = True,
+    expand: bool = True,
+    benchmarks_dir: str | Path | None = None,
 ) -> list[Stage]:
     """The Orca-Math recipe: expand → harden → dedup → decontaminate → solve → verify → filter.
 
     Dedup and decontamination run before solving, so no teacher call is spent on a problem that
     would be thrown away.
+
+    Args:
+        rounds: Suggester/Editor hardening rounds (the paper: 2).
+        solutions: Teacher solutions per problem (k > 1 verifies by majority where no answer is known).
+        keep_rounds: keep every round's problem ("all") or only the last ("last").
+        max_answer_chars: drop answers longer than this (the paper: 1,800).
+        dedup, decontaminate, expand: include those stages.
+        benchmarks_dir: local copies of the benchmark test sets for decontamination.
     """
-    stages: list[Stage] = [Expand(), Harden(rounds=rounds, keep=keep_rounds)]  # type: ignore[arg-type]
+    stages: list[Stage] = [Expand()] if expand else []
+    stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
     if dedup:
         stages.append(Dedup())
     if decontaminate:
-        stages.append(Decontaminate())
+        stages.append(Decontaminate(benchmarks_dir=str(benchmarks_dir) if benchmarks_dir else None))
     stages += [Solve(k=solutions), Verify(), Filter(max_answer_chars=max_answer_chars)]
     return stages
 
@@ -83,13 +94,19 @@ class Pipeline:
         stages: the stages, in order; `default_stages()` when None. Users may add, remove,
             reorder or replace stages, including their own `Stage` subclasses.
         model: the model every stage uses unless built with its own (spec or client).
+        engine: how models are called (`EngineConfig`: retries, concurrency, breaker, rate caps,
+            cache, budget, prices, GC tuning); when given, the keyword arguments below that it
+            covers must be left at their defaults.
+        executor: where items run: "local" (default), "ray", or an `Executor` such as
+            `RayExecutor(address=...)`.
         concurrency: how many items are in flight at once (does not enter the run key).
         managed: wrap the model in orca-math's ManagedClient (retries, adaptive concurrency,
             circuit breaker, response cache, usage metering); turn off to call the client as is.
         cache: True keeps a response cache at `out/cache.sqlite` (shared by every run in that
             folder, so a rerun with a changed stage never pays twice for the same prompt); a
             path puts it elsewhere (share one between pipelines); False turns it off.
-        client_options: more `ManagedClient` options: `retry`, `breaker`, `rate_limits`, `meter`.
+        client_options: deprecated: more `ManagedClient` options (`retry`, `concurrency`, ...);
+            use `engine=EngineConfig(retry=...)`.
         budget_usd: stop cleanly before a call could take this run's spending (resumes included)
             over this many USD; everything finished is kept. Needs a price for the model.
         prices: USD per million (input, output) tokens by model name, on top of the defaults;
@@ -97,6 +114,9 @@ class Pipeline:
         progress: show a progress bar per stage.
         tune_gc: tune Python's garbage collector while stages run (`orca_math.engine.gc_tuning`);
             at hundreds of calls in flight the default settings cost about a fifth of the CPU.
+        mode: "online" (default) sends each call as it comes; "batch" sends them through the
+            provider's batch API at the batch price (see docs/batch.md).
+        batch: options of batch mode (`orca_math.engine.batch.BatchOptions`).
 
     Example:
         >>> pipeline = Pipeline(model="openai:gpt-4o")
@@ -109,6 +129,8 @@ class Pipeline:
         stages: Sequence[Stage] | None = None,
         *,
         model: ModelLike = "local",
+        engine: EngineConfig | None = None,
+        executor: Executor | str | None = None,
         concurrency: int = 16,
         managed: bool = True,
         cache: bool | str | Path = True,
@@ -117,93 +139,64 @@ class Pipeline:
         budget_usd: float | None = None,
         prices: dict[str, tuple[float, float]] | None = None,
         tune_gc: bool = True,
+        mode: str = "online",
+        batch: Any = None,
     ) -> None:
         self.stages = list(stages) if stages is not None else default_stages()
-        names = [stage.name for stage in self.stages]
-        duplicates = {n for n in names if names.count(n) > 1}
-        if duplicates:
-            raise StageError(f"stage names must be unique; repeated: {', '.join(sorted(duplicates))}")
+        Job("generate", self.stages)  # checks the stage names before anything else
         # Checked here, so a bad column declaration fails before any call is paid for.
         self.columns = extra_columns(self.stages)
         self.model_spec = model
-        self.concurrency = concurrency
-        self.managed = managed
-        self.cache = cache
-        self.progress = progress
-        self.client_options = client_options or {}
-        self.budget_usd = budget_usd
-        self.prices = prices or {}
-        self.tune_gc = tune_gc
+        self.engine = engine or EngineConfig.of(
+            concurrency=concurrency, managed=managed, cache=Path(cache) if isinstance(cache, str) else cache,
+            progress=progress, budget_usd=budget_usd, prices=dict(prices or {}), tune_gc=tune_gc)
+        if client_options:
+            import warnings
+
+            warnings.warn("Pipeline(client_options=...) is deprecated; use engine=EngineConfig(...)", DeprecationWarning, stacklevel=2)
+        self.client_options = dict(client_options or {})
+        self.executor = executor
+        from orca_math.engine.modes import check_mode
+
+        self.mode = check_mode(mode)
+        self.batch = batch
+
+    # Settings that live in the engine config, readable and settable here as before.
+    @property
+    def concurrency(self) -> int:
+        return self.engine.concurrency
+
+    @property
+    def prices(self) -> dict[str, tuple[float, float]]:
+        return dict(self.engine.prices)
+
+    @prices.setter
+    def prices(self, value: dict[str, tuple[float, float]]) -> None:
+        self.engine = self.engine.model_copy(update={"prices": dict(value)})
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self.engine.budget_usd
+
+    @budget_usd.setter
+    def budget_usd(self, value: float | None) -> None:
+        fields = {name: getattr(self.engine, name) for name in EngineConfig.model_fields}
+        self.engine = EngineConfig.of(**{**fields, "budget_usd": value})  # validated like any config
 
     def config(self, seeds: Any, seed_options: dict[str, Any]) -> dict[str, Any]:
-        """The run's config: what enters the run key (plus concurrency, which doesn't)."""
+        """The run's config, as its manifest records it: what enters the run key (plus concurrency, which doesn't)."""
+        return run_config(self._job(seeds, seed_options), self.model_spec, self.engine)
+
+    def _job(self, seeds: Any, seed_options: dict[str, Any], *, total: int | None = None) -> Job:
         from orca_math.data.seeds import source_fingerprint
 
-        return {
+        inputs = {
             "seeds": str(seeds) if isinstance(seeds, str | Path) else type(seeds).__name__,
             "seeds_fingerprint": source_fingerprint(seeds),
             "seed_options": seed_options,
-            "model": describe_spec(self.model_spec),
-            "stages": [stage.fingerprint() for stage in self.stages],
-            "concurrency": self.concurrency,
         }
-
-    def _stage_cost(self, summary: StageSummary, model_name: str) -> float | None:
-        from orca_math.engine.costs import PriceTable
-
-        price = PriceTable(self.prices).price(model_name)
-        if price is None:
-            return None
-        # Replies served from the cache cost nothing: they are priced as saved, not as spent.
-        summary.saved_usd = price.cost(summary.cached_prompt_tokens, summary.cached_completion_tokens)
-        return price.cost(summary.paid_prompt_tokens, summary.paid_completion_tokens)
-
-    def _client(self, out: Path, *, spent_usd: float = 0.0, client: ChatCompletionClient) -> ChatCompletionClient:
-        if not self.managed:
-            return client
-        from orca_math.engine.cache import ResponseCache
-        from orca_math.engine.client import ManagedClient
-        from orca_math.engine.limits import CircuitBreaker, RateLimits
-
-        if isinstance(client, ManagedClient):
-            return client
-        cache = None
-        if self.cache:
-            cache = ResponseCache(out / "cache.sqlite" if self.cache is True else Path(self.cache))
-        # RateLimits() caps nothing until a 429 tells it the provider's limits (x-ratelimit-* headers):
-        # measured, it holds a rate-limited API at 0.96 of capacity with 4% 429s, against 0.82 and 7% without.
-        options = {"concurrency": self.concurrency, "breaker": CircuitBreaker(), "rate_limits": RateLimits(), "cache": cache, **self.client_options}
-        if "meter" not in self.client_options:
-            from orca_math.engine.costs import Budget, PriceTable, UsageMeter
-
-            remaining = None if self.budget_usd is None else self.budget_usd - spent_usd
-            if remaining is not None and remaining <= 0:
-                raise RunStopped(f"the budget of ${self.budget_usd:.2f} is already spent by this run (${spent_usd:.2f}); raise --budget-usd to go on")
-            options["meter"] = UsageMeter(PriceTable(self.prices), budget=Budget(remaining) if remaining is not None else None)
-        managed = ManagedClient(client, **options)
-        return managed
-
-    def _own_clients(self, client: ChatCompletionClient) -> dict[int, ChatCompletionClient]:
-        """Stages built with their own model get it wrapped like the pipeline's, keyed by id(model).
-
-        The wrappers share the pipeline client's response cache and meter (so one budget covers
-        every model) and its retry policy; breakers, rate caps and concurrency are per endpoint.
-        """
-        from orca_math.engine.client import ManagedClient
-        from orca_math.engine.limits import CircuitBreaker, RateLimits
-
-        if not self.managed or not isinstance(client, ManagedClient):
-            return {}
-        wrapped: dict[int, ChatCompletionClient] = {}
-        for stage in self.stages:
-            own = stage.own_model()
-            if own is None or isinstance(own, ManagedClient) or id(own) in wrapped:
-                continue
-            wrapped[id(own)] = ManagedClient(
-                own, retry=client.retry, concurrency=self.concurrency, breaker=CircuitBreaker(), rate_limits=RateLimits(),
-                cache=client.cache, meter=client.meter,
-            )
-        return wrapped
+        return Job("generate", self.stages, config=inputs, total=total,
+                   check_output=_column_checker(self.columns) if self.columns else None)
 
     async def run(
         self,
@@ -214,6 +207,7 @@ class Pipeline:
         fresh: bool = False,
         formats: Sequence[str] = ("hf",),
         seed_options: dict[str, Any] | None = None,
+        wait: bool = True,
     ) -> PipelineResult:
         """Run every stage over the seeds and write the dataset, drops, failures and summary.
 
@@ -225,61 +219,37 @@ class Pipeline:
             fresh: discard an existing run with the same key instead of resuming it.
             formats: output formats: any of "hf" (always written), "parquet", "jsonl".
             seed_options: column names etc. for `read_seeds`.
+            wait: in batch mode, wait for submitted batches (False submits what it can and stops
+                with `RunPaused`; run again later to continue).
+
+        Raises:
+            RunStopped: a fatal error, an early stop or the budget; finished work is kept.
         """
         from orca_math.data.seeds import read_seeds
 
         out = Path(out)
         seed_options = {**(seed_options or {}), "limit": limit}
         # One pass over the seeds before any money is spent: it counts them for the progress bars and
-        # refuses a malformed row (or, for expand, a seed without an answer), naming the row.
-        needs_answers = any(isinstance(stage, Expand) for stage in self.stages)
+        # refuses a malformed row (or, for stages that need answers, a seed without one), naming the row.
+        needs_answers = any(stage.requires_answers for stage in self.stages)
         seeds_total = sum(1 for _ in read_seeds(seeds, require_answers=needs_answers, **seed_options))
-        client = resolve_model(self.model_spec)
-        for stage in self.stages:  # bind first: the run key needs the agents' card and template hashes
-            stage.bind(client)
-        try:
-            run = RunFolder(out, self.config(seeds, seed_options), fresh=fresh)
-            model_names = {stage.name: describe_client(stage.own_model() or client, with_url=False) for stage in self.stages}
-            spent = sum(self._stage_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name]) or 0.0 for s in self.stages)
-            client = self._client(out, spent_usd=spent, client=client)
-            own_clients = self._own_clients(client)
-            for stage in self.stages:
-                stage.bind(client, own_model=own_clients.get(id(stage.own_model())))
-            run.update(status="running")
-            started = time.perf_counter()
-            summaries: list[StageSummary] = []
 
-            def stage_inputs() -> Iterable[Row]:
-                return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
+        def inputs() -> Iterable[Row]:
+            return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
 
-            total = seeds_total
-            with StageProgress(enabled=self.progress) as progress:
-                for stage in self.stages:
-                    if type(stage).prepare is not Stage.prepare:
-                        stage.prepare(stage_inputs())
-                    checkpoint = run.checkpoint(stage.name)
-                    hook = _StatsHook(progress.stage(stage.name, total), stage.model)
-                    process = _checking_columns(stage, self.columns) if stage.columns else stage.process
-                    await run_items(stage.name, stage_inputs(), process, checkpoint, key=stage.key, concurrency=self.concurrency, progress=hook,
-                                    tune_gc=self.tune_gc)
-                    summary = summarise_stage(stage.name, checkpoint)
-                    summary.cost_usd = self._stage_cost(summary, model_names[stage.name])
-                    summaries.append(summary)
-                    total = summary.outputs
-                    stage_inputs = functools.partial(_outputs_of, checkpoint)
-            funnel = Funnel(seeds=seeds_total, stages=summaries, seconds=time.perf_counter() - started)
-        finally:  # on errors too (a stopped run, Ctrl-C): no client or HTTP session is left open
-            if isinstance(self.model_spec, str):  # we built the client, so we close it
-                await client.close()
-            for stage in self.stages:
-                await stage.close()
-        extra: dict[str, Any] = {}
-        for stage in self.stages:
-            extra.update(stage.report(run.checkpoint(stage.name).latest()) or {})
-        outputs = write_outputs(out, run, [s.name for s in self.stages], funnel, formats=formats, extra=extra,
-                                columns=self.columns)
-        run.update(status="finished", funnel=funnel.to_dict())
-        return PipelineResult(out=out, run_dir=run.path, run_key=run.key, outputs=outputs, funnel=funnel, resumed=run.resumed)
+        job = self._job(seeds, seed_options, total=seeds_total)
+        calls = None
+        if self.mode == "batch":
+            from orca_math.engine.modes import batch_calls
+
+            calls = batch_calls(out, self.batch, wait=wait)
+        finished = await run_job(job, inputs, out=out, model=self.model_spec, engine=self.engine, fresh=fresh,
+                                 executor=self.executor, calls=calls, client_options=self.client_options)
+        reports = {**finished.reports, **({"batch": calls.summary()} if calls is not None else {})}  # batches, price
+        outputs = write_outputs(out, finished.run, [s.name for s in self.stages], finished.funnel, formats=formats,
+                                extra=reports, columns=self.columns)
+        return PipelineResult(out=out, run_dir=finished.run.path, run_key=finished.key, outputs=outputs,
+                              funnel=finished.funnel, resumed=finished.resumed)
 
     def estimate(
         self,
@@ -291,67 +261,59 @@ class Pipeline:
     ) -> Estimate:
         """Estimate calls, tokens and cost of running this pipeline on `seeds`, calling no model.
 
+        Each stage estimates itself (`Stage.estimate`), so custom stages can be estimated too.
+
         Args:
             completion_tokens: typical reply lengths by agent name, to override
                 `TYPICAL_COMPLETION_TOKENS` (calibrate them with a small real run).
         """
         from orca_math.data.seeds import read_seeds
         from orca_math.engine.costs import PriceTable
+        from orca_math.models import describe_client, resolve_model
 
         client = resolve_model(self.model_spec)
-        for stage in self.stages:
-            stage.bind(client)
-        rows = [problem.to_row() for problem in read_seeds(seeds, **{**(seed_options or {}), "limit": limit})]
-        return estimate_pipeline(
-            self.stages, rows, model=describe_client(client, with_url=False), prices=PriceTable(self.prices), completion_tokens=completion_tokens
-        )
+        try:
+            for stage in self.stages:
+                stage.bind(client)
+            rows = [problem.to_row() for problem in read_seeds(seeds, **{**(seed_options or {}), "limit": limit})]
+            context = EstimateContext(completion_tokens={**TYPICAL_COMPLETION_TOKENS, **(completion_tokens or {})},
+                                      model=describe_client(client, with_url=False), prices=PriceTable(dict(self.engine.prices)),
+                                      discount=_price_multiplier(self.mode, self.batch))
+            return estimate_stages(self.stages, rows, context)
+        finally:
+            if isinstance(self.model_spec, str):
+                await_close(client)
 
     def run_sync(self, seeds: Any, **kwargs: Any) -> PipelineResult:
         """Synchronous `run`; also works inside a running event loop such as Jupyter's."""
         return run_sync(self.run(seeds, **kwargs))
 
 
-class _StatsHook:
-    """Advances a stage's bar and shows the managed client's live concurrency and rates beside it."""
+def _price_multiplier(mode: str, batch: Any) -> float:
+    if mode != "batch":
+        return 1.0
+    from orca_math.engine.modes import batch_price_multiplier
 
-    def __init__(self, hook: Any, client: Any) -> None:
-        self._hook, self._client, self._last = hook, client, 0.0
-
-    def advance(self, n: int = 1) -> None:
-        self._hook.advance(n)
-        now = time.monotonic()
-        if hasattr(self._client, "stats") and now - self._last > 0.5:
-            self._last = now
-            stats = self._client.stats()
-            limit = stats.get("concurrency_limit")
-            parts = [f"conc {stats.get('in_flight')}/{limit}" if limit else "", f"{stats.get('rpm', 0)} req/min"]
-            if stats.get("rate_limited"):
-                parts.append(f"429s {stats['rate_limited']}")
-            if stats.get("cache_hits"):
-                parts.append(f"cached {stats['cache_hits']}")
-            self._hook.set_status("  ".join(p for p in parts if p))
+    return batch_price_multiplier(batch)
 
 
-def _checking_columns(stage: Stage, columns: list[ExtraColumn]):
-    """`stage.process`, with its declared columns' values checked: a wrong type fails the item, with why."""
-    own = [column for column in columns if column.name in stage.columns]
+def await_close(client: Any) -> None:
+    """Close a client built from a spec, from sync code (a dry run opens no session, but may hold one)."""
+    run_sync(client.close())
 
-    async def process(row: Row) -> ItemResult:
-        result = await stage.process(row)
-        for output in result.outputs:
-            for column in own:
+
+def _column_checker(columns: list[ExtraColumn]):
+    """Checks each output's declared column values: a wrong type fails the item, with why."""
+
+    def check(stage: Stage, output: Row) -> None:
+        for column in columns:
+            if column.name in stage.columns:
                 problem = column.check(output.get(column.name))
                 if problem:
                     raise ItemFailedError(problem)
-        return result
 
-    return process
-
-
-def _outputs_of(checkpoint) -> Iterator[Row]:
-    for record in checkpoint.latest():
-        if record["status"] == "ok":
-            yield from record["outputs"]
+    return check
 
 
-__all__ = ["Pipeline", "PipelineResult", "default_stages", "Expand", "Harden", "Dedup", "Decontaminate", "Solve", "Verify", "Filter"]
+__all__ = ["Decontaminate", "Dedup", "Expand", "Filter", "Harden", "Pipeline", "PipelineResult", "Solve", "Verify",
+           "default_stages"]

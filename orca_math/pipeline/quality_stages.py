@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from orca_math.engine.runner import ItemResult
-from orca_math.pipeline.stage import Row, Stage
+from orca_math.engine.items import ItemResult
+from orca_math.engine.stage import Row, Stage
 from orca_math.records import Drop
 
 
@@ -20,9 +20,11 @@ class Dedup(Stage):
 
     name = "dedup"
     reads = ("id", "question")
+    needs_whole_input = True
+    calls_model = False
 
-    def __init__(self, *, exact: bool = True, near: bool = True, threshold: float = 0.85, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, exact: bool = True, near: bool = True, threshold: float = 0.85) -> None:
+        super().__init__()
         from orca_math.quality import DedupOptions
 
         self.options = DedupOptions(exact=exact, near=near, threshold=threshold)
@@ -34,12 +36,16 @@ class Dedup(Stage):
     def prepare(self, rows: Iterable[Row]) -> None:
         from orca_math.quality import Deduplicator
 
-        deduplicator = Deduplicator(self.options)
+        # On disk: the index of a 200K-seed run (about a million problems) would take gigabytes in memory.
+        deduplicator = Deduplicator(self.options, on_disk=True)
         self._duplicates.clear()
-        for row in rows:
-            result = deduplicator.check(row["id"], row["question"])
-            if result.duplicate_of is not None:
-                self._duplicates[row["id"]] = (result.duplicate_of, result.kind or "exact", result.similarity)
+        try:
+            for row in rows:
+                result = deduplicator.check(row["id"], row["question"])
+                if result.duplicate_of is not None:
+                    self._duplicates[row["id"]] = (result.duplicate_of, result.kind or "exact", result.similarity)
+        finally:
+            deduplicator.close()
 
     async def process(self, row: Row) -> ItemResult:
         self.check_row(row)
@@ -62,6 +68,7 @@ class Decontaminate(Stage):
 
     name = "decontaminate"
     reads = ("id", "question")
+    calls_model = False
 
     def __init__(
         self,
@@ -71,9 +78,8 @@ class Decontaminate(Stage):
         action: str = "drop",
         benchmarks_dir: str | None = None,
         extra: dict[str, list[str]] | None = None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__()
         from orca_math.quality import DEFAULT_SETS, DecontaminationOptions
 
         self.benchmarks = tuple(benchmarks or DEFAULT_SETS)
@@ -88,6 +94,9 @@ class Decontaminate(Stage):
     def setup(self) -> None:
         from orca_math.quality import Decontaminator
 
+        super().setup()
+        if self.decontaminator is not None:
+            return  # bound before (a second run of the same pipeline): the index is built already
         self.decontaminator = Decontaminator.from_benchmarks(self.benchmarks, path=self.benchmarks_dir, extra=self.extra, options=self.options)
 
     async def process(self, row: Row) -> ItemResult:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from orca_math.errors import InputError, MissingFileError
 from orca_math.options import options_dataclass, options_from_mapping
 from orca_math.quality.text import normalized_words, word_ngrams
 from orca_math.records import Drop
@@ -128,7 +129,7 @@ class Decontaminator:
         if not isinstance(options, DecontaminationOptions):
             raise TypeError(f"options must be a DecontaminationOptions, got {type(options).__name__}")
         if not isinstance(references, Mapping) or not references:
-            raise ValueError("references must be a non-empty mapping of set name -> texts")
+            raise InputError("references must be a non-empty mapping of set name -> texts")
         self.options = options
         self.names: tuple[str, ...] = tuple(references)
         self.sizes: dict[str, int] = {}
@@ -153,7 +154,7 @@ class Decontaminator:
                 key = hash(ngram)
                 ngrams[key] = ngrams.get(key, 0) | mask
         if count == 0:
-            raise ValueError(f"reference set {name!r} has no texts")
+            raise InputError(f"reference set {name!r} has no texts")
         return count
 
     @classmethod
@@ -178,7 +179,7 @@ class Decontaminator:
         references: dict[str, Iterable[str]] = {name: load_reference_questions(name, path) for name in names}
         for name, texts in (extra or {}).items():
             if name in references:
-                raise ValueError(f"extra reference set {name!r} has the same name as a benchmark")
+                raise InputError(f"extra reference set {name!r} has the same name as a benchmark")
             references[name] = texts
         return cls(references, options)
 
@@ -233,13 +234,13 @@ def _check_rows(
     field_name = decontaminator.options.field
     for position, row in enumerate(rows):
         if field_name not in row:
-            raise ValueError(f"row {position} has no {field_name!r} field (fields: {sorted(row)})")
+            raise InputError(f"row {position} has no {field_name!r} field (fields: {sorted(row)})")
         if id_field is None:
             row_id = str(position)
         elif id_field in row:
             row_id = str(row[id_field])
         else:
-            raise ValueError(f"row {position} has no {id_field!r} id field; pass id_field=None to use positions")
+            raise InputError(f"row {position} has no {id_field!r} id field; pass id_field=None to use positions")
         yield row_id, row, decontaminator.check(row[field_name])
 
 
@@ -315,7 +316,7 @@ def decontaminate_dataset(
     all_drops: list[Drop] = []
     for split, table in splits.items():
         if options.field not in table.column_names:
-            raise ValueError(f"dataset has no {options.field!r} column (columns: {table.column_names})")
+            raise InputError(f"dataset has no {options.field!r} column (columns: {table.column_names})")
         id_field = "id" if "id" in table.column_names else None
         kept_positions: list[int] = []
         flags: list[bool] = []
@@ -359,8 +360,8 @@ def _open_dataset(dataset: Any) -> Any:
     if location.is_file() and location.suffix in _FILE_BUILDERS:
         return datasets.load_dataset(_FILE_BUILDERS[location.suffix], data_files=str(location), split="train")
     if not location.exists():
-        raise FileNotFoundError(f"no dataset at {location}")
-    raise ValueError(f"cannot read {location}: expected a save_to_disk folder or a {sorted(_FILE_BUILDERS)} file")
+        raise MissingFileError(f"no dataset at {location}")
+    raise InputError(f"cannot read {location}: expected a save_to_disk folder or a {sorted(_FILE_BUILDERS)} file")
 
 
 def _write_dataset(data: Any, out: Path) -> None:

@@ -2,8 +2,9 @@
 
 Exact duplicates are found on the normalised text (see `orca_math.quality.text.normalize_text`) with a
 set of 16-byte digests. Near duplicates are found with MinHash LSH (datasketch) over character
-shingles of the normalised text: a 128-permutation signature is 512 bytes, so 200,000 problems fit in
-a few hundred MB at most (see docs/quality.md for measured numbers).
+shingles of the normalised text. In memory the index takes about 3.7 KB per kept problem (see
+docs/quality.md); ``Deduplicator(on_disk=True)`` keeps it in a temporary sqlite file instead
+(`orca_math.quality.dedup_index`), so memory stays flat however many problems go through.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from orca_math.errors import InputError
 from orca_math.options import options_dataclass, options_from_mapping
 from orca_math.quality.text import char_shingles, normalize_text, word_shingles
 from orca_math.records import Drop
@@ -92,15 +94,22 @@ class Deduplicator:
         False
         >>> dedup.check("b", "tom has 3 apples -- how many apples does tom have").duplicate_of
         'a'
+
+    Args:
+        options: what counts as a duplicate (default `DedupOptions()`).
+        on_disk: keep the index in a temporary sqlite file instead of memory: the same decisions,
+            memory flat in the number of rows, about 2x slower (see docs/quality.md); `close()`
+            removes the file.
     """
 
-    def __init__(self, options: DedupOptions | None = None) -> None:
+    def __init__(self, options: DedupOptions | None = None, *, on_disk: bool = False) -> None:
         if options is None:
             options = DedupOptions()
         if not isinstance(options, DedupOptions):
             raise TypeError(f"options must be a DedupOptions, got {type(options).__name__}")
         self.options = options
         self._seen_ids: set[str] = set()
+        self._checked = 0
         self._exact: dict[bytes, str] = {}
         # Kept row id -> (insertion order, MinHash values); the order breaks ties deterministically.
         self._signatures: dict[str, tuple[int, np.ndarray]] = {}
@@ -119,14 +128,26 @@ class Deduplicator:
                     threshold=options.threshold, num_perm=options.num_perm, weights=_LSH_WEIGHTS
                 )
             except ValueError as error:  # datasketch needs at least 2 bands of rows
-                raise ValueError(
+                raise InputError(
                     f"threshold {options.threshold} is too high for MinHash LSH with num_perm={options.num_perm}"
                     f" ({error}); lower it (0.99 works with 128) or raise num_perm"
                 ) from error
+        # On disk, ids, digests, signatures and bands live in sqlite: nothing per row stays in memory.
+        self._disk = None
+        if on_disk:
+            from orca_math.quality.dedup_index import DiskIndex
+
+            self._disk = DiskIndex(self._lsh.hashranges if self._lsh is not None else [])
+            self._lsh = None
 
     def __len__(self) -> int:
         """Number of rows checked so far."""
-        return len(self._seen_ids)
+        return self._checked
+
+    def close(self) -> None:
+        """Remove the on-disk index (a no-op in memory); the deduplicator cannot check rows after."""
+        if self._disk is not None:
+            self._disk.close()
 
     def check(self, row_id: str, text: str) -> DedupResult:
         """Check one row against every earlier kept row, and index it when it is kept.
@@ -139,30 +160,39 @@ class Deduplicator:
             A `DedupResult`; ``duplicate_of`` is None when the row is kept.
         """
         if not isinstance(row_id, str) or not row_id:
-            raise ValueError(f"row_id must be a non-empty string, got {row_id!r}")
+            raise InputError(f"row_id must be a non-empty string, got {row_id!r}")
         if not isinstance(text, str):
             raise TypeError(f"text of row {row_id!r} must be a str, got {type(text).__name__}")
-        if row_id in self._seen_ids:
-            raise ValueError(f"row id {row_id!r} was already checked; row ids must be unique")
-        self._seen_ids.add(row_id)
+        disk = self._disk
+        if (row_id in self._seen_ids) if disk is None else not disk.add_id(row_id):
+            raise InputError(f"row id {row_id!r} was already checked; row ids must be unique")
+        if disk is None:
+            self._seen_ids.add(row_id)
+        self._checked += 1
         normalized = normalize_text(text)
 
         digest = hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
         if self.options.exact:
-            first = self._exact.get(digest)
+            first = self._exact.get(digest) if disk is None else disk.exact(digest)
             if first is not None:
                 return DedupResult(duplicate_of=first, kind="exact", similarity=1.0)
 
-        if self._lsh is not None and normalized:
+        if self.options.near and normalized:
             signature = self._signature(normalized)
             match = self._best_near_match(signature)
             if match is not None:
                 return DedupResult(duplicate_of=match[0], kind="near", similarity=match[1])
-            self._lsh.insert(row_id, signature, check_duplication=False)
-            self._signatures[row_id] = (len(self._signatures), signature.hashvalues)
+            if disk is not None:
+                disk.add(row_id, signature.hashvalues)
+            else:
+                self._lsh.insert(row_id, signature, check_duplication=False)
+                self._signatures[row_id] = (len(self._signatures), signature.hashvalues)
 
         if self.options.exact:
-            self._exact[digest] = row_id
+            if disk is None:
+                self._exact[digest] = row_id
+            else:
+                disk.add_exact(digest, row_id)
         return DedupResult()
 
     def _signature(self, normalized: str):
@@ -183,9 +213,13 @@ class Deduplicator:
         best: tuple[str, float] | None = None
         # LSH returns candidates in no fixed order; visiting them in insertion order makes ties go to the
         # earliest kept row, so the outcome is deterministic.
-        candidates = sorted(self._lsh.query(signature), key=lambda key: self._signatures[key][0])
-        for candidate in candidates:
-            similarity = float(np.mean(self._signatures[candidate][1] == signature.hashvalues))
+        if self._disk is not None:
+            candidates = self._disk.candidates(signature.hashvalues)
+        else:
+            keys = sorted(self._lsh.query(signature), key=lambda key: self._signatures[key][0])
+            candidates = [(key, self._signatures[key][1]) for key in keys]
+        for candidate, values in candidates:
+            similarity = float(np.mean(values == signature.hashvalues))
             if similarity >= self.options.threshold and (best is None or similarity > best[1]):
                 best = (candidate, similarity)
         return best
@@ -212,13 +246,13 @@ def dedup_rows(
     drops: list[Drop] = []
     for position, row in enumerate(rows):
         if field not in row:
-            raise ValueError(f"row {position} has no {field!r} field (fields: {sorted(row)})")
+            raise InputError(f"row {position} has no {field!r} field (fields: {sorted(row)})")
         if id_field is None:
             row_id = str(position)
         elif id_field in row:
             row_id = str(row[id_field])
         else:
-            raise ValueError(f"row {position} has no {id_field!r} id field; pass id_field=None to use positions")
+            raise InputError(f"row {position} has no {id_field!r} id field; pass id_field=None to use positions")
         result = deduplicator.check(row_id, row[field])
         if not result.is_duplicate:
             kept.append(row)

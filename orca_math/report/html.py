@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.report import OutputFolder, charts
+from orca_math.engine.folder import OutputFolder
+from orca_math.report import charts
 
 _OUTCOME_COLORS = {"verified": "#2f855a", "disagreed": "#c53030", "not checked": "#a0aec0"}
 ANSWER_TYPES = ("integer", "decimal", "fraction", "negative", "non-numeric")

@@ -1,0 +1,41 @@
+"""`--executor`, `--ray-address`, `--workers`: where a command's items run (one process, or Ray).
+
+Every model-calling command (generate, solve, sample, eval, learn) takes the same three flags, and
+they all end in one `Executor` handed to the one runner (`orca_math.engine.jobs.run_job`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from orca_math.cli.arguments import positive_int
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Add `--executor local|ray`, `--ray-address ADDR` and `--workers N` to a command."""
+    group = parser.add_argument_group("where items run")
+    group.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: a pool of Ray workers (see docs/ray.md)")
+    group.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="with --executor ray: 'auto' joins the cluster of `ray start --head` on this machine, "
+                            "ray://HOST:10001 a remote one; default: start a local cluster")
+    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="with --executor ray: worker actors (default: the cluster's CPUs, at most 8)")
+
+
+def executor_from_args(args: argparse.Namespace) -> Any:
+    """The `Executor` the flags describe: None (the local default) or a `RayExecutor`."""
+    from orca_math.errors import ConfigError
+
+    executor = getattr(args, "executor", "local")
+    if executor != "ray":
+        if getattr(args, "ray_address", None) or getattr(args, "workers", None):
+            raise ConfigError("--ray-address and --workers need --executor ray.")
+        return None
+    from orca_math.engine.ray_executor import RayExecutor
+
+    return RayExecutor(address=args.ray_address, workers=args.workers)
+
+
+__all__ = ["add_executor_options", "executor_from_args"]

@@ -1,0 +1,169 @@
+"""Where a step's items run: the executor. The runner decides what to run and records every outcome.
+
+An executor takes a `StepTask` — the pending items (a lazy iterator), how to process one, and a
+`record` callback — and runs them. It never writes checkpoints: the runner's `record` does, so
+resume, failure rows, early stops and budgets are written once and hold for every executor.
+
+* `LocalExecutor` (the default): asyncio workers in this process, many calls in flight.
+* `orca_math.engine.ray_executor.RayExecutor`: the same items over a Ray actor pool, for more
+  than one process or machine; it rebuilds the stage in each worker from `StepTask.remote`.
+
+A subclass implements `run(task)`; it must hand every item it takes to `task.record` exactly once
+(with the `ItemResult` or the exception), stop taking new items when `record` returns False or
+`task.stopped()` is true, and return once every taken item is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from orca_math.engine.items import ItemResult
+
+Outcome = ItemResult | BaseException
+
+
+@dataclass
+class RemoteStage:
+    """What a remote worker needs to rebuild a stage: the unbound stage and how to build its client.
+
+    Attributes:
+        stage: the stage before `bind` (stages pickle without their client and agents).
+        model: the model spec (a string: clients don't travel between processes).
+        engine: the `EngineConfig` to build the worker's managed client with.
+        cache_path: the response cache file shared by every worker, or None.
+        check_output: the job's check of each output (declared dataset columns), or None; it
+            raises `ItemFailedError` to fail the item, and must be applied where the stage runs.
+        model_options: `load_model` options for `model` when it is a spec (``prompt_format`` ...).
+        budget_usd: what is left of the job's budget when the step starts (earlier runs' spending
+            taken off), or None without a budget: remote workers share it.
+    """
+
+    stage: Any
+    model: Any
+    engine: Any
+    cache_path: str | None = None
+    check_output: Any = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    budget_usd: float | None = None
+
+
+@dataclass
+class StepTask:
+    """One step's work, as the runner hands it to an executor.
+
+    Attributes:
+        name: the step (stage) name, for messages.
+        items: the items still to do, pulled lazily.
+        key: an item's checkpoint key.
+        process: processes one item in this process (local executors).
+        record: records one item's outcome; returns False when the run must stop.
+        stopped: true once the run must stop (a fatal error, an early stop).
+        concurrency: items in flight at once (per worker, for remote executors).
+        remote: how remote workers rebuild the stage, or None when it cannot leave this process.
+    """
+
+    name: str
+    items: Iterator[dict[str, Any]]
+    key: Callable[[dict[str, Any]], str]
+    process: Callable[[dict[str, Any]], Awaitable[ItemResult]]
+    record: Callable[[dict[str, Any], Outcome], bool]
+    stopped: Callable[[], bool]
+    concurrency: int
+    remote: RemoteStage | None = None
+
+
+class Executor(ABC):
+    """Runs a step's items; see the module docstring for the contract a subclass keeps."""
+
+    #: A short name for manifests and logs ("local", "ray").
+    name: str = ""
+
+    @abstractmethod
+    async def run(self, task: StepTask) -> None:
+        """Process the task's items, handing each outcome to `task.record`."""
+
+    def describe(self) -> dict[str, Any]:
+        """Key-free settings for the run's manifest (never part of the run key)."""
+        return {"executor": self.name}
+
+    async def close(self) -> None:  # noqa: B027 -- optional hook
+        """Release what the executor started (worker pools, clusters it started itself)."""
+
+
+class LocalExecutor(Executor):
+    """asyncio workers in this process: `task.concurrency` items in flight, pulled from the lazy input.
+
+    Workers pull straight from the iterator: asyncio runs one worker at a time, so no queue (and
+    no future per item) is needed to share it, and memory holds only the items in flight.
+    """
+
+    name = "local"
+
+    async def run(self, task: StepTask) -> None:
+        def next_item() -> dict[str, Any] | None:
+            return None if task.stopped() else next(task.items, None)
+
+        async def worker() -> None:
+            while (item := next_item()) is not None:
+                try:
+                    outcome: Outcome = await task.process(item)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    outcome = exc
+                if not task.record(item, outcome):
+                    return
+
+        workers = [asyncio.create_task(worker()) for _ in range(task.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker_task in workers:
+                worker_task.cancel()
+
+
+_RECIPES: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def remember_spec(client: Any, spec: str, **options: Any) -> Any:
+    """Record that `client` is ``load_model(spec, **options)``, so remote workers can build their own; returns it.
+
+    Clients do not travel between processes (sessions, locks, loaded weights): an executor that
+    runs stages elsewhere rebuilds the model there from a spec. A client made from a spec with
+    options (the CLI's ``--model URL --model-name NAME``) is remembered here.
+    """
+    _RECIPES[client] = (spec, dict(options))
+    return client
+
+
+def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
+    """The (spec, options) `model` can be rebuilt from: a spec itself, or a client `remember_spec` saw."""
+    if isinstance(model, str):
+        return model, {}
+    try:
+        return _RECIPES.get(model)
+    except TypeError:  # not weak-referenceable
+        return None
+
+
+def resolve_executor(executor: Executor | str | None) -> Executor:
+    """An `Executor` from an instance, "local" / "ray", or None (local)."""
+    if executor is None or executor == "local":
+        return LocalExecutor()
+    if executor == "ray":
+        from orca_math.engine.ray_executor import RayExecutor
+
+        return RayExecutor()
+    if isinstance(executor, Executor):
+        return executor
+    from orca_math.errors import ConfigError
+
+    raise ConfigError(f"executor={executor!r}: use 'local', 'ray', or an Executor such as RayExecutor(address=...).")
+
+
+__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "resolve_executor", "spec_of"]

@@ -1,0 +1,108 @@
+"""How `ManagedClient` retries a call: the policy, which errors are retried, per-attempt timeouts.
+
+Kept apart from the client so the batch and Ray paths can classify errors and read policies
+without building a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+
+import tenacity
+from autogen_core.models import CreateResult
+
+from orca_math.models.errors import ModelError, ServerError, translate_error
+
+
+class RetriesExhaustedError(ModelError):
+    """Every attempt failed with a retryable error; `last_error` is the final one. Fails only its item."""
+
+    stops_run = False
+
+    def __init__(self, message: str, *, attempts: int, last_error: BaseException) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How calls are retried: exponential backoff with jitter, never shorter than Retry-After.
+
+    Attributes:
+        max_attempts: attempts per call, the first included (1 disables retries).
+        initial_wait: seconds before the first retry, doubling after each.
+        max_wait: cap on the backoff (Retry-After may ask for longer, up to `max_retry_after`).
+        jitter: up to this many random seconds added to each wait, to spread retries.
+        timeout: seconds allowed per attempt; None leaves it to the inner client.
+        max_retry_after: cap on an honoured Retry-After, against bogus huge values.
+    """
+
+    max_attempts: int = 8
+    initial_wait: float = 0.5
+    max_wait: float = 60.0
+    jitter: float = 1.0
+    timeout: float | None = 300.0
+    max_retry_after: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"RetryPolicy.max_attempts must be at least 1; got {self.max_attempts}.")
+        if min(self.initial_wait, self.max_wait, self.jitter, self.max_retry_after) < 0:
+            raise ValueError("RetryPolicy waits and jitter cannot be negative.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"RetryPolicy.timeout must be positive or None; got {self.timeout}.")
+
+    def wait(self, retry_state: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt (a tenacity `wait` callable)."""
+        backoff = tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(error, "retry_after", None) or 0.0
+        return max(backoff, min(retry_after, self.max_retry_after))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether `exc` is a model error worth another attempt (429, 5xx, a timeout, a dropped connection)."""
+    return isinstance(exc, ModelError) and exc.retryable
+
+
+def classify(exc: BaseException, *, where: str) -> BaseException:
+    """`translate_error`, plus: a reply body that is not valid JSON counts as a retryable server error."""
+    translated = translate_error(exc, where=where)
+    if translated is exc and isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return ServerError(f"{where} sent a malformed response body ({type(exc).__name__}); it may pass.")
+    if translated is exc:
+        import openai
+
+        if isinstance(exc, openai.APIResponseValidationError):
+            return ServerError(f"{where} sent a response that does not follow the API schema; it may pass.")
+    return translated
+
+
+async def with_timeout(call: Awaitable[CreateResult], timeout: float | None) -> CreateResult:
+    """Await `call`, raising `TimeoutError` after `timeout` seconds (None: no limit).
+
+    `asyncio.timeout` (3.11+) cancels the request in place; `wait_for` wraps it in a task of its
+    own, which costs a measurable share of the CPU at hundreds of requests in flight.
+    """
+    if timeout is None:
+        return await call
+    if _asyncio_timeout is None:  # Python 3.10
+        return await asyncio.wait_for(call, timeout)
+    async with _asyncio_timeout(timeout):
+        return await call
+
+
+_asyncio_timeout = getattr(asyncio, "timeout", None)
+
+
+def headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    """The HTTP response headers an SDK error carries, or None."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers if isinstance(headers, Mapping) or hasattr(headers, "items") else None
+
+
+__all__ = ["RetriesExhaustedError", "RetryPolicy", "classify", "headers_of", "is_retryable", "with_timeout"]

@@ -1,0 +1,136 @@
+"""JSON and JSON Lines files, read lazily and written atomically: the one copy every module uses.
+
+Writers go through a ``<name>.partial`` file that is renamed over the target, so a crash leaves the
+old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from orca_math.errors import InputError
+
+
+class DataFileError(InputError):
+    """A data file is missing, unreadable or malformed; the message names the file and line."""
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented JSON (with a final newline) atomically."""
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_json(path: str | Path, *, error_type: type[Exception] = DataFileError) -> dict[str, Any]:
+    """Read a JSON object from `path`.
+
+    Raises:
+        error_type: the file is missing, not valid JSON, or not an object (the message names it).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error_type(f"{path} does not exist.") from None
+    except json.JSONDecodeError as exc:
+        raise error_type(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    except UnicodeDecodeError:
+        raise error_type(f"{path} is not UTF-8 text.") from None
+    if not isinstance(data, dict):
+        raise error_type(f"{path} should hold a JSON object, not {type(data).__name__}.")
+    return data
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """Write rows as JSON Lines (UTF-8, one object a line), atomically: a crash leaves no half file.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, default=str))
+                handle.write("\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+    return path
+
+
+def count_lines(path: str | Path) -> int:
+    """Non-blank lines of a text file (0 when it is missing)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def iter_jsonl(path: str | Path, *, error_type: type[Exception] = DataFileError) -> Iterator[tuple[int, dict]]:
+    """Yield `(line_number, object)` for each non-blank line of a JSON Lines file, reading lazily.
+
+    Raises:
+        error_type: the file can't be opened, or a line is not a JSON object (names file and line).
+    """
+    path = Path(path)
+    try:
+        handle = path.open("r", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error_type(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise error_type(f"cannot read {path} ({exc.strerror or exc}).") from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError:
+                raise error_type(f"{path.name}, line {number + 1}: not valid UTF-8 text.") from None
+            if not line:
+                return
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error_type(f"{path.name}, line {number}: not valid JSON ({exc.msg}).") from None
+            if not isinstance(obj, dict):
+                raise error_type(f"{path.name}, line {number}: expected a JSON object, got {type(obj).__name__}.")
+            yield number, obj
+
+
+def read_jsonl(path: str | Path, *, missing_ok: bool = False) -> Iterator[dict]:
+    """Yield the objects of a JSON Lines file one at a time; blank lines are skipped.
+
+    Args:
+        missing_ok: yield nothing for a missing file instead of raising.
+
+    Raises:
+        DataFileError: the file is missing (unless `missing_ok`) or a line is not a JSON object.
+    """
+    if missing_ok and not Path(path).exists():
+        return
+    for _, obj in iter_jsonl(path):
+        yield obj
+
+
+__all__ = ["DataFileError", "count_lines", "iter_jsonl", "read_json", "read_jsonl", "write_json", "write_jsonl", "write_text"]

@@ -1,0 +1,350 @@
+"""The generation stages of the Orca-Math recipe: expand, harden, solve, verify, filter.
+
+Each stage that calls a model takes its agents when it is built, as a class or an instance:
+``Solve(teacher=MyTeacher)``, ``Harden(suggester=..., editor=...)``, ``Expand(ask_me_anything=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Literal
+
+from orca_math.agents import AskMeAnything, Editor, Suggester, Teacher
+from orca_math.engine.estimate import (
+    EstimateContext,
+    Population,
+    StageEstimate,
+    prompt_overhead,
+    prompt_tokens,
+)
+from orca_math.engine.items import CallDeferred, ItemFailedError, ItemResult
+from orca_math.engine.stage import Row, Stage, StageError
+from orca_math.records import Drop, Problem, Usage
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _problem_row(**fields: Any) -> Row:
+    return Problem(**fields).to_row()
+
+
+class Expand(Stage):
+    """Ask-Me-Anything on seeds that have answers; new problems carry their target as known answer.
+
+    Reads `question` and `known_answer`. Writes new rows with origin `ask_me_anything`,
+    `parent_id` = the seed, and `known_answer` = the target. With `keep_seeds` the seed row itself
+    is passed on too. A seed without an answer is refused with a clear error before the run starts.
+    """
+
+    name = "expand"
+    reads = ("id", "question", "known_answer")
+    writes = ("id", "question", "origin", "parent_id", "known_answer")
+    requires_answers = True
+
+    def __init__(self, *, keep_seeds: bool = True, max_problems_per_seed: int | None = None,
+                 ask_me_anything: Any = None, model: Any = None) -> None:
+        super().__init__(model=model, agents={"ask_me_anything": ask_me_anything or AskMeAnything})
+        self.keep_seeds = keep_seeds
+        self.max_problems_per_seed = max_problems_per_seed
+
+    @property
+    def agent(self) -> AskMeAnything:
+        return self.agent_for("ask_me_anything")
+
+    def params(self) -> dict[str, Any]:
+        return {"keep_seeds": self.keep_seeds, "max_problems_per_seed": self.max_problems_per_seed}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        if not row.get("known_answer"):
+            raise StageError(f"expand needs seeds with answers; seed {row['id']!r} has none")
+        result = await self.agent.call(question=row["question"], answer=row.get("gold_solution") or row["known_answer"])
+        outputs = [row] if self.keep_seeds else []
+        problems = result.output.problems[: self.max_problems_per_seed]
+        for index, problem in enumerate(problems, start=1):
+            outputs.append(
+                _problem_row(
+                    id=f"{row['id']}-ama{index}",
+                    question=problem.question,
+                    origin="ask_me_anything",
+                    parent_id=row["id"],
+                    known_answer=problem.target,
+                    metadata={"statement": result.output.statement},
+                )
+            )
+        return ItemResult(outputs=outputs, usage=result.usage)
+
+    def estimate(self, population: Population, context: EstimateContext) -> StageEstimate:
+        seeds = population.known
+        item = StageEstimate(self.name, inputs=population.rows, outputs=population.rows, calls=len(seeds),
+                             note="one new problem per number in each seed")
+        item.prompt_tokens = sum(prompt_tokens(self.agent, {"question": r["question"], "answer": r.get("gold_solution") or r.get("known_answer") or ""})
+                                 for r in seeds)
+        item.completion_tokens = item.calls * context.typical("ask_me_anything")
+        new = sum(len(_NUMBER.findall(r["question"])) + 1 for r in seeds)
+        if self.max_problems_per_seed:
+            new = min(new, len(seeds) * self.max_problems_per_seed)
+        population.add("ask_me_anything", float(new), population.mean_question_tokens())
+        if not self.keep_seeds:
+            population.known = []
+        return item
+
+
+class Harden(Stage):
+    """Suggester → Editor, for `rounds` rounds (default 2, as in the paper).
+
+    Each round's Suggester reads the previous round's problem. `keep="all"` passes on every
+    round's problem (rounds 1..N, each with `parent_id` = the previous round's problem), `keep="last"`
+    only the final round's. The input row is always passed on unchanged. `apply_to` picks which
+    origins are hardened ("seed" by default, as the paper hardened its seed set; "all" for every row).
+    A round whose reply never parses ends hardening of that row and is recorded as a drop with the
+    reason; the rounds before it are kept.
+    """
+
+    name = "harden"
+    reads = ("id", "question")
+    writes = ("id", "question", "origin", "parent_id", "round")
+
+    def __init__(self, rounds: int = 2, *, keep: Literal["all", "last"] = "all", apply_to: str | tuple[str, ...] = "seed",
+                 n_suggestions: int = 3, suggester: Any = None, editor: Any = None, model: Any = None) -> None:
+        super().__init__(model=model, agents={"suggester": suggester or Suggester, "editor": editor or Editor})
+        if rounds < 1:
+            raise StageError("harden needs at least 1 round")
+        if keep not in ("all", "last"):
+            raise StageError(f"harden keep must be 'all' or 'last', not {keep!r}")
+        self.rounds = rounds
+        self.keep = keep
+        self.apply_to = (apply_to,) if isinstance(apply_to, str) else tuple(apply_to)
+        self.n_suggestions = n_suggestions
+
+    @property
+    def suggester(self) -> Suggester:
+        return self.agent_for("suggester")
+
+    @property
+    def editor(self) -> Editor:
+        return self.agent_for("editor")
+
+    def params(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "keep": self.keep, "apply_to": list(self.apply_to), "n_suggestions": self.n_suggestions}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        if "all" not in self.apply_to and row.get("origin", "seed") not in self.apply_to:
+            return ItemResult(outputs=[row])
+        usage = Usage()
+        hardened: list[Row] = []
+        drops: list[dict[str, Any]] = []
+        current = row
+        for round_number in range(1, self.rounds + 1):
+            new_id = f"{row['id']}-h{round_number}"
+            try:
+                suggestions = await self.suggester.call(question=current["question"], n_suggestions=self.n_suggestions)
+                usage += suggestions.usage
+                edited = await self.editor.call(question=current["question"], suggestions=suggestions.output.suggestions)
+                usage += edited.usage
+            except ItemFailedError as exc:
+                usage += exc.usage
+                drops.append(Drop(id=new_id, stage=self.name, reason="hardening_failed", detail=exc.reason, row={"parent_id": current["id"]}).to_row())
+                break
+            current = _problem_row(
+                id=new_id,
+                question=edited.output.question,
+                origin="suggester_editor",
+                parent_id=current["id"],
+                round=round_number,
+                metadata={"suggestions": suggestions.output.suggestions, "root_id": row["id"]},
+            )
+            hardened.append(current)
+        if self.keep == "last" and hardened:
+            hardened = hardened[-1:] if len(hardened) == self.rounds else []
+        return ItemResult(outputs=[row, *hardened], drops=drops, usage=usage)
+
+    def estimate(self, population: Population, context: EstimateContext) -> StageEstimate:
+        item = StageEstimate(self.name, inputs=population.rows, outputs=population.rows)
+        known = [r for r in population.known if "all" in self.apply_to or r.get("origin", "seed") in self.apply_to]
+        virtual = [(count, q) for origin, (count, q) in population.virtual.items() if "all" in self.apply_to or origin in self.apply_to]
+        count = len(known) + sum(c for c, _ in virtual)
+        if not count:
+            return item
+        question = (sum(c * q for c, q in virtual) + Population(known).mean_question_tokens() * len(known)) / count
+        s_over = prompt_overhead(self.suggester, {"question": "", "n_suggestions": self.n_suggestions})
+        e_over = prompt_overhead(self.editor, {"question": "", "suggestions": []})
+        item.calls = 2 * count * self.rounds
+        for _ in range(self.rounds):
+            item.prompt_tokens += count * (s_over + question + e_over + question + context.typical("suggester"))
+            question = context.typical("editor")  # later rounds read the Editor's problem
+        item.completion_tokens = self.rounds * count * (context.typical("suggester") + context.typical("editor"))
+        population.add("suggester_editor", count * (self.rounds if self.keep == "all" else 1), float(context.typical("editor")))
+        return item
+
+
+class Solve(Stage):
+    """The Teacher solves each problem; optionally `k` independent solutions (self-consistency).
+
+    Writes `answer` (the solution text), `final_answer`, and `solutions` (every solution's text and
+    final answer). With k > 1 and no temperature given, samples at temperature 0.7 so the k calls
+    differ; each sample has its own cache key. A problem fails only when all k solutions fail.
+    """
+
+    name = "solve"
+    reads = ("id", "question")
+    writes = ("answer", "final_answer", "solutions", "teacher_model", "prompt_tokens", "completion_tokens")
+
+    def __init__(self, k: int = 1, *, temperature: float | None = None, max_tokens: int | None = None,
+                 teacher: Any = None, model: Any = None) -> None:
+        super().__init__(model=model, agents={"teacher": teacher or Teacher})
+        if k < 1:
+            raise StageError("solve needs k >= 1")
+        self.k = k
+        self.temperature = temperature if temperature is not None else (0.7 if k > 1 else None)
+        self.max_tokens = max_tokens
+
+    @property
+    def teacher(self) -> Teacher:
+        return self.agent_for("teacher")
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        usage = Usage()
+        solutions: list[dict[str, str]] = []
+        last_error: ItemFailedError | None = None
+        model_name = None
+        # The k samples go out together: faster online, and one batch (not k) in batch mode.
+        outcomes = await asyncio.gather(*(self._sample(row, index) for index in range(self.k)), return_exceptions=True)
+        if any(isinstance(outcome, CallDeferred) for outcome in outcomes):
+            raise next(outcome for outcome in outcomes if isinstance(outcome, CallDeferred))
+        for outcome in outcomes:
+            if isinstance(outcome, ItemFailedError):
+                usage += outcome.usage
+                last_error = outcome
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            usage += outcome.usage
+            model_name = outcome.model
+            solutions.append({"solution": outcome.output.solution, "final_answer": outcome.output.final_answer})
+        if not solutions:
+            assert last_error is not None
+            raise ItemFailedError(last_error.reason, raw_reply=last_error.raw_reply, attempts=last_error.attempts, usage=usage)
+        out = {
+            **row,
+            "answer": solutions[0]["solution"],
+            "final_answer": solutions[0]["final_answer"],
+            "solutions": solutions,
+            "teacher_model": model_name,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        }
+        return ItemResult(outputs=[out], usage=usage)
+
+    async def _sample(self, row: Row, index: int):
+        # Only what the user set (or k > 1 implies): the rest comes from the Teacher's card.
+        sampling: dict[str, Any] = {k: v for k, v in (("temperature", self.temperature), ("max_tokens", self.max_tokens)) if v is not None}
+        if self.k > 1:
+            sampling["orca_math_sample"] = index
+        return await self.teacher.call(question=row["question"], sampling=sampling)
+
+    def estimate(self, population: Population, context: EstimateContext) -> StageEstimate:
+        overhead = prompt_overhead(self.teacher, {"question": ""})
+        item = StageEstimate(self.name, inputs=population.rows, outputs=population.rows, calls=population.rows * self.k)
+        exact = sum(prompt_tokens(self.teacher, {"question": r["question"]}) for r in population.known)
+        virtual = sum(count * (overhead + q) for count, q in population.virtual.values())
+        item.prompt_tokens = self.k * (exact + virtual)
+        item.completion_tokens = item.calls * context.typical("teacher")
+        return item
+
+
+class Verify(Stage):
+    """Checks the teacher's final answer against the known answer, or by majority when k > 1.
+
+    Writes `verification` ("known_answer", "majority" or "none") and `verified` (True, False or
+    None when nothing could be checked). With a known answer, the first solution that matches it
+    becomes `answer`; with a majority, one of the majority's solutions does.
+    """
+
+    name = "verify"
+    reads = ("id", "question", "final_answer")
+    writes = ("answer", "final_answer", "verification", "verified", "verification_detail")
+    calls_model = False
+
+    async def process(self, row: Row) -> ItemResult:
+        from orca_math.answers import compare_answers
+
+        self.check_row(row)
+        solutions = row.get("solutions") or [{"solution": row.get("answer", ""), "final_answer": row["final_answer"]}]
+        out = dict(row)
+        if row.get("known_answer"):
+            out["verification"] = "known_answer"
+            out["verified"] = False
+            details = []
+            for solution in solutions:
+                comparison = compare_answers(str(row["known_answer"]), solution["final_answer"])
+                details.append(comparison.result)
+                if comparison.result == "equal":
+                    out.update(answer=solution["solution"], final_answer=solution["final_answer"], verified=True)
+                    break
+            out["verification_detail"] = ",".join(details)
+        elif len(solutions) > 1:
+            group = _largest_agreeing_group(solutions, compare_answers)
+            out["verification"] = "majority"
+            out["verified"] = len(group) * 2 > len(solutions)
+            out["verification_detail"] = f"{len(group)}/{len(solutions)} agree"
+            if out["verified"]:
+                out.update(answer=group[0]["solution"], final_answer=group[0]["final_answer"])
+        else:
+            out.update(verification="none", verified=None, verification_detail="no known answer and k=1")
+        return ItemResult(outputs=[out])
+
+
+def _largest_agreeing_group(solutions: list[dict[str, str]], compare) -> list[dict[str, str]]:
+    groups: list[list[dict[str, str]]] = []
+    for solution in solutions:
+        for group in groups:
+            if compare(group[0]["final_answer"], solution["final_answer"]).result == "equal":
+                group.append(solution)
+                break
+        else:
+            groups.append([solution])
+    return max(groups, key=len)
+
+
+class Filter(Stage):
+    """Drops answers longer than `max_answer_chars` (1,800, the paper's rule), answers whose final
+    value does not parse, and problems that failed verification. Every drop has a reason."""
+
+    name = "filter"
+    reads = ("id", "question", "answer", "final_answer")
+    writes = ()
+    calls_model = False
+
+    def __init__(self, *, max_answer_chars: int | None = 1800, drop_unparseable: bool = True, drop_unverified: bool = True) -> None:
+        super().__init__()
+        self.max_answer_chars = max_answer_chars
+        self.drop_unparseable = drop_unparseable
+        self.drop_unverified = drop_unverified
+
+    def params(self) -> dict[str, Any]:
+        return {"max_answer_chars": self.max_answer_chars, "drop_unparseable": self.drop_unparseable, "drop_unverified": self.drop_unverified}
+
+    def reason_to_drop(self, row: Row) -> tuple[str, str] | None:
+        from orca_math.answers import parse_number
+
+        if self.max_answer_chars is not None and len(row["answer"]) > self.max_answer_chars:
+            return "answer_too_long", f"{len(row['answer'])} > {self.max_answer_chars} characters"
+        if self.drop_unparseable and parse_number(str(row["final_answer"])) is None:
+            return "unparseable_answer", f"final answer {row['final_answer']!r} is not a number"
+        if self.drop_unverified and row.get("verified") is False:
+            return "verification_failed", f"{row.get('verification')}: {row.get('verification_detail', '')}"
+        return None
+
+    async def process(self, row: Row) -> ItemResult:
+        self.check_row(row)
+        reason = self.reason_to_drop(row)
+        if reason is None:
+            return ItemResult(outputs=[row])
+        return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason=reason[0], detail=reason[1], row=row).to_row()])
