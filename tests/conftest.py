@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from orca_math.processes import spawn, stop
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED / "tiktoken-cache"))
@@ -53,7 +55,8 @@ def _start_llama_server(*extra: str) -> tuple[subprocess.Popen, str]:
     ]
     # llama.cpp logs a lot while loading: a pipe nobody reads would fill up and block the server.
     log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    # spawn: the server dies with this process, even when pytest is SIGKILLed or crashes (#11 item 9).
+    process = spawn(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -67,16 +70,12 @@ def _start_llama_server(*extra: str) -> tuple[subprocess.Popen, str]:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
-    process.kill()
+    stop(process)
     raise RuntimeError("llama.cpp server did not start within 120 s")
 
 
 def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 @pytest.fixture(scope="session")
