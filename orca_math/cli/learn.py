@@ -26,6 +26,9 @@ from orca_math.cli.outcome import exit_status
 from orca_math.cli.scale_options import add_executor_options, executor_from_args
 from orca_math.cli.train import add_preset_options, preset_from_args
 
+#: Calls in flight for a vLLM sampler: the engine batches them, so more in flight is more throughput.
+BATCHED_CONCURRENCY = 256
+
 
 def add_parser(subparsers) -> None:
     _add_learn(subparsers)
@@ -58,7 +61,12 @@ def _add_learn(subparsers) -> None:
     evaluation.add_argument("--no-eval", action="store_true", help="skip evaluation")
     parser.add_argument("--eval-limit", type=positive_int, default=None, metavar="N", help="first N items of each benchmark")
     parser.add_argument("--benchmarks-dir", default=None, metavar="DIR", help="local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)")
-    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="samples and gradings in flight at once (default 8)")
+    parser.add_argument("--sampler", choices=["auto", "vllm", "serve", "hf"], default="auto",
+                        help="what samples and evaluates each checkpoint: vllm (vLLM's batched engine in this process), "
+                        "serve (`vllm serve` on a local port for the step, for several GPUs), hf (transformers, one "
+                        "generation at a time); auto: vllm when it is installed and a GPU is present, else hf")
+    parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
+                        help="samples and gradings in flight at once (default 8; 256 with a vLLM sampler, which batches them)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_overwrite(parser)
     add_executor_options(parser)
@@ -77,20 +85,31 @@ def run_learn(args: argparse.Namespace) -> int:
     elif args.no_eval:
         evaluation = None
     prompt_format, max_tokens = args.prompt_format, args.max_tokens
+    def spec(checkpoint: Path) -> str:
+        return f"vllm-serve:{checkpoint}" if args.sampler == "serve" else str(default_sampler(checkpoint, engine=args.sampler))
+
+    batched = spec(Path(args.model)).startswith("vllm")
+    concurrency = args.concurrency or (BATCHED_CONCURRENCY if batched else 8)
 
     def sampler(checkpoint: Path):
+        chosen = spec(checkpoint)
+        print(f"sampling and evaluating {checkpoint} with {chosen.split(':', 1)[0]} (--sampler {args.sampler})")
         if prompt_format == "orca":
-            return default_sampler(checkpoint, max_new_tokens=max_tokens)
+            return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
         from orca_math.models import load_model
 
-        return load_model(f"hf:{checkpoint}", prompt_format=prompt_format, max_new_tokens=max_tokens)
+        if chosen.startswith("hf:"):
+            return load_model(chosen, prompt_format=prompt_format, max_new_tokens=max_tokens)
+        if chosen.startswith("vllm:"):
+            return load_model(chosen, prompt_format=prompt_format, max_tokens=max_tokens)
+        return load_model(chosen)  # served: the server applies the checkpoint's own chat template
 
     try:
         learner = IterativeLearner(
             args.model, _data_source(args), out=args.out, preset=preset_from_args(args.preset, args.overrides),
             preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
             grader=grader_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
-            top_p=args.top_p, max_tokens=max_tokens, concurrency=args.concurrency,
+            top_p=args.top_p, max_tokens=max_tokens, concurrency=concurrency,
             benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
         )
         results = learner.run_sync()

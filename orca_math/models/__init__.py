@@ -11,7 +11,9 @@
 * ``"azure:<deployment>"`` — Azure OpenAI; reads ``AZURE_OPENAI_ENDPOINT``,
   ``AZURE_OPENAI_API_KEY`` and ``OPENAI_API_VERSION``;
 * ``"hf:<path>"`` — a local Hugging Face transformers model, for small students;
-* ``"vllm:<path>"`` — the same checkpoint in vLLM's offline engine, which batches concurrent calls.
+* ``"vllm:<path>"`` — the same checkpoint in vLLM's offline engine, which batches concurrent calls;
+* ``"vllm-serve:<path>"`` — the checkpoint served by ``vllm serve`` on a local port from the first
+  call until the client is closed (served mode: data parallelism on a multi-GPU node).
 
 Anything that already is a `ChatCompletionClient` (any autogen-ext client) is accepted wherever
 a spec is.
@@ -65,7 +67,7 @@ _UNKNOWN_MODEL_INFO = ModelInfo(
 )
 
 _SPEC_HELP = (
-    "use 'local', 'local:<file.gguf>', 'openai:<model>', 'azure:<deployment>', 'hf:<path>', 'vllm:<path>', "
+    "use 'local', 'local:<file.gguf>', 'openai:<model>', 'azure:<deployment>', 'hf:<path>', 'vllm:<path>', 'vllm-serve:<path>', "
     "an http(s):// URL of an OpenAI-compatible server, or pass a ChatCompletionClient"
 )
 
@@ -114,6 +116,12 @@ def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
         from orca_math.models.vllm import VLLMChatCompletionClient
 
         return VLLMChatCompletionClient(rest, **options)
+    if kind == "vllm-serve":
+        if not rest:
+            raise ModelSpecError("The spec 'vllm-serve:' needs a checkpoint folder, for example 'vllm-serve:./checkpoints/m1'.")
+        from orca_math.models.vllm_served import ServedVLLMClient
+
+        return ServedVLLMClient(rest, **options)
     raise ModelSpecError(f"Unknown model spec {spec!r}: {_SPEC_HELP}.")
 
 
@@ -331,7 +339,7 @@ def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> s
 
 
 #: Specs whose rest is a local checkpoint (folder or weight file), identified by its weights.
-_CHECKPOINT_SPECS = ("hf", "local", "vllm")
+_CHECKPOINT_SPECS = ("hf", "local", "vllm", "vllm-serve")
 
 
 def describe_spec(model: ModelLike) -> str:
