@@ -1,7 +1,7 @@
 """Grading a student's solution: deterministic answer checking, the LLM Grader, or both (hybrid).
 
-    >>> grader = AnswerGrader(mode="exact")
-    >>> grader.grade_sync(question="2 + 3?", reference_answer="5", student_solution="2 + 3 = 5\nFinal answer: 5").verdict
+    >>> policy = GradingPolicy(mode="exact")
+    >>> policy.grade_sync(question="2 + 3?", reference_answer="5", student_solution="2 + 3 = 5\nFinal answer: 5").verdict
     'Correct'
 
 Modes:
@@ -18,12 +18,18 @@ with "marker" only an explicit `Final answer:` / `####` / `\\boxed{}` / "The ans
 "guess" the checker also decides from its reading of a closing statement with several numbers.
 
 With ``audit_rate > 0`` a seeded sample of the deterministic verdicts is also sent to the `Grader`; the
-deterministic verdict stands, and `AnswerGrader.stats` reports how often the two agreed.
+deterministic verdict stands, and `GradingPolicy.stats` reports how often the two agreed.
+
+Names: `GradingPolicy` is the policy (which verdicts the checker decides and which go to the LLM);
+`Grader` (`orca_math.agents`) is the LLM agent it calls, `GradingPolicy.grader_agent`; a grading mode
+is the string "exact", "llm" or "hybrid" (`grading=` in `evaluate`, `label_attempts` and
+`IterativeLearner`). `AnswerGrader` and `.grader` are the old names, deprecated for one release.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
@@ -41,7 +47,7 @@ GRADE_MODES: tuple[str, ...] = get_args(GradeMode)
 
 @dataclass
 class GradingStats:
-    """Counts over every `grade` call of one `AnswerGrader`.
+    """Counts over every `grade` call of one `GradingPolicy`.
 
     Attributes:
         exact: verdicts decided by the deterministic checker.
@@ -93,7 +99,7 @@ class Grading:
     usage: Usage = field(default_factory=Usage)
 
 
-class AnswerGrader:
+class GradingPolicy:
     """Grades student solutions against a reference, deterministically, by an LLM, or hybrid.
 
     Args:
@@ -102,17 +108,29 @@ class AnswerGrader:
         mode: "exact", "llm" or "hybrid" (see the module docstring).
         audit_rate: share (0 to 1) of deterministic verdicts also sent to the LLM to measure agreement.
         seed: seed of the audit sample; the same seed picks the same items whatever the call order.
-        grader: a ready `Grader` agent (e.g. with your own card or template) instead of `model`.
+        grader_agent: a ready `Grader` agent (e.g. with your own card or template) instead of `model`.
         min_confidence: the least sure answer extraction the deterministic checker may decide on:
             "marker", "sole" (default) or "guess". Less sure cases count as can't tell.
+        grader: deprecated name of `grader_agent`.
+
+    Attributes:
+        grader_agent: the `Grader` agent the policy calls, or None when it calls none (exact mode
+            with no audit).
+        stats: the `GradingStats` of every call so far.
 
     Raises:
-        ValueError: an unknown mode or min_confidence, an audit rate outside [0, 1], or no model where
+        ConfigError: an unknown mode or min_confidence, an audit rate outside [0, 1], or no model where
             one is needed.
     """
 
     def __init__(self, model: ModelLike | None = None, *, mode: GradeMode = "hybrid", audit_rate: float = 0.0,
-                 seed: int = 0, grader: Grader | None = None, min_confidence: str = "sole") -> None:
+                 seed: int = 0, grader_agent: Grader | None = None, min_confidence: str = "sole",
+                 grader: Grader | None = None) -> None:
+        if grader is not None:
+            _deprecated("GradingPolicy(grader=...) is now grader_agent=...")
+            if grader_agent is not None and grader_agent is not grader:
+                raise ConfigError("grader= and grader_agent= name two different agents; pass grader_agent= only.")
+            grader_agent = grader
         if mode not in GRADE_MODES:
             raise ConfigError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
         if min_confidence not in CONFIDENCE_LEVELS[:-1]:
@@ -122,14 +140,26 @@ class AnswerGrader:
         if mode == "llm" and audit_rate:
             raise ConfigError("audit_rate audits deterministic verdicts; mode 'llm' makes none, so leave it at 0.")
         needs_llm = mode != "exact" or audit_rate > 0
-        if needs_llm and grader is None and model is None:
-            raise ConfigError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: pass model= or grader=.")
+        if needs_llm and grader_agent is None and model is None:
+            raise ConfigError(f"mode {mode!r}{' with an audit' if audit_rate else ''} needs a grader model: "
+                              "pass model= or grader_agent=.")
         self.mode: GradeMode = mode
         self.min_confidence = min_confidence
         self.audit_rate = float(audit_rate)
         self.seed = seed
-        self.grader = grader if grader is not None else (Grader(model) if needs_llm else None)
+        self.grader_agent = grader_agent if grader_agent is not None else (Grader(model) if needs_llm else None)
         self.stats = GradingStats()
+
+    @property
+    def grader(self) -> Grader | None:
+        """Deprecated name of `grader_agent`."""
+        _deprecated("GradingPolicy.grader is now .grader_agent")
+        return self.grader_agent
+
+    @grader.setter
+    def grader(self, agent: Grader | None) -> None:
+        _deprecated("GradingPolicy.grader is now .grader_agent")
+        self.grader_agent = agent
 
     async def grade(self, *, question: str, reference_solution: str | None = None, reference_answer: str | None = None,
                     student_solution: str) -> Verdict:
@@ -140,7 +170,8 @@ class AnswerGrader:
         shown to the LLM).
 
         Raises:
-            ValueError: no reference given, or a non-string input.
+            ConfigError: no reference given, or an empty question or reference.
+            TypeError: an input that is not a string.
             AgentFailedError: the Grader's reply never parsed (record it as a failure).
         """
         return (await self.assess(question=question, reference_solution=reference_solution,
@@ -167,7 +198,7 @@ class AnswerGrader:
         if self.mode == "llm":
             verdict, usage = await self._ask_llm(llm_inputs)
             return Grading(verdict, answer, None, usage=usage)
-        comparison = _compare(answer, student_solution, self.min_confidence)
+        comparison = _compare(answer, student_solution, self.min_confidence, question)
         if comparison.result == "cant_tell":
             self.stats.cant_tell += 1
             self.stats.unsure += _unsure(comparison)
@@ -182,15 +213,15 @@ class AnswerGrader:
         return grading
 
     async def _ask_llm(self, inputs: dict[str, str]) -> tuple[Verdict, Usage]:
-        assert self.grader is not None  # guaranteed by __init__ for modes that reach here
-        result = await self.grader.call(**inputs)
+        assert self.grader_agent is not None  # guaranteed by __init__ for modes that reach here
+        result = await self.grader_agent.call(**inputs)
         self.stats.llm += 1
         return result.output.model_copy(update={"method": "llm"}), result.usage
 
     async def _audit(self, grading: Grading, inputs: dict[str, str]) -> None:
-        assert self.grader is not None
+        assert self.grader_agent is not None
         try:
-            result = await self.grader.call(**inputs)
+            result = await self.grader_agent.call(**inputs)
         except AgentFailedError as exc:  # an audit is a measurement: a bad reply must not fail the grading
             self.stats.audit_failures += 1
             grading.audit_error = exc.reason
@@ -207,14 +238,15 @@ class AnswerGrader:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.audit_rate
 
     def __repr__(self) -> str:
-        return (f"AnswerGrader(mode={self.mode!r}, min_confidence={self.min_confidence!r}, "
-                f"audit_rate={self.audit_rate}, grader={self.grader!r})")
+        return (f"GradingPolicy(mode={self.mode!r}, min_confidence={self.min_confidence!r}, "
+                f"audit_rate={self.audit_rate}, grader_agent={self.grader_agent!r})")
 
 
-def _compare(answer: str | None, student_solution: str, min_confidence: str) -> Comparison:
+def _compare(answer: str | None, student_solution: str, min_confidence: str, question: str) -> Comparison:
     if answer is None or not answer.strip():
         return Comparison("cant_tell", "no final answer found in the reference solution", "none", None, None)
-    return check_answer(answer, student_solution, min_confidence=min_confidence)
+    # The question's own numbers, restated in the student's closing sentence, are set aside as candidates.
+    return check_answer(answer, student_solution, question=question, min_confidence=min_confidence)
 
 
 def _unsure(comparison: Comparison) -> bool:
@@ -258,4 +290,49 @@ def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
         raise ConfigError(f"{name} is empty.")
 
 
-__all__ = ["GRADE_MODES", "AnswerGrader", "GradeMode", "Grading", "GradingStats"]
+def grading_policy(grading: GradingPolicy | str | None, grader: GradingPolicy | None = None, *, where: str,
+                   default: str | None = None) -> GradingPolicy:
+    """The `GradingPolicy` that a `grading=` argument (a policy, or a mode name) and the old `grader=` give.
+
+    Args:
+        grading: a `GradingPolicy`, or "exact" / "llm" / "hybrid" for a policy of that mode with no
+            model of its own (so only "exact" works without one).
+        grader: the deprecated name of `grading`; warns.
+        where: the function or class taking the argument, for the messages.
+        default: the mode used when neither is given; None makes one of them required.
+
+    Raises:
+        ConfigError: both given and different, neither given with no default, or a mode that needs a model.
+        TypeError: `grading` is neither a policy nor a string.
+    """
+    if grader is not None:
+        warnings.warn(f"{where}(grader=...) is now grading=...; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=3)
+        if grading is not None and grading is not grader:
+            raise ConfigError(f"{where} got grading= and grader=, which disagree; pass grading= only.")
+        grading = grader
+    if grading is None:
+        if default is None:
+            raise ConfigError(f"{where} needs grading=: a GradingPolicy, or the mode 'exact'.")
+        grading = default
+    if isinstance(grading, str):
+        return GradingPolicy(mode=grading)  # type: ignore[arg-type]  # the mode is checked there
+    if not isinstance(grading, GradingPolicy):
+        raise TypeError(f"grading must be a GradingPolicy or a mode name, not {type(grading).__name__}.")
+    return grading
+
+
+def _deprecated(message: str) -> None:
+    warnings.warn(f"{message}; the old name goes in the next release", DeprecationWarning, stacklevel=3)
+
+
+def __getattr__(name: str) -> object:
+    # The old name of the policy stays importable for one release, with a warning where it is used.
+    if name == "AnswerGrader":
+        warnings.warn("orca_math.grading.AnswerGrader is now GradingPolicy; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return GradingPolicy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["GRADE_MODES", "GradeMode", "Grading", "GradingPolicy", "GradingStats", "grading_policy"]

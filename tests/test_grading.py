@@ -1,13 +1,16 @@
-"""AnswerGrader: the Grader agent on a scripted client, exact mode, hybrid routing and the audit."""
+"""GradingPolicy: the Grader agent on a scripted client, exact mode, hybrid routing and the audit."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from orca_math.agents import Grader
 from orca_math.agents.base import AgentFailedError
 from orca_math.answers import check_answer
-from orca_math.grading import AnswerGrader, GradingStats
+from orca_math.errors import ConfigError
+from orca_math.grading import GradingPolicy, GradingStats, grading_policy
 from orca_math.testing import ScriptedChatClient
 
 CORRECT = "Error analysis: Both final answers are 72.\nFinal Verdict: Correct"
@@ -16,9 +19,9 @@ QUESTION = "Natalia sold 48 clips in April and half as many in May. How many in 
 GSM8K_SOLUTION = "In May she sold 48/2 = <<48/2=24>>24 clips.\nIn total 48+24 = <<48+24=72>>72.\n#### 72"
 
 
-def llm_grader(replies=(), responder=None, **kwargs) -> tuple[AnswerGrader, ScriptedChatClient]:
+def llm_grader(replies=(), responder=None, **kwargs) -> tuple[GradingPolicy, ScriptedChatClient]:
     client = ScriptedChatClient(replies, responder=responder)
-    return AnswerGrader(client, **kwargs), client
+    return GradingPolicy(client, **kwargs), client
 
 
 # --------------------------------------------------------------------------- the Grader agent
@@ -62,7 +65,7 @@ def test_a_reply_that_parses_on_retry_is_used():
     ],
 )
 def test_exact_mode_decides_with_the_answer_checker(student, label):
-    grader = AnswerGrader(mode="exact")
+    grader = GradingPolicy(mode="exact")
     verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=student)
     assert (verdict.verdict, verdict.method) == (label, "exact")
     assert verdict.analysis.endswith(".") and "\n" not in verdict.analysis
@@ -71,7 +74,7 @@ def test_exact_mode_decides_with_the_answer_checker(student, label):
 
 @pytest.mark.parametrize("student", ["I am not sure how to solve this.", "", "Final answer: 2:3"])
 def test_exact_mode_counts_cant_tell_as_incorrect_and_says_so(student):
-    grader = AnswerGrader(mode="exact")
+    grader = GradingPolicy(mode="exact")
     verdict = grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=student)
     assert (verdict.verdict, verdict.method) == ("Incorrect", "exact")
     assert "could not tell" in verdict.analysis
@@ -79,7 +82,7 @@ def test_exact_mode_counts_cant_tell_as_incorrect_and_says_so(student):
 
 
 def test_the_reference_answer_is_extracted_from_a_reference_solution():
-    grader = AnswerGrader(mode="exact")
+    grader = GradingPolicy(mode="exact")
     assert grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 72").correct
     assert not grader.grade_sync(question=QUESTION, reference_solution=GSM8K_SOLUTION, student_solution="Final answer: 24").correct
 
@@ -91,7 +94,7 @@ GUESS = "Natalia sold 72 clips, more than the 70 she planned."
 @pytest.mark.parametrize("reference", ["72", "70"])
 def test_exact_mode_counts_a_guess_as_cant_tell(reference):
     assert check_answer(reference, GUESS).confidence == "guess"  # the checker alone would decide it
-    grader = AnswerGrader(mode="exact")
+    grader = GradingPolicy(mode="exact")
     verdict = grader.grade_sync(question=QUESTION, reference_answer=reference, student_solution=GUESS)
     assert (verdict.verdict, verdict.method) == ("Incorrect", "exact")
     assert "could not tell for sure" in verdict.analysis and "guess" in verdict.analysis
@@ -100,16 +103,16 @@ def test_exact_mode_counts_a_guess_as_cant_tell(reference):
 
 
 def test_min_confidence_sets_what_the_checker_may_decide():
-    lenient = AnswerGrader(mode="exact", min_confidence="guess")
+    lenient = GradingPolicy(mode="exact", min_confidence="guess")
     assert lenient.grade_sync(question=QUESTION, reference_answer="72", student_solution=GUESS).correct
     assert lenient.stats.cant_tell == 0
-    strict = AnswerGrader(mode="exact", min_confidence="marker")
+    strict = GradingPolicy(mode="exact", min_confidence="marker")
     sole = "So she sold 72 clips in all."
     assert not strict.grade_sync(question=QUESTION, reference_answer="72", student_solution=sole).correct
     assert strict.grade_sync(question=QUESTION, reference_answer="72", student_solution="Final answer: 72").correct
     assert "min_confidence='marker'" in repr(strict)
     with pytest.raises(ValueError, match="unknown min_confidence 'none'"):
-        AnswerGrader(mode="exact", min_confidence="none")
+        GradingPolicy(mode="exact", min_confidence="none")
 
 
 def test_exact_mode_needs_no_model_and_never_calls_one():
@@ -209,15 +212,62 @@ def test_a_failed_audit_call_keeps_the_deterministic_verdict():
     ],
 )
 def test_bad_configuration_is_a_clear_error(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        AnswerGrader(**kwargs)
+    with pytest.raises(ConfigError, match=message):
+        GradingPolicy(**kwargs)
 
 
 def test_missing_reference_and_bad_types_are_clear_errors():
-    grader = AnswerGrader(mode="exact")
+    grader = GradingPolicy(mode="exact")
     with pytest.raises(ValueError, match="needs a reference"):
         grader.grade_sync(question=QUESTION, student_solution="Final answer: 72")
     with pytest.raises(TypeError, match="student_solution must be a string"):
         grader.grade_sync(question=QUESTION, reference_answer="72", student_solution=72)
     with pytest.raises(ValueError, match="reference_answer is empty"):
         grader.grade_sync(question=QUESTION, reference_answer=" ", student_solution="Final answer: 72")
+
+
+# --------------------------------------------------------------------------- the question, and the old names
+
+
+def test_the_question_is_passed_to_the_checker_so_its_numbers_are_set_aside():
+    question = "Of 50 students, 15 walk to school. How many take the bus?"
+    reply = "Out of 50 students, 15 walk, so 35 take the bus."
+    policy = GradingPolicy(mode="exact")
+    grading = asyncio.run(policy.assess(question=question, reference_answer="35", student_solution=reply))
+    assert grading.verdict.verdict == "Correct" and grading.comparison.confidence == "sole"
+    assert "set aside: 50 students (question), 15 walk (question)" in grading.comparison.reason
+    # With a question that gives none of those numbers, the same reply is only a guess: can't tell.
+    other = asyncio.run(policy.assess(question=QUESTION, reference_answer="35", student_solution=reply))
+    assert other.verdict.verdict == "Incorrect" and other.comparison.result == "cant_tell"
+    assert policy.stats.unsure == 1
+
+
+def test_the_old_names_still_work_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="AnswerGrader is now GradingPolicy"):
+        from orca_math.grading import AnswerGrader
+    assert AnswerGrader is GradingPolicy
+    agent = Grader(ScriptedChatClient([CORRECT]))
+    with pytest.warns(DeprecationWarning, match=r"grader=\.\.\.\) is now grader_agent="):
+        policy = GradingPolicy(mode="hybrid", grader=agent)
+    assert policy.grader_agent is agent
+    with pytest.warns(DeprecationWarning, match=r"\.grader is now \.grader_agent"):
+        assert policy.grader is agent
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="two different agents"):
+        GradingPolicy(mode="hybrid", grader=agent, grader_agent=Grader(ScriptedChatClient()))
+
+
+def test_grading_policy_takes_a_policy_or_a_mode_and_the_old_keyword_warns():
+    policy = GradingPolicy(mode="exact")
+    assert grading_policy(policy, where="f") is policy
+    assert grading_policy("exact", where="f").mode == "exact"
+    assert grading_policy(None, where="f", default="exact").mode == "exact"
+    with pytest.warns(DeprecationWarning, match=r"f\(grader=\.\.\.\) is now grading="):
+        assert grading_policy(None, policy, where="f") is policy
+    with pytest.raises(ConfigError, match="f needs grading="):
+        grading_policy(None, where="f")
+    with pytest.raises(ConfigError, match="needs a grader model"):
+        grading_policy("hybrid", where="f")
+    with pytest.raises(TypeError, match="grading must be a GradingPolicy or a mode name, not int"):
+        grading_policy(3, where="f")
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="disagree"):
+        grading_policy(GradingPolicy(mode="exact"), policy, where="f")

@@ -124,8 +124,8 @@ def run_preferences(args: argparse.Namespace) -> int:
                                     borrow_negatives_from=args.borrow, max_pairs_per_problem=args.max_pairs, seed=args.seed)
         attempts = read_attempts(args.attempts)
         if any(a.label is None for a in attempts):
-            grader = grader_from_args(args)
-            path = run_sync(label_attempts(attempts, grader=grader, out=out / "labels", concurrency=args.concurrency,
+            grading = grader_from_args(args)
+            path = run_sync(label_attempts(attempts, grading=grading, out=out / "labels", concurrency=args.concurrency,
                                            progress=not args.no_progress))
             labelling = json.loads((out / "labels" / "summary.json").read_text(encoding="utf-8"))["counts"]
             print(f"labelled {labelling['labelled']} attempts by {labelling['by_method']}: {labelling['correct']} correct, "

@@ -141,7 +141,7 @@ async def evaluate(
                              calls=calls, model_options=model_options)
     rows, usage = _collect(finished, items)
     grader_spec = None if mode == "exact" and not audit_rate else describe_spec(grader_model if grader_model is not None else model)
-    summary = EvaluationSummary.from_rows(rows, benchmarks=names, model=describe_spec(model), grader=mode,
+    summary = EvaluationSummary.from_rows(rows, benchmarks=names, model=describe_spec(model), grading=mode,
                                           grader_model=grader_spec)
     run_info = {"job": "evaluate", "run_key": finished.key, "run_dir": str(finished.run.path), "usage": usage.to_row(),
                 "seconds": round(time.perf_counter() - started, 3), "funnel": finished.funnel.to_dict()}

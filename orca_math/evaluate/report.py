@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,24 +74,31 @@ class EvaluationSummary:
 
     Attributes:
         model: the student model, as named in the run config.
-        grader: the grading mode ("exact", "llm" or "hybrid").
-        grader_model: the grader's model, or None in exact mode.
+        grading: the grading mode ("exact", "llm" or "hybrid"); `grader` is its deprecated name.
+        grader_model: the LLM Grader's model, or None in exact mode.
         scores: benchmark name -> `BenchmarkScore`, in the order evaluated.
     """
 
     model: str
-    grader: str
+    grading: str
     grader_model: str | None
     scores: dict[str, BenchmarkScore] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]], *, benchmarks: Sequence[str], model: str, grader: str,
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], *, benchmarks: Sequence[str], model: str, grading: str,
                   grader_model: str | None) -> EvaluationSummary:
         """Count per-item rows (columns `benchmark`, `correct`, `method`, `error`, `verdict`, `audit_verdict`, `audit_error`)."""
-        summary = cls(model, grader, grader_model, {name: BenchmarkScore(name) for name in benchmarks})
+        summary = cls(model, grading, grader_model, {name: BenchmarkScore(name) for name in benchmarks})
         for row in rows:
             summary.scores.setdefault(row["benchmark"], BenchmarkScore(row["benchmark"])).add(row)
         return summary
+
+    @property
+    def grader(self) -> str:
+        """Deprecated name of `grading`."""
+        warnings.warn("EvaluationSummary.grader is now .grading; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return self.grading
 
     @property
     def overall(self) -> BenchmarkScore:
@@ -108,7 +116,8 @@ class EvaluationSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "grader": self.grader,
+            "grading": self.grading,
+            "grader": self.grading,  # the old key, kept for readers of older summaries for one release
             "grader_model": self.grader_model,
             "benchmarks": {name: score.to_dict() for name, score in self.scores.items()},
             "overall": self.overall.to_dict(),

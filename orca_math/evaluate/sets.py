@@ -5,6 +5,10 @@ and the reference solution the LLM grader reads), so a custom set appears in the
 report and learning-loop evaluation as a built-in one.
 
     evaluate(model, ["gsm8k", "my_heldout.jsonl", load_custom("hard.csv", question="q", answer="a", name="hard")])
+    evaluate(model, [benchmark_file("hard.csv", question="q", answer="a", name="hard")])
+
+Golds are read as numbers wherever they are numbers: a file whose answer column holds -9867630.0 or
+12.5 gives the golds "-9867630" and "12.5", so replies "-9867630" and "12.5" are equal to them.
 """
 
 from __future__ import annotations
@@ -66,19 +70,21 @@ def benchmark_sets(benchmarks: Any, *, path: str | Path | None = None, limit: in
 
     Args:
         benchmarks: a name, a comma-separated string of names, a path, a `datasets.Dataset` (from
-            `load_custom`, or any with `id`, `benchmark`, `question`, `gold` columns), or a list of
-            any of these.
+            `load_custom`, or any with `id`, `benchmark`, `question`, `gold` columns), a
+            `BenchmarkSet` (from `benchmark_file`), or a list of any of these.
         path: folder of local copies of the built-in benchmarks.
         limit: keep at most this many items of each set.
 
     Raises:
         BenchmarkError: an unknown name, a file that can't be read, two sets with one name, or nothing.
     """
-    if isinstance(benchmarks, str | Path | datasets.Dataset):
+    if isinstance(benchmarks, str | Path | datasets.Dataset | BenchmarkSet):
         benchmarks = [benchmarks]
     sets: list[BenchmarkSet] = []
     for entry in benchmarks:
-        if isinstance(entry, datasets.Dataset):
+        if isinstance(entry, BenchmarkSet):
+            sets.append(entry if limit is None else BenchmarkSet(entry.name, entry.items[:limit]))
+        elif isinstance(entry, datasets.Dataset):
             sets.append(_from_dataset(entry, limit))
         elif isinstance(entry, Path) or (isinstance(entry, str) and _looks_like_file(entry)):
             sets.append(benchmark_file(entry, limit=limit))
@@ -86,7 +92,8 @@ def benchmark_sets(benchmarks: Any, *, path: str | Path | None = None, limit: in
             for name in parse_benchmarks(entry):
                 sets.append(_from_dataset(load_benchmark(name, path=path, limit=limit), None, name=name))
         else:
-            raise BenchmarkError(f"a benchmark is a name, a file path or a load_custom(...) dataset, not {type(entry).__name__}.")
+            raise BenchmarkError(f"a benchmark is a name, a file path, a load_custom(...) dataset or a benchmark_file(...) "
+                                 f"set, not {type(entry).__name__}.")
     names = [s.name for s in sets]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -100,15 +107,34 @@ def benchmark_file(file: str | Path, *, question: str = "question", answer: str 
                    id: str | None = None, limit: int | None = None) -> BenchmarkSet:
     """A user's benchmark file (.jsonl, .json, .csv, .parquet) as a set; named after the file by default.
 
+    Args:
+        file: the file; each row holds a question and a gold answer (a number, or text ending in
+            `#### N` / `Final answer: N`; rows whose gold is not one number are left out, with a warning).
+        question: the question column.
+        answer: the gold answer column.
+        name: the set's name in tables and the `benchmark` column (default: the file's stem).
+        id: a column of unique ids; rows are numbered when None.
+        limit: keep at most this many rows.
+
     Raises:
         BenchmarkError: the file is missing, or lacks the question or answer column (the message
-            lists the columns found).
+            lists the columns found), or a column mixes numbers and text.
     """
+    import pyarrow
+
     file = Path(file)
     if not file.exists():
         raise BenchmarkError(f"benchmark file {file} does not exist.")
-    dataset = load_custom(str(file), question=question, answer=answer, id=id, name=name or file.stem, limit=limit)
-    return _from_dataset(dataset, None, name=name or file.stem)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise BenchmarkError(f"a benchmark name must be a non-empty string, not {name!r}.")
+    name = name.strip() if name else file.stem
+    try:
+        dataset = load_custom(str(file), question=question, answer=answer, id=id, name=name, limit=limit)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
+        # The golds are read one by one, but the file's own columns are kept as columns of one type.
+        raise BenchmarkError(f"benchmark file {file} has a column that mixes numbers and text ({exc}); write each "
+                             "column's values all as numbers or all as strings.") from None
+    return _from_dataset(dataset, None, name=name)
 
 
 def _looks_like_file(text: str) -> bool:

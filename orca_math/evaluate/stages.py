@@ -16,7 +16,7 @@ from orca_math.answers import CONFIDENCE_LEVELS, extract_final_answer
 from orca_math.engine.items import ItemFailedError, ItemResult
 from orca_math.engine.stage import Row, Stage
 from orca_math.errors import ConfigError
-from orca_math.grading import GRADE_MODES, AnswerGrader
+from orca_math.grading import GRADE_MODES, GradingPolicy
 from orca_math.records import EvaluationItem
 
 
@@ -42,13 +42,17 @@ class AnswerStage(Stage):
     async def process(self, row: Row) -> ItemResult:
         answered = await self.agent_for("student").call(question=row["question"], sampling=self.sampling)
         response = answered.output.text
-        extraction = extract_final_answer(response)
+        # The question's numbers, restated in a free-form closing sentence, are not read as its answer.
+        extraction = extract_final_answer(response, question=row["question"])
         out = {**row, "response": response, "extracted_answer": extraction.value, "extraction_rule": extraction.rule}
         return ItemResult(outputs=[out], usage=answered.usage)
 
 
 class GradeStage(Stage):
     """Grades the student's reply against the gold answer: deterministically, by the LLM Grader, or hybrid.
+
+    The reply is graded by a `GradingPolicy` with the item's question, so the question's own numbers
+    restated in a free-form closing sentence are set aside (see `orca_math.answers.check_answer`).
 
     Args:
         mode: "exact", "llm" or "hybrid" (see `orca_math.grading`).
@@ -74,7 +78,7 @@ class GradeStage(Stage):
         super().__init__(model=model, agents={"grader": (grader or Grader)} if self.needs_llm else None)
         self.mode, self.audit_rate, self.min_confidence = mode, float(audit_rate), min_confidence
         self.calls_model = self.needs_llm
-        self.policy: AnswerGrader | None = None
+        self.policy: GradingPolicy | None = None
 
     def params(self) -> dict[str, Any]:
         return {"mode": self.mode, "audit_rate": self.audit_rate, "min_confidence": self.min_confidence}
@@ -82,7 +86,8 @@ class GradeStage(Stage):
     def setup(self) -> None:
         super().setup()
         agent = self.agent_for("grader") if self.needs_llm else None
-        self.policy = AnswerGrader(mode=self.mode, audit_rate=self.audit_rate, min_confidence=self.min_confidence, grader=agent)
+        self.policy = GradingPolicy(mode=self.mode, audit_rate=self.audit_rate, min_confidence=self.min_confidence,
+                                    grader_agent=agent)
 
     async def process(self, row: Row) -> ItemResult:
         assert self.policy is not None, "bound by the engine before it runs"

@@ -1,12 +1,12 @@
 """Label sampled attempts correct or incorrect against the teacher's solution, resumably.
 
-Each `Attempt` is graded by an `AnswerGrader` against its ``reference`` (the teacher's solution):
+Each `Attempt` is graded by a `GradingPolicy` against its ``reference`` (the teacher's solution):
 the reference answer is the final answer stated in that solution (`extract_final_answer`), and
 the solution itself is what an LLM grader reads. The label and the deciding method ("exact" or
 "llm") are written into the attempt. Each attempt is one item of a run keyed
 ``"{problem_id}#{sample_index}"``, so rerunning continues where an interrupted run stopped.
 
-    path = await label_attempts("runs/m1-samples/attempts.jsonl", grader=AnswerGrader(mode="exact"),
+    path = await label_attempts("runs/m1-samples/attempts.jsonl", grading=GradingPolicy(mode="exact"),
                                 out="runs/m1-labels")
 """
 
@@ -28,7 +28,7 @@ from orca_math.engine.runner import results_in_order
 from orca_math.engine.stage import Row, Stage
 from orca_math.errors import ConfigError, InputError, MissingFileError
 from orca_math.files import iter_jsonl, write_jsonl
-from orca_math.grading import AnswerGrader
+from orca_math.grading import GradingPolicy, grading_policy
 from orca_math.learn.sampling import sample_key
 from orca_math.models import describe_client
 from orca_math.records import Attempt
@@ -67,7 +67,7 @@ class LabelStage(Stage):
     """Grades one attempt against its teacher solution: the attempt comes out with `label` and `method`.
 
     Args:
-        grader: the `AnswerGrader` (its mode, confidence rule, audit rate and Grader agent). Its
+        grading: the `GradingPolicy` (its mode, confidence rule, audit rate and Grader agent). Its
             agent is called through the job's model (the engine's managed client for the agent's model).
     """
 
@@ -75,18 +75,19 @@ class LabelStage(Stage):
     reads = ("id", "problem_id", "sample_index", "question", "response", "reference")
     writes = ("label", "method", "final_answer")
 
-    def __init__(self, grader: AnswerGrader) -> None:
+    def __init__(self, grading: GradingPolicy) -> None:
         super().__init__()
-        self.grader = grader
-        self.calls_model = grader.grader is not None  # exact grading calls no model
-        self._policy = grader
+        self.grading = grading
+        self.calls_model = grading.grader_agent is not None  # exact grading calls no model
+        self._policy = grading
 
     def params(self) -> dict[str, Any]:
-        return {"grader": describe_grader(self.grader)}
+        # The key stays "grader", so that runs labelled before the rename still resume.
+        return {"grader": describe_grading(self.grading)}
 
     def setup(self) -> None:
         super().setup()
-        self._policy = _bound_policy(self.grader, self.model)
+        self._policy = _bound_policy(self.grading, self.model)
 
     async def process(self, row: Row) -> ItemResult:
         attempt = Attempt.model_validate({k: v for k, v in row.items() if k != "id"})
@@ -96,7 +97,7 @@ class LabelStage(Stage):
 async def label_attempts(
     attempts: str | Path | Iterable[Attempt | Mapping[str, Any]],
     *,
-    grader: AnswerGrader,
+    grading: GradingPolicy | str | None = None,
     out: str | Path,
     concurrency: int = 8,
     fresh: bool = False,
@@ -104,13 +105,15 @@ async def label_attempts(
     timeout: float | None = None,
     engine: EngineConfig | None = None,
     executor: Any = None,
+    grader: GradingPolicy | None = None,
 ) -> Path:
     """Grade every attempt against its teacher solution and write the labelled attempts: a one-stage job.
 
     Args:
         attempts: a JSONL file of `Attempt` rows (e.g. from `sample_responses`), or attempts.
-        grader: decides each label; ``AnswerGrader(mode="exact")`` needs no model, "llm" and
-            "hybrid" ask its Grader agent (use a strong model: the paper used GPT-4).
+        grading: the `GradingPolicy` that decides each label; ``GradingPolicy(mode="exact")`` (or
+            just "exact") needs no model, "llm" and "hybrid" ask its Grader agent (use a strong
+            model: the paper used GPT-4).
         out: output folder: ``labelled.jsonl``, ``label_failures.jsonl``, ``summary.json``, ``runs/``.
         concurrency: gradings in flight at once (does not change the run key).
         fresh: discard an earlier run with the same inputs and grader instead of resuming it.
@@ -118,6 +121,7 @@ async def label_attempts(
         timeout: seconds allowed per attempt of a grader request; None keeps the default (300 s).
         engine: the engine configuration (overrides `concurrency`, `progress` and `timeout`).
         executor: where gradings run ("local", "ray" or an `Executor`).
+        grader: deprecated name of `grading`.
 
     Returns:
         The path of ``labelled.jsonl``: every attempt that could be graded, with ``label`` and
@@ -126,10 +130,10 @@ async def label_attempts(
         `Failure` rows in ``label_failures.jsonl``; ``summary.json`` has the counts by method.
 
     Raises:
-        ConfigError: unreadable attempts, a repeated (problem_id, sample_index), or bad concurrency.
+        ConfigError: unreadable attempts, a repeated (problem_id, sample_index), bad concurrency, or
+            no grading given.
     """
-    if not isinstance(grader, AnswerGrader):
-        raise TypeError(f"grader must be an AnswerGrader, not {type(grader).__name__}.")
+    policy = grading_policy(grading, grader, where="label_attempts")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}.")
     rows = read_attempts(attempts)
@@ -142,16 +146,16 @@ async def label_attempts(
         seen.add(key)
         items.append({"id": key, **attempt.to_row()})
     fingerprint = content_fingerprint([item["id"], item["question"], item["response"], item["reference"]] for item in items)
-    job = Job("label", [LabelStage(grader)], config={"attempts": fingerprint}, total=len(items))
-    agent = grader.grader
+    job = Job("label", [LabelStage(policy)], config={"attempts": fingerprint}, total=len(items))
+    agent = policy.grader_agent
     config = engine or EngineConfig.of(concurrency=concurrency, progress=progress, timeout=timeout, cache=False)
     finished = await run_job(job, lambda: items, out=out, model=agent.client if agent is not None else None, engine=config,
                              fresh=fresh, executor=executor)
     return _write_outputs(Path(out), finished, items)
 
 
-async def grade_attempt(attempt: Attempt, grader: AnswerGrader) -> Attempt:
-    """`attempt` with ``label`` and ``method`` set by `grader` against ``attempt.reference``.
+async def grade_attempt(attempt: Attempt, grading: GradingPolicy) -> Attempt:
+    """`attempt` with ``label`` and ``method`` set by `grading` against ``attempt.reference``.
 
     Raises:
         ItemFailedError: no teacher solution, or (in exact mode) one without a final answer.
@@ -160,32 +164,32 @@ async def grade_attempt(attempt: Attempt, grader: AnswerGrader) -> Attempt:
     if not reference:
         raise ItemFailedError("the attempt has no teacher solution (reference) to grade against")
     reference_answer = extract_final_answer(reference).value
-    if reference_answer is None and grader.mode == "exact":
+    if reference_answer is None and grading.mode == "exact":
         raise ItemFailedError("the teacher's solution states no final answer, so exact grading cannot label it; "
                               "use the llm or hybrid grader")
-    verdict = await grader.grade(question=attempt.question, reference_solution=reference,
+    verdict = await grading.grade(question=attempt.question, reference_solution=reference,
                                  reference_answer=reference_answer, student_solution=attempt.response)
-    final_answer = attempt.final_answer or extract_final_answer(attempt.response).value
+    final_answer = attempt.final_answer or extract_final_answer(attempt.response, question=attempt.question).value
     return attempt.model_copy(update={"label": verdict.verdict == "Correct", "method": verdict.method,
                                       "final_answer": final_answer})
 
 
-def describe_grader(grader: AnswerGrader) -> dict[str, Any]:
-    """What identifies a grader in a run key: mode, audit rate, and the Grader agent's model and prompt."""
-    agent = grader.grader
+def describe_grading(grading: GradingPolicy) -> dict[str, Any]:
+    """What identifies a grading policy in a run key: mode, audit rate, and the Grader agent's model and prompt."""
+    agent = grading.grader_agent
     return {
-        "mode": grader.mode, "audit_rate": grader.audit_rate,
+        "mode": grading.mode, "audit_rate": grading.audit_rate,
         "model": describe_client(agent.client) if agent is not None else None,
         "prompt": getattr(agent, "fingerprint", None) if agent is not None else None,
     }
 
 
-def _bound_policy(grader: AnswerGrader, client: Any) -> AnswerGrader:
-    """A copy of `grader` whose Grader agent calls `client` (the engine's managed client)."""
-    if grader.grader is None or client is None:
-        return grader
-    policy = copy.copy(grader)
-    policy.grader = grader.grader.bound_to(client)
+def _bound_policy(grading: GradingPolicy, client: Any) -> GradingPolicy:
+    """A copy of `grading` whose Grader agent calls `client` (the engine's managed client)."""
+    if grading.grader_agent is None or client is None:
+        return grading
+    policy = copy.copy(grading)
+    policy.grader_agent = grading.grader_agent.bound_to(client)
     return policy
 
 

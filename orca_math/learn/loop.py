@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,9 +36,9 @@ from orca_math.answers import check_answer, extract_final_answer
 from orca_math.engine.folder import RUNS_DIR, content_fingerprint
 from orca_math.errors import ConfigError, RunFolderError
 from orca_math.files import read_json, read_jsonl, write_json, write_jsonl, write_text
-from orca_math.grading import AnswerGrader
+from orca_math.grading import GradingPolicy, grading_policy
 from orca_math.learn.formats import sft_dataset
-from orca_math.learn.labelling import describe_grader, label_attempts, read_attempts
+from orca_math.learn.labelling import describe_grading, label_attempts, read_attempts
 from orca_math.learn.loop_data import (
     EvalSpec,
     check_eval,
@@ -124,14 +125,15 @@ class IterativeLearner:
         preference_method: "kto" (the paper's best) or "dpo".
         iterations: total iterations, SFT included (the paper: 3). Rerunning with more continues.
         samples_per_problem: responses sampled per problem (the paper: 4).
-        grader: labels the samples; default ``AnswerGrader(mode="exact")``. The paper used GPT-4:
-            pass ``AnswerGrader(strong_model, mode="hybrid")`` for that.
+        grading: the `GradingPolicy` that labels the samples, or a mode name; default "exact"
+            (``GradingPolicy(mode="exact")``). The paper used GPT-4: pass
+            ``GradingPolicy(strong_model, mode="hybrid")`` for that.
         sampler_model_factory: checkpoint folder -> the model to sample it with (a spec or a client;
             a client is not closed here). Default: `default_sampler` (vLLM where it can run, else
             ``hf:``; the learner logs which). To sample a served checkpoint, return its URL.
         eval: after each iteration: a float in (0, 1) holds out that share of the problems (never
             trained on) and scores greedy answers against the teacher's final answers; a tuple
-            ``(benchmarks, limit)`` runs `orca_math.evaluate` (with the grader's mode); a function
+            ``(benchmarks, limit)`` runs `orca_math.evaluate` (with the grading's mode); a function
             ``(checkpoint, iteration) -> {name: accuracy}`` (may be async); None skips evaluation.
         trainers: overrides for "sft", "dpo" and "kto": any object implementing `Trainer`.
         temperature, top_p, max_tokens: sampling parameters of iterations 2+ (the paper: 0.7, 0.95).
@@ -142,6 +144,7 @@ class IterativeLearner:
         benchmarks_dir: local benchmark copies for a ``(benchmarks, limit)`` evaluation.
         progress: show progress bars.
         executor: where sampling, labelling and evaluation items run ("local", "ray", an `Executor`).
+        grader: deprecated name of `grading`.
 
     Raises:
         ConfigError: a bad argument, or `out` holds a loop run with different settings.
@@ -149,11 +152,11 @@ class IterativeLearner:
 
     def __init__(self, base_model: str | Path, data: Any, *, out: str | Path, preset: str | TrainingPreset = "tiny",
                  preference_method: str = "kto", iterations: int = 3, samples_per_problem: int = 4,
-                 grader: AnswerGrader | None = None, sampler_model_factory: Callable[[Path], ModelLike] | None = None,
+                 grading: GradingPolicy | str | None = None, sampler_model_factory: Callable[[Path], ModelLike] | None = None,
                  eval: EvalSpec = 0.1, trainers: Mapping[str, Trainer] | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 1024, preference_options: PreferenceOptions | None = None,
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
-                 progress: bool = True, executor: Any = None) -> None:
+                 progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None) -> None:
         if preference_method not in ("kto", "dpo"):
             raise ConfigError(f"preference_method={preference_method!r}: use 'kto' or 'dpo'.")
         for name, value in (("iterations", iterations), ("samples_per_problem", samples_per_problem)):
@@ -173,7 +176,7 @@ class IterativeLearner:
         self.preference_method = preference_method
         self.iterations = iterations
         self.samples_per_problem = samples_per_problem
-        self.grader = grader if grader is not None else AnswerGrader(mode="exact")
+        self.grading = grading_policy(grading, grader, where="IterativeLearner", default="exact")
         self.sampler_model_factory = sampler_model_factory or (lambda ckpt: default_sampler(ckpt, max_new_tokens=max_tokens))
         self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         self.preference_options = preference_options or PreferenceOptions()
@@ -182,6 +185,13 @@ class IterativeLearner:
         self.benchmarks_dir = benchmarks_dir
         self.progress = progress
         self.executor = executor
+
+    @property
+    def grader(self) -> GradingPolicy:
+        """Deprecated name of `grading`."""
+        warnings.warn("IterativeLearner.grader is now .grading; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return self.grading
 
     # ------------------------------------------------------------------ the loop
 
@@ -225,7 +235,7 @@ class IterativeLearner:
                                          concurrency=self.concurrency, progress=self.progress, executor=self.executor,
                                          **self.sampling)
         details["samples"] = read_json(folder / "samples" / "summary.json").get("counts", {})
-        labelled = await label_attempts(samples, grader=self.grader, out=folder / "labels", concurrency=self.concurrency,
+        labelled = await label_attempts(samples, grading=self.grading, out=folder / "labels", concurrency=self.concurrency,
                                         progress=self.progress, executor=self.executor)
         label_summary = read_json(folder / "labels" / "summary.json")
         details["labels"] = label_summary.get("counts", {})
@@ -304,9 +314,9 @@ class IterativeLearner:
         from orca_math.evaluate import evaluate
 
         names, limit = self.eval  # type: ignore[misc]
-        agent = self.grader.grader
+        agent = self.grading.grader_agent
         sampler = self._sampler(model)
-        result = await evaluate(sampler, names, limit=limit, grading=self.grader.mode,
+        result = await evaluate(sampler, names, limit=limit, grading=self.grading.mode,
                                 grader_model=agent.client if agent is not None else None, out=out,
                                 path=self.benchmarks_dir, concurrency=self.concurrency, progress=self.progress,
                                 sampling={"temperature": 0.0, "max_tokens": self.sampling["max_tokens"]},
@@ -348,7 +358,7 @@ class IterativeLearner:
             "preset": dataclasses.asdict(self.preset),
             "preference_method": self.preference_method, "samples_per_problem": self.samples_per_problem,
             "sampling": self.sampling, "preference_options": dataclasses.asdict(self.preference_options),
-            "grader": describe_grader(self.grader), "eval": eval_setting, "data": data_id(self.data),
+            "grader": describe_grading(self.grading), "eval": eval_setting, "data": data_id(self.data),
         }, default=str))
 
     def _write_tables(self, results: list[IterationResult]) -> None:
