@@ -14,7 +14,9 @@ numbers written again, and one candidate is left: 35. Set aside, with the reason
 - "count": a group the problem already named, counted in words after "the", "these", "both"
   ("Together, the three siblings wrote 180 + 180 = 360 stories in the two weeks.");
 - "operand": what a step of algebra divides or multiplies by ("Dividing both sides by 11, we get
-  h = 8,000.", "Subtracting nine from both sides ...").
+  h = 8,000.", "Subtracting nine from both sides ...");
+- "conversion": one unit of a known kind in a conversion fact ("There are 60 minutes in 1 hour",
+  "Since 1 hour has 60 minutes", "12 inches are in 1 foot").
 
 Setting aside is a reading of the reply alone and does not know the gold. `check_answer` decides on the
 one candidate left only when no set-aside candidate equals the gold: a gold that is one of the
@@ -34,7 +36,7 @@ from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
 from orca_math.answers.units import unit_of
 
-SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand")
+SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand", "conversion")
 
 _PART_AFTER = re.compile(r"\s+of\s+(?:them|those|these|which)\b", re.I)
 # "the three siblings", "in the two weeks", "both two": a group the problem already named, in words.
@@ -46,6 +48,10 @@ _STEP_OPERAND_BEFORE = re.compile(
     re.I,
 )
 _WORD_NUMBER_START = re.compile(r"[^\W\d_]")
+# "1 hour", "one foot", "a pound": one unit, which a conversion fact names beside its size in another unit.
+_ONE_UNIT = re.compile(r"(?:1|one|an?)\s+(?P<unit>[^\W\d_]+)", re.I)
+_CONVERSION_BEFORE = re.compile(r"\d[^.;:\n]{0,30}?\b(?:in|per|make|makes)\s+$", re.I)  # "60 minutes in 1 hour"
+_CONVERSION_AFTER = re.compile(r"\s+(?:has|have|is|equals|contains|=)\s+\d", re.I)  # "1 hour has 60 minutes"
 # A question number: (value, is a percent, unit key or None).
 Given = tuple[Fraction, bool, object]
 
@@ -83,10 +89,21 @@ def set_aside(text: str, candidates: tuple[Candidate, ...], question: str | None
             reason = "count"
         elif _STEP_OPERAND_BEFORE.search(text, max(0, start - 80), start):
             reason = "operand"
+        elif _is_conversion_fact(text, candidate):
+            reason = "conversion"
         elif given and _in_question(candidate, given):
             reason = "question"
         marked.append(replace(candidate, set_aside=reason) if reason else candidate)
     return tuple(marked)
+
+
+def _is_conversion_fact(text: str, candidate: Candidate) -> bool:
+    """Whether the candidate is the "1 hour" of "60 minutes in 1 hour" or "1 hour has 60 minutes"."""
+    one = _ONE_UNIT.fullmatch(candidate.texts[0])
+    if one is None or unit_of(one.group("unit")) is None:
+        return False
+    start, end = candidate.span
+    return bool(_CONVERSION_BEFORE.search(text, max(0, start - 40), start) or _CONVERSION_AFTER.match(text, end))
 
 
 def _in_parentheses(text: str, start: int) -> bool:
