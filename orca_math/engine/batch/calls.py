@@ -46,11 +46,27 @@ class Lane:
     backend: BatchBackend
     model: str
     pending: dict[str, Prepared] = field(default_factory=dict)
-    expected_completion: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def name(self) -> tuple[str, str]:
-        return self.backend.name, self.model
+    _spool: Any = None  # the open file holding the waiting requests' lines
+
+    def spool(self, folder: Path, data: bytes) -> tuple[str, int]:
+        """Append a waiting request's line to this lane's spool file; returns (path, offset)."""
+        if self._spool is None:
+            import os
+
+            self._spool = open(folder / f"waiting-{self.backend.name}-{os.getpid()}.spool", "w+b")  # noqa: SIM115 -- held open
+        offset = self._spool.tell()
+        self._spool.write(data)
+        return self._spool.name, offset
+
+    def drop_spool(self) -> None:
+        """Delete the spool once nothing waits in it (a killed run's spool is only rebuilt: nothing in it was sent)."""
+        if self._spool is not None and not self.pending:
+            import os
+
+            self._spool.close()
+            os.unlink(self._spool.name)
+            self._spool = None
 
 
 def choose_backend(client: Any, options: BatchOptions) -> BatchBackend:
@@ -199,7 +215,11 @@ class BatchCalls:
         retries = self._retries()
         sent = False
         for name, lane in self.lanes.items():
-            resend = [p for p in self._resend(retries.get(name, [])) if p.key not in lane.pending]
+            wanted = retries.get(name, [])
+            resend = [p for p in self._resend(wanted) if p.key not in lane.pending]
+            lost = set(wanted) - {p.key for p in resend} - set(lane.pending)
+            if lost:  # their input lines are gone (a deleted batch folder): they cannot be sent again as they were
+                self.state.give_up(lost, "its batch input file is gone, so it could not be sent again")
             waiting = [*lane.pending.values(), *resend]
             if not waiting:
                 continue
@@ -224,24 +244,36 @@ class BatchCalls:
             if not ids or not Path(batch.input_file).exists():
                 continue
             with open(batch.input_file, "rb") as handle:
+                offset = 0
                 for raw in handle:
                     custom_id = json.loads(raw).get("custom_id")
                     if custom_id in ids:
-                        yield Prepared(ids[custom_id], custom_id, raw if raw.endswith(b"\n") else raw + b"\n", len(raw) // 4,
-                                       batch.model)
+                        yield Prepared(ids[custom_id], custom_id, len(raw), len(raw) // 4, batch.input_file, offset)
+                    offset += len(raw)
 
     async def _submit(self, lane: Lane, chunk: list[Prepared]) -> None:
         held = self._reserve(lane, chunk)
         batch_id = self.state.next_batch_id()
         path = self.state.folder / f"{batch_id}.input.jsonl"
-        with open(path, "wb") as handle:
-            handle.writelines(p.line for p in chunk)
+        if lane._spool is not None:
+            lane._spool.flush()
+        sources: dict[str, Any] = {}
+        try:
+            with open(path, "wb") as handle:
+                for prepared in chunk:
+                    if prepared.source not in sources:
+                        sources[prepared.source] = open(prepared.source, "rb")  # noqa: SIM115 -- closed below
+                    line = prepared.read(sources[prepared.source])
+                    handle.write(line if line.endswith(b"\n") else line + b"\n")
+        finally:
+            for source in sources.values():
+                source.close()
         record = BatchRecord(id=batch_id, backend=lane.backend.name, model=lane.model, state="prepared", input_file=str(path),
                              requests=len(chunk), prompt_tokens=sum(p.tokens for p in chunk))
         self.state.add_batch(record, ((p.key, p.custom_id) for p in chunk))
         for prepared in chunk:
             lane.pending.pop(prepared.key, None)
-            lane.expected_completion.pop(prepared.key, None)
+        lane.drop_spool()
         self.reservations.update(held)
         await self._send(record, lane)
 
@@ -250,10 +282,11 @@ class BatchCalls:
         if self.meter is None or self.meter.budget is None:
             return {}
         held: dict[str, float] = {}
-        completions = [lane.expected_completion.get(p.key) or self.meter.expected_completion_tokens(lane.model) for p in chunk]
+        completions = [p.completion or self.meter.expected_completion_tokens(lane.model) for p in chunk]
         try:
             for prepared, completion in zip(chunk, completions, strict=True):
-                held[prepared.key] = self.meter.reserve(lane.model, prepared.tokens, completion)
+                if prepared.key not in self.reservations:  # a resent request holds its first reservation still
+                    held[prepared.key] = self.meter.reserve(lane.model, prepared.tokens, completion)
         except BudgetExceededError:
             for amount in held.values():
                 self.meter.release(amount)
@@ -333,7 +366,7 @@ class BatchCalls:
         self.state.update_batch(record.id, counts={**(status.counts or {}), "stored": counts})
         note = f" ({status.reason})" if status.reason else ""
         self._event(f"batch {record.id}: ended{note}: {counts['succeeded']} succeeded, {counts['retry']} to resend, "
-                    f"{counts['failed'] + counts['missing'] * 0} failed, {counts['missing']} without a result line")
+                    f"{counts['failed']} failed, {counts['missing']} without a result line")
 
     def _event(self, line: str) -> None:
         self.events.append(line)

@@ -25,15 +25,26 @@ class Limits:
             raise ValueError(f"batch limits must be positive; got {self}")
 
 
-@dataclass
+@dataclass(slots=True)  # one per waiting request: 200,000 of them at once
 class Prepared:
-    """One request ready to go: its content key, custom_id, encoded input line and prompt-token estimate."""
+    """One request ready to go: its content key, custom_id, where its encoded input line lies, and its prompt tokens.
+
+    The line itself stays on disk (a spool file, or the input file of the batch it was last in):
+    200,000 waiting requests would otherwise hold hundreds of megabytes.
+    """
 
     key: str
     custom_id: str
-    line: bytes
+    size: int
     tokens: int
-    model: str = ""
+    source: str = ""
+    offset: int = 0
+    completion: int = 0  # the expected reply length, for the budget (0: the meter's estimate)
+
+    def read(self, handle) -> bytes:
+        """The line, from `handle` (open on `source`, binary)."""
+        handle.seek(self.offset)
+        return handle.read(self.size)
 
 
 def chunks(requests: Iterable[Prepared], limits: Limits) -> Iterator[list[Prepared]]:
@@ -45,13 +56,13 @@ def chunks(requests: Iterable[Prepared], limits: Limits) -> Iterator[list[Prepar
     chunk: list[Prepared] = []
     size = tokens = 0
     for request in requests:
-        over = (len(chunk) + 1 > limits.max_requests or size + len(request.line) > limits.max_bytes
+        over = (len(chunk) + 1 > limits.max_requests or size + request.size > limits.max_bytes
                 or (limits.max_tokens is not None and tokens + request.tokens > limits.max_tokens))
         if chunk and over:
             yield chunk
             chunk, size, tokens = [], 0, 0
         chunk.append(request)
-        size += len(request.line)
+        size += request.size
         tokens += request.tokens
     if chunk:
         yield chunk

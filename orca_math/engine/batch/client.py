@@ -16,7 +16,7 @@ from autogen_core import CancellationToken
 from autogen_core.models import CreateResult, LLMMessage
 
 from orca_math.engine.batch.chunking import Prepared
-from orca_math.engine.batch.requests import Call, create_result, sendable_args
+from orca_math.engine.batch.requests import Call, create_result, json_default, sendable_args
 from orca_math.engine.cache import cache_key
 from orca_math.engine.client import LABEL_KEY, SAMPLE_KEY, ManagedClient
 from orca_math.engine.items import CallDeferred
@@ -102,6 +102,7 @@ class BatchClient(WrappingChatClient):
                 await cache.put(key, result, model=self.model_name)
             return result
         if record is not None and record.state == "failed":
+            self.meter.release(self.calls.reservations.pop(key, 0.0))  # nothing will be paid for it
             history = "; ".join(record.history or [record.reason or "no reason recorded"])
             raise BatchRequestFailedError(f"no reply after {record.attempts} batch attempt(s) at {self.lane.backend.where}: {history}")
         if record is not None and record.state == "submitted":
@@ -138,12 +139,16 @@ class BatchClient(WrappingChatClient):
                     create_args=sendable_args(args))
         custom_id = "r" + key[:40]
         line = self.lane.backend.line(custom_id, call)
-        prompt = sum(estimate_tokens(m.content if isinstance(m.content, str) else str(m.content)) for m in messages)
+        texts = [m.content if isinstance(m.content, str) else str(m.content) for m in messages]
+        if self.meter.budget is not None or self.calls.options.max_tokens is not None:
+            prompt = sum(estimate_tokens(text) for text in texts)  # a budget or a token cap per batch depends on it
+        else:  # as the managed client does: characters / 4 is enough when nothing depends on the count
+            prompt = sum(len(text) for text in texts) // 4 + 1
         max_tokens = call.create_args.get("max_tokens") or call.create_args.get("max_completion_tokens")
         completion = int(max_tokens) if max_tokens else self.meter.expected_completion_tokens(self.model_name)
-        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        self.lane.pending[key] = Prepared(key, custom_id, data, prompt, self.model_name)
-        self.lane.expected_completion[key] = completion
+        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=json_default) + "\n").encode("utf-8")
+        source, offset = self.lane.spool(self.calls.state.folder, data)
+        self.lane.pending[key] = Prepared(key, custom_id, len(data), prompt, source, offset, completion)
 
     async def reject_reply(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = (),
                            json_output: bool | type | None = None, extra_create_args: Mapping[str, Any] = {}) -> bool:

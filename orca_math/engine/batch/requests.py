@@ -39,9 +39,14 @@ def sendable_args(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if not k.startswith(HINT_PREFIX)}
 
 
+def json_default(value: Any) -> Any:
+    """For `json.dumps`: SDK TypedDicts are dicts already; pydantic objects are dumped, anything else named."""
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else str(value)
+
+
 def _plain(value: Any) -> Any:
-    """JSON-ready data (SDK TypedDicts are dicts already; pydantic objects are dumped)."""
-    return json.loads(json.dumps(value, default=lambda o: o.model_dump(mode="json") if hasattr(o, "model_dump") else str(o)))
+    """JSON-ready data (for bodies built here, not by an SDK: small, and rarely)."""
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def openai_body(inner: Any, call: Call, *, model: str) -> dict[str, Any]:
@@ -56,7 +61,7 @@ def openai_body(inner: Any, call: Call, *, model: str) -> dict[str, Any]:
             from openai.lib._parsing._completions import type_to_response_format_param
 
             body["response_format"] = type_to_response_format_param(params.response_format)
-        return _plain(body)
+        return body  # dicts and TypedDicts: encoded once, with `json_default`, when the line is written
     # Any other client (a scripted one in tests): the plain chat format.
     body = {"model": model, "messages": [_openai_message(m) for m in call.messages], **call.create_args}
     if call.json_output is True:

@@ -237,6 +237,14 @@ class BatchState:
                          (state, reason, json.dumps(reasons), now, key))
         return state
 
+    def give_up(self, keys: Iterable[str], reason: str) -> None:
+        """Mark requests as failed for good, with `reason` added to their history."""
+        now = time.time()
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            for key in keys:
+                self._not_answered(key, reason, 0, now)
+
     def retry_keys(self) -> list[str]:
         """Keys of the requests waiting to be sent again."""
         with self._lock:
