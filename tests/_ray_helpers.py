@@ -69,6 +69,8 @@ def checkpoint_lines(out: Path, stage: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
 
 
-def without_timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows without fields that differ between two runs of the same inputs (none yet: a hook for provenance)."""
-    return [{k: v for k, v in row.items() if k not in ("created_at",)} for row in rows]
+def close_client(client: Any) -> None:
+    """Close a client the test built (its aiohttp session), on a loop of its own."""
+    from orca_math._sync import run_sync
+
+    run_sync(client.close())

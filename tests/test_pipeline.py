@@ -211,7 +211,7 @@ def test_contaminated_problems_are_dropped_before_solving(tmp_path):
         "How many clips did Natalia sell altogether in April and May?"
     )
     extra = {"my_test_set": [gsm8k_question]}
-    seeds = write_seeds(tmp_path / "seeds.jsonl", [*SEEDS, {"id": "leak", "question": gsm8k_question, "answer": "#### 72"}, {**SEEDS[0], "id": "copy"}])
+    seeds = write_seeds(tmp_path / "seeds.jsonl", [*SEEDS, {"id": "leak", "question": gsm8k_question, "answer": "#### 72"}, {**SEEDS[0], "id": "s1-copy"}])
     result, client = run(tmp_path, stages=[Dedup(), Decontaminate(benchmarks=["svamp"], extra=extra), Solve()], seeds=seeds)
     funnel = {s.name: s for s in result.funnel.stages}
     assert funnel["dedup"].drops == {"exact_duplicate": 1}

@@ -21,6 +21,7 @@ from orca_math.testing.responders import pipeline_responder
 from tests._ray_helpers import (
     agent_reply,
     checkpoint_lines,
+    close_client,
     dataset_rows,
     ray_cluster,
     ray_executor,
@@ -101,6 +102,7 @@ def test_killing_a_worker_loses_and_duplicates_nothing(ray_cluster, tmp_path):
         model = remember_spec(_fault_client(server.base_url), server.base_url, model="fault-model")
         result = Pipeline([Solve()], model=model, engine=engine(concurrency=8), executor=executor).run_sync(seeds, out=tmp_path / "out")
         killer.join(timeout=5)
+        close_client(model)
     assert killed, "the worker was never killed"
     lines = checkpoint_lines(tmp_path / "out", "solve")
     keys = [line["key"] for line in lines]

@@ -13,9 +13,11 @@ from orca_math.records import Drop
 class Dedup(Stage):
     """Drops exact (normalised) and near (MinHash LSH) duplicates; the first occurrence is kept.
 
-    Decisions depend on every earlier row, so they are made in one ordered pass over the stage's
-    input in `prepare` (which also runs again on resume, so a resumed run decides exactly as an
-    uninterrupted one); `process` then only looks the decision up. Each drop names the row it duplicates.
+    Decisions depend on every earlier row, so they are made in one pass over the stage's input in
+    `prepare`, in id order (`orca_math.quality.dedup_index.rows_by_id`): the step before records
+    its outputs in the order they finished, which differs between runs, executors and resumes, so
+    "first" means the smallest id, and a resumed or Ray run decides exactly as an uninterrupted
+    local one. `process` then only looks the decision up. Each drop names the row it duplicates.
     """
 
     name = "dedup"
@@ -31,19 +33,21 @@ class Dedup(Stage):
         self._duplicates: dict[str, tuple[str, str, float | None]] = {}
 
     def params(self) -> dict[str, Any]:
-        return {"exact": self.options.exact, "near": self.options.near, "threshold": self.options.threshold}
+        # "order": decisions taken in id order (earlier versions took the previous step's finishing order).
+        return {"exact": self.options.exact, "near": self.options.near, "threshold": self.options.threshold, "order": "id"}
 
     def prepare(self, rows: Iterable[Row]) -> None:
         from orca_math.quality import Deduplicator
+        from orca_math.quality.dedup_index import rows_by_id
 
         # On disk: the index of a 200K-seed run (about a million problems) would take gigabytes in memory.
         deduplicator = Deduplicator(self.options, on_disk=True)
         self._duplicates.clear()
         try:
-            for row in rows:
-                result = deduplicator.check(row["id"], row["question"])
+            for row_id, question in rows_by_id(rows):
+                result = deduplicator.check(row_id, question)
                 if result.duplicate_of is not None:
-                    self._duplicates[row["id"]] = (result.duplicate_of, result.kind or "exact", result.similarity)
+                    self._duplicates[row_id] = (result.duplicate_of, result.kind or "exact", result.similarity)
         finally:
             deduplicator.close()
 
