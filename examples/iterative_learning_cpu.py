@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from orca_math.data.seeds import read_seeds
-from orca_math.grading import AnswerGrader
+from orca_math.grading import GradingPolicy
 from orca_math.learn import IterativeLearner, get_preset
 from orca_math.learn.loop import iterations_table
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                         dpo_learning_rate=5e-6)
     learner = IterativeLearner(
         base, gsm8k_problems(args.problems), out=args.out / "loop", preset=preset, preference_method="kto",
-        iterations=3, samples_per_problem=2, grader=AnswerGrader(mode="exact"), eval=0.25,
+        iterations=3, samples_per_problem=2, grading=GradingPolicy(mode="exact"), eval=0.25,
         max_tokens=args.max_tokens, concurrency=1, progress=False,
     )
     results = learner.run_sync()

@@ -79,9 +79,8 @@ else
   step "installing orca-math with every extra the tests use: TRL, Ray, docs, dev tools (about 3 minutes)"
   pip_install -e ".[local,quality,train,report,docs,dev,ray,batch]"
   done_step
-  if [ -f scripts/setup_vllm.sh ]; then
-    bash scripts/setup_vllm.sh "$venv"
-  fi
+  # vLLM's CPU build, resolved together with the same extras so nothing installed above is swapped out.
+  bash scripts/setup_vllm.sh "$venv" local,quality,train,report,docs,dev,ray,batch
 fi
 
 step "checking that the embedded model runs on this CPU (a few seconds)"

@@ -178,8 +178,17 @@ def test_preferences_uses_existing_labels_and_options(tmp_path, capsys):
 
 
 def test_preferences_needs_a_grader_model_for_llm_grading(tmp_path, capsys):
+    code = main(["preferences", "--attempts", str(_attempts_file(tmp_path)), "--out", str(tmp_path / "p"), "--grading", "llm"])
+    assert code == 2 and "--grading llm needs --grader-model" in capsys.readouterr().err
+
+
+def test_the_old_grader_flag_still_works_with_a_note(tmp_path, capsys):
     code = main(["preferences", "--attempts", str(_attempts_file(tmp_path)), "--out", str(tmp_path / "p"), "--grader", "llm"])
-    assert code == 2 and "--grader llm needs --grader-model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "--grader is now --grading" in err and "--grading llm needs --grader-model" in err
+    code = main(["preferences", "--attempts", str(_attempts_file(tmp_path)), "--out", str(tmp_path / "q"),
+                 "--grader", "llm", "--grading", "exact"])
+    assert code == 2 and "disagree" in capsys.readouterr().err
 
 
 def test_sample_from_an_hf_checkpoint(tiny_model, problems_file, tmp_path, capsys):

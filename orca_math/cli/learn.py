@@ -14,11 +14,11 @@ from typing import Any
 from orca_math.cli.arguments import open_share, positive_int
 from orca_math.cli.learn_options import (
     add_data_options,
-    add_grader_options,
+    add_grading_options,
     add_overwrite,
     add_sampling_options,
     check_out,
-    grader_from_args,
+    grading_from_args,
     problems_from_args,
     user_error,
 )
@@ -51,7 +51,7 @@ def _add_learn(subparsers) -> None:
     parser.add_argument("--method", choices=["kto", "dpo"], default="kto", help="preference method (default kto, the paper's best)")
     add_preset_options(parser)
     add_sampling_options(parser)
-    add_grader_options(parser)
+    add_grading_options(parser)
     evaluation = parser.add_mutually_exclusive_group()
     evaluation.add_argument("--holdout", type=open_share, default=None, metavar="SHARE",
                             help="hold out this share of DATA (never trained on) and score greedy answers against the "
@@ -108,7 +108,7 @@ def run_learn(args: argparse.Namespace) -> int:
         learner = IterativeLearner(
             args.model, _data_source(args), out=args.out, preset=preset_from_args(args.preset, args.overrides),
             preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
-            grader=grader_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
+            grading=grading_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
             top_p=args.top_p, max_tokens=max_tokens, concurrency=concurrency,
             benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
         )

@@ -29,11 +29,15 @@ def add_sampling_options(parser: argparse.ArgumentParser, *, k_flag: str = "--k"
                         "'chat' uses the tokenizer's chat template (default orca)")
 
 
-def add_grader_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--grader", choices=["exact", "llm", "hybrid"], default="exact",
+def add_grading_options(parser: argparse.ArgumentParser) -> None:
+    """`--grading exact|llm|hybrid` (and its old name `--grader`, hidden), `--grader-model`, `--timeout`."""
+    parser.add_argument("--grading", choices=["exact", "llm", "hybrid"], default=None,
                         help="how samples are labelled against the teacher's solution: exact (deterministic answer "
                         "checking, no model needed; the default), llm (the Grader agent always, as in the paper), "
                         "hybrid (deterministic where both answers parse, the Grader agent otherwise)")
+    # The old name of --grading, kept hidden for one release.
+    parser.add_argument("--grader", choices=["exact", "llm", "hybrid"], default=None, dest="old_grader",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--grader-model", default=None, metavar="SPEC",
                         help="model spec of the Grader agent, needed for llm and hybrid (use a strong model)")
     from orca_math.cli.common import add_timeout_option
@@ -64,18 +68,25 @@ def problems_from_args(args: argparse.Namespace) -> list[dict[str, str]]:
             for p in read_seeds(args.data, limit=args.limit, require_answers=True, **seed_options_from_args(args))]
 
 
-def grader_from_args(args: argparse.Namespace):
-    """The `AnswerGrader` that `--grader` and `--grader-model` describe."""
-    from orca_math.grading import AnswerGrader
+def grading_from_args(args: argparse.Namespace):
+    """The `GradingPolicy` that `--grading` (or the old `--grader`, with a note) and `--grader-model` describe."""
+    import sys
 
-    if args.grader != "exact" and not args.grader_model:
-        raise user_error(ValueError(f"--grader {args.grader} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
-    if args.grader == "exact":
-        return AnswerGrader(mode="exact")
+    from orca_math.grading import GradingPolicy
+
+    if args.old_grader is not None:
+        print("note: --grader is now --grading; the old name goes in the next release.", file=sys.stderr)
+        if args.grading is not None and args.grading != args.old_grader:
+            raise user_error(ValueError(f"--grading {args.grading} and --grader {args.old_grader} disagree; pass --grading only."))
+    mode = args.grading or args.old_grader or "exact"
+    if mode != "exact" and not args.grader_model:
+        raise user_error(ValueError(f"--grading {mode} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
+    if mode == "exact":
+        return GradingPolicy(mode="exact")
     from orca_math.cli.common import managed_client_from_spec
 
     # Managed: the Grader's calls get retries and the per-attempt --timeout like every other model call.
-    return AnswerGrader(managed_client_from_spec(args.grader_model, args), mode=args.grader)
+    return GradingPolicy(managed_client_from_spec(args.grader_model, args), mode=mode)
 
 
 def user_error(exc: BaseException):
@@ -85,5 +96,5 @@ def user_error(exc: BaseException):
     return UserError(cli_message(exc))
 
 
-__all__ = ["add_data_options", "add_grader_options", "add_overwrite", "add_sampling_options", "check_out",
-           "grader_from_args", "problems_from_args", "user_error"]
+__all__ = ["add_data_options", "add_grading_options", "add_overwrite", "add_sampling_options", "check_out",
+           "grading_from_args", "problems_from_args", "user_error"]

@@ -14,11 +14,11 @@ from orca_math.cli.batch_options import add_batch_options, batch_calls_from_args
 from orca_math.cli.common import add_timeout_option
 from orca_math.cli.learn_options import (
     add_data_options,
-    add_grader_options,
+    add_grading_options,
     add_overwrite,
     add_sampling_options,
     check_out,
-    grader_from_args,
+    grading_from_args,
     problems_from_args,
     user_error,
 )
@@ -68,7 +68,7 @@ def _add_preferences(subparsers) -> None:
     )
     parser.add_argument("--attempts", required=True, metavar="FILE", help="a JSONL file of Attempt rows (OUT/attempts.jsonl of `orca-math sample`)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    add_grader_options(parser)
+    add_grading_options(parser)
     parser.add_argument("--positives", choices=["teacher+student", "teacher", "student"], default="teacher+student",
                         help="what counts as a positive (default teacher+student, the paper's; 'teacher' is its ablation)")
     parser.add_argument("--negatives", choices=["student", "none"], default="student",
@@ -124,7 +124,7 @@ def run_preferences(args: argparse.Namespace) -> int:
                                     borrow_negatives_from=args.borrow, max_pairs_per_problem=args.max_pairs, seed=args.seed)
         attempts = read_attempts(args.attempts)
         if any(a.label is None for a in attempts):
-            grading = grader_from_args(args)
+            grading = grading_from_args(args)
             path = run_sync(label_attempts(attempts, grading=grading, out=out / "labels", concurrency=args.concurrency,
                                            progress=not args.no_progress))
             labelling = json.loads((out / "labels" / "summary.json").read_text(encoding="utf-8"))["counts"]
