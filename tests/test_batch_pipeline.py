@@ -170,3 +170,43 @@ def test_batch_input_files_hold_no_api_key(tmp_path):
         assert b"sk-secret-0123456789" not in path.read_bytes(), path
     lines = [json.loads(raw) for raw in (tmp_path / "out" / "batches" / "b00001.input.jsonl").read_text().splitlines()]
     assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions" and lines[0]["body"]["model"] == MODEL
+
+
+def _bad_first(messages):
+    """The teacher's first reply has no final answer; asked again (with the reason), it has one."""
+    if "could not be used" in str(messages[-1].get("content")):
+        return responder_reply(messages)
+    return "I would rather not say."
+
+
+def test_a_reply_that_does_not_parse_is_asked_again_in_the_next_batch(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 4)
+    with BatchServer(BatchServerConfig(reply=_bad_first)) as server:
+        result = solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")
+        first, second = server.created_batches()
+    assert len(first.lines) == len(second.lines) == 4
+    retry = second.lines[0]["body"]["messages"]
+    assert retry[-2]["role"] == "assistant" and retry[-2]["content"] == "I would rather not say."
+    assert "could not be used" in retry[-1]["content"]  # the reason appended, as online
+    assert len(rows(result)) == 4
+
+
+def test_a_reply_that_never_parses_ends_as_a_failure_row_after_the_agents_retries(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 2)
+    with BatchServer(BatchServerConfig(reply=lambda messages: "I would rather not say.")) as server:
+        solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")
+        batches = len(server.created_batches())
+    failed = failures(tmp_path / "out")
+    assert len(failed) == 2 and all(f["attempts"] == batches for f in failed) and batches >= 2
+    assert all("final answer" in f["reason"].lower() for f in failed)
+
+
+def test_a_prompt_answered_online_is_not_submitted_in_batch_mode(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 3)
+    with BatchServer() as server:  # a provider serves both: /v1/chat/completions and /v1/batches
+        cache = tmp_path / "shared-cache.sqlite"
+        solve_pipeline(server, mode="online", cache=cache).run_sync(seeds, out=tmp_path / "online")
+        online_calls = sum(1 for r in server.state.requests if r == ("POST", "/v1/chat/completions"))
+        result = solve_pipeline(server, cache=cache).run_sync(seeds, out=tmp_path / "batch")
+        assert online_calls == 3 and server.created_batches() == []  # every reply came from the response cache
+    assert len(rows(result)) == 3

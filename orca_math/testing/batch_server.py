@@ -1,10 +1,9 @@
 """A fake provider batch API on 127.0.0.1, for tests and benchmarks of batch mode.
 
-It speaks the wire formats of the OpenAI Files and Batches API (``/v1/files`` upload, metadata and
-content; ``/v1/batches`` create, retrieve, list and cancel; ``/v1/models`` for the key check) and
-of Anthropic's Message Batches (``/v1/messages/batches`` create, retrieve, results, cancel).
-Replies come from a responder (by default `orca_math.testing.responders.pipeline_responder`), so
-the pipeline's agents get replies they can parse. Its knobs make the things real providers do:
+It speaks OpenAI's Files and Batches API (``/v1/files``, ``/v1/batches``; ``/v1/models`` and
+``/v1/chat/completions`` too) and Anthropic's Message Batches (``/v1/messages/batches``). Replies
+come from a responder (`orca_math.testing.responders.pipeline_responder` by default), so the
+pipeline's agents can parse them. Its knobs make the things real providers do:
 
 * end a batch only after a delay or after some polls;
 * complete part of a batch and expire, fail or cancel the rest (`partial_fraction`, `rest_as`);
@@ -12,8 +11,7 @@ the pipeline's agents get replies they can parse. Its knobs make the things real
   whole (`fail_batch`, also for input that is not JSONL), refuse a file over `max_file_bytes`,
   and answer 401 without the right key.
 
-Every result it hands back as succeeded is what a provider would bill: `billed` counts them per
-request (custom_id and body), so tests can assert that nothing was paid twice.
+`billed` counts each result handed back as succeeded (what a provider bills), per custom_id.
 
     with BatchServer(BatchServerConfig(partial_fraction=0.5, rest_as="expired")) as server:
         client = load_model("openai:gpt-4o-mini", base_url=server.base_url, api_key="test")
@@ -26,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import random
 import threading
@@ -43,6 +40,9 @@ from orca_math.testing.batch_wire import (
     Batch,
     anthropic_batch_object,
     anthropic_line,
+    body_key,
+    completion_body,
+    error_response,
     file_object,
     messages_of,
     openai_batch_object,
@@ -89,10 +89,6 @@ class BatchServerConfig:
     seed: int = 0
 
 
-def _body_key(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
 class BatchApp:
     """The aiohttp application and its state; `BatchServer` runs it in a thread."""
 
@@ -108,15 +104,16 @@ class BatchApp:
         self._prefix = uuid.uuid4().hex[:6]  # ids never repeat across servers, as at a provider
         app = self.app = web.Application(client_max_size=1024**3)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/files", self.upload)
         app.router.add_get("/v1/files/{id}", self.file_info)
         app.router.add_get("/v1/files/{id}/content", self.file_content)
         app.router.add_post("/v1/batches", self.create_openai)
         app.router.add_get("/v1/batches", self.list_openai)
-        app.router.add_get("/v1/batches/{id}", self.retrieve_openai)
+        app.router.add_get("/v1/batches/{id}", self.retrieve)
         app.router.add_post("/v1/batches/{id}/cancel", self.cancel)
         app.router.add_post("/v1/messages/batches", self.create_anthropic)
-        app.router.add_get("/v1/messages/batches/{id}", self.retrieve_anthropic)
+        app.router.add_get("/v1/messages/batches/{id}", self.retrieve)
         app.router.add_get("/v1/messages/batches/{id}/results", self.results_anthropic)
         app.router.add_post("/v1/messages/batches/{id}/cancel", self.cancel)
 
@@ -129,7 +126,7 @@ class BatchApp:
     def _log(self, request: web.Request) -> web.Response | None:
         self.requests.append((request.method, request.path))
         if not self._authorized(request):
-            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+            return error_response(401, "Incorrect API key provided.", "invalid_api_key")
         return None
 
     def _new_batch(self, kind: str, lines: list[dict[str, Any]], **fields: Any) -> Batch:
@@ -183,12 +180,21 @@ class BatchApp:
         for result in results:
             if result["ok"]:
                 self.billed[result["custom_id"]] += 1
-                self.billed_bodies[_body_key(result["body"])] += 1
+                self.billed_bodies[body_key(result["body"])] += 1
 
     # ------------------------------------------------------------------ OpenAI
 
     async def models(self, request: web.Request) -> web.Response:
         return self._log(request) or web.json_response({"object": "list", "data": [{"id": "batch-model", "object": "model"}]})
+
+    async def chat(self, request: web.Request) -> web.Response:
+        """Online calls, as a provider serves them beside its batches (billed at once)."""
+        if (refused := self._log(request)) is not None:
+            return refused
+        body = await request.json()
+        content = self.config.reply(messages_of(body))
+        self.billed_bodies[body_key(body)] += 1
+        return web.json_response(completion_body(body, content))
 
     async def upload(self, request: web.Request) -> web.Response:
         if (refused := self._log(request)) is not None:
@@ -197,7 +203,7 @@ class BatchApp:
         upload = form.get("file")
         data = upload.file.read() if hasattr(upload, "file") else str(upload or "").encode()
         if self.config.max_file_bytes is not None and len(data) > self.config.max_file_bytes:
-            return _error(400, f"File is too large: {len(data)} bytes; the limit is {self.config.max_file_bytes}.", "invalid_request_error")
+            return error_response(400, f"File is too large: {len(data)} bytes; the limit is {self.config.max_file_bytes}.", "invalid_request_error")
         file_id = f"file-{len(self.files) + 1:04d}"
         self.files[file_id] = data
         return web.json_response(file_object(file_id, len(data), str(form.get("purpose", "batch"))))
@@ -207,7 +213,7 @@ class BatchApp:
             return refused
         file_id = request.match_info["id"]
         if file_id not in self.files:
-            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+            return error_response(404, f"No such File object: {file_id}", "invalid_request_error")
         return web.json_response(file_object(file_id, len(self.files[file_id]), "batch"))
 
     async def file_content(self, request: web.Request) -> web.Response:
@@ -218,7 +224,7 @@ class BatchApp:
             return web.Response(body=self.files[file_id], content_type="application/octet-stream")
         batch = next((b for b in self.batches.values() if file_id in (b.output_file_id, b.error_file_id)), None)
         if batch is None or batch.results is None or (self.config.lose_output and batch.faulty):
-            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+            return error_response(404, f"No such File object: {file_id}", "invalid_request_error")
         wanted = [r for r in batch.results if r["ok"] == (file_id == batch.output_file_id)]
         if file_id == batch.output_file_id:
             self._bill(wanted)
@@ -231,9 +237,9 @@ class BatchApp:
         body = await request.json()
         data = self.files.get(body.get("input_file_id", ""))
         if data is None:
-            return _error(404, f"No such File object: {body.get('input_file_id')}", "invalid_request_error")
+            return error_response(404, f"No such File object: {body.get('input_file_id')}", "invalid_request_error")
         if body.get("completion_window") != "24h":
-            return _error(400, "completion_window must be 24h.", "invalid_request_error")
+            return error_response(400, "completion_window must be 24h.", "invalid_request_error")
         lines, problem = parse_jsonl(data)
         batch = self._new_batch("openai", lines, input_file_id=body["input_file_id"], metadata=body.get("metadata") or {})
         if problem:
@@ -247,21 +253,21 @@ class BatchApp:
         return web.json_response({"object": "list", "data": data, "has_more": False,
                                   "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
 
-    async def retrieve_openai(self, request: web.Request) -> web.Response:
+    async def retrieve(self, request: web.Request) -> web.Response:
         if (refused := self._log(request)) is not None:
             return refused
         batch = self.batches.get(request.match_info["id"])
         if batch is None:
-            return _error(404, f"No batch found with id '{request.match_info['id']}'.", "invalid_request_error")
+            return error_response(404, f"No batch found with id '{request.match_info['id']}'.", "invalid_request_error")
         self._advance(batch)
-        return web.json_response(openai_batch_object(batch))
+        return web.json_response(openai_batch_object(batch) if batch.kind == "openai" else anthropic_batch_object(batch))
 
     async def cancel(self, request: web.Request) -> web.Response:
         if (refused := self._log(request)) is not None:
             return refused
         batch = self.batches.get(request.match_info["id"])
         if batch is None:
-            return _error(404, "No such batch.", "not_found_error")
+            return error_response(404, "No such batch.", "not_found_error")
         if batch.status == "in_progress":
             batch.status = "cancelling"
         return web.json_response(openai_batch_object(batch) if batch.kind == "openai" else anthropic_batch_object(batch))
@@ -274,32 +280,19 @@ class BatchApp:
         body = await request.json()
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
-            return _error(400, "requests: a non-empty list is required.", "invalid_request_error")
+            return error_response(400, "requests: a non-empty list is required.", "invalid_request_error")
         return web.json_response(anthropic_batch_object(self._new_batch("anthropic", requests)))
-
-    async def retrieve_anthropic(self, request: web.Request) -> web.Response:
-        if (refused := self._log(request)) is not None:
-            return refused
-        batch = self.batches.get(request.match_info["id"])
-        if batch is None:
-            return _error(404, "No such batch.", "not_found_error")
-        self._advance(batch)
-        return web.json_response(anthropic_batch_object(batch))
 
     async def results_anthropic(self, request: web.Request) -> web.Response:
         if (refused := self._log(request)) is not None:
             return refused
         batch = self.batches.get(request.match_info["id"])
         if batch is None or batch.results is None or (self.config.lose_output and batch.faulty):
-            return _error(404, "No results for this batch.", "not_found_error")
+            return error_response(404, "No results for this batch.", "not_found_error")
         self._bill(batch.results)
         text = "".join(json.dumps(anthropic_line(r, batch.id)) + "\n" for r in batch.results)
         return web.Response(text=text, content_type="application/x-jsonl")
 
-
-
-def _error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": code, "code": code, "param": None}}, status=status)
 
 
 class BatchServer:

@@ -5,11 +5,14 @@ Also `run_batch`, a stand-in for ``vllm run-batch`` that answers an OpenAI batch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiohttp import web
 
 from orca_math.tokens import estimate_tokens
 
@@ -158,3 +161,11 @@ def anthropic_batch_object(batch: Batch) -> dict[str, Any]:
             "request_counts": counts, "created_at": now, "expires_at": now, "ended_at": now if ended else None,
             "archived_at": None, "cancel_initiated_at": None,
             "results_url": f"/v1/messages/batches/{batch.id}/results" if ended else None}
+
+
+def body_key(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def error_response(status: int, message: str, code: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": code, "code": code, "param": None}}, status=status)
