@@ -305,7 +305,8 @@ class IterativeLearner:
         answers = {row["problem_id"]: row["response"] for row in read_jsonl(path)}
         correct = sum(
             1 for row in holdout if row["id"] in answers
-            and check_answer(extract_final_answer(row["answer"]).value, answers[row["id"]]).result == "equal"
+            and check_answer(extract_final_answer(row["answer"]).value, answers[row["id"]],
+                             question=row["question"]).result == "equal"  # the question's numbers are set aside
         )
         return {"benchmarks": {"holdout": correct / len(holdout)}, "holdout": len(holdout), "correct": correct,
                 "failed": len(holdout) - len(answers)}
