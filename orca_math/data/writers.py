@@ -40,7 +40,21 @@ def rows_to_dataset(rows: Iterable[dict[str, Any]], features: datasets.Features 
         for key, values in columns.items():
             values.append(row.get(key))
         count += 1
+    if features is None:
+        for key, values in columns.items():
+            columns[key] = _one_type(values)
     return datasets.Dataset.from_dict(columns, features=features)
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    """A column that mixes text with numbers (a CSV/JSONL answer column: 12.5 and "4") as text.
+
+    Arrow columns hold one type; without this the whole file fails to load with a pyarrow error.
+    """
+    kinds = {type(value) for value in values if value is not None}
+    if str in kinds and kinds & {int, float, bool}:
+        return [value if value is None or isinstance(value, str) else str(value) for value in values]
+    return values
 
 
 def _targets(out: Path, formats: Sequence[str]) -> dict[str, Path]:

@@ -118,7 +118,8 @@ def benchmark_file(file: str | Path, *, question: str = "question", answer: str 
 
     Raises:
         BenchmarkError: the file is missing, or lacks the question or answer column (the message
-            lists the columns found), or a column mixes numbers and text.
+            lists the columns found), or a column holds values Arrow cannot keep in one column
+            (lists beside numbers); text beside numbers is read as text.
     """
     import pyarrow
 
@@ -131,9 +132,10 @@ def benchmark_file(file: str | Path, *, question: str = "question", answer: str 
     try:
         dataset = load_custom(str(file), question=question, answer=answer, id=id, name=name, limit=limit)
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
-        # The golds are read one by one, but the file's own columns are kept as columns of one type.
-        raise BenchmarkError(f"benchmark file {file} has a column that mixes numbers and text ({exc}); write each "
-                             "column's values all as numbers or all as strings.") from None
+        # The file's own columns are kept, each as one Arrow type; text beside numbers is made text
+        # (orca_math.data.writers), but a list beside a number has no common type.
+        raise BenchmarkError(f"benchmark file {file} has a column whose values have no common type ({exc}); write each "
+                             "column's values all of one kind.") from None
     return _from_dataset(dataset, None, name=name)
 
 
