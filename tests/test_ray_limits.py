@@ -31,12 +31,12 @@ def fast_retries():
     return RetryPolicy(initial_wait=0.01, max_wait=0.2, jitter=0.01)
 
 
-@pytest.mark.parametrize("cap", [97, 2 * 97], ids=["cluster-cap", "twice-the-cap"])
-def test_a_cluster_rate_cap_keeps_two_workers_under_the_servers_capacity(ray_cluster, tmp_path, cap):
-    # The server admits 100 requests in any one second and answers 429 above. A cluster cap of 97/s,
-    # split between the 2 workers, stays under it. The control, a cap of 2 x 97/s (what each worker
-    # pacing at the whole cap would add up to), draws many 429s: the test can fail.
-    n = 400
+def test_a_cluster_rate_cap_keeps_two_workers_under_the_servers_capacity(ray_cluster, tmp_path):
+    # The server admits 100 requests in any one second and answers 429 above. The cluster's cap is
+    # 97/s: split between the 2 workers, they stay under the capacity together. Unsplit, each worker
+    # would pace at 97/s, and the pair would send up to 194/s: far more 429s, and a pace above the
+    # cap (both checks are upper bounds, so a slow, loaded machine cannot fail them).
+    n, cap = 400, 97
     seeds = write_seeds(tmp_path / "seeds.jsonl", n)
     with FaultServer(FaultConfig(capacity_rps=100, base_latency=0.01, retry_after=0.2)) as server:
         model = fault_model(server.base_url)
@@ -46,11 +46,11 @@ def test_a_cluster_rate_cap_keeps_two_workers_under_the_servers_capacity(ray_clu
         close_client(model)
     rate_limited = sum(r.outcome == "429" for r in requests)
     assert result.funnel.final_rows == n
-    if cap < 100:
-        assert rate_limited < 0.05 * len(requests), (rate_limited, len(requests))
-        assert n / (requests[-1].time - requests[0].time) >= 0.6 * 100  # and it still uses most of the capacity
-    else:
-        assert rate_limited >= 0.05 * len(requests), (rate_limited, len(requests))
+    assert rate_limited < 0.05 * len(requests), (rate_limited, len(requests))
+    times = sorted(r.time for r in requests)
+    busiest = max(sum(1 for t in times[i:i + 2 * cap] if t - start < 1.0) for i, start in enumerate(times))
+    assert busiest <= 100 + 5, busiest  # no one-second window carried much more than the capacity
+    assert len(requests) / (times[-1] - times[0]) <= 1.1 * cap  # the pair's pace: the cluster's cap, not twice it
 
 
 def test_a_rejected_key_stops_the_run_after_one_request_per_worker_in_one_sentence(ray_cluster, tmp_path):
