@@ -58,11 +58,15 @@ def test_a_rejected_key_stops_the_run_after_one_request_per_worker_in_one_senten
     with FaultServer(FaultConfig(api_key="sk-right")) as server:
         model = fault_model(server.base_url, api_key="sk-wrong-secret")
         config = EngineConfig.of(concurrency=8, progress=False, cache=False, retry=fast_retries())
+        with pytest.raises(RunStopped) as locally:
+            Pipeline([Solve()], model=model, engine=config).run_sync(seeds, out=tmp_path / "local")
+        before = len(server.chat_requests())
         with pytest.raises(RunStopped) as stopped:
             Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
-        requests = server.chat_requests()
+        requests = server.chat_requests()[before:]
         close_client(model)
     message = str(stopped.value)
+    assert message == str(locally.value)  # the same sentence as in one process
     assert len(requests) <= 2, len(requests)  # at most one per worker
     assert "401" in message or "key" in message.lower(), message
     assert "\n" not in message.strip() and "sk-wrong-secret" not in message
