@@ -34,6 +34,12 @@ def _server() -> tuple[subprocess.Popen, str]:
     return process, process.stdout.readline().strip()
 
 
+def _problems(n: int):
+    """The problems, generated as they are read (as from a file): `sample_responses` keeps its own copy."""
+    return ({"id": f"p{i}", "question": f"Tom has {i} apples and buys 2 more. How many apples now?", "answer": str(i + 2)}
+            for i in range(n))
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -67,8 +73,7 @@ def run(requests: int, max_per_batch: int, out: Path) -> dict:
     calls_module.BatchCalls._store = timed_store
     sampling._write_outputs = marked_outputs
     try:
-        problems = [{"id": f"p{i}", "question": f"Tom has {i} apples and buys 2 more. How many apples now?", "answer": str(i + 2)}
-                    for i in range(requests)]
+        problems = _problems(requests)
         client = load_model(base_url, model="batch-model", api_key="sk-bench")
         calls = BatchCalls(out, BatchOptions(max_requests=max_per_batch, max_open=64, poll_seconds=0.05, max_poll_seconds=0.2))
         cpu0, wall0 = _cpu(), time.perf_counter()
@@ -95,15 +100,44 @@ def run(requests: int, max_per_batch: int, out: Path) -> dict:
     }
 
 
+def online_baseline(requests: int, out: Path) -> dict:
+    """The same job online, through the fault server (healthy) in a process of its own: the driver's CPU per request."""
+    from orca_math._sync import run_sync
+    from orca_math.learn.sampling import sample_responses
+    from orca_math.models import load_model
+
+    process = subprocess.Popen([sys.executable, "-m", "orca_math.testing.fault_server", "--config", json.dumps({"model": "batch-model"})],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    base_url = process.stdout.readline().strip()
+    try:
+        problems = _problems(requests)
+        client = load_model(base_url, model="batch-model", api_key="sk-bench")
+        cpu0, wall0 = _cpu(), time.perf_counter()
+        run_sync(sample_responses(client, problems, k=1, out=out, progress=False, concurrency=256))
+        wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+        run_sync(client.close())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return {"requests": requests, "wall_seconds": round(wall, 2), "driver_cpu_ms_per_request": round(1000 * cpu / requests, 4)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--max-per-batch", type=int, default=50_000, help="requests per batch (OpenAI's limit by default)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument("--baseline-requests", type=int, default=20_000,
+                        help="requests of the online baseline (0: none); it runs after the batch run, in the same process")
     args = parser.parse_args(argv)
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "tiktoken-cache"))
     with tempfile.TemporaryDirectory(prefix="orca-batch-bench-") as folder:
-        report = run(args.requests, args.max_per_batch, Path(folder))
+        report = run(args.requests, args.max_per_batch, Path(folder) / "batch")
+        if args.baseline_requests:
+            report["online_baseline"] = online_baseline(args.baseline_requests, Path(folder) / "online")
+            report["cpu_per_request_batch_over_online"] = round(
+                report["driver_cpu_ms_per_request"] / report["online_baseline"]["driver_cpu_ms_per_request"], 3)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

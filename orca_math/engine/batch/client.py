@@ -26,7 +26,8 @@ from orca_math.models.identity import identity_of, register_identity
 from orca_math.tokens import estimate_tokens
 
 if TYPE_CHECKING:
-    from orca_math.engine.batch.calls import BatchCalls, Lane
+    from orca_math.engine.batch.calls import BatchCalls
+    from orca_math.engine.batch.lanes import Lane
 
 
 class BatchRequestFailedError(ModelError):

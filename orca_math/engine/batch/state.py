@@ -174,8 +174,9 @@ class BatchState:
                                    "WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return RequestRecord(row[0], row[1], row[2], row[3], row[4], row[5],
-                             json.loads(row[6]) if row[6] else None, json.loads(row[7]))
+        # Most lookups serve a result that came back at once: an empty history needs no parsing.
+        return RequestRecord(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]) if row[6] else None,
+                             json.loads(row[7]) if row[7] != "[]" else [])
 
     def requests_of(self, batch_id: str) -> Iterator[tuple[str, str, str]]:
         """(key, custom_id, state) of each request last sent in `batch_id`."""
