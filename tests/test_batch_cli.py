@@ -64,3 +64,19 @@ def test_no_wait_without_batch_is_refused(tmp_path, capsys):
     assert main(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "o.jsonl"), "--model", "http://127.0.0.1:9/v1",
                  "--model-name", MODEL, "--no-wait"]) == 2
     assert "--no-wait needs --batch" in capsys.readouterr().err
+
+
+def test_eval_and_sample_take_batch(tmp_path, capsys):
+    import os
+
+    data = tmp_path / "problems.jsonl"
+    data.write_text("".join(json.dumps({"id": f"p{i}", "question": f"What is {i} plus 2?", "answer": str(i + 2)}) + "\n"
+                            for i in range(3)))
+    with BatchServer() as server:
+        model = ["--model", server.base_url, "--model-name", MODEL]
+        assert main(["sample", *model, "--data", str(data), "--out", str(tmp_path / "samples"), "--k", "2",
+                     "--no-progress", "--batch", *FAST]) == 0
+        assert [len(b.lines) for b in server.created_batches()] == [6]
+        assert main(["eval", *model, "--benchmarks", "gsm8k", "--limit", "2", "--grading", "llm", "--out", str(tmp_path / "eval"),
+                     "--benchmarks-dir", os.environ["ORCA_MATH_BENCHMARKS_DIR"], "--no-progress", "--batch", *FAST]) == 0
+        assert [len(b.lines) for b in server.created_batches()] == [6, 2, 2]  # samples; answers; then grades
