@@ -210,3 +210,14 @@ def test_a_prompt_answered_online_is_not_submitted_in_batch_mode(tmp_path):
         result = solve_pipeline(server, cache=cache).run_sync(seeds, out=tmp_path / "batch")
         assert online_calls == 3 and server.created_batches() == []  # every reply came from the response cache
     assert len(rows(result)) == 3
+
+
+def test_a_rerun_asks_again_for_replies_that_could_not_be_used(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 2)
+    with BatchServer(BatchServerConfig(reply=lambda messages: "I would rather not say.")) as server:
+        solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")
+        first_run = len(server.created_batches())
+        server.config.reply = responder_reply  # the model answers properly now
+        result = solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")  # failed items are retried, as online
+        assert len(server.created_batches()) == first_run + 1 and len(server.created_batches()[-1].lines) == 2
+    assert len(rows(result)) == 2

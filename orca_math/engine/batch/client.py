@@ -93,14 +93,19 @@ class BatchClient(WrappingChatClient):
         # The batch state first: a result it holds was paid for in a batch, and an item that is
         # offered again (its later calls were deferred) must count it as paid, not as a cache hit.
         record = self.calls.state.request(key)
-        if record is not None and record.state == "succeeded" and record.result is not None:
+        # A reply an agent rejected is served again in the process that rejected it (the item goes on
+        # to ask again, with the reason); a later run asks the model anew, as online (the cache forgets it).
+        served = record is not None and record.result is not None and (
+            record.state == "succeeded" or (record.state == "rejected" and key in self._served))
+        if served:
+            assert record is not None and record.result is not None
             result = create_result(record.result)
             if key not in self._served:
                 self._served.add(key)
                 self.meter.record(self.model_name, result.usage.prompt_tokens, result.usage.completion_tokens, label=label,
                                   reserved=self.calls.reservations.pop(key, 0.0))
-            if cache is not None:
-                await cache.put(key, result, model=self.model_name)
+                if cache is not None:
+                    await cache.put(key, result, model=self.model_name)
             return result
         if record is not None and record.state == "failed":
             self.meter.release(self.calls.reservations.pop(key, 0.0))  # nothing will be paid for it
@@ -153,7 +158,9 @@ class BatchClient(WrappingChatClient):
 
     async def reject_reply(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = (),
                            json_output: bool | type | None = None, extra_create_args: Mapping[str, Any] = {}) -> bool:
-        """Drop an unusable reply from the response cache (the batch result stays: it was paid for once)."""
+        """An unusable reply: dropped from the response cache, and asked for anew by a later run (not by this one)."""
+        args = {k: v for k, v in extra_create_args.items() if k != LABEL_KEY}
+        self.calls.state.mark_rejected(self._key(messages, json_output, args, tools))
         if self.managed is None:
             return False
         return await self.managed.reject_reply(messages, tools=tools, json_output=json_output,

@@ -33,8 +33,8 @@ STATE_FILE = "state.sqlite"
 #: Batch states, in the order a batch goes through them ("failed"/"missing" end it without results).
 BATCH_STATES = ("prepared", "submitted", "ended", "stored", "failed", "missing")
 OPEN_STATES = ("prepared", "submitted", "ended")
-#: Request states: on its way, answered, to be sent again, or given up with a reason.
-REQUEST_STATES = ("submitted", "succeeded", "retry", "failed")
+#: Request states: on its way, answered, to be sent again, given up with a reason, or answered unusably.
+REQUEST_STATES = ("submitted", "succeeded", "retry", "failed", "rejected")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -237,6 +237,12 @@ class BatchState:
         self._db.execute("UPDATE requests SET state = ?, reason = ?, history = ?, updated = ? WHERE key = ?",
                          (state, reason, json.dumps(reasons), now, key))
         return state
+
+    def mark_rejected(self, key: str) -> None:
+        """The caller could not use this request's reply: a later run asks for it again."""
+        with self._lock:
+            self._db.execute("UPDATE requests SET state = 'rejected', updated = ? WHERE key = ? AND state = 'succeeded'",
+                             (time.time(), key))
 
     def give_up(self, keys: Iterable[str], reason: str) -> None:
         """Mark requests as failed for good, with `reason` added to their history."""
