@@ -106,3 +106,12 @@ def test_a_crash_between_creating_a_batch_and_recording_its_id_finds_the_batch_a
         result = solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")
         assert len(server.created_batches()) == 1 and sum(server.billed.values()) == 3
     assert len(rows(result)) == 3
+
+
+def test_a_fresh_rerun_serves_every_stored_result_and_sends_nothing(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 4)
+    with BatchServer() as server:
+        solve_pipeline(server).run_sync(seeds, out=tmp_path / "out")
+        result = solve_pipeline(server).run_sync(seeds, out=tmp_path / "out", fresh=True)
+        assert len(server.created_batches()) == 1 and sum(server.billed.values()) == 4
+    assert len(rows(result)) == 4

@@ -119,20 +119,12 @@ class BatchCalls:
     def _waiting(self) -> bool:
         return self.pending() > 0 or bool(self._retries())
 
-    def _retries(self) -> dict[tuple[str, str], list[str]]:
-        """Keys waiting to be sent again, by lane; only for lanes of this job."""
-        keys = self.state.retry_keys()
-        if not keys:
-            return {}
-        by_batch: dict[str, list[str]] = {}
-        for key in keys:
-            record = self.state.request(key)
-            if record is not None and record.batch:
-                by_batch.setdefault(record.batch, []).append(key)
-        found: dict[tuple[str, str], list[str]] = {}
-        for batch in self.state.batches():
-            if batch.id in by_batch and self._ours(batch) is not None:
-                found.setdefault((batch.backend, batch.model), []).extend(by_batch[batch.id])
+    def _retries(self) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+        """(key, custom_id, batch) of the requests waiting to be sent again, by lane; only for lanes of this job."""
+        found: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for key, custom_id, batch, backend, model in self.state.retries():
+            if (backend, model) in self.lanes:
+                found.setdefault((backend, model), []).append((key, custom_id, batch))
         return found
 
     def _paused_message(self) -> str:
@@ -156,9 +148,9 @@ class BatchCalls:
         retries = self._retries()
         sent = False
         for name, lane in self.lanes.items():
-            wanted = retries.get(name, [])
-            resend = [p for p in self._resend(wanted) if p.key not in lane.pending]
-            lost = set(wanted) - {p.key for p in resend} - set(lane.pending)
+            wanted = [w for w in retries.get(name, []) if w[0] not in lane.pending]
+            resend = list(self._resend(wanted))
+            lost = {key for key, _, _ in wanted} - {p.key for p in resend}
             if lost:  # their input lines are gone (a deleted batch folder): they cannot be sent again as they were
                 self.state.give_up(lost, "its batch input file is gone, so it could not be sent again")
             waiting = [*lane.pending.values(), *resend]
@@ -173,13 +165,11 @@ class BatchCalls:
                 sent = True
         return sent
 
-    def _resend(self, keys: list[str]) -> Iterator[Prepared]:
+    def _resend(self, requests: list[tuple[str, str, str]]) -> Iterator[Prepared]:
         """Requests to send again, read back from the input files of the batches they were last in."""
         wanted: dict[str, dict[str, str]] = {}
-        for key in keys:
-            record = self.state.request(key)
-            if record is not None and record.batch:
-                wanted.setdefault(record.batch, {})[record.custom_id] = key
+        for key, custom_id, batch_id in requests:
+            wanted.setdefault(batch_id, {})[custom_id] = key
         for batch in self.state.batches():
             ids = wanted.get(batch.id)
             if not ids or not Path(batch.input_file).exists():

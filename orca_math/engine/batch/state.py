@@ -252,10 +252,11 @@ class BatchState:
             for key in keys:
                 self._not_answered(key, reason, 0, now)
 
-    def retry_keys(self) -> list[str]:
-        """Keys of the requests waiting to be sent again."""
+    def retries(self) -> list[tuple[str, str, str, str, str]]:
+        """(key, custom_id, batch, backend, model) of each request waiting to be sent again, by its last batch."""
         with self._lock:
-            return [k for (k,) in self._db.execute("SELECT key FROM requests WHERE state = 'retry'")]
+            return self._db.execute("SELECT r.key, r.custom_id, r.batch, b.backend, b.model FROM requests r "
+                                    "JOIN batches b ON r.batch = b.id WHERE r.state = 'retry'").fetchall()
 
     def counts(self) -> dict[str, int]:
         """How many requests are in each state."""
