@@ -87,14 +87,14 @@ def test_batch_bodies_are_what_the_online_client_sends(tmp_path):
 
 
 def test_chunks_keep_to_request_byte_and_token_limits():
-    requests = [Prepared(f"k{i}", f"c{i}", b"x" * (10 + i), tokens=5) for i in range(10)]
+    requests = [Prepared(f"k{i}", f"c{i}", size=10 + i, tokens=5) for i in range(10)]
     by_count = list(chunks(requests, Limits(max_requests=4, max_bytes=10_000)))
     assert [len(c) for c in by_count] == [4, 4, 2]
     by_bytes = list(chunks(requests, Limits(max_requests=100, max_bytes=40)))
-    assert all(sum(len(p.line) for p in c) <= 40 for c in by_bytes) and sum(len(c) for c in by_bytes) == 10
+    assert all(sum(p.size for p in c) <= 40 for c in by_bytes) and sum(len(c) for c in by_bytes) == 10
     by_tokens = list(chunks(requests, Limits(max_requests=100, max_bytes=10_000, max_tokens=12)))
     assert [len(c) for c in by_tokens] == [2, 2, 2, 2, 2]
-    alone = list(chunks([Prepared("big", "c", b"x" * 100, 1), *requests[:2]], Limits(max_requests=100, max_bytes=50)))
+    alone = list(chunks([Prepared("big", "c", size=100, tokens=1), *requests[:2]], Limits(max_requests=100, max_bytes=50)))
     assert [len(c) for c in alone] == [1, 2]  # a request over the limit goes alone; it holds nothing else back
 
 
