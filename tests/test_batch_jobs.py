@@ -91,3 +91,17 @@ def test_a_budget_stops_before_submitting_a_batch_that_could_pass_it(tmp_path):
         with pytest.raises(BatchStopped):
             solve_pipeline(server, prices=PRICES, budget_usd=2.5, batch=options(max_requests=2)).run_sync(seeds, out=tmp_path / "b")
         assert len(server.created_batches()) == 1
+
+
+def test_a_budget_stop_leaves_no_spool_behind_after_the_rerun(tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 3)
+    with BatchServer() as server:
+        with pytest.raises(BatchStopped):
+            solve_pipeline(server, prices=PRICES, budget_usd=1.0).run_sync(seeds, out=tmp_path / "out")
+    spools = list((tmp_path / "out" / "batches").glob("waiting-*.spool"))
+    assert len(spools) == 1  # this process still holds it
+    dead = spools[0].with_name("waiting-openai-999999999.spool")
+    spools[0].rename(dead)  # as if written by a run that has exited
+    with BatchServer() as server:
+        solve_pipeline(server, prices=PRICES).run_sync(seeds, out=tmp_path / "out")
+    assert not dead.exists()

@@ -61,6 +61,7 @@ class BatchCalls:
     def state(self) -> BatchState:
         if self._state is None:
             self._state = BatchState(state_path(self.out))
+            _remove_stale_spools(self._state.folder)
         return self._state
 
     @property
@@ -323,6 +324,22 @@ class BatchCalls:
         if self._state is not None:
             self._state.close()
             self._state = None
+
+
+def _remove_stale_spools(folder: Path) -> None:
+    """Spool files of runs that stopped with requests waiting: nothing in them was sent, and a rerun rebuilds them."""
+    import os
+
+    for path in folder.glob("waiting-*.spool"):
+        pid = path.stem.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: is that process still there?
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:  # someone else's process has that id now: the run that wrote it is gone
+            path.unlink(missing_ok=True)
 
 
 __all__ = ["BatchCalls", "BatchStopped", "Lane", "RunPaused", "choose_backend"]
