@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from orca_math.cli import main
 from orca_math.testing.batch_server import BatchServer, BatchServerConfig
 from tests._batch_helpers import MODEL, write_seeds
@@ -80,3 +82,15 @@ def test_eval_and_sample_take_batch(tmp_path, capsys):
         assert main(["eval", *model, "--benchmarks", "gsm8k", "--limit", "2", "--grading", "llm", "--out", str(tmp_path / "eval"),
                      "--benchmarks-dir", os.environ["ORCA_MATH_BENCHMARKS_DIR"], "--no-progress", "--batch", *FAST]) == 0
         assert [len(b.lines) for b in server.created_batches()] == [6, 2, 2]  # samples; answers; then grades
+
+
+def test_dry_run_prices_batch_mode_at_the_batch_price(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-dry-run")
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 5)
+    base = ["generate", "--seeds", str(seeds), "--out", str(tmp_path / "x"), "--model", "openai:gpt-4o", "--dry-run"]
+    costs = {}
+    for name, extra in {"online": [], "batch": ["--batch"], "quarter": ["--batch", "--batch-price-multiplier", "0.25"]}.items():
+        assert main([*base, *extra]) == 0
+        costs[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cost_usd"]
+    assert costs["batch"] == pytest.approx(costs["online"] * 0.5, abs=1e-4) and costs["online"] > 0  # rounded to 4 places
+    assert costs["quarter"] == pytest.approx(costs["online"] * 0.25, abs=1e-4)
