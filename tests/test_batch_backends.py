@@ -105,3 +105,23 @@ def test_bad_batch_options_are_one_sentence():
         BatchOptions(max_open=0)
     with pytest.raises(ConfigError, match="backend"):
         BatchOptions(backend="gemini")
+
+
+def test_azure_lines_name_the_deployment_and_its_route(tmp_path):
+    from autogen_core.models import UserMessage
+
+    from orca_math._sync import run_sync
+    from orca_math.engine.batch import BatchCalls
+    from orca_math.engine.batch.requests import Call
+    from orca_math.engine.costs import UsageMeter
+    from orca_math.models import load_model
+
+    client = load_model("azure:my-gpt4o", endpoint="https://example.openai.azure.com", api_key="az-key", model="gpt-4o")
+    try:
+        wrapped = BatchCalls(tmp_path, options()).wrap(client, meter=UsageMeter())
+        call = Call([UserMessage(content="hi", source="user")], [], "auto", None, {"temperature": 0})
+        line = wrapped.lane.backend.line("c1", call)
+    finally:
+        run_sync(client.close())
+    assert wrapped.lane.backend.name == "azure" and line["url"] == "/chat/completions"
+    assert line["body"]["model"] == "my-gpt4o" and line["body"]["temperature"] == 0  # Azure routes by deployment
