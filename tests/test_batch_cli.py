@@ -19,9 +19,10 @@ def test_generate_batch_no_wait_then_rerun_then_status(tmp_path, capsys):
     with BatchServer(BatchServerConfig(polls_before_done=1)) as server:
         argv = ["generate", "--seeds", str(seeds), "--out", str(out), "--model", server.base_url, "--model-name", MODEL,
                 "--rounds", "1", "--no-progress", "--batch", "--no-wait", *FAST]
-        assert main(argv) == 2  # paused: the first stage's batch is still running
+        assert main(argv) == 3  # paused: the first stage's batch is still running
         paused = capsys.readouterr().err
         assert "Rerun the same command to continue" in paused and paused.count("\n") == 1
+        assert not paused.startswith("error")  # a pause is not an error
         assert len(server.created_batches()) == 1
 
         assert main(["status", str(out)]) == 0
@@ -31,7 +32,7 @@ def test_generate_batch_no_wait_then_rerun_then_status(tmp_path, capsys):
         for _ in range(10):  # each rerun polls, collects what ended and submits the next stage's batch
             status = main(argv)
             capsys.readouterr()
-            if status != 2:
+            if status != 3:  # 3: paused again, batches still running
                 break
         assert status == 0
         billed = server.billed
@@ -94,3 +95,13 @@ def test_dry_run_prices_batch_mode_at_the_batch_price(tmp_path, capsys, monkeypa
         costs[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cost_usd"]
     assert costs["batch"] == pytest.approx(costs["online"] * 0.5, abs=1e-4) and costs["online"] > 0  # rounded to 4 places
     assert costs["quarter"] == pytest.approx(costs["online"] * 0.25, abs=1e-4)
+
+
+def test_batch_mode_on_ray_is_refused_before_any_call(tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 1)
+    with BatchServer(BatchServerConfig()) as server:
+        code = main(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "o.jsonl"), "--model", server.base_url,
+                     "--model-name", MODEL, "--batch", "--executor", "ray"])
+        assert server.created_batches() == []
+    err = capsys.readouterr().err
+    assert code == 2 and "batch mode runs on the local executor" in err and err.count("\n") == 1

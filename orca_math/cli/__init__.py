@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from orca_math._version import __version__
 from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train
+from orca_math.cli.outcome import EXIT_PAUSED
 from orca_math.errors import OrcaMathError
 
 COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, status, doctor]
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except OrcaMathError as exc:  # the user can fix it; anything else is a bug and shows its traceback
+        if getattr(exc, "paused", False):  # --batch --no-wait: batches are running; not an error
+            print(cli_message(exc), file=sys.stderr)
+            return EXIT_PAUSED
         if args.verbose:
             raise
         print(f"error: {cli_message(exc)}", file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
 
 #: Shown by `orca-math --help` and, through scripts/gen_docs.py, in the CLI reference.
@@ -16,8 +17,9 @@ EXIT_STATUS_TEXT = (
     "prints how many and where their reasons are; the outputs hold everything else, and running the same "
     "command again retries the failed items); 2 when the command could not run or stopped early: a bad "
     "option or file, a missing or rejected API key, a spent budget, or a step whose first items all failed "
-    "the same way (a 400 for every request, say), each told in one sentence; 130 when interrupted with "
-    "Ctrl-C (finished work is kept)."
+    "the same way (a 400 for every request, say), each told in one sentence; 3 when a --batch --no-wait "
+    "run submitted its batches and stopped to be rerun later; 130 when interrupted with Ctrl-C (finished "
+    "work is kept)."
 )
 
 

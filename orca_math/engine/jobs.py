@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.engine.config import Engine, EngineConfig
-from orca_math.engine.executors import Executor, RemoteStage, resolve_executor
+from orca_math.engine.executors import Executor, LocalExecutor, RemoteStage, resolve_executor
 from orca_math.engine.folder import RunFolder
 from orca_math.engine.progress import StageProgress
 from orca_math.engine.runner import DeferredCalls, run_items
 from orca_math.engine.stage import Row, Stage, StageError
 from orca_math.engine.summary import Funnel, StageSummary, summarise_stage
+from orca_math.errors import ConfigError
 
 
 @dataclass
@@ -149,6 +150,10 @@ async def run_job(
 
     config = engine or EngineConfig()
     runner = resolve_executor(executor)
+    if calls is not None and not isinstance(runner, LocalExecutor):
+        # Workers rebuild their clients from the model spec: their calls would go online, at full price.
+        raise ConfigError(f"batch mode runs on the local executor, not {runner.name}: the provider runs the batch, so "
+                          "drop --executor ray (or executor=) when you pass --batch (mode='batch').")
     out = Path(out)
     run = RunFolder(out, run_config(job, model, config), fresh=fresh)
     shared = Engine(config, out=out, client_options=client_options)

@@ -176,6 +176,16 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def _key_variable(where: str) -> str:
+    """The environment variable that holds the key for the endpoint `where` names."""
+    lowered = where.lower()
+    if "anthropic" in lowered:
+        return "ANTHROPIC_API_KEY"
+    if "azure" in lowered:
+        return "AZURE_OPENAI_API_KEY"
+    return "OPENAI_API_KEY"
+
+
 def translate_error(exc: BaseException, *, where: str) -> BaseException:
     """Map a client exception to a `ModelError`; returns `exc` unchanged when it is not one we know.
 
@@ -193,7 +203,7 @@ def translate_error(exc: BaseException, *, where: str) -> BaseException:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.AuthenticationError) or status == 401:
         return AuthenticationError(
-            f"The API key was rejected by {where} (401 Unauthorized): check the key you passed or OPENAI_API_KEY."
+            f"The API key was rejected by {where} (401 Unauthorized): check the key you passed or {_key_variable(where)}."
         )
     if isinstance(exc, openai.PermissionDeniedError) or status == 403:
         err = AuthenticationError(

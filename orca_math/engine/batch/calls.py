@@ -31,7 +31,12 @@ logger = logging.getLogger(__name__)
 
 
 class RunPaused(RunStopped):
-    """Batches are still running at the provider (``--no-wait``): nothing is lost; rerun the same command later."""
+    """Batches are still running at the provider (``--no-wait``): nothing is lost; rerun the same command later.
+
+    Not an error: the CLI prints the message without "error:" and exits with status 3.
+    """
+
+    paused = True
 
 
 class BatchStopped(RunStopped):
