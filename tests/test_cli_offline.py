@@ -84,7 +84,7 @@ def test_generate_with_hf_hub_offline_says_so(server, seeds, tmp_path):
 
 
 def test_eval_without_the_hub_names_its_options(tmp_path):
-    done = _orca_math("eval", "--model", "local", "--benchmarks", "svamp", "--grader", "exact", "--out", tmp_path / "e",
+    done = _orca_math("eval", "--model", "local", "--benchmarks", "svamp", "--grading", "exact", "--out", tmp_path / "e",
                       benchmarks=False, no_hub=True)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "cannot load svamp from the Hub" in done.stderr and "--benchmarks-dir" in done.stderr

@@ -135,7 +135,10 @@ def _benchmarks(args: argparse.Namespace) -> list:
     if len(args.name) > len(args.benchmark_file):
         raise BenchmarkError(f"{len(args.name)} --name given for {len(args.benchmark_file)} --benchmark-file; "
                              "give one name per file, in the same order.")
-    names = parse_benchmarks(args.benchmarks) if args.benchmarks is not None or not args.benchmark_file else []
+    if args.benchmarks is not None:
+        names = parse_benchmarks(args.benchmarks)
+    else:  # the default: gsm8k, unless only files were given
+        names = [] if args.benchmark_file else parse_benchmarks("gsm8k")
     files = [benchmark_file(file, question=args.question_column, answer=args.answer_column,
                             name=args.name[i] if i < len(args.name) else None)
              for i, file in enumerate(args.benchmark_file)]
