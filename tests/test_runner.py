@@ -110,3 +110,16 @@ def test_concurrency_must_be_positive(tmp_path):
 
     with pytest.raises(ValueError, match="concurrency"):
         _run("s", [], process, CheckpointFile(tmp_path / "c.jsonl"), concurrency=0)
+
+
+def test_records_come_back_in_key_order_with_the_last_record_of_each_key(tmp_path):
+    checkpoint = CheckpointFile(tmp_path / "step.jsonl")
+    checkpoint.append({"key": "b", "status": "failed", "failure": {"reason": "first try"}})
+    checkpoint.append({"key": "a", "status": "ok", "outputs": [{"n": 1}]})
+    checkpoint.append({"key": "b", "status": "ok", "outputs": [{"n": 2}]})
+    with open(checkpoint.path, "ab") as handle:
+        handle.write(b"not json\n")  # a damaged line is skipped, not fatal
+    found = list(checkpoint.in_key_order(["b", "a", "c"]))
+    assert found == [("b", {"key": "b", "status": "ok", "outputs": [{"n": 2}]}),
+                     ("a", {"key": "a", "status": "ok", "outputs": [{"n": 1}]}), ("c", None)]
+    assert list(CheckpointFile(tmp_path / "none.jsonl").in_key_order(["x"])) == [("x", None)]

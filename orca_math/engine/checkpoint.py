@@ -12,10 +12,11 @@ such lines (byte for byte) to `<file>.damaged`, so their items are redone and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,31 @@ class CheckpointFile:
             if last_line.get(record["key"]) == number:
                 yield record
 
+    def in_key_order(self, keys: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(key, its last record or None) for each of `keys`, in that order, holding only byte offsets.
+
+        At 200K records of full replies, keeping the records themselves to reorder them took most
+        of a process's memory; the offsets take a few MB and each record is read back by a seek.
+        """
+        self.repair()
+        offsets: dict[str, int] = {}
+        if self.path.exists():
+            with open(self.path, "rb") as handle:
+                offset = 0
+                for line in handle:
+                    record, _ = _record_of(line) if line.strip() else (None, "")
+                    if record is not None:
+                        offsets[record["key"]] = offset
+                    offset += len(line)
+        with open(self.path, "rb") if offsets else _nothing() as handle:
+            for key in keys:
+                offset = offsets.get(key)
+                if offset is None:
+                    yield key, None
+                    continue
+                handle.seek(offset)
+                yield key, json.loads(handle.readline())
+
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line, atomically with respect to crashes of this process."""
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
@@ -143,6 +169,11 @@ class CheckpointFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
 def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:

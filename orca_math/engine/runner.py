@@ -236,9 +236,7 @@ def records_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> Iterato
     Raises:
         RuntimeError: a key has no record (cannot happen after a finished `run_items`; never hidden).
     """
-    latest = {record["key"]: record for record in checkpoint.latest()}
-    for key in keys:
-        record = latest.get(key)
+    for key, record in checkpoint.in_key_order(keys):
         if record is None:
             raise RuntimeError(f"item {key} has no checkpoint record in {checkpoint.path}")
         yield record
@@ -246,13 +244,18 @@ def records_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> Iterato
 
 def results_in_order(checkpoint: CheckpointFile, keys: Iterable[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """For one-output-per-item steps: the output of each "ok" key and the failure row of each failed one."""
-    outputs, failures = [], []
+    failures: list[dict[str, Any]] = []
+    outputs = list(outputs_in_order(checkpoint, keys, failures))
+    return outputs, failures
+
+
+def outputs_in_order(checkpoint: CheckpointFile, keys: Iterable[str], failures: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """`results_in_order` streamed: yields each "ok" key's output and appends failure rows to `failures`."""
     for record in records_in_order(checkpoint, keys):
         if record["status"] == "ok":
-            outputs.append(record["outputs"][0])
+            yield record["outputs"][0]
         else:
             failures.append(Failure.model_validate(record["failure"]).to_row())
-    return outputs, failures
 
 
 def _failure(stage: str, item_key: str, item: dict[str, Any], exc: BaseException) -> Failure:

@@ -30,7 +30,7 @@ from orca_math.engine.config import EngineConfig
 from orca_math.engine.folder import FAILURES_FILE, content_fingerprint
 from orca_math.engine.items import ItemResult
 from orca_math.engine.jobs import Job, JobRun, run_job, write_summary
-from orca_math.engine.runner import results_in_order
+from orca_math.engine.runner import outputs_in_order
 from orca_math.engine.stage import Row, Stage
 from orca_math.errors import ConfigError
 from orca_math.files import write_jsonl
@@ -232,11 +232,12 @@ def accepts_seed(client: Any) -> bool:
 
 
 def _write_outputs(out: Path, finished: JobRun, keys: list[str]) -> Path:
-    attempts, failures = results_in_order(finished.run.checkpoint("sample"), keys)
-    path = write_jsonl(attempts, out / ATTEMPTS_FILE)
+    failures: list[dict[str, Any]] = []
+    # Streamed: at 200K samples, holding every attempt to write the file took most of the memory.
+    path = write_jsonl(outputs_in_order(finished.run.checkpoint("sample"), keys, failures), out / ATTEMPTS_FILE)
     write_jsonl(failures, out / FAILURES_FILE)
     stage = finished.funnel.stages[0]
-    counts = {"samples": len(keys), "ok": len(attempts), "failed": len(failures), "reused": stage.skipped}
+    counts = {"samples": len(keys), "ok": len(keys) - len(failures), "failed": len(failures), "reused": stage.skipped}
     write_summary(out, finished, counts=counts, outputs={"attempts": str(path), "failures": str(out / FAILURES_FILE)})
     finished.run.update(counts=counts)
     if failures:
