@@ -33,11 +33,13 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 
-def spawn(command: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
-    """Start `command` in a new process group; on Linux it gets SIGTERM when this process dies.
+def spawn(command: Sequence[str], *, death_signal: int = signal.SIGTERM, **popen_kwargs: Any) -> subprocess.Popen:
+    """Start `command` in a new process group; on Linux it gets `death_signal` when this process dies.
 
     Args:
         command: the program and its arguments.
+        death_signal: what the child gets when this process dies (SIGTERM lets a server shut down
+            cleanly; SIGKILL for children that must not outlive it even when their shutdown hangs).
         **popen_kwargs: passed to `subprocess.Popen` (``stdout``, ``env``, ``cwd`` ...);
             ``start_new_session`` and ``preexec_fn`` are set here and may not be passed.
 
@@ -47,7 +49,7 @@ def spawn(command: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
     for reserved in ("start_new_session", "preexec_fn", "process_group"):
         if reserved in popen_kwargs:
             raise TypeError(f"spawn() sets {reserved} itself; do not pass it.")
-    preexec = _die_with_parent(os.getpid()) if sys.platform.startswith("linux") else None
+    preexec = _die_with_parent(os.getpid(), death_signal) if sys.platform.startswith("linux") else None
     return subprocess.Popen(list(command), start_new_session=True, preexec_fn=preexec, **popen_kwargs)
 
 
@@ -81,10 +83,10 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
             process.send_signal(signum)
 
 
-def _die_with_parent(parent_pid: int):
+def _die_with_parent(parent_pid: int, death_signal: int):
     def preexec() -> None:  # runs in the child between fork and exec: keep it to syscalls
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,8 +56,9 @@ def _start_llama_server(*extra: str) -> tuple[subprocess.Popen, str]:
     ]
     # llama.cpp logs a lot while loading: a pipe nobody reads would fill up and block the server.
     log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
-    # spawn: the server dies with this process, even when pytest is SIGKILLed or crashes (#11 item 9).
-    process = spawn(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    # spawn: the server dies with this process, even when pytest is SIGKILLed or crashes (#11 item 9);
+    # with SIGKILL, since a uvicorn shutdown on SIGTERM can wait on open connections for a long time.
+    process = spawn(command, stdout=log, stderr=subprocess.STDOUT, text=True, death_signal=signal.SIGKILL)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

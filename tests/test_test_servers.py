@@ -1,4 +1,4 @@
-"""Test servers die with the test run: a SIGKILLed pytest leaves no llama.cpp server behind (#11 item 9)."""
+"""Test servers die with the test run: a killed pytest (SIGKILL, or SIGTERM from `timeout`) leaves no llama.cpp server behind (#11 item 9)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 TESTS = Path(__file__).parent
 
@@ -38,14 +39,15 @@ def _gone(pid: int, within: float) -> bool:
     return False
 
 
-def test_a_sigkilled_test_run_takes_its_llama_server_with_it():
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_test_run_takes_its_llama_server_with_it(signum):
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     try:
         server_pid = int(parent.stdout.readline())
         server = psutil.Process(server_pid)
         assert "llama_cpp.server" in " ".join(server.cmdline())
         assert server.ppid() == parent.pid
-        os.kill(parent.pid, signal.SIGKILL)  # no fixture teardown, no atexit: only the kernel can tell
+        os.kill(parent.pid, signum)  # no fixture teardown, no atexit: only the kernel can tell
         parent.wait(timeout=10)
         assert _gone(server_pid, within=20), "the llama.cpp server outlived the killed test run"
     finally:
