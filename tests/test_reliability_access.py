@@ -7,9 +7,7 @@ Every OpenAI-compatible client (openai:, azure:, a server URL) checks its key on
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 
 import pytest
 
@@ -19,6 +17,7 @@ from orca_math.engine.runner import RunStopped
 from orca_math.models import load_model
 from orca_math.pipeline import Pipeline, Solve
 from orca_math.testing.fault_server import FaultConfig, FaultServer
+from orca_math.testing.loopback import LoopbackServer
 
 
 def _seeds(path, n=40):
@@ -68,30 +67,20 @@ def test_a_good_key_is_checked_once_and_the_run_goes_on(tmp_path):
     assert paths.count("/v1/models") == 1 and paths.count("/v1/chat/completions") == 25
 
 
-class _ChatOnlyServer:
+class _ChatOnlyServer(LoopbackServer):
     """A fault server's chat endpoint without ``/v1/models`` (some proxies list no models)."""
 
-    def __enter__(self) -> str:
+    def _app(self):
         from aiohttp import web
 
         from orca_math.testing.fault_server import FaultApp
 
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", FaultApp(FaultConfig()).chat_completions)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+        return app
 
-        async def start() -> int:
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-            return self._runner.addresses[0][1]
-
-        return f"http://127.0.0.1:{asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)}/v1"
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+    def __enter__(self) -> str:  # type: ignore[override]  # the test wants the URL
+        return self.start().base_url
 
 
 def test_a_server_without_a_models_endpoint_is_used_as_it_is(tmp_path):

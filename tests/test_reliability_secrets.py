@@ -7,10 +7,8 @@ configured API key, URL passwords, any Authorization / api-key header value and 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,21 +20,24 @@ from orca_math.engine import RetryPolicy
 from orca_math.models import errors as model_errors
 from orca_math.models import load_model
 from orca_math.pipeline import Pipeline, Solve
+from orca_math.testing.loopback import LoopbackServer
 
 API_KEY = "sk-echo-4b7e1d9c2a6f8e0b3d5c"
 OTHER_TOKEN = "tok-plain-5e8a1c7d3b9f"  # not sk-looking: only the header pattern can catch it
 
 
-class EchoServer:
+class EchoServer(LoopbackServer):
     """OpenAI-style server on 127.0.0.1 whose chat replies are errors quoting the request's headers."""
 
     def __init__(self, status: int, *, errors: int | None = None) -> None:
+        super().__init__()
         self.status, self.errors, self.chat_requests = status, errors, 0
-        self._loop = asyncio.new_event_loop()
+
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+        return app
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "echo-model", "object": "model"}]})
@@ -54,21 +55,8 @@ class EchoServer:
         return web.json_response({"error": {"message": message, "type": "invalid_request_error", "code": None}},
                                  status=self.status)
 
-    def __enter__(self) -> str:
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
-
-        async def start() -> int:
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return self._runner.addresses[0][1]
-
-        port = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
-        return f"http://127.0.0.1:{port}/v1"
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+    def __enter__(self) -> str:  # type: ignore[override]  # the tests want the URL
+        return self.start().base_url
 
 
 def _seeds(path: Path) -> Path:

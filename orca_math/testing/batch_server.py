@@ -23,10 +23,8 @@ pipeline's agents can parse them. Its knobs make the things real providers do:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
-import threading
 import time
 import uuid
 from collections import Counter
@@ -51,6 +49,7 @@ from orca_math.testing.batch_wire import (
     responder_reply,
     run_batch,
 )
+from orca_math.testing.loopback import LoopbackServer
 
 
 @dataclass
@@ -295,7 +294,7 @@ class BatchApp:
 
 
 
-class BatchServer:
+class BatchServer(LoopbackServer):
     """Runs a `BatchApp` on 127.0.0.1 in a background thread with its own event loop.
 
     Args:
@@ -303,18 +302,15 @@ class BatchServer:
         port: 0 picks a free port.
     """
 
-    def __init__(self, config: BatchServerConfig | None = None, *, port: int = 0) -> None:
-        self.config = config or BatchServerConfig()
-        self.port = port
-        self.state = BatchApp(self.config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+    thread_name = "batch-server"
 
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, ending in ``/v1``."""
-        return f"http://127.0.0.1:{self.port}/v1"
+    def __init__(self, config: BatchServerConfig | None = None, *, port: int = 0) -> None:
+        super().__init__(port=port)
+        self.config = config or BatchServerConfig()
+        self.state = BatchApp(self.config)
+
+    def _app(self) -> web.Application:
+        return self.state.app
 
     @property
     def root_url(self) -> str:
@@ -329,38 +325,6 @@ class BatchServer:
     def created_batches(self) -> list[Batch]:
         """Every batch created so far, in creation order."""
         return list(self.state.batches.values())
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self.state.app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def start(self) -> BatchServer:
-        """Start serving; returns self once the port is bound."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="batch-server", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._runner = None
-
-    def __enter__(self) -> BatchServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,7 +23,6 @@ import asyncio
 import dataclasses
 import json
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from orca_math.testing.loopback import LoopbackServer
 from orca_math.tokens import estimate_tokens
 
 OUTCOMES = ("ok", "429", "500", "503", "timeout", "truncated", "malformed", "bad_format", "drop")
@@ -256,7 +256,7 @@ def _error(status: int, message: str, code: str, headers: dict[str, str] | None 
     return web.json_response(body, status=status, headers=headers)
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     """Runs a `FaultApp` on 127.0.0.1 in a background thread with its own event loop.
 
     Args:
@@ -264,18 +264,15 @@ class FaultServer:
         port: 0 picks a free port.
     """
 
-    def __init__(self, config: FaultConfig | None = None, *, port: int = 0) -> None:
-        self.config = config or FaultConfig()
-        self.port = port
-        self._fault_app = FaultApp(self.config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+    thread_name = "fault-server"
 
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, ending in ``/v1``."""
-        return f"http://127.0.0.1:{self.port}/v1"
+    def __init__(self, config: FaultConfig | None = None, *, port: int = 0) -> None:
+        super().__init__(port=port)
+        self.config = config or FaultConfig()
+        self._fault_app = FaultApp(self.config)
+
+    def _app(self) -> web.Application:
+        return self._fault_app.app
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -285,48 +282,6 @@ class FaultServer:
     def chat_requests(self) -> list[RequestRecord]:
         """The chat-completion requests only."""
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self._fault_app.app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def start(self) -> FaultServer:
-        """Start serving; returns self once the port is bound."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fault-server", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=10)
-        return self
-
-    async def _shutdown(self) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-        # Handlers still hanging (timeouts, drops) would otherwise be destroyed pending with the loop.
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    def stop(self) -> None:
-        """Stop serving, cancelling requests still hanging."""
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._runner = None
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
