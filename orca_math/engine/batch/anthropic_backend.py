@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.engine.batch.backend import (
-    BatchBackend,
     BatchMissingError,
     BatchOutputLostError,
     RemoteStatus,
     ResultLine,
-    translate,
+    SdkBatchBackend,
 )
 from orca_math.engine.batch.requests import Call, anthropic_params, result_of_anthropic_message
 from orca_math.engine.batch.state import BatchRecord
@@ -35,38 +34,18 @@ def _sdk_of(inner: Any):
     return anthropic.AsyncAnthropic(max_retries=2)
 
 
-class AnthropicBatchBackend(BatchBackend):
+class AnthropicBatchBackend(SdkBatchBackend):
     """Anthropic's Message Batches API."""
 
     name = "anthropic"
     max_requests = 100_000
     max_bytes = 256 * 1024 * 1024
 
-    def __init__(self, inner: Any, *, model: str) -> None:
-        super().__init__(inner, model=model)
-        self._sdk = None
-
-    @property
-    def sdk(self):
-        if self._sdk is None:
-            self._sdk = _sdk_of(self.inner)
-        return self._sdk
-
-    @property
-    def where(self) -> str:
-        return str(self.sdk.base_url).rstrip("/")
+    def _make_sdk(self) -> Any:
+        return _sdk_of(self.inner)
 
     def line(self, custom_id: str, call: Call) -> dict[str, Any]:
         return {"custom_id": custom_id, "params": anthropic_params(self.inner, call, model=self.model)}
-
-    async def _call(self, coroutine):
-        try:
-            return await coroutine
-        except Exception as exc:
-            translated = translate(exc, where=self.where)
-            if translated is exc:
-                raise
-            raise translated from None
 
     async def submit(self, record: BatchRecord, on_file: Any) -> str:
         with open(record.input_file, encoding="utf-8") as handle:
@@ -82,8 +61,7 @@ class AnthropicBatchBackend(BatchBackend):
         except anthropic.NotFoundError:
             raise BatchMissingError(f"{self.where} has no message batch {record.remote_id} any more") from None
         except Exception as exc:
-            translated = translate(exc, where=self.where)
-            raise translated if translated is not exc else exc from None
+            self._reraise(exc)
         counts = batch.request_counts.model_dump()
         if batch.processing_status == "ended":
             return RemoteStatus("ended", counts, None)
@@ -101,8 +79,7 @@ class AnthropicBatchBackend(BatchBackend):
             raise BatchOutputLostError(f"the results of message batch {record.remote_id} could not be downloaded "
                                        f"from {self.where} (404)") from None
         except Exception as exc:
-            translated = translate(exc, where=self.where)
-            raise translated if translated is not exc else exc from None
+            self._reraise(exc)
         partial.replace(path)
 
     def read(self, line: dict[str, Any]) -> ResultLine:

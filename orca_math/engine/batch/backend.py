@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from orca_math.engine.batch.requests import Call
 from orca_math.engine.batch.state import BatchRecord
@@ -113,6 +113,46 @@ class BatchBackend(ABC):
                     yield self.read(json.loads(raw))
 
 
+class SdkBatchBackend(BatchBackend):
+    """A backend that talks to its provider through an SDK client made from the inner client.
+
+    Subclasses override `_make_sdk` (the SDK client, built on first use so a backend that is never
+    used needs no SDK) and call the provider through `_call` or translate errors with `_reraise`.
+    """
+
+    def __init__(self, inner: Any, *, model: str) -> None:
+        super().__init__(inner, model=model)
+        self._sdk: Any = None
+
+    @abstractmethod
+    def _make_sdk(self) -> Any:
+        """The provider's SDK client for the batch endpoints."""
+
+    @property
+    def sdk(self) -> Any:
+        """The SDK client (made once)."""
+        if self._sdk is None:
+            self._sdk = self._make_sdk()
+        return self._sdk
+
+    @property
+    def where(self) -> str:
+        """The provider's base URL, for messages (never a key)."""
+        return str(self.sdk.base_url).rstrip("/")
+
+    async def _call(self, coroutine: Any) -> Any:
+        """Await an SDK call, its errors as orca-math's `ModelError`s where they are known ones."""
+        try:
+            return await coroutine
+        except Exception as exc:
+            self._reraise(exc)
+
+    def _reraise(self, exc: BaseException) -> NoReturn:
+        """Raise `exc` as orca-math's `ModelError` (401 in one sentence, ...), or as it is when unknown."""
+        translated = translate(exc, where=self.where)
+        raise translated if translated is not exc else exc from None
+
+
 def translate(exc: BaseException, *, where: str) -> BaseException:
     """An SDK error as orca-math's `ModelError` (401 in one sentence, ...), else `exc` itself."""
     from orca_math.models.errors import translate_error
@@ -120,4 +160,5 @@ def translate(exc: BaseException, *, where: str) -> BaseException:
     return translate_error(exc, where=where)
 
 
-__all__ = ["BatchBackend", "BatchMissingError", "BatchOutputLostError", "RemoteStatus", "ResultLine", "translate"]
+__all__ = ["BatchBackend", "BatchMissingError", "BatchOutputLostError", "RemoteStatus", "ResultLine", "SdkBatchBackend",
+           "translate"]

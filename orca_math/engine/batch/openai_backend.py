@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.engine.batch.backend import (
-    BatchBackend,
     BatchMissingError,
     BatchOutputLostError,
     RemoteStatus,
     ResultLine,
-    translate,
+    SdkBatchBackend,
 )
 from orca_math.engine.batch.requests import Call, openai_body, result_of_chat_completion
 from orca_math.engine.batch.state import BatchRecord
@@ -39,7 +38,7 @@ def _sdk_of(inner: Any):
     return openai.AsyncOpenAI(api_key=os.environ.get("OPENAI_API_KEY"), max_retries=2)
 
 
-class OpenAIBatchBackend(BatchBackend):
+class OpenAIBatchBackend(SdkBatchBackend):
     """OpenAI's (and Azure OpenAI's) Files and Batches API."""
 
     name = "openai"
@@ -50,29 +49,12 @@ class OpenAIBatchBackend(BatchBackend):
     def __init__(self, inner: Any, *, model: str, completion_window: str = "24h") -> None:
         super().__init__(inner, model=model)
         self.completion_window = completion_window
-        self._sdk = None
 
-    @property
-    def sdk(self):
-        if self._sdk is None:
-            self._sdk = _sdk_of(self.inner)
-        return self._sdk
-
-    @property
-    def where(self) -> str:
-        return str(self.sdk.base_url).rstrip("/")
+    def _make_sdk(self) -> Any:
+        return _sdk_of(self.inner)
 
     def line(self, custom_id: str, call: Call) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": self.url, "body": openai_body(self.inner, call, model=self.model)}
-
-    async def _call(self, coroutine):
-        try:
-            return await coroutine
-        except Exception as exc:
-            translated = translate(exc, where=self.where)
-            if translated is exc:
-                raise
-            raise translated from None
 
     async def submit(self, record: BatchRecord, on_file: Any) -> str:
         file_id = record.file_id
@@ -102,8 +84,7 @@ class OpenAIBatchBackend(BatchBackend):
         except openai.NotFoundError:
             raise BatchMissingError(f"{self.where} has no batch {record.remote_id} any more") from None
         except Exception as exc:
-            translated = translate(exc, where=self.where)
-            raise translated if translated is not exc else exc from None
+            self._reraise(exc)
         counts = batch.request_counts.model_dump() if batch.request_counts else {}
         refs = {"output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id}
         if batch.status == "failed":
@@ -131,8 +112,7 @@ class OpenAIBatchBackend(BatchBackend):
                     raise BatchOutputLostError(f"the {name.split('_')[0]} file {file_id} of batch {record.remote_id} "
                                                f"could not be downloaded from {self.where} (404)") from None
                 except Exception as exc:
-                    translated = translate(exc, where=self.where)
-                    raise translated if translated is not exc else exc from None
+                    self._reraise(exc)
                 sink.write(b"\n")
         partial.replace(path)  # a half-downloaded file is never read as the whole one
 
