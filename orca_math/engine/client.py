@@ -60,6 +60,18 @@ SAMPLE_KEY = "orca_math_sample"
 LABEL_KEY = "orca_math_label"
 
 
+def request_cache_key(identity: str, messages: Sequence[LLMMessage], json_output: Any, args: Mapping[str, Any],
+                      tools: Sequence[Any]) -> str:
+    """The response-cache key of a request to the model `identity` describes.
+
+    `args` are the create arguments; they may hold the sample id (`SAMPLE_KEY`), which is part of
+    the key and never sent.
+    """
+    create_args = {k: v for k, v in args.items() if k != SAMPLE_KEY}
+    return cache_key(identity, messages, json_output=json_output, create_args=create_args,
+                     sample=args.get(SAMPLE_KEY), tools=tools)
+
+
 class ManagedClient(WrappingChatClient):
     """Wraps a `ChatCompletionClient` with retries, flow control, a cache and metering.
 
@@ -163,10 +175,7 @@ class ManagedClient(WrappingChatClient):
         return await self.cache.discard(self._cache_key(messages, json_output, args, tools))
 
     def _cache_key(self, messages: Sequence[LLMMessage], json_output: Any, args: Mapping[str, Any], tools: Sequence[Any]) -> str:
-        """The cache key of a request; `args` may hold the sample id, which is part of the key and never sent."""
-        create_args = {k: v for k, v in args.items() if k != SAMPLE_KEY}
-        return cache_key(self._identity, messages, json_output=json_output, create_args=create_args,
-                         sample=args.get(SAMPLE_KEY), tools=tools)
+        return request_cache_key(self._identity, messages, json_output, args, tools)
 
     async def _with_retries(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
         # The first attempt runs outside tenacity: nearly every call succeeds at once, and building
@@ -348,4 +357,4 @@ class ManagedClient(WrappingChatClient):
         return stats
 
 
-__all__ = ["LABEL_KEY", "SAMPLE_KEY", "ManagedClient", "RetriesExhaustedError", "RetryPolicy", "classify"]
+__all__ = ["LABEL_KEY", "SAMPLE_KEY", "ManagedClient", "RetriesExhaustedError", "RetryPolicy", "classify", "request_cache_key"]

@@ -17,8 +17,7 @@ from autogen_core.models import CreateResult, LLMMessage
 
 from orca_math.engine.batch.chunking import Prepared
 from orca_math.engine.batch.requests import Call, create_result, json_default, sendable_args
-from orca_math.engine.cache import cache_key
-from orca_math.engine.client import LABEL_KEY, SAMPLE_KEY, ManagedClient
+from orca_math.engine.client import LABEL_KEY, ManagedClient, request_cache_key
 from orca_math.engine.items import CallDeferred
 from orca_math.models.base import WrappingChatClient
 from orca_math.models.errors import ModelError
@@ -63,11 +62,10 @@ class BatchClient(WrappingChatClient):
         self._checked = False
 
     def _key(self, messages: Sequence[LLMMessage], json_output: Any, args: Mapping[str, Any], tools: Sequence[Any]) -> str:
-        if self.managed is not None:  # the response cache's own key, so cached replies and batch results are one
-            return self.managed._cache_key(messages, json_output, args, tools)
-        create_args = {k: v for k, v in args.items() if k != SAMPLE_KEY}
-        return cache_key(self._identity, messages, json_output=json_output, create_args=create_args,
-                         sample=args.get(SAMPLE_KEY), tools=tools)
+        # The response cache's own key (with the managed client's identity), so cached replies and
+        # batch results are one.
+        identity = self.managed._identity if self.managed is not None else self._identity
+        return request_cache_key(identity, messages, json_output, args, tools)
 
     async def create(
         self,
