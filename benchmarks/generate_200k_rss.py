@@ -137,6 +137,26 @@ def _stage_lines(out: Path) -> str:
     return " ".join(counts)
 
 
+def _watch(child: subprocess.Popen, work: Path, log, every: float, what: str) -> dict:
+    """Sample the child's memory every `every` s into `log` until it exits; its JSON report plus the sampled peak."""
+    started, peak = time.monotonic(), 0.0
+    while child.poll() is None:
+        try:
+            rss, hwm = _memory_mb(child.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        peak = max(peak, hwm)
+        log.write(f"{time.monotonic() - started:7.0f}s rss={rss:.0f}MB peak={hwm:.0f}MB {_stage_lines(work / 'out')}\n")
+        log.flush()
+        time.sleep(every)
+    out = child.stdout.read()
+    if child.wait() != 0:
+        raise SystemExit(f"{what} failed with status {child.returncode}; see {work / 'child.err'}")
+    report = json.loads(out.strip().splitlines()[-1])
+    report["sampled_peak_mb"] = peak
+    return report
+
+
 def measure_dedup(n: int, work: Path, every: float) -> dict:
     if work.exists():
         shutil.rmtree(work)
@@ -144,22 +164,8 @@ def measure_dedup(n: int, work: Path, every: float) -> dict:
     rows = write_problems(work / "problems.jsonl", n)
     child = subprocess.Popen([sys.executable, str(HERE), "--dedup-child", str(rows), str(work / "out")],
                              stdout=subprocess.PIPE, stderr=open(work / "child.err", "w"), text=True)
-    peak = 0.0
     with open(work / "progress.log", "w") as log:
-        while child.poll() is None:
-            try:
-                rss, hwm = _memory_mb(child.pid)
-            except (FileNotFoundError, ProcessLookupError):
-                break
-            peak = max(peak, hwm)
-            log.write(f"rss={rss:.0f}MB peak={hwm:.0f}MB {_stage_lines(work / 'out')}\n")
-            log.flush()
-            time.sleep(every)
-    out = child.stdout.read()
-    if child.wait() != 0:
-        raise SystemExit(f"dedup failed with status {child.returncode}; see {work / 'child.err'}")
-    report = json.loads(out.strip().splitlines()[-1])
-    report["sampled_peak_mb"] = peak
+        report = _watch(child, work, log, every, "dedup")
     (work / "report.json").write_text(json.dumps(report, indent=1))
     return report
 
@@ -176,21 +182,7 @@ def measure(n: int, concurrency: int, work: Path, every: float) -> dict:
         seeds = write_seeds(work / "seeds.jsonl", n)
         child = subprocess.Popen([sys.executable, str(HERE), "--generate-child", url, str(seeds), str(work / "out"), str(concurrency)],
                                  stdout=subprocess.PIPE, stderr=open(work / "child.err", "w"), text=True)
-        started, peak = time.monotonic(), 0.0
-        while child.poll() is None:
-            try:
-                rss, hwm = _memory_mb(child.pid)
-            except (FileNotFoundError, ProcessLookupError):
-                break
-            peak = max(peak, hwm)
-            log.write(f"{time.monotonic() - started:7.0f}s rss={rss:.0f}MB peak={hwm:.0f}MB {_stage_lines(work / 'out')}\n")
-            log.flush()
-            time.sleep(every)
-        out = child.stdout.read()
-        if child.wait() != 0:
-            raise SystemExit(f"the recipe failed with status {child.returncode}; see {work / 'child.err'}")
-        report = json.loads(out.strip().splitlines()[-1])
-        report["sampled_peak_mb"] = peak
+        report = _watch(child, work, log, every, "the recipe")
     finally:
         server.kill()
         log.close()
