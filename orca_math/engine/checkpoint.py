@@ -12,7 +12,6 @@ such lines (byte for byte) to `<file>.damaged`, so their items are redone and th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -119,7 +118,10 @@ class CheckpointFile:
                     if record is not None:
                         offsets[record["key"]] = offset
                     offset += len(line)
-        with open(self.path, "rb") if offsets else _nothing() as handle:
+        if not offsets:
+            yield from ((key, None) for key in keys)
+            return
+        with open(self.path, "rb") as handle:
             for key in keys:
                 offset = offsets.get(key)
                 if offset is None:
@@ -169,11 +171,6 @@ class CheckpointFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
 
 
 def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:
