@@ -87,6 +87,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from orca_math.cli import UserError, cli_message
     from orca_math.cli.batch_options import batch_calls_from_args
     from orca_math.cli.common import client_from_args
+    from orca_math.cli.learn_options import grading_mode_from_args
     from orca_math.cli.outcome import exit_status
     from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.cli.scale_options import executor_from_args
@@ -95,7 +96,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     check_output_folder(args.out, LAYOUTS["eval"], overwrite=args.overwrite)
     sampling = {k: v for k, v in {"temperature": args.temperature, "max_tokens": args.max_tokens}.items() if v is not None}
-    grading = _grading(args, UserError)
+    grading = grading_mode_from_args(args, "hybrid")
     try:
         benchmarks = _benchmarks(args)  # before loading any model: a typo or a bad file fails at once
         if (grading != "exact" or args.audit_rate > 0) and args.grader_model is None:
@@ -116,15 +117,6 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"summary: {result.files['summary']}")
     failed = sum(score.failures for score in result.summary.scores.values())
     return exit_status(failed, "items", f"the error column of {result.files['items']}")
-
-
-def _grading(args: argparse.Namespace, user_error: type[Exception]) -> str:
-    """The grading mode from --grading, or from the deprecated --grader (with a note)."""
-    if args.old_grader is not None:
-        print("note: --grader is now --grading; the old name goes in the next release.", file=sys.stderr)
-        if args.grading is not None and args.grading != args.old_grader:
-            raise user_error(f"--grading {args.grading} and --grader {args.old_grader} disagree; pass --grading only.")
-    return args.grading or args.old_grader or "hybrid"
 
 
 def _benchmarks(args: argparse.Namespace) -> list:

@@ -68,17 +68,22 @@ def problems_from_args(args: argparse.Namespace) -> list[dict[str, str]]:
             for p in read_seeds(args.data, limit=args.limit, require_answers=True, **seed_options_from_args(args))]
 
 
-def grading_from_args(args: argparse.Namespace):
-    """The `GradingPolicy` that `--grading` (or the old `--grader`, with a note) and `--grader-model` describe."""
+def grading_mode_from_args(args: argparse.Namespace, default: str) -> str:
+    """The grading mode from `--grading`, or from the deprecated `--grader` (with a note), else `default`."""
     import sys
-
-    from orca_math.grading import GradingPolicy
 
     if args.old_grader is not None:
         print("note: --grader is now --grading; the old name goes in the next release.", file=sys.stderr)
         if args.grading is not None and args.grading != args.old_grader:
             raise user_error(ValueError(f"--grading {args.grading} and --grader {args.old_grader} disagree; pass --grading only."))
-    mode = args.grading or args.old_grader or "exact"
+    return args.grading or args.old_grader or default
+
+
+def grading_from_args(args: argparse.Namespace):
+    """The `GradingPolicy` that `--grading` (or the old `--grader`, with a note) and `--grader-model` describe."""
+    from orca_math.grading import GradingPolicy
+
+    mode = grading_mode_from_args(args, "exact")
     if mode != "exact" and not args.grader_model:
         raise user_error(ValueError(f"--grading {mode} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
     if mode == "exact":
@@ -97,4 +102,4 @@ def user_error(exc: BaseException):
 
 
 __all__ = ["add_data_options", "add_grading_options", "add_overwrite", "add_sampling_options", "check_out",
-           "grading_from_args", "problems_from_args", "user_error"]
+           "grading_from_args", "grading_mode_from_args", "problems_from_args", "user_error"]
