@@ -37,3 +37,11 @@ class RunFolderError(OrcaMathError):
 
 class MissingFileError(InputError, FileNotFoundError):
     """A file the user named does not exist (a `FileNotFoundError` too, for callers that catch that)."""
+
+
+def check_positive_int(name: str, value: object, *, optional: bool = False) -> None:
+    """Raise `ConfigError` unless `value` is a positive int (not a bool); None passes when `optional`."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer{' or None' if optional else ''}, not {value!r}.")

@@ -23,7 +23,7 @@ from orca_math.agents.student import Student
 from orca_math.engine.config import EngineConfig
 from orca_math.engine.folder import content_fingerprint
 from orca_math.engine.jobs import Job, JobRun, run_job
-from orca_math.errors import ConfigError
+from orca_math.errors import ConfigError, check_positive_int
 from orca_math.evaluate.report import EvaluationSummary, write_evaluation_report
 from orca_math.evaluate.sets import BenchmarkSet, benchmark_sets, parse_benchmarks
 from orca_math.evaluate.stages import GRADE_MODES, AnswerStage, GradeStage
@@ -119,10 +119,8 @@ async def evaluate(
         RunStopped: an error that would fail every item (a rejected key); finished items are kept.
     """
     mode = _grading_mode(grading, grader)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"limit must be a positive integer or None, not {limit!r}.")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}.")
+    check_positive_int("limit", limit, optional=True)
+    check_positive_int("concurrency", concurrency)
     if sampling is not None and not isinstance(sampling, Mapping):
         raise ConfigError(f"sampling must be a dict of sampling parameters, not {type(sampling).__name__}.")
     sets = benchmark_sets(benchmarks, path=path, limit=limit)

@@ -26,7 +26,7 @@ from orca_math.engine.items import ItemFailedError, ItemResult
 from orca_math.engine.jobs import Job, JobRun, run_job, write_summary
 from orca_math.engine.runner import results_in_order
 from orca_math.engine.stage import Row, Stage
-from orca_math.errors import ConfigError, InputError, MissingFileError
+from orca_math.errors import ConfigError, InputError, MissingFileError, check_positive_int
 from orca_math.files import iter_jsonl, write_jsonl
 from orca_math.grading import GradingPolicy, grading_policy
 from orca_math.learn.sampling import sample_key
@@ -134,8 +134,7 @@ async def label_attempts(
             no grading given.
     """
     policy = grading_policy(grading, grader, where="label_attempts")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}.")
+    check_positive_int("concurrency", concurrency)
     rows = read_attempts(attempts)
     items: list[dict[str, Any]] = []
     seen: set[str] = set()

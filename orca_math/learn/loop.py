@@ -34,7 +34,7 @@ import datasets
 from orca_math._sync import run_sync
 from orca_math.answers import check_answer, extract_final_answer
 from orca_math.engine.folder import RUNS_DIR, content_fingerprint
-from orca_math.errors import ConfigError, RunFolderError
+from orca_math.errors import ConfigError, RunFolderError, check_positive_int
 from orca_math.files import read_json, read_jsonl, write_json, write_jsonl, write_text
 from orca_math.grading import GradingPolicy, grading_policy
 from orca_math.learn.formats import sft_dataset
@@ -159,9 +159,8 @@ class IterativeLearner:
                  progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None) -> None:
         if preference_method not in ("kto", "dpo"):
             raise ConfigError(f"preference_method={preference_method!r}: use 'kto' or 'dpo'.")
-        for name, value in (("iterations", iterations), ("samples_per_problem", samples_per_problem)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, not {value!r}.")
+        check_positive_int("iterations", iterations)
+        check_positive_int("samples_per_problem", samples_per_problem)
         check_sampling(k=samples_per_problem, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                        concurrency=concurrency)
         self.preset = get_preset(preset) if isinstance(preset, str) else preset

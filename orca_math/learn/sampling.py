@@ -32,7 +32,7 @@ from orca_math.engine.items import ItemResult
 from orca_math.engine.jobs import Job, JobRun, run_job, write_summary
 from orca_math.engine.runner import outputs_in_order
 from orca_math.engine.stage import Row, Stage
-from orca_math.errors import ConfigError
+from orca_math.errors import ConfigError, check_positive_int
 from orca_math.files import write_jsonl
 from orca_math.models import ModelLike
 from orca_math.models.identity import identity_of
@@ -191,9 +191,9 @@ def check_sampling(*, k: int, temperature: float, top_p: float, max_tokens: int,
     Raises:
         ConfigError: one sentence naming the bad argument.
     """
-    _check_positive_int("k", k)
-    _check_positive_int("max_tokens", max_tokens)
-    _check_positive_int("concurrency", concurrency)
+    check_positive_int("k", k)
+    check_positive_int("max_tokens", max_tokens)
+    check_positive_int("concurrency", concurrency)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0:
         raise ConfigError(f"temperature must be a number >= 0, not {temperature!r}.")
     if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
@@ -244,11 +244,6 @@ def _write_outputs(out: Path, finished: JobRun, keys: list[str]) -> Path:
         logger.warning("%d of %d samples failed; see %s (run again to retry them)", len(failures), len(keys),
                        out / FAILURES_FILE)
     return path
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, not {value!r}.")
 
 
 __all__ = ["ATTEMPTS_FILE", "SampleStage", "accepts_seed", "check_sampling", "checkpoint_options", "problem_rows", "sample_key",
