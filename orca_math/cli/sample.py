@@ -6,7 +6,6 @@ See docs/learning.md for the loop and docs/training.md for the 8-GPU Mistral-7B 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from orca_math.cli.arguments import non_negative_int, positive_int
@@ -24,6 +23,7 @@ from orca_math.cli.learn_options import (
 )
 from orca_math.cli.outcome import exit_status
 from orca_math.cli.scale_options import add_executor_options, executor_from_args
+from orca_math.files import read_json, write_json
 
 
 def add_parser(subparsers) -> None:
@@ -107,7 +107,7 @@ def run_sample(args: argparse.Namespace) -> int:
     finally:
         if not isinstance(model, str):
             run_sync(model.close())
-    counts = json.loads((Path(args.out) / "summary.json").read_text(encoding="utf-8"))["counts"]
+    counts = read_json(Path(args.out) / "summary.json")["counts"]
     print(f"{counts['ok']} of {counts['samples']} samples in {path} ({counts['failed']} failed, {counts['reused']} reused)")
     return exit_status(counts["failed"], "samples", Path(args.out) / "failures.jsonl")
 
@@ -127,7 +127,7 @@ def run_preferences(args: argparse.Namespace) -> int:
             grading = grading_from_args(args)
             path = run_sync(label_attempts(attempts, grading=grading, out=out / "labels", concurrency=args.concurrency,
                                            progress=not args.no_progress))
-            labelling = json.loads((out / "labels" / "summary.json").read_text(encoding="utf-8"))["counts"]
+            labelling = read_json(out / "labels" / "summary.json")["counts"]
             print(f"labelled {labelling['labelled']} attempts by {labelling['by_method']}: {labelling['correct']} correct, "
                   f"{labelling['incorrect']} incorrect, {labelling['failed']} failed (see {out / 'labels'})")
             attempts = read_attempts(path)
@@ -138,7 +138,7 @@ def run_preferences(args: argparse.Namespace) -> int:
     for kind in ("dpo", "kto", "sft"):
         getattr(data, kind).save_to_disk(str(out / kind))
     stats = data.stats.to_dict()
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "stats.json", stats)
     width = max(map(len, stats))
     for name, value in stats.items():
         print(f"{name:<{width}}  {round(value, 4) if isinstance(value, float) else value}")

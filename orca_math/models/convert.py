@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from orca_math.files import write_json
 from orca_math.models.errors import ModelSpecError
 
 #: Written last into a converted folder: a folder without it is a conversion that did not finish.
@@ -110,7 +111,7 @@ def gguf_to_hf(gguf_file: str | Path, out: str | Path, *, dtype: str = "float32"
         fresh.load_state_dict(loaded.state_dict())
         fresh.save_pretrained(str(work))
         AutoTokenizer.from_pretrained(str(gguf_file.parent), **kwargs).save_pretrained(str(work))
-        (work / STAMP_FILE).write_text(json.dumps(source) + "\n", encoding="utf-8")
+        write_json(work / STAMP_FILE, source)
         shutil.rmtree(out, ignore_errors=True)
         work.replace(out)
     finally:
