@@ -105,8 +105,6 @@ def seed_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def client_from_args(args: argparse.Namespace):
-    from orca_math.models import load_model
-
     options: dict[str, Any] = {}
     if args.model_name:
         options["model"] = args.model_name
@@ -114,10 +112,10 @@ def client_from_args(args: argparse.Namespace):
         options["base_url"] = args.base_url
     if getattr(args, "dry_run", False):
         return _dry_run_client(args.model, options)
-    from orca_math.engine.executors import remember_spec
+    from orca_math.cli.scale_options import load_model_for
 
     # Remembered: --executor ray rebuilds the client in every worker from the spec and its options.
-    client = remember_spec(load_model(args.model, **options), args.model, **options)
+    client = load_model_for(args.model, args, **options)
     _OPENED.append(client)
     return client
 

@@ -74,7 +74,7 @@ def _add_learn(subparsers) -> None:
 
 
 def run_learn(args: argparse.Namespace) -> int:
-    from orca_math.learn.loop import IterativeLearner, default_sampler, iterations_table
+    from orca_math.learn.loop import IterativeLearner, iterations_table
 
     check_out(args, "learn", inputs=[args.data, args.model])
     if args.eval_limit is not None and not args.eval_benchmarks:
@@ -84,32 +84,14 @@ def run_learn(args: argparse.Namespace) -> int:
         evaluation = (args.eval_benchmarks, args.eval_limit)
     elif args.no_eval:
         evaluation = None
-    prompt_format, max_tokens = args.prompt_format, args.max_tokens
-    def spec(checkpoint: Path) -> str:
-        return f"vllm-serve:{checkpoint}" if args.sampler == "serve" else str(default_sampler(checkpoint, engine=args.sampler))
-
-    batched = spec(Path(args.model)).startswith("vllm")
-    concurrency = args.concurrency or (BATCHED_CONCURRENCY if batched else 8)
-
-    def sampler(checkpoint: Path):
-        chosen = spec(checkpoint)
-        print(f"sampling and evaluating {checkpoint} with {chosen.split(':', 1)[0]} (--sampler {args.sampler})")
-        if prompt_format == "orca":
-            return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
-        from orca_math.models import load_model
-
-        if chosen.startswith("hf:"):
-            return load_model(chosen, prompt_format=prompt_format, max_new_tokens=max_tokens)
-        if chosen.startswith("vllm:"):
-            return load_model(chosen, prompt_format=prompt_format, max_tokens=max_tokens)
-        return load_model(chosen)  # served: the server applies the checkpoint's own chat template
-
+    sampler = CheckpointSampler(args)
+    concurrency = args.concurrency or (BATCHED_CONCURRENCY if sampler.batched else 8)
     try:
         learner = IterativeLearner(
             args.model, _data_source(args), out=args.out, preset=preset_from_args(args.preset, args.overrides),
             preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
             grading=grading_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
-            top_p=args.top_p, max_tokens=max_tokens, concurrency=concurrency,
+            top_p=args.top_p, max_tokens=args.max_tokens, concurrency=concurrency,
             benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
         )
         results = learner.run_sync()
@@ -120,6 +102,37 @@ def run_learn(args: argparse.Namespace) -> int:
     failed = sum((r.details.get(step) or {}).get("failed", 0) for r in results for step in ("samples", "labels"))
     where = f"{Path(args.out)}/iteration-*/samples/failures.jsonl and labels/label_failures.jsonl"
     return exit_status(failed, "samples or labels", where, retried=False)  # a finished step is not redone
+
+
+class CheckpointSampler:
+    """The loop's `sampler_model_factory`: what `--sampler`, `--prompt-format` and `--max-tokens` make of a checkpoint.
+
+    Called with a checkpoint folder, it returns the sampler: a spec the loop loads in the Orca
+    format, or a client built in `--prompt-format chat` (on ``--executor ray``, a stand-in for a
+    checkpoint only the workers load). `batched` says whether the sampler is a vLLM one.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.batched = self.spec(Path(args.model)).startswith("vllm")
+
+    def spec(self, checkpoint: Path) -> str:
+        from orca_math.learn.loop import default_sampler
+
+        if self.args.sampler == "serve":
+            return f"vllm-serve:{checkpoint}"
+        return str(default_sampler(checkpoint, engine=self.args.sampler))
+
+    def __call__(self, checkpoint: Path) -> Any:
+        from orca_math.cli.scale_options import load_model_for
+
+        args, chosen = self.args, self.spec(checkpoint)
+        print(f"sampling and evaluating {checkpoint} with {chosen.split(':', 1)[0]} (--sampler {args.sampler})")
+        if args.prompt_format == "orca":
+            return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
+        if chosen.startswith(("hf:", "vllm:")):
+            return load_model_for(chosen, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
+        return load_model_for(chosen, args)  # served: the server applies the checkpoint's own chat template
 
 
 def _data_source(args: argparse.Namespace) -> Any:
@@ -133,4 +146,4 @@ def _seed_options_changed(args: argparse.Namespace) -> bool:
     return bool(seed_options_from_args(args))
 
 
-__all__ = ["add_parser", "preset_from_args", "run_learn"]
+__all__ = ["CheckpointSampler", "add_parser", "preset_from_args", "run_learn"]

@@ -147,12 +147,12 @@ def run_preferences(args: argparse.Namespace) -> int:
 
 
 def _student(spec: str, args: argparse.Namespace):
-    from orca_math.models import load_model
+    from orca_math.cli.scale_options import load_model_for
 
     if spec.startswith("hf:"):
-        return load_model(spec, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
+        return load_model_for(spec, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
     if args.model_name:
-        return load_model(spec, model=args.model_name)
+        return load_model_for(spec, args, model=args.model_name)
     return spec
 
 

@@ -38,4 +38,23 @@ def executor_from_args(args: argparse.Namespace) -> Any:
     return RayExecutor(address=args.ray_address, workers=args.workers)
 
 
-__all__ = ["add_executor_options", "executor_from_args"]
+def load_model_for(spec: str, args: argparse.Namespace, **options: Any) -> Any:
+    """`load_model(spec, **options)`, remembered so Ray workers can rebuild it from the spec.
+
+    With ``--executor ray`` a ``vllm:`` or ``hf:`` checkpoint is loaded by the workers only: the
+    driver gets a stand-in that names it (`orca_math.models.worker_loaded`), not a second engine
+    holding a GPU.
+    """
+    from orca_math.engine.executors import remember_spec
+    from orca_math.models import load_model
+
+    if getattr(args, "executor", "local") == "ray":
+        from orca_math.models.worker_loaded import worker_loaded_model
+
+        stand_in = worker_loaded_model(spec)
+        if stand_in is not None:
+            return remember_spec(stand_in, spec, **options)
+    return remember_spec(load_model(spec, **options), spec, **options)
+
+
+__all__ = ["add_executor_options", "executor_from_args", "load_model_for"]

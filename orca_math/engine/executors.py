@@ -82,6 +82,10 @@ class Executor(ABC):
 
     #: A short name for manifests and logs ("local", "ray").
     name: str = ""
+    #: Whether the steps' model calls run in this process. An executor whose workers build their own
+    #: clients says False, and the driver then binds `orca_math.models.worker_loaded` stand-ins
+    #: instead of loading ``vllm:`` / ``hf:`` checkpoints it would never call.
+    loads_models_here: bool = True
 
     @abstractmethod
     async def run(self, task: StepTask) -> None:

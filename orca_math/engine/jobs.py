@@ -158,7 +158,8 @@ async def run_job(
     run = RunFolder(out, run_config(job, model, config), fresh=fresh)
     shared = Engine(config, out=out, client_options=client_options)
     try:
-        clients = {stage.name: _client_for(stage, model, shared, model_options or {}, calls) for stage in job.stages}
+        clients = {stage.name: _client_for(stage, model, shared, model_options or {}, calls, here=runner.loads_models_here)
+                   for stage in job.stages}
         model_names = {name: (describe_client(client, with_url=False) if client is not None else None)
                        for name, client in clients.items()}
         spent = sum(_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name], shared) or 0.0
@@ -217,12 +218,18 @@ def run_config(job: Job, model: Any, engine: EngineConfig) -> dict[str, Any]:
             "stages": [stage.fingerprint() for stage in job.stages], "concurrency": engine.concurrency}
 
 
-def _client_for(stage: Stage, model: Any, engine: Engine, model_options: dict[str, Any], calls: Any) -> Any:
+def _client_for(stage: Stage, model: Any, engine: Engine, model_options: dict[str, Any], calls: Any, *, here: bool) -> Any:
     if not stage.calls_model:
         return None
     chosen = stage.model_spec if stage.model_spec is not None else model
     if chosen is None:
         return None
+    if not here:  # the executor's workers build the client; a checkpoint is not loaded on the driver as well
+        from orca_math.models.worker_loaded import worker_loaded_model
+
+        stand_in = worker_loaded_model(chosen)
+        if stand_in is not None:
+            return stand_in
     client = engine.client(chosen, **(model_options if stage.model_spec is None else {}))
     # Batch mode defers each call to a batch: the stage calls the same client interface either way.
     wrap = getattr(calls, "wrap", None)

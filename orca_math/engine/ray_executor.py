@@ -74,6 +74,7 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    loads_models_here = False  # every worker builds its own client from the spec
 
     def __init__(self, address: str | None = None, *, workers: int | None = None, per_worker_concurrency: int | None = None,
                  resources: Mapping[str, float] | None = None, chunk_size: int | None = None, num_cpus: int | None = None,
