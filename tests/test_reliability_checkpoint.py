@@ -82,3 +82,54 @@ def test_statuses_set_damaged_lines_aside_once(tmp_path):
     assert CheckpointFile(path).statuses() == {"a": "ok", "b": "failed"}
     assert (tmp_path / "c.jsonl.damaged").read_bytes() == b'{"status":"ok"}\n'
     assert path.read_bytes().count(b"\n") == 2
+
+
+def _checkpoint_with(tmp_path, tail: bytes, lines: int = 3, pad: int = 0):
+    checkpoint = CheckpointFile(tmp_path / "step.jsonl")
+    for i in range(lines):
+        checkpoint.append({"key": f"k{i}", "status": "ok", "outputs": [{"text": "x" * pad}]})
+    checkpoint.close()
+    with open(checkpoint.path, "ab") as handle:
+        handle.write(tail)
+    return checkpoint
+
+
+@pytest.mark.parametrize("pad", [0, 200_000])  # a last line longer than the block repair reads backwards
+def test_repair_cuts_only_a_cut_off_last_line_and_sets_it_aside(tmp_path, pad):
+    whole = json.dumps({"key": "k9", "status": "ok", "outputs": [{"text": "y" * pad}]}).encode()
+    checkpoint = _checkpoint_with(tmp_path, whole[: len(whole) // 2], pad=pad)  # a crash mid-write: no newline
+    size = checkpoint.path.stat().st_size
+    assert checkpoint.repair() == len(whole) // 2
+    assert checkpoint.path.stat().st_size == size - len(whole) // 2
+    assert [r["key"] for r in checkpoint.records()] == ["k0", "k1", "k2"]
+    assert checkpoint.damaged_path.read_bytes() == whole[: len(whole) // 2] + b"\n"
+    assert checkpoint.repair() == 0  # whole lines stay as they are
+
+
+def test_repair_cuts_a_torn_last_line_that_ends_in_a_newline(tmp_path):
+    checkpoint = _checkpoint_with(tmp_path, b'{"key": "k9", "sta\n')
+    assert checkpoint.repair() == len(b'{"key": "k9", "sta\n')
+    assert [r["key"] for r in checkpoint.records()] == ["k0", "k1", "k2"]
+
+
+def test_repair_keeps_a_file_of_one_whole_line_and_cuts_one_of_half_a_line(tmp_path):
+    one = CheckpointFile(tmp_path / "one.jsonl")
+    one.append({"key": "k0", "status": "ok", "outputs": []})
+    assert one.repair() == 0 and [r["key"] for r in one.records()] == ["k0"]
+    half = tmp_path / "half.jsonl"
+    half.write_bytes(b'{"key": "k0", "st')
+    assert CheckpointFile(half).repair() == 17 and half.read_bytes() == b""
+
+
+def test_repair_reads_the_last_line_not_the_whole_file(tmp_path):
+    import tracemalloc
+
+    checkpoint = _checkpoint_with(tmp_path, b'{"key": "k9", "sta', lines=2_000, pad=10_000)  # a 20 MB checkpoint
+    tracemalloc.start()
+    try:
+        checkpoint.repair()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert checkpoint.path.stat().st_size > 20_000_000
+    assert peak < 1_000_000  # reading it whole, as it once did, made each step's end a run's memory peak

@@ -34,24 +34,32 @@ class CheckpointFile:
         self._fd: int | None = None
 
     def repair(self) -> int:
-        """Cut a partial last line left by a crash. Returns how many bytes were discarded."""
+        """Cut a partial last line left by a crash. Returns how many bytes were discarded.
+
+        Only the last line is read: every step repairs its checkpoint before reading it, and at
+        paper scale a checkpoint is hundreds of MB (reading it whole made each step's end the
+        run's memory peak).
+        """
         if not self.path.exists():
             return 0
         with open(self.path, "rb+") as handle:
-            data = handle.read()
-            good = len(data)
-            if data and not data.endswith(b"\n"):
-                good = data.rfind(b"\n") + 1
-            else:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            last_start = _last_line_start(handle, size)
+            handle.seek(last_start)
+            tail = handle.read()
+            good = size
+            if not tail.endswith(b"\n"):
+                good = last_start
+            elif tail.strip() and not _parses(tail):
                 # The last line may end in a newline yet be cut mid-way by a torn write on some systems.
-                last_start = data.rfind(b"\n", 0, max(len(data) - 1, 0)) + 1
-                if data[last_start:].strip() and not _parses(data[last_start:]):
-                    good = last_start
-            if good < len(data):
-                self._set_aside([data[good:].rstrip(b"\n") + b"\n"])
+                good = last_start
+            if good < size:
+                self._set_aside([tail.rstrip(b"\n") + b"\n"])
                 handle.truncate(good)
-                logger.warning("discarded a cut-off last line (%d bytes) in %s", len(data) - good, self.path)
-            return len(data) - good
+                logger.warning("discarded a cut-off last line (%d bytes) in %s", size - good, self.path)
+            return size - good
 
     @property
     def damaged_path(self) -> Path:
@@ -193,6 +201,19 @@ def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:
     if status not in ("ok", "failed"):
         return None, f"a record whose status is {status!r}, not 'ok' or 'failed'"
     return value, ""
+
+
+def _last_line_start(handle: Any, size: int, block: int = 1 << 16) -> int:
+    """The offset where the file's last line starts (its final newline aside), read backwards in blocks."""
+    end = size - 1  # a newline in the last byte ends the last line; it does not start one
+    while end > 0:
+        begin = max(0, end - block)
+        handle.seek(begin)
+        found = handle.read(end - begin).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        end = begin
+    return 0
 
 
 def _parses(chunk: bytes) -> bool:
