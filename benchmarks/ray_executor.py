@@ -6,15 +6,21 @@ its own process on 127.0.0.1. The same N problems go through:
 * the `solve` stage with the local executor (`Pipeline([Solve()])`: checkpoints, retries, all);
 * the same with `RayExecutor(workers=1)` and `RayExecutor(workers=2)` on a local cluster
   (their actors are started before the clock runs; start-up is reported apart);
+* the same `solve` stage as a Ray Data ``map_batches`` over an actor pool (1 and 2 actors): each
+  actor builds the managed client once and runs a batch's rows at once with asyncio (an async
+  UDF), and the driver writes each returned row (the design Ray Data suggests; the executor's
+  pool streams each item's outcome back instead);
 * `ray.data.llm`'s `HttpRequestProcessorConfig` with as many actors (1 and 2), sending the same
   chat requests (the Teacher's messages) and keeping the replies: no checkpoints, no retries.
-  Its actors start inside the dataset's execution, so it is reported twice: over its whole wall
-  time and from its first row back to its last.
+  Ray Data starts its actors inside the dataset's execution, so for both Ray Data rows the
+  start-up column is the time until the first result reached the driver (actor start-up plus,
+  for ``map_batches``, the first block of results, which come back a block at a time).
 
 It prints problems/s, the ratios, and the driver's (this process's) peak RSS during each run
 (the kernel's high-water mark, reset before each run).
 
     python benchmarks/ray_executor.py --problems 2000 --latency 0.1
+    python benchmarks/ray_executor.py --problems 2000 --latency 0.1 --stragglers 0.01   # 1% of replies take 2 s more
 
 No assertions: the numbers go into docs/ray.md.
 """
@@ -34,8 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "orca_math.testing.fault_server", "--port", "0", "--config", json.dumps({"base_latency": latency})]
+#: How much longer a straggler's reply takes (`--stragglers`), in seconds.
+STRAGGLER_S = 2.0
+
+
+def start_server(latency: float, stragglers: float = 0.0) -> tuple[subprocess.Popen, str]:
+    # The fault server's "timeout" outcome waits timeout_hang s and then answers: a slow reply, not a lost one.
+    config = {"base_latency": latency, "rate_timeout": stragglers, "timeout_hang": STRAGGLER_S}
+    command = [sys.executable, "-m", "orca_math.testing.fault_server", "--port", "0", "--config", json.dumps(config)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     return process, process.stdout.readline().strip()
 
@@ -88,6 +100,42 @@ def prestarted(workers: int):
     return executor, time.perf_counter() - started
 
 
+class SolveBatches:
+    """The `solve` stage as a Ray Data UDF: the client is built once per actor, a batch's rows run at once."""
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        from orca_math.engine.config import EngineConfig, build_client
+        from orca_math.pipeline import Solve
+
+        self.stage = Solve()
+        self.stage.bind(build_client(url, EngineConfig(concurrency=concurrency, progress=False, cache=False)))
+
+    async def __call__(self, batch):
+        rows = [{"id": i, "question": q, "answer": a} for i, q, a in zip(batch["id"], batch["question"], batch["answer"], strict=True)]
+        results = await asyncio.gather(*(self.stage.process(row) for row in rows), return_exceptions=True)
+        yield {"id": [row["id"] for row in rows],
+               "record": [json.dumps(result.outputs[0] if not isinstance(result, BaseException) else {"error": str(result)},
+                                     default=str) for row, result in zip(rows, results, strict=True)]}
+
+
+def run_map_batches(url: str, seeds: Path, out: Path, concurrency: int, actors: int) -> tuple[float, float]:
+    """The seeds read lazily by Ray Data, solved by `SolveBatches` actors, each row written by the driver."""
+    import ray.data
+
+    # Half a CPU per actor: with a whole one each, 2 actors on 2 CPUs leave none for the read tasks, and it deadlocks.
+    dataset = ray.data.read_json(str(seeds)).map_batches(
+        SolveBatches, fn_constructor_args=(url, concurrency), batch_size=concurrency, concurrency=actors, num_cpus=0.5)
+    started = time.perf_counter()
+    first = None
+    with open(out, "w") as handle:
+        for row in dataset.iter_rows():
+            handle.write(row["record"] + "\n")
+            if first is None:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    return end - started, end - (first or started)
+
+
 def run_ray_data_llm(url: str, n: int, actors: int) -> tuple[float, float]:
     """The baseline: the same Teacher requests through `HttpRequestProcessorConfig`; (wall, first-to-last) seconds."""
     import ray
@@ -129,6 +177,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per reply")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight (per worker on Ray)")
+    parser.add_argument("--stragglers", type=float, default=0.0, help=f"share of replies that take {STRAGGLER_S:g} s more")
     parser.add_argument("--skip-baseline", action="store_true", help="skip ray.data.llm")
     args = parser.parse_args()
     import logging
@@ -136,7 +185,7 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    server, url = start_server(args.latency)
+    server, url = start_server(args.latency, args.stragglers)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -149,6 +198,10 @@ def main() -> None:
                 reset_peak()
                 seconds = run_pipeline(url, seeds, Path(folder) / f"ray{workers}", args.concurrency, executor)
                 rows.append((f"RayExecutor, {workers} worker{'s' if workers > 1 else ''}", seconds, startup, peak_mb()))
+            for actors in (1, 2):
+                reset_peak()
+                wall, streaming = run_map_batches(url, seeds, Path(folder) / f"map_batches{actors}.jsonl", args.concurrency, actors)
+                rows.append((f"Ray Data map_batches, {actors} actor{'s' if actors > 1 else ''}", wall, wall - streaming, peak_mb()))
             if not args.skip_baseline:
                 for actors in (1, 2):
                     reset_peak()
@@ -157,7 +210,8 @@ def main() -> None:
     finally:
         server.kill()
     local = args.problems / rows[0][1]
-    print(f"{args.problems} problems, {args.latency * 1000:.0f} ms per reply, concurrency {args.concurrency} (per worker), "
+    stragglers = f", {args.stragglers:.0%} of replies {STRAGGLER_S:g} s slower" if args.stragglers else ""
+    print(f"{args.problems} problems, {args.latency * 1000:.0f} ms per reply{stragglers}, concurrency {args.concurrency} (per worker), "
           f"{os.cpu_count()} CPUs")
     print(f"| {'run':34s} | problems/s | vs local | start-up s | driver peak RSS MB |")
     print(f"|{'-' * 36}|-----------:|---------:|-----------:|-------------------:|")
@@ -168,9 +222,10 @@ def main() -> None:
     by_name = {name: args.problems / seconds for name, seconds, _, _ in rows}
     for workers in (1, 2):
         ours = by_name.get(f"RayExecutor, {workers} worker{'s' if workers > 1 else ''}")
-        theirs = by_name.get(f"ray.data.llm HTTP, {workers} actor{'s' if workers > 1 else ''}")
-        if ours and theirs:
-            print(f"RayExecutor / ray.data.llm at {workers} actor(s): {ours / theirs:.1f}x")
+        for other in ("ray.data.llm HTTP", "Ray Data map_batches"):
+            name = f"{other}, {workers} actor{'s' if workers > 1 else ''}"
+            if ours and name in by_name:
+                print(f"RayExecutor / {other} at {workers} actor(s): {ours / by_name[name]:.2f}x")
     ray.shutdown()
 
 

@@ -5,6 +5,7 @@ All tests share one local cluster (tests/_ray_helpers.py) and send traffic only 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -109,6 +110,22 @@ def test_killing_a_worker_loses_and_duplicates_nothing(ray_cluster, tmp_path):
     assert sorted(keys) == sorted(f"s{i}" for i in range(n))  # nothing lost, nothing recorded twice
     assert all(line["status"] == "ok" for line in lines)
     assert result.funnel.final_rows == n
+
+
+def test_a_slow_reply_holds_back_only_its_own_item(ray_cluster, tmp_path):
+    # One worker, one chunk of 8 items; the server's first request answers 2 s late. Outcomes stream
+    # back one by one, so the other 7 are recorded first (a chunk that came back whole, as before,
+    # was recorded in chunk order after its slowest item: one late reply stalled the worker's chunk).
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 8)
+    with FaultServer(FaultConfig(base_latency=0.01, outcomes=["timeout"], timeout_hang=2.0)) as server:
+        executor = ray_executor(workers=1, chunk_size=8)
+        Pipeline([Solve()], model=server.base_url, engine=engine(), executor=executor).run_sync(seeds, out=tmp_path / "out")
+        slow = server.chat_requests()[0]
+    assert slow.outcome == "timeout"
+    slow_id = next(f"s{i}" for i in range(8) if f"Sam has {i} apples" in json.dumps(slow.body))
+    lines = checkpoint_lines(tmp_path / "out", "solve")
+    assert [line["status"] for line in lines] == ["ok"] * 8
+    assert lines[-1]["key"] == slow_id, [line["key"] for line in lines]
 
 
 def _fault_client(base_url: str):

@@ -12,7 +12,11 @@ How work flows (see docs/ray.md):
   share nothing but the response cache file (sqlite WAL) when it is on a shared disk.
 * **Memory stays flat:** at most ``per-worker concurrency + 2 chunks`` items per worker are out
   at once; nothing reads the whole input.
-* **Nothing is recorded twice:** an item is recorded once, by the driver, when its chunk comes
+* **Outcomes stream back one by one:** a chunk is a Ray streaming generator, so each item is
+  recorded as soon as it finishes, and a slow reply holds back only its own item (a chunk that
+  returned whole waited for its slowest item: with 1% of replies 2 s late, one worker fell to
+  half the local executor's speed).
+* **Nothing is recorded twice:** an item is recorded once, by the driver, when its outcome comes
   back. A worker that dies loses the calls it had in flight (replies already received are in the
   response cache); its unrecorded items go to other workers, and Ray restarts it. An item whose
   worker died `MAX_WORKER_DEATHS` times fails with that reason instead of killing workers forever.
@@ -23,8 +27,9 @@ How work flows (see docs/ray.md):
   budget) travels back as the same exception and stops the run with the same sentence.
 
 Why not Ray Data's ``map_batches``: its inputs are datasources or in-memory lists (the runner's
-items are a lazy iterator on the driver), a batch returns only when all its rows are done, and it
-cannot be told to stop starting rows while those in flight finish; a plain actor pool does all three.
+items are a lazy iterator on the driver), its results come back a block at a time (so the
+checkpoints lag, and a driver crash loses finished work), and it cannot be told to stop starting
+rows while those in flight finish; the actor pool does all three (measured in docs/ray.md).
 `orca_math.engine.ray_llm` uses Ray Data where it pays: vLLM engines on GPUs.
 """
 
@@ -40,7 +45,7 @@ from typing import Any
 
 from orca_math.engine.executors import Executor, LocalExecutor, StepTask
 from orca_math.engine.items import ItemFailedError, RunStopped
-from orca_math.engine.ray_worker import ERROR, NOT_STARTED, PackedError, StageWorker, pack_model
+from orca_math.engine.ray_worker import NOT_STARTED, PackedError, StageWorker, pack_model
 from orca_math.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -216,8 +221,9 @@ class _Dispatch:
         self.gone = [False] * len(pool)
         self.again: deque[dict[str, Any]] = deque()  # items of chunks whose worker died
         self.deaths: dict[str, int] = {}
-        self.running: dict[asyncio.Future, tuple[int, list[dict[str, Any]], Any]] = {}
+        self.running: dict[asyncio.Future, tuple[int, list[dict[str, Any]], Any]] = {}  # chunk consumer -> its chunk
         self.probes: dict[asyncio.Future, int] = {}
+        self.recorded = asyncio.Event()  # an item came back: there may be room for another chunk
         self.stopping = False
         self.exhausted = False
 
@@ -231,13 +237,18 @@ class _Dispatch:
                     if not self.probes:
                         raise RunStopped(f"every Ray worker of {self.task.name} died and none came back; finished work "
                                          "is saved, rerun the same command to resume")
-                waiting = [*self.running, *self.probes]
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                self.recorded.clear()
+                woken = asyncio.ensure_future(self.recorded.wait())
+                try:
+                    done, _ = await asyncio.wait([*self.running, *self.probes, woken], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
                 for future in done:
                     if future in self.probes:
                         self._probed(future)
-                    else:
-                        self._returned(future)
+                    elif future in self.running:
+                        self.running.pop(future)
+                        future.result()  # the consumer handles every outcome; this raises only on a bug
         except BaseException:
             self._cancel()
             raise
@@ -272,32 +283,39 @@ class _Dispatch:
                 progress = True
 
     def _send(self, index: int, items: list[dict[str, Any]]) -> None:
-        ref = self.workers[index].process.remote(self.step, self.holder, items, self.concurrency)
-        future = asyncio.ensure_future(_awaited(ref))
-        self.running[future] = (index, items, ref)
+        stream = self.workers[index].process.remote(self.step, self.holder, items, self.concurrency)
+        future = asyncio.ensure_future(self._consume(index, items, stream))
+        self.running[future] = (index, items, stream)
         self.out[index] += len(items)
 
-    def _returned(self, future: asyncio.Future) -> None:
+    async def _consume(self, index: int, items: list[dict[str, Any]], stream: Any) -> None:
+        """Record each of a chunk's outcomes as the worker streams it back; send the unfinished ones again if it dies."""
         import ray.exceptions as errors
 
-        index, items, _ = self.running.pop(future)
-        self.out[index] -= len(items)
+        pending = dict(enumerate(items))
         try:
-            outcomes = future.result()
+            async for ref in stream:
+                for position, kind, payload in await ref:
+                    item = pending.pop(position)
+                    self.out[index] -= 1
+                    if kind != NOT_STARTED:  # not started because of a stop: retried on resume
+                        self._record(item, payload.unpack() if isinstance(payload, PackedError) else payload)
+                self.recorded.set()
         except (errors.RayActorError, errors.ObjectLostError, errors.OwnerDiedError) as exc:
-            self._worker_died(index, items, exc)
-            return
+            self._worker_died(index, list(pending.values()), exc)
         except errors.TaskCancelledError:
-            return  # cancelled by a stop: its items are not recorded, and are retried on resume
-        except errors.RayTaskError as exc:  # the worker's code failed outside any one item: fail the chunk's items
+            pass  # cancelled by a stop: its unfinished items are not recorded, and are retried on resume
+        except errors.RayTaskError as exc:  # the worker's code failed outside any one item: fail the unfinished items
             cause = exc.as_instanceof_cause()
-            outcomes = [(ERROR, cause)] * len(items)
-        for item, (kind, payload) in zip(items, outcomes, strict=True):
-            if kind == NOT_STARTED:
-                continue
-            outcome = payload.unpack() if isinstance(payload, PackedError) else payload
-            if not self.task.record(item, outcome):
-                self._stop()
+            for item in list(pending.values()):
+                self._record(item, cause)
+        finally:
+            self.out[index] -= len(pending)
+            pending.clear()
+
+    def _record(self, item: dict[str, Any], outcome: Any) -> None:
+        if not self.task.record(item, outcome):
+            self._stop()
 
     def _worker_died(self, index: int, items: list[dict[str, Any]], exc: BaseException) -> None:
         if self.up[index]:
@@ -336,10 +354,10 @@ class _Dispatch:
         import ray
 
         self._stop()
-        for future, (_, _, ref) in list(self.running.items()):
+        for future, (_, _, stream) in list(self.running.items()):
             future.cancel()
             try:
-                ray.cancel(ref)
+                ray.cancel(stream)
             except Exception:  # already finished, or its worker is gone
                 pass
         for probe in self.probes:

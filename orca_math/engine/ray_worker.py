@@ -4,9 +4,10 @@ A `StageWorker` runs as an async Ray actor. The driver sends it chunks of items 
 step they belong to and a reference to that step's `RemoteStage`; the first chunk of a step makes
 the worker unpickle the stage (unbound), build its client with `build_client` (sharing the
 response cache file and, through `orca_math.engine.ray_limits`, the budget and the rate caps) and
-bind it. Items run concurrently on the actor's event loop, at most `concurrency` at a time; each
-chunk returns one outcome per item, an `ItemResult` or the exception (packed so that any exception
-class travels, see `pack_error`). The worker writes nothing: the driver records every outcome.
+bind it. Items run concurrently on the actor's event loop, at most `concurrency` at a time; a chunk
+streams back one outcome per item as it finishes, an `ItemResult` or the exception (packed so that
+any exception class travels, see `pack_error`). The worker writes nothing: the driver records every
+outcome.
 
 A worker restarted by Ray after a crash starts empty and binds the step again on its next chunk.
 """
@@ -92,8 +93,11 @@ class StageWorker:
         """The worker's process id (a liveness check that also waits for a restart)."""
         return os.getpid()
 
-    async def process(self, step: str, holder: list[Any], items: list[dict[str, Any]], concurrency: int) -> list[tuple[str, Any]]:
-        """Process a chunk of one step's items; one (kind, payload) per item, in order.
+    async def process(self, step: str, holder: list[Any], items: list[dict[str, Any]], concurrency: int):
+        """Process a chunk of one step's items, yielding [(position, kind, payload), ...] as items finish.
+
+        A Ray streaming generator: the driver records each outcome as soon as it is yielded, so a
+        slow reply holds back only its own item, not the rest of its chunk.
 
         Args:
             step: the step's id (a new id binds a new stage).
@@ -106,8 +110,18 @@ class StageWorker:
             binding = await self._binding(step, holder, concurrency)
         except Exception as exc:  # a model that cannot be built fails every item alike (it stops the run if fatal)
             packed = pack_error(exc)
-            return [(ERROR, packed)] * len(items)
-        return list(await asyncio.gather(*(self._one(binding, item) for item in items)))
+            yield [(position, ERROR, packed) for position in range(len(items))]
+            return
+        running = {asyncio.ensure_future(self._one(binding, item)): position for position, item in enumerate(items)}
+        try:
+            while running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                # Everything that finished together goes back as one object: few per chunk when
+                # the actor is busy, one per item when replies come one by one.
+                yield [(running.pop(future), *future.result()) for future in done]
+        finally:  # cancelled by the driver (a stop): the items still running are not recorded, and are retried on resume
+            for future in running:
+                future.cancel()
 
     async def stop(self, step: str) -> None:
         """Start no more items of `step` (items already running finish)."""
