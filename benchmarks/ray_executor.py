@@ -172,6 +172,18 @@ def run_ray_data_llm(url: str, n: int, actors: int) -> tuple[float, float]:
     return end - started, end - (first or started)
 
 
+class _Rows(list):
+    """The table's rows; each one is also printed as it is measured (a long run shows progress)."""
+
+    def __init__(self, problems: int) -> None:
+        super().__init__()
+        self.problems = problems
+
+    def append(self, row) -> None:
+        super().append(row)
+        print(f"  measured: {row[0]}: {self.problems / row[1]:.0f} problems/s", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--problems", type=int, default=2000)
@@ -186,7 +198,7 @@ def main() -> None:
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     server, url = start_server(args.latency, args.stragglers)
-    rows = []
+    rows = _Rows(args.problems)
     try:
         with tempfile.TemporaryDirectory() as folder:
             seeds = write_seeds(Path(folder) / "seeds.jsonl", args.problems)
