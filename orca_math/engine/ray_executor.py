@@ -221,9 +221,8 @@ class _Dispatch:
         self.gone = [False] * len(pool)
         self.again: deque[dict[str, Any]] = deque()  # items of chunks whose worker died
         self.deaths: dict[str, int] = {}
-        self.running: dict[asyncio.Future, tuple[int, list[dict[str, Any]], Any]] = {}  # chunk consumer -> its chunk
+        self.running: dict[asyncio.Future, Any] = {}  # chunk consumer -> the worker's stream it reads
         self.probes: dict[asyncio.Future, int] = {}
-        self.recorded = asyncio.Event()  # an item came back: there may be room for another chunk
         self.stopping = False
         self.exhausted = False
 
@@ -237,12 +236,7 @@ class _Dispatch:
                     if not self.probes:
                         raise RunStopped(f"every Ray worker of {self.task.name} died and none came back; finished work "
                                          "is saved, rerun the same command to resume")
-                self.recorded.clear()
-                woken = asyncio.ensure_future(self.recorded.wait())
-                try:
-                    done, _ = await asyncio.wait([*self.running, *self.probes, woken], return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    woken.cancel()
+                done, _ = await asyncio.wait([*self.running, *self.probes], return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
                     if future in self.probes:
                         self._probed(future)
@@ -285,7 +279,7 @@ class _Dispatch:
     def _send(self, index: int, items: list[dict[str, Any]]) -> None:
         stream = self.workers[index].process.remote(self.step, self.holder, items, self.concurrency)
         future = asyncio.ensure_future(self._consume(index, items, stream))
-        self.running[future] = (index, items, stream)
+        self.running[future] = stream
         self.out[index] += len(items)
 
     async def _consume(self, index: int, items: list[dict[str, Any]], stream: Any) -> None:
@@ -300,7 +294,7 @@ class _Dispatch:
                     self.out[index] -= 1
                     if kind != NOT_STARTED:  # not started because of a stop: retried on resume
                         self._record(item, payload.unpack() if isinstance(payload, PackedError) else payload)
-                self.recorded.set()
+                self._fill()  # room for another chunk: the consumer sends it, no wake-up of the main loop needed
         except (errors.RayActorError, errors.ObjectLostError, errors.OwnerDiedError) as exc:
             self._worker_died(index, list(pending.values()), exc)
         except errors.TaskCancelledError:
@@ -311,7 +305,6 @@ class _Dispatch:
                 self._record(item, cause)
         finally:
             self.out[index] -= len(pending)
-            pending.clear()
 
     def _record(self, item: dict[str, Any], outcome: Any) -> None:
         if not self.task.record(item, outcome):
@@ -354,7 +347,7 @@ class _Dispatch:
         import ray
 
         self._stop()
-        for future, (_, _, stream) in list(self.running.items()):
+        for future, stream in list(self.running.items()):
             future.cancel()
             try:
                 ray.cancel(stream)
