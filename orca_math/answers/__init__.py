@@ -15,6 +15,7 @@ from orca_math.answers.closing import Candidate
 from orca_math.answers.compare import ROUNDING_MODES, Comparison, compare_answers
 from orca_math.answers.extract import CONFIDENCE_LEVELS, RULES, Extraction, extract_final_answer
 from orca_math.answers.normalize import parse_number
+from orca_math.answers.policy import RULE_SET_VERSION, AnswerPolicy
 from orca_math.answers.setaside import SET_ASIDE_REASONS
 from orca_math.answers.stated import (
     ConflictingAnswersError,
@@ -25,6 +26,8 @@ from orca_math.answers.stated import (
 )
 
 __all__ = [
+    "RULE_SET_VERSION",
+    "AnswerPolicy",
     "CONFIDENCE_LEVELS",
     "ROUNDING_MODES",
     "RULES",
