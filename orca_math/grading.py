@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Literal, get_args
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, get_args
 
 from orca_math._sync import run_sync
 from orca_math.agents.base import AgentFailedError
 from orca_math.agents.grader import Grader
-from orca_math.answers import CONFIDENCE_LEVELS, Comparison, check_answer, extract_final_answer
+from orca_math.answers import CONFIDENCE_LEVELS, AnswerPolicy, Comparison, extract_final_answer
 from orca_math.errors import ConfigError
 from orca_math.models import ModelLike
 from orca_math.records import Usage, Verdict
@@ -111,21 +111,26 @@ class GradingPolicy:
         grader_agent: a ready `Grader` agent (e.g. with your own card or template) instead of `model`.
         min_confidence: the least sure answer extraction the deterministic checker may decide on:
             "marker", "sole" (default) or "guess". Less sure cases count as can't tell.
+        answer_policy: the `AnswerPolicy` (tolerances, rounding, rule-set version) of every
+            deterministic verdict; default `AnswerPolicy()`. Its `min_confidence` is replaced by this
+            policy's `min_confidence`, so the floor is set in one place.
         grader: deprecated name of `grader_agent`.
 
     Attributes:
         grader_agent: the `Grader` agent the policy calls, or None when it calls none (exact mode
             with no audit).
+        answer_policy: the `AnswerPolicy` every deterministic verdict is made under (with this
+            policy's `min_confidence`).
         stats: the `GradingStats` of every call so far.
 
     Raises:
-        ConfigError: an unknown mode or min_confidence, an audit rate outside [0, 1], or no model where
-            one is needed.
+        ConfigError: an unknown mode or min_confidence, an audit rate outside [0, 1], an
+            `answer_policy` that is not an `AnswerPolicy`, or no model where one is needed.
     """
 
     def __init__(self, model: ModelLike | None = None, *, mode: GradeMode = "hybrid", audit_rate: float = 0.0,
                  seed: int = 0, grader_agent: Grader | None = None, min_confidence: str = "sole",
-                 grader: Grader | None = None) -> None:
+                 answer_policy: AnswerPolicy | None = None, grader: Grader | None = None) -> None:
         if grader is not None:
             _deprecated("GradingPolicy(grader=...) is now grader_agent=...")
             if grader_agent is not None and grader_agent is not grader:
@@ -137,6 +142,8 @@ class GradingPolicy:
             raise ConfigError(f"unknown min_confidence {min_confidence!r}; use one of marker, sole, guess.")
         if not isinstance(audit_rate, int | float) or not 0.0 <= audit_rate <= 1.0:
             raise ConfigError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
+        if answer_policy is not None and not isinstance(answer_policy, AnswerPolicy):
+            raise ConfigError(f"answer_policy must be an AnswerPolicy, not {type(answer_policy).__name__}.")
         if mode == "llm" and audit_rate:
             raise ConfigError("audit_rate audits deterministic verdicts; mode 'llm' makes none, so leave it at 0.")
         needs_llm = mode != "exact" or audit_rate > 0
@@ -145,10 +152,20 @@ class GradingPolicy:
                               "pass model= or grader_agent=.")
         self.mode: GradeMode = mode
         self.min_confidence = min_confidence
+        self.answer_policy = replace(answer_policy or AnswerPolicy(), min_confidence=min_confidence)
         self.audit_rate = float(audit_rate)
         self.seed = seed
         self.grader_agent = grader_agent if grader_agent is not None else (Grader(model) if needs_llm else None)
         self.stats = GradingStats()
+
+    def params(self) -> dict[str, Any]:
+        """The settings that change verdicts (mode, audit rate, answer policy), for a run key.
+
+        The Grader agent's model and prompt are described by the caller (see
+        `orca_math.learn.labelling.describe_grading`), since a client is not plain data.
+        """
+        return {"mode": self.mode, "min_confidence": self.min_confidence, "audit_rate": self.audit_rate,
+                "answer_policy": self.answer_policy.params()}
 
     @property
     def grader(self) -> Grader | None:
@@ -198,7 +215,7 @@ class GradingPolicy:
         if self.mode == "llm":
             verdict, usage = await self._ask_llm(llm_inputs)
             return Grading(verdict, answer, None, usage=usage)
-        comparison = _compare(answer, student_solution, self.min_confidence, question)
+        comparison = _compare(answer, student_solution, self.answer_policy, question)
         if comparison.result == "cant_tell":
             self.stats.cant_tell += 1
             self.stats.unsure += _unsure(comparison)
@@ -239,14 +256,15 @@ class GradingPolicy:
 
     def __repr__(self) -> str:
         return (f"GradingPolicy(mode={self.mode!r}, min_confidence={self.min_confidence!r}, "
-                f"audit_rate={self.audit_rate}, grader_agent={self.grader_agent!r})")
+                f"audit_rate={self.audit_rate}, answer_policy={self.answer_policy!r}, "
+                f"grader_agent={self.grader_agent!r})")
 
 
-def _compare(answer: str | None, student_solution: str, min_confidence: str, question: str) -> Comparison:
+def _compare(answer: str | None, student_solution: str, answer_policy: AnswerPolicy, question: str) -> Comparison:
     if answer is None or not answer.strip():
         return Comparison("cant_tell", "no final answer found in the reference solution", "none", None, None)
     # The question's own numbers, restated in the student's closing sentence, are set aside as candidates.
-    return check_answer(answer, student_solution, question=question, min_confidence=min_confidence)
+    return answer_policy.check(answer, student_solution, question=question)
 
 
 def _unsure(comparison: Comparison) -> bool:

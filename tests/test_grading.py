@@ -271,3 +271,50 @@ def test_grading_policy_takes_a_policy_or_a_mode_and_the_old_keyword_warns():
         grading_policy(3, where="f")
     with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="disagree"):
         grading_policy(GradingPolicy(mode="exact"), policy, where="f")
+
+
+# --------------------------------------------------------------------------- the answer policy
+
+
+def test_the_answer_policy_decides_every_deterministic_verdict():
+    from orca_math.answers import AnswerPolicy
+
+    reply = "The share is 0.33.\nFinal answer: 0.33"
+    # 0.33 is 1/3 rounded; the default policy lets either side be the rounding.
+    assert GradingPolicy(mode="exact").grade_sync(question=QUESTION, reference_answer="1/3", student_solution=reply).correct
+    strict = GradingPolicy(mode="exact", answer_policy=AnswerPolicy(rounding="none"))
+    assert not strict.grade_sync(question=QUESTION, reference_answer="1/3", student_solution=reply).correct
+    # Tolerances reach the checker too: 100.001 is within rel_tol=1e-4 of 100.0000 only when unrounded.
+    loose = GradingPolicy(mode="exact", answer_policy=AnswerPolicy(rel_tol=0.01))
+    assert loose.grade_sync(question=QUESTION, reference_answer="1.000001", student_solution="Final answer: 1.005001").correct
+    assert not GradingPolicy(mode="exact").grade_sync(
+        question=QUESTION, reference_answer="1.000001", student_solution="Final answer: 1.005001").correct
+
+
+def test_the_answer_policy_is_in_the_params_and_the_confidence_floor_is_the_policys():
+    from orca_math.answers import RULE_SET_VERSION, AnswerPolicy
+
+    policy = GradingPolicy(mode="exact", min_confidence="marker", answer_policy=AnswerPolicy(rounding="reply"))
+    params = policy.params()
+    assert params["answer_policy"]["rule_set"] == RULE_SET_VERSION
+    assert params["answer_policy"]["rounding"] == "reply"
+    # One floor: the grading policy's min_confidence replaces the answer policy's.
+    assert params["answer_policy"]["min_confidence"] == "marker" == params["min_confidence"]
+    assert policy.params() != GradingPolicy(mode="exact", min_confidence="marker").params()
+    with pytest.raises(ConfigError, match="answer_policy must be an AnswerPolicy, not dict"):
+        GradingPolicy(mode="exact", answer_policy={"rounding": "none"})
+
+
+def test_labelling_and_evaluation_keys_hold_the_answer_policy():
+    from orca_math.answers import AnswerPolicy
+    from orca_math.evaluate.stages import GradeStage
+    from orca_math.learn.labelling import LabelStage
+
+    default, other = AnswerPolicy(min_confidence="sole"), AnswerPolicy(rounding="none")
+    assert LabelStage(GradingPolicy(mode="exact")).params() != LabelStage(
+        GradingPolicy(mode="exact", answer_policy=other)).params()
+    assert LabelStage(GradingPolicy(mode="exact")).params()["grader"]["answer_policy"] == default.params()
+    assert GradeStage(mode="exact").params()["answer_policy"] == default.params()
+    assert GradeStage(mode="exact", answer_policy=other).params()["answer_policy"]["rounding"] == "none"
+    with pytest.raises(ConfigError, match="answer_policy must be an AnswerPolicy"):
+        GradeStage(mode="exact", answer_policy="strict")

@@ -19,6 +19,8 @@ def check_answer(
     question: str | None = None,
     min_confidence: str = "guess",
     rounding: Rounding = "both",
+    rel_tol: float = 1e-4,
+    abs_tol: float = 1e-6,
 ) -> Comparison:
     """Extract the final answer from a whole `response` and compare it with `gold`.
 
@@ -44,6 +46,8 @@ def check_answer(
             decides), "sole" (guesses among several numbers become "cant_tell"), or "marker" (only an
             explicit answer marker decides).
         rounding: passed to `compare_answers` ("both", "reply" or "none").
+        rel_tol: passed to `compare_answers`: relative tolerance for unrounded values.
+        abs_tol: passed to `compare_answers`: absolute tolerance for unrounded values near zero.
 
     Returns:
         The `Comparison`, with `rule` (the extraction rule) and `confidence` set.
@@ -57,13 +61,14 @@ def check_answer(
     if min_confidence not in CONFIDENCE_LEVELS[:-1]:
         raise ValueError(f"min_confidence must be one of marker, sole, guess, got {min_confidence!r}")
     _check_gold(gold)
+    tolerance = {"rounding": rounding, "rel_tol": rel_tol, "abs_tol": abs_tol}
     extraction = extract_final_answer(response, question=question)
     if extraction.rule == "none":
         return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none", "none")
     if extraction.candidates:
-        comparison, confidence = _judge_candidates(gold, extraction, rounding)
+        comparison, confidence = _judge_candidates(gold, extraction, tolerance)
     else:
-        comparison, confidence = compare_answers(gold, extraction.value, rounding=rounding), extraction.confidence
+        comparison, confidence = compare_answers(gold, extraction.value, **tolerance), extraction.confidence
     # Built directly: dataclasses.replace costs a tenth of a plain verdict.
     comparison = Comparison(
         comparison.result, comparison.reason, comparison.method, comparison.gold_value,
@@ -80,11 +85,11 @@ def check_answer(
     return comparison
 
 
-def _judge_candidates(gold: str, extraction: Extraction, rounding: Rounding) -> tuple[Comparison, str]:
+def _judge_candidates(gold: str, extraction: Extraction, tolerance: dict) -> tuple[Comparison, str]:
     """The verdict on a reading with candidates, and how sure it is ("sole" or "guess")."""
     verdicts = []
     for candidate in extraction.candidates:
-        readings = [compare_answers(gold, text, rounding=rounding) for text in candidate.texts]
+        readings = [compare_answers(gold, text, **tolerance) for text in candidate.texts]
         equal = next((r for r in readings if r.result == "equal"), None)
         if equal is not None:
             verdicts.append(equal)

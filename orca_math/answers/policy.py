@@ -55,7 +55,8 @@ class AnswerPolicy:
 
     def check(self, gold: str, reply: str, *, question: str | None = None) -> Comparison:
         """Extract the final answer of a whole `reply` and compare it with `gold` under this policy."""
-        return check_answer(gold, reply, question=question, min_confidence=self.min_confidence, rounding=self.rounding)
+        return check_answer(gold, reply, question=question, min_confidence=self.min_confidence, rounding=self.rounding,
+                            rel_tol=self.rel_tol, abs_tol=self.abs_tol)
 
     def params(self) -> dict[str, Any]:
         """The settings that change verdicts, for a stage's `params()` (and so its run key)."""

@@ -20,6 +20,7 @@ import datasets
 
 from orca_math._sync import run_sync
 from orca_math.agents.student import Student
+from orca_math.answers import AnswerPolicy
 from orca_math.engine.config import EngineConfig
 from orca_math.engine.folder import content_fingerprint
 from orca_math.engine.jobs import Job, JobRun, run_job
@@ -85,6 +86,7 @@ async def evaluate(
     executor: Any = None,
     calls: Any = None,
     model_options: dict[str, Any] | None = None,
+    answer_policy: AnswerPolicy | None = None,
     grader: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a student model's pass@1 on benchmarks.
@@ -111,6 +113,8 @@ async def evaluate(
         executor: where items run ("local", "ray" or an `Executor`).
         calls: batch-mode sender of deferred calls (see `orca_math.engine.modes.batch_calls`).
         model_options: `load_model` options when `model` is a spec (e.g. ``prompt_format="orca"``).
+        answer_policy: the `AnswerPolicy` (tolerances, rounding, rule-set version) of the deterministic
+            verdicts; default `AnswerPolicy()`. It is part of the run key.
         grader: deprecated name of `grading`.
 
     Raises:
@@ -125,7 +129,8 @@ async def evaluate(
         raise ConfigError(f"sampling must be a dict of sampling parameters, not {type(sampling).__name__}.")
     sets = benchmark_sets(benchmarks, path=path, limit=limit)
     items = [item for bench in sets for item in bench.items]
-    stages = [AnswerStage(sampling=sampling), GradeStage(mode=mode, audit_rate=audit_rate, model=grader_model)]
+    grade = GradeStage(mode=mode, audit_rate=audit_rate, model=grader_model, answer_policy=answer_policy)
+    stages = [AnswerStage(sampling=sampling), grade]
     names = [bench.name for bench in sets]
     job = Job("evaluate", stages, total=len(items), config={
         "benchmarks": names, "limit": limit,

@@ -8,11 +8,12 @@ evaluation resumes, retries, shares the budget and runs on any executor like eve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from orca_math.agents.grader import Grader
 from orca_math.agents.student import Student
-from orca_math.answers import CONFIDENCE_LEVELS, extract_final_answer
+from orca_math.answers import CONFIDENCE_LEVELS, AnswerPolicy, extract_final_answer
 from orca_math.engine.items import ItemFailedError, ItemResult
 from orca_math.engine.stage import Row, Stage
 from orca_math.errors import ConfigError
@@ -58,6 +59,8 @@ class GradeStage(Stage):
         mode: "exact", "llm" or "hybrid" (see `orca_math.grading`).
         audit_rate: share of deterministic verdicts also sent to the LLM (agreement in the summary).
         min_confidence: the least sure answer extraction the deterministic checker decides on.
+        answer_policy: the `AnswerPolicy` of the deterministic verdicts (default `AnswerPolicy()`); its
+            `params()`, with the rule-set version, are in the run key.
         grader: the Grader agent (class or instance; default `Grader`), for modes that call it.
         model: the grader's model; None grades with the job's model (the student's).
     """
@@ -67,13 +70,17 @@ class GradeStage(Stage):
     writes = tuple(EvaluationItem.model_fields)
 
     def __init__(self, *, mode: str = "hybrid", audit_rate: float = 0.0, min_confidence: str = "sole",
-                 grader: Any = None, model: Any = None) -> None:
+                 answer_policy: AnswerPolicy | None = None, grader: Any = None, model: Any = None) -> None:
         if mode not in GRADE_MODES:
             raise ConfigError(f"unknown grading mode {mode!r}; use one of {', '.join(GRADE_MODES)}.")
         if isinstance(audit_rate, bool) or not isinstance(audit_rate, int | float) or not 0.0 <= audit_rate <= 1.0:
             raise ConfigError(f"audit_rate must be a number between 0 and 1, not {audit_rate!r}.")
         if min_confidence not in CONFIDENCE_LEVELS[:-1]:
             raise ConfigError(f"unknown min_confidence {min_confidence!r}; use one of {', '.join(CONFIDENCE_LEVELS[:-1])}.")
+        if answer_policy is not None and not isinstance(answer_policy, AnswerPolicy):
+            raise ConfigError(f"answer_policy must be an AnswerPolicy, not {type(answer_policy).__name__}.")
+        # One confidence floor: the stage's, as GradingPolicy does.
+        self.answer_policy = replace(answer_policy or AnswerPolicy(), min_confidence=min_confidence)
         self.needs_llm = mode != "exact" or audit_rate > 0
         super().__init__(model=model, agents={"grader": (grader or Grader)} if self.needs_llm else None)
         self.mode, self.audit_rate, self.min_confidence = mode, float(audit_rate), min_confidence
@@ -81,13 +88,14 @@ class GradeStage(Stage):
         self.policy: GradingPolicy | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"mode": self.mode, "audit_rate": self.audit_rate, "min_confidence": self.min_confidence}
+        return {"mode": self.mode, "audit_rate": self.audit_rate, "min_confidence": self.min_confidence,
+                "answer_policy": self.answer_policy.params()}
 
     def setup(self) -> None:
         super().setup()
         agent = self.agent_for("grader") if self.needs_llm else None
         self.policy = GradingPolicy(mode=self.mode, audit_rate=self.audit_rate, min_confidence=self.min_confidence,
-                                    grader_agent=agent)
+                                    answer_policy=self.answer_policy, grader_agent=agent)
 
     async def process(self, row: Row) -> ItemResult:
         assert self.policy is not None, "bound by the engine before it runs"

@@ -174,10 +174,15 @@ async def grade_attempt(attempt: Attempt, grading: GradingPolicy) -> Attempt:
 
 
 def describe_grading(grading: GradingPolicy) -> dict[str, Any]:
-    """What identifies a grading policy in a run key: mode, audit rate, and the Grader agent's model and prompt."""
+    """What identifies a grading policy in a run key: mode, audit rate, answer policy, and the Grader's model and prompt.
+
+    The answer policy (with its rule-set version) is in the key, so labels made under older answer
+    rules are never resumed as if they were made under the current ones.
+    """
     agent = grading.grader_agent
     return {
-        "mode": grading.mode, "audit_rate": grading.audit_rate,
+        "mode": grading.mode, "audit_rate": grading.audit_rate, "min_confidence": grading.min_confidence,
+        "answer_policy": grading.answer_policy.params(),
         "model": describe_client(agent.client) if agent is not None else None,
         "prompt": getattr(agent, "fingerprint", None) if agent is not None else None,
     }
