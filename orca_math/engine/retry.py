@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import traceback
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
@@ -70,16 +72,43 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException, *, where: str) -> BaseException:
-    """`translate_error`, plus: a reply body that is not valid JSON counts as a retryable server error."""
-    translated = translate_error(exc, where=where)
-    if translated is exc and isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-        return ServerError(f"{where} sent a malformed response body ({type(exc).__name__}); it may pass.")
-    if translated is exc:
-        import openai
+    """`translate_error`, plus: a reply body that is not a valid completion counts as a retryable server error.
 
-        if isinstance(exc, openai.APIResponseValidationError):
-            return ServerError(f"{where} sent a response that does not follow the API schema; it may pass.")
+    That covers bodies that are not JSON, bodies that do not follow the API schema, and bodies the
+    SDK hands back undecoded: the openai SDK returns a ``text/html`` 200 reply (a proxy's error
+    page) as a plain string, and the autogen client then fails reading ``.usage`` off it.
+    """
+    translated = translate_error(exc, where=where)
+    if translated is not exc:
+        return translated
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return ServerError(f"{where} sent a malformed response body ({type(exc).__name__}); it may pass.")
+    import openai
+
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ServerError(f"{where} sent a response that does not follow the API schema; it may pass.")
+    if _unreadable_reply(exc):
+        return ServerError(f"{where} sent a reply that is not a valid chat completion ({type(exc).__name__}: {exc}; "
+                           "for example an HTML error page with status 200); it may pass.")
     return translated
+
+
+# Where a reply is decoded: an error raised in these packages while reading a reply means the body
+# was not a completion. Errors raised in orca-math or the caller's own code are bugs, not retried.
+_READERS = tuple(f"{os.sep}{name}{os.sep}" for name in ("openai", "autogen_ext", "autogen_core", "pydantic"))
+_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError)
+
+
+def _unreadable_reply(exc: BaseException) -> bool:
+    """Whether `exc` is the client failing to read a reply's shape (not a wrong call, not our own bug)."""
+    import pydantic
+
+    if not isinstance(exc, _SHAPE_ERRORS + (pydantic.ValidationError,)):
+        return False
+    if isinstance(exc, TypeError) and "argument" in str(exc):
+        return False  # a wrong call (an unexpected or missing argument) fails the same way every time
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and any(part in frames[-1].filename for part in _READERS)
 
 
 async def with_timeout(call: Awaitable[CreateResult], timeout: float | None) -> CreateResult:

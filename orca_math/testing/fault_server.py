@@ -34,7 +34,7 @@ from aiohttp import web
 from orca_math.testing.loopback import LoopbackServer
 from orca_math.tokens import estimate_tokens
 
-OUTCOMES = ("ok", "429", "500", "503", "timeout", "truncated", "malformed", "bad_format", "drop")
+OUTCOMES = ("ok", "429", "500", "503", "timeout", "truncated", "malformed", "html", "bad_format", "drop")
 
 
 def teacher_reply(messages: Sequence[dict[str, Any]]) -> str:
@@ -58,6 +58,7 @@ class FaultConfig:
         timeout_hang: how long a "timeout" request hangs; set it above the client's timeout.
         rate_truncated: fraction of 200 replies whose JSON body is cut in half.
         rate_malformed: fraction of 200 replies whose body is not JSON at all.
+        rate_html: fraction of 200 replies that are an HTML page (``text/html``), as a proxy's error page.
         rate_bad_format: fraction of valid replies whose content breaks the agent's format.
         rate_drop: fraction of requests whose connection is closed without a reply.
         capacity_rps: requests per second above which the server answers 429; None for no cap.
@@ -68,6 +69,10 @@ class FaultConfig:
         seed: seed of the random draws.
         model: the model name served by ``/v1/models``.
         include_usage: send ``usage`` in replies (False imitates servers that omit it).
+        long_replies_after: after this many ok replies, every reply is as long as the request's
+            ``max_tokens`` allows (1024 without it): replies that grow, for budget tests; None never.
+        prompt_token_factor: reported prompt tokens are the server's own count times this (a
+            provider whose tokenizer counts differently from tiktoken).
     """
 
     base_latency: float = 0.0
@@ -81,6 +86,7 @@ class FaultConfig:
     timeout_hang: float = 30.0
     rate_truncated: float = 0.0
     rate_malformed: float = 0.0
+    rate_html: float = 0.0
     rate_bad_format: float = 0.0
     rate_drop: float = 0.0
     capacity_rps: float | None = None
@@ -90,6 +96,8 @@ class FaultConfig:
     seed: int = 0
     model: str = "fault-model"
     include_usage: bool = True
+    long_replies_after: int | None = None
+    prompt_token_factor: float = 1.0
 
     def __post_init__(self) -> None:
         rates = self._rates()
@@ -102,7 +110,7 @@ class FaultConfig:
     def _rates(self) -> dict[str, float]:
         return {
             "429": self.rate_429, "500": self.rate_500, "503": self.rate_503, "timeout": self.rate_timeout,
-            "truncated": self.rate_truncated, "malformed": self.rate_malformed,
+            "truncated": self.rate_truncated, "malformed": self.rate_malformed, "html": self.rate_html,
             "bad_format": self.rate_bad_format, "drop": self.rate_drop,
         }
 
@@ -137,6 +145,7 @@ class FaultApp:
         self._rng = random.Random(config.seed)
         self._scripted = deque(config.outcomes)
         self._in_flight = 0
+        self._ok_replies = 0
         self._recent: deque[float] = deque()  # arrival times within the last second, for capacity_rps
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
@@ -224,17 +233,27 @@ class FaultApp:
             request.transport.abort()  # a reset, as when a proxy or server process dies mid-request
             raise asyncio.CancelledError  # aiohttp drops the handler without writing a reply
         content = "I am not sure how to answer that." if outcome == "bad_format" else config.reply(body["messages"])
-        payload = self._completion(body, content)
+        completion_tokens = None
+        if outcome == "ok":
+            self._ok_replies += 1
+            if config.long_replies_after is not None and self._ok_replies > config.long_replies_after:
+                completion_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024)
+                content = " ".join(["apples"] * completion_tokens)
+        payload = self._completion(body, content, completion_tokens)
         if outcome == "truncated":
             text = json.dumps(payload)
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
         if outcome == "malformed":
             return web.Response(text="<html>upstream error</html>", content_type="application/json")
+        if outcome == "html":
+            return web.Response(text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
         return web.json_response(payload)
 
-    def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], content: str, completion_tokens: int | None = None) -> dict[str, Any]:
         prompt_tokens = sum(estimate_tokens(str(m.get("content", ""))) for m in body["messages"])
-        completion_tokens = estimate_tokens(content)
+        prompt_tokens = round(prompt_tokens * self.config.prompt_token_factor)
+        if completion_tokens is None:
+            completion_tokens = estimate_tokens(content)
         payload: dict[str, Any] = {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
