@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from orca_math.cli.arguments import positive_int
+from orca_math.cli.arguments import non_negative_int, positive_int
 from orca_math.cli.batch_options import add_batch_options, batch_options_from_args, mode_from_args
 from orca_math.cli.common import (
     add_cost_options,
@@ -71,7 +71,8 @@ def add_parser(subparsers) -> None:
     add_seed_options(generate)
     add_model_options(generate)
     add_cost_options(generate)
-    generate.add_argument("--rounds", type=positive_int, default=2, help="Suggester/Editor hardening rounds (default 2, as in the paper)")
+    generate.add_argument("--rounds", type=non_negative_int, default=2,
+                          help="Suggester/Editor hardening rounds (default 2, as in the paper; 0 skips hardening)")
     generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
     generate.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
     generate.add_argument("--max-answer-chars", type=positive_int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")

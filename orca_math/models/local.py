@@ -17,7 +17,7 @@ from typing import Any
 from autogen_core.models import CreateResult, LLMMessage, ModelFamily, ModelInfo
 
 from orca_math.models.base import WrappingChatClient
-from orca_math.models.errors import BadRequestError, ModelSpecError
+from orca_math.models.errors import BadRequestError, ModelError, ModelSpecError
 from orca_math.models.identity import ModelIdentity, checkpoint_fingerprint, register_identity
 
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
@@ -53,7 +53,10 @@ class LocalChatCompletionClient(WrappingChatClient):
             from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
         except ImportError:
             raise ModelSpecError(f"The local model needs llama-cpp-python: {_INSTALL_HINT}.") from None
-        super().__init__(LlamaCppChatCompletionClient(model_path=model_path, n_ctx=n_ctx, **options))
+        inner = LlamaCppChatCompletionClient(model_path=model_path, n_ctx=n_ctx, **options)
+        self._llama = _GuardedLlama(inner.llm)
+        inner.llm = self._llama  # every generation goes through the guard, which close() waits for
+        super().__init__(inner)
         self._call_lock = threading.Lock()  # a thread lock: sync twins and notebooks use different loops
         self.n_ctx = n_ctx
         self.name = name  # "local..." prices at 0 in cost tables
@@ -73,6 +76,60 @@ class LocalChatCompletionClient(WrappingChatClient):
             raise _context_error(exc, self.n_ctx) from None
         finally:
             self._call_lock.release()
+
+    async def close(self) -> None:
+        """Stop the generation in progress (at its next token), wait for it to leave llama.cpp, then free the model.
+
+        Generations run in a worker thread that a cancelled call does not stop; freeing the model
+        under it crashed the process (a segfault after Ctrl-C). Idempotent.
+        """
+        await asyncio.to_thread(self._llama.close)
+
+
+class LocalModelClosedError(ModelError):
+    """A call reached the embedded model after `close()` (or was stopped by it mid-reply)."""
+
+
+class _GuardedLlama:
+    """A `llama_cpp.Llama` whose generations can be stopped and waited for before the model is freed.
+
+    autogen-ext runs `create_chat_completion` in the event loop's default executor: a cancelled
+    `create` leaves that thread generating. Each generation holds `_running`, and once `close` sets
+    `_stopping` its next token's sampling raises, so it ends within one token; the model is freed
+    only when no thread is inside llama.cpp. Every other attribute is the model's own.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        self._llm = llm
+        self._running = threading.Lock()
+        self._stopping = threading.Event()
+        self._closed = False
+        sample = llm.sample
+
+        def sample_unless_stopping(*args: Any, **kwargs: Any) -> Any:
+            if self._stopping.is_set():  # raised in llama-cpp-python's Python token loop, not in C
+                raise LocalModelClosedError("The local model was closed while it was generating this reply.")
+            return sample(*args, **kwargs)
+
+        # llama-cpp-python's chat completion takes no stopping criteria, and its logits processors
+        # are C callbacks that cannot raise; its token loop calls `self.sample` once per token.
+        llm.sample = sample_unless_stopping
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        with self._running:
+            if self._closed or self._stopping.is_set():
+                raise LocalModelClosedError("The local model was closed; this call was not made.")
+            return self._llm.create_chat_completion(**kwargs)
+
+    def close(self) -> None:
+        self._stopping.set()
+        with self._running:  # the generation in progress ends within one token
+            if not self._closed:
+                self._closed = True
+                self._llm.close()
 
 
 def _context_error(exc: ValueError, n_ctx: int) -> BaseException:

@@ -47,7 +47,7 @@ def default_stages(
     would be thrown away.
 
     Args:
-        rounds: Suggester/Editor hardening rounds (the paper: 2).
+        rounds: Suggester/Editor hardening rounds (the paper: 2); 0 leaves the Harden stage out.
         solutions: Teacher solutions per problem (k > 1 verifies by majority where no answer is known).
         keep_rounds: keep every round's problem ("all") or only the last ("last").
         max_answer_chars: drop answers longer than this (the paper: 1,800).
@@ -55,7 +55,8 @@ def default_stages(
         benchmarks_dir: local copies of the benchmark test sets for decontamination.
     """
     stages: list[Stage] = [Expand()] if expand else []
-    stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
+    if rounds != 0:  # 0 skips hardening; a negative number is Harden's error
+        stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
     if dedup:
         stages.append(Dedup())
     if decontaminate:
