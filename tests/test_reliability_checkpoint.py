@@ -55,6 +55,7 @@ def test_a_damaged_middle_line_is_set_aside_and_its_item_redone(tmp_path, caplog
     assert len(client.calls) == 1 and "What is 1 + 2?" in str(client.calls[0]["messages"][-1].content)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(str(path) in w and "line 2" in w for w in warnings), warnings
+    assert len([w for w in warnings if str(path) in w]) == 1, warnings  # once, as the module promises (#21 item 9)
     sidecar = path.with_name(path.name + ".damaged")
     assert sidecar.read_bytes() == broken  # kept byte for byte, for whoever wants to look
     assert [json.loads(line)["key"] for line in path.read_bytes().splitlines()] == ["p0", "p2", "p1"]

@@ -6,8 +6,13 @@ last line; `CheckpointFile.repair` detects it, truncates the file back to the la
 carries on. The last line for a key wins, so a failed item retried on resume simply gets a newer line.
 
 A damaged line anywhere else (a flipped byte, a line that is not a record) is skipped by readers
-with a warning naming the file and line; `statuses()`, which a run calls before it starts, moves
-such lines (byte for byte) to `<file>.damaged`, so their items are redone and the warning is given once.
+with a warning naming the file and line; `statuses()`, which a run calls before it reads anything
+else, moves such lines (byte for byte) to `<file>.damaged`, so their items are redone and the
+warning is given once.
+
+Lines whose keys are no longer among the step's inputs (an earlier step decided differently on
+resume, or a line copied in by hand) are moved to `<file>.stale` by `set_aside`, so that no reader
+outputs them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +71,17 @@ class CheckpointFile:
         """Where damaged lines are moved: `<file>.damaged` beside the checkpoint."""
         return self.path.with_name(self.path.name + ".damaged")
 
+    @property
+    def stale_path(self) -> Path:
+        """Where `set_aside` moves the lines of keys that are no longer inputs: `<file>.stale`."""
+        return self.path.with_name(self.path.name + ".stale")
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Every sound record, in order. Damaged lines are skipped with a warning naming the line."""
         for _, record in self._scan(damaged=None):
             yield record
 
-    def _scan(self, damaged: list[tuple[int, bytes]] | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _scan(self, damaged: list[tuple[int, bytes]] | None, *, warn: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
         """(line number, record) of each sound line; damaged ones are warned about and added to `damaged`."""
         if not self.path.exists():
             return
@@ -82,6 +92,8 @@ class CheckpointFile:
                 record, problem = _record_of(line)
                 if record is not None:
                     yield number, record
+                    continue
+                if not warn:
                     continue
                 action = "set aside in " + str(self.damaged_path) if damaged is not None else "skipped"
                 logger.warning("%s, line %d: %s; %s, and its item will be redone", self.path, number, problem, action)
@@ -97,8 +109,26 @@ class CheckpointFile:
         damaged: list[tuple[int, bytes]] = []
         statuses = {record["key"]: record["status"] for _, record in self._scan(damaged)}
         if damaged:
-            self._remove_lines(damaged)
+            self._remove_lines(damaged, self.damaged_path)
         return statuses
+
+    def set_aside(self, keys: Collection[str]) -> int:
+        """Move every line of `keys` to `stale_path`, byte for byte; returns how many lines moved.
+
+        For keys that are no longer among the step's inputs: no reader sees their lines after.
+        Like `statuses()`, only safe before a run appends (see `_remove_lines`).
+        """
+        if not keys or not self.path.exists():
+            return 0
+        lines: list[tuple[int, bytes]] = []
+        with open(self.path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                record, _ = _record_of(line) if line.strip() else (None, "")
+                if record is not None and record["key"] in keys:
+                    lines.append((number, line))
+        if lines:
+            self._remove_lines(lines, self.stale_path)
+        return len(lines)
 
     def latest(self) -> Iterator[dict[str, Any]]:
         """Stream the last record of each key, in file order, holding only line numbers in memory."""
@@ -106,7 +136,7 @@ class CheckpointFile:
         last_line: dict[str, int] = {}
         for number, record in enumerate(self.records()):
             last_line[record["key"]] = number
-        for number, record in enumerate(self.records()):
+        for number, record in enumerate(record for _, record in self._scan(None, warn=False)):  # warned above
             if last_line.get(record["key"]) == number:
                 yield record
 
@@ -146,20 +176,20 @@ class CheckpointFile:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(self._fd, line)
 
-    def _set_aside(self, lines: list[bytes]) -> None:
-        with open(self.damaged_path, "ab") as sidecar:
+    def _set_aside(self, lines: list[bytes], sidecar_path: Path | None = None) -> None:
+        with open(sidecar_path or self.damaged_path, "ab") as sidecar:
             sidecar.write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
 
-    def _remove_lines(self, damaged: list[tuple[int, bytes]]) -> None:
-        """Copy damaged lines to the sidecar, then rewrite the file without them (atomically, by rename).
+    def _remove_lines(self, lines: list[tuple[int, bytes]], sidecar: Path) -> None:
+        """Copy (line number, line) pairs to `sidecar`, then rewrite the file without them (atomically, by rename).
 
-        Only safe with no writer appending, which is why readers never do it: `statuses()` runs
-        before a run's first append, and the run folder's lock keeps other processes out.
+        Only safe with no writer appending, which is why readers never do it: `statuses()` and
+        `set_aside` run before a run's first append, and the run folder's lock keeps other processes out.
         """
         if self._fd is not None:
             return
-        self._set_aside([line for _, line in damaged])
-        skip = {number for number, _ in damaged}
+        self._set_aside([line for _, line in lines], sidecar)
+        skip = {number for number, _ in lines}
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(self.path, "rb") as source, open(tmp, "wb") as target:
             for number, line in enumerate(source, start=1):

@@ -162,6 +162,8 @@ async def run_job(
                    for stage in job.stages}
         model_names = {name: (describe_client(client, with_url=False) if client is not None else None)
                        for name, client in clients.items()}
+        for stage in job.stages:  # damaged lines set aside first, so every reader below warns about them once
+            run.checkpoint(stage.name).statuses()
         spent = sum(_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name], shared) or 0.0
                     for s in job.stages)
         shared.charge_earlier(spent)
@@ -174,9 +176,11 @@ async def run_job(
         total = job.total
         with StageProgress(enabled=config.progress) as progress:
             for stage in job.stages:
+                checkpoint = run.checkpoint(stage.name)
+                redo: set[str] = set()
                 if stage.needs_whole_input:
                     stage.prepare(stage_inputs())
-                checkpoint = run.checkpoint(stage.name)
+                    redo = stage.outdated(checkpoint.latest())
                 hook = _StatsHook(progress.stage(stage.name, total), stage.model)
                 remote = RemoteStage(stage, model=stage.model_spec if stage.model_spec is not None else model, engine=config,
                                      cache_path=str(shared.cache.path) if shared.cache is not None else None,
@@ -185,7 +189,8 @@ async def run_job(
                                      budget_usd=shared.meter.budget.max_usd if shared.meter.budget is not None else None)
                 stats = await run_items(stage.name, stage_inputs, _processor(stage, job.check_output), checkpoint,
                                         key=stage.key, concurrency=config.items_in_flight, progress=hook, tune_gc=config.tune_gc,
-                                        executor=runner, remote=remote, calls=calls if stage.calls_model else None)
+                                        executor=runner, remote=remote, calls=calls if stage.calls_model else None,
+                                        redo=redo)
                 summary = summarise_stage(stage.name, checkpoint)
                 summary.skipped = stats.skipped
                 summary.cost_usd = _cost(summary, model_names[stage.name], shared)

@@ -13,9 +13,10 @@ runner offers the deferred items again, until none is left.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +28,8 @@ from orca_math.engine.reasons import failure_group, failure_label, failure_statu
 from orca_math.errors import ConfigError
 from orca_math.models.errors import ModelError, scrub, scrub_exception
 from orca_math.records import Failure, Usage
+
+logger = logging.getLogger(__name__)
 
 
 class ProgressHook(Protocol):
@@ -111,6 +114,7 @@ async def run_items(
     executor: Executor | None = None,
     remote: RemoteStage | None = None,
     calls: DeferredCalls | None = None,
+    redo: Collection[str] = (),
 ) -> StageStats:
     """Process every item not yet done, `concurrency` at a time, appending one line per item.
 
@@ -131,6 +135,13 @@ async def run_items(
         executor: where items run (default: `LocalExecutor`).
         remote: how remote workers rebuild the step (for executors that need it).
         calls: the batch-mode sender of deferred calls; None when calls are made online.
+        redo: keys whose "ok" results no longer hold (a `needs_whole_input` step that decides
+            differently now that more of its input is there): they are processed again, and
+            their new line supersedes the old one.
+
+    Checkpoint lines whose keys are not among `items` (an earlier step dropped the row on
+    resume, or a line was copied in) are moved aside (`CheckpointFile.set_aside`) once every
+    item has been seen, so no reader outputs them.
 
     Raises:
         RunStopped: a fatal error (see `is_fatal`) or an early stop; items in flight are not
@@ -141,6 +152,11 @@ async def run_items(
     stats = StageStats(name)
     started = time.perf_counter()
     statuses = checkpoint.statuses()
+    for item_key in redo:
+        if statuses.get(item_key) == "ok":
+            statuses[item_key] = "redo"
+    unseen = set(statuses)  # keys recorded earlier and not (yet) among this run's items
+    seen_all: list[bool] = []
     stop: list[BaseException] = []
     same_failure = _SameFailureStop(name, stop_after_same_failures)
     deferred: set[str] = set()
@@ -153,12 +169,15 @@ async def run_items(
     def first_pass() -> Iterator[dict[str, Any]]:
         for item in passes():
             stats.inputs += 1
-            if statuses.get(key(item)) == "ok":
+            item_key = key(item)
+            unseen.discard(item_key)
+            if statuses.get(item_key) == "ok":
                 stats.skipped += 1
                 if progress is not None:
                     progress.advance()
                 continue
             yield item
+        seen_all.append(True)
 
     def deferred_pass(waiting: set[str]) -> Iterator[dict[str, Any]]:
         if not rereadable:
@@ -214,7 +233,17 @@ async def run_items(
         stats.seconds = time.perf_counter() - started
     if stop:
         raise RunStopped(scrub(str(stop[0]))) from scrub_exception(stop[0])
+    if seen_all and unseen:
+        _set_aside_stale(checkpoint, name, unseen)
     return stats
+
+
+def _set_aside_stale(checkpoint: CheckpointFile, name: str, keys: set[str]) -> None:
+    """Move aside the lines of keys that are no longer inputs: their rows must not be output again."""
+    moved = checkpoint.set_aside(keys)
+    if moved:
+        logger.info("%s: %d recorded item(s) are no longer among its inputs (an earlier step decided differently, or "
+                    "a line was copied in); their %d line(s) moved to %s", name, len(keys), moved, checkpoint.stale_path)
 
 
 def _record_failure(checkpoint: CheckpointFile, name: str, item_key: str, item: dict[str, Any],

@@ -49,7 +49,7 @@ class Stage(ABC):
         * `params()` — the settings that change results (default: none);
         * `setup()` — build what `process` needs once the model is known (default: the declared
           agents; call ``super().setup()`` when overriding);
-        * `prepare(rows)` — only with ``needs_whole_input = True``;
+        * `prepare(rows)` and `outdated(records)` — only with ``needs_whole_input = True``;
         * `estimate(population, context)` — calls, tokens and cost for dry runs (default: none
           for stages that call no model, "not estimated" for those that do);
         * `report(records)` — extra entries for the run's summary.
@@ -125,6 +125,16 @@ class Stage(ABC):
         The runner calls it with a fresh pass over the input, also on resume, so a resumed run
         decides exactly as an uninterrupted one.
         """
+
+    def outdated(self, records: Iterable[dict[str, Any]]) -> set[str]:
+        """Keys of results recorded by an earlier run that `prepare`'s decisions no longer agree with.
+
+        Asked after `prepare` (``needs_whole_input`` only), with the last checkpoint record of each
+        item. On resume, items that failed before may have added rows to the input, and a result
+        decided without them (a row kept that now duplicates one of them) would stand: the runner
+        processes the returned keys again. The default: nothing is outdated.
+        """
+        return set()
 
     def report(self, records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
         """Extra entries for the run's `summary.json`, computed from this stage's checkpoint records."""

@@ -18,6 +18,10 @@ class Dedup(Stage):
     its outputs in the order they finished, which differs between runs, executors and resumes, so
     "first" means the smallest id, and a resumed or Ray run decides exactly as an uninterrupted
     local one. `process` then only looks the decision up. Each drop names the row it duplicates.
+
+    On resume the input may hold rows that the earlier run lacked (items that failed then and
+    succeeded now); `outdated` names the recorded decisions that no longer hold, and they are
+    taken again, so the rows kept are those of an uninterrupted run.
     """
 
     name = "dedup"
@@ -50,6 +54,19 @@ class Dedup(Stage):
                     self._duplicates[row_id] = (result.duplicate_of, result.kind or "exact", result.similarity)
         finally:
             deduplicator.close()
+
+    def outdated(self, records: Iterable[dict[str, Any]]) -> set[str]:
+        """Recorded decisions that differ from `prepare`'s: kept then and a duplicate now, or the reverse,
+        or a duplicate of another row."""
+        changed: set[str] = set()
+        for record in records:
+            if record["status"] != "ok":
+                continue  # failed items are retried anyway
+            then = next((drop.get("duplicate_of") for drop in record.get("drops", [])), None)
+            now = self._duplicates.get(record["key"])
+            if then != (now[0] if now is not None else None):
+                changed.add(record["key"])
+        return changed
 
     async def process(self, row: Row) -> ItemResult:
         self.check_row(row)
