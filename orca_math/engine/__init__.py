@@ -23,6 +23,7 @@ from orca_math.engine.executors import Executor, LocalExecutor
 from orca_math.engine.items import CallDeferred, ItemFailedError, ItemResult, RunStopped
 from orca_math.engine.jobs import Job, JobRun, run_job
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, CircuitOpenError, RateLimits
+from orca_math.engine.retry import StalledError
 from orca_math.engine.stage import Stage, StageError
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "ResponseCache",
     "RetriesExhaustedError",
     "RetryPolicy",
+    "StalledError",
     "UsageMeter",
     "cache_key",
     "estimate_cost",

@@ -30,6 +30,17 @@ class RetriesExhaustedError(ModelError):
         self.last_error = last_error
 
 
+class StalledError(ModelError):
+    """No call has succeeded for longer than the longest wait the policy allows: stop, resume later.
+
+    Raised on a retryable failure when every call since the first failure of this streak has
+    failed for `RetryPolicy.stall_limit` seconds (a server that answers every call with
+    ``429 Retry-After: 3600``, say). It stops the run; finished work is saved.
+    """
+
+    stops_run = True
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How calls are retried: exponential backoff with jitter, never shorter than Retry-After.
@@ -40,7 +51,11 @@ class RetryPolicy:
         max_wait: cap on the backoff (Retry-After may ask for longer, up to `max_retry_after`).
         jitter: up to this many random seconds added to each wait, to spread retries.
         timeout: seconds allowed per attempt; None leaves it to the inner client.
-        max_retry_after: cap on an honoured Retry-After, against bogus huge values.
+        max_retry_after: cap on an honoured Retry-After, against bogus huge values; every wait
+            (the retry's, and the pause the adaptive limit puts on new calls) is capped by it.
+
+    A run whose calls all keep failing for longer than `stall_limit` stops with `StalledError`
+    instead of waiting on: rerun it later to resume.
     """
 
     max_attempts: int = 8
@@ -57,6 +72,15 @@ class RetryPolicy:
             raise ValueError("RetryPolicy waits and jitter cannot be negative.")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"RetryPolicy.timeout must be positive or None; got {self.timeout}.")
+
+    @property
+    def stall_limit(self) -> float:
+        """Seconds of failures with no success in between after which the run stops (the longest wait allowed)."""
+        return max(self.max_retry_after, self.max_wait)
+
+    def capped(self, retry_after: float | None) -> float | None:
+        """A server's Retry-After, capped at `max_retry_after`."""
+        return None if retry_after is None else min(retry_after, self.max_retry_after)
 
     def wait(self, retry_state: tenacity.RetryCallState) -> float:
         """Seconds before the next attempt (a tenacity `wait` callable)."""
@@ -134,4 +158,4 @@ def headers_of(exc: BaseException) -> Mapping[str, str] | None:
     return headers if isinstance(headers, Mapping) or hasattr(headers, "items") else None
 
 
-__all__ = ["RetriesExhaustedError", "RetryPolicy", "classify", "headers_of", "is_retryable", "with_timeout"]
+__all__ = ["RetriesExhaustedError", "RetryPolicy", "StalledError", "classify", "headers_of", "is_retryable", "with_timeout"]
