@@ -124,9 +124,10 @@ class Solution(Record):
 
 
 class StudentReply(Record):
-    """A student's reply under evaluation, kept verbatim."""
+    """A student's reply under evaluation, kept verbatim, with its strictly read final answer (or None)."""
 
     text: str
+    final_answer: str | None = None
 
 
 class Verdict(Record):

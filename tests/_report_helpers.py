@@ -2,7 +2,7 @@
 
 The scripted agents write distinct problems (so dedup keeps them), hardened problems whose
 solutions grow with each round, one wrong teacher answer (a failed check) and one non-numeric
-final answer (an unparseable drop), so every chart and table has something to show.
+final answer ("unsolvable", a drop), so every chart and table has something to show.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _teacher_reply(question: str) -> str:
     if answer is None:
         answer = next((value for word, value in SEED_ANSWERS.items() if word in question), "unknown")
     if rounds == 2 and "eggs" in question:
-        answer = "many eggs"  # a non-numeric answer, which the filter drops
+        answer = "unsolvable"  # the solver says the problem cannot be answered: it is dropped
     lines = [f"Step {i}: work out part {i} of the problem carefully." for i in range(1, 3 + 3 * rounds)]
     return "\n".join(lines) + f"\nFinal answer: {answer}"
 
@@ -58,7 +58,8 @@ def responder(messages) -> str:
     if "grade-school" in system:  # Ask-Me-Anything
         word = next(w for w in NEW_PROBLEMS if w in user)
         problems = [{"question": q, "target": t} for q, t, _ in NEW_PROBLEMS[word]]
-        return json.dumps({"statement": "A statement that contains the answer.", "problems": problems})
+        statement = "A statement that contains the answer and the numbers " + " and ".join(t for _, t, _ in NEW_PROBLEMS[word]) + "."
+        return json.dumps({"statement": statement, "problems": problems})
     if "harder versions" in system:  # Suggester
         return json.dumps({"suggestions": ["add a second step", "add a sharing step"]})
     if "rewrite math word problems" in system:  # Editor

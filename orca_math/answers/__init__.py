@@ -18,14 +18,20 @@ from orca_math.answers.normalize import parse_number
 from orca_math.answers.policy import RULE_SET_VERSION, AnswerPolicy
 from orca_math.answers.setaside import SET_ASIDE_REASONS
 from orca_math.answers.stated import (
+    NO_ANSWER_VALUES,
     ConflictingAnswersError,
+    FinalAnswerError,
     canonical_number,
+    canonical_value,
     find_final_answer_line,
     find_stated_answer,
     stated_final_answer,
+    strict_final_answer,
+    with_final_answer_line,
 )
 
 __all__ = [
+    "NO_ANSWER_VALUES",
     "RULE_SET_VERSION",
     "AnswerPolicy",
     "CONFIDENCE_LEVELS",
@@ -36,7 +42,9 @@ __all__ = [
     "Comparison",
     "ConflictingAnswersError",
     "Extraction",
+    "FinalAnswerError",
     "canonical_number",
+    "canonical_value",
     "check_answer",
     "compare_answers",
     "extract_final_answer",
@@ -44,4 +52,6 @@ __all__ = [
     "find_stated_answer",
     "parse_number",
     "stated_final_answer",
+    "strict_final_answer",
+    "with_final_answer_line",
 ]

@@ -324,8 +324,7 @@ class OutputFolder:
         if not path.exists():
             return
         for record in CheckpointFile(path).latest():
-            if record.get("status") == "ok":
-                yield from record.get("outputs", [])
+            yield from record.get("outputs") or ()  # a failed item's rows too (ItemFailedError.outputs)
 
     def solved_rows(self) -> list[dict[str, Any]]:
         """Every solved problem, from the `verify` stage (which adds `verified`) or else `solve`."""

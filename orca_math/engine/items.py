@@ -27,19 +27,28 @@ class ItemResult:
 class ItemFailedError(Exception):
     """Raise from `Stage.process` to record a failure with a clear reason (and the raw reply, if any).
 
+    An item can fail and still pass rows on (`outputs`): Expand with `keep_seeds` passes the seed on
+    when its Ask-Me-Anything call failed. Such an item is one failure record that also carries its
+    rows: it counts once, as failed, in the funnel; its rows go to the next stage like any output;
+    and a rerun retries it, since it is not "ok". When the retry succeeds, its new outputs replace
+    the old ones; rows the next stage already finished are not redone (they are keyed by id).
+
     Attributes:
         reason: one sentence saying why the item failed; it goes into the failure row.
         raw_reply: the model's last reply, when there was one.
         attempts: how many replies were asked for.
         usage: tokens spent on the item before it failed (funnels and budgets count them).
+        outputs: rows the item passes on despite failing (none by default).
     """
 
-    def __init__(self, reason: str, *, raw_reply: str | None = None, attempts: int = 1, usage: Usage | None = None) -> None:
+    def __init__(self, reason: str, *, raw_reply: str | None = None, attempts: int = 1, usage: Usage | None = None,
+                 outputs: list[dict[str, Any]] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.raw_reply = raw_reply
         self.attempts = attempts
         self.usage = usage or Usage()
+        self.outputs = list(outputs or [])
 
 
 class RunStopped(OrcaMathError, RuntimeError):

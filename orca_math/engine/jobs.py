@@ -108,10 +108,12 @@ def write_summary(out: str | Path, finished: JobRun, **fields: Any) -> Path:
 
 
 def stage_outputs(run: RunFolder, stage: str) -> Iterator[Row]:
-    """Every output row of `stage` in `run`, in input order (what the next stage reads)."""
+    """Every output row of `stage` in `run`, in input order (what the next stage reads).
+
+    A failed item's rows are included: an item may fail and still pass rows on (`ItemFailedError.outputs`).
+    """
     for record in run.checkpoint(stage).latest():
-        if record["status"] == "ok":
-            yield from record["outputs"]
+        yield from record.get("outputs") or ()
 
 
 async def run_job(

@@ -2,7 +2,8 @@
 
 The runner knows nothing about agents: it takes items (dicts), a key function and an async
 `process(item) -> ItemResult`, and guarantees that every item ends as exactly one checkpoint line,
-"ok" (with its outputs and drops) or "failed" (with a reason). Items already "ok" in the
+"ok" (with its outputs and drops) or "failed" (with a reason, and the rows it still passes on when
+its `ItemFailedError` carries `outputs`). Items already "ok" in the
 checkpoint are skipped, so rerunning resumes; "failed" ones are tried again. *Where* items run is
 the executor's business (`orca_math.engine.executors`); everything written is written here.
 
@@ -254,8 +255,12 @@ def _record_failure(checkpoint: CheckpointFile, name: str, item_key: str, item: 
     if failure.status is None:
         failure.status = failure_status(exc)
     row = failure.to_row()
-    checkpoint.append({"key": item_key, "status": "failed", "failure": row,
-                       "usage": usage.to_row() if isinstance(usage, Usage) else Usage().to_row()})
+    record = {"key": item_key, "status": "failed", "failure": row,
+              "usage": usage.to_row() if isinstance(usage, Usage) else Usage().to_row()}
+    outputs = getattr(exc, "outputs", None)
+    if isinstance(exc, ItemFailedError) and outputs:  # a failure that still passes rows on (see ItemFailedError)
+        record["outputs"] = outputs
+    checkpoint.append(record)
     return row
 
 

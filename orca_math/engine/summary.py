@@ -77,6 +77,7 @@ def summarise_stage(name: str, checkpoint: CheckpointFile) -> StageSummary:
             usage = record.get("usage") or {}
         else:
             summary.failed += 1
+            summary.outputs += len(record.get("outputs") or ())  # rows a failed item still passed on
             failure = record["failure"]
             summary.failures[labels.setdefault(failure_group(failure), failure_label(failure))] += 1
             usage = record.get("usage") or {}

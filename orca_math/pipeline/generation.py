@@ -11,6 +11,7 @@ import re
 from typing import Any, Literal
 
 from orca_math.agents import AskMeAnything, Editor, Suggester, Teacher
+from orca_math.agents.ask_me_anything import check_target
 from orca_math.engine.estimate import (
     EstimateContext,
     Population,
@@ -33,8 +34,12 @@ class Expand(Stage):
     """Ask-Me-Anything on seeds that have answers; new problems carry their target as known answer.
 
     Reads `question` and `known_answer`. Writes new rows with origin `ask_me_anything`,
-    `parent_id` = the seed, and `known_answer` = the target. With `keep_seeds` the seed row itself
-    is passed on too. A seed without an answer is refused with a clear error before the run starts.
+    `parent_id` = the seed, and `known_answer` = the target in canonical form. A problem whose target
+    is not a number of the restated statement is dropped as `unchecked_target`, before any teacher
+    call is spent on it. With `keep_seeds` the seed row itself is passed on too, also when its
+    Ask-Me-Anything call fails: the item is then recorded as failed (counted in the funnel, retried
+    on a rerun) and still passes the seed on. A seed without an answer is refused with a clear
+    error before the run starts.
     """
 
     name = "expand"
@@ -59,21 +64,40 @@ class Expand(Stage):
         self.check_row(row)
         if not row.get("known_answer"):
             raise StageError(f"expand needs seeds with answers; seed {row['id']!r} has none")
-        result = await self.agent.call(question=row["question"], answer=row.get("gold_solution") or row["known_answer"])
+        try:
+            result = await self.agent.call(question=row["question"], answer=row.get("gold_solution") or row["known_answer"])
+        except ItemFailedError as exc:
+            if not self.keep_seeds:
+                raise
+            # The seed has a known answer of its own: it goes on, and the failed expansion is recorded
+            # (and retried on a rerun) as this item's failure.
+            raise ItemFailedError(exc.reason, raw_reply=exc.raw_reply, attempts=exc.attempts, usage=exc.usage,
+                                  outputs=[row]) from None
         outputs = [row] if self.keep_seeds else []
-        problems = result.output.problems[: self.max_problems_per_seed]
-        for index, problem in enumerate(problems, start=1):
+        drops: list[Row] = []
+        statement = result.output.statement
+        for index, problem in enumerate(result.output.problems, start=1):
+            new_id = f"{row['id']}-ama{index}"
+            target, refused = check_target(statement, problem.target)
+            if refused is not None:
+                # Refused before any teacher call: its answer could not be known.
+                drops.append(Drop(id=new_id, stage=self.name, reason="unchecked_target", detail=refused,
+                                  row={"question": problem.question, "target": problem.target, "parent_id": row["id"],
+                                       "statement": statement}).to_row())
+                continue
+            if self.max_problems_per_seed is not None and len(outputs) - int(self.keep_seeds) >= self.max_problems_per_seed:
+                break
             outputs.append(
                 _problem_row(
-                    id=f"{row['id']}-ama{index}",
+                    id=new_id,
                     question=problem.question,
                     origin="ask_me_anything",
                     parent_id=row["id"],
-                    known_answer=problem.target,
-                    metadata={"statement": result.output.statement},
+                    known_answer=target,
+                    metadata={"statement": statement},
                 )
             )
-        return ItemResult(outputs=outputs, usage=result.usage)
+        return ItemResult(outputs=outputs, drops=drops, usage=result.usage)
 
     def estimate(self, population: Population, context: EstimateContext) -> StageEstimate:
         seeds = population.known

@@ -39,9 +39,8 @@ def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dic
 def _final_rows(run: RunFolder, last_stage: str, columns: Sequence[ExtraColumn] = ()) -> Iterator[dict[str, Any]]:
     columns = tuple(columns)
     for record in run.checkpoint(last_stage).latest():
-        if record["status"] == "ok":
-            for row in record["outputs"]:
-                yield dataset_row(row, columns)
+        for row in record.get("outputs") or ():  # a failed item's rows too (ItemFailedError.outputs)
+            yield dataset_row(row, columns)
 
 
 def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Sequence[ExtraColumn] = ()) -> dict[str, Path]:

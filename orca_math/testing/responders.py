@@ -42,7 +42,8 @@ def pipeline_responder(messages: Sequence[LLMMessage]) -> str:
         question = _question(prompt)
         numbers = _NUMBER.findall(question)[:2] or ["1"]
         problems = [{"question": f"Variant {digest}{chr(96 + i)}: what number is {n} plus 0?", "target": n} for i, n in enumerate(numbers, 1)]
-        return json.dumps({"statement": f"Restated {digest}.", "problems": problems})
+        # The statement holds every target: Expand refuses targets that are not numbers of it.
+        return json.dumps({"statement": f"Restated {digest}: the numbers are {' and '.join(numbers)}.", "problems": problems})
     if '"suggestions"' in prompt:
         return json.dumps({"suggestions": ["Add a second step with 5 more items", "Ask for the total in a different unit"]})
     if '{"question"' in prompt:
