@@ -128,7 +128,7 @@ class CheckpointSampler:
 
         args, chosen = self.args, self.spec(checkpoint)
         print(f"sampling and evaluating {checkpoint} with {chosen.split(':', 1)[0]} (--sampler {args.sampler})")
-        if args.prompt_format == "orca":
+        if args.prompt_format in (None, "orca"):  # None: the flag's default, orca
             return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
         if chosen.startswith(("hf:", "vllm:")):
             return load_model_for(chosen, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)

@@ -24,9 +24,9 @@ def add_sampling_options(parser: argparse.ArgumentParser, *, k_flag: str = "--k"
     parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature (default 0.7, the paper's)")
     parser.add_argument("--top-p", type=top_p, default=0.95, help="nucleus sampling top_p (default 0.95, the paper's)")
     parser.add_argument("--max-tokens", type=positive_int, default=1024, help="reply token limit per sample (default 1024)")
-    parser.add_argument("--prompt-format", choices=["orca", "chat"], default="orca",
-                        help="for hf: models only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT trains on); "
-                        "'chat' uses the tokenizer's chat template (default orca)")
+    parser.add_argument("--prompt-format", choices=["orca", "chat"], default=None,
+                        help="for hf: and vllm: students only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT "
+                        "trains on); 'chat' uses the tokenizer's chat template (default orca)")
 
 
 def add_grading_options(parser: argparse.ArgumentParser) -> None:

@@ -146,14 +146,47 @@ def run_preferences(args: argparse.Namespace) -> int:
     return exit_status(label_failures, "gradings", out / "labels" / "label_failures.jsonl")
 
 
+#: Specs that name a checkpoint this process (or a Ray worker) loads, and renders the prompt for.
+_CHECKPOINT_SPECS = ("hf:", "vllm:")
+
+
+def student_options(spec: str, args: argparse.Namespace) -> dict:
+    """The `load_model` options `sample`'s flags give the student `spec`; sampling flags are not among them.
+
+    ``--temperature``, ``--top-p`` and ``--max-tokens`` travel with every request (the sample stage's
+    ``extra_create_args``), whatever the spec; load options are only what the spec's client takes:
+    ``hf:`` and ``vllm:`` a prompt format and a default reply budget, a server URL a model name.
+
+    Raises:
+        UserError: a flag that does not apply to this kind of spec.
+    """
+    from orca_math.learn.sampling import checkpoint_options
+
+    prompt_format = getattr(args, "prompt_format", None)
+    model_name = getattr(args, "model_name", None)
+    if spec.startswith(_CHECKPOINT_SPECS):
+        if model_name:
+            raise user_error(ValueError(f"--model-name names a model on a server URL; {spec.split(':')[0]}: loads the "
+                                        "checkpoint it names, so drop --model-name."))
+        return {**checkpoint_options(spec, max_tokens=args.max_tokens), "prompt_format": prompt_format or "orca"}
+    if prompt_format is not None:
+        raise user_error(ValueError("--prompt-format applies to hf: and vllm: students, which render the prompt "
+                                    "themselves; a server applies the checkpoint's chat template, so drop --prompt-format."))
+    if spec.startswith("vllm-serve:"):
+        if model_name:
+            raise user_error(ValueError("--model-name names a model on a server URL; vllm-serve: serves the "
+                                        "checkpoint it names, so drop --model-name."))
+        return {}
+    return {"model": model_name} if model_name else {}
+
+
 def _student(spec: str, args: argparse.Namespace):
     from orca_math.cli.scale_options import load_model_for
 
-    if spec.startswith("hf:"):
-        return load_model_for(spec, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
-    if args.model_name:
-        return load_model_for(spec, args, model=args.model_name)
+    options = student_options(spec, args)
+    if spec.startswith(_CHECKPOINT_SPECS) or options:
+        return load_model_for(spec, args, **options)
     return spec
 
 
-__all__ = ["add_parser", "run_preferences", "run_sample"]
+__all__ = ["add_parser", "run_preferences", "run_sample", "student_options"]

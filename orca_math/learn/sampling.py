@@ -172,8 +172,8 @@ def checkpoint_options(model: ModelLike, *, max_tokens: int) -> dict[str, Any]:
     """
     if not isinstance(model, str) or not model.startswith(ORCA_FORMAT_SPECS):
         return {}
-    if model.startswith("vllm:"):
-        return {"prompt_format": "orca", "max_tokens": max_tokens}
+    if model.startswith("vllm:"):  # the engine's load option is max_new_tokens; max_tokens is per request
+        return {"prompt_format": "orca", "max_new_tokens": max_tokens}
     options: dict[str, Any] = {"prompt_format": "orca", "max_new_tokens": max_tokens}
     try:
         import torch
