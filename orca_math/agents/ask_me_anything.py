@@ -68,6 +68,7 @@ class AskMeAnything(Agent[Restatement]):
 
     def parse(self, reply: str, inputs: Mapping[str, Any]) -> Restatement:
         restatement = super().parse(reply, inputs)
+        self._check_not_echo(reply, restatement, inputs)  # a copied placeholder is told as such, first
         reasons = [check_target(restatement.statement, problem.target)[1] for problem in restatement.problems]
         if all(reasons):
             raise ReplyParseError("no new problem asks for a number of the statement: " + "; ".join(dict.fromkeys(reasons)), reply)  # type: ignore[arg-type]
