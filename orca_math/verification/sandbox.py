@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from orca_math.answers.stated import canonical_number
+from orca_math.answers.stated import canonical_value
 from orca_math.errors import ConfigError, OrcaMathError
 
 _WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
@@ -60,7 +60,7 @@ class ProgramResult:
     """What running one program gave.
 
     Attributes:
-        value: the `answer` the program assigned, as canonical number text ("42", "2.5", "1/3"),
+        value: the `answer` the program assigned, in the canonical form of a final answer ("42", "2.5", "5/2"),
             or None when there is no usable answer.
         error: why there is no value (one sentence), or None.
         output: what the program printed, at most the sandbox's output cap.
@@ -317,20 +317,24 @@ def _result(reply: dict) -> ProgramResult:
 
 
 def answer_text(tagged: dict) -> tuple[str | None, str | None]:
-    """The canonical text of a worker's tagged answer, or (None, why it is not a number)."""
+    """The canonical text of a worker's tagged answer, or (None, why it is not a number).
+
+    The text is what `canonical_value` gives a stated final answer, so a program's result and a
+    solution's final answer compare as equal strings when they are the same value.
+    """
     if "int" in tagged:
         return str(int(tagged["int"])), None
     if "float" in tagged:
         number = float(tagged["float"])
         if number != number or number in (float("inf"), float("-inf")):
             return None, f"the answer is {tagged['float']}, not a finite number"
-        return canonical_number(format(Decimal(format(number, f".{_FLOAT_DIGITS}g")), "f")), None
+        return canonical_value(format(Decimal(format(number, f".{_FLOAT_DIGITS}g")), "f")), None
     if "fraction" in tagged:
         numerator, denominator = tagged["fraction"]
-        return canonical_number(f"{numerator}/{denominator}"), None
+        return canonical_value(f"{numerator}/{denominator}"), None
     if "str" in tagged:
         text = tagged["str"]
-        value = canonical_number(text)
+        value = canonical_value(text)
         if value is None:
             return None, f"the answer is the text {text[:80]!r}, not a number"
         return value, None
