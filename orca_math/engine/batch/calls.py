@@ -4,7 +4,8 @@ The runner calls `settle()` after each pass over a stage's items. It submits eve
 request (split by `chunking`, at most `BatchOptions.max_open` batches open at once), polls with
 backoff, downloads each ended batch and stores its results (`state`) before anything else, and
 resubmits the requests that expired, failed or were cancelled, until each has its reply or has
-used its attempts. With ``wait=False`` it submits what it can and raises `RunPaused` ("rerun to
+used its attempts; a request that used them up fails its item in this run, and is sent again by the
+next run (the same command again), as failed items are retried online. With ``wait=False`` it submits what it can and raises `RunPaused` ("rerun to
 continue") while batches are still running; rerunning the same command polls them.
 """
 
@@ -61,6 +62,9 @@ class BatchCalls:
         self.reservations: dict[str, float] = {}  # request key -> budget held since its batch was submitted
         self.meter: Any = None
         self.events: list[str] = []  # one line per batch submitted, ended or resubmitted (logs, summaries)
+        # Requests given up while this object ran: they fail their items now. Ones given up by an
+        # earlier run are sent again (see `BatchClient.create`). Only failures are held: few.
+        self._failed_here: set[str] = set()
 
     @property
     def state(self) -> BatchState:
@@ -83,6 +87,13 @@ class BatchCalls:
         if lane is None:
             lane = self.lanes[(backend.name, backend.model)] = Lane(backend, backend.model)
         return BatchClient(self, client, lane, meter)
+
+    def failed_in_this_run(self, key: str) -> bool:
+        """Whether the request `key` used up its attempts in this run (not in an earlier one)."""
+        return key in self._failed_here
+
+    def _note_failed(self, batch_id: str) -> None:
+        self._failed_here.update(self.state.failed_keys(batch_id))
 
     def pending(self) -> int:
         """Requests recorded and not yet submitted."""
@@ -159,6 +170,7 @@ class BatchCalls:
             lost = {key for key, _, _ in wanted} - {p.key for p in resend}
             if lost:  # their input lines are gone (a deleted batch folder): they cannot be sent again as they were
                 self.state.give_up(lost, "its batch input file is gone, so it could not be sent again")
+                self._failed_here.update(lost)
             waiting = [*lane.pending.values(), *resend]
             if not waiting:
                 continue
@@ -268,6 +280,7 @@ class BatchCalls:
                 status = await lane.backend.poll(record)
             except BatchMissingError as exc:
                 n = self.state.fail_batch(record.id, "missing", str(exc), max_attempts=self.options.max_attempts)
+                self._note_failed(record.id)
                 logger.warning("%s; its %d unanswered request(s) are submitted again.", exc, n)
                 self._event(f"batch {record.id}: missing at the provider; {n} request(s) resubmitted")
                 changed = True
@@ -284,6 +297,7 @@ class BatchCalls:
             if status.state == "failed":
                 n = self.state.fail_batch(record.id, "failed", f"the batch failed: {status.reason}",
                                           max_attempts=self.options.max_attempts)
+                self._note_failed(record.id)
                 self._event(f"batch {record.id}: failed at the provider ({status.reason}); {n} request(s) to resend or fail")
                 continue
             await self._store(record, lane, status)
@@ -296,11 +310,14 @@ class BatchCalls:
             await lane.backend.download(record, status, path)
         except BatchOutputLostError as exc:
             n = self.state.fail_batch(record.id, "failed", str(exc), max_attempts=self.options.max_attempts)
+            self._note_failed(record.id)
             self._event(f"batch {record.id}: {exc}; {n} request(s) to resend or fail")
             return
         counts = await asyncio.to_thread(self.state.store_results, record.id, lane.backend.read_file(path),
                                          max_attempts=self.options.max_attempts)
         self.state.update_batch(record.id, counts={**(status.counts or {}), "stored": counts})
+        if counts["failed"]:
+            self._note_failed(record.id)
         note = f" ({status.reason})" if status.reason else ""
         self._event(f"batch {record.id}: ended{note}: {counts['succeeded']} succeeded, {counts['retry']} to resend, "
                     f"{counts['failed']} failed, {counts['missing']} without a result line")

@@ -4,7 +4,8 @@ Its `create` answers from, in order: the batch state (a result downloaded in thi
 process), the response cache (a prompt answered online, or by another job sharing the cache, is
 never sent again), or not at all: it records the request for the next batch and raises `CallDeferred`,
 and the runner offers the item again once the batch is back. A request whose batch keeps failing
-raises `BatchRequestFailedError` with every reason, which fails only its item.
+raises `BatchRequestFailedError` with every reason, which fails only its item; a later run (the
+same command again) sends it again with its attempts renewed, as online reruns retry failed items.
 """
 
 from __future__ import annotations
@@ -106,9 +107,14 @@ class BatchClient(WrappingChatClient):
                     await cache.put(key, result, model=self.model_name)
             return result
         if record is not None and record.state == "failed":
-            self.meter.release(self.calls.reservations.pop(key, 0.0))  # nothing will be paid for it
-            history = "; ".join(record.history or [record.reason or "no reason recorded"])
-            raise BatchRequestFailedError(f"no reply after {record.attempts} batch attempt(s) at {self.lane.backend.where}: {history}")
+            if self.calls.failed_in_this_run(key):
+                self.meter.release(self.calls.reservations.pop(key, 0.0))  # nothing will be paid for it
+                history = "; ".join(record.history or [record.reason or "no reason recorded"])
+                raise BatchRequestFailedError(f"no reply after {record.attempts} batch attempt(s) at {self.lane.backend.where}: "
+                                              f"{history}")
+            # Given up by an earlier run: a rerun retries failed items, so the request gets its attempts
+            # again, in the next batch (at the batch price). Its earlier reasons stay in its history.
+            self.calls.state.renew(key)
         if record is not None and record.state == "submitted":
             raise CallDeferred(key)
         if cache is not None:  # answered online, or by an earlier batch job sharing the cache: never sent again

@@ -238,6 +238,16 @@ class BatchState:
                          (state, reason, json.dumps(reasons), now, key))
         return state
 
+    def renew(self, key: str) -> None:
+        """Give a failed request its attempts again (a later run retries it); its history of reasons is kept."""
+        with self._lock:
+            self._db.execute("UPDATE requests SET attempts = 0, updated = ? WHERE key = ? AND state = 'failed'", (time.time(), key))
+
+    def failed_keys(self, batch_id: str) -> list[str]:
+        """Keys of the requests last sent in `batch_id` that are failed for good."""
+        with self._lock:
+            return [key for (key,) in self._db.execute("SELECT key FROM requests WHERE batch = ? AND state = 'failed'", (batch_id,))]
+
     def mark_rejected(self, key: str) -> None:
         """The caller could not use this request's reply: a later run asks for it again."""
         with self._lock:
