@@ -13,6 +13,7 @@ from pathlib import Path
 import datasets
 
 from orca_math.engine.checkpoint import CheckpointFile
+from orca_math.models.errors import ServerError
 from orca_math.pipeline import Dedup, Expand, Filter, Harden, Pipeline, Solve, Verify
 from orca_math.quality import Deduplicator
 from orca_math.testing import ScriptedChatClient
@@ -34,7 +35,7 @@ SEEDS = [
     {"id": "s05", "question": "A shelf holds 8 books and 9 more are added. How many books?", "answer": "#### 17"},
     {"id": "s06", "question": _PAIRS[1][1], "answer": "#### 65"},
 ]
-#: Seeds whose Ask-Me-Anything reply is unusable in the first, broken run: the first of each pair.
+#: Seeds whose hardening fails in the first, broken run (the server errs): the first of each pair.
 BROKEN = ("s01", "s03")
 
 
@@ -47,10 +48,11 @@ def _run(seeds: Path, out: Path, client: ScriptedChatClient):
     return pipeline.run_sync(seeds, out=out)
 
 
-def _broken_ask_me_anything(messages):
+def _broken_hardening(messages):
     prompt = "\n".join(str(m.content) for m in messages)
-    if '"statement"' in prompt and any(seed["question"] in prompt for seed in SEEDS if seed["id"] in BROKEN):
-        return "Sorry, I cannot restate that."  # not JSON: the item fails after its parse retries
+    if '"suggestions"' in prompt and any(seed["question"] in prompt for seed in SEEDS if seed["id"] in BROKEN):
+        # A model error (as after the managed client's retries): the whole Harden item fails, seed included.
+        return ServerError("the server answered 500 Internal Server Error")
     return pipeline_responder(messages)
 
 
@@ -68,12 +70,12 @@ def test_a_rerun_that_retries_failed_items_ends_with_the_rows_of_an_uninterrupte
     seeds = _seeds(tmp_path)
     clean = _run(seeds, tmp_path / "clean", ScriptedChatClient(responder=pipeline_responder))
 
-    first = _run(seeds, tmp_path / "resumed", ScriptedChatClient(responder=_broken_ask_me_anything))
-    assert first.funnel.stages[0].failed == len(BROKEN)
+    first = _run(seeds, tmp_path / "resumed", ScriptedChatClient(responder=_broken_hardening))
+    assert first.funnel.stages[1].failed == len(BROKEN)
     first_ids = {row["id"] for row in _rows(first)}
     assert {"s04", "s06"} <= first_ids  # kept: their earlier twins had failed
     second = _run(seeds, tmp_path / "resumed", ScriptedChatClient(responder=pipeline_responder))
-    assert second.resumed and second.funnel.stages[0].failed == 0
+    assert second.resumed and second.funnel.stages[1].failed == 0
 
     assert _rows(second) == _rows(clean)
     ids = [row["id"] for row in _rows(second)]
