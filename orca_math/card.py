@@ -242,9 +242,14 @@ def _how_made(folder: OutputFolder) -> str:
 
 
 def _contents(dataset) -> str:
+    if dataset is None:
+        return "## Contents\n\nThe dataset folder was not found."
+    if "origin" not in dataset.column_names:
+        return "## Contents\n\nThe dataset has no `origin` column, so its rows cannot be counted by origin."
     counts = origin_counts(dataset)
     if not counts:
-        return "## Contents\n\nThe dataset folder was not found or has no `origin` column."
+        return ("## Contents\n\nThe dataset has no rows: every problem was dropped or failed (the funnel below says "
+                "where, and `drops.jsonl` and `failures.jsonl` say why).")
     rows = [[origin, rnd, n] for (origin, rnd), n in sorted(counts.items(), key=lambda item: (str(item[0][0]), item[0][1]))]
     text = "## Contents\n\nRows per origin and hardening round:\n\n" + _table(["origin", "round", "rows"], rows)
     if "verification" in dataset.column_names:

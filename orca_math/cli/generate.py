@@ -20,7 +20,7 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
-from orca_math.cli.outcome import exit_status
+from orca_math.cli.outcome import counted, exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
     add_overwrite_option,
@@ -111,7 +111,8 @@ def run_solve(args: argparse.Namespace) -> int:
     write_dataset(result.load_dataset(), out, formats=(out.suffix.lstrip("."),))
     stage = result.funnel.stages[0]
     print(result.funnel.render())
-    print(f"\nsolved {stage.outputs} of {stage.inputs} problems ({stage.failed} failed, reasons in {result.outputs['failures']})")
+    failed = f" ({stage.failed} failed, reasons in {result.outputs['failures']})" if stage.failed else ""
+    print(f"\nsolved {stage.outputs} of {counted(stage.inputs, 'problems')}{failed}")
     print(f"output: {out}")
     _maybe_note(args)
     return exit_status(stage.failed, "problems", result.outputs["failures"])

@@ -23,6 +23,14 @@ EXIT_STATUS_TEXT = (
 )
 
 
+def counted(count: int, what: str) -> str:
+    """``"1 problem"``, ``"2 problems"``: `what` is the plural ("samples or labels" works too)."""
+    if count != 1:
+        return f"{count} {what}"
+    words = [word[:-1] if word.endswith("s") and not word.endswith("ss") and word != "or" else word for word in what.split()]
+    return f"{count} {' '.join(words)}"
+
+
 def exit_status(failed: int, what: str, where: str | Path, *, retried: bool = True) -> int:
     """0 when nothing failed; else one line on stderr with the count and where the reasons are, and 1.
 
@@ -35,8 +43,8 @@ def exit_status(failed: int, what: str, where: str | Path, *, retried: bool = Tr
     if failed <= 0:
         return EXIT_OK
     again = "; run the same command again to retry them" if retried else ""
-    print(f"{failed} {what} failed (reasons in {where}){again}.", file=sys.stderr)
+    print(f"{counted(failed, what)} failed (reasons in {where}){again}.", file=sys.stderr)
     return EXIT_ITEMS_FAILED
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_ITEMS_FAILED", "EXIT_OK", "EXIT_STATUS_TEXT", "EXIT_USER_ERROR", "exit_status"]
+__all__ = ["counted", "EXIT_INTERRUPTED", "EXIT_ITEMS_FAILED", "EXIT_OK", "EXIT_STATUS_TEXT", "EXIT_USER_ERROR", "exit_status"]

@@ -21,7 +21,7 @@ from orca_math.cli.learn_options import (
     problems_from_args,
     user_error,
 )
-from orca_math.cli.outcome import exit_status
+from orca_math.cli.outcome import counted, exit_status
 from orca_math.cli.scale_options import add_executor_options, executor_from_args
 from orca_math.files import read_json, write_json
 
@@ -108,7 +108,7 @@ def run_sample(args: argparse.Namespace) -> int:
         if not isinstance(model, str):
             run_sync(model.close())
     counts = read_json(Path(args.out) / "summary.json")["counts"]
-    print(f"{counts['ok']} of {counts['samples']} samples in {path} ({counts['failed']} failed, {counts['reused']} reused)")
+    print(f"{counts['ok']} of {counted(counts['samples'], 'samples')} in {path} ({counts['failed']} failed, {counts['reused']} reused)")
     return exit_status(counts["failed"], "samples", Path(args.out) / "failures.jsonl")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orca_math.engine.folder import OutputFolder, OutputFolderError
+from orca_math.errors import ConfigError
 
 #: Raised for a folder that is not an orca-math output folder (the layout module's error).
 ReportError = OutputFolderError
@@ -27,16 +28,28 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
 
     Raises:
         ReportError: `run_dir` is not an output folder.
+        ConfigError: matplotlib (the `report` extra) is not installed.
     """
-    from orca_math.report.html import render_report
-
     folder = OutputFolder.open(run_dir)
+    render_report = _renderer()
     target = Path(out) if out is not None else folder.path / "report"
     target.mkdir(parents=True, exist_ok=True)
     page = render_report(folder, target)
     path = target / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _renderer():
+    """`render_report`, or one sentence naming the extra when matplotlib (the charts) is not installed."""
+    try:
+        from orca_math.report.html import render_report
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "matplotlib":
+            raise
+        raise ConfigError("The report draws its charts with matplotlib, which is not installed: "
+                          "pip install 'orca-math[report]'.") from None
+    return render_report
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -133,7 +133,9 @@ def _funnel(folder: OutputFolder, out: Path) -> str:
 
 def _difficulty(folder: OutputFolder, out: Path, solved: list[dict[str, Any]]) -> str:
     if not solved:
-        return _missing("No solved problems found (the run has no solve or verify checkpoint).")
+        if folder.stage_config("solve") or folder.stage_config("verify"):
+            return _missing("No problem was solved: none reached the solve stage or every one failed there (see the funnel).")
+        return _missing("No solved problems found (the run has no solve or verify stage).")
     groups = difficulty_groups(solved)
     chart = charts.difficulty_chart(groups, out / "difficulty.png")
     rows = [[g["label"], g["n"], round(g["mean_chars"]), g["median_chars"], round(g["mean_steps"], 1), g["checked"], _pct(g["agreement"])] for g in groups]
@@ -173,6 +175,8 @@ def _tokens(folder: OutputFolder, out: Path) -> str:
 def _verification(folder: OutputFolder, out: Path, solved: list[dict[str, Any]]) -> str:
     checked = [r for r in solved if "verification" in r]
     if not checked:
+        if folder.stage_config("verify"):
+            return _missing("The verify stage checked no problem: none reached it (see the funnel).")
         return _missing("No verification results found (the run has no verify stage).")
     methods: dict[str, Counter] = defaultdict(Counter)
     for row in checked:
