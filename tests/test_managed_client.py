@@ -300,6 +300,7 @@ def test_cache_is_shared_by_coroutines_and_by_other_connections(tmp_path):
 
     async def go():
         await asyncio.gather(*(writer.put(f"k{i}", r) for i, r in enumerate(results)))
+        await writer.flush()  # written behind: another connection sees a batch once it is committed
         return await asyncio.gather(*(reader.get(f"k{i}") for i in range(41)))
 
     found = run(go())

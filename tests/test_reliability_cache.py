@@ -7,6 +7,12 @@ left its failed items failing forever on resume, with zero requests made.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from autogen_core.models import UserMessage
@@ -77,3 +83,192 @@ def test_reject_reply_is_keyed_like_create(tmp_path):
     assert run_sync(client.reject_reply(messages, extra_create_args=args)) is False  # already gone
     assert run_sync(client.create(messages, extra_create_args={**args, "orca_math_sample": 2})).cached
     cache.close()
+
+
+# --- a damaged cache file is set aside, not a traceback (#21 item 8) ---
+
+
+def _result(text: str):
+    from autogen_core.models import CreateResult, RequestUsage
+
+    return CreateResult(finish_reason="stop", content=text, usage=RequestUsage(prompt_tokens=3, completion_tokens=4),
+                        cached=False)
+
+
+def _filled_cache(path, n: int = 400) -> bytes:
+    cache = ResponseCache(path)
+    for i in range(n):
+        cache.add(f"key-{i}", _result(f"reply {i} " + "x" * 500))
+    cache.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:  # fold the WAL into the file, as a finished run leaves it
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_cache_file_is_set_aside_with_one_warning_and_rebuilt(tmp_path, caplog, damage):
+    path = tmp_path / "cache.sqlite"
+    whole = _filled_cache(path)
+    damaged = whole[: len(whole) // 2] if damage == "truncated" else b"this is not a database\n" * 200
+    path.write_bytes(damaged)
+    with caplog.at_level("WARNING", logger="orca_math.engine.cache"):
+        cache = ResponseCache(path)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "could not be read" in warnings[0].getMessage() and str(path) in warnings[0].getMessage()
+    aside = [p for p in tmp_path.iterdir() if re.fullmatch(r"cache\.sqlite\.corrupt-[0-9-]+", p.name)]
+    assert len(aside) == 1 and aside[0].read_bytes() == damaged  # kept for a post-mortem, untouched
+    assert len(cache) == 0 and run_sync(cache.get("key-1")) is None
+    cache.put_now("fresh", _result("a new reply"))
+    cache.close()
+    reopened = ResponseCache(path)
+    assert reopened.get_now("fresh").content == "a new reply" and len(reopened) == 1
+    reopened.close()
+
+
+def test_a_cli_run_over_a_garbage_cache_warns_once_and_finishes(tmp_path):
+    out = tmp_path / "solved.jsonl"
+    cache = tmp_path / "solved.jsonl.run" / "cache.sqlite"  # solve's run folder sits next to its output file
+    seeds = _seeds(tmp_path / "seeds.jsonl")
+    with FaultServer(FaultConfig()) as server:
+        argv = [sys.executable, "-m", "orca_math", "solve", "--seeds", str(seeds), "--out", str(out), "--model",
+                server.base_url, "--model-name", "fault-model", "--no-progress"]
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+        assert subprocess.run(argv, capture_output=True, timeout=120, env=env).returncode == 0
+        for leftover in cache.parent.glob("cache.sqlite-*"):
+            leftover.unlink()
+        cache.write_bytes(b"\x00garbage\xff" * 1000)  # overwritten by something else
+        done = subprocess.run([*argv, "--fresh"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("could not be read") == 1 and "Traceback" not in done.stderr
+    assert len(server.chat_requests()) == 2 * ITEMS and len(out.read_text().splitlines()) == ITEMS  # asked anew
+
+
+# --- written behind in batches: what is buffered, what survives, what a kill costs ---
+
+
+def test_buffered_replies_are_served_at_once_and_reach_disk_at_close(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path, flush_seconds=3600)  # only a full batch or close writes
+    other = ResponseCache(path)
+
+    async def go():
+        await cache.put("a", _result("first"))
+        return await cache.get("a"), await other.get("a")
+
+    mine, theirs = run_sync(go())
+    assert mine.content == "first" and mine.cached and theirs is None  # not committed yet
+    assert cache.remove("a") is True and cache.get_now("a") is None and cache.remove("a") is False
+    cache.add("b", _result("second"))
+    cache.close()
+    assert other.get_now("b").content == "second" and other.get_now("a") is None  # a commit wakes the other's filter
+    other.close()
+
+
+def test_a_full_batch_is_committed_without_waiting_for_the_timer(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path, flush_rows=10, flush_seconds=3600)
+    for i in range(25):
+        cache.add(f"k{i}", _result(f"r{i}"))
+    cache._executor.shutdown(wait=True)  # the two full batches are in the worker's hands; wait for them
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 20
+    cache._executor = None
+    cache.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 25
+
+
+def test_replies_buffered_when_the_interpreter_exits_are_written(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    script = ("import sys\nfrom autogen_core.models import CreateResult, RequestUsage\nfrom orca_math.engine.cache import ResponseCache\n"
+              "cache = ResponseCache(sys.argv[1], flush_seconds=3600)\n"
+              "for i in range(7):\n"
+              "    cache.add(f'k{i}', CreateResult(finish_reason='stop', content=f'r{i}', usage=RequestUsage(prompt_tokens=1, "
+              "completion_tokens=1), cached=False))\n"
+              "raise KeyboardInterrupt  # Ctrl-C, with nothing closed\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" in done.stderr
+    cache = ResponseCache(path)
+    assert len(cache) == 7 and cache.get_now("k6").content == "r6"
+    cache.close()
+
+
+MODEL = "fault-model"
+
+
+def _generate_argv(seeds, out, server) -> list[str]:
+    return [sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(out), "--model",
+            server.base_url, "--model-name", MODEL, "--no-progress", "--no-decontaminate", "--concurrency", "8"]
+
+
+def _answered(server) -> int:
+    return sum(1 for r in server.chat_requests() if r.outcome == "ok")
+
+
+def _cached_rows(path) -> int:
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # created but no table yet
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["after_its_batch_is_written", "right_after_the_replies"])
+def test_sigkill_loses_only_unwritten_replies_and_a_rerun_pays_for_nothing_twice(tmp_path, when):
+    """`generate` (several calls per item) is killed with SIGKILL while R replies are answered and the
+    rest hang; the rerun against the same, now healthy, server must cost exactly what an
+    uninterrupted run costs, plus at most the replies that were not yet committed to the cache."""
+    from orca_math.testing.batch_server import responder_reply
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"s{i}", "question": f"Ann has {i + 3} pens and buys {i + 2} more. "
+                                         "How many pens does she have?", "answer": str(2 * i + 5)}) + "\n"
+                             for i in range(6)))
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test", "TIKTOKEN_CACHE_DIR": os.environ.get("TIKTOKEN_CACHE_DIR", "")}
+    with FaultServer(FaultConfig(reply=responder_reply, model=MODEL)) as clean_server:
+        clean = subprocess.run(_generate_argv(seeds, tmp_path / "clean", clean_server), capture_output=True, text=True,
+                               timeout=300, env=env)
+        uninterrupted = _answered(clean_server)
+    assert clean.returncode == 0, clean.stderr
+    answered_first = uninterrupted // 2
+    gate = FaultConfig(reply=responder_reply, model=MODEL, outcomes=["ok"] * answered_first, rate_timeout=1.0, timeout_hang=600)
+    out = tmp_path / "killed"
+    with FaultServer(gate) as server:
+        process = subprocess.Popen(_generate_argv(seeds, out, server), env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _answered(server) < answered_first and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if when == "after_its_batch_is_written":  # the process still runs: its timer alone must commit the batch
+            while _cached_rows(out / "cache.sqlite") < answered_first and time.monotonic() < deadline:
+                time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+        assert _answered(server) == answered_first
+        committed = _cached_rows(out / "cache.sqlite")
+        server.config.rate_timeout = 0.0  # healthy from now on
+        rerun = subprocess.run(_generate_argv(seeds, out, server), capture_output=True, text=True, timeout=300, env=env)
+        total = _answered(server)
+    assert rerun.returncode == 0, rerun.stderr
+    if when == "after_its_batch_is_written":
+        assert committed == answered_first and total == uninterrupted  # nothing was asked twice
+    lost = answered_first - committed
+    assert lost <= 256  # at most one batch (FLUSH_ROWS) was still in memory
+    assert uninterrupted <= total <= uninterrupted + lost
+    assert _rows(out) == _rows(tmp_path / "clean")
+
+
+def _rows(out) -> list[tuple[str, str, str]]:
+    import datasets
+
+    data = datasets.load_from_disk(str(out / "dataset"))
+    return sorted(zip(data["id"], data["question"], data["answer"], strict=True))

@@ -164,7 +164,7 @@ class ManagedClient(WrappingChatClient):
                        cancellation_token=cancellation_token)
         result = await self._with_retries(messages, request, label)
         if key is not None and self.cache is not None:
-            await self.cache.put(key, result, model=self.model_name)
+            self.cache.add(key, result, model=self.model_name)  # buffered: committed with its batch, off the event loop
         return result
 
     async def reject_reply(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = (),
@@ -176,7 +176,13 @@ class ManagedClient(WrappingChatClient):
         if self.cache is None:
             return False
         args = {k: v for k, v in extra_create_args.items() if k != LABEL_KEY}
-        return await self.cache.discard(self._cache_key(messages, json_output, args, tools))
+        return self.cache.remove(self._cache_key(messages, json_output, args, tools))
+
+    async def close(self) -> None:
+        """Write the replies the cache still buffers, then close the inner client."""
+        if self.cache is not None:
+            await self.cache.flush()
+        await super().close()
 
     def _cache_key(self, messages: Sequence[LLMMessage], json_output: Any, args: Mapping[str, Any], tools: Sequence[Any]) -> str:
         return request_cache_key(self._identity, messages, json_output, args, tools)

@@ -206,11 +206,14 @@ class Engine:
         return client
 
     async def close(self) -> None:
-        """Close the clients built here from specs (a client passed in is the caller's to close)."""
+        """Close the clients built here from specs (a client passed in is the caller's to close), and the cache."""
         for _, client, built in list(self._clients.values()):
             if built:
                 await client.close()
         self._clients.clear()
+        if self.cache is not None:  # the job's end: every buffered reply is written before the run returns
+            await self.cache.flush()
+            self.cache.close()
 
 
 __all__ = ["Engine", "EngineConfig", "build_client"]
