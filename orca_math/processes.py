@@ -83,6 +83,66 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
             process.send_signal(signum)
 
 
+def descendants(pid: int | None = None) -> set[int]:
+    """The process ids of every living descendant of `pid` (default: this process), read from /proc.
+
+    Empty where there is no /proc (macOS): callers use it to clean up after a library that started
+    processes and failed before handing them over (Ray's node start-up).
+    """
+    parents: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return set()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != b"Z":  # a zombie is already dead
+            parents[int(entry)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {os.getpid() if pid is None else pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier and child not in found}
+        found |= frontier
+    return found
+
+
+def end_processes(pids: set[int], timeout: float = 5.0) -> None:
+    """SIGTERM `pids`, wait up to `timeout` s for them to go, then SIGKILL what is left (and reap our own)."""
+    import time
+
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + timeout
+        while pids and time.monotonic() < deadline:
+            pids = {pid for pid in pids if _alive(pid)}
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our child, reaped now
+            return False
+    except ChildProcessError:  # not our child (or reaped already): look it up
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except (OSError, IndexError):
+            return False
+    return True
+
+
 def _die_with_parent(parent_pid: int, death_signal: int):
     def preexec() -> None:  # runs in the child between fork and exec: keep it to syscalls
         libc = ctypes.CDLL(None, use_errno=True)
@@ -93,4 +153,4 @@ def _die_with_parent(parent_pid: int, death_signal: int):
     return preexec
 
 
-__all__ = ["spawn", "stop"]
+__all__ = ["descendants", "end_processes", "spawn", "stop"]

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module and registers itself with `add_parser(subparsers)`;
 errors users can fix (`orca_math.errors.OrcaMathError`) are printed as one sentence with exit
-status 2; any other exception is a bug and keeps its traceback.
+status 2 (with `-v`, their traceback comes first as a debug message); any other exception is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(exc, "paused", False):  # --batch --no-wait: batches are running; not an error
             print(cli_message(exc), file=sys.stderr)
             return EXIT_PAUSED
-        if args.verbose:
-            raise
+        # A user error keeps its exit status with -v too; its traceback is debug detail (shown with -v).
+        logging.getLogger("orca_math.cli").debug("traceback of the error below", exc_info=True)
         print(f"error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

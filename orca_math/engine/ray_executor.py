@@ -115,10 +115,25 @@ class RayExecutor(Executor):
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
         if self.runtime_env:
             options["runtime_env"] = self.runtime_env
-        if self.address is None:
-            ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, **options)
-        else:
+        if self.address is not None:
             ray.init(address=self.address, **options)
+            return
+        from orca_math.processes import descendants, end_processes
+
+        before = descendants()
+        try:
+            ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, **options)
+        except Exception as exc:
+            # A node that fails to start is never handed to ray.shutdown(): its GCS and raylet
+            # would linger for minutes. End what this call started, then say what to do.
+            ray.shutdown()
+            end_processes(descendants() - before)
+            if "timed out during startup" not in str(exc):
+                raise
+            raise ConfigError("Ray's local cluster did not start in time (its node timed out during startup, which "
+                              "happens on busy cores); the processes it started were stopped: run again when the "
+                              "machine is less loaded, start a cluster first with `ray start --head` and pass "
+                              "--ray-address auto, or leave out --executor ray.") from None
 
     def _worker_count(self) -> int:
         import ray
