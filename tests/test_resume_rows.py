@@ -114,3 +114,16 @@ def test_checkpoint_lines_of_keys_that_are_not_inputs_are_not_output(tmp_path):
     assert _rows(second) == rows
     assert second.funnel.to_dict()["stages"] == first.funnel.to_dict()["stages"]
     assert [record["key"] for record in CheckpointFile(path).latest()].count("not-an-input") == 0
+
+
+def test_set_aside_moves_the_lines_of_keys_byte_for_byte_and_readers_no_longer_see_them(tmp_path):
+    checkpoint = CheckpointFile(tmp_path / "step.jsonl")
+    for key in ("a", "b", "a", "c"):
+        checkpoint.append({"key": key, "status": "ok", "outputs": [{"id": key}]})
+    checkpoint.close()
+    lines = checkpoint.path.read_bytes().splitlines(keepends=True)
+
+    assert checkpoint.set_aside({"a", "not-there"}) == 2
+    assert [record["key"] for record in checkpoint.latest()] == ["b", "c"]
+    assert checkpoint.stale_path.read_bytes() == lines[0] + lines[2]
+    assert checkpoint.set_aside({"a"}) == 0 and checkpoint.set_aside(set()) == 0

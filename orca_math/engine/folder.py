@@ -9,6 +9,8 @@ An output folder (the ``--out`` a user chose) holds a job's outputs and its runs
       cache.sqlite                the response cache shared by the runs in this folder
       runs/<key>/manifest.json    a run: config, library version, layout version, status, funnel
       runs/<key>/stages/<stage>.jsonl   one append-only checkpoint per stage
+      runs/<key>/stages/<stage>.jsonl.damaged, .stale   lines set aside: damaged ones, and those of
+                                  items no longer among the stage's inputs (see `CheckpointFile`)
 
 A run is a folder: a manifest plus append-only checkpoint files per stage.
 
