@@ -1,16 +1,16 @@
 """Turn a finished output folder into a visual HTML report.
 
-The folder is read through `orca_math.engine.folder.OutputFolder`, the one reader of the layout
-(the dataset card and the Hub push use it too). Missing pieces read as empty, so a partial folder
-still reports.
+The folder is read through `orca_math.readers` (over `orca_math.engine.folder.OutputFolder`, the one
+reader of the layout), the same reader `orca-math view` serves pages from. Missing pieces read as
+empty, so a partial folder still reports.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from orca_math.engine.folder import OutputFolder, OutputFolderError
 from orca_math.errors import ConfigError
+from orca_math.readers import OutputFolder, OutputFolderError
 
 #: Raised for a folder that is not an orca-math output folder (the layout module's error).
 ReportError = OutputFolderError

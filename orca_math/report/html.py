@@ -1,5 +1,7 @@
 """The report page: sections of tables and PNG charts, rendered as one self-contained HTML file.
 
+The folder is read through `orca_math.readers`, the reader the viewer (`orca-math view`) uses too.
+
 Every section works from what the folder holds; when its data is missing it says so in one line
 instead of failing, so a half-finished run or an evaluation folder still gets a useful page.
 """
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.folder import OutputFolder
+from orca_math.readers import OutputFolder, benchmark_results, learner_settings
 from orca_math.report import charts
 
 _OUTCOME_COLORS = {"verified": "#2f855a", "disagreed": "#c53030", "not checked": "#a0aec0"}
@@ -211,29 +213,6 @@ def _generation_sections(folder: OutputFolder, out: Path) -> list[str]:
     ]
 
 
-def benchmark_results(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per-benchmark results in one shape, from either summary layout the evaluator may write.
-
-    Accepts `pass_at_1` or `pass@1`; a `methods` dict or top-level `exact`/`llm` counts; an
-    `agreement` value or `agreement_rate` (with `audited`/`audit_agreements`). The pooled
-    `overall` entry, when present, comes last.
-    """
-    raw = dict(summary.get("benchmarks") or {})
-    if isinstance(summary.get("overall"), Mapping) and len(raw) > 1:
-        raw["overall"] = summary["overall"]
-    results = {}
-    for name, r in raw.items():
-        if not isinstance(r, Mapping):
-            continue
-        methods = dict(r.get("methods") or {k: r[k] for k in ("exact", "llm") if k in r})
-        agreement = r.get("agreement", r.get("agreement_rate"))
-        if r.get("audited"):
-            agreement = f"{r.get('audit_agreements', 0)}/{r['audited']} ({_pct(r.get('agreement_rate'))})"
-        results[name] = {"n": r.get("n"), "correct": r.get("correct"), "failures": r.get("failures", 0),
-                         "pass_at_1": r.get("pass_at_1", r.get("pass@1")), "methods": methods, "agreement": agreement}
-    return results
-
-
 def _benchmarks(folder: OutputFolder, out: Path) -> str:
     results = benchmark_results(folder.summary)
     if not results:
@@ -280,7 +259,7 @@ def _evaluation_sections(folder: OutputFolder, out: Path) -> list[str]:
 
 def _meta(folder: OutputFolder) -> str:
     """The line under the title, from what the folder records: no "?" for what it does not."""
-    learner = _learner_settings(folder.path)
+    learner = learner_settings(folder.path)
     key = folder.summary.get("run_key")
     if learner is not None:
         parts = [f"learning loop in <code>{_e(folder.path)}</code>, {len(folder.summary.get('iterations') or [])} iteration(s)"]
@@ -297,17 +276,6 @@ def _meta(folder: OutputFolder) -> str:
     if version:
         parts.append(f"orca-math {_e(version)}")
     return "; ".join(parts)
-
-
-def _learner_settings(path: Path) -> dict[str, Any] | None:
-    """`learner.json` of an `orca-math learn` folder (its settings), or None for other folders."""
-    import json
-
-    try:
-        data = json.loads((path / "learner.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def render_report(folder: OutputFolder, out: Path) -> str:

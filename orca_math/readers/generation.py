@@ -1,0 +1,229 @@
+"""A generation output folder read for people: its funnel, its problems at their furthest stage, lineage.
+
+The rows come from the run's stage checkpoints, not from `dataset/`: the checkpoints exist from the
+first finished item on, so the same reading works while a run is writing and after it ended. A
+problem is shown at the furthest stage it reached: `kept` when that is the last stage, `in progress`
+before it, `dropped` or `failed` (with the stage and reason) when it stopped there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orca_math.engine.folder import MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
+from orca_math.readers.index import Entry, EntryIndex, id_hash
+from orca_math.readers.rows import RowTable
+from orca_math.readers.summaries import flatten, redact, verification_method
+
+#: Where a failure sits in its checkpoint line (outputs use 0.., drops -1, -2, ...).
+FAILURE_POS = -(1 << 30)
+STATUSES = ("kept", "in progress", "dropped", "failed")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing, or being replaced this very moment: the next refresh reads it
+    return data if isinstance(data, dict) else None
+
+
+def choose_run(out: Path) -> Path | None:
+    """The run folder to show in an output folder: the one being written most recently.
+
+    `summary.json` names the last finished run, but a run started since (a changed setting gives a
+    new key) is the one a user watching a live run wants; the newest manifest wins.
+    """
+    manifests = sorted((out / RUNS_DIR).glob(f"*/{MANIFEST_FILE}"), key=lambda p: p.stat().st_mtime)
+    return manifests[-1].parent if manifests else None
+
+
+def _checkpoint_extractor(stage: str):
+    def extract(record: dict[str, Any]) -> list[Entry]:
+        entries = []
+        if record.get("status") == "ok":
+            for pos, row in enumerate(record.get("outputs") or []):
+                if isinstance(row, dict):
+                    entries.append(Entry(pos, row.get("id"), row.get("parent_id"), stage, "ok", str(row.get("origin") or ""),
+                                         verification_method(row)))
+            for pos, drop in enumerate(record.get("drops") or []):
+                if isinstance(drop, dict):
+                    row = drop.get("row") or {}
+                    entries.append(Entry(-1 - pos, drop.get("id"), row.get("parent_id"), stage, "dropped",
+                                         str(row.get("origin") or ""), verification_method(row), str(drop.get("reason") or "")))
+        elif record.get("status") == "failed" and isinstance(record.get("failure"), dict):
+            failure = record["failure"]
+            row = failure.get("input") or {}
+            entries.append(Entry(FAILURE_POS, failure.get("id") or record.get("key"), row.get("parent_id"), stage, "failed",
+                                 str(row.get("origin") or ""), "", str(failure.get("reason") or "")))
+        return entries
+
+    return extract
+
+
+def _checkpoint_resolver(stage: str):
+    def resolve(record: dict[str, Any], pos: int) -> dict[str, Any]:
+        if pos == FAILURE_POS:
+            failure = record["failure"]
+            row = dict(failure.get("input") or {})
+            return {**row, "id": failure.get("id") or record.get("key"), "_stage": stage, "_kind": "failed",
+                    "reason": failure.get("reason"), "error_type": failure.get("error_type"),
+                    "attempts": failure.get("attempts"), "raw_reply": failure.get("raw_reply"), "http_status": failure.get("status")}
+        if pos < 0:
+            drop = record["drops"][-1 - pos]
+            return {**(drop.get("row") or {}), "id": drop.get("id"), "_stage": stage, "_kind": "dropped",
+                    "reason": drop.get("reason"), "detail": drop.get("detail"), "duplicate_of": drop.get("duplicate_of")}
+        return {**record["outputs"][pos], "_stage": stage, "_kind": "ok"}
+
+    return resolve
+
+
+def table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns of the rows table, from a full row (long texts cut; the lineage page has them whole)."""
+    answer = str(row.get("answer") or "")
+    return {
+        "id": row.get("id"), "question": row.get("question") or "", "answer": answer[:400] + ("…" if len(answer) > 400 else ""),
+        "final_answer": row.get("final_answer"), "origin": row.get("origin"), "round": row.get("round"),
+        "stage": row.get("_stage"), "verification": verification_method(row), "verified": row.get("verified"),
+        "difficulty": row.get("difficulty"), "reason": row.get("reason"), "detail": row.get("detail"),
+    }
+
+
+class GenerationReader:
+    """A generation output folder (or one run folder in it), read live.
+
+    Args:
+        out: the output folder.
+        run_dir: the run to show; by default the most recently written one.
+    """
+
+    kind = "generation"
+
+    def __init__(self, out: Path, run_dir: Path | None = None) -> None:
+        self.path = Path(out)
+        self.run_dir = run_dir or choose_run(self.path)
+        self.manifest = (_read_json(self.run_dir / MANIFEST_FILE) if self.run_dir else None) or {}
+        self.stages = [s.get("stage") for s in (self.manifest.get("config") or {}).get("stages", []) if s.get("stage")]
+        stage_dir = self.run_dir / STAGES_DIR if self.run_dir else self.path / STAGES_DIR
+        if not self.stages and stage_dir.is_dir():  # a manifest without its stage list: take the files found
+            self.stages = sorted(p.stem for p in stage_dir.glob("*.jsonl"))
+        self.index = EntryIndex([(stage_dir / f"{s}.jsonl", _checkpoint_extractor(s), _checkpoint_resolver(s), n)
+                                 for n, s in enumerate(self.stages)])
+        self._stage_codes = {s: self.index.strings.code(s) for s in self.stages}
+        self.table = RowTable(self.index, current=self._latest, shown_status=self._shown_status, status_names=STATUSES,
+                              text_fields=("question", "answer", "final_answer", "reason", "detail", "id"), describe=table_row)
+
+    @property
+    def title(self) -> str:
+        return f"generation run {self.manifest.get('run_key') or '?'} in {self.path}"
+
+    def refresh(self) -> None:
+        if self.index.refresh() and self.run_dir is not None:
+            self.manifest = _read_json(self.run_dir / MANIFEST_FILE) or self.manifest
+
+    # -- rows ----------------------------------------------------------------------------------
+    def _stage_order(self) -> np.ndarray:
+        order = np.full(len(self.index.strings.values), -1, dtype=np.int64)
+        for number, stage in enumerate(self.stages):
+            order[self._stage_codes[stage]] = number
+        return order
+
+    def _latest(self) -> np.ndarray:
+        """Each problem's furthest entry (a later line of the same stage wins), in first-seen order."""
+        def build() -> np.ndarray:
+            n = len(self.index)
+            if not n:
+                return np.zeros(0, dtype=np.int64)
+            ident = self.index.array("ident")
+            stage = self._stage_order()[self.index.array("stage")]
+            seq = np.arange(n, dtype=np.int64)
+            order = np.lexsort((seq, stage, ident))
+            sorted_ident = ident[order]
+            boundary = np.flatnonzero(np.r_[True, sorted_ident[1:] != sorted_ident[:-1]])
+            ends = np.r_[boundary[1:] - 1, n - 1]
+            first_seen = np.minimum.reduceat(order, boundary)
+            return order[ends][np.argsort(first_seen, kind="stable")]
+
+        return self.index.cached("latest", build)
+
+    def _shown_status(self, numbers: np.ndarray) -> np.ndarray:
+        strings = self.index.strings
+        status = self.index.array("status")[numbers]
+        last = self._stage_codes[self.stages[-1]] if self.stages else -1
+        shown = np.where(self.index.array("stage")[numbers] == last, 0, 1)
+        shown = np.where(status == (strings.find("dropped") or -1), 2, shown)
+        return np.where(status == (strings.find("failed") or -1), 3, shown).astype(np.int64)
+
+    # -- overview ------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any] | None:
+        """`summary.json` when it belongs to the run shown (a finished run), else None."""
+        summary = _read_json(self.path / SUMMARY_FILE)
+        if summary and summary.get("run_key") == self.manifest.get("run_key"):
+            return summary
+        return None
+
+    def live_counts(self) -> list[dict[str, Any]]:
+        """Per stage, from the checkpoints as they are now: rows out, drops and failures by reason."""
+        self.index.refresh()
+        strings = self.index.strings.values
+        stage, status, reason = (self.index.array(n) for n in ("stage", "status", "reason"))
+        counts = []
+        for name in self.stages:
+            mine = stage == self._stage_codes[name]
+            out = mine & (status == (self.index.strings.find("ok") or -1))
+            drops = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("dropped") or -1))].tolist())
+            fails = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("failed") or -1))].tolist())
+            counts.append({"name": name, "outputs": int(out.sum()), "dropped": sum(drops.values()), "failed": sum(fails.values()),
+                           "drops_by_reason": dict(drops), "failures_by_reason": dict(fails)})
+        return counts
+
+    def overview(self) -> dict[str, Any]:
+        self.refresh()
+        summary = self.summary()
+        funnel = (summary or {}).get("funnel") or self.manifest.get("funnel") or {}
+        latest = self._latest()
+        shown = Counter(self._shown_status(latest).tolist())
+        return {
+            "kind": self.kind, "title": self.title, "path": str(self.path), "run_key": self.manifest.get("run_key"),
+            "finished": summary is not None, "status": self.manifest.get("status"), "funnel": funnel,
+            "live": self.live_counts(), "rows": {STATUSES[k]: v for k, v in sorted(shown.items())},
+            "problems": int(len(latest)), "version": self.index.version,
+            "settings": redact(self.manifest.get("config") or {}),
+            "manifest": redact({k: v for k, v in self.manifest.items() if k not in ("config", "funnel")}),
+            "decontamination": (summary or {}).get("decontamination"), "columns": (summary or {}).get("columns"),
+        }
+
+    def scores(self) -> dict[str, Any]:
+        """The numbers a comparison lines up: seeds, final rows, per-stage counts, tokens, cost, time."""
+        funnel = self.overview()["funnel"]
+        scores: dict[str, Any] = {k: funnel.get(k) for k in ("seeds", "final_rows", "prompt_tokens", "completion_tokens", "cost_usd", "seconds")}
+        for stage in funnel.get("stages") or self.live_counts():
+            for key in ("outputs", "dropped", "failed"):
+                scores[f"{stage['name']}.{key}"] = stage.get(key)
+        return scores
+
+    def settings(self) -> dict[str, Any]:
+        return flatten(redact(self.manifest.get("config") or {}))
+
+    # -- lineage -------------------------------------------------------------------------------
+    def entries_of(self, problem_id: str) -> list[dict[str, Any]]:
+        """Every entry of one problem, stage by stage, read from the checkpoints."""
+        self.index.refresh()
+        numbers = np.flatnonzero(self.index.array("ident") == id_hash(problem_id))
+        rows = [r for r in self.index.read_many(numbers.tolist()) if str(r.get("id")) == str(problem_id)]
+        order = {s: n for n, s in enumerate(self.stages)}
+        return sorted(rows, key=lambda r: order.get(r["_stage"], -1))
+
+    def children_of(self, problem_id: str) -> list[str]:
+        """The ids written from this problem (its Ask-Me-Anything problems or next hardening round)."""
+        numbers = np.flatnonzero(self.index.array("parent") == id_hash(problem_id))
+        ids: dict[str, None] = {}
+        for row in self.index.read_many(numbers.tolist()):
+            if str(row.get("parent_id")) == str(problem_id) and row.get("id") is not None:
+                ids.setdefault(str(row["id"]))
+        return list(ids)

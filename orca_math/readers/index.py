@@ -1,0 +1,283 @@
+"""A compact, growing index over JSONL files: byte offsets, ids and facet codes, never the rows.
+
+A run at paper scale has hundreds of MB of checkpoints. The viewer must page, filter and search them
+without holding them: each entry (one problem inside a checkpoint line, or one line of an items file)
+costs about 40 bytes here (its file, byte offset, position in the line, id hash, parent hash and
+small integer codes for its facets), and a page is read back from disk by seeking to its lines.
+
+The files are append-only while a run writes, so `refresh()` reads only the bytes added since the
+last call (whole lines only: a line still being written is left for the next call). A file that
+shrank or was replaced (a resumed run rewrites `drops.jsonl`) makes the index start again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The facets every entry has, as small integer codes into `StringTable`.
+FACETS = ("stage", "status", "origin", "method", "reason")
+#: How much of a file one refresh step reads at a time.
+_CHUNK = 1 << 22
+
+
+def id_hash(value: Any) -> int:
+    """A stable signed 64-bit hash of an id (0 for None), so ids need no Python strings in memory."""
+    if value is None:
+        return 0
+    digest = hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What an extractor says about one row of a line: its place in the line, ids and facet values."""
+
+    pos: int
+    ident: Any
+    parent: Any = None
+    stage: str = ""
+    status: str = ""
+    origin: str = ""
+    method: str = ""
+    reason: str = ""
+
+
+#: Turns one parsed line of a file into its entries.
+Extractor = Callable[[Mapping[str, Any]], Sequence[Entry]]
+#: Turns one parsed line and an entry's position back into the row it stands for.
+Resolver = Callable[[Mapping[str, Any], int], dict[str, Any]]
+
+
+class StringTable:
+    """Facet values as small integers (a run has a few dozen distinct stages, origins and reasons)."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = [""]
+        self._codes: dict[str, int] = {"": 0}
+
+    def code(self, value: str) -> int:
+        found = self._codes.get(value)
+        if found is None:
+            found = self._codes[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def find(self, value: str) -> int | None:
+        return self._codes.get(value)
+
+
+@dataclass
+class IndexedFile:
+    """One file of an index: how to read its lines, and how far it has been read."""
+
+    path: Path
+    extract: Extractor
+    resolve: Resolver
+    order: int = 0  # the stage's place in the run, for "furthest stage reached"
+    size: int = 0
+    inode: int | None = None
+
+
+class EntryIndex:
+    """Entries of several JSONL files in arrays, extended by `refresh()` as the files grow.
+
+    Args:
+        files: (path, extractor, resolver, order) for each file; missing files are read when they appear.
+
+    Attributes:
+        version: goes up each time entries are added or the index starts again, so callers can cache.
+    """
+
+    def __init__(self, files: Sequence[tuple[Path, Extractor, Resolver, int]]) -> None:
+        self.files = [IndexedFile(Path(p), e, r, o) for p, e, r, o in files]
+        self.strings = StringTable()
+        self.version = 0
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.file = array("H")
+        self.offset = array("q")
+        self.pos = array("i")
+        self.ident = array("q")
+        self.parent = array("q")
+        self.facets = {name: array("H") for name in FACETS}
+        for indexed in self.files:
+            indexed.size, indexed.inode = 0, None
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def refresh(self) -> bool:
+        """Index what the files gained since the last call. Returns whether anything changed."""
+        with self._lock:
+            changed = False
+            for indexed in self.files:
+                try:
+                    stat = indexed.path.stat()
+                except OSError:
+                    if indexed.size:  # a file that disappeared: start again
+                        self._reset()
+                        changed = True
+                    continue
+                if indexed.inode not in (None, stat.st_ino) or stat.st_size < indexed.size:
+                    self._reset()
+                    return self._refresh_after_reset()
+                if stat.st_size > indexed.size:
+                    changed |= self._read_from(indexed, stat.st_ino)
+            if changed:
+                self.version += 1
+                self._cache.clear()
+            return changed
+
+    def _refresh_after_reset(self) -> bool:
+        for indexed in self.files:
+            if indexed.path.exists():
+                self._read_from(indexed, indexed.path.stat().st_ino)
+        self.version += 1
+        return True
+
+    def _read_from(self, indexed: IndexedFile, inode: int) -> bool:
+        number = self.files.index(indexed)
+        added = False
+        with open(indexed.path, "rb") as handle:
+            handle.seek(indexed.size)
+            start = indexed.size
+            pending = b""
+            while True:
+                chunk = handle.read(_CHUNK)
+                if not chunk:
+                    break
+                data = pending + chunk
+                cut = data.rfind(b"\n") + 1
+                pending = data[cut:]
+                for line_start, line in _lines(data[:cut], start):
+                    added |= self._add_line(number, indexed, line_start, line)
+                start += cut
+        indexed.size = start  # a cut-off last line is read again next time, once whole
+        indexed.inode = inode
+        return added
+
+    def _add_line(self, number: int, indexed: IndexedFile, offset: int, line: bytes) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False  # a damaged line: the checkpoint readers warn about it; the viewer skips it
+        if not isinstance(record, dict):
+            return False
+        entries = indexed.extract(record)
+        code = self.strings.code
+        for entry in entries:
+            self.file.append(number)
+            self.offset.append(offset)
+            self.pos.append(entry.pos)
+            self.ident.append(id_hash(entry.ident))
+            self.parent.append(id_hash(entry.parent))
+            self.facets["stage"].append(code(entry.stage))
+            self.facets["status"].append(code(entry.status))
+            self.facets["origin"].append(code(entry.origin))
+            self.facets["method"].append(code(entry.method))
+            self.facets["reason"].append(code(entry.reason))
+        return bool(entries)
+
+    def array(self, name: str) -> np.ndarray:
+        """A read-only numpy view of one column (`file`, `ident`, `parent`, `offset` or a facet)."""
+        source = self.facets[name] if name in self.facets else getattr(self, name)
+        dtype = {"H": np.uint16, "q": np.int64, "i": np.int32}[source.typecode]
+        return np.frombuffer(source, dtype=dtype) if len(source) else np.zeros(0, dtype=dtype)
+
+    def cached(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+        """Memoise a derived array until the index changes (a few recent queries are kept)."""
+        key = f"{self.version}:{key}"
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            found = self._cache[key] = build()
+        return found
+
+    def read(self, number: int) -> dict[str, Any]:
+        """The row entry `number` stands for, read from disk."""
+        indexed = self.files[self.file[number]]
+        with open(indexed.path, "rb") as handle:
+            handle.seek(self.offset[number])
+            record = json.loads(handle.readline())
+        return indexed.resolve(record, self.pos[number])
+
+    def read_many(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
+        """Several rows, each file opened once and each line parsed once."""
+        rows: dict[int, dict[str, Any]] = {}
+        by_line: dict[tuple[int, int], list[int]] = {}
+        for number in numbers:
+            by_line.setdefault((self.file[number], self.offset[number]), []).append(number)
+        handles: dict[int, Any] = {}
+        try:
+            for (file_number, offset), members in by_line.items():
+                handle = handles.get(file_number)
+                if handle is None:
+                    handle = handles[file_number] = open(self.files[file_number].path, "rb")
+                handle.seek(offset)
+                record = json.loads(handle.readline())
+                for number in members:
+                    rows[number] = self.files[file_number].resolve(record, self.pos[number])
+        finally:
+            for handle in handles.values():
+                handle.close()
+        return [rows[n] for n in numbers]
+
+    def scan(self, numbers: np.ndarray, needle: str, fields: Sequence[str]) -> np.ndarray:
+        """The entries among `numbers` whose text `fields` contain `needle` (case-insensitive).
+
+        Reads each file once, in order; a line is parsed only when its raw bytes could hold the
+        needle, so a search over a large run costs about one sequential read of its files.
+        """
+        needle = needle.casefold()
+        raw = needle.encode("utf-8") if needle.isascii() and not any(c in needle for c in '"\\/') else None
+        wanted: dict[int, dict[int, list[int]]] = {}
+        files, offsets = self.array("file"), self.array("offset")
+        for number in numbers.tolist():
+            wanted.setdefault(int(files[number]), {}).setdefault(int(offsets[number]), []).append(number)
+        found: list[int] = []
+        for file_number, lines in wanted.items():
+            indexed = self.files[file_number]
+            with open(indexed.path, "rb") as handle:
+                for offset in sorted(lines):
+                    handle.seek(offset)
+                    line = handle.readline()
+                    if raw is not None and raw not in line.lower():
+                        continue
+                    record = json.loads(line)
+                    for number in lines[offset]:
+                        row = indexed.resolve(record, self.pos[number])
+                        if any(needle in str(row.get(f) or "").casefold() for f in fields):
+                            found.append(number)
+        return np.array(sorted(found), dtype=np.int64)
+
+
+def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
+    position = 0
+    while position < len(data):
+        end = data.index(b"\n", position)
+        if end > position:
+            yield start + position, data[position:end]
+        position = end + 1
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(inode, size) of a file, or None when it is missing: enough to notice that it changed."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size
