@@ -20,6 +20,7 @@ setup-test:
 demo: setup
 	@$(VENV)/bin/orca-math generate --seeds examples/seeds.jsonl --out runs/demo --model local --limit 4 --rounds 1 \
 	  || { rc=$$?; [ $$rc -eq 1 ] && echo "demo: finished; the tiny local model failed some items, as expected (see runs/demo/failures.jsonl)"; }
+	@echo "demo: see every problem's funnel, rows and lineage in your browser: $(VENV)/bin/orca-math view runs/demo"
 
 test: setup-test
 	$(VENV)/bin/python -m pytest -q

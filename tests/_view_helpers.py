@@ -1,0 +1,55 @@
+"""Folders for the viewer tests: a scripted generation run with a hostile problem, and checkpoint readers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orca_math.pipeline import Expand, Filter, Harden, Pipeline, Solve, Verify
+from orca_math.testing import ScriptedChatClient
+from tests import _report_helpers as report
+
+#: A seed whose Ask-Me-Anything problems include one holding a script tag: it must show as text.
+HOSTILE = "<script>alert(1)</script> A farmer has 9 goats and buys 4 more. How many goats now?"
+SEEDS = [*report.SEEDS, {"question": "A shelf holds 8 mugs and 5 more are added. How many mugs are on the shelf?", "answer": "13"}]
+
+
+def responder(messages) -> str:
+    """The report helpers' scripted teacher, plus a seed about mugs whose new problem holds markup."""
+    system, user = messages[0].content, messages[-1].content
+    if "grade-school" in system and "mugs" in user:
+        return json.dumps({"statement": "A shelf holds 13 mugs.", "problems": [{"question": HOSTILE, "target": "13"}]})
+    if "patient math teacher" in system and ("goats" in user or "mugs" in user):
+        return "Step 1: add the numbers.\nFinal answer: 13"
+    return report.responder(messages)
+
+
+def make_run(out: Path, *, latency: float = 0.0, seeds: list[dict[str, Any]] | None = None) -> Path:
+    """The Orca-Math stages on the scripted client into `out` (slow replies with `latency`)."""
+    client = ScriptedChatClient(responder=responder, latency=latency)
+    stages = [Expand(), Harden(rounds=2), Solve(), Verify(), Filter()]
+    Pipeline(stages, model=client, managed=False, progress=False, concurrency=2).run_sync(seeds or SEEDS, out=out)
+    return out
+
+
+def checkpoint_rows(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """stage -> problem id -> what the stage's checkpoint holds for it (outputs, drops, failures), last record wins."""
+    summary = json.loads((out / "summary.json").read_text())
+    stages_dir = Path(summary["run_dir"]) / "stages"
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for path in sorted(stages_dir.glob("*.jsonl")):
+        latest: dict[str, dict[str, Any]] = {}
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            latest[record["key"]] = record
+        mine: dict[str, list[dict[str, Any]]] = {}
+        for record in latest.values():
+            for row in record.get("outputs") or []:
+                mine.setdefault(row["id"], []).append(row)
+            for drop in record.get("drops") or []:
+                mine.setdefault(drop["id"], []).append(drop)
+            if record["status"] == "failed":
+                mine.setdefault(record["failure"]["id"], []).append(record["failure"])
+        found[path.stem] = mine
+    return found

@@ -1,0 +1,320 @@
+"""The viewer's reader and JSON endpoints on real folders: funnel, rows, lineage, loop, compare, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the view extra is not installed (pip install 'orca-math[view]')")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from orca_math.readers import EvaluationReader, GenerationReader, RowQuery, open_folder  # noqa: E402
+from orca_math.readers.lineage import word_diff  # noqa: E402
+from orca_math.view.app import create_app  # noqa: E402
+from tests import _report_helpers as report  # noqa: E402
+from tests._view_helpers import HOSTILE, checkpoint_rows, make_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("view") / "run")
+
+
+@pytest.fixture(scope="module")
+def client(run) -> TestClient:
+    return TestClient(create_app([run]))
+
+
+def test_overview_funnel_is_the_summary_and_rows_add_up(client, run):
+    summary = json.loads((run / "summary.json").read_text())
+    overview = client.get("/api/overview").json()
+    assert overview["finished"] and overview["funnel"] == summary["funnel"]
+    kept = summary["funnel"]["final_rows"]
+    dropped = sum(s["dropped"] for s in summary["funnel"]["stages"])
+    assert overview["rows"] == {"kept": kept, "dropped": dropped}
+    # The live counts from the checkpoints agree with the summary stage by stage.
+    live = {s["name"]: s for s in overview["live"]}
+    for stage in summary["funnel"]["stages"]:
+        assert live[stage["name"]]["outputs"] == stage["outputs"]
+        assert live[stage["name"]]["drops_by_reason"] == stage["drops_by_reason"]
+
+
+def test_rows_filter_by_status_reason_origin_and_text(client, run):
+    dataset_ids = {json.loads(line)["id"] for line in (run / "drops.jsonl").read_text().splitlines()}
+    dropped = client.get("/api/rows", params={"status": "dropped"}).json()
+    assert {r["id"] for r in dropped["rows"]} == dataset_ids and dropped["total"] == len(dataset_ids)
+    assert {r["reason"] for r in dropped["rows"]} == {"unparseable_answer", "verification_failed"}
+    one = client.get("/api/rows", params={"reason": "verification_failed"}).json()
+    assert one["total"] == 1 and "spiders" in one["rows"][0]["question"]
+    assert client.get("/api/rows", params={"text": "SPIDERS"}).json()["total"] == 1
+    assert client.get("/api/rows", params={"text": "no such words anywhere"}).json()["total"] == 0
+    hardened = client.get("/api/rows", params={"origin": "suggester_editor", "limit": 3}).json()
+    assert hardened["total"] == 8 and len(hardened["rows"]) == 3
+    assert all(r["origin"] == "suggester_editor" for r in hardened["rows"])
+    assert client.get("/api/rows", params={"origin": "no-such-origin"}).json()["total"] == 0
+    facets = client.get("/api/rows").json()["facets"]
+    kept = json.loads((run / "summary.json").read_text())["funnel"]["final_rows"]
+    assert facets["status"] == {"kept": kept, "dropped": 2} and facets["stage"] == {"filter": kept + 2}
+
+
+def test_pages_cover_every_row_once(client):
+    total = client.get("/api/rows").json()["total"]
+    seen = []
+    for offset in range(0, total, 4):
+        seen += [r["id"] for r in client.get("/api/rows", params={"offset": offset, "limit": 4}).json()["rows"]]
+    assert len(seen) == total == len(set(seen))
+
+
+def test_lineage_has_every_stage_node_as_the_checkpoints_hold_it(client, run):
+    checkpoints = checkpoint_rows(run)
+    problem = next(pid for pid in checkpoints["filter"] if pid.endswith("-h2") and "eggs" not in str(checkpoints["filter"][pid]))
+    tree = client.get(f"/api/problem/{problem}").json()
+    stages_with_it = [stage for stage, rows in checkpoints.items() if problem in rows]
+    assert sorted(s["stage"] for s in tree["stages"]) == sorted(stages_with_it)
+    for node in tree["stages"]:
+        assert node["row"] == checkpoints[node["stage"]][problem][0]
+    # Seed -> round 1 -> this round-2 problem; the diff adds exactly the Editor's new sentence.
+    assert [a["origin"] for a in tree["ancestors"]] == ["seed", "suggester_editor"]
+    assert tree["node"]["parent_id"] == tree["ancestors"][-1]["id"]
+    inserted = "".join(text for op, text in tree["diff"] if op == "insert")
+    assert inserted == tree["node"]["question"][len(tree["ancestors"][-1]["question"]):]
+    assert tree["suggestions"] == ["add a second step", "add a sharing step"] and tree["solutions"]
+    # The seed's children include its Ask-Me-Anything problems and its first hardening round.
+    seed = client.get(f"/api/problem/{tree['ancestors'][0]['id']}").json()
+    children = {c["id"] for c in seed["children"]["items"]}
+    assert tree["ancestors"][1]["id"] in children and any(c.endswith("-ama1") for c in children)
+
+
+def test_an_ask_me_anything_problem_shows_its_statement_and_siblings(client, run):
+    ama = next(pid for pid in checkpoint_rows(run)["expand"] if pid.endswith("-ama1"))
+    tree = client.get(f"/api/problem/{ama}").json()
+    assert tree["statement"] == "A statement that contains the answer."
+    assert any(s["id"].endswith("-ama2") for s in tree["siblings"]["items"])
+    assert tree["known_answer"] is not None and tree["ancestors"][0]["origin"] == "seed"
+
+
+def test_a_dropped_problem_carries_its_reason_and_detail(client):
+    drop = client.get("/api/rows", params={"reason": "unparseable_answer"}).json()["rows"][0]
+    tree = client.get(f"/api/problem/{drop['id']}").json()
+    assert tree["outcome"]["status"] == "dropped" and tree["outcome"]["reason"] == "unparseable_answer"
+    assert "many eggs" in tree["outcome"]["detail"]
+
+
+def test_a_failed_item_shows_its_reason_and_raw_reply(tmp_path):
+    replies = ['{"statement": "x"}'] * 3  # Ask-Me-Anything replies that never parse: the seed's expansion fails
+
+    client = report.ScriptedChatClient(replies=replies, responder=report.responder)
+    from orca_math.pipeline import Expand, Pipeline
+
+    Pipeline([Expand()], model=client, managed=False, progress=False).run_sync(report.SEEDS[:1], out=tmp_path / "run")
+    app = TestClient(create_app([tmp_path / "run"]))
+    failed = app.get("/api/rows", params={"status": "failed"}).json()
+    if not failed["total"]:
+        pytest.skip("the Expand stage now keeps a seed whose expansion fails; no failure row to show")
+    tree = app.get(f"/api/problem/{failed['rows'][0]['id']}").json()
+    assert tree["outcome"]["status"] == "failed" and tree["outcome"]["reason"]
+    assert tree["outcome"]["raw_reply"] == '{"statement": "x"}'
+
+
+def test_hostile_text_is_served_as_data_and_pages_forbid_inline_script(client):
+    row = client.get("/api/rows", params={"text": "<script>"}).json()["rows"][0]
+    assert row["question"] == HOSTILE
+    page = client.get("/")
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self': no inline script runs
+    assert "'self'" in page.headers["content-security-policy"] and page.headers["x-content-type-options"] == "nosniff"
+    script = client.get("/static/app.js").text
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+
+
+def test_the_viewer_is_read_only(client, run):
+    before = sorted((p.relative_to(run), p.stat().st_size) for p in run.rglob("*") if p.is_file())
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client, method)("/api/overview").status_code == 405
+    client.get("/api/rows", params={"text": "eggs"})
+    assert sorted((p.relative_to(run), p.stat().st_size) for p in run.rglob("*") if p.is_file()) == before
+
+
+def test_a_token_is_required_when_set(run):
+    app = TestClient(create_app([run], token="s3cret-token"))
+    assert app.get("/api/overview").status_code == 403
+    assert app.get("/api/overview", params={"token": "wrong"}).status_code == 403
+    first = app.get("/", params={"token": "s3cret-token"})
+    assert first.status_code == 200 and "orca_math_view_token" in first.headers["set-cookie"]
+    assert app.get("/api/overview").status_code == 200  # the cookie carries it from now on
+
+
+def test_no_secret_reaches_a_page(tmp_path, monkeypatch):
+    secret = "sk-live-0123456789abcdefSECRET"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    out = make_run(tmp_path / "run")
+    manifest_path = next((out / "runs").glob("*/manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    manifest["config"]["client_options"] = {"api_key": secret, "base_url": "http://127.0.0.1:9/v1"}  # a user's own code put one there
+    manifest_path.write_text(json.dumps(manifest))
+    app = TestClient(create_app([out]))
+    bodies = [app.get(p).text for p in ("/", "/static/app.js", "/api/overview", "/api/sources", "/api/rows", "/api/compare?a=0&b=0")]
+    assert not any(secret in body for body in bodies)
+    assert app.get("/api/overview").json()["settings"]["client_options"]["api_key"] == "[redacted]"
+
+
+def test_bad_requests_get_one_sentence_errors(client):
+    bad = client.get("/api/rows", params={"offset": "x"})
+    assert bad.status_code == 400 and bad.json() == {"error": "parameter offset='x' is not a whole number"}
+    missing = client.get("/api/problem/no-such-id")
+    assert missing.status_code == 404 and "no problem 'no-such-id'" in missing.json()["error"]
+    assert client.get("/api/overview", params={"source": "7"}).status_code == 404
+    assert client.get("/api/iteration/1").status_code == 404  # not a learning loop
+
+
+def test_rows_grow_as_a_checkpoint_is_appended(tmp_path, run):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(".orca-math.lock"))
+    stages = next((copy / "runs").glob("*/stages"))
+    filter_lines = (stages / "filter.jsonl").read_text().splitlines(keepends=True)
+    (stages / "filter.jsonl").write_text("".join(filter_lines[:5]))
+    (copy / "summary.json").unlink()  # as while the run is still going
+    reader = GenerationReader(copy)
+    first = reader.table.page(RowQuery(status="kept"))["total"]
+    with open(stages / "filter.jsonl", "a") as handle:
+        handle.write("".join(filter_lines[5:]))
+        handle.write('{"key": "half a line')  # a line still being written is not read yet
+    after = reader.table.page(RowQuery(status="kept"))["total"]
+    assert first < after == json.loads((run / "summary.json").read_text())["funnel"]["final_rows"]
+    assert not reader.overview()["finished"]
+
+
+def test_word_diff_marks_insertions_and_deletions():
+    assert word_diff("Tom has 3 apples.", "Tom has 5 red apples.") == [
+        ["equal", "Tom has "], ["delete", "3"], ["insert", "5 red"], ["equal", " apples."]]
+
+
+def test_an_evaluation_folder_shows_scores_and_items(tmp_path):
+    folder = report.make_evaluation_folder(tmp_path / "eval")
+    items = [{"benchmark": "gsm8k", "id": f"g{i}", "question": f"What is {i} + 1?", "gold": str(i + 1), "response": f"Final answer: {i + 1}",
+              "correct": i != 2, "method": "exact", "verdict": "Correct" if i != 2 else "Incorrect"} for i in range(4)]
+    items.append({"benchmark": "svamp", "id": "s0", "question": "How many?", "gold": "2", "error": "the model timed out", "correct": False})
+    (folder / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    reader = open_folder(folder)
+    assert isinstance(reader, EvaluationReader)
+    app = TestClient(create_app([folder]))
+    overview = app.get("/api/overview").json()
+    assert overview["benchmarks"]["gsm8k"]["pass_at_1"] == 0.8 and overview["rows"] == {"correct": 3, "incorrect": 1, "failed": 1}
+    assert app.get("/api/rows", params={"stage": "gsm8k", "status": "incorrect"}).json()["rows"][0]["id"] == "g2"
+    assert app.get("/api/problem/s0").json()["items"][0]["error"] == "the model timed out"
+
+
+def test_compare_two_runs_lists_scores_and_only_differing_settings(tmp_path, run):
+    other = make_run(tmp_path / "other", seeds=[report.SEEDS[0]])
+    app = TestClient(create_app([run, other]))
+    result = app.get("/api/compare", params={"a": "0", "b": "1"}).json()
+    scores = {name: (a, b) for name, a, b in result["scores"]}
+    assert scores["seeds"] == (4, 1) and scores["final_rows"][0] > scores["final_rows"][1]
+    differing = {k for k, _, _ in result["settings"]}
+    assert "seeds_fingerprint" in differing and "model" not in differing
+    assert app.get("/api/compare", params={"a": "0"}).status_code == 400
+
+
+def test_not_a_folder_or_a_taken_port_is_one_sentence_from_the_cli(tmp_path, run):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "orca_math", "view", str(tmp_path / "nothing")], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not a folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "orca_math", "view", str(run), "--port", str(port)],
+                                capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and f"--port {port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def _serve(args: list[str]) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "orca_math", "view", *args, "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "http://" in line:
+            return process, line.split(" at ")[1].split(" ")[0]
+    process.kill()
+    raise AssertionError(f"the viewer printed no URL: {process.stderr.read()}")
+
+
+def test_the_command_serves_loopback_and_off_loopback_needs_a_token(run):
+    import urllib.error
+    import urllib.request
+
+    process, url = _serve([str(run)])
+    try:
+        assert url.startswith("http://127.0.0.1:") and "token" not in url
+        assert json.loads(urllib.request.urlopen(url + "api/overview", timeout=30).read())["finished"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    process, url = _serve([str(run), "--host", "0.0.0.0"])
+    try:
+        warning = process.stderr.readline()
+        assert "warning" in warning and "token" in warning
+        token = url.split("?token=")[1]
+        port = url.split(":")[2].split("/")[0]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/overview", timeout=30)
+        assert refused.value.code == 403
+        allowed = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/overview?token={token}", timeout=30)
+        assert allowed.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _write_big_run(out: Path, n: int) -> None:
+    """A finished-looking run of `n` kept problems in one filter checkpoint (100 rows a line)."""
+    run_dir = out / "runs" / "big0000000000000"
+    (run_dir / "stages").mkdir(parents=True)
+    config = {"job": "generate", "stages": [{"stage": "filter", "class": "Filter", "params": {}}]}
+    (run_dir / "manifest.json").write_text(json.dumps({"run_key": "big0000000000000", "layout": 2, "config": config}))
+    with open(run_dir / "stages" / "filter.jsonl", "w") as handle:
+        for start in range(0, n, 100):
+            rows = [{"id": f"p{i}", "question": f"Problem {i}: Ann has {i} apples and gets 3 more. How many now?", "origin": "seed",
+                     "answer": "Step 1: add.\n" * 5 + f"Final answer: {i + 3}", "final_answer": str(i + 3),
+                     "verification": {"method": "program", "votes": 1}} for i in range(start, min(n, start + 100))]
+            handle.write(json.dumps({"key": f"k{start}", "status": "ok", "outputs": rows, "drops": []}) + "\n")
+
+
+@pytest.mark.slow
+def test_paging_through_200000_rows_keeps_memory_bounded(tmp_path):
+    n = 200_000
+    _write_big_run(tmp_path / "big", n)
+    reader = GenerationReader(tmp_path / "big")
+    app = TestClient(create_app([tmp_path / "big"]))
+    first = app.get("/api/rows", params={"limit": 500}).json()
+    assert first["total"] == n and first["rows"][0]["id"] == "p0" and first["facets"]["method"] == {"program": n}
+    tracemalloc.start()
+    seen = 0
+    last = None
+    for offset in range(0, n, 500):
+        page = app.get("/api/rows", params={"offset": offset, "limit": 500}).json()
+        seen += len(page["rows"])
+        last = page["rows"][-1]["id"]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seen == n and last == f"p{n - 1}"
+    # Paging holds the index (about 40 bytes a row) and one page, never the rows: far below the file's size.
+    size = sum(p.stat().st_size for p in (tmp_path / "big").rglob("*.jsonl"))
+    assert peak < min(20 * 2**20, size / 4), (peak, size)
+    found = app.get("/api/rows", params={"text": "Problem 199999:"}).json()
+    assert found["total"] == 1 and found["rows"][0]["id"] == "p199999"
+    assert reader.table.page(RowQuery(offset=n - 1, limit=5))["rows"][0]["id"] == f"p{n - 1}"
