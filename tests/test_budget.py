@@ -1,8 +1,8 @@
-"""A budget is spent up to its limit, not stopped far below it, and never passed.
+"""A budget is spent up to its limit, not stopped far below it, and never passed, even when replies grow.
 
-Calls in flight hold their *expected* cost (the measured mean reply, at most max_tokens), not
-their worst case; a call that does not fit waits for the calls in flight to settle, and the run
-stops only when nothing is in flight and the next call still would not fit.
+Calls in flight hold their worst case (prompt with a counting margin, and max_tokens); a call that
+does not fit waits for the calls in flight to settle, and the run stops only when nothing is in
+flight and the next call still would not fit, so it stops at most one call's worst case short.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def test_a_budget_at_concurrency_64_is_spent_to_at_least_90_percent_and_never_pa
     with FaultServer() as server:
         client = ManagedClient(openai_client(server.base_url), concurrency=64, meter=meter,
                                retry=RetryPolicy(initial_wait=0.01, jitter=0))
-        # max_tokens 1024, as the Teacher card sends: the worst case of one call is over $1.
-        outcomes = run(_spend_until_stopped(client, 400, extra_create_args={"max_tokens": 1024}))
+        # max_tokens 128: the worst case of one call is about $0.15, 3% of the budget.
+        outcomes = run(_spend_until_stopped(client, 400, extra_create_args={"max_tokens": 128}))
         paid = len(server.chat_requests())
     stopped = [o for o in outcomes if isinstance(o, BudgetExceededError)]
     assert stopped and all(isinstance(o, BudgetExceededError) or hasattr(o, "content") for o in outcomes)
@@ -78,13 +78,13 @@ def test_a_call_that_does_not_fit_waits_for_calls_in_flight_instead_of_stopping(
         return first, second
 
     first, second = run_virtual(scenario())
-    assert first == pytest.approx(0.6) and second == pytest.approx(0.1)
+    assert first == pytest.approx(0.6) and second == pytest.approx(0.6)  # no max_tokens: the default bound holds
 
 
 def test_with_nothing_in_flight_a_call_that_does_not_fit_stops_at_once():
     meter = UsageMeter(PriceTable({"m": (0.0, 1000.0)}), budget=Budget(1.0))
     meter.record("m", 0, 900)
-    with pytest.raises(BudgetExceededError, match=r"spent \$0.9000 .* expected to cost \$0.9000"):
+    with pytest.raises(BudgetExceededError, match=r"spent \$0.9000, and the next call could cost up to \$0.9000"):
         run_virtual(meter.reserve_when_affordable("m", 0))
 
 
@@ -102,5 +102,7 @@ def test_a_pipeline_at_concurrency_64_spends_most_of_its_budget(tmp_path):
     records = [json.loads(line) for line in next((tmp_path / "out" / "runs").iterdir()).joinpath("stages", "solve.jsonl")
                .read_text().splitlines()]
     spent = sum(r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in records) / 1000
-    assert 0.9 * 5.0 <= spent <= 5.0, spent
+    # The Teacher sends max_tokens 1024: one call's worst case is about $1.1 here, and the run
+    # stops at most that far short of the budget (it never passes it).
+    assert 5.0 - 1.2 <= spent <= 5.0, spent
     assert paid == len(records)  # every paid call was kept

@@ -239,9 +239,8 @@ class ManagedClient(WrappingChatClient):
             prompt_estimate = self._prompt_estimate(messages)
             args = request["extra_create_args"]
             max_tokens = args.get("max_tokens") or args.get("max_completion_tokens")
-            # Rate caps count max_tokens, as providers do; the budget holds the expected cost (the
-            # measured mean reply), settled when the reply comes: the worst case of every call in
-            # flight would stop a run far below its budget.
+            # Rate caps count max_tokens, as providers do; the budget holds each call's worst case
+            # (prompt and max_tokens) while it is in flight, settled when the reply comes.
             completion_estimate = int(max_tokens or self.meter.expected_completion_tokens(self.model_name))
             reserved = await self.meter.reserve_when_affordable(self.model_name, prompt_estimate,
                                                                 max_tokens=int(max_tokens) if max_tokens else None)
@@ -254,7 +253,7 @@ class ManagedClient(WrappingChatClient):
             self._failing_since = self._stalled = None
             prompt_tokens, completion_tokens, estimated = self._usage(result, messages)
             self.meter.record(self.model_name, prompt_tokens, completion_tokens, label=label, estimated=estimated,
-                              reserved=reserved)
+                              reserved=reserved, prompt_estimate=prompt_estimate)
             if self.rate_limits is not None:
                 self.rate_limits.settle(prompt_estimate + completion_estimate, prompt_tokens + completion_tokens)
             self._window.append((time.monotonic(), prompt_tokens + completion_tokens))

@@ -183,16 +183,19 @@ class Engine:
         Raises:
             RunStopped: nothing of the budget is left.
         """
-        from orca_math.engine.costs import Budget
-
         budget = self.config.budget_usd
         if budget is None or self.meter.budget is None:
             return
-        remaining = budget - spent_usd
-        if remaining <= 0:
+        if budget - spent_usd <= 0:
             raise RunStopped(f"the budget of ${budget:.2f} is already spent by this run (${spent_usd:.2f}); "
                              "raise --budget-usd to go on")
-        self.meter.budget = Budget(remaining)
+        self.meter.earlier_usd = spent_usd
+
+    def budget_left(self) -> float | None:
+        """USD of the budget not yet spent (earlier runs included), or None without a budget."""
+        if self.meter.budget is None:
+            return None
+        return self.meter.budget.max_usd - self.meter.spent_usd()
 
     def client(self, model: Any, **load_options: Any):
         """The managed client for `model` (a spec or a client), built once per model object or spec."""

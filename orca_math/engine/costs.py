@@ -26,6 +26,20 @@ class BudgetExceededError(ModelError):
     """The next call could take spending over the budget; raised before the call is made."""
 
 
+def budget_stop_message(stop: BudgetExceededError, spent_usd: float, earlier_usd: float) -> str:
+    """`stop`'s message with the spending restated: `spent_usd` in all, `earlier_usd` of it in earlier runs.
+
+    For executors whose workers only knew part of the spending when one of them stopped.
+    """
+    earlier = f" (${earlier_usd:.4f} of it in earlier runs)" if earlier_usd else ""
+    text = str(stop)
+    head, _, tail = text.partition(": spent $")
+    _, sep, rest = tail.partition(", and the next call")
+    if not sep:
+        return text
+    return f"{head}: spent ${spent_usd:.4f}{earlier} across all workers, and the next call{rest}"
+
+
 @options_dataclass
 class Price:
     """USD per one million input (prompt) and output (completion) tokens; a negative price is a `ConfigError`."""
@@ -101,36 +115,48 @@ class _Tally:
 
 
 class UsageMeter:
-    """Adds up tokens and cost per model and per label; enforces an optional `Budget`.
+    """Adds up tokens and cost per model and per label; enforces an optional `Budget`, never passing it.
 
-    With a budget, each call holds a reservation of its *expected* cost while it is in flight:
-    its prompt plus the mean completion measured so far (at most its max_tokens), not its worst
-    case. A call goes ahead only while spend + reservations + its own estimate, plus a margin for
-    the spread of reply lengths, stays within the budget. A call that does not fit waits while
-    other calls are in flight (their replies settle the reservations, usually below the estimate
-    made before anything was measured); when nothing is in flight and it still does not fit,
-    `BudgetExceededError` stops the run.
+    With a budget, each call holds a reservation of its *worst case* while it is in flight: its
+    prompt (with a margin for the provider counting tokens differently from us) plus its whole
+    `max_tokens`. A call goes ahead only while spend + reservations + its own worst case stays
+    within the budget, so even if every reply in flight grows to `max_tokens` the budget holds.
+    Far from the limit this costs nothing (every call fits); near it, fewer calls go out at once.
+    A call that does not fit waits while other calls are in flight (their replies settle the
+    reservations, usually far below the worst case); when nothing is in flight and it still does
+    not fit, `BudgetExceededError` stops the run, at most one call's worst case below the budget.
+
+    The prompt margin: before any reply is measured the prompt estimate is taken 10% higher; once
+    the provider reports usage, the largest ratio of its prompt count to our estimate (plus 2%)
+    is used instead. A call without `max_tokens` has no bound: it reserves the longest reply seen
+    so far, at least `default_completion_tokens` (the agents always send `max_tokens`).
 
     Args:
         prices: the price table; models without a price cost nothing unless a budget is set,
             in which case reserving a call for them raises ValueError.
-        budget: stop before spending more than this.
-        default_completion_tokens: completion estimate for budget checks before any reply of the
-            model has been measured (capped by the call's max_tokens).
+        budget: stop before spending more than this (earlier runs' spending included, see `earlier_usd`).
+        default_completion_tokens: reply length assumed before any reply of the model has been
+            measured, for calls without `max_tokens` and for `expected_completion_tokens`.
     """
+
+    #: Prompt margin before the provider has reported a prompt count, and on top of the largest ratio seen.
+    UNMEASURED_PROMPT_MARGIN = 0.10
+    MEASURED_PROMPT_MARGIN = 0.02
 
     def __init__(self, prices: PriceTable | None = None, *, budget: Budget | None = None,
                  default_completion_tokens: int = 512) -> None:
         self.prices = prices or PriceTable()
         self.budget = budget
         self.default_completion_tokens = default_completion_tokens
+        self.earlier_usd = 0.0  # what earlier runs of the same job spent, counted against the budget
         self.by_model: dict[str, _Tally] = defaultdict(_Tally)
         self.by_label: dict[str, _Tally] = defaultdict(_Tally)
         self.cache_hits = 0
         self.saved_usd = 0.0  # what the calls answered from the cache would have cost
         self._reserved = 0.0
         self._in_flight = 0  # calls holding a reservation
-        self._completion_squares: dict[str, float] = defaultdict(float)  # per model, for the spread
+        self._prompt_ratio: dict[str, float] = {}  # per model: largest provider prompt count / our estimate
+        self._longest_reply: dict[str, int] = defaultdict(int)
         self._settled = _Signal()
 
     def _cost(self, model: str, prompt_tokens: float, completion_tokens: float) -> float:
@@ -143,50 +169,57 @@ class UsageMeter:
         expected = math.ceil(tally.completion_tokens / tally.calls) if tally and tally.calls else self.default_completion_tokens
         return min(expected, max_tokens) if max_tokens else expected
 
-    def _spread_margin(self, model: str, calls: int) -> float:
-        """USD that `calls` calls may exceed their expected cost by (3 standard deviations of their sum)."""
-        tally = self.by_model.get(model)
-        price = self.prices.price(model)
-        if not tally or tally.calls < 2 or price is None:
-            return 0.0
-        mean = tally.completion_tokens / tally.calls
-        variance = max(0.0, self._completion_squares[model] / tally.calls - mean * mean)
-        return 3.0 * math.sqrt(variance * calls) * price.output_per_million / 1e6
+    def worst_case_cost(self, model: str, prompt_tokens: int, max_tokens: int | None = None) -> float:
+        """USD a call could cost at most: its prompt estimate with the counting margin, and a reply of `max_tokens`.
 
-    def _fits(self, model: str, estimate: float) -> bool:
-        assert self.budget is not None
-        margin = self._spread_margin(model, self._in_flight + 1)
-        return self.cost_usd() + self._reserved + estimate + margin <= self.budget.max_usd
+        Raises:
+            ValueError: `model` has no price.
+        """
+        ratio = self._prompt_ratio.get(model)
+        factor = (1 + self.UNMEASURED_PROMPT_MARGIN) if ratio is None else max(ratio, 1e-9) * (1 + self.MEASURED_PROMPT_MARGIN)
+        reply = max_tokens or max(self.default_completion_tokens, self._longest_reply[model])
+        return self.prices.cost(model, math.ceil(prompt_tokens * factor), reply)
 
-    def _exceeded(self, model: str, estimate: float) -> BudgetExceededError:
+    def spent_usd(self) -> float:
+        """What counts against the budget: this meter's spending plus `earlier_usd`."""
+        return self.earlier_usd + self.cost_usd()
+
+    def _fits(self, model: str, worst: float) -> bool:
         assert self.budget is not None
+        return self.spent_usd() + self._reserved + worst <= self.budget.max_usd
+
+    def _exceeded(self, model: str, worst: float, spent: float | None = None) -> BudgetExceededError:
+        assert self.budget is not None
+        spent = self.spent_usd() if spent is None else spent
+        earlier = f" (${self.earlier_usd:.4f} of it in earlier runs)" if self.earlier_usd else ""
+        in_flight = f" with ${self._reserved:.4f} held for calls in flight" if self._reserved else ""
         return BudgetExceededError(
-            f"Stopped before a call to {model}: spent ${self.cost_usd():.4f} (+${self._reserved:.4f} expected in flight) "
-            f"and the next call is expected to cost ${estimate:.4f}, which would pass the ${self.budget.max_usd:.2f} "
-            "budget; finished work is saved."
+            f"Stopped before a call to {model}: spent ${spent:.4f}{earlier}{in_flight}, and the next call could cost "
+            f"up to ${worst:.4f} (its prompt and max_tokens), which would pass the ${self.budget.max_usd:.2f} budget; "
+            "finished work is saved."
         )
 
     def reserve(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        """Check the budget for one more call and hold its expected cost until `record` or `release`.
+        """Check the budget for one more call and hold its worst case until `record` or `release`.
 
-        `completion_tokens` is the expected reply length (see `expected_completion_tokens`).
-        Returns the reserved USD, to pass back to `record` or `release`.
+        `completion_tokens` bounds the reply (its max_tokens). Returns the reserved USD, to pass back
+        to `record` or `release`.
 
         Raises:
-            BudgetExceededError: spend + reservations + this call's estimate would pass the budget.
+            BudgetExceededError: spend + reservations + this call's worst case would pass the budget.
         """
         if self.budget is None:
             return 0.0
-        estimate = self.prices.cost(model, prompt_tokens, completion_tokens)
-        if not self._fits(model, estimate):
-            raise self._exceeded(model, estimate)
-        return self._hold(estimate)
+        worst = self.worst_case_cost(model, prompt_tokens, completion_tokens)
+        if not self._fits(model, worst):
+            raise self._exceeded(model, worst)
+        return self._hold(worst)
 
     async def reserve_when_affordable(self, model: str, prompt_tokens: int, *, max_tokens: int | None = None) -> float:
-        """`reserve` a call of the expected reply length, waiting while it does not fit and calls are in flight.
+        """`reserve` a call's worst case, waiting while it does not fit and calls are in flight.
 
-        Their replies settle the reservations and refine the expected reply length, so a call
-        refused on the estimate made before anything was measured may fit a moment later.
+        Their replies settle the reservations (usually far below their worst case), so a call that
+        does not fit now may fit a moment later.
 
         Raises:
             BudgetExceededError: it still does not fit once nothing else is in flight.
@@ -194,11 +227,11 @@ class UsageMeter:
         if self.budget is None:
             return 0.0
         while True:
-            estimate = self.prices.cost(model, prompt_tokens, self.expected_completion_tokens(model, max_tokens))
-            if self._fits(model, estimate):
-                return self._hold(estimate)
+            worst = self.worst_case_cost(model, prompt_tokens, max_tokens)
+            if self._fits(model, worst):
+                return self._hold(worst)
             if self._in_flight == 0:
-                raise self._exceeded(model, estimate)
+                raise self._exceeded(model, worst)
             await self._settled.wait(None)
 
     def _hold(self, estimate: float) -> float:
@@ -215,10 +248,16 @@ class UsageMeter:
             self._settled.fire()
 
     def record(self, model: str, prompt_tokens: int, completion_tokens: int, *, label: str | None = None,
-               estimated: bool = False, reserved: float = 0.0) -> float:
-        """Count one call's tokens (under `label` too, when given); returns its cost in USD."""
+               estimated: bool = False, reserved: float = 0.0, prompt_estimate: int | None = None) -> float:
+        """Count one call's tokens (under `label` too, when given); returns its cost in USD.
+
+        `prompt_estimate` is what the prompt was estimated at before the call: with the provider's
+        own count (`estimated` False) it calibrates the margin later reservations take.
+        """
         cost = self._cost(model, prompt_tokens, completion_tokens)
-        self._completion_squares[model] += completion_tokens * completion_tokens
+        self._longest_reply[model] = max(self._longest_reply[model], completion_tokens)
+        if prompt_estimate and not estimated and prompt_tokens:
+            self._prompt_ratio[model] = max(self._prompt_ratio.get(model, 0.0), prompt_tokens / prompt_estimate)
         tallies = [self.by_model[model]] + ([self.by_label[label]] if label is not None else [])
         for tally in tallies:
             tally.calls += 1

@@ -41,6 +41,7 @@ class RemoteStage:
         model_options: `load_model` options for `model` when it is a spec (``prompt_format`` ...).
         budget_usd: what is left of the job's budget when the step starts (earlier runs' spending
             taken off), or None without a budget: remote workers share it.
+        spent_before_usd: what earlier runs of the job spent (for the budget's messages).
     """
 
     stage: Any
@@ -50,6 +51,7 @@ class RemoteStage:
     check_output: Any = None
     model_options: dict[str, Any] = field(default_factory=dict)
     budget_usd: float | None = None
+    spent_before_usd: float = 0.0
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Any
 from orca_math.engine.config import Engine, EngineConfig
 from orca_math.engine.executors import Executor, LocalExecutor, RemoteStage, resolve_executor
 from orca_math.engine.folder import RunFolder
+from orca_math.engine.items import RunStopped
 from orca_math.engine.progress import StageProgress
 from orca_math.engine.runner import DeferredCalls, run_items
 from orca_math.engine.stage import Row, Stage, StageError
@@ -188,11 +189,22 @@ async def run_job(
                                      cache_path=str(shared.cache.path) if shared.cache is not None else None,
                                      check_output=job.check_output,
                                      model_options=dict(model_options or {}) if stage.model_spec is None else {},
-                                     budget_usd=shared.meter.budget.max_usd if shared.meter.budget is not None else None)
-                stats = await run_items(stage.name, stage_inputs, _processor(stage, job.check_output), checkpoint,
-                                        key=stage.key, concurrency=config.items_in_flight, progress=hook, tune_gc=config.tune_gc,
-                                        executor=runner, remote=remote, calls=calls if stage.calls_model else None,
-                                        redo=redo)
+                                     budget_usd=shared.budget_left(), spent_before_usd=shared.meter.earlier_usd)
+                try:
+                    stats = await run_items(stage.name, stage_inputs, _processor(stage, job.check_output), checkpoint,
+                                            key=stage.key, concurrency=config.items_in_flight, progress=hook,
+                                            tune_gc=config.tune_gc, executor=runner, remote=remote,
+                                            calls=calls if stage.calls_model else None, redo=redo)
+                except RunStopped as stopped:
+                    from orca_math.engine.costs import BudgetExceededError, budget_stop_message
+
+                    if runner.loads_models_here or not isinstance(stopped.__cause__, BudgetExceededError):
+                        raise
+                    # Remote workers quote the spending they knew of when one stopped; once every
+                    # worker has finished, the checkpoints hold all of it.
+                    total = sum(_cost(summarise_stage(s.name, run.checkpoint(s.name)), model_names[s.name], shared) or 0.0
+                                for s in job.stages)
+                    raise RunStopped(budget_stop_message(stopped.__cause__, total, spent)) from stopped.__cause__
                 summary = summarise_stage(stage.name, checkpoint)
                 summary.skipped = stats.skipped
                 summary.cost_usd = _cost(summary, model_names[stage.name], shared)

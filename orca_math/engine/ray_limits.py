@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from orca_math.engine.costs import Budget, BudgetExceededError, PriceTable, UsageMeter
+from orca_math.engine.costs import Budget, PriceTable, UsageMeter
 from orca_math.engine.limits import RateLimits
 
 
@@ -61,55 +61,50 @@ class LeasedMeter(UsageMeter):
     """A worker's `UsageMeter` whose budget is what it leased from the shared `BudgetLedger`.
 
     Its `budget` is the job's whole budget (so messages and checks read as locally); calls are
-    admitted against the leases instead. When nothing can be leased and nothing of this worker is in
-    flight, `BudgetExceededError` stops the run, quoting what the whole cluster spent.
+    admitted against the leases instead, each holding its worst case (prompt and max_tokens) as
+    locally, so the leases, and with them the cluster, never pass the budget. When nothing can be
+    leased and nothing of this worker is in flight, `BudgetExceededError` stops the run, quoting
+    what the whole cluster reported spending.
 
     Args:
         prices: the price table.
-        budget_usd: the job's budget left (for messages).
+        budget_usd: what is left of the job's budget (what the ledger holds).
         ledger: the `BudgetLedger` actor handle.
         worker: this worker's index.
+        earlier_usd: what earlier runs of the job spent (for messages: the budget is theirs plus `budget_usd`).
     """
 
-    def __init__(self, prices: PriceTable, *, budget_usd: float, ledger: Any, worker: int) -> None:
-        super().__init__(prices, budget=Budget(budget_usd))
+    def __init__(self, prices: PriceTable, *, budget_usd: float, ledger: Any, worker: int, earlier_usd: float = 0.0) -> None:
+        super().__init__(prices, budget=Budget(budget_usd + earlier_usd))
+        self.earlier_usd = earlier_usd
         self.ledger = ledger
         self.worker = worker
         self.leased = 0.0
         self._lease_lock: asyncio.Lock | None = None
 
-    def _fits(self, model: str, estimate: float) -> bool:
-        return self._needed(model, estimate) <= 0
+    def _fits(self, model: str, worst: float) -> bool:
+        return self._needed(worst) <= 0
 
-    def _needed(self, model: str, estimate: float) -> float:
-        margin = self._spread_margin(model, self._in_flight + 1)
-        return self.cost_usd() + self._reserved + estimate + margin - self.leased
+    def _needed(self, worst: float) -> float:
+        return self.cost_usd() + self._reserved + worst - self.leased
 
     async def reserve_when_affordable(self, model: str, prompt_tokens: int, *, max_tokens: int | None = None) -> float:
         if self._lease_lock is None:
             self._lease_lock = asyncio.Lock()
         while True:
-            estimate = self.prices.cost(model, prompt_tokens, self.expected_completion_tokens(model, max_tokens))
-            if self._fits(model, estimate):
-                return self._hold(estimate)
+            worst = self.worst_case_cost(model, prompt_tokens, max_tokens)
+            if self._fits(model, worst):
+                return self._hold(worst)
             async with self._lease_lock:  # one lease request at a time: they would all ask for the same
-                need = self._needed(model, estimate)
+                need = self._needed(worst)
                 if need > 0:
                     self.leased += await self.ledger.lease.remote(self.worker, need, self.cost_usd())
-                if self._needed(model, estimate) <= 0:
+                if self._needed(worst) <= 0:
                     continue
             if self._in_flight == 0:
                 spent = await self.ledger.total_spent.remote(self.worker, self.cost_usd())
-                raise self._cluster_exceeded(model, estimate, spent)
+                raise self._exceeded(model, worst, spent=self.earlier_usd + spent)
             await self._settled.wait(None)
-
-    def _cluster_exceeded(self, model: str, estimate: float, spent: float) -> BudgetExceededError:
-        assert self.budget is not None
-        return BudgetExceededError(
-            f"Stopped before a call to {model}: spent ${spent:.4f} (+${self._reserved:.4f} expected in flight) "
-            f"and the next call is expected to cost ${estimate:.4f}, which would pass the ${self.budget.max_usd:.2f} "
-            "budget; finished work is saved."
-        )
 
 
 class SplitRateLimits(RateLimits):

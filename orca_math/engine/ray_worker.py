@@ -191,7 +191,8 @@ class StageWorker:
         if self._meter is None:  # one meter per worker: one lease account for every model, like one budget locally
             prices = PriceTable(dict(config.prices))
             if remote.budget_usd is not None and self.ledger is not None:
-                self._meter = LeasedMeter(prices, budget_usd=remote.budget_usd, ledger=self.ledger, worker=self.index)
+                self._meter = LeasedMeter(prices, budget_usd=remote.budget_usd, ledger=self.ledger, worker=self.index,
+                                          earlier_usd=remote.spent_before_usd)
             else:
                 self._meter = UsageMeter(prices)
         cache = None

@@ -69,8 +69,9 @@ class FaultConfig:
         seed: seed of the random draws.
         model: the model name served by ``/v1/models``.
         include_usage: send ``usage`` in replies (False imitates servers that omit it).
-        long_replies_after: after this many ok replies, every reply is as long as the request's
-            ``max_tokens`` allows (1024 without it): replies that grow, for budget tests; None never.
+        long_replies_after: after this many ok replies, every reply is padded to as long as the
+            request's ``max_tokens`` allows (1024 without it), and its usage says so: replies that
+            grow, for budget tests; None never.
         prompt_token_factor: reported prompt tokens are the server's own count times this (a
             provider whose tokenizer counts differently from tiktoken).
     """
@@ -238,7 +239,7 @@ class FaultApp:
             self._ok_replies += 1
             if config.long_replies_after is not None and self._ok_replies > config.long_replies_after:
                 completion_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024)
-                content = " ".join(["apples"] * completion_tokens)
+                content = " ".join(["apples"] * completion_tokens) + "\n" + content  # still a usable reply
         payload = self._completion(body, content, completion_tokens)
         if outcome == "truncated":
             text = json.dumps(payload)
