@@ -84,11 +84,17 @@ def count_lines(path: str | Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def iter_jsonl(path: str | Path, *, error_type: type[Exception] = DataFileError) -> Iterator[tuple[int, dict]]:
+def iter_jsonl(path: str | Path, *, error_type: type[Exception] = DataFileError,
+               max_line_chars: int | None = None, too_long: str = "") -> Iterator[tuple[int, dict]]:
     """Yield `(line_number, object)` for each non-blank line of a JSON Lines file, reading lazily.
 
+    Args:
+        max_line_chars: refuse a line longer than this, having read no more of it than that.
+        too_long: what the refusal adds after "the line is over N characters", e.g. which flag raises it.
+
     Raises:
-        error_type: the file can't be opened, or a line is not a JSON object (names file and line).
+        error_type: the file can't be opened, a line is not a JSON object, or a line is too long
+            (names file and line).
     """
     path = Path(path)
     try:
@@ -101,12 +107,14 @@ def iter_jsonl(path: str | Path, *, error_type: type[Exception] = DataFileError)
         number = 0
         while True:
             try:
-                line = handle.readline()
+                line = handle.readline() if max_line_chars is None else handle.readline(max_line_chars + 1)
             except UnicodeDecodeError:
                 raise error_type(f"{path.name}, line {number + 1}: not valid UTF-8 text.") from None
             if not line:
                 return
             number += 1
+            if max_line_chars is not None and len(line) > max_line_chars and line.rstrip("\r\n") == line:
+                raise error_type(f"{path.name}, line {number}: the line is over {max_line_chars:,} characters{too_long}.")
             if not line.strip():
                 continue
             try:

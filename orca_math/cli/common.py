@@ -97,10 +97,14 @@ def add_seed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer-column", default=None, help="the seed column holding the answer (default: detected)")
     parser.add_argument("--id-column", default=None, help="the seed column holding a unique id (default: derived)")
     parser.add_argument("--split", default="train", help="split of an HF dataset (default train)")
+    parser.add_argument("--max-seed-chars", type=positive_int, default=None, metavar="N",
+                        help="refuse a seed whose question and answer hold more than N characters (default 50,000), "
+                        "naming its line")
 
 
 def seed_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    options = {"question_column": args.question_column, "answer_column": args.answer_column, "id_column": args.id_column, "split": args.split}
+    options = {"question_column": args.question_column, "answer_column": args.answer_column, "id_column": args.id_column,
+               "split": args.split, "max_seed_chars": args.max_seed_chars}
     return {k: v for k, v in options.items() if v is not None and not (k == "split" and v == "train")}
 
 

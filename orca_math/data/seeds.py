@@ -29,6 +29,16 @@ from orca_math.records import Problem
 
 logger = logging.getLogger(__name__)
 
+#: The most characters a seed's question and answer may hold together (`read_seeds(max_seed_chars=)`,
+#: ``--max-seed-chars``). A word problem and its worked solution are a few thousand characters; a
+#: seed far above that is a broken row (a whole file on one line), and it would be sent whole in
+#: every prompt written from it.
+MAX_SEED_CHARS = 50_000
+#: How many times a seed's limit one JSON Lines line may hold (JSON escapes: ``\\uXXXX`` is 6 characters
+#: for one), plus room for other columns; a longer line is refused before it is read whole.
+_LINE_CHARS_PER_SEED_CHAR = 8
+_LINE_SLACK_CHARS = 65_536
+
 QUESTION_COLUMNS = ("question", "problem", "Question", "input", "query")
 ANSWER_COLUMNS = ("answer", "solution", "Answer", "target", "gold", "final_answer")
 ID_COLUMNS = ("id", "ID", "uid")
@@ -136,6 +146,7 @@ def read_seeds(
     split: str = "train",
     limit: int | None = None,
     require_answers: bool = False,
+    max_seed_chars: int = MAX_SEED_CHARS,
 ) -> Iterator[Problem]:
     """Yield seed problems one at a time from a file, folder, Hub dataset or in-memory rows.
 
@@ -149,23 +160,35 @@ def read_seeds(
         split: the split of a Hub dataset or a saved DatasetDict.
         limit: stop after this many problems.
         require_answers: raise on a row without an answer, instead of yielding it with none.
+        max_seed_chars: refuse a seed whose question and answer hold more characters than this
+            (default `MAX_SEED_CHARS`, 50,000). A JSON Lines line far longer than the limit is
+            refused before it is read whole.
 
     Yields:
         `Problem(origin="seed")` with `known_answer` (the answer's final value) and `gold_solution`
         (the answer text), and `metadata={"source": name, "line" or "row": position}`.
 
     Raises:
-        SeedError: the source is missing, unreadable or empty, or a row is malformed.
+        SeedError: the source is missing, unreadable or empty, or a row is malformed or too long.
     """
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise SeedError(f"limit must be a non-negative integer or None, not {limit!r}.")
-    name, unit, rows = iter_raw_rows(source, split=split)
-    return _problems(name, unit, rows, question_column, answer_column, id_column, limit, require_answers)
+    if isinstance(max_seed_chars, bool) or not isinstance(max_seed_chars, int) or max_seed_chars < 1:
+        raise SeedError(f"max_seed_chars must be a positive integer, not {max_seed_chars!r}.")
+    name, unit, rows = iter_raw_rows(source, split=split,
+                                     max_line_chars=_LINE_CHARS_PER_SEED_CHAR * max_seed_chars + _LINE_SLACK_CHARS,
+                                     too_long=f", far more than one seed may hold ({_raise_hint(max_seed_chars)})")
+    return _problems(name, unit, rows, question_column, answer_column, id_column, limit, require_answers, max_seed_chars)
+
+
+def _raise_hint(max_seed_chars: int) -> str:
+    return (f"the limit is {max_seed_chars:,} characters of question and answer; if the seed is meant to be this "
+            "long, raise it with --max-seed-chars, or max_seed_chars= in Python")
 
 
 def _problems(name: str, unit: str, rows: Iterator[tuple[int, dict]], question_column: str | None,
               answer_column: str | None, id_column: str | None, limit: int | None,
-              require_answers: bool) -> Iterator[Problem]:
+              require_answers: bool, max_seed_chars: int = MAX_SEED_CHARS) -> Iterator[Problem]:
     first = next(rows, None)
     if first is None:
         raise SeedError(f"{name} is empty: it holds no rows.")
@@ -177,6 +200,9 @@ def _problems(name: str, unit: str, rows: Iterator[tuple[int, dict]], question_c
         where = f"{name}, {unit} {position}"
         question = _question_text(row, columns.question, where)
         answer = _answer_text(row.get(columns.answer)) if columns.answer else None
+        size = len(question) + len(answer or "")
+        if size > max_seed_chars:
+            raise SeedError(f"{where}: the seed is {size:,} characters, over the limit ({_raise_hint(max_seed_chars)}).")
         if require_answers and answer is None:
             raise _seed_error(f"{where}: no answer, and require_answers=True.",
                               f"{where}: no answer, and this command needs one in every row (name the column with "
@@ -206,7 +232,8 @@ def count_seeds(source: Any, **options: Any) -> int:
     JSON Lines count non-blank lines, parquet reads its metadata and datasets their length; other
     sources are read once. Rows are not validated here: `read_seeds` does that.
     """
-    unknown = set(options) - {"question_column", "answer_column", "id_column", "split", "limit", "require_answers"}
+    unknown = set(options) - {"question_column", "answer_column", "id_column", "split", "limit", "require_answers",
+                              "max_seed_chars"}
     if unknown:
         raise TypeError(f"count_seeds() got unexpected option(s): {', '.join(sorted(unknown))}.")
     limit = options.get("limit")

@@ -54,11 +54,13 @@ def pick_split(dataset: Any, split: str, name: str) -> Any:
     return dataset
 
 
-def iter_raw_rows(source: Any, *, split: str = "train") -> tuple[str, str, Iterator[tuple[int, dict]]]:
+def iter_raw_rows(source: Any, *, split: str = "train", max_line_chars: int | None = None,
+                  too_long: str = "") -> tuple[str, str, Iterator[tuple[int, dict]]]:
     """Open a seed source without reading it: returns `(name, unit, rows)`.
 
     `name` is the file or dataset name used in messages, `unit` is "line" (text files, 1-based) or
-    "row" (tables, 0-based), and `rows` yields `(position, row_dict)` lazily.
+    "row" (tables, 0-based), and `rows` yields `(position, row_dict)` lazily. A JSON Lines line
+    over `max_line_chars` is refused before it is read whole (`too_long` ends that message).
     """
     kind = source_kind(source)
     if kind == "list":
@@ -75,7 +77,7 @@ def iter_raw_rows(source: Any, *, split: str = "train") -> tuple[str, str, Itera
         return path.name, "row", _iter_saved(path, split)
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".json":
-        return path.name, "line", _utf8_checked(path, _iter_json(path))
+        return path.name, "line", _utf8_checked(path, _iter_json(path, max_line_chars, too_long))
     if suffix == ".csv":
         return path.name, "line", _utf8_checked(path, _iter_csv(path))
     if suffix == ".parquet":
@@ -122,7 +124,7 @@ def _iter_list(rows: Any) -> Iterator[tuple[int, dict]]:
         yield index, row
 
 
-def _iter_json(path: Path) -> Iterator[tuple[int, dict]]:
+def _iter_json(path: Path, max_line_chars: int | None = None, too_long: str = "") -> Iterator[tuple[int, dict]]:
     with _open_text(path) as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("["):  # a JSON array file: it has to be parsed whole
@@ -135,7 +137,7 @@ def _iter_json(path: Path) -> Iterator[tuple[int, dict]]:
                 raise SeedError(f"{path.name}, item {index}: expected a JSON object, got {type(row).__name__}.")
             yield index + 1, row
         return
-    yield from iter_jsonl(path, error_type=SeedError)
+    yield from iter_jsonl(path, error_type=SeedError, max_line_chars=max_line_chars, too_long=too_long)
 
 
 def _open_text(path: Path):

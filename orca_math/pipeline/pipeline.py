@@ -194,7 +194,8 @@ class Pipeline:
         inputs = {
             "seeds": str(seeds) if isinstance(seeds, str | Path) else type(seeds).__name__,
             "seeds_fingerprint": source_fingerprint(seeds),
-            "seed_options": seed_options,
+            # The size limit only refuses seeds, it never changes one: raising it keeps the run key.
+            "seed_options": {k: v for k, v in seed_options.items() if k != "max_seed_chars"},
         }
         return Job("generate", self.stages, config=inputs, total=total,
                    check_output=_column_checker(self.columns) if self.columns else None)
