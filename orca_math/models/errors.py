@@ -176,6 +176,20 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def _connection_failure(exc: BaseException) -> str | None:
+    """"refused" or "dropped" when a connection error lies under `exc` (its causes), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "refused"
+        if isinstance(current, ConnectionResetError | BrokenPipeError) or type(current).__name__ == "ServerDisconnectedError":
+            return "dropped"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _key_variable(where: str) -> str:
     """The environment variable that holds the key for the endpoint `where` names."""
     lowered = where.lower()
@@ -216,6 +230,14 @@ def translate_error(exc: BaseException, *, where: str) -> BaseException:
     if isinstance(exc, openai.RateLimitError) or status == 429:
         return RateLimitError(f"{where} is rate limiting requests (429).", retry_after=_retry_after(exc))
     if isinstance(exc, openai.APITimeoutError | asyncio.TimeoutError | TimeoutError):
+        # The aiohttp transport reports a refused or dropped connection as a timeout: say what happened.
+        cause = _connection_failure(exc)
+        if cause == "refused":
+            return ServerUnreachableError(f"Could not connect to {where} (connection refused): check that the server "
+                                          "is running and the URL is right.")
+        if cause == "dropped":
+            err = ServerError(f"{where} closed the connection before answering; it is a server-side error and may pass.")
+            return err
         return ModelTimeoutError(f"A request to {where} timed out.")
     if isinstance(exc, openai.APIConnectionError):
         return ServerUnreachableError(f"Could not connect to {where}: check that the server is running and the URL is right.")
