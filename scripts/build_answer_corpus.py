@@ -193,23 +193,37 @@ def _items(name: str, dataset, count: int) -> list[dict]:
 # ---- transformations -------------------------------------------------------------------------------------
 
 
+def _writings(sentence: str, value: Fraction) -> int:
+    """How often `sentence` writes `value`, in digits or in words ("three plums because .75 / .25 = 3")."""
+    spelled = words(value)
+    in_words = len(re.findall(rf"\b{spelled}\b", sentence, re.I)) if spelled else 0
+    return in_words + sum(1 for m in _NUMBER.finditer(sentence) if _value_of(m.group()) == value)
+
+
+def _value_of(text: str) -> Fraction | None:
+    try:
+        return Fraction(text.lstrip("$").replace(",", ""))
+    except ValueError:
+        return None
+
+
 def last_answer_span(sentence: str, value: Fraction) -> tuple[int, int] | None:
     """Where the last writing of `value` is in `sentence` (with its "$", without commas' doubt)."""
     found = None
     for match in _NUMBER.finditer(sentence):
-        text = match.group().lstrip("$").replace(",", "")
-        try:
-            if Fraction(text) == value:
-                found = match.span()
-        except ValueError:
-            continue
+        if _value_of(match.group()) == value:
+            found = match.span()
     return found
 
 
 def replace_answer(sentence: str, value: Fraction, new: Fraction | str) -> str | None:
-    """`sentence` with its last writing of `value` replaced by `new` (a value keeps the "$" and commas)."""
+    """`sentence` with its last writing of `value` replaced by `new` (a value keeps the "$" and commas).
+
+    None when `value` is not written in `sentence`, or when a wrong value would replace one of two
+    writings of it ("They cost $8 each because 216 / 27 = 8"): the reply would then state both.
+    """
     span = last_answer_span(sentence, value)
-    if span is None:
+    if span is None or (isinstance(new, Fraction) and _writings(sentence, value) > 1):
         return None
     start, end = span
     if isinstance(new, Fraction):
@@ -284,10 +298,11 @@ def t_words(item: dict, value: Fraction | None = None) -> str | None:
         return None
     steps = list(item["steps"])
     span = last_answer_span(steps[-1], item["value"])
-    if span is None:
+    if span is None or (value is not None and _writings(steps[-1], item["value"]) > 1):
         return None
     dollar = steps[-1][span[0]] == "$"
-    steps[-1] = steps[-1][: span[0]] + spelled + (" dollars" if dollar else "") + steps[-1][span[1] :]
+    unit = (" dollar" if target == 1 else " dollars") if dollar else ""
+    steps[-1] = steps[-1][: span[0]] + spelled + unit + steps[-1][span[1] :]
     return "\n".join(steps)
 
 
@@ -351,7 +366,7 @@ def t_markdown(item: dict, value: Fraction | None = None) -> str | None:
     dollar = span is not None and steps[-1][span[0]] == "$"
     new = f"**{'$' * dollar}{target}**" if style != 1 else f"$\\$${target}$" if dollar else f"$\\boxed{{{target}}}$"
     replaced = replace_answer(steps[-1], item["value"], new)
-    if replaced is None:
+    if replaced is None or (value is not None and _writings(steps[-1], item["value"]) > 1):
         return None
     steps[-1] = replaced
     return "\n".join(steps)

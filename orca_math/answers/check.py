@@ -6,9 +6,11 @@ import re
 from dataclasses import replace
 from fractions import Fraction
 
-from orca_math.answers.closing import Candidate
+from orca_math.answers.ask import read_ask
+from orca_math.answers.closing import Candidate, sentences
 from orca_math.answers.compare import Comparison, Rounding, _check_gold, _read_colon_form, compare_answers
 from orca_math.answers.extract import CONFIDENCE_LEVELS, Extraction, extract_final_answer
+from orca_math.answers.hedge import find_hedge
 from orca_math.answers.normalize import read_number
 
 
@@ -63,8 +65,12 @@ def check_answer(
     _check_gold(gold)
     tolerance = {"rounding": rounding, "rel_tol": rel_tol, "abs_tol": abs_tol}
     extraction = extract_final_answer(response, question=question)
+    gold = _in_asked_unit(gold, question)
     if extraction.rule == "none":
         return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none", "none")
+    hedge = _hedge(response, extraction)
+    if hedge is not None:
+        return hedge
     if extraction.candidates:
         comparison, confidence = _judge_candidates(gold, extraction, tolerance)
     else:
@@ -83,6 +89,45 @@ def check_answer(
         )
         return replace(comparison, result="cant_tell", reason=reason)
     return comparison
+
+
+def _in_asked_unit(gold: str, question: str | None) -> str:
+    """A bare gold in the unit the question asks for ("95" -> "95 minutes"), so durations and lengths
+    given in another unit, or in two ("1 hour 35 minutes"), compare in that unit."""
+    if not question or not _BARE_NUMBER.fullmatch(gold):
+        return gold
+    ask = read_ask(question)
+    if ask.unit is None or ask.dimension not in ("time", "length", "mass", "volume"):
+        return gold
+    return f"{gold.strip()} {ask.unit}"
+
+
+_BARE_NUMBER = re.compile(r"\s*-?\d+(?:\.\d+)?(?:/\d+)?\s*")
+
+
+def _hedge(response: str, extraction: Extraction) -> Comparison | None:
+    """A `not_equal` verdict when the statement that gives the answer gives two ("6 or 7 boxes")."""
+    span = extraction.span
+    if extraction.rule == "closing_statement" and extraction.candidates:
+        span = max(c.span for c in extraction.candidates)  # the last sentence of the closing statement
+    if span is None:
+        return None
+    statement = _statement_around(response, span)
+    found = find_hedge(statement)
+    if found is None:
+        return None
+    reason = f"several answers: the final statement gives {found[0]} and {found[1]} ({statement.strip()[:80]!r})"
+    confidence = "marker" if extraction.confidence == "marker" else "sole"
+    return Comparison("not_equal", reason, "hedge", None, None, extraction.rule, confidence)
+
+
+def _statement_around(text: str, span: tuple[int, int]) -> str:
+    """The sentence or line of `text` that holds `span`."""
+    window = max(0, span[0] - 400)
+    for start, end in sentences(text, window):
+        if start <= span[0] < end:
+            return text[start:max(end, span[1])]
+    return text[span[0] : span[1]]
 
 
 def _judge_candidates(gold: str, extraction: Extraction, tolerance: dict) -> tuple[Comparison, str]:
@@ -120,9 +165,11 @@ def _judge_the_one_left(gold: str, extraction: Extraction, verdicts: list[Compar
     """The verdict on the one candidate not set aside, or None when a set-aside one may be the gold."""
     left = next(i for i, c in enumerate(extraction.candidates) if c.set_aside is None)
     for i, (candidate, verdict) in enumerate(zip(extraction.candidates, verdicts, strict=True)):
-        # The question's own "4 hours" beside a gold of 240 matches only as minutes: a coincidence.
-        coincidence = candidate.set_aside == "question" and verdict.method == "unit"
-        if i != left and _may_be_the_gold(gold, candidate, verdict) and not coincidence:
+        # The question's own "4 hours" beside a gold of 240 matches only as minutes: a coincidence. So
+        # is "9 stickers" beside "31 marbles" when marbles are asked.
+        coincidence = (candidate.set_aside == "question" and verdict.method == "unit") or candidate.set_aside == "unit"
+        # When the one left equals the gold, a set-aside one that does too only restates it.
+        if i != left and _may_be_the_gold(gold, candidate, verdict) and not coincidence and verdicts[left].result != "equal":
             return None  # "how many are left" may answer with a number the question gave: no sure reading
     aside = ", ".join(f"{c.texts[0]} ({c.set_aside})" for c in extraction.candidates if c.set_aside)
     verdict = verdicts[left]
@@ -171,6 +218,11 @@ def _judge_several(extraction: Extraction, verdicts: list[Comparison]) -> Compar
         text = extraction.candidates[picked].texts[0]
         reason = f"{text} equals the gold, and the wording singles it out among {shown}"
         return replace(verdicts[picked], reason=reason)
+    if picked in matches and not unsure and len({verdicts[i].predicted_value for i in matches}) == 1:
+        # "95 minutes remain, or 1 hour and 35 minutes": every candidate that equals the gold is one
+        # quantity, and the wording singles it out.
+        texts = " and ".join(extraction.candidates[i].texts[0] for i in matches)
+        return replace(verdicts[picked], reason=f"{texts} are one quantity, equal to the gold; the wording singles it out")
     if not matches and not unsure:
         first = verdicts[0]
         reason = f"none of the closing statement's candidate answers ({shown}) equals the gold"

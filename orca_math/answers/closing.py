@@ -12,6 +12,7 @@ candidates with the gold.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -92,14 +93,21 @@ _REMARK_OPENER = re.compile(
     r"as a check\b|to check\b|to verify\b|recall\b|remember\b)",
     re.I,
 )
-def read_closing(text: str, start: int = 0) -> ClosingReading | None:
-    """The candidates of the closing statement of `text[start:]`, or None when it mentions no quantity."""
+def read_closing(text: str, start: int = 0, recap: Recap | None = None) -> ClosingReading | None:
+    """The candidates of the closing statement of `text[start:]`, or None when it mentions no quantity.
+
+    Sentences after the answer that only look back are skipped: an aside or recap that says so ("For
+    comparison, ...", "Recall that ...", "We started from ...", "The problem says: ..."), and, with
+    `recap`, a sentence that `recap` finds only restates the question ("She began with 50, lost 12
+    and gave away 7.").
+    """
     masked = _mask_calculator_notes(text)
     # The closing statement is near the end: split only the tail first (its first piece may be cut).
     window = max(start, len(masked) - _TAIL_CHARS)
-    found = _closing_sentences(masked, sentences(masked, window)[1:] if window > start else sentences(masked, start))
+    found = _closing_sentences(masked, sentences(masked, window)[1:] if window > start else sentences(masked, start),
+                               recap)
     if not found and window > start:
-        found = _closing_sentences(masked, sentences(masked, start))
+        found = _closing_sentences(masked, sentences(masked, start), recap)
     if not found:
         return None
     only_one = len(found) == 1 and len(found[0][1]) == 1
@@ -131,11 +139,17 @@ _INPUTS = ("weak_premise", "premise", "aside")
 _OPENS_WITH_PREMISE = re.compile(r"[\s*_>-]*(?:since|because|as|if|when|given|note)\b", re.I)
 
 
-def _closing_sentences(masked: str, spans: list[tuple[int, int]]) -> list[tuple[tuple[int, int], list[Mention]]]:
+def _closing_sentences(masked: str, spans: list[tuple[int, int]],
+                       recap: Recap | None = None) -> list[tuple[tuple[int, int], list[Mention]]]:
     """The last sentence that mentions a quantity, and the one before it when the last is an aside."""
     found: list[tuple[tuple[int, int], list[Mention]]] = []  # last sentence first
-    for span in reversed(spans):
+    skipped = 0
+    for index in range(len(spans) - 1, -1, -1):
+        span = spans[index]
         mentions = [m for m in _shifted(find_mentions(masked[span[0] : span[1]]), span[0]) if m.kind != "year"]
+        if mentions and not found and skipped < _MAX_SKIPPED and index > 0 and _looks_back(masked, span, mentions, recap):
+            skipped += 1
+            continue
         if mentions:
             found.append((span, mentions))
             if len(found) == 2 or not _is_remark(masked[span[0] : span[1]]):
@@ -178,6 +192,28 @@ def _demote_earlier_operands(text: str, start: int, region_start: int, candidate
     return demoted
 
 
+_MAX_SKIPPED = 2
+# A sentence after the answer that says it only looks back or aside: never the answer.
+_LOOKS_BACK = re.compile(
+    r"^[\s*_>(-]*(?:for\s+comparison|by\s+comparison|in\s+comparison|compared\s+with|(?:as\s+a\s+)?side\s+note|"
+    r"recall(?:\s+that)?|to\s+recap|in\s+recap|recap\s*:|we\s+(?:started|began)\s+(?:from|with)|we\s+were\s+given|"
+    r"(?:this|that)\s+used|the\s+(?:problem|question)\s+(?:says|said|gave|gives|states|stated|tells)|"
+    r"as\s+(?:given|stated)(?:\s+in\s+the\s+(?:problem|question))?\b|note\s+that\b(?=[^.]*\bwould\b)|"
+    r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference|"
+    # "Without the coupon it would have been $140": a counterfactual, not what happened.
+    r"(?:without|otherwise|had\s+(?:she|he|they|it|we|you)\s+not)\b[^.!?\n]*\bwould\b)",
+    re.I,
+)
+Recap = Callable[[str, list[Mention]], bool]
+
+
+def _looks_back(masked: str, span: tuple[int, int], mentions: list[Mention], recap: Recap | None) -> bool:
+    sentence = masked[span[0] : span[1]]
+    if _LOOKS_BACK.match(sentence):
+        return True
+    return recap is not None and recap(sentence, mentions)
+
+
 def _is_remark(sentence: str) -> bool:
     # "That's wrong: ..." opens a correction, not a remark about the answer before it.
     return bool(_REMARK_OPENER.match(sentence)) and not CONCLUSION.search(sentence) and not _CORRECTION.search(sentence)
@@ -189,9 +225,15 @@ _CORRECTION = re.compile(r"(?:wrong|incorrect|mistake|error|not right|oops)", 
 def _mask_calculator_notes(text: str) -> str:
     # GSM8K's "<<48/2=24>>": blanked out, keeping offsets, since the result is written right after it.
     # A currency sign before the note moves to the result: "= $<<4*5=20>>20" reads "=        $20".
+    # Bold marks are blanked too: "1000+1600=**2600**" is an equation like "1000+1600=2600".
+    if "**" in text or "__" in text:
+        text = _EMPHASIS.sub(lambda m: " " * len(m.group()), text)
     if "<<" not in text:
         return text
     return _CALCULATOR_NOTE.sub(lambda m: " " * (len(m.group()) - len(m.group(1))) + m.group(1), text)
+
+
+_EMPHASIS = re.compile(r"\*\*|__")
 
 
 _CALCULATOR_NOTE = re.compile(r"(\$?)<<[^<>\n]*>>")

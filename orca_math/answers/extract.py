@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from orca_math.answers.closing import Candidate, read_closing
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
-from orca_math.answers.setaside import set_aside
+from orca_math.answers.setaside import question_recap, set_aside
 
 RULES = ("final_answer_line", "gsm8k", "boxed", "the_answer_is", "answer_colon", "closing_statement", "none")
 # How sure an extraction is, surest first. "none": nothing was found.
@@ -70,6 +70,12 @@ _RECHECK = re.compile(
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+_EXPLANATION = re.compile(
+    r"(?:^|(?<=[.!?])[ \t]+|\n)[ \t*_#]*(?:here(?:'s|’s|\s+is)\s+(?:how|why|the\s+(?:breakdown|working|reasoning|"
+    r"calculation|explanation|steps?))|explanation\s*:|reasoning\s*:|working\s*:|to\s+see\s+(?:this|why)|"
+    r"step[\s-]+by[\s-]+step\s*:|let\s+me\s+(?:explain|show\s+(?:how|why|the\s+steps?))|why\s*:|the\s+steps?\s*:)",
+    re.I,
+)
 _PROSE_WORDS = re.compile(r"[^\W\d_]{2,}")
 _LEADING_FILLER = re.compile(r"^(?:approximately|about|around|roughly|exactly|only|just|nearly|almost|~|=|\s)+", re.I)
 # Marker values that are expressions go to compare_answers whole (math_verify), never split into numbers.
@@ -186,7 +192,11 @@ def _same(first, second) -> bool:
 
 
 def _closing_extraction(text: str, start: int, question: str | None) -> Extraction:
-    reading = read_closing(text, start)
+    # "Tommy caught 14 fish. Here's why: ...": the statement before an explanation is the answer.
+    opener = _EXPLANATION.search(text, start)
+    end = opener.start() if opener is not None and _DIGIT.search(text, start, opener.start()) else len(text)
+    recap = question_recap(question) if question else None
+    reading = read_closing(text[:end], start, recap)
     if reading is None:
         return Extraction(None, "none", None)
     return _from_reading(text, "closing_statement", reading, "sole", question)
@@ -198,19 +208,30 @@ def _from_reading(text: str, rule: str, reading, sole_confidence: str, question:
         only = candidates[0]
         extra = candidates if len(only.texts) > 1 else ()
         # Prose uses number words loosely ("one of them", "at first"): a reading from words alone is a guess.
-        confidence = sole_confidence if _in_digits(only) else "guess"
+        confidence = sole_confidence if _in_digits(only) or _stated_in_words(only) else "guess"
         return Extraction(only.texts[0], rule, only.span, confidence, extra, 0 if extra else None)
     candidates = set_aside(text, candidates, question)
+    if picked is not None and candidates[picked].set_aside == "unit":
+        picked = None  # the wording singles out a quantity the question does not ask for
     left = [i for i, candidate in enumerate(candidates) if candidate.set_aside is None]
     if len(left) == 1:
         only = candidates[left[0]]
         # Sure only when the wording does not single out a set-aside candidate instead ("If one pen
         # costs $7, ..., so 5 pens cost $35" against a question that gives $7), the one left is in
         # digits, and its wording does not make it an input itself ("of the 100 guests").
-        if picked in (None, left[0]) and _in_digits(only) and only.standing != "premise":
+        if picked in (None, left[0]) and (_in_digits(only) or _stated_in_words(only)) and only.standing != "premise":
             return Extraction(only.texts[0], rule, only.span, "sole", candidates, picked)
     span = candidates[picked].span if picked is not None else None
     return Extraction(None, rule, span, "guess", candidates, picked)
+
+
+def _stated_in_words(candidate: Candidate) -> bool:
+    """A quantity in words that the sentence states as its result, with a unit or in several words
+    ("= one dollar", "leaves two and three-eighths cups", "is twenty-one"): not loose prose."""
+    return candidate.standing in ("result", "answer") and len(_WORDS.findall(candidate.texts[0].lower())) > 1
+
+
+_WORDS = re.compile(r"[a-z]+")
 
 
 def _in_digits(candidate: Candidate) -> bool:

@@ -43,7 +43,8 @@ _NOT_UNITS = frozenset(
     "x times plus minus and or of is are was were to in for each per a an the then so which that more less "
     "fewer left at on by with from than as if when after before over into total altogether overall remaining "
     "would will can could should must may might has have had do does did it its he she they we you i got "
-    "this these those all both every because since but not equals equal divided multiplied".split()
+    "this these those all both every because since but not equals equal divided multiplied gives give gave makes "
+    "comes adds".split()
 )
 _CLOCK = re.compile(r":\d{2}(?!\d)")
 _ONE_BEFORE_NOUN = re.compile(r"\s+(?!(?:left|more|remaining|extra|in\s+total|altogether)\b)[a-z]")
@@ -136,8 +137,9 @@ def _not_a_quantity(lower: str, start: int, end: int) -> bool:
     if words in {"half", "a half"}:
         return True
     if words == "one":
-        # "one pen costs $7", "one of them", "in one hour": a determiner, not a count; "one left" counts.
-        return bool(_ONE_BEFORE_NOUN.match(lower, end))
+        # "one pen costs $7", "one of them", "in one hour": a determiner, not a count; "one left" counts,
+        # and so does a result: "$2 / $2 = one dollar".
+        return bool(_ONE_BEFORE_NOUN.match(lower, end)) and not lower[:start].rstrip().endswith("=")
     return False
 
 

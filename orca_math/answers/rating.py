@@ -34,11 +34,13 @@ _OPERATOR_GAP = re.compile(
 )
 _EQUALS_GAP = re.compile(
     rf"[\s()\[\]]*(?:\([^()\d]*\)\s*)?(?:{_LABEL}\s*(?==))?,?\s*(?:=|≈|\\approx|~|equals|is\s+equal\s+to|is|are|gives(?:\s+us)?|makes|"
-    r"which\s+is|which\s+equals|that\s+is)\s*(?:about|approximately|around|roughly)?\s*",
+    r"which\s+is|which\s+equals|that\s+is|comes\s+to|adds\s+up\s+to)\s*(?:about|approximately|around|roughly)?\s*"
+    # "12 + 9 + 20 gives a total of 41": the sum is named before its value.
+    r"(?:(?:a|the)\s+(?:total|sum|grand\s+total)\s+of\s+\$?\s*)?",
     re.I,
 )
 RESTATE_GAP = re.compile(
-    r"\s*(?:,\s*)?(?:or|i\.?e\.?,?|that\s+is,?|which\s+is|that's|aka|=|\(|or\s+about|or\s+approximately)?"
+    r"\s*(?:,\s*)?\(?\s*(?:or|i\.?e\.?,?|that\s+is,?|which\s+is|that's|aka|=|\(|or\s+about|or\s+approximately)?"
     r"\s*(?:about|approximately|around|roughly|exactly)?\s*\(?\s*",
     re.I,
 )
@@ -103,6 +105,8 @@ def value_of(mention: Mention) -> Fraction | None:
 
 def restates(first: Mention, second: Mention) -> bool:
     """True when `second` is `first` again: the same value, or the same quantity in another unit."""
+    if second.kind == "compound" and first.kind != "compound" and first.unit:
+        return restates(second, first)  # "225 minutes (that is 3 hours 45 minutes)"
     if first.kind == "compound" and second.unit:
         parts = read_compound(first.text.lower())
         b = value_of(second)

@@ -16,7 +16,10 @@ numbers written again, and one candidate is left: 35. Set aside, with the reason
 - "operand": what a step of algebra divides or multiplies by ("Dividing both sides by 11, we get
   h = 8,000.", "Subtracting nine from both sides ...");
 - "conversion": one unit of a known kind in a conversion fact ("There are 60 minutes in 1 hour",
-  "Since 1 hour has 60 minutes", "12 inches are in 1 foot").
+  "Since 1 hour has 60 minutes", "12 inches are in 1 foot");
+- "unit": not what the question asks for (see `orca_math.answers.ask`): another dimension ("60 miles"
+  when hours are asked, "$39" when a count is), or another object ("12 stickers" beside "31
+  marbles" when marbles are asked). When every candidate would be set aside this way, none is.
 
 Setting aside is a reading of the reply alone and does not know the gold. `check_answer` decides on the
 one candidate left only when no set-aside candidate equals the gold: a gold that is one of the
@@ -31,12 +34,13 @@ from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 
+from orca_math.answers.ask import Ask, dimension_of, read_ask
 from orca_math.answers.closing import Candidate
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
 from orca_math.answers.units import unit_of
 
-SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand", "conversion")
+SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand", "conversion", "unit")
 
 _PART_AFTER = re.compile(r"\s+of\s+(?:them|those|these|which)\b", re.I)
 # "the three siblings", "in the two weeks", "both two": a group the problem already named, in words.
@@ -74,6 +78,33 @@ def question_numbers(question: str) -> frozenset[Given]:
     return frozenset(numbers)
 
 
+def question_recap(question: str):
+    """A test for sentences that only restate `question`, for `read_closing`'s `recap`.
+
+    A sentence restates the question when it is one of the question's sentences written again, or when
+    it has two or more quantities, all of them numbers the question gives, and no "=" ("So Lena has
+    31 marbles. She began with 50, lost 12 and gave away 7.").
+    """
+    given = question_numbers(question)
+    words = _plain_words(question)
+
+    def restates_question(sentence: str, mentions: list) -> bool:
+        plain = _plain_words(sentence)
+        if len(plain) > 3 and plain in words:
+            return True
+        # Only given numbers, two or more, and no equation: whatever it concludes, it concludes nothing new.
+        if len(mentions) < 2 or "=" in sentence:
+            return False
+        return all(_keys(m.text, m.unit) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
+                   for m in mentions)
+
+    return restates_question
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w$.%]+|(?<!\d)\.|\.(?!\d)", " ", text.lower()).split())
+
+
 def set_aside(text: str, candidates: tuple[Candidate, ...], question: str | None) -> tuple[Candidate, ...]:
     """`candidates` with `set_aside` filled in where a candidate is plainly not the answer."""
     given = question_numbers(question) if question else frozenset()
@@ -94,7 +125,74 @@ def set_aside(text: str, candidates: tuple[Candidate, ...], question: str | None
         elif given and _in_question(candidate, given):
             reason = "question"
         marked.append(replace(candidate, set_aside=reason) if reason else candidate)
+    return _off_the_ask(marked, read_ask(question)) if question else tuple(marked)
+
+
+def _off_the_ask(candidates: list[Candidate], ask: Ask) -> tuple[Candidate, ...]:
+    """`candidates` with those in another dimension, or counting other things, set aside as "unit"."""
+    if ask.dimension is None:
+        return tuple(candidates)
+    marked = []
+    for candidate in candidates:
+        dimensions = {_dimension(text) for text in candidate.texts}
+        if ask.dimension == "count":
+            off = dimensions <= _MEASURES
+        else:
+            off = None not in dimensions and ask.dimension not in dimensions
+        marked.append(replace(candidate, set_aside="unit") if off and candidate.set_aside is None else candidate)
+    if ask.noun is not None:
+        marked = _other_objects(marked, ask.noun)
+    if ask.unit is not None and ask.dimension != "money":
+        marked = _other_units(marked, ask.unit)
+    if all(c.set_aside for c in marked):
+        return tuple(candidates)  # the ask was misread, or the reply answers in another unit: no reading
     return tuple(marked)
+
+
+_MEASURES = frozenset({"time", "length", "mass", "volume", "money"})
+_TRAILING_WORD = re.compile(r"([^\W\d_]+)\W*$")
+
+
+def _dimension(text: str) -> str | None:
+    if text.lstrip("-−").startswith(("$", "€", "£")):
+        return "money"
+    word = _TRAILING_WORD.search(text)
+    return dimension_of(word.group(1)) if word else None
+
+
+def _other_objects(candidates: list[Candidate], noun: str) -> list[Candidate]:
+    """When one open candidate counts the asked things, open ones counting other things are set aside."""
+    wanted = _unit_key(noun)
+    objects = [_object_key(c) for c in candidates]
+    matching = [i for i, c in enumerate(candidates) if c.set_aside is None and objects[i] == wanted]
+    if len(matching) != 1:
+        return candidates
+    return [replace(c, set_aside="unit") if c.set_aside is None and objects[i] not in (None, wanted) else c
+            for i, c in enumerate(candidates)]
+
+
+def _other_units(candidates: list[Candidate], unit: str) -> list[Candidate]:
+    """ "120 minutes. That is 240 minutes, i.e. 4 hours." when hours are asked: the one open candidate
+    written in the asked unit answers; open ones only in other units of its dimension are set aside."""
+    wanted = unit_of(unit)
+    in_unit = [any(unit_of(_last_word(t)) == wanted for t in c.texts) for c in candidates]
+    matching = [i for i, c in enumerate(candidates) if c.set_aside is None and in_unit[i] and c.standing != "premise"]
+    if len(matching) != 1:
+        return candidates
+    return [replace(c, set_aside="unit") if c.set_aside is None and not in_unit[i] and _dimension(c.texts[0]) == wanted[0]
+            else c for i, c in enumerate(candidates)]
+
+
+def _last_word(text: str) -> str | None:
+    word = _TRAILING_WORD.search(text)
+    return word.group(1) if word else None
+
+
+def _object_key(candidate: Candidate) -> object:
+    word = _TRAILING_WORD.search(candidate.texts[0])
+    if word is None or not re.search(r"\d\s*" + re.escape(word.group(1)) + r"\W*$", candidate.texts[0]):
+        return None  # no word right after the number
+    return _unit_key(word.group(1))
 
 
 def _is_conversion_fact(text: str, candidate: Candidate) -> bool:

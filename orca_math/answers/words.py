@@ -36,6 +36,14 @@ UNITS = {
     "eighty": 80,
     "ninety": 90,
 }
+# Fraction words: "three-eighths", "two and a quarter", "one third". They continue a run of number
+# words but never start one, so "the third day" and "a fifth of the cake" stay words.
+FRACTIONS = {
+    "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4,
+    "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7, "eighth": 8, "eighths": 8,
+    "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10, "twelfth": 12, "twelfths": 12,
+    "hundredth": 100, "hundredths": 100,
+}
 SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "trillion": 10**12}
 # Words that may sit inside a run of number words without being numbers themselves.
 _GLUE = {"and", "a", "an"}
@@ -70,7 +78,7 @@ def find_number_word_runs(text: str) -> list[tuple[int, int]]:
             if gap.strip(" -") != "":
                 break
             word = tokens[j + 1].group()
-            if _is_number_word(word):
+            if _is_number_word(word) or (word in FRACTIONS and _numerator_before(tokens, j)):
                 j += 1
                 end = tokens[j].end()
             elif word in _GLUE and _number_word_follows(tokens, j + 2):
@@ -89,7 +97,16 @@ def find_number_word_runs(text: str) -> list[tuple[int, int]]:
 def _number_word_follows(tokens: list[re.Match[str]], index: int) -> bool:
     while index < len(tokens) and tokens[index].group() in _GLUE:
         index += 1
-    return index < len(tokens) and _is_number_word(tokens[index].group())
+    if index >= len(tokens):
+        return False
+    word = tokens[index].group()
+    # "two and a quarter": a fraction word after the glue continues the run.
+    return _is_number_word(word) or (word in FRACTIONS and tokens[index - 1].group() in {"a", "an"})
+
+
+def _numerator_before(tokens: list[re.Match[str]], index: int) -> bool:
+    """Whether token `index` can be a fraction's numerator ("three" of "three-eighths", "a" of "a quarter")."""
+    return tokens[index].group() in UNITS or tokens[index].group() in {"a", "an"}
 
 
 def _is_number_word(word: str) -> bool:
@@ -108,7 +125,19 @@ def words_to_number(run: str) -> Fraction | None:
     total = Fraction(0)
     current = Fraction(0)
     seen_number = False
+    last_unit: int | None = None  # the unit word just before, a fraction word's numerator
     for index, word in enumerate(words):
+        if word in FRACTIONS or (word == "half" and last_unit is not None):
+            # "three-eighths", "one half", "a quarter" (the article counts one), "three halves".
+            numerator = last_unit if last_unit is not None else (1 if index and words[index - 1] in {"a", "an"} else None)
+            if numerator is None:
+                return None
+            if last_unit is not None:
+                current -= last_unit
+            current += Fraction(numerator, FRACTIONS.get(word, 2))
+            seen_number, last_unit = True, None
+            continue
+        last_unit = UNITS[word] if word in UNITS and UNITS[word] < 20 else None
         if word in UNITS:
             current += UNITS[word]
             seen_number = True

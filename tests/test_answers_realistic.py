@@ -1,0 +1,200 @@
+"""check_answer on replies written the way models write them (issue #23): each failure class.
+
+Each class is checked both ways: the right answer is "equal", and a wrong gold is "not_equal", so a
+rule that only ever says "equal" (or only picks the last number) fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orca_math.answers import AnswerPolicy, check_answer, extract_final_answer, parse_number
+from orca_math.answers.ask import read_ask
+
+LENA = "Lena had 50 marbles. She lost 12 and gave away 7. How many marbles does Lena have now?"
+
+
+def verdict(gold: str, reply: str, question: str | None = None) -> str:
+    return check_answer(gold, reply, question=question).result
+
+
+# ---- 1. a recap after the answer -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "So Lena has 31 marbles now. She began with 50, lost 12 and gave away 7.",
+        "50 - 12 - 7 = 31, so Lena has 31 marbles now. Recall that she had 50 marbles at first.",
+        "So Lena has 31 marbles now. We started from 50, 12 and 7.",
+        "So Lena has 31 marbles now. Lena had 50 marbles.",  # a sentence of the question, written again
+    ],
+)
+def test_a_recap_after_the_answer_is_set_aside(reply):
+    assert verdict("31", reply, LENA) == "equal"
+    assert verdict("50", reply, LENA) == "not_equal"
+    assert verdict("7", reply, LENA) == "not_equal"
+
+
+def test_a_counterfactual_after_the_answer_is_set_aside():
+    question = "A trip costs $140, and she has a coupon for $14 off. How much does she pay for the trip?"
+    reply = "The trip costs $126. Without the coupon it would have been $140, so she saved $14."
+    assert verdict("126", reply, question) == "equal"
+    assert verdict("14", reply, question) == "not_equal"
+
+
+def test_an_answer_first_then_its_explanation():
+    question = "Tommy caught 3 more fish than Darren, who caught 6 fewer than Naomi's 17. How many fish did Tommy catch?"
+    reply = "Tommy caught 11 + 3 = 14 fish. Here's why: Darren caught 17 - 6 = 11 fish."
+    assert verdict("14", reply, question) == "equal"
+    assert verdict("11", reply, question) == "not_equal"
+    assert extract_final_answer(reply, question=question).span[1] < reply.index("Here's why")
+
+
+# ---- 2. an aside after the answer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "aside",
+    [
+        "For comparison, the field's area would be 240 square metres, but only the length was asked.",
+        "As a side note, doubling it would give 128.",
+        "(As a side note, the 16 from the problem stays the same.)",
+        "Note that half of it would be 32.",
+    ],
+)
+def test_an_aside_after_the_answer_is_set_aside(aside):
+    question = "A square field has sides of 16 m. How long is the fence around it?"
+    reply = f"The fence is 4 * 16 = 64 m long. {aside}"
+    assert verdict("64", reply, question) == "equal"
+    assert verdict("240", reply, question) == "not_equal"
+
+
+# ---- 3. answers in words, mixed numbers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "value"),
+    [("two and three-eighths", "19/8"), ("five and a half", "11/2"), ("one half", "1/2"), ("three halves", "3/2"),
+     ("two and a quarter", "9/4"), ("three quarters", "3/4"), ("five and seven-tenths", "57/10")],
+)
+def test_mixed_numbers_in_words_are_read(words, value):
+    assert str(parse_number(words)) == value
+
+
+def test_answers_in_words_decide_and_are_sure_enough_for_hybrid_grading():
+    reply = "19 cookies are shared by 8 children, so each child gets two and three-eighths cookies."
+    assert verdict("2.375", reply) == "equal" and verdict("19/8", reply) == "equal"
+    assert verdict("2.5", reply) == "not_equal"
+    metres = "She cut 4.5 m from the 10 m roll. She has five and a half metres left."
+    sure = check_answer("5.5", metres, min_confidence="sole")
+    assert sure.result == "equal"
+    assert check_answer("4.5", metres, min_confidence="sole").result == "not_equal"
+    assert verdict("1", "So one carrot costs $2 / $2 = one dollar.") == "equal"
+    # An ordinal is not a fraction: "the third day" stays words.
+    assert parse_number("the third day") is None
+
+
+# ---- 4. a duration given twice ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "95 minutes remain (that is 1 hour 35 minutes).",
+        "So 95 minutes remain, or 1 hour and 35 minutes.",
+        "That leaves 1 hour 35 minutes.",
+    ],
+)
+def test_a_duration_in_two_units_is_compared_in_the_unit_asked(reply):
+    in_minutes = "A 3-hour exam started 85 minutes ago. How many minutes remain?"
+    assert verdict("95", reply, in_minutes) == "equal"
+    assert verdict("85", reply, in_minutes) == "not_equal"
+
+
+def test_a_duration_in_another_unit_decides_against_the_unit_asked():
+    in_hours = "The movie lasts 90 minutes. How many hours does it last?"
+    assert verdict("1.5", "It lasts 90 minutes.", in_hours) == "equal"
+    assert verdict("2", "It lasts 90 minutes.", in_hours) == "not_equal"
+    # Without a question the unit of a bare gold is unknown: no verdict rests on a guessed unit.
+    assert verdict("1.5", "It lasts 90 minutes.") == "cant_tell"
+    # A quantity in another dimension is not the answer to "how many hours".
+    runs = "James runs 12 miles a day, 5 days a week, at 10 miles an hour. How many hours does he run a week?"
+    assert verdict("6", "He runs 5*12=60 miles a week. That is 360 minutes, i.e. 6 hours.", runs) == "equal"
+
+
+# ---- 5. a sum in a long closing sentence -----------------------------------------------------------------
+
+
+def test_a_sum_in_a_long_closing_sentence():
+    question = "A lunch costs $12, a drink $9 and a dessert $20. How much does the meal cost?"
+    reply = "Adding the three costs together, 12 + 9 + 20 gives a total of 41 dollars."
+    assert check_answer("41", reply, question=question, min_confidence="sole").result == "equal"
+    assert verdict("20", reply, question) == "not_equal"
+    assert verdict("41", "Joe's bag weighs 1000+1600=**2600** grams.".replace("2600", "41")) == "equal"
+
+
+# ---- 6. two answers, a range, or a hedge -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The drive is either 300 or about 270 miles.",
+        "Answer: 85–90",
+        "So the answer is 9 (or 1 under the other reading).",
+        "She needs 6 or 7 boxes.",
+        "So somewhere between 300 and 310.",
+        "Final answer: 300 or 301",
+    ],
+)
+def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
+    for gold in ("300", "85", "9", "6", "301"):
+        comparison = check_answer(gold, reply)
+        assert comparison.result == "not_equal", (gold, comparison)
+        assert comparison.reason.startswith("several answers") and comparison.method == "hedge"
+    # A hedge is decided: hybrid grading does not send it to the LLM.
+    assert check_answer("6", reply, min_confidence="sole").result == "not_equal"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "It took 90 minutes, or 1.5 hours.",  # one quantity in two units
+        "The difference between 12 and 5 is 7.",
+        "She packs 6 or more apples a bag, 4 bags, so 24 apples.",
+        "The price rose from 20 to 35 dollars, so it went up by $15.",
+        "So 85 - 90 = -5.",
+    ],
+)
+def test_what_is_not_a_hedge(reply):
+    for gold in ("90", "7", "24", "15", "-5", "1"):
+        assert check_answer(gold, reply).method != "hedge"
+
+
+# ---- reading the question's ask, and the policy ----------------------------------------------------------
+
+
+def test_the_question_s_ask_is_read():
+    assert read_ask(LENA).noun == "marbles" and read_ask(LENA).dimension == "count"
+    assert read_ask("How long will it take to fully charge, in hours?").unit == "hours"
+    assert read_ask("Tom bought 3 pens. How much did he pay?").dimension == "money"
+    assert read_ask("What is the mean of the results?").dimension is None
+
+
+def test_a_candidate_counting_other_things_is_set_aside_for_the_one_asked():
+    reply = "So Lena has 31 marbles now, and her brother has 9 stickers."
+    assert check_answer("31", reply, question=LENA, min_confidence="sole").result == "equal"
+    wrong = check_answer("9", reply, question=LENA)
+    assert wrong.result == "not_equal" and "9 stickers (unit)" in wrong.reason
+
+
+def test_every_verdict_names_its_rule_and_the_policy_carries_the_rule_set():
+    replies = ["So Lena has 31 marbles now. She began with 50, lost 12 and gave away 7.", "She needs 6 or 7 boxes.",
+               "Final answer: 31", "#### 31", "I do not know."]
+    for reply in replies:
+        comparison = check_answer("31", reply, question=LENA)
+        assert comparison.rule in ("closing_statement", "final_answer_line", "gsm8k", "none")
+        assert comparison.reason
+    assert AnswerPolicy().check("31", replies[0], question=LENA).result == "equal"
+    assert AnswerPolicy().params()["rule_set"] != "2026.12.06"  # bumped: these rules change verdicts
