@@ -106,10 +106,14 @@ class GenerationReader:
 
     def __init__(self, out: Path, run_dir: Path | None = None) -> None:
         self.path = Path(out)
-        self.run_dir = run_dir or choose_run(self.path)
-        self.manifest = (_read_json(self.run_dir / MANIFEST_FILE) if self.run_dir else None) or {}
+        self._pinned = run_dir is not None
+        self._open(run_dir or choose_run(self.path))
+
+    def _open(self, run_dir: Path | None) -> None:
+        self.run_dir = run_dir
+        self.manifest = (_read_json(run_dir / MANIFEST_FILE) if run_dir else None) or {}
         self.stages = [s.get("stage") for s in (self.manifest.get("config") or {}).get("stages", []) if s.get("stage")]
-        stage_dir = self.run_dir / STAGES_DIR if self.run_dir else self.path / STAGES_DIR
+        stage_dir = run_dir / STAGES_DIR if run_dir else self.path / STAGES_DIR
         if not self.stages and stage_dir.is_dir():  # a manifest without its stage list: take the files found
             self.stages = sorted(p.stem for p in stage_dir.glob("*.jsonl"))
         self.index = EntryIndex([(stage_dir / f"{s}.jsonl", _checkpoint_extractor(s), _checkpoint_resolver(s), n)
@@ -123,7 +127,13 @@ class GenerationReader:
         return f"generation run {self.manifest.get('run_key') or '?'} in {self.path}"
 
     def refresh(self) -> None:
-        if self.index.refresh() and self.run_dir is not None:
+        """Catch up with the folder: new checkpoint lines, the manifest, and a newer run started since."""
+        if not self._pinned:
+            newest = choose_run(self.path)
+            if newest != self.run_dir:
+                self._open(newest)
+        self.index.refresh()
+        if self.run_dir is not None:
             self.manifest = _read_json(self.run_dir / MANIFEST_FILE) or self.manifest
 
     # -- rows ----------------------------------------------------------------------------------

@@ -86,7 +86,9 @@ def create_app(folders: list[str | Path], *, token: str | None = None) -> Starle
     sources = Sources(list(folders))
 
     def reader_of(request: Request):
-        return sources.reader(request.query_params.get("source", "0"))
+        reader = sources.reader(request.query_params.get("source", "0"))
+        reader.refresh()  # catch up with a run that is still writing
+        return reader
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
