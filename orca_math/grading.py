@@ -31,15 +31,16 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from orca_math._sync import run_sync
-from orca_math.agents.base import AgentFailedError
-from orca_math.agents.grader import Grader
 from orca_math.answers import CONFIDENCE_LEVELS, AnswerPolicy, Comparison, extract_final_answer
 from orca_math.errors import ConfigError
-from orca_math.models import ModelLike
 from orca_math.records import Usage, Verdict
+
+if TYPE_CHECKING:  # the agents (autogen, jinja2) load when a policy is built: `orca-math --help` reads GRADE_MODES
+    from orca_math.agents.grader import Grader
+    from orca_math.models import ModelLike
 
 GradeMode = Literal["exact", "llm", "hybrid"]
 GRADE_MODES: tuple[str, ...] = get_args(GradeMode)
@@ -155,7 +156,11 @@ class GradingPolicy:
         self.answer_policy = replace(answer_policy or AnswerPolicy(), min_confidence=min_confidence)
         self.audit_rate = float(audit_rate)
         self.seed = seed
-        self.grader_agent = grader_agent if grader_agent is not None else (Grader(model) if needs_llm else None)
+        if grader_agent is None and needs_llm:
+            from orca_math.agents.grader import Grader
+
+            grader_agent = Grader(model)
+        self.grader_agent = grader_agent
         self.stats = GradingStats()
 
     def params(self) -> dict[str, Any]:
@@ -236,6 +241,8 @@ class GradingPolicy:
         return result.output.model_copy(update={"method": "llm"}), result.usage
 
     async def _audit(self, grading: Grading, inputs: dict[str, str]) -> None:
+        from orca_math.agents.base import AgentFailedError
+
         assert self.grader_agent is not None
         try:
             result = await self.grader_agent.call(**inputs)

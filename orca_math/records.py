@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 Origin = Literal["seed", "ask_me_anything", "suggester_editor"]
@@ -278,6 +277,8 @@ def compile_validator(schema: dict[str, Any]):
     Rows are checked on hot paths (every model reply, every output row): fastjsonschema's compiled
     check is about 12x faster than jsonschema's; jsonschema runs only to explain a failure.
     """
+    import jsonschema  # here, not at the top: it costs about 70 ms at every `orca-math` start
+
     slow = jsonschema.validators.validator_for(schema)(schema)
     try:
         import fastjsonschema

@@ -53,7 +53,13 @@ def configure_logging(*, verbose: bool = False) -> None:
             handler.addFilter(_OncePerRecord())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The `orca-math` parser with every command's flags.
+
+    Args:
+        lazy: leave the flags whose definition needs a heavy import (train's preset fields) to be
+            added when their command parses or prints its help, as `main` does; False adds them now.
+    """
     from orca_math.cli.arguments import Parser
     from orca_math.cli.outcome import EXIT_STATUS_TEXT
 
@@ -67,13 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(subparsers)
+    if not lazy:
+        for command in subparsers.choices.values():
+            command.add_deferred_arguments()
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from orca_math.cli.arguments import ArgumentsError
 
-    parser = build_parser()
+    parser = build_parser(lazy=True)
     try:
         args = parser.parse_args(argv)
     except ArgumentsError as exc:  # a bad value is refused before anything runs, naming its flag

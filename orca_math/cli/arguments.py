@@ -51,7 +51,36 @@ _ARGUMENT = re.compile(r"^argument (?P<flag>[^:/ ]+)[^:]*: (?P<message>.*)$", re
 
 
 class Parser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are raised (for `main` to print and return 2), not exited on."""
+    """An `ArgumentParser` whose errors are raised (for `main` to print and return 2), not exited on.
+
+    Arguments whose definition needs a heavy import can be deferred (`defer_arguments`): they are
+    added when this parser first parses or prints its help, so other commands never pay for them.
+    """
+
+    def defer_arguments(self, build: Callable[[], argparse.ArgumentParser | None]) -> None:
+        """Add the arguments of the parser `build()` returns (None: none) when this parser is first used."""
+        self.__dict__.setdefault("_deferred", []).append(build)
+
+    def add_deferred_arguments(self) -> None:
+        """Add the deferred arguments now (as `parents=` would have)."""
+        deferred, self._deferred = self.__dict__.get("_deferred", []), []
+        for build in deferred:
+            parent = build()
+            if parent is not None:
+                self._add_container_actions(parent)
+                self._defaults.update(parent._defaults)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self.add_deferred_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self.add_deferred_arguments()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self.add_deferred_arguments()
+        return super().format_usage()
 
     def error(self, message: str):  # type: ignore[override]
         match = _ARGUMENT.match(message)

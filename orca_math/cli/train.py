@@ -34,9 +34,8 @@ def add_parser(subparsers) -> None:
                      help="DPO/KTO reference model (default: a frozen copy of --model)")
     add_preset_options(own)
     add_overwrite(own)
-    flags = preset_flags()
     parser = subparsers.add_parser(
-        "train", help="train a model with SFT, DPO or KTO (TRL)", parents=[own, flags] if flags else [own],
+        "train", help="train a model with SFT, DPO or KTO (TRL)", parents=[own],
         description="Train MODEL on DATA with TRL and save the model and tokenizer in OUT. DATA is a save_to_disk "
         "folder in the trainer's TRL format, or the output folder of `orca-math preferences` (its sft/, dpo/ or kto/ "
         "subfolder is used); for sft it may also be question/answer problems (any file `orca-math sample --data` "
@@ -44,6 +43,7 @@ def add_parser(subparsers) -> None:
         "--preset value. Launch with `accelerate launch $(which orca-math) train ...` for several GPUs "
         "(docs/training.md).",
     )
+    parser.defer_arguments(preset_flags)  # transformers (about 1 s) loads only when `train` parses or shows its help
     parser.set_defaults(handler=run_train)
 
 

@@ -26,12 +26,13 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from orca_math.data.seeds import SeedError, canonical_number, iter_raw_rows, stated_final_answer, strip_unit
 from orca_math.data.writers import DataFileError, rows_to_dataset
+
+if TYPE_CHECKING:  # imported where used: datasets (with pandas and pyarrow) takes about a second
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +247,8 @@ def _normalise(rows: Iterator[tuple[int, dict]], where_name: str, unit: str, *, 
             level = logging.INFO if include_unparsed else logging.WARNING  # only an exclusion changes a result
             logger.log(level, "%s: %s %d row(s) whose gold is not a single number (%s).", name, action, len(excluded), shown)
     if not kept:  # every row excluded, or limit=0: still the documented columns
+        import datasets
+
         features = datasets.Features({col: datasets.Value("string") for col in NORMALISED_COLUMNS})
         return BenchmarkLoad(datasets.Dataset.from_dict({col: [] for col in NORMALISED_COLUMNS}, features), excluded)
     return BenchmarkLoad(rows_to_dataset(kept), excluded)
@@ -274,6 +277,8 @@ def _open_benchmark(spec: BenchmarkSpec, split: str, folder: Path | None) -> tup
         unreachable = _hub_unreachable(_hub_endpoint())
         if unreachable is not None:
             raise HubUnavailableError(spec.name, source.repo, f"the Hub cannot be reached ({unreachable})")
+    import datasets
+
     try:
         dataset = datasets.load_dataset(source.repo, source.config, split=source.split, data_files=source.data_files)
     except Exception as exc:  # offline, renamed, gated: one line, and how to load from files instead

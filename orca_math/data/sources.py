@@ -11,6 +11,7 @@ import codecs
 import csv
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,9 @@ class SeedError(DataFileError):
 
 
 def source_kind(source: Any) -> str:
-    import datasets
-
-    if isinstance(source, (datasets.Dataset, datasets.IterableDataset, datasets.DatasetDict)):
+    # A Dataset object exists only once datasets is imported: a file path must not pay about 1 s for the check.
+    datasets = sys.modules.get("datasets")
+    if datasets is not None and isinstance(source, (datasets.Dataset, datasets.IterableDataset, datasets.DatasetDict)):
         return "dataset"
     if isinstance(source, (list, tuple)):
         return "list"

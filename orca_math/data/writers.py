@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from orca_math.errors import ConfigError
 from orca_math.files import DataFileError, iter_jsonl, read_jsonl, write_jsonl  # noqa: F401 -- re-exported
+
+if TYPE_CHECKING:  # imported where used: datasets (with pandas and pyarrow) takes about a second
+    import datasets
 
 FORMATS = ("hf", "parquet", "jsonl")
 
@@ -43,6 +44,8 @@ def rows_to_dataset(rows: Iterable[dict[str, Any]], features: datasets.Features 
     if features is None:
         for key, values in columns.items():
             columns[key] = _one_type(values)
+    import datasets
+
     return datasets.Dataset.from_dict(columns, features=features)
 
 
@@ -95,6 +98,8 @@ def write_dataset(
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if not formats or unknown:
         raise ConfigError(f"unknown output format(s) {unknown or formats}; choose from {', '.join(FORMATS)}.")
+    import datasets
+
     if isinstance(rows, datasets.Dataset):
         dataset = rows.cast(features) if features is not None else rows
     else:

@@ -1,0 +1,91 @@
+"""`orca-math` starts without importing what only some commands use.
+
+Every command used to pay for transformers, datasets (with pandas and pyarrow), autogen and
+jinja2 at start: `orca-math --help` took 3.5 s. These tests look at `sys.modules` in a fresh
+interpreter after the parser is built or `--help` is printed; they check imports, not time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Heavy, or needed only by some commands: none of them may load to build the parser or print help.
+HEAVY = ("torch", "transformers", "datasets", "ray", "vllm", "matplotlib", "pandas", "pyarrow", "numpy", "trl", "peft",
+         "accelerate", "llama_cpp", "tiktoken", "autogen_core", "autogen_ext", "openai", "aiohttp", "httpx", "jinja2",
+         "jsonschema", "scipy", "sklearn")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after running `code`."""
+    script = textwrap.dedent(code) + textwrap.dedent(
+        """
+        import json, sys
+        print("MODULES=" + json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("MODULES="))
+    return set(json.loads(line.removeprefix("MODULES=")))
+
+
+def _help(*argv: str) -> str:
+    return f"""
+        import contextlib, io
+        from orca_math.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main({list(argv)!r})
+            except SystemExit:
+                pass
+        """
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("solve", "--help"), ("generate", "--help"), ("eval", "--help"),
+                                  ("sample", "--help"), ("learn", "--help")], ids=" ".join)
+def test_help_imports_no_heavy_module(argv):
+    loaded = _modules_after(_help(*argv)) & set(HEAVY)
+    assert not loaded, f"`orca-math {' '.join(argv)}` imported {sorted(loaded)}"
+
+
+def test_building_the_parser_as_main_does_imports_no_heavy_module():
+    loaded = _modules_after("from orca_math.cli import build_parser\nbuild_parser(lazy=True)") & set(HEAVY)
+    assert not loaded, sorted(loaded)
+
+
+def test_import_orca_math_loads_the_agents_only_when_asked():
+    assert not _modules_after("import orca_math") & set(HEAVY)
+    assert "autogen_core" in _modules_after("import orca_math\nassert orca_math.Teacher.__name__ == 'Teacher'")
+
+
+def test_train_help_still_lists_the_preset_fields():
+    from orca_math.cli.train import preset_flags
+
+    if preset_flags() is None:
+        pytest.skip("transformers is not installed (the train extra)")
+    done = subprocess.run([sys.executable, "-m", "orca_math", "train", "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert "--max_steps" in done.stdout and "--sft_learning_rate" in done.stdout and "preset fields" in done.stdout
+
+
+def test_a_preset_flag_is_parsed_as_before(tmp_path):
+    from orca_math.cli import build_parser
+    from orca_math.cli.train import preset_flags
+
+    if preset_flags() is None:
+        pytest.skip("transformers is not installed (the train extra)")
+    argv = ["train", "sft", "--data", str(tmp_path), "--model", "m", "--out", str(tmp_path / "o"), "--max_steps", "7"]
+    lazy, eager = build_parser(lazy=True).parse_args(argv), build_parser().parse_args(argv)
+    assert lazy.max_steps == eager.max_steps == 7
+    assert vars(lazy).keys() == vars(eager).keys()
