@@ -41,3 +41,10 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
+
+
+def burn_cpu(seconds: float) -> None:
+    """Stand for `seconds` of CPU work in the running callback: the virtual clock moves, and nothing else runs meanwhile."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualClockLoop), "burn_cpu needs a VirtualClockLoop"
+    loop._virtual_now += seconds

@@ -1,15 +1,11 @@
 """Adaptive concurrency: how many model calls may be in flight, learned from how the server answers.
 
 `ManagedClient` takes a slot per request and reports how it ended. The limit grows by one per
-window of completions, as TCP grows by one per round trip, and falls only when the server is
-overloaded at the current level: when the share of overload replies (429, 503, timeouts) in a
-window is clearly above the share that does not go away when the limit falls, or when latency
-climbs well above its baseline for a while. Random 429s therefore pace the calls that get them
-(each waits its Retry-After) but do not shrink the limit. Calls that hang stop counting against
-the limit after a while, so a few hung requests cannot hold every slot.
-
-Every time reading comes from the running event loop's clock, so the controller can be driven
-in virtual time (tests do), and one instance can outlive an event loop.
+window of completions, as TCP grows by one per round trip, and falls only on real overload: a
+share of 429s, 503s and timeouts clearly above the share that stays when the limit falls, or
+server latency well above its baseline for a while (see `AdaptiveConcurrency`). Every time
+reading comes from the running event loop's clock, so the controller can be driven in virtual
+time (tests do), and one instance can outlive an event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from orca_math.engine.loop_lag import LoopLag
 from orca_math.engine.slots import EARLY, ConcurrencySlot
 from orca_math.engine.slots import now as _now
 
@@ -48,7 +45,9 @@ class AdaptiveConcurrency:
     reply is at least `latency_floor` seconds slower than at baseline and only after
     `latency_window` such replies in a row, so that a busy client's own queueing and
     millisecond jitter never cut the limit. A latency cut multiplies the limit by
-    `latency_decrease_factor`; the limit never grows while latency is high.
+    `latency_decrease_factor`; the limit never grows while latency is high. Latency is the
+    server's: a call's time less the lag of the client's own event loop meanwhile (`LoopLag`), so
+    a client saturated by its own CPU work does not cut the limit of a healthy server.
 
     **Hung calls.** A call still running `hang_factor` times the typical reply time after it
     started (and at least `hang_floor` seconds) stops counting against the limit, so that hung
@@ -143,6 +142,7 @@ class AdaptiveConcurrency:
         self._hung = 0
         self._hang_timer: asyncio.TimerHandle | None = None
         self._hang_loop: asyncio.AbstractEventLoop | None = None  # a timer from a closed loop never fires
+        self.lag = LoopLag()  # the client's own event-loop lag, taken off latencies
 
     # ------------------------------------------------------------------ slots
 
@@ -170,6 +170,7 @@ class AdaptiveConcurrency:
     def _start(self) -> ConcurrencySlot:
         slot = ConcurrencySlot(self, self._epoch)
         self._running[slot] = None
+        self.lag.watch(self._running.__len__)  # ticks while any call runs
         return slot
 
     def release(self, slot: ConcurrencySlot | None = None) -> None:
@@ -243,12 +244,12 @@ class AdaptiveConcurrency:
 
     # ------------------------------------------------------------------ outcomes
 
-    def _on_success(self, slot: ConcurrencySlot, seconds: float, tokens: int) -> None:
+    def _on_success(self, slot: ConcurrencySlot, seconds: float, tokens: int, server_seconds: float | None = None) -> None:
         alpha = self.latency_smoothing
         threshold = self.hang_threshold()
         if not slot.hung and (threshold is None or seconds < threshold):  # a hang that ended is not a typical reply
             self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
-        latency = seconds / tokens
+        latency = (seconds if server_seconds is None else server_seconds) / tokens
         self._baseline = latency if self._baseline is None else min(self._baseline * (1 + self.baseline_drift), latency)
         if slot.epoch != self._epoch:
             return  # started under a higher limit: says nothing about the current one

@@ -27,22 +27,30 @@ def now() -> float:
 class ConcurrencySlot:
     """One call's hold on an `AdaptiveConcurrency` slot; report its outcome before releasing it."""
 
-    __slots__ = ("_controller", "epoch", "started", "hung", "released")
+    __slots__ = ("_controller", "epoch", "started", "lag_start", "hung", "released")
 
     def __init__(self, controller: AdaptiveConcurrency, epoch: int) -> None:
         self._controller = controller
         self.epoch = epoch
         self.started = now()
+        self.lag_start = controller.lag.clock()  # the client's own event-loop lag so far
         self.hung = False  # ran past the hang threshold: no longer counted in flight
         self.released = False
 
     def restart_clock(self) -> None:
         """Measure latency from now (e.g. after waiting for a rate cap, which is not server time)."""
         self.started = now()
+        self.lag_start = self._controller.lag.clock()
 
     def succeeded(self, tokens: int | None = None) -> None:
-        """The call returned; `tokens` (completion tokens) normalises latency by reply length."""
-        self._controller._on_success(self, now() - self.started, max(1, tokens or 1))
+        """The call returned; `tokens` (completion tokens) normalises latency by reply length.
+
+        The latency rule sees the call's time less the event loop's lag meanwhile: the server's time,
+        not the client's own queueing (see `orca_math.engine.loop_lag`).
+        """
+        elapsed = now() - self.started
+        busy = self._controller.lag.clock() - self.lag_start
+        self._controller._on_success(self, elapsed, max(1, tokens or 1), max(0.0, elapsed - busy))
 
     def overloaded(self, retry_after: float | None = None) -> None:
         """The server said it is overloaded (429, 503, or a timeout)."""
