@@ -9,6 +9,9 @@ share sent to it is measured, not inferred. Sets:
                             their own gold (so nearly all should be "equal")
   gsm8k test, wrong gold    the same replies against gold + 1, a stand-in for wrong student answers
                             (the checker must then say "not equal" on its own)
+  corpus gsm8k / all        tests/data/answer_corpus.jsonl.gz (issue #23): replies made from GSM8K (or
+                            GSM8K, SVAMP and ASDiv) gold solutions by mechanical transformations
+                            (recaps, asides, words, durations, hedges, wrong values)
   table free-form           the hand-written table's free-form classes (closing_sentence, orca_student,
                             restated_after, several_numbers, number_words), with their question where
                             the case has one
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import re
@@ -52,6 +56,12 @@ def gsm8k(split: str, wrong_gold: bool = False) -> list[Case]:
     return cases
 
 
+def corpus(source: str | None = None) -> list[Case]:
+    with gzip.open(ROOT / "tests/data/answer_corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    return [(row["question"], row["gold"], row["reply"]) for row in rows if source in (None, row["source"])]
+
+
 def table_free_form() -> list[Case]:
     rows = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     # A case without a question gets a neutral one: the policy needs a question, and it sets nothing aside.
@@ -78,6 +88,8 @@ def main() -> None:
         "gsm8k test": gsm8k("test"),
         "gsm8k train": gsm8k("train"),
         "gsm8k test, wrong gold": gsm8k("test", wrong_gold=True),
+        "corpus gsm8k": corpus("gsm8k"),
+        "corpus all": corpus(),
         "table free-form": table_free_form(),
     }
     rows = []

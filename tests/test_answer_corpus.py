@@ -65,3 +65,11 @@ def test_hedges_are_not_equal_with_the_reason_several_answers(corpus, split, lea
     verdicts = [check_answer(c["gold"], c["reply"], question=c["question"]) for c in hedges]
     several = [v for v in verdicts if v.result == "not_equal" and v.reason.startswith("several answers")]
     assert len(several) >= least_share * len(hedges), f"{len(several)} of {len(hedges)}"
+
+
+def test_hybrid_grading_sends_at_most_5_percent_of_gsm8k_style_replies_to_the_llm(corpus):
+    # Hybrid grading (GradingPolicy's default floor "sole") asks the LLM exactly when this is cant_tell.
+    gsm8k = [case for case in corpus if case["source"] == "gsm8k"]
+    unsure = sum(check_answer(c["gold"], c["reply"], question=c["question"], min_confidence="sole").result == "cant_tell"
+                 for c in gsm8k)
+    assert unsure / len(gsm8k) <= 0.05, f"{unsure} of {len(gsm8k)}"

@@ -198,3 +198,20 @@ def test_every_verdict_names_its_rule_and_the_policy_carries_the_rule_set():
         assert comparison.reason
     assert AnswerPolicy().check("31", replies[0], question=LENA).result == "equal"
     assert AnswerPolicy().params()["rule_set"] != "2026.12.06"  # bumped: these rules change verdicts
+
+
+def test_latex_money_and_bold_results_read_as_the_equation_s_result():
+    question = "Ali had $21. Leila gave him half of her $100. How much does Ali have now?"
+    latex = "Leila gave 100/2 = $50 to Ali.\nAli now has $21 + $50 = $\\$$71$."
+    assert check_answer("71", latex, question=question, min_confidence="sole").result == "equal"
+    assert verdict("50", latex, question) == "not_equal"
+    bold = "The candied apples weigh 1600 grams.\nJoe's bag weighs 1000+1600=**2600** grams."
+    assert check_answer("2600", bold, min_confidence="sole").result == "equal"
+    assert verdict("1600", bold) == "not_equal"
+
+
+def test_a_question_in_cents_reads_a_bare_gold_in_cents():
+    question = "A $24 bottle gives 240 washes. How much does each wash cost, in cents?"
+    reply = "Each wash costs 24/240 = $0.10."
+    assert verdict("10", reply, question) == "equal"
+    assert verdict("12", reply, question) == "not_equal"

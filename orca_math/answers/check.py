@@ -10,7 +10,7 @@ from orca_math.answers.ask import read_ask
 from orca_math.answers.closing import Candidate, sentences
 from orca_math.answers.compare import Comparison, Rounding, _check_gold, _read_colon_form, compare_answers
 from orca_math.answers.extract import CONFIDENCE_LEVELS, Extraction, extract_final_answer
-from orca_math.answers.hedge import find_hedge
+from orca_math.answers.hedge import MAY_JOIN_VALUES, find_hedge
 from orca_math.answers.normalize import read_number
 
 
@@ -97,7 +97,9 @@ def _in_asked_unit(gold: str, question: str | None) -> str:
     if not question or not _BARE_NUMBER.fullmatch(gold):
         return gold
     ask = read_ask(question)
-    if ask.unit is None or ask.dimension not in ("time", "length", "mass", "volume"):
+    # Money only when cents are asked for ("how much will each pump cost, in cents?"): a bare gold is
+    # otherwise read as dollars already.
+    if ask.unit is None or (ask.dimension not in ("time", "length", "mass", "volume") and ask.unit != "cents"):
         return gold
     return f"{gold.strip()} {ask.unit}"
 
@@ -111,6 +113,11 @@ def _hedge(response: str, extraction: Extraction) -> Comparison | None:
     if extraction.rule == "closing_statement" and extraction.candidates:
         span = max(c.span for c in extraction.candidates)  # the last sentence of the closing statement
     if span is None:
+        return None
+    # The common case, cheaply: nothing on the answer's line could join two values (a statement never
+    # spans lines).
+    line_end = response.find("\n", span[1])
+    if not MAY_JOIN_VALUES.search(response, response.rfind("\n", 0, span[0]) + 1, len(response) if line_end < 0 else line_end):
         return None
     statement = _statement_around(response, span)
     found = find_hedge(statement)

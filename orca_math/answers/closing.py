@@ -228,12 +228,15 @@ def _mask_calculator_notes(text: str) -> str:
     # Bold marks are blanked too: "1000+1600=**2600**" is an equation like "1000+1600=2600".
     if "**" in text or "__" in text:
         text = _EMPHASIS.sub(lambda m: " " * len(m.group()), text)
+    if "\\$" in text:  # LaTeX money, "= $\$$71$": read as "=    $71 "
+        text = _LATEX_DOLLAR.sub(lambda m: " " * (len(m.group()) - 1) + "$", text)
     if "<<" not in text:
         return text
     return _CALCULATOR_NOTE.sub(lambda m: " " * (len(m.group()) - len(m.group(1))) + m.group(1), text)
 
 
 _EMPHASIS = re.compile(r"\*\*|__")
+_LATEX_DOLLAR = re.compile(r"\$?\\\$\$?(?=\s?\d)")
 
 
 _CALCULATOR_NOTE = re.compile(r"(\$?)<<[^<>\n]*>>")

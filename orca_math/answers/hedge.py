@@ -28,7 +28,7 @@ _BETWEEN_GAP = re.compile(r"\s+and\s+\$?\s*$", re.I)
 _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$", re.I)
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
 _READS_ON = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:=|[-+*/×÷x]\s*\$?\d|(?:of|times|by)\s+\$?\d)", re.I)
-_MAYBE = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d", re.I)
+MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d", re.I)
 _FROM_BEFORE = re.compile(r"\bfrom\s+\$?\s*$", re.I)
 
 
@@ -38,7 +38,7 @@ def find_hedge(statement: str) -> tuple[str, str] | None:
     Args:
         statement: the sentence or answer line that states the reply's answer.
     """
-    if not _MAYBE.search(statement):  # the common case: nothing that could join two values
+    if not MAY_JOIN_VALUES.search(statement):  # the common case: nothing that could join two values
         return None
     mentions = [m for m in find_mentions(statement) if m.kind not in ("year", "ordinal")]
     for first, second in zip(mentions, mentions[1:], strict=False):
