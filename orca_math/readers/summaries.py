@@ -85,7 +85,11 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def verification_method(row: Mapping[str, Any]) -> str:
     """A row's verification method, whether `verification` is a name, a dict or JSON text of one."""
     value = row.get("verification")
-    if isinstance(value, str) and value.startswith("{"):
+    if value is None:
+        return ""
+    if type(value) is str and not value.startswith("{"):
+        return value  # the common case first: this runs for every row a viewer indexes
+    if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
