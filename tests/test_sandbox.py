@@ -325,6 +325,16 @@ def test_a_missing_asteval_is_a_clear_error(monkeypatch):
         box.run("answer = 1")
 
 
+def test_a_worker_that_cannot_lock_itself_down_is_a_clear_error(monkeypatch):
+    box = Sandbox(workers=1, memory_mb=256)
+    real = Sandbox._command
+    # an address-space limit the worker cannot parse stands for any limit the OS refuses
+    monkeypatch.setattr(Sandbox, "_command", lambda self: [*real(self)[:-2], "lots", str(self.max_output_bytes)])
+    with box, pytest.raises(SandboxUnavailableError, match="did not start: ValueError: invalid literal"):
+        box.run("answer = 1")
+    assert not _children_of_sandbox(box)
+
+
 def test_a_slow_program_within_its_timeout_is_not_cut_short(sandbox):
     started = time.monotonic()
     result = sandbox.run("x = 0\nfor i in range(20000):\n    x += i\nanswer = x", timeout=30)

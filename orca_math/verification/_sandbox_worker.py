@@ -227,22 +227,27 @@ def set_cpu_limit(cpu_s: float) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Load asteval, lock down, say ready, then serve programs until stdin closes."""
-    asteval_dir, memory_mb, output_bytes = argv[0], int(argv[1]), int(argv[2])
-    sys.path.insert(0, asteval_dir)
-    # asteval imports numpy when it can (about 0.2 s); programs here never get numpy's names, so
-    # refusing the import makes a worker start several times faster and keeps numpy out of reach.
-    sys.modules["numpy"] = None
-    import asteval  # noqa: PLC0415 - found through the directory the parent passed
-
+    """Load asteval, lock down, say ready (or why not), then serve programs until stdin closes."""
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
     requests = sys.stdin
-    run("answer = Fraction(1, 2) + sqrt(4)\nprint(answer)", output_bytes, asteval)  # warm every import
-    apply_limits(memory_mb)
+    try:
+        asteval_dir, memory_mb, output_bytes = argv[0], int(argv[1]), int(argv[2])
+        sys.path.insert(0, asteval_dir)
+        # asteval imports numpy when it can (about 0.2 s); programs here never get numpy's names, so
+        # refusing the import makes a worker start several times faster and keeps numpy out of reach.
+        sys.modules["numpy"] = None
+        import asteval  # noqa: PLC0415 - found through the directory the parent passed
+
+        run("answer = Fraction(1, 2) + sqrt(4)\nprint(answer)", output_bytes, asteval)  # warm every import
+        apply_limits(memory_mb)
+    except Exception as error:  # noqa: BLE001 - the parent must learn why, not just see an exit
+        replies.write(json.dumps({"ready": False, "error": f"{type(error).__name__}: {error}"}) + "\n")
+        replies.flush()
+        return
     replies.write('{"ready": true}\n')
     replies.flush()
     for line in requests:

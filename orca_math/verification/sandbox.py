@@ -238,9 +238,18 @@ class _Worker:
         except OSError as error:
             raise SandboxUnavailableError(f"The sandbox worker could not start: {error}.") from error
         line, why = self._read_line(time.monotonic() + start_timeout)
-        if line != b'{"ready": true}':
+        try:
+            hello = json.loads(line) if line is not None else {}
+        except ValueError:
+            hello = {"error": "it sent an unreadable first line"}
+        if hello.get("ready") is not True:
             self.kill()
-            raise SandboxUnavailableError(f"The sandbox worker did not start: {why or 'it sent no ready line'}.")
+            if why == "timeout":
+                why = f"it did not answer within {start_timeout:g} s"
+            elif why == "eof":
+                why = f"it exited ({self.process.returncode})"
+            reason = str(hello.get("error") or why or "it sent no ready line").rstrip(".")
+            raise SandboxUnavailableError(f"The sandbox worker did not start: {reason}.")
         self._limit = None
 
     def ask(self, code: str, timeout: float) -> dict:
