@@ -36,7 +36,9 @@ def test_tiny_gpu_check_trains_every_adapter_and_reports_speed_and_memory(tmp_pa
     report = json.loads(out.read_text())
 
     assert [method["method"] for method in report["methods"]] == ["sft", "dpo", "kto"]
-    assert report["preset"]["use_lora"] is True and report["preset"]["name"] == "tiny"
+    preset = report["preset"]
+    assert preset["name"] == "mistral-7b" and preset["use_lora"] is True and preset["gradient_checkpointing"] is True
+    assert (preset["lora_r"], preset["lora_alpha"], len(preset["lora_target_modules"])) == (16, 32, 7)
     assert report["environment"]["device"] == "cpu"
     assert 0 < report["model"]["parameters"] < 10_000_000
     for method in report["methods"]:
