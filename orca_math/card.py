@@ -253,11 +253,20 @@ def _contents(dataset) -> str:
     rows = [[origin, rnd, n] for (origin, rnd), n in sorted(counts.items(), key=lambda item: (str(item[0][0]), item[0][1]))]
     text = "## Contents\n\nRows per origin and hardening round:\n\n" + _table(["origin", "round", "rows"], rows)
     if "verification" in dataset.column_names:
-        checks = Counter(zip(dataset["verification"], dataset["verified"], strict=True))
-        check_rows = [[method, {True: "yes", False: "no", None: "not checked"}[ok], n]
-                      for (method, ok), n in sorted(checks.items(), key=str)]
-        text += "\n\nHow answers were checked:\n\n" + _table(["verification", "verified", "rows"], check_rows)
+        text += "\n\n" + verification_shares(dataset["verification"], dataset["verified"])
     return text
+
+
+def verification_shares(verifications: list[Any], verified: list[bool | None]) -> str:
+    """The share of rows verified by each method, as the card's table (a method-less row counts as `none`)."""
+    methods = [(v or {}).get("method", "none") if isinstance(v, dict) else str(v or "none") for v in verifications]
+    counts = Counter(zip(methods, verified, strict=True))
+    total = len(methods)
+    rows = [[f"`{method}`", {True: "yes", False: "no (kept unverified)", None: "not checked"}[ok], n, f"{n / total:.1%}"]
+            for (method, ok), n in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))]
+    confirmed = sum(n for (_, ok), n in counts.items() if ok)
+    return (f"How answers were verified ({confirmed} of {total} rows verified, {confirmed / total:.1%}):\n\n"
+            + _table(["method", "verified", "rows", "share"], rows)) if total else "No rows, so nothing was verified."
 
 
 def _funnel(folder: OutputFolder) -> str:
@@ -327,6 +336,9 @@ def _columns(dataset, added: dict[str, dict[str, str]]) -> str:
 def _limitations() -> str:
     return (
         "## Limitations\n\nEvery solution was written by the teacher model named above and may be wrong. "
-        "`verified` is true only where the answer matched a known answer or a majority of samples; rows with "
-        "`verification = none` were not checked. Problems inherit the style and topics of the seed set."
+        "`verified` is true where the answer was confirmed: it matched the known answer (`known_target`), enough "
+        "independent solutions agreed (`majority`), or an executed program computed it too (`program`); the "
+        "`verification` column holds the evidence. Rows with method `none` were not checked, and rows with "
+        "`verified` false were kept unconfirmed on request. A verified answer can still be wrong when every check "
+        "shares the same mistake. Problems inherit the style and topics of the seed set."
     )

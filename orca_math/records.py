@@ -122,6 +122,32 @@ class Solution(Record):
     final_answer: str = Field(min_length=1)
 
 
+class Program(Record):
+    """ProgramWriter's output: a Python program that assigns the problem's answer to `answer`."""
+
+    code: str = Field(min_length=1)
+
+
+class Verification(Record):
+    """How a row's answer was verified, with the evidence: the `verification` column of a dataset.
+
+    `method` is `known_target` (the answer known before solving), `majority` (agreeing independent
+    solutions), `program` (an executed program's result), a custom verifier's name, or `none` (not
+    checked). `answers` and `votes` list each distinct answer the solutions gave and how many gave it.
+    """
+
+    method: str = Field("none", description="`known_target`, `majority`, `program`, a custom verifier's name, or `none`")
+    verified: bool | None = Field(None, description="whether the answer was confirmed (empty when it was not checked)")
+    answer: str | None = Field(None, description="the answer the check confirmed, or the one it checked")
+    answers: list[str] = Field(default_factory=list, description="each distinct final answer of the solutions")
+    votes: list[int] = Field(default_factory=list, description="how many solutions gave each of `answers`")
+    known_answer: str | None = Field(None, description="the target it was checked against (`known_target`)")
+    program: str | None = Field(None, description="the program that was run (`program`)")
+    program_answer: str | None = Field(None, description="the program's result (`program`)")
+    program_error: str | None = Field(None, description="why the program gave no result (`program`)")
+    reason: str | None = Field(None, description="why the answer was not confirmed, in one sentence")
+
+
 class StudentReply(Record):
     """A student's reply under evaluation, kept verbatim, with its strictly read final answer (or None)."""
 
@@ -186,8 +212,8 @@ class DatasetRow(Record):
     round: int = Field(0, description="hardening round (0 for seeds and Ask-Me-Anything problems)")
     known_answer: str | None = Field(None, description="the answer known before solving: the seed's answer or the Ask-Me-Anything target")
     final_answer: str | None = Field(None, description="the final answer read from the teacher's solution")
-    verification: str = Field("none", description="how the answer was checked: `known_answer`, `majority` (self-consistency) or `none`")
-    verified: bool | None = Field(None, description="whether the check passed (empty when nothing could be checked)")
+    verification: Verification = Field(default_factory=Verification, description="how the answer was verified, with the evidence: `method` (`known_target`, `majority`, `program` or `none`), the solutions' `answers` and `votes`, the `program` and its `program_answer` or `program_error`, and the `reason` when unconfirmed")
+    verified: bool | None = Field(None, description="whether the answer was verified (false only on rows kept with --keep-unverified; empty when not checked)")
     teacher_model: str | None = Field(None, description="the model that wrote the solution")
     prompt_tokens: int = Field(0, description="prompt tokens spent solving this problem")
     completion_tokens: int = Field(0, description="completion tokens spent solving this problem")
@@ -212,6 +238,9 @@ def dataset_features(model: type[BaseModel], extra: dict[str, Any] | None = None
             return feature(args[0])
         if typing.get_origin(annotation) is list:
             return datasets.Sequence(feature(typing.get_args(annotation)[0]))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # a struct column (`verification`)
+            nested = typing.get_type_hints(annotation)
+            return {name: feature(nested[name]) for name in annotation.model_fields}
         dtype = {str: "string", int: "int64", float: "float64", bool: "bool"}.get(annotation)
         if dtype is None:
             raise TypeError(f"{model.__name__}: no datasets feature for {annotation!r}")

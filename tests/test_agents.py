@@ -37,7 +37,7 @@ QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 
 def test_every_shipped_card_validates_and_has_its_template():
     cards = {card.name: card for card in shipped_cards()}
-    assert set(cards) == {"ask_me_anything", "suggester", "editor", "teacher", "grader"}
+    assert set(cards) == {"ask_me_anything", "suggester", "editor", "teacher", "grader", "program_writer"}
     for card in cards.values():
         assert card.format_rationale, f"{card.name} must say why it chose its format"
 

@@ -79,8 +79,8 @@ def test_funnel_and_drops_by_reason(run_out):
     summary = json.loads((run_out / "summary.json").read_text())
     for stage in summary["funnel"]["stages"]:
         assert f"| {stage['name']} | {stage['inputs']} | {stage['outputs']} | {stage['failed']} | {stage['dropped']} |" in text
-    assert "| filter | dropped | verification_failed | 1 |" in text
-    assert "| filter | dropped | unparseable_answer | 1 |" in text
+    assert "| verify | dropped | unverified | 1 |" in text
+    assert "| verify | dropped | unsolvable | 1 |" in text
     assert "did not check the data against benchmark" in text
 
 

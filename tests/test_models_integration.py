@@ -92,6 +92,7 @@ def test_local_model_runs_every_agent_in_process():
         "editor": {"question": QUESTION, "suggestions": ["ask for the price at $2 a pencil"]},
         "teacher": {"question": QUESTION},
         "grader": {"question": QUESTION, "reference_solution": "Final answer: 8", "student_solution": "Final answer: 8"},
+        "program_writer": {"question": QUESTION},
     }
     for name, agent_class in AGENT_CLASSES.items():
         agent = agent_class(client, parse_retries=1, sampling={"max_tokens": 200})

@@ -54,19 +54,23 @@ def test_whole_pipeline_rows_provenance_drops_and_funnel_are_exact(tmp_path):
     assert (funnel["dedup"].inputs, funnel["dedup"].outputs, funnel["dedup"].drops) == (15, 12, {"near_duplicate": 3})
     assert (funnel["decontaminate"].inputs, funnel["decontaminate"].outputs) == (12, 12)
     assert (funnel["solve"].inputs, funnel["solve"].outputs, funnel["solve"].failed) == (12, 12, 0)
-    # filter: s3's gold (9) disagrees with the teacher (8): the only verification failure
-    assert funnel["filter"].drops == {"verification_failed": 1}
+    # verify: s3's gold (9) disagrees with the teacher (8): dropped as unverified, the only one;
+    # the hardened problems are verified by a program (one more call each)
+    assert funnel["verify"].drops == {"unverified": 1} and funnel["verify"].calls == 3
+    assert not funnel["filter"].drops
     assert result.funnel.final_rows == 11
 
     ds = datasets.load_from_disk(str(result.dataset_path))
     assert ds.column_names[:2] == ["question", "answer"]
     rows = {row["id"]: row for row in ds}
     assert len(rows) == 11 and "s3" not in rows and "s1-h2" not in rows
-    assert rows["s1"]["origin"] == "seed" and rows["s1"]["verification"] == "known_answer" and rows["s1"]["verified"]
+    assert rows["s1"]["origin"] == "seed" and rows["s1"]["verification"]["method"] == "known_target" and rows["s1"]["verified"]
     ama = rows["s1-ama1"]
     assert ama["origin"] == "ask_me_anything" and ama["parent_id"] == "s1" and ama["known_answer"] == "2"
     assert rows["s1-h1"]["parent_id"] == "s1" and rows["s1-h1"]["round"] == 1
-    assert rows["s1-h1"]["verification"] == "none" and rows["s1-h1"]["verified"] is None
+    assert rows["s1-h1"]["verification"]["method"] == "program" and rows["s1-h1"]["verified"] is True
+    assert rows["s1-h1"]["verification"]["program_answer"] == rows["s1-h1"]["final_answer"]
+    assert all(row["verification"]["method"] != "none" and row["verified"] for row in ds)
     assert all(row["teacher_model"] == "scripted" and row["completion_tokens"] > 0 for row in ds)
     for row in ds:
         validate_row(row, DatasetRow)
@@ -74,7 +78,7 @@ def test_whole_pipeline_rows_provenance_drops_and_funnel_are_exact(tmp_path):
     assert sorted((d["id"], d["reason"], d["duplicate_of"]) for d in drops) == [
         ("s1-h2", "near_duplicate", "s1-h1"),
         ("s2-h2", "near_duplicate", "s2-h1"),
-        ("s3", "verification_failed", None),
+        ("s3", "unverified", None),
         ("s3-h2", "near_duplicate", "s3-h1"),
     ]
     hardened = {r["id"]: r for rec in CheckpointFile(result.run_dir / "stages" / "harden.jsonl").latest() for r in rec["outputs"]}
@@ -189,9 +193,10 @@ def test_self_consistency_majority_verifies_problems_without_known_answers(tmp_p
     answers = iter(["Final answer: 4", "Final answer: 4.0", "Final answer: 5"] * 10)
     client = ScriptedChatClient(responder=lambda m: next(answers))
     seeds = write_seeds(tmp_path / "seeds.jsonl", [{"id": "q", "question": "What is 2 + 2?"}])
-    result, _ = run(tmp_path, stages=[Solve(k=3), Verify()], seeds=seeds, client=client)
+    result, _ = run(tmp_path, stages=[Solve(k=3), Verify("majority")], seeds=seeds, client=client)
     row = result.load_dataset()[0]
-    assert row["verification"] == "majority" and row["verified"] is True and row["final_answer"] in ("4", "4.0")
+    assert row["verification"]["method"] == "majority" and row["verified"] is True and row["final_answer"] == "4"
+    assert (row["verification"]["answers"], row["verification"]["votes"]) == (["4", "5"], [2, 1])
     # each of the k samples carries its own sample key (for the response cache)
     temps = {c["extra_create_args"].get("temperature") for c in client.calls}
     assert temps == {0.7}

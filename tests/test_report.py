@@ -52,7 +52,7 @@ def test_report_tables_match_the_run(run_out, tmp_path):
     funnel = _section(page, "Stage funnel")
     for stage in summary["funnel"]["stages"]:
         assert f"<td>{stage['name']}</td><td>{stage['inputs']}</td><td>{stage['outputs']}</td>" in funnel
-    assert "<td>unparseable_answer</td><td>1</td>" in funnel
+    assert "<td>unsolvable</td><td>1</td>" in funnel
     difficulty = _section(page, "Difficulty before and after hardening")
     # Seeds were answered right (100%), round 2 answers are longer than round 1's, which are longer than the seeds'.
     assert "<td>seed (round 0)</td><td>3</td>" in difficulty and "<td>100.0%</td>" in difficulty
@@ -60,7 +60,7 @@ def test_report_tables_match_the_run(run_out, tmp_path):
     assert "<td>non-numeric</td><td>1</td><td>0</td>" in types  # solved once, filtered out of the final data
     assert "<td>negative</td><td>1</td><td>1</td>" in types
     assert "No cost was recorded" in _section(page, "Tokens and cost per stage")
-    assert "<td>known_answer</td>" in _section(page, "Grader methods and agreement")
+    assert "<td>known_target</td>" in _section(page, "Grader methods and agreement")
 
 
 def test_difficulty_grows_with_hardening_rounds(run_out):

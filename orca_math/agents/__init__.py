@@ -1,4 +1,4 @@
-"""The five Orca-Math agents, their base class, cards and templates.
+"""The Orca-Math agents (the paper's five and the ProgramWriter that verification uses), their base class, cards and templates.
 
 Build any agent against any chat model::
 
@@ -12,6 +12,7 @@ from orca_math.agents.base import Agent, AgentFailedError, AgentResult, ReplyPar
 from orca_math.agents.cards import AgentCard, CardError, load_card, shipped_cards
 from orca_math.agents.editor import Editor
 from orca_math.agents.grader import Grader
+from orca_math.agents.program_writer import ProgramWriter
 from orca_math.agents.student import Student
 from orca_math.agents.suggester import Suggester
 from orca_math.agents.teacher import FINAL_ANSWER_PREFIX, Teacher
@@ -24,6 +25,7 @@ AGENT_CLASSES: dict[str, type[Agent]] = {
     "editor": Editor,
     "teacher": Teacher,
     "grader": Grader,
+    "program_writer": ProgramWriter,
 }
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Editor",
     "FINAL_ANSWER_PREFIX",
     "Grader",
+    "ProgramWriter",
     "PromptTemplate",
     "ReplyParseError",
     "Student",

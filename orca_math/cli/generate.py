@@ -44,7 +44,9 @@ def add_parser(subparsers) -> None:
         "solve",
         help="have the Teacher solve seed problems",
         description="Solve seed problems with the Teacher agent, with bounded concurrency and a progress bar. "
-        "Rerunning the same command resumes: finished problems are skipped.",
+        "Rerunning the same command resumes: finished problems are skipped. solve does NOT verify answers unless "
+        "--verify program|majority is given (problems without a known answer have no target to check); seeds with "
+        "answers are then checked against them.",
     )
     solve.add_argument("--seeds", required=True, help="seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name")
     solve.add_argument("--out", required=True, help="output file: .jsonl or .parquet (the run folder goes next to it, as <out>.run/)")
@@ -52,6 +54,7 @@ def add_parser(subparsers) -> None:
     add_model_options(solve)
     add_cost_options(solve)
     solve.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
+    add_verify_options(solve, default=None)
     solve.add_argument("--fresh", action="store_true",
                        help="discard an earlier run of the same command instead of resuming it (and replace an existing --out file)")
     add_overwrite_option(solve, "an existing --out file")
@@ -74,7 +77,8 @@ def add_parser(subparsers) -> None:
     generate.add_argument("--rounds", type=non_negative_int, default=2,
                           help="Suggester/Editor hardening rounds (default 2, as in the paper; 0 skips hardening)")
     generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
-    generate.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="Teacher solutions per problem; with K>1, majority agreement verifies problems without a known answer")
+    generate.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="Teacher solutions per problem (default 1; --verify majority needs K >= 2)")
+    add_verify_options(generate, default="program")
     generate.add_argument("--max-answer-chars", type=positive_int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
     generate.add_argument("--no-expand", action="store_true", help="skip Ask-Me-Anything (for seeds without answers)")
     generate.add_argument("--no-dedup", action="store_true", help="keep exact and near-duplicate problems")
@@ -90,9 +94,34 @@ def add_parser(subparsers) -> None:
     generate.set_defaults(handler=run_generate, fresh=False)
 
 
+def add_verify_options(parser, *, default: str | None) -> None:
+    """--verify and --keep-unverified: how problems without a known answer are verified."""
+    if default is None:
+        parser.add_argument("--verify", choices=["program", "majority"], default=None,
+                            help="verify answers: 'program' (a written program must compute the same answer, one extra call "
+                            "per problem) or 'majority' (--solutions K >= 2 must mostly agree); default: no verification")
+    else:
+        parser.add_argument("--verify", choices=["program", "majority", "none"], default=default,
+                            help="verify problems without a known answer: 'program' (default: a written program, run in the "
+                            "sandbox, must compute the same answer; one extra call per problem), 'majority' (at least 60%% of "
+                            "--solutions K >= 2 must agree), or 'none' (keep them unchecked); known answers are always checked")
+    parser.add_argument("--keep-unverified", action="store_true",
+                        help="keep problems whose answer could not be confirmed, marked verified=false, instead of dropping them")
+
+
+def _verify_stage_options(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """The verifier name (None for none) and keep_unverified; majority needs 2 or more solutions."""
+    verify = None if args.verify in (None, "none") else args.verify
+    if verify == "majority" and args.solutions < 2:
+        from orca_math.cli import UserError
+
+        raise UserError("--verify majority needs at least 2 solutions per problem: add --solutions 4 (or another K >= 2).")
+    return verify, args.keep_unverified
+
+
 def run_solve(args: argparse.Namespace) -> int:
     from orca_math.data.writers import write_dataset
-    from orca_math.pipeline import Pipeline, Solve
+    from orca_math.pipeline import Pipeline, Solve, Verify
 
     out = Path(args.out)
     if out.suffix not in (".jsonl", ".parquet"):
@@ -102,7 +131,9 @@ def run_solve(args: argparse.Namespace) -> int:
     _check_solve_out(out, args)
     model = client_from_args(args)
     _check_budget(args, model)
-    pipeline = Pipeline([Solve(k=args.solutions)], model=model, engine=engine_from_args(args),
+    verify, keep_unverified = _verify_stage_options(args)
+    stages = [Solve(k=args.solutions)] + ([Verify(verify, keep_unverified=keep_unverified)] if verify else [])
+    pipeline = Pipeline(stages, model=model, engine=engine_from_args(args),
                         executor=executor_from_args(args), mode=mode_from_args(args), batch=batch_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
@@ -113,6 +144,12 @@ def run_solve(args: argparse.Namespace) -> int:
     print(result.funnel.render())
     failed = f" ({stage.failed} failed, reasons in {result.outputs['failures']})" if stage.failed else ""
     print(f"\nsolved {stage.outputs} of {counted(stage.inputs, 'problems')}{failed}")
+    if verify:
+        checked = result.funnel.stages[-1]
+        print(f"verified ({verify}, known answers against their targets): {checked.outputs} of {checked.inputs} kept, "
+              f"{checked.dropped} dropped as unconfirmed (evidence in {result.outputs['drops']})")
+    else:
+        print("answers were NOT verified: pass --verify program or --verify majority --solutions K to check them")
     print(f"output: {out}")
     _maybe_note(args)
     return exit_status(stage.failed, "problems", result.outputs["failures"])
@@ -136,8 +173,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
     check_not_input(args.out, [args.seeds])
     check_output_folder(args.out, LAYOUTS["generate"], overwrite=args.overwrite)
+    verify, keep_unverified = _verify_stage_options(args)
     stages = default_stages(
-        rounds=args.rounds, solutions=args.solutions, keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
+        rounds=args.rounds, solutions=args.solutions, verify=verify, keep_unverified=keep_unverified,
+        keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
         dedup=not args.no_dedup, decontaminate=not args.no_decontaminate, expand=not args.no_expand,
         benchmarks_dir=args.benchmarks_dir,
     )
@@ -154,12 +193,28 @@ def run_generate(args: argparse.Namespace) -> int:
         result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format),
                                    seed_options=seed_options_from_args(args), wait=not args.no_wait)
     print(result.funnel.render())
+    print(verification_line(result.funnel))
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")
     for name in ("drops", "failures", "summary"):
         print(f"{name}: {result.outputs[name]}")
     _maybe_note(args)
     return exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
+
+
+def verification_line(funnel) -> str:
+    """One line on what verification kept and dropped; with no row left, it says so and why."""
+    verify = next((s for s in funnel.stages if s.name == "verify"), None)
+    if verify is None:
+        return "verification: no verify stage in this run"
+    dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(verify.drops.items())) or "none"
+    line = f"verification: {verify.outputs} of {verify.inputs} solved problems kept; dropped: {dropped}"
+    if funnel.final_rows == 0 and verify.inputs == 0:
+        line = "no verified row: no problem reached verification (every one failed or was dropped before; see above)"
+    elif funnel.final_rows == 0:
+        line = (f"no verified row: of {verify.inputs} solved problems none could be verified (dropped: {dropped}); "
+                "no row was kept rather than an unverified one")
+    return line
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ TYPICAL_COMPLETION_TOKENS: dict[str, int] = {
     "editor": 90,
     "teacher": 260,
     "grader": 50,
+    "program_writer": 80,
 }
 
 

@@ -329,9 +329,17 @@ class OutputFolder:
             yield from record.get("outputs") or ()  # a failed item's rows too (ItemFailedError.outputs)
 
     def solved_rows(self) -> list[dict[str, Any]]:
-        """Every solved problem, from the `verify` stage (which adds `verified`) or else `solve`."""
+        """Every solved problem, from the `verify` stage (which adds `verified`) or else `solve`.
+
+        The verify stage's drops are included (with their `verified: false` evidence): they were solved too.
+        """
         for stage in ("verify", "solve"):
             rows = list(self.stage_rows(stage))
+            if stage == "verify" and self.run_dir is not None:
+                path = self.run_dir / STAGES_DIR / f"{stage}.jsonl"
+                if path.exists():
+                    rows += [drop["row"] for record in CheckpointFile(path).latest() for drop in record.get("drops") or ()
+                             if drop.get("row", {}).get("question")]
             if rows:
                 return rows
         return []

@@ -1,4 +1,4 @@
-"""The generation stages of the Orca-Math recipe: expand, harden, solve, verify, filter.
+"""The generation stages of the Orca-Math recipe: expand, harden, solve, verify (in `verify.py`), filter.
 
 Each stage that calls a model takes its agents when it is built, as a class or an instance:
 ``Solve(teacher=MyTeacher)``, ``Harden(suggester=..., editor=...)``, ``Expand(ask_me_anything=...)``.
@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from orca_math.agents import AskMeAnything, Editor, Suggester, Teacher
 from orca_math.agents.ask_me_anything import check_target
+from orca_math.answers import NO_ANSWER_VALUES
 from orca_math.engine.estimate import (
     EstimateContext,
     Population,
@@ -21,6 +22,7 @@ from orca_math.engine.estimate import (
 )
 from orca_math.engine.items import CallDeferred, ItemFailedError, ItemResult
 from orca_math.engine.stage import Row, Stage, StageError
+from orca_math.pipeline.verify import Verify
 from orca_math.records import Drop, Problem, Usage
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -283,70 +285,21 @@ class Solve(Stage):
         return item
 
 
-class Verify(Stage):
-    """Checks the teacher's final answer against the known answer, or by majority when k > 1.
-
-    Writes `verification` ("known_answer", "majority" or "none") and `verified` (True, False or
-    None when nothing could be checked). With a known answer, the first solution that matches it
-    becomes `answer`; with a majority, one of the majority's solutions does.
-    """
-
-    name = "verify"
-    reads = ("id", "question", "final_answer")
-    writes = ("answer", "final_answer", "verification", "verified", "verification_detail")
-    calls_model = False
-
-    async def process(self, row: Row) -> ItemResult:
-        from orca_math.answers import compare_answers
-
-        self.check_row(row)
-        solutions = row.get("solutions") or [{"solution": row.get("answer", ""), "final_answer": row["final_answer"]}]
-        out = dict(row)
-        if row.get("known_answer"):
-            out["verification"] = "known_answer"
-            out["verified"] = False
-            details = []
-            for solution in solutions:
-                comparison = compare_answers(str(row["known_answer"]), solution["final_answer"])
-                details.append(comparison.result)
-                if comparison.result == "equal":
-                    out.update(answer=solution["solution"], final_answer=solution["final_answer"], verified=True)
-                    break
-            out["verification_detail"] = ",".join(details)
-        elif len(solutions) > 1:
-            group = _largest_agreeing_group(solutions, compare_answers)
-            out["verification"] = "majority"
-            out["verified"] = len(group) * 2 > len(solutions)
-            out["verification_detail"] = f"{len(group)}/{len(solutions)} agree"
-            if out["verified"]:
-                out.update(answer=group[0]["solution"], final_answer=group[0]["final_answer"])
-        else:
-            out.update(verification="none", verified=None, verification_detail="no known answer and k=1")
-        return ItemResult(outputs=[out])
-
-
-def _largest_agreeing_group(solutions: list[dict[str, str]], compare) -> list[dict[str, str]]:
-    groups: list[list[dict[str, str]]] = []
-    for solution in solutions:
-        for group in groups:
-            if compare(group[0]["final_answer"], solution["final_answer"]).result == "equal":
-                group.append(solution)
-                break
-        else:
-            groups.append([solution])
-    return max(groups, key=len)
-
-
 class Filter(Stage):
-    """Drops answers longer than `max_answer_chars` (1,800, the paper's rule), answers whose final
-    value does not parse, and problems that failed verification. Every drop has a reason."""
+    """Drops answers longer than `max_answer_chars` (1,800, the paper's rule) and answers whose final
+    value does not parse. Every drop has a reason.
+
+    Verify drops the problems it cannot confirm itself, with their evidence; `drop_unverified=True`
+    also drops rows it kept unconfirmed (`Verify(keep_unverified=True)`, `verified: false`). A final
+    answer of "unsolvable" or "ambiguous" on such a kept row is not counted as unparseable.
+    """
 
     name = "filter"
     reads = ("id", "question", "answer", "final_answer")
     writes = ()
     calls_model = False
 
-    def __init__(self, *, max_answer_chars: int | None = 1800, drop_unparseable: bool = True, drop_unverified: bool = True) -> None:
+    def __init__(self, *, max_answer_chars: int | None = 1800, drop_unparseable: bool = True, drop_unverified: bool = False) -> None:
         super().__init__()
         self.max_answer_chars = max_answer_chars
         self.drop_unparseable = drop_unparseable
@@ -360,10 +313,12 @@ class Filter(Stage):
 
         if self.max_answer_chars is not None and len(row["answer"]) > self.max_answer_chars:
             return "answer_too_long", f"{len(row['answer'])} > {self.max_answer_chars} characters"
-        if self.drop_unparseable and parse_number(str(row["final_answer"])) is None:
-            return "unparseable_answer", f"final answer {row['final_answer']!r} is not a number"
         if self.drop_unverified and row.get("verified") is False:
-            return "verification_failed", f"{row.get('verification')}: {row.get('verification_detail', '')}"
+            verification = row.get("verification") or {}
+            return "unverified", f"{verification.get('method', 'none')}: {verification.get('reason') or 'not confirmed'}"
+        kept_without_answer = row.get("verified") is False and str(row["final_answer"]).lower() in NO_ANSWER_VALUES
+        if self.drop_unparseable and not kept_without_answer and parse_number(str(row["final_answer"])) is None:
+            return "unparseable_answer", f"final answer {row['final_answer']!r} is not a number"
         return None
 
     async def process(self, row: Row) -> ItemResult:
@@ -372,3 +327,6 @@ class Filter(Stage):
         if reason is None:
             return ItemResult(outputs=[row])
         return ItemResult(drops=[Drop(id=row["id"], stage=self.name, reason=reason[0], detail=reason[1], row=row).to_row()])
+
+
+__all__ = ["Expand", "Filter", "Harden", "Solve", "Verify"]

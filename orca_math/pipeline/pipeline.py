@@ -23,17 +23,21 @@ from orca_math.engine.items import ItemFailedError
 from orca_math.engine.jobs import Job, run_config, run_job
 from orca_math.engine.stage import Row, Stage
 from orca_math.engine.summary import Funnel
+from orca_math.errors import ConfigError
 from orca_math.models import ModelLike
 from orca_math.pipeline.columns import ExtraColumn, extra_columns
 from orca_math.pipeline.generation import Expand, Filter, Harden, Solve, Verify
 from orca_math.pipeline.output import write_outputs
 from orca_math.pipeline.quality_stages import Decontaminate, Dedup
+from orca_math.verification.verifiers import Majority, Verifier, resolve_verifier
 
 
 def default_stages(
     *,
     rounds: int = 2,
     solutions: int = 1,
+    verify: Verifier | str | None = "program",
+    keep_unverified: bool = False,
     keep_rounds: str = "all",
     max_answer_chars: int = 1800,
     dedup: bool = True,
@@ -44,24 +48,35 @@ def default_stages(
     """The Orca-Math recipe: expand → harden → dedup → decontaminate → solve → verify → filter.
 
     Dedup and decontamination run before solving, so no teacher call is spent on a problem that
-    would be thrown away.
+    would be thrown away. Every kept row is verified: against its known answer where it has one,
+    else by `verify` ("program" by default: one extra call per hardened problem).
 
     Args:
-        rounds: Suggester/Editor hardening rounds (the paper: 2); 0 leaves the Harden stage out.
-        solutions: Teacher solutions per problem (k > 1 verifies by majority where no answer is known).
+        rounds: Suggester/Editor hardening rounds (the paper: 2).
+        solutions: Teacher solutions per problem (at least 2 for `verify="majority"`).
+        verify: how problems without a known answer are verified: "program", "majority", a
+            `Verifier`, or None to keep them unchecked.
+        keep_unverified: keep problems the verifier could not confirm (marked `verified: false`)
+            instead of dropping them as `unverified`.
         keep_rounds: keep every round's problem ("all") or only the last ("last").
         max_answer_chars: drop answers longer than this (the paper: 1,800).
         dedup, decontaminate, expand: include those stages.
         benchmarks_dir: local copies of the benchmark test sets for decontamination.
+
+    Raises:
+        ConfigError: `verify="majority"` with fewer than 2 solutions.
     """
+    verifier = resolve_verifier(verify)
+    if isinstance(verifier, Majority) and solutions < verifier.min_solutions:
+        raise ConfigError(f"majority verification needs at least {verifier.min_solutions} solutions per problem; "
+                          f"got solutions={solutions} (on the command line: --verify majority --solutions 4)")
     stages: list[Stage] = [Expand()] if expand else []
-    if rounds != 0:  # 0 skips hardening; a negative number is Harden's error
-        stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
+    stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
     if dedup:
         stages.append(Dedup())
     if decontaminate:
         stages.append(Decontaminate(benchmarks_dir=str(benchmarks_dir) if benchmarks_dir else None))
-    stages += [Solve(k=solutions), Verify(), Filter(max_answer_chars=max_answer_chars)]
+    stages += [Solve(k=solutions), Verify(verifier, keep_unverified=keep_unverified), Filter(max_answer_chars=max_answer_chars)]
     return stages
 
 

@@ -182,7 +182,8 @@ def _verification(folder: OutputFolder, out: Path, solved: list[dict[str, Any]])
         return _missing("No verification results found (the run has no verify stage).")
     methods: dict[str, Counter] = defaultdict(Counter)
     for row in checked:
-        methods[row["verification"]][{True: "verified", False: "disagreed", None: "not checked"}[row.get("verified")]] += 1
+        method = row["verification"].get("method", "none") if isinstance(row["verification"], dict) else row["verification"]
+        methods[method][{True: "verified", False: "disagreed", None: "not checked"}[row.get("verified")]] += 1
     chart = charts.stacked_counts_chart(methods, "Verification method and outcome", out / "verification.png", colors=_OUTCOME_COLORS)
     rows = [[m, sum(c.values()), c["verified"], c["disagreed"], c["not checked"],
              _pct(c["verified"] / (c["verified"] + c["disagreed"]) if c["verified"] + c["disagreed"] else None)] for m, c in methods.items()]

@@ -33,7 +33,7 @@ def _sum_of_numbers(text: str) -> str:
 
 
 def pipeline_responder(messages: Sequence[LLMMessage]) -> str:
-    """Reply as the agent whose prompt this is (Ask-Me-Anything, Suggester, Editor, Teacher, Grader)."""
+    """Reply as the agent whose prompt this is (Ask-Me-Anything, Suggester, Editor, Teacher, ProgramWriter, Grader)."""
     prompt = _prompt(messages)
     digest = "".join(chr(97 + int(c, 16) % 26) for c in hashlib.sha1(prompt.encode()).hexdigest()[:6])  # letters only: no stray digits
     if "Final Verdict" in prompt:
@@ -44,6 +44,9 @@ def pipeline_responder(messages: Sequence[LLMMessage]) -> str:
         problems = [{"question": f"Variant {digest}{chr(96 + i)}: what number is {n} plus 0?", "target": n} for i, n in enumerate(numbers, 1)]
         # The statement holds every target: Expand refuses targets that are not numbers of it.
         return json.dumps({"statement": f"Restated {digest}: the numbers are {' and '.join(numbers)}.", "problems": problems})
+    if "variable named answer" in prompt:  # ProgramWriter: a program that adds the problem's numbers
+        numbers = _NUMBER.findall(_question(prompt).split("[")[0]) or ["0"]
+        return "```python\n" + "".join(f"n{i} = {n}\n" for i, n in enumerate(numbers)) + f"answer = {' + '.join(f'n{i}' for i in range(len(numbers)))}\n```"
     if '"suggestions"' in prompt:
         return json.dumps({"suggestions": ["Add a second step with 5 more items", "Ask for the total in a different unit"]})
     if '{"question"' in prompt:

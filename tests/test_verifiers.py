@@ -1,0 +1,220 @@
+"""Verification (#22): known targets, majority votes and executed programs decide what is kept, with evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from orca_math.agents import AgentFailedError, ProgramWriter
+from orca_math.answers import AnswerPolicy
+from orca_math.errors import ConfigError
+from orca_math.pipeline import Filter, Pipeline, Solve, Verify, default_stages
+from orca_math.records import Verification
+from orca_math.testing import ScriptedChatClient
+from orca_math.testing.responders import pipeline_responder
+from orca_math.verification import KnownTarget, Majority, ProgramCheck, Verifier, VerifyContext
+
+QUESTION = "A farmer has 84 eggs and packs them into 2 equal boxes. How many eggs are in each box?"
+
+
+def is_program_prompt(messages) -> bool:
+    return "variable named answer" in str(messages[-1].content) or "variable named answer" in str(messages[1].content)
+
+
+def scripted(teacher: str | list[str], program: str = "eggs = 84\nboxes = 2\nanswer = eggs / boxes"):
+    """A teacher that answers `teacher` (or each of a list in turn) and a program writer that writes `program`."""
+    answers = iter(teacher if isinstance(teacher, list) else [teacher] * 100)
+
+    def respond(messages):
+        if is_program_prompt(messages):
+            return f"Here it is.\n```python\n{program}\n```"
+        return f"84 / 2 = 42 eggs.\nFinal answer: {next(answers)}"
+
+    return ScriptedChatClient(responder=respond)
+
+
+def run(tmp_path, stages, client, rows=None):
+    rows = rows or [{"id": "q1", "question": QUESTION}]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = Pipeline(stages, model=client, progress=False, cache=False).run_sync(seeds, out=tmp_path / "out")
+    drops = [json.loads(line) for line in result.outputs["drops"].read_text().splitlines()]
+    return result, result.load_dataset().to_list(), drops
+
+
+# ---------------------------------------------------------------- program
+
+
+def test_a_program_that_agrees_keeps_the_row_with_the_evidence(tmp_path):
+    result, rows, drops = run(tmp_path, [Solve(), Verify("program")], scripted("42"))
+    assert not drops and len(rows) == 1
+    row = rows[0]
+    assert row["verified"] is True and row["final_answer"] == "42"
+    evidence = row["verification"]
+    assert evidence["method"] == "program" and evidence["program_answer"] == "42" and evidence["program_error"] is None
+    assert "answer = eggs / boxes" in evidence["program"]
+    assert (evidence["answers"], evidence["votes"]) == (["42"], [1])
+    assert result.funnel.stages[1].calls == 1  # one program call per problem
+
+
+def test_a_program_that_disagrees_drops_the_row_as_unverified_with_both_answers(tmp_path):
+    _, rows, drops = run(tmp_path, [Solve(), Verify("program")], scripted("40"))
+    assert rows == []
+    assert [(d["id"], d["stage"], d["reason"]) for d in drops] == [("q1", "verify", "unverified")]
+    evidence = drops[0]["row"]["verification"]
+    assert evidence["method"] == "program" and evidence["verified"] is False
+    assert evidence["program_answer"] == "42" and evidence["answers"] == ["40"]
+    assert "42" in drops[0]["detail"] and "40" in drops[0]["detail"]
+
+
+def test_a_program_that_fails_in_the_sandbox_leaves_the_row_unverified_with_the_error(tmp_path):
+    _, rows, drops = run(tmp_path, [Solve(), Verify("program")], scripted("42", program="import os\nanswer = 42"))
+    assert rows == [] and drops[0]["reason"] == "unverified"
+    evidence = drops[0]["row"]["verification"]
+    assert evidence["program_answer"] is None and "Import" in evidence["program_error"]
+    assert "the program gave no answer" in drops[0]["detail"]
+
+
+def test_keep_unverified_keeps_the_row_marked(tmp_path):
+    _, rows, drops = run(tmp_path, [Solve(), Verify("program", keep_unverified=True), Filter()], scripted("40"))
+    assert drops == [] and len(rows) == 1
+    assert rows[0]["verified"] is False and rows[0]["verification"]["program_answer"] == "42"
+
+
+def test_the_program_writer_is_asked_again_without_an_answer_assignment():
+    client = ScriptedChatClient(["```python\ntotal = 84 / 2\nprint(total)\n```", "```python\nanswer = 84 / 2\n```"])
+    result = asyncio.run(ProgramWriter(client).call(question=QUESTION))
+    assert result.attempts == 2 and result.output.code == "answer = 84 / 2"
+    assert "assigns no variable named `answer`" in client.calls[1]["messages"][-1].content
+    with pytest.raises(AgentFailedError, match="assigns no variable named `answer`"):
+        ProgramWriter(ScriptedChatClient(responder=lambda m: "The answer is 42.")).run_sync(question=QUESTION)
+
+
+def test_a_program_writer_that_never_writes_a_program_fails_the_item_and_it_is_retried_on_rerun(tmp_path):
+    client = ScriptedChatClient(responder=lambda m: "no code" if is_program_prompt(m) else "Final answer: 42")
+    result, rows, _ = run(tmp_path, [Solve(), Verify("program")], client)
+    assert rows == [] and result.funnel.stages[1].failed == 1
+    second, rows, _ = run(tmp_path, [Solve(), Verify("program")], scripted("42"))
+    assert second.resumed and [r["verification"]["method"] for r in rows] == ["program"]
+
+
+# ---------------------------------------------------------------- majority
+
+
+@pytest.mark.parametrize("answers, kept", [
+    (["42", "42", "42.0", "40"], True),   # 3 of 4 agree
+    (["42", "42", "40", "41"], False),    # 2 of 4
+    (["42", "42", "40", "40"], False),    # a tie
+])
+def test_majority_keeps_three_of_four_and_drops_two_of_four(tmp_path, answers, kept):
+    _, rows, drops = run(tmp_path, [Solve(k=4), Verify(Majority(min_share=0.75))], scripted(answers))
+    if kept:
+        assert rows[0]["verified"] is True and rows[0]["final_answer"] == "42"
+        assert (rows[0]["verification"]["answers"], rows[0]["verification"]["votes"]) == (["42", "40"], [3, 1])
+    else:
+        assert rows == [] and drops[0]["reason"] == "unverified"
+        assert drops[0]["row"]["verification"]["method"] == "majority"
+        assert "of 4 solutions agree" in drops[0]["detail"]
+
+
+def test_the_configured_share_decides():
+    context = VerifyContext(policy=AnswerPolicy(), agent=lambda role: None)
+    row = {"id": "q", "question": QUESTION, "solutions": [{"final_answer": a} for a in ("7", "7", "8")]}
+    assert asyncio.run(Majority(min_share=0.6).verify(row, context)).verified is True
+    assert asyncio.run(Majority(min_share=0.7).verify(row, context)).verified is False
+    with pytest.raises(ConfigError, match="min_share"):
+        Majority(min_share=0)
+
+
+def test_majority_needs_several_solutions():
+    with pytest.raises(ConfigError, match="at least 2 solutions"):
+        default_stages(verify="majority", solutions=1)
+
+
+# ---------------------------------------------------------------- known targets, no answer, the policy
+
+
+def test_known_targets_are_checked_whatever_the_verifier(tmp_path):
+    rows_in = [{"id": "s1", "question": QUESTION, "answer": "42"}, {"id": "s2", "question": QUESTION.replace("84", "86"), "answer": "43"}]
+    result, rows, drops = run(tmp_path, [Solve(), Verify("program")], scripted("42"), rows=rows_in)
+    assert [r["id"] for r in rows] == ["s1"] and rows[0]["verification"]["method"] == "known_target"
+    assert rows[0]["verification"]["known_answer"] == "42"
+    assert drops[0]["id"] == "s2" and drops[0]["row"]["verification"]["known_answer"] == "43"
+    assert result.funnel.stages[1].calls == 0  # no program is written where the answer is known
+
+
+def test_a_problem_the_solver_calls_unsolvable_is_dropped_with_that_reason(tmp_path):
+    result, rows, drops = run(tmp_path, [Solve(), Verify("program")], scripted("unsolvable"))
+    assert rows == [] and [(d["reason"], d["stage"]) for d in drops] == [("unsolvable", "verify")]
+    assert result.funnel.stages[1].calls == 0
+    _, rows, _ = run(tmp_path / "kept", [Solve(), Verify("program", keep_unverified=True), Filter()], scripted("ambiguous"))
+    assert rows[0]["verified"] is False and rows[0]["final_answer"] == "ambiguous"
+
+
+def test_the_answer_policy_decides_and_enters_the_run_key():
+    tight, loose = AnswerPolicy(rel_tol=0.0, rounding="none"), AnswerPolicy(rel_tol=0.01)
+    assert Verify("program", policy=tight).params()["policy"] != Verify("program", policy=loose).params()["policy"]
+    row = {"id": "q", "question": QUESTION, "known_answer": "33.33", "final_answer": "33.3333", "solutions": [{"solution": "…", "final_answer": "33.3333"}]}
+    result_loose = asyncio.run(Verify(policy=loose).process(row))
+    result_tight = asyncio.run(Verify(policy=tight).process(row))
+    assert result_loose.outputs and result_loose.outputs[0]["verified"] is True
+    assert not result_tight.outputs and result_tight.drops[0]["reason"] == "unverified"
+
+
+def test_without_a_verifier_rows_without_a_known_answer_are_kept_unchecked(tmp_path):
+    _, rows, _ = run(tmp_path, [Solve(), Verify()], scripted("42"))
+    assert rows[0]["verification"]["method"] == "none" and rows[0]["verified"] is None
+
+
+# ---------------------------------------------------------------- your own verifier
+
+
+class EvenAnswers(Verifier):
+    """A toy check: even answers are confirmed."""
+
+    name = "even"
+
+    async def verify(self, row, context):
+        answer = row["solutions"][0]["final_answer"]
+        return Verification(method=self.name, verified=int(answer) % 2 == 0, answer=answer, reason="odd")
+
+
+def test_a_custom_verifier_is_plugged_in_and_named_in_the_run_key(tmp_path):
+    _, rows, _ = run(tmp_path, [Solve(), Verify(EvenAnswers())], scripted("42"))
+    assert rows[0]["verification"]["method"] == "even"
+    assert Verify(EvenAnswers()).params()["verifier"]["class"] == "EvenAnswers"
+    with pytest.raises(ConfigError, match="unknown verifier"):
+        Verify("magic")
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_a_scripted_end_to_end_run_keeps_only_verified_rows_and_the_card_reports_the_shares(tmp_path):
+    seeds = [
+        {"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats does she have?", "answer": "5"},
+        {"id": "s2", "question": "Bo has 4 pens and buys 6 more. How many pens?", "answer": "10"},
+    ]
+    result, rows, drops = run(tmp_path, default_stages(decontaminate=False, rounds=1), ScriptedChatClient(responder=pipeline_responder), rows=seeds)
+    assert rows, "the scripted recipe keeps rows"
+    assert all(r["verification"]["method"] != "none" and r["verified"] is True for r in rows)
+    methods = {r["verification"]["method"] for r in rows}
+    assert methods == {"known_target", "program"}
+    card = (result.out / "README.md").read_text()
+    shares = re.search(r"How answers were verified \((\d+) of (\d+) rows verified", card)
+    assert shares and shares.group(1) == shares.group(2) == str(len(rows))
+    for method in methods:
+        count = sum(r["verification"]["method"] == method for r in rows)
+        assert f"| `{method}` | yes | {count} | {count / len(rows):.1%} |" in card
+
+
+def test_known_target_alone():
+    context = VerifyContext(policy=AnswerPolicy(), agent=lambda role: None)
+    row = {"id": "q", "question": QUESTION, "known_answer": "42", "solutions": [{"final_answer": "40"}, {"final_answer": "42"}]}
+    verification = asyncio.run(KnownTarget().verify(row, context))
+    assert verification.verified is True and verification.answer == "42" and verification.votes == [1, 1]
+    assert ProgramCheck(timeout=1).params() == {"timeout": 1.0}
