@@ -1,24 +1,33 @@
-"""Throughput under random faults, as a share of a fault-free run: the adaptive concurrency limit.
+"""Throughput under random faults, as a share of a fault-free run: the controller, and the CLI as a user runs it.
 
-Each scenario starts `orca_math.testing.fault_server` in its own process (50 ms a reply) and
-sends N distinct calls through one `ManagedClient` with a ceiling of 16, all callers at once:
+Each scenario starts `orca_math.testing.fault_server` in its own process (50 ms a reply). The
+first five send N distinct calls through one `ManagedClient` with a ceiling of 16, all callers at
+once:
 
 * ``fault-free``: the baseline;
 * ``429 5%`` and ``429 20%``: that share of replies are 429s with ``Retry-After: 1``, at random,
   whatever the load (a provider's random refusals);
 * ``mixed``: the fault run from issue #12: 20% 429s, 5% 500s, 2% hangs of 20 s and 2% broken
   bodies;
-* ``pipeline 429 20%``: a ``Pipeline([Solve()])`` of N problems at ``concurrency=16`` (its runner
-  has 16 items in flight, so a call sitting out a Retry-After keeps its item's worker);
+* ``pipeline 429 20%``: a ``Pipeline([Solve()])`` of N problems at ``concurrency=16``;
 
-and prints, per scenario, the sustained rate (calls per second until 90% were done: the retries
-of the last unlucky calls are a tail that says nothing about the limit), the total time, the
-rate as a share of the fault-free run of the same repeat, the median and lowest concurrency
-limit, and the peak RSS of the process that ran it. Scenarios run in child processes, in a
-rotating order, `--repeat` times; the summary gives medians. No assertions.
+The last two run ``orca-math solve --concurrency 16`` on N seeds as a whole process, with every
+other setting at its default (the response cache included), as a user would:
+
+* ``cli fault-free``: their baseline;
+* ``cli mixed``: issue #21's mix: 20% 429s (Retry-After 1 s), 5% 500s, 2% hangs of 20 s, 2%
+  non-JSON bodies, 1% truncated bodies and 2% dropped connections.
+
+It prints, per scenario, the sustained rate (calls or problems per second until 90% were done:
+the retries of the last unlucky calls, and a 20 s hang near the end, are a tail that says
+nothing about the pace), the total time, the rate as a share of its fault-free run of the same
+repeat (the CLI's against the CLI's), the median and lowest concurrency limit where known, and
+the peak RSS of the process that did the work (for the CLI, the CLI's own). Scenarios run in
+child processes, in a rotating order, `--repeat` times; the summary gives medians. No assertions.
 
     python benchmarks/fault_throughput.py                 # 2000 calls a scenario, 3 repeats
     python benchmarks/fault_throughput.py --n 1000 --repeat 1 --only fault-free "429 20%"
+    python benchmarks/fault_throughput.py --n 2000 --repeat 1 --only "cli fault-free" "cli mixed"
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -41,6 +51,9 @@ SCENARIOS: dict[str, dict] = {
     "mixed": {"rate_429": 0.20, "retry_after": 1.0, "rate_500": 0.05, "rate_timeout": 0.02, "timeout_hang": 20.0,
               "rate_truncated": 0.01, "rate_malformed": 0.01},
     "pipeline 429 20%": {"rate_429": 0.20, "retry_after": 1.0},
+    "cli fault-free": {},
+    "cli mixed": {"rate_429": 0.20, "retry_after": 1.0, "rate_500": 0.05, "rate_timeout": 0.02, "timeout_hang": 20.0,
+                  "rate_malformed": 0.02, "rate_truncated": 0.01, "rate_drop": 0.02},
 }
 LATENCY = 0.05
 CEILING = 16
@@ -103,15 +116,49 @@ async def through_pipeline(base_url: str, n: int, tag: str) -> dict:
             "median_limit": None, "lowest_limit": controller.stats()["lowest_limit"], "requests": None}
 
 
+def through_cli(base_url: str, n: int, tag: str) -> dict:
+    """``orca-math solve`` as a whole process, defaults but the concurrency; progress read from its checkpoint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = Path(tmp) / "seeds.jsonl"
+        seeds.write_text("".join(json.dumps({"id": f"p{i}", "question": f"[{tag}] Sam has {i} marbles and finds 2 more. "
+                                             "How many?"}) + "\n" for i in range(n)))
+        out = Path(tmp) / "solved.jsonl"
+        command = [sys.executable, "-m", "orca_math", "solve", "--seeds", str(seeds), "--out", str(out), "--model", base_url,
+                   "--model-name", "fault-model", "--concurrency", str(CEILING), "--no-progress"]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ninety, checkpoint = None, None
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if ninety is None:
+                checkpoint = checkpoint or next(Path(tmp).glob("*.run/runs/*/stages/solve.jsonl"), None)
+                if checkpoint is not None and checkpoint.read_bytes().count(b"\n") >= int(0.9 * n):
+                    ninety = time.perf_counter() - started
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr = process.stderr.read() if process.stderr else ""
+        if process.returncode not in (0, 1):  # 1: some items failed (their rows are kept)
+            raise SystemExit(f"orca-math solve exited {process.returncode}: {stderr[-2000:]}")
+        rows = sum(1 for _ in open(out)) if out.exists() else 0
+    return {"ok": rows, "seconds": seconds, "sustained": int(0.9 * n) / (ninety or seconds), "median_limit": None,
+            "lowest_limit": "-", "requests": None, "whole_process": rows / seconds, "cli_rss_mb": usage.ru_maxrss / 1024}
+
+
 def run_one(name: str, n: int, seed: int) -> None:
     """In a child process: one scenario, printed as one JSON line with the peak RSS."""
     process, base_url = start_server(SCENARIOS[name], seed)
     try:
-        runner = through_pipeline if name.startswith("pipeline") else through_client
-        outcome = asyncio.run(runner(base_url, n, f"{name} {seed}"))
+        if name.startswith("cli"):
+            outcome = through_cli(base_url, n, f"{name} {seed}")
+        else:
+            runner = through_pipeline if name.startswith("pipeline") else through_client
+            outcome = asyncio.run(runner(base_url, n, f"{name} {seed}"))
     finally:
         process.terminate()
-    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    outcome["peak_rss_mb"] = outcome.pop("cli_rss_mb", None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(outcome), flush=True)
 
 
@@ -126,7 +173,9 @@ def main() -> None:
     if args.one:
         run_one(args.one, args.n, args.seed)
         return
-    names = list(dict.fromkeys(["fault-free", *args.only]))  # the baseline runs in every repeat
+    baselines = [b for b in ("fault-free", "cli fault-free") if b == "fault-free" and any(not o.startswith("cli") for o in args.only)
+                 or b == "cli fault-free" and any(o.startswith("cli") for o in args.only)]
+    names = list(dict.fromkeys([*baselines, *args.only]))  # each baseline runs in every repeat
     rows: dict[str, list[dict]] = {name: [] for name in names}
     print(f"{args.n} calls a scenario, ceiling {CEILING}, {LATENCY * 1000:.0f} ms a reply; {args.repeat} repeat(s)")
     print(f"{'scenario':<18} {'ok':>5} {'seconds':>8} {'sustained/s':>11} {'of fault-free':>13} {'median lim':>10} "
@@ -140,7 +189,10 @@ def main() -> None:
             outcomes[name] = json.loads(done.stdout.strip().splitlines()[-1])
         for name in names:
             row = outcomes[name]
-            row["share"] = row["sustained"] / outcomes["fault-free"]["sustained"]
+            baseline = outcomes["cli fault-free" if name.startswith("cli") else "fault-free"]
+            row["share"] = row["sustained"] / baseline["sustained"]
+            if "whole_process" in row:
+                row["whole_share"] = row["whole_process"] / baseline["whole_process"]
             rows[name].append(row)
             print(f"{name:<18} {row['ok']:>5} {row['seconds']:>8.1f} {row['sustained']:>11.1f} {row['share']:>13.2f} "
                   f"{row['median_limit'] if row['median_limit'] is not None else '-':>10} {row['lowest_limit']:>6} "
@@ -148,8 +200,12 @@ def main() -> None:
     print("\nmedians")
     for name in names:
         median = {key: statistics.median(r[key] for r in rows[name]) for key in ("seconds", "sustained", "share", "peak_rss_mb")}
+        whole = ""
+        if "whole_process" in rows[name][0]:
+            whole = (f"  whole process {statistics.median(r['whole_process'] for r in rows[name]):.1f}/s "
+                     f"({statistics.median(r['whole_share'] for r in rows[name]):.2f})")
         print(f"{name:<18} {median['seconds']:>8.1f} s {median['sustained']:>8.1f}/s  {median['share']:.2f} of fault-free  "
-              f"{median['peak_rss_mb']:.0f} MB")
+              f"{median['peak_rss_mb']:.0f} MB{whole}")
 
 
 if __name__ == "__main__":

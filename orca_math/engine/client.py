@@ -35,16 +35,16 @@ from autogen_core.models import (
 from orca_math.engine.cache import ResponseCache, cache_key
 from orca_math.engine.costs import UsageMeter
 from orca_math.engine.limits import AdaptiveConcurrency, CircuitBreaker, RateLimits
+from orca_math.engine.parking import park_after, sleep_parked
 from orca_math.engine.retry import (
     RetriesExhaustedError,
     RetryPolicy,
-    StalledError,
+    StallWatch,
     classify,
     headers_of,
     is_retryable,
     with_timeout,
 )
-from orca_math.engine.slots import now as loop_now
 from orca_math.errors import ConfigError
 from orca_math.models.access import verify_access
 from orca_math.models.base import WrappingChatClient
@@ -120,8 +120,7 @@ class ManagedClient(WrappingChatClient):
         register_identity(self, identity)
         self._identity = identity.describe()
         self._warned_timeout = False  # the first attempt that runs out of time is logged, not every one
-        self._failing_since: float | None = None  # first retryable failure since the last success (loop time)
-        self._stalled: str | None = None  # why calls stop: nothing succeeded for longer than the policy's longest wait
+        self._stall = StallWatch(self.retry, self.where)  # stops the calls when none has succeeded for too long
         self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
         self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute
 
@@ -207,7 +206,7 @@ class ManagedClient(WrappingChatClient):
             wait=self.retry.wait,
             retry=tenacity.retry_if_exception(is_retryable),
             before_sleep=lambda _state: self._count("retries"),
-            sleep=asyncio.sleep,
+            sleep=sleep_parked,  # a retry's wait parks its item: another item can use the free slot
         )
         replay: list[ModelError] = [first_error]
         try:
@@ -232,7 +231,7 @@ class ManagedClient(WrappingChatClient):
         self._counts[name] += 1
 
     async def _attempt(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None) -> CreateResult:
-        self._raise_if_stalled()
+        self._stall.check()
         probe = await self.breaker.before_call() if self.breaker is not None else False
         outcome, error = "neutral", None
         try:
@@ -250,7 +249,7 @@ class ManagedClient(WrappingChatClient):
                 self.meter.release(reserved)
                 raise
             outcome = "success"
-            self._failing_since = self._stalled = None
+            self._stall.succeeded()
             prompt_tokens, completion_tokens, estimated = self._usage(result, messages)
             self.meter.record(self.model_name, prompt_tokens, completion_tokens, label=label, estimated=estimated,
                               reserved=reserved, prompt_estimate=prompt_estimate)
@@ -262,37 +261,17 @@ class ManagedClient(WrappingChatClient):
             outcome = "failure" if exc.retryable else "neutral"
             error = exc
             if exc.retryable:
-                self._raise_if_stalled(exc)
+                self._stall.check(exc)
             raise
         finally:
             if self.breaker is not None:
                 self.breaker.record(outcome, probe=probe, error=error)
 
-    def _note_failure(self, error: ModelError) -> bool:
-        """Count a retryable failure; returns True (and stalls the client) once nothing succeeded for `stall_limit`."""
-        now = loop_now()
-        if self._failing_since is None:
-            self._failing_since = now
-        stalled = now - self._failing_since
-        if self._stalled is None and stalled >= self.retry.stall_limit:
-            asked = getattr(error, "retry_after", None)
-            asked_text = (f" (it asked to wait {asked:g} s; waits are capped at {self.retry.max_retry_after:g} s, "
-                          "RetryPolicy.max_retry_after)") if asked and asked > self.retry.max_retry_after else ""
-            self._stalled = (f"No call to {self.where} has succeeded for {stalled:.0f} s, and the last one failed: "
-                             f"{str(error).rstrip('.')}{asked_text}; finished work is saved: run the same command again "
-                             "later to resume.")
-        return self._stalled is not None
-
-    def _raise_if_stalled(self, cause: BaseException | None = None) -> None:
-        # A fresh exception per call: one instance raised in many tasks would pile up their tracebacks.
-        if self._stalled is not None:
-            raise StalledError(self._stalled) from cause
-
     async def _send(self, messages: Sequence[LLMMessage], request: dict[str, Any], estimated_tokens: int) -> CreateResult:
         """One HTTP request under the concurrency limit and rate caps; errors come out translated."""
         slot = await self.concurrency.acquire() if self.concurrency is not None else None
         try:
-            self._raise_if_stalled()  # it stalled while this call waited for a slot: send nothing more
+            self._stall.check()  # it stalled while this call waited for a slot: send nothing more
             if self.rate_limits is not None:
                 # Paced after the slot is taken, right before the wire: requests that took rate
                 # tokens and then queued for a slot (or sat out a Retry-After pause) would
@@ -301,6 +280,9 @@ class ManagedClient(WrappingChatClient):
                 if slot is not None:
                     slot.restart_clock()  # waiting for the cap is not server latency
             self._counts["requests"] += 1
+            # A request still running at the limit's hang threshold parks its item, as the limit
+            # lets go of its slot: another item works meanwhile.
+            late = park_after(self.concurrency.hang_threshold()) if self.concurrency is not None else None
             try:
                 result = await with_timeout(self.inner.create(messages, **request), self.retry.timeout)
             except asyncio.CancelledError:
@@ -313,6 +295,9 @@ class ManagedClient(WrappingChatClient):
                 if error is raw:
                     raise
                 raise error from raw
+            finally:
+                if late is not None:
+                    late.done()
             if slot is not None:
                 slot.succeeded(result.usage.completion_tokens if result.usage else None)
             return result
@@ -341,7 +326,7 @@ class ManagedClient(WrappingChatClient):
         self._counts["errors"] += 1
         # Every wait is capped: a bogus "Retry-After: 3600" must not pause the whole run for an hour.
         retry_after = self.retry.capped(getattr(error, "retry_after", None))
-        stalled = isinstance(error, ModelError) and error.retryable and self._note_failure(error)
+        stalled = isinstance(error, ModelError) and error.retryable and self._stall.failed(error)
         if status == 429:
             self._counts["rate_limited"] += 1
             if self.rate_limits is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orca_math.engine.items import ItemResult
+from orca_math.engine.parking import ItemPool
 
 Outcome = ItemResult | BaseException
 
@@ -105,29 +106,51 @@ class LocalExecutor(Executor):
     """asyncio workers in this process: `task.concurrency` items in flight, pulled from the lazy input.
 
     Workers pull straight from the iterator: asyncio runs one worker at a time, so no queue (and
-    no future per item) is needed to share it, and memory holds only the items in flight.
+    no future per item) is needed to share it, and memory holds only the items in flight. An
+    item whose call only waits (a retry's back-off, a Retry-After, a hung request) parks, and
+    another worker takes its place meanwhile (see `orca_math.engine.parking`), up to
+    `max_parked_factor` times `task.concurrency` extra items.
     """
 
     name = "local"
+
+    def __init__(self, *, max_parked_factor: int = 8) -> None:
+        self.max_parked_factor = max_parked_factor
 
     async def run(self, task: StepTask) -> None:
         def next_item() -> dict[str, Any] | None:
             return None if task.stopped() else next(task.items, None)
 
         async def worker() -> None:
-            while (item := next_item()) is not None:
-                try:
-                    outcome: Outcome = await task.process(item)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    outcome = exc
-                if not task.record(item, outcome):
-                    return
+            pool.enter()
+            retired = False
+            try:
+                while (item := next_item()) is not None:
+                    try:
+                        outcome: Outcome = await task.process(item)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        outcome = exc
+                    if not task.record(item, outcome):
+                        return
+                    if pool.retire():  # it was started for a parked item that works again
+                        retired = True
+                        return
+            finally:
+                if not retired:
+                    pool.leave()
 
-        workers = [asyncio.create_task(worker()) for _ in range(task.concurrency)]
+        workers: set[asyncio.Task[None]] = set()
+        pool = ItemPool(task.concurrency, lambda: workers.add(asyncio.create_task(worker())),
+                        max_extra=self.max_parked_factor * task.concurrency)
+        pool.start(task.concurrency)
         try:
-            await asyncio.gather(*workers)
+            while workers:  # the pool may start workers while others run
+                done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+                workers.difference_update(done)
+                for finished in done:
+                    finished.result()
         finally:
             for worker_task in workers:
                 worker_task.cancel()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import tenacity
 from autogen_core.models import CreateResult
 
+from orca_math.engine.slots import now as loop_now
 from orca_math.models.errors import ModelError, ServerError, translate_error
 
 
@@ -90,6 +91,47 @@ class RetryPolicy:
         return max(backoff, min(retry_after, self.max_retry_after))
 
 
+class StallWatch:
+    """Notices when calls keep failing and none has succeeded for longer than `policy.stall_limit`.
+
+    Once stalled, `check` raises `StalledError` for every call (those waiting included) until one
+    succeeds. Time is the running event loop's (virtual in tests).
+
+    Args:
+        policy: the retry policy (its `stall_limit` and `max_retry_after`).
+        where: the endpoint, for the message.
+    """
+
+    def __init__(self, policy: RetryPolicy, where: str) -> None:
+        self.policy, self.where = policy, where
+        self.failing_since: float | None = None  # the first retryable failure since the last success
+        self.reason: str | None = None
+
+    def succeeded(self) -> None:
+        self.failing_since = self.reason = None
+
+    def failed(self, error: ModelError) -> bool:
+        """Count a retryable failure; returns whether the calls are now stalled."""
+        now = loop_now()
+        if self.failing_since is None:
+            self.failing_since = now
+        stalled = now - self.failing_since
+        if self.reason is None and stalled >= self.policy.stall_limit:
+            asked = getattr(error, "retry_after", None)
+            cap = self.policy.max_retry_after
+            asked_text = (f" (it asked to wait {asked:g} s; waits are capped at {cap:g} s, RetryPolicy.max_retry_after)"
+                          if asked and asked > cap else "")
+            self.reason = (f"No call to {self.where} has succeeded for {stalled:.0f} s, and the last one failed: "
+                           f"{str(error).rstrip('.')}{asked_text}; finished work is saved: run the same command again "
+                           "later to resume.")
+        return self.reason is not None
+
+    def check(self, cause: BaseException | None = None) -> None:
+        """Raise `StalledError` when stalled (a fresh one per call: one instance in many tasks piles up tracebacks)."""
+        if self.reason is not None:
+            raise StalledError(self.reason) from cause
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether `exc` is a model error worth another attempt (429, 5xx, a timeout, a dropped connection)."""
     return isinstance(exc, ModelError) and exc.retryable
@@ -158,4 +200,4 @@ def headers_of(exc: BaseException) -> Mapping[str, str] | None:
     return headers if isinstance(headers, Mapping) or hasattr(headers, "items") else None
 
 
-__all__ = ["RetriesExhaustedError", "RetryPolicy", "StalledError", "classify", "headers_of", "is_retryable", "with_timeout"]
+__all__ = ["RetriesExhaustedError", "RetryPolicy", "StallWatch", "StalledError", "classify", "headers_of", "is_retryable", "with_timeout"]
