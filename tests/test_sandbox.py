@@ -282,6 +282,43 @@ def test_concurrent_programs_share_a_bounded_pool_and_close_ends_every_worker():
         box.run("answer = 1")
 
 
+def _in_forked_child(box: Sandbox) -> tuple[str | None, list[int]]:
+    """Run a program in a forked child; return its value and the pids of the workers it used."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: use the inherited sandbox, report, exit
+        try:
+            signal.alarm(30)  # a child stuck waiting for a slot dies instead of hanging the test
+            value = box.run("answer = 6 * 7").value
+            with box._lock:
+                used = [worker.process.pid for worker in box._idle]
+            box.close()
+            os.write(writer, json.dumps([value, used]).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        reply = pipe.read()
+    os.waitpid(pid, 0)
+    return tuple(json.loads(reply)) if reply else (None, [])
+
+
+def test_a_forked_child_starts_its_own_workers_and_leaves_the_parents_alone():
+    with Sandbox(workers=1) as box:
+        # The parent's only slot is taken by another thread when the child is forked: the child
+        # must not wait for a slot that no thread of its own will ever give back.
+        busy = threading.Thread(target=box.run, args=("while True:\n    pass",), kwargs={"timeout": 3})
+        busy.start()
+        while not box._busy:
+            time.sleep(0.01)
+        (parent_worker,) = _children_of_sandbox(box)
+        value, child_workers = _in_forked_child(box)
+        assert value == "42"
+        assert child_workers and parent_worker.pid not in child_workers
+        busy.join()
+        assert box.run("answer = 2").value == "2"
+
+
 def test_a_worker_is_retired_after_its_share_of_programs():
     with Sandbox(workers=1, jobs_per_worker=3) as box:
         pids = set()

@@ -125,6 +125,7 @@ class Sandbox:
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._closed = False
+        self._pid = os.getpid()
 
     def run(self, code: str, *, timeout: float = 2.0) -> ProgramResult:
         """Run `code` and read the `answer` it assigns.
@@ -147,6 +148,7 @@ class Sandbox:
             raise ConfigError(f"run_program timeout must be a positive number of seconds, not {timeout!r}.")
         if len(code) > self.max_code_chars:
             return ProgramResult(None, f"the program is longer than {self.max_code_chars} characters")
+        self._forget_workers_after_fork()
         with self._slots:
             worker = self._take_worker()
             try:
@@ -172,6 +174,7 @@ class Sandbox:
 
     def close(self) -> None:
         """End every worker. A closed sandbox refuses new programs."""
+        self._forget_workers_after_fork()
         with self._lock:
             self._closed = True
             workers = self._idle + list(self._busy)
@@ -184,6 +187,16 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _forget_workers_after_fork(self) -> None:
+        # A forked child (multiprocessing, Ray) inherits the parent's workers and pipes: using them
+        # would mix two processes' requests on one pipe, and ending them would end the parent's.
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.workers)
+        self._idle, self._busy = [], set()
 
     def _take_worker(self) -> _Worker:
         with self._lock:
