@@ -320,3 +320,31 @@ def test_paging_through_200000_rows_keeps_memory_bounded(tmp_path):
     found = app.get("/api/rows", params={"text": "Problem 199999:"}).json()
     assert found["total"] == 1 and found["rows"][0]["id"] == "p199999"
     assert reader.table.page(RowQuery(offset=n - 1, limit=5))["rows"][0]["id"] == f"p{n - 1}"
+
+
+def test_a_rewritten_checkpoint_is_read_again_and_damaged_lines_are_skipped(tmp_path):
+    _write_big_run(tmp_path / "run", 300)
+    checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
+    reader = GenerationReader(tmp_path / "run")
+    assert reader.table.page(RowQuery())["total"] == 300
+    lines = checkpoint.read_text().splitlines(keepends=True)
+    replacement = checkpoint.with_name("filter.tmp")
+    replacement.write_text(lines[0] + "{not json\n" + lines[2])  # a resumed run may rewrite; a damaged line in between
+    replacement.replace(checkpoint)
+    page = reader.table.page(RowQuery(limit=500))
+    assert page["total"] == 200 and {r["id"] for r in page["rows"]} == {f"p{i}" for i in [*range(100), *range(200, 300)]}
+
+
+def test_verification_evidence_is_shown_whatever_its_shape(tmp_path):
+    _write_big_run(tmp_path / "run", 3)
+    checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
+    record = json.loads(checkpoint.read_text())
+    evidence = {"method": "program", "program": "answer = 84 / 2", "result": "42", "votes": {"42": 3, "41": 1}}
+    record["outputs"][1]["verification"] = json.dumps(evidence)  # as a dataset column stores it
+    record["outputs"][2]["verification"] = "majority"
+    checkpoint.write_text(json.dumps(record) + "\n")
+    app = TestClient(create_app([tmp_path / "run"]))
+    assert app.get("/api/rows").json()["facets"]["method"] == {"program": 2, "majority": 1}
+    assert app.get("/api/problem/p1").json()["verification"] == evidence
+    assert app.get("/api/problem/p0").json()["verification"] == {"method": "program", "votes": 1}
+    assert [r["id"] for r in app.get("/api/rows", params={"method": "majority"}).json()["rows"]] == ["p2"]

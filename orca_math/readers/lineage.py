@@ -10,6 +10,7 @@ its parent and children by id, so a viewer can walk the tree.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,16 @@ def word_diff(old: str, new: str) -> list[list[str]]:
         if op in ("insert", "replace") and j2 > j1:
             parts.append(["insert", "".join(b[j1:j2])])
     return parts
+
+
+def _evidence(value: Any) -> Any:
+    """A row's verification as data: a dataset column may hold it as JSON text."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _status(reader: GenerationReader, entry: dict[str, Any]) -> str:
@@ -95,7 +106,7 @@ def lineage(reader: GenerationReader, problem_id: str) -> dict[str, Any] | None:
         "final_answer": (solved or {}).get("final_answer"),
         "known_answer": next((e.get("known_answer") for e in entries if e.get("known_answer") is not None), None),
         "solutions": (solved or {}).get("solutions") or [],
-        "verification": next((e.get("verification") for e in reversed(ok) if e.get("verification") is not None), None),
+        "verification": _evidence(next((e.get("verification") for e in reversed(ok) if e.get("verification") is not None), None)),
         "verified": next((e.get("verified") for e in reversed(ok) if "verified" in e), None),
         "verification_detail": next((e.get("verification_detail") for e in reversed(ok) if e.get("verification_detail")), None),
         "outcome": outcome,

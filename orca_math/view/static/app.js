@@ -171,13 +171,16 @@
       total.dataset.total = page.total;
       const first = page.total ? page.offset + 1 : 0;
       pager.textContent = "rows " + fmt(first) + "–" + fmt(page.offset + page.rows.length) + " of " + fmt(page.total);
+      const difficulty = page.rows.some((r) => r.difficulty !== null && r.difficulty !== undefined);
       const columns = state.kind === "generation"
-        ? ["status", "stage", "origin", "round", "question", "final answer", "verification", "reason"]
+        ? ["status", "stage", "origin", "round", "question", "final answer", "verification", ...(difficulty ? ["difficulty"] : []), "reason"]
         : ["status", facetLabel("stage"), "id", "question", "reply", "final answer", "graded by", "reason"];
       head.replaceChildren(el("tr", {}, columns.map((c) => el("th", {}, c))));
       body.replaceChildren(...page.rows.map((r) => {
+        const checked = r.verified === true ? " ✓" : r.verified === false ? " ✗" : "";
         const cells = state.kind === "generation"
-          ? [badge(r.status), r.stage, r.origin, fmt(r.round), el("span", { class: "question" }, r.question), fmt(r.final_answer), r.verification || "", r.reason || ""]
+          ? [badge(r.status), r.stage, r.origin, fmt(r.round), el("span", { class: "question" }, r.question), fmt(r.final_answer),
+            (r.verification || "") + checked, ...(difficulty ? [fmt(r.difficulty)] : []), r.reason || ""]
           : [badge(r.status), r.stage, r.id, el("span", { class: "question" }, r.question), el("div", { class: "text" }, r.answer), fmt(r.final_answer), r.verification || "", r.reason || ""];
         return el("tr", { class: "clickable", dataset: { id: r.id }, onclick: () => { location.hash = "#/problem/" + encodeURIComponent(r.id); } },
           cells.map((c) => el("td", {}, c)));
