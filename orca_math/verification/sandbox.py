@@ -250,11 +250,14 @@ class _Worker:
             )
         except OSError as error:
             raise SandboxUnavailableError(f"The sandbox worker could not start: {error}.") from error
-        line, why = self._read_line(time.monotonic() + start_timeout)
         try:
+            line, why = self._read_line(time.monotonic() + start_timeout)
             hello = json.loads(line) if line is not None else {}
         except ValueError:
             hello = {"error": "it sent an unreadable first line"}
+        except BaseException:  # Ctrl-C while it starts: leave no process behind
+            self.kill()
+            raise
         if hello.get("ready") is not True:
             self.kill()
             if why == "timeout":
