@@ -215,3 +215,9 @@ def test_a_question_in_cents_reads_a_bare_gold_in_cents():
     reply = "Each wash costs 24/240 = $0.10."
     assert verdict("10", reply, question) == "equal"
     assert verdict("12", reply, question) == "not_equal"
+
+
+def test_a_correction_that_restates_the_question_s_numbers_is_not_a_recap():
+    question = "A hall has 44 chairs, and 4 are removed. How many chairs are left?"
+    reply = "The total is 40. Wait, I forgot the 4 extra chairs, so the total is 44."
+    assert verdict("40", reply, question) != "equal"

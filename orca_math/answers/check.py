@@ -116,8 +116,10 @@ def _hedge(response: str, extraction: Extraction) -> Comparison | None:
         return None
     # The common case, cheaply: nothing on the answer's line could join two values (a statement never
     # spans lines).
+    # After a marker only the value and what follows it can offer a second answer ("#### 72").
     line_end = response.find("\n", span[1])
-    if not MAY_JOIN_VALUES.search(response, response.rfind("\n", 0, span[0]) + 1, len(response) if line_end < 0 else line_end):
+    line_start = span[0] if extraction.confidence == "marker" else response.rfind("\n", 0, span[0]) + 1
+    if not MAY_JOIN_VALUES.search(response, line_start, len(response) if line_end < 0 else line_end):
         return None
     statement = _statement_around(response, span)
     found = find_hedge(statement)

@@ -38,6 +38,7 @@ from orca_math.answers.ask import Ask, dimension_of, read_ask
 from orca_math.answers.closing import Candidate
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
+from orca_math.answers.rating import CONCLUSION
 from orca_math.answers.units import unit_of
 
 SET_ASIDE_REASONS = ("question", "aside", "part", "count", "operand", "conversion", "unit")
@@ -82,8 +83,8 @@ def question_recap(question: str):
     """A test for sentences that only restate `question`, for `read_closing`'s `recap`.
 
     A sentence restates the question when it is one of the question's sentences written again, or when
-    it has two or more quantities, all of them numbers the question gives, and no "=" ("So Lena has
-    31 marbles. She began with 50, lost 12 and gave away 7.").
+    it has two or more quantities, all of them numbers the question gives, and no "=" or conclusion
+    word ("So Lena has 31 marbles. She began with 50, lost 12 and gave away 7.").
     """
     given = question_numbers(question)
     words = _plain_words(question)
@@ -92,8 +93,9 @@ def question_recap(question: str):
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
             return True
-        # Only given numbers, two or more, and no equation: whatever it concludes, it concludes nothing new.
-        if len(mentions) < 2 or "=" in sentence:
+        # Only given numbers, two or more, no equation and no conclusion: "..., so the total is 44" may
+        # be a (wrong) answer that happens to restate the question.
+        if len(mentions) < 2 or "=" in sentence or CONCLUSION.search(sentence):
             return False
         return all(_keys(m.text, m.unit) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
                    for m in mentions)
