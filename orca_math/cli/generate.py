@@ -20,7 +20,7 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
-from orca_math.cli.outcome import counted, exit_status
+from orca_math.cli.outcome import EXIT_ITEMS_FAILED, counted, exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
     add_overwrite_option,
@@ -84,6 +84,9 @@ def add_parser(subparsers) -> None:
     generate.add_argument("--no-dedup", action="store_true", help="keep exact and near-duplicate problems")
     generate.add_argument("--no-decontaminate", action="store_true", help="skip the 13-gram check against benchmark test sets")
     generate.add_argument("--benchmarks-dir", default=None, help="local copies of the benchmark test sets for decontamination (default: the Hub, or $ORCA_MATH_BENCHMARKS_DIR)")
+    generate.add_argument("--target-rows", type=positive_int, default=None, metavar="N",
+                          help="draw seeds until N rows pass every stage, then stop; the dataset is cut to exactly N in seed "
+                          "order (the rows beyond it are drops: beyond_target); the seeds and --limit bound the draw")
     generate.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=[], help="also write parquet and/or jsonl (repeatable)")
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
@@ -186,7 +189,7 @@ def run_generate(args: argparse.Namespace) -> int:
     model = client_from_args(args)
     _check_budget(args, model)
     pipeline = Pipeline(stages, model=model, engine=engine_from_args(args), executor=executor_from_args(args),
-                        mode=mode_from_args(args), batch=batch_options_from_args(args))
+                        mode=mode_from_args(args), batch=batch_options_from_args(args), target_rows=args.target_rows)
     with _decontamination_hint():
         if args.dry_run:
             return _dry_run(pipeline, args)
@@ -199,7 +202,13 @@ def run_generate(args: argparse.Namespace) -> int:
     for name in ("drops", "failures", "summary"):
         print(f"{name}: {result.outputs[name]}")
     _maybe_note(args)
-    return exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
+    status = exit_status(sum(stage.failed for stage in result.funnel.stages), "items", result.outputs["failures"])
+    target = result.extra.get("target")
+    if target is not None:
+        print(target.message(), file=sys.stdout if target.met else sys.stderr)
+        if not target.met:
+            status = max(status, EXIT_ITEMS_FAILED)  # finished, but short of what was asked
+    return status
 
 
 def verification_line(funnel) -> str:

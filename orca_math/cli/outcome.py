@@ -15,7 +15,8 @@ EXIT_INTERRUPTED = 130
 EXIT_STATUS_TEXT = (
     "Exit status: 0 when every item succeeded; 1 when the command finished but some items failed (it "
     "prints how many and where their reasons are; the outputs hold everything else, and running the same "
-    "command again retries the failed items); 2 when the command could not run or stopped early: a bad "
+    "command again retries the failed items), or when a --target-rows run used up its seeds short of the target "
+    "(it prints how many rows it reached); 2 when the command could not run or stopped early: a bad "
     "option or file, a missing or rejected API key, a spent budget, or a step whose first items all failed "
     "the same way (a 400 for every request, say), each told in one sentence; 3 when a --batch --no-wait "
     "run submitted its batches and stopped to be rerun later; 130 when interrupted with Ctrl-C (finished "

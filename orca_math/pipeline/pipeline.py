@@ -10,6 +10,7 @@ the dataset, drops, failures, summary and dataset card.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,9 @@ class Pipeline:
         mode: "online" (default) sends each call as it comes; "batch" sends them through the
             provider's batch API at the batch price (see docs/batch.md).
         batch: options of batch mode (`orca_math.engine.batch.BatchOptions`).
+        target_rows: draw seeds until this many rows pass every stage, then stop, and cut the
+            dataset to exactly this many in seed order (see `orca_math.pipeline.targets`); the
+            seeds (and `limit`) bound the draw. It enters the run key, so a rerun keeps it.
 
     Example:
         >>> pipeline = Pipeline(model="openai:gpt-4o")
@@ -157,7 +161,13 @@ class Pipeline:
         tune_gc: bool = True,
         mode: str = "online",
         batch: Any = None,
+        target_rows: int | None = None,
     ) -> None:
+        from orca_math.pipeline.targets import check_target_executor, check_target_rows
+
+        self.target_rows = check_target_rows(target_rows)
+        if self.target_rows is not None:
+            check_target_executor(executor)
         self.stages = list(stages) if stages is not None else default_stages()
         Job("generate", self.stages)  # checks the stage names before anything else
         # Checked here, so a bad column declaration fails before any call is paid for.
@@ -211,6 +221,7 @@ class Pipeline:
             "seeds_fingerprint": source_fingerprint(seeds),
             # The size limit only refuses seeds, it never changes one: raising it keeps the run key.
             "seed_options": {k: v for k, v in seed_options.items() if k != "max_seed_chars"},
+            **({"target_rows": self.target_rows} if self.target_rows is not None else {}),
         }
         return Job("generate", self.stages, config=inputs, total=total,
                    check_output=_column_checker(self.columns) if self.columns else None)
@@ -249,24 +260,60 @@ class Pipeline:
         # One pass over the seeds before any money is spent: it counts them for the progress bars and
         # refuses a malformed row (or, for stages that need answers, a seed without one), naming the row.
         needs_answers = any(stage.requires_answers for stage in self.stages)
-        seeds_total = sum(1 for _ in read_seeds(seeds, require_answers=needs_answers, **seed_options))
+        checked = (problem.id for problem in read_seeds(seeds, require_answers=needs_answers, **seed_options))
+        # A target needs the seeds' ids (rows per seed); otherwise a count will do, and memory stays flat.
+        seed_ids = list(checked) if self.target_rows is not None else None
+        seeds_total = len(seed_ids) if seed_ids is not None else sum(1 for _ in checked)
 
-        def inputs() -> Iterable[Row]:
-            return (problem.to_row() for problem in read_seeds(seeds, **seed_options))
+        def inputs(count: int | None = None) -> Iterable[Row]:
+            return (problem.to_row() for problem in read_seeds(seeds, **{**seed_options, **({"limit": count} if count is not None else {})}))
 
-        job = self._job(seeds, seed_options, total=seeds_total)
         calls = None
         if self.mode == "batch":
             from orca_math.engine.modes import batch_calls
 
             calls = batch_calls(out, self.batch, wait=wait)
-        finished = await run_job(job, inputs, out=out, model=self.model_spec, engine=self.engine, fresh=fresh,
-                                 executor=self.executor, calls=calls, client_options=self.client_options)
+
+        async def run_wave(count: int, *, fresh: bool = False):
+            return await run_job(self._job(seeds, seed_options, total=count), functools.partial(inputs, count), out=out,
+                                 model=self.model_spec, engine=self.engine, fresh=fresh, executor=self.executor,
+                                 calls=calls, client_options=self.client_options)
+
+        target = None
+        if self.target_rows is None:
+            finished = await run_wave(seeds_total, fresh=fresh)
+            resumed = finished.resumed
+        else:
+            assert seed_ids is not None
+            finished, target, resumed = await self._run_to_target(run_wave, seeds, seed_options, out, seed_ids, fresh=fresh)
         reports = {**finished.reports, **({"batch": calls.summary()} if calls is not None else {})}  # batches, price
+        if target is not None:
+            finished.funnel.target_rows = self.target_rows
+            reports["target"] = target.to_dict()
+        ordered = None
+        if target is not None:
+            from orca_math.pipeline.targets import rows_in_seed_order
+
+            ordered = rows_in_seed_order(finished.run, self.stages, seed_ids[:target.seeds_drawn])
         outputs = write_outputs(out, finished.run, [s.name for s in self.stages], finished.funnel, formats=formats,
-                                extra=reports, columns=self.columns)
+                                extra=reports, columns=self.columns, cut=self.target_rows, ordered=ordered)
         return PipelineResult(out=out, run_dir=finished.run.path, run_key=finished.key, outputs=outputs,
-                              funnel=finished.funnel, resumed=finished.resumed)
+                              funnel=finished.funnel, resumed=resumed, extra={"target": target} if target is not None else {})
+
+    async def _run_to_target(self, run_wave, seeds: Any, seed_options: dict[str, Any], out: Path, seed_ids: list[str],
+                             *, fresh: bool):
+        """Waves over growing seed prefixes until `target_rows` rows are kept (see `orca_math.pipeline.targets`)."""
+        from orca_math.engine.folder import RunFolder
+        from orca_math.pipeline.targets import rows_in_seed_order, run_to_target
+
+        # Held for the whole loop: the lock keeps other processes out between waves, and `fresh` applies once.
+        with RunFolder(out, self.config(seeds, seed_options), fresh=fresh) as folder:
+            finished, target = await run_to_target(
+                run_wave, run_dir=folder.path, target_rows=self.target_rows, seeds_available=len(seed_ids),
+                seed_ids=lambda count: seed_ids[:count], kept=lambda job: job.funnel.kept_rows,
+                final_ids=lambda job: (row["id"] for row in rows_in_seed_order(job.run, self.stages, seed_ids[:job.funnel.seeds])),
+                batch=self.mode == "batch")
+            return finished, target, folder.resumed
 
     def estimate(
         self,
