@@ -306,3 +306,10 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     clean_ids = datasets.load_from_disk(str(tmp_path / "clean" / "dataset"))["id"]
     assert len(resumed_ids) == len(set(resumed_ids)) == 150
     assert sorted(resumed_ids) == sorted(clean_ids)
+
+
+def test_zero_rounds_leaves_the_harden_stage_out():
+    from orca_math.pipeline import default_stages
+
+    assert "harden" not in [stage.name for stage in default_stages(rounds=0)]
+    assert "harden" in [stage.name for stage in default_stages(rounds=1)]

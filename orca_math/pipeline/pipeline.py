@@ -53,7 +53,7 @@ def default_stages(
     else by `verify` ("program" by default: one extra call per hardened problem).
 
     Args:
-        rounds: Suggester/Editor hardening rounds (the paper: 2).
+        rounds: Suggester/Editor hardening rounds (the paper: 2); 0 leaves the Harden stage out.
         solutions: Teacher solutions per problem (at least 2 for `verify="majority"`).
         verify: how problems without a known answer are verified: "program", "majority", a
             `Verifier`, or None to keep them unchecked.
@@ -72,7 +72,8 @@ def default_stages(
         raise ConfigError(f"majority verification needs at least {verifier.min_solutions} solutions per problem; "
                           f"got solutions={solutions} (on the command line: --verify majority --solutions 4)")
     stages: list[Stage] = [Expand()] if expand else []
-    stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
+    if rounds != 0:  # 0 skips hardening; a negative number is Harden's error
+        stages.append(Harden(rounds=rounds, keep=keep_rounds))  # type: ignore[arg-type]
     if dedup:
         stages.append(Dedup())
     if decontaminate:
