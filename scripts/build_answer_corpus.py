@@ -9,7 +9,9 @@ one mechanical transformation whose expected verdict follows from the constructi
   ``words`` (the answer spelled in words, mixed numbers such as "two and a half" included),
   ``aside`` (a "for comparison" or parenthesised remark with another number after the answer),
   ``sum`` (a long closing sentence that adds parts up to the answer), ``duration`` (a time given in
-  two units, "95 minutes (that is 1 hour 35 minutes)"), ``markdown`` (bold or LaTeX answer);
+  two units, "95 minutes (that is 1 hour 35 minutes)"), ``markdown`` (bold or LaTeX answer),
+  ``markdown_steps`` (GSM8K only: a heading, bold numbered steps with inline LaTeX equations, a bold
+  conclusion, sometimes a recap after it);
 - not_equal: ``hedge`` (two values, a range, or "or ..." in the final statement) and ``wrong_*`` (one
   of the transformations above with a wrong final value).
 
@@ -238,8 +240,12 @@ def wrong_value(item: dict, salt: str) -> Fraction:
     return choices[digest(salt + item["id"]) % len(choices)]
 
 
+_GIVEN = re.compile(r"(?<![\w.,/])\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?(?![\d/])")
+
+
 def question_numbers(question: str) -> list[str]:
-    return [m.group() for m in _NUMBER.finditer(question)]
+    """The question's numbers as it writes them: "$40", "25%", "1/5"."""
+    return [m.group().rstrip(",") for m in _GIVEN.finditer(question)]
 
 
 def question_sentence(question: str) -> str | None:
@@ -372,6 +378,35 @@ def t_markdown(item: dict, value: Fraction | None = None) -> str | None:
     return "\n".join(steps)
 
 
+_EQUATION = re.compile(r"\$?\d[\d,.]*(?:\s*[-+*/x×]\s*\$?\d[\d,.]*)+\s*=\s*\$?\d[\d,.]*")
+
+
+def latex(sentence: str) -> str:
+    """The sentence with its equations in inline LaTeX: "9 * 2 = $18" -> "\\( 9 \\times 2 = \\$18 \\)"."""
+    def math(match: re.Match[str]) -> str:
+        body = match.group().replace("$", "\\$").replace("*", " \\times ").replace("/", " \\div ")
+        return "\\( " + " ".join(body.split()) + " \\)"
+
+    return _EQUATION.sub(math, sentence)
+
+
+def t_markdown_steps(item: dict, value: Fraction | None = None) -> str | None:
+    """A chat model's layout: a heading, bold numbered steps with LaTeX equations, a bold conclusion."""
+    steps = item["steps"]
+    final = steps[-1] if value is None else replace_answer(steps[-1], item["value"], value)
+    if final is None or len(steps) < 2:
+        return None
+    lines = ["### Solution", ""]
+    for number, step in enumerate(steps[:-1], 1):
+        lines += [f"**Step {number}:** {latex(step)}", ""]
+    lines.append(f"**{latex(final).rstrip('.')}.**")
+    if digest("md-recap" + item["id"]) % 2:
+        numbers = question_numbers(item["question"])
+        if len(numbers) >= 2:
+            lines += ["", f"We used the given values {numbers[0]} and {numbers[1]}."]
+    return "\n".join(lines)
+
+
 def t_hedge(item: dict) -> str | None:
     answer = item["value"]
     other = wrong_value(item, "hedge")
@@ -386,11 +421,15 @@ def t_hedge(item: dict) -> str | None:
     return "\n".join([*item["steps"], closing])
 
 
+# Only for GSM8K's multi-step solutions, one problem in two, as a third transformation (added after the
+# first corpus: the others' picks stay as they were).
+EXTRA = {"markdown_steps": t_markdown_steps}
 EQUAL = {"plain": t_plain, "recap": t_recap, "answer_first": t_answer_first, "words": t_words, "aside": t_aside,
          "sum": t_sum, "duration": t_duration, "markdown": t_markdown}
 # The issue's failure classes each transformation exercises.
 CLASSES = {"plain": "plain", "recap": "1 recap", "answer_first": "1 recap", "aside": "2 aside", "words": "3 words",
-           "duration": "4 duration", "sum": "5 long closing sentence", "hedge": "6 hedge", "markdown": "plain"}
+           "duration": "4 duration", "sum": "5 long closing sentence", "hedge": "6 hedge", "markdown": "plain",
+           "markdown_steps": "7 markdown steps"}
 
 
 def cases_of(item: dict) -> list[dict]:
@@ -402,6 +441,8 @@ def cases_of(item: dict) -> list[dict]:
     if ask_of(item["question"])[0] in ("minutes", "hours"):
         chosen.append("duration")
     made = _made(item, chosen)
+    if item["source"] == "gsm8k" and digest("extra?" + item["id"]) % 2 == 0:
+        made += _made(item, list(EXTRA))
     if digest("hedge?" + item["id"]) % 5 == 0:
         made.append(_case(item, "hedge", CLASSES["hedge"], t_hedge(item), "not_equal"))
     return made
@@ -413,7 +454,7 @@ def _made(item: dict, chosen: list[str]) -> list[dict]:
     for name in chosen:
         wrong = digest("wrong" + name + item["id"]) % 3 == 0
         value = wrong_value(item, name) if wrong else None
-        reply = EQUAL[name](item, value)
+        reply = {**EQUAL, **EXTRA}[name](item, value)
         if reply is not None:
             made.append(_case(item, ("wrong_" if wrong else "") + name, CLASSES[name], reply,
                               "not_equal" if wrong else "equal"))

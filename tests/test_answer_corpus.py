@@ -18,7 +18,8 @@ import pytest
 from orca_math.answers import check_answer
 
 CORPUS = Path(__file__).parent / "data" / "answer_corpus.jsonl.gz"
-CLASSES = {"plain", "1 recap", "2 aside", "3 words", "4 duration", "5 long closing sentence", "6 hedge"}
+CLASSES = {"plain", "1 recap", "2 aside", "3 words", "4 duration", "5 long closing sentence", "6 hedge",
+           "7 markdown steps"}
 
 
 @pytest.fixture(scope="module")

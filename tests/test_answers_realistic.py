@@ -221,3 +221,22 @@ def test_a_correction_that_restates_the_question_s_numbers_is_not_a_recap():
     question = "A hall has 44 chairs, and 4 are removed. How many chairs are left?"
     reply = "The total is 40. Wait, I forgot the 4 extra chairs, so the total is 44."
     assert verdict("40", reply, question) != "equal"
+
+
+def test_a_chat_layout_with_inline_latex_and_bold_steps():
+    question = ("Dijana rowed 50 miles. Anis rowed 1/5 times more miles than Dijana. "
+                "Calculate the total distance the two of them rowed.")
+    reply = ("### Solution\n\n**Step 1:** Anis rowed \\( 1 \\div 5 \\times 50 = 10 \\) more miles than Dijana.\n\n"
+             "**Step 2:** Anis covered \\( 50 + 10 = 60 \\) miles.\n\n"
+             "**The two of them rowed for \\( 60 + 50 = 110 \\) miles on that day.**\n\n"
+             "We used the given values 50 and 1/5.")
+    sure = check_answer("110", reply, question=question, min_confidence="sole")
+    assert sure.result == "equal"
+    assert verdict("60", reply, question) == "not_equal"
+    assert verdict("50", reply, question) == "not_equal"
+
+
+def test_a_closing_sentence_with_the_question_s_numbers_in_other_units_is_an_answer_not_a_recap():
+    question = "She has 56 pencils, and each box holds 8 pencils. How many boxes does she need to pack all the pencils?"
+    reply = "Number of boxes = 56 / 8 = 7.\n\nShe needs 8 boxes to pack all 56 pencils."
+    assert verdict("7", reply, question) == "not_equal"

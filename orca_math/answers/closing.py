@@ -230,12 +230,17 @@ def _mask_calculator_notes(text: str) -> str:
         text = _EMPHASIS.sub(lambda m: " " * len(m.group()), text)
     if "\\$" in text:  # LaTeX money, "= $\$$71$": read as "=    $71 "
         text = _LATEX_DOLLAR.sub(lambda m: " " * (len(m.group()) - 1) + "$", text)
+    if "\\" in text:  # inline LaTeX, "\( 21 \div 3 = 7 \)": read as "   21  /   3 = 7   "
+        text = _LATEX_MATH.sub(lambda m: _LATEX_PLAIN[m.group()].center(len(m.group())), text)
     if "<<" not in text:
         return text
     return _CALCULATOR_NOTE.sub(lambda m: " " * (len(m.group()) - len(m.group(1))) + m.group(1), text)
 
 
 _EMPHASIS = re.compile(r"\*\*|__")
+_LATEX_PLAIN = {"\\(": "", "\\)": "", "\\[": "", "\\]": "", "\\times": "*", "\\cdot": "*", "\\div": "/",
+                "\\$": "$", "\\%": "%", "\\,": ""}
+_LATEX_MATH = re.compile("|".join(re.escape(token) for token in sorted(_LATEX_PLAIN, key=len, reverse=True)))
 _LATEX_DOLLAR = re.compile(r"\$?\\\$\$?(?=\s?\d)")
 
 

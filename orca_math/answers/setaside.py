@@ -97,6 +97,8 @@ def question_recap(question: str):
         # be a (wrong) answer that happens to restate the question.
         if len(mentions) < 2 or "=" in sentence or CONCLUSION.search(sentence):
             return False
+        # Units must agree as for setting aside: "She needs 8 boxes to pack all 56 pencils." for a
+        # question with "8 pencils" is an answer, not a recap.
         return all(_keys(m.text, m.unit) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
                    for m in mentions)
 
@@ -210,7 +212,15 @@ def _in_parentheses(text: str, start: int) -> bool:
     # Only a parenthesis: a trailing remark sentence ("This is 12/20 x 100% = 60% of the students.")
     # often restates the answer itself.
     line_start = text.rfind("\n", 0, start) + 1
-    return text.rfind("(", line_start, start) > text.rfind(")", line_start, start)
+    return _last_plain(text, "(", line_start, start) > _last_plain(text, ")", line_start, start)
+
+
+def _last_plain(text: str, char: str, start: int, end: int) -> int:
+    """The last `char` in text[start:end] that is not LaTeX's "\\(" or "\\)" (inline math), or -1."""
+    found = text.rfind(char, start, end)
+    while found > start and text[found - 1] == "\\":
+        found = text.rfind(char, start, found)
+    return found
 
 
 def _in_question(candidate: Candidate, given: frozenset[Given]) -> bool:
