@@ -254,7 +254,31 @@ def _contents(dataset) -> str:
     text = "## Contents\n\nRows per origin and hardening round:\n\n" + _table(["origin", "round", "rows"], rows)
     if "verification" in dataset.column_names:
         text += "\n\n" + verification_shares(dataset["verification"], dataset["verified"])
+    if "difficulty" in dataset.column_names and "pass_rate" in dataset.column_names:
+        text += "\n\n" + difficulty_shares(dataset["difficulty"], dataset["pass_rate"])
     return text
+
+
+#: Difficulty bands, easiest first (`orca_math.pipeline.difficulty`).
+_BANDS = ("easy", "medium", "hard", "unsolved")
+
+
+def difficulty_shares(bands: list[str | None], pass_rates: list[float | None]) -> str:
+    """The card's table of difficulty bands against the student: rows, share and mean pass rate per band."""
+    total = len(bands)
+    if not total:
+        return "No rows, so no difficulty was measured."
+    rows = []
+    for band in (*_BANDS, None):
+        rates = [rate for b, rate in zip(bands, pass_rates, strict=True) if b == band]
+        if not rates and band is not None:
+            rows.append([f"`{band}`", 0, "0.0%", ""])
+        elif rates:
+            known = [rate for rate in rates if rate is not None]
+            mean = f"{sum(known) / len(known):.2f}" if known else ""
+            rows.append([f"`{band}`" if band else "not measured", len(rates), f"{len(rates) / total:.1%}", mean])
+    return ("Difficulty against the student (pass rate: the share of the student's samples graded correct; "
+            "the thresholds of the bands are in the difficulty stage's parameters below):\n\n" + _table(["band", "rows", "share", "mean pass rate"], rows))
 
 
 def verification_shares(verifications: list[Any], verified: list[bool | None]) -> str:

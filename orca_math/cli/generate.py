@@ -20,6 +20,7 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
+from orca_math.cli.curation_options import add_curation_options, curation_stages
 from orca_math.cli.outcome import EXIT_ITEMS_FAILED, counted, exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
@@ -87,6 +88,7 @@ def add_parser(subparsers) -> None:
     generate.add_argument("--target-rows", type=positive_int, default=None, metavar="N",
                           help="draw seeds until N rows pass every stage, then stop; the dataset is cut to exactly N in seed "
                           "order (the rows beyond it are drops: beyond_target); the seeds and --limit bound the draw")
+    add_curation_options(generate)
     generate.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=[], help="also write parquet and/or jsonl (repeatable)")
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
@@ -182,7 +184,7 @@ def run_generate(args: argparse.Namespace) -> int:
         keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
         dedup=not args.no_dedup, decontaminate=not args.no_decontaminate, expand=not args.no_expand,
         benchmarks_dir=args.benchmarks_dir,
-    )
+    ) + curation_stages(args)
     if args.rounds > MANY_ROUNDS:
         print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
               "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)

@@ -188,7 +188,7 @@ async def run_job(
                 remote = RemoteStage(stage, model=stage.model_spec if stage.model_spec is not None else model, engine=config,
                                      cache_path=str(shared.cache.path) if shared.cache is not None else None,
                                      check_output=job.check_output,
-                                     model_options=dict(model_options or {}) if stage.model_spec is None else {},
+                                     model_options=dict(model_options or {}) if stage.model_spec is None else _own_options(stage),
                                      budget_usd=shared.budget_left(), spent_before_usd=shared.meter.earlier_usd)
                 try:
                     stats = await run_items(stage.name, stage_inputs, _processor(stage, job.check_output), checkpoint,
@@ -249,10 +249,15 @@ def _client_for(stage: Stage, model: Any, engine: Engine, model_options: dict[st
         stand_in = worker_loaded_model(chosen)
         if stand_in is not None:
             return stand_in
-    client = engine.client(chosen, **(model_options if stage.model_spec is None else {}))
+    client = engine.client(chosen, **(model_options if stage.model_spec is None else _own_options(stage)))
     # Batch mode defers each call to a batch: the stage calls the same client interface either way.
     wrap = getattr(calls, "wrap", None)
     return wrap(client, meter=engine.meter) if callable(wrap) else client
+
+
+def _own_options(stage: Stage) -> dict[str, Any]:
+    """`load_model` options of a stage's own model spec (a student checkpoint's prompt format, say)."""
+    return dict(getattr(stage, "model_load_options", None) or {})
 
 
 def _cost(summary: StageSummary, model_name: str | None, engine: Engine) -> float | None:
