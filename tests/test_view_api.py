@@ -24,6 +24,11 @@ from tests import _report_helpers as report  # noqa: E402
 from tests._view_helpers import HOSTILE, checkpoint_rows, make_run  # noqa: E402
 
 
+def _app(folders, **options) -> TestClient:
+    """The app as a browser on this machine reaches it (a loopback viewer refuses other host names)."""
+    return TestClient(create_app(folders, **options), base_url="http://127.0.0.1:8765")
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("view") / "run")
@@ -31,7 +36,7 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(run) -> TestClient:
-    return TestClient(create_app([run]))
+    return _app([run])
 
 
 def test_overview_funnel_is_the_summary_and_rows_add_up(client, run):
@@ -49,12 +54,14 @@ def test_overview_funnel_is_the_summary_and_rows_add_up(client, run):
 
 
 def test_rows_filter_by_status_reason_origin_and_text(client, run):
-    dataset_ids = {json.loads(line)["id"] for line in (run / "drops.jsonl").read_text().splitlines()}
+    drops = [json.loads(line) for line in (run / "drops.jsonl").read_text().splitlines()]
+    assert drops, "the scripted run drops problems (a wrong teacher answer, a non-numeric one)"
     dropped = client.get("/api/rows", params={"status": "dropped"}).json()
-    assert {r["id"] for r in dropped["rows"]} == dataset_ids and dropped["total"] == len(dataset_ids)
-    assert {r["reason"] for r in dropped["rows"]} == {"unparseable_answer", "verification_failed"}
-    one = client.get("/api/rows", params={"reason": "verification_failed"}).json()
-    assert one["total"] == 1 and "spiders" in one["rows"][0]["question"]
+    assert {r["id"] for r in dropped["rows"]} == {d["id"] for d in drops} and dropped["total"] == len(drops)
+    assert {(r["id"], r["stage"], r["reason"]) for r in dropped["rows"]} == {(d["id"], d["stage"], d["reason"]) for d in drops}
+    spiders = next(d for d in drops if "spiders" in d["row"]["question"])  # the wrong teacher answer
+    one = client.get("/api/rows", params={"reason": spiders["reason"]}).json()
+    assert one["total"] == sum(d["reason"] == spiders["reason"] for d in drops) and "spiders" in one["rows"][0]["question"]
     assert client.get("/api/rows", params={"text": "SPIDERS"}).json()["total"] == 1
     assert client.get("/api/rows", params={"text": "no such words anywhere"}).json()["total"] == 0
     hardened = client.get("/api/rows", params={"origin": "suggester_editor", "limit": 3}).json()
@@ -62,8 +69,13 @@ def test_rows_filter_by_status_reason_origin_and_text(client, run):
     assert all(r["origin"] == "suggester_editor" for r in hardened["rows"])
     assert client.get("/api/rows", params={"origin": "no-such-origin"}).json()["total"] == 0
     facets = client.get("/api/rows").json()["facets"]
-    kept = json.loads((run / "summary.json").read_text())["funnel"]["final_rows"]
-    assert facets["status"] == {"kept": kept, "dropped": 2} and facets["stage"] == {"filter": kept + 2}
+    summary = json.loads((run / "summary.json").read_text())["funnel"]
+    kept, last = summary["final_rows"], summary["stages"][-1]["name"]
+    assert facets["status"] == {"kept": kept, "dropped": len(drops)}
+    by_stage = {last: kept}
+    for drop in drops:
+        by_stage[drop["stage"]] = by_stage.get(drop["stage"], 0) + 1
+    assert facets["stage"] == by_stage
 
 
 def test_pages_cover_every_row_once(client):
@@ -105,10 +117,10 @@ def test_an_ask_me_anything_problem_shows_its_statement_and_siblings(client, run
 
 def test_a_dropped_problem_carries_its_reason_and_detail(client, run):
     drops = {d["id"]: d for d in map(json.loads, (run / "drops.jsonl").read_text().splitlines())}
-    drop = client.get("/api/rows", params={"reason": "unparseable_answer"}).json()["rows"][0]
-    tree = client.get(f"/api/problem/{drop['id']}").json()
-    assert tree["outcome"]["status"] == "dropped" and tree["outcome"]["reason"] == "unparseable_answer"
-    assert tree["outcome"]["detail"] == drops[drop["id"]]["detail"] and tree["outcome"]["detail"]
+    for drop in drops.values():
+        tree = client.get(f"/api/problem/{drop['id']}").json()
+        assert tree["outcome"]["status"] == "dropped" and tree["outcome"]["reason"] == drop["reason"]
+        assert tree["outcome"]["stage"] == drop["stage"] and tree["outcome"]["detail"] == drop["detail"] and drop["detail"]
 
 
 def test_a_failed_item_shows_its_reason_and_raw_reply(tmp_path):
@@ -118,7 +130,7 @@ def test_a_failed_item_shows_its_reason_and_raw_reply(tmp_path):
     from orca_math.pipeline import Expand, Pipeline
 
     Pipeline([Expand()], model=client, managed=False, progress=False).run_sync(report.SEEDS[:1], out=tmp_path / "run")
-    app = TestClient(create_app([tmp_path / "run"]))
+    app = _app([tmp_path / "run"])
     failed = app.get("/api/rows", params={"status": "failed"}).json()
     if not failed["total"]:
         pytest.skip("the Expand stage now keeps a seed whose expansion fails; no failure row to show")
@@ -145,8 +157,15 @@ def test_the_viewer_is_read_only(client, run):
     assert sorted((p.relative_to(run), p.stat().st_size) for p in run.rglob("*") if p.is_file()) == before
 
 
+def test_a_loopback_viewer_refuses_other_host_names(run):
+    app = TestClient(create_app([run]), base_url="http://attacker.example")  # a DNS-rebinding page sends its own name
+    assert app.get("/api/overview").status_code == 403
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "localhost"):
+        assert _app([run]).get("/api/overview", headers={"host": host}).status_code == 200, host
+
+
 def test_a_token_is_required_when_set(run):
-    app = TestClient(create_app([run], token="s3cret-token"))
+    app = _app([run], token="s3cret-token")
     assert app.get("/api/overview").status_code == 403
     assert app.get("/api/overview", params={"token": "wrong"}).status_code == 403
     first = app.get("/", params={"token": "s3cret-token"})
@@ -162,7 +181,7 @@ def test_no_secret_reaches_a_page(tmp_path, monkeypatch):
     manifest = json.loads(manifest_path.read_text())
     manifest["config"]["client_options"] = {"api_key": secret, "base_url": "http://127.0.0.1:9/v1"}  # a user's own code put one there
     manifest_path.write_text(json.dumps(manifest))
-    app = TestClient(create_app([out]))
+    app = _app([out])
     bodies = [app.get(p).text for p in ("/", "/static/app.js", "/api/overview", "/api/sources", "/api/rows", "/api/compare?a=0&b=0")]
     assert not any(secret in body for body in bodies)
     assert app.get("/api/overview").json()["settings"]["client_options"]["api_key"] == "[redacted]"
@@ -209,7 +228,7 @@ def test_an_evaluation_folder_shows_scores_and_items(tmp_path):
     (folder / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     reader = open_folder(folder)
     assert isinstance(reader, EvaluationReader)
-    app = TestClient(create_app([folder]))
+    app = _app([folder])
     overview = app.get("/api/overview").json()
     assert overview["benchmarks"]["gsm8k"]["pass_at_1"] == 0.8 and overview["rows"] == {"correct": 3, "incorrect": 1, "failed": 1}
     assert app.get("/api/rows", params={"stage": "gsm8k", "status": "incorrect"}).json()["rows"][0]["id"] == "g2"
@@ -218,7 +237,7 @@ def test_an_evaluation_folder_shows_scores_and_items(tmp_path):
 
 def test_compare_two_runs_lists_scores_and_only_differing_settings(tmp_path, run):
     other = make_run(tmp_path / "other", seeds=[report.SEEDS[0]])
-    app = TestClient(create_app([run, other]))
+    app = _app([run, other])
     result = app.get("/api/compare", params={"a": "0", "b": "1"}).json()
     scores = {name: (a, b) for name, a, b in result["scores"]}
     assert scores["seeds"] == (4, 1) and scores["final_rows"][0] > scores["final_rows"][1]
@@ -301,7 +320,7 @@ def test_paging_through_200000_rows_keeps_memory_bounded(tmp_path):
     n = 200_000
     _write_big_run(tmp_path / "big", n)
     reader = GenerationReader(tmp_path / "big")
-    app = TestClient(create_app([tmp_path / "big"]))
+    app = _app([tmp_path / "big"])
     first = app.get("/api/rows", params={"limit": 500}).json()
     assert first["total"] == n and first["rows"][0]["id"] == "p0" and first["facets"]["method"] == {"program": n}
     tracemalloc.start()
@@ -343,7 +362,7 @@ def test_verification_evidence_is_shown_whatever_its_shape(tmp_path):
     record["outputs"][1]["verification"] = json.dumps(evidence)  # as a dataset column stores it
     record["outputs"][2]["verification"] = "majority"
     checkpoint.write_text(json.dumps(record) + "\n")
-    app = TestClient(create_app([tmp_path / "run"]))
+    app = _app([tmp_path / "run"])
     assert app.get("/api/rows").json()["facets"]["method"] == {"program": 2, "majority": 1}
     assert app.get("/api/problem/p1").json()["verification"] == evidence
     assert app.get("/api/problem/p0").json()["verification"] == {"method": "program", "votes": 1}

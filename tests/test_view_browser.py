@@ -123,7 +123,8 @@ def test_search_a_problem_and_check_its_lineage_against_the_checkpoints(browser,
     box.clear()
     box.send_keys("three months a delivery truck")  # the Editor's first-round sentence
     browser.find_element(By.ID, "search-button").click()
-    hardened = sum(1 for rows in checkpoints["filter"].values() for r in rows if "delivery truck" in (r.get("question") or r.get("row", {}).get("question", "")))
+    hardened = len({pid for rows in checkpoints.values() for pid, found in rows.items()
+                    if any("delivery truck" in (r.get("question") or r.get("row", {}).get("question") or "") for r in found)})
     _wait_text(browser, "#row-total", lambda t: t == str(hardened))
     rows = browser.find_elements(By.CSS_SELECTOR, "#rows tbody tr")
     target = next(r for r in rows if r.get_attribute("data-id").endswith("-h2") and "dropped" not in r.text)
@@ -157,6 +158,7 @@ def test_a_dropped_problem_shows_its_reason(browser, served, run):
     drops = [json.loads(line) for line in (run / "drops.jsonl").read_text().splitlines()]
     for drop in drops:
         _open(browser, served.url + "#/problem/" + drop["id"], "#outcome")
+        _wait_text(browser, "h1", lambda t, d=drop: d["id"] in t)  # a hash change re-renders in place
         assert browser.find_element(By.ID, "outcome").get_attribute("data-status") == "dropped"
         assert browser.find_element(By.ID, "outcome-reason").text == drop["reason"]
         assert browser.find_element(By.ID, "outcome-detail").text == drop["detail"]

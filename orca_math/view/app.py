@@ -35,8 +35,23 @@ _HEADERS = {
 }
 
 
+#: Host header names a loopback viewer answers to (any port).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def _host_name(header: str) -> str:
+    """`127.0.0.1:8765` -> `127.0.0.1`; `[::1]:8765` -> `[::1]`."""
+    if header.startswith("["):
+        return header.split("]")[0] + "]"
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 class _Guard:
-    """Refuses writes, checks the access token when one is set, and adds the security headers."""
+    """Refuses writes, checks the access token when one is set, and adds the security headers.
+
+    Without a token (a loopback viewer), a request must also name a loopback host: a web page on
+    another site that rebinds its DNS name to 127.0.0.1 sends its own name, and is refused.
+    """
 
     def __init__(self, app: ASGIApp, token: str | None = None) -> None:
         self.app = app
@@ -49,6 +64,9 @@ class _Guard:
         request = Request(scope)
         if request.method not in ("GET", "HEAD"):
             await PlainTextResponse("The viewer is read-only.", status_code=405, headers={"Allow": "GET, HEAD"})(scope, receive, send)
+            return
+        if self.token is None and _host_name(request.headers.get("host", "")).lower() not in LOOPBACK_NAMES:
+            await PlainTextResponse("This viewer answers only to 127.0.0.1 or localhost.", status_code=403)(scope, receive, send)
             return
         given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
         if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
