@@ -218,3 +218,66 @@ def test_known_target_alone():
     verification = asyncio.run(KnownTarget().verify(row, context))
     assert verification.verified is True and verification.answer == "42" and verification.votes == [1, 1]
     assert ProgramCheck(timeout=1).params() == {"timeout": 1.0}
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def _cli(argv, capsys):
+    from orca_math.cli import main
+
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_solve_says_it_does_not_verify_unless_asked(tmp_path, capsys, monkeypatch):
+    from orca_math.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["solve"].format_help().split())
+    assert "does NOT verify answers unless --verify program|majority is given" in help_text
+    client = ScriptedChatClient(responder=pipeline_responder)
+    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: client)
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"id": "q1", "question": "What is 2 + 3?"}) + "\n")
+    code, out, _ = _cli(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "a.jsonl"), "--no-progress"], capsys)
+    assert code == 0 and "answers were NOT verified: pass --verify program" in out
+    code, out, _ = _cli(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "b.jsonl"), "--no-progress", "--verify", "program"], capsys)
+    assert code == 0 and "verified (program" in out and "1 of 1 kept" in out
+    row = json.loads((tmp_path / "b.jsonl").read_text().splitlines()[0])
+    assert row["verification"]["method"] == "program" and row["verified"] is True
+
+
+def test_majority_without_several_solutions_is_refused_in_one_sentence(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"id": "q1", "question": "What is 2 + 3?", "answer": "5"}) + "\n")
+    for command, out in (("solve", tmp_path / "a.jsonl"), ("generate", tmp_path / "g")):
+        code, _, err = _cli([command, "--seeds", str(seeds), "--out", str(out), "--verify", "majority"], capsys)
+        assert code == 2 and "--verify majority needs at least 2 solutions" in err and "Traceback" not in err
+
+
+def test_generate_ends_its_funnel_with_one_verification_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: ScriptedChatClient(responder=pipeline_responder))
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats?", "answer": "5"}) + "\n"
+                     + json.dumps({"id": "s2", "question": "Bo has 4 pens and buys 6 more. How many pens?", "answer": "9"}) + "\n")
+    base = ["generate", "--seeds", str(seeds), "--no-progress", "--rounds", "1", "--no-decontaminate"]
+    code, out, _ = _cli([*base, "--out", str(tmp_path / "g")], capsys)
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("verification:")] == [
+        "verification: 7 of 8 solved problems kept; dropped: 1 unverified"]  # s2's gold (9) is wrong on purpose
+    code, out, _ = _cli([*base, "--out", str(tmp_path / "k"), "--keep-unverified"], capsys)
+    assert code == 0 and "verification: 8 of 8 solved problems kept; dropped: none" in out
+
+
+def test_a_run_with_no_verified_row_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    def wrong(messages):
+        return re.sub(r"Final answer: (\S+)", r"Final answer: \g<1>1", pipeline_responder(messages))  # 5 -> 51: always wrong
+
+    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: ScriptedChatClient(responder=wrong))
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats?", "answer": "5"}) + "\n")
+    code, out, _ = _cli(["generate", "--seeds", str(seeds), "--out", str(tmp_path / "g"), "--no-progress", "--no-expand",
+                         "--rounds", "1", "--no-decontaminate"], capsys)
+    assert "final rows: 0" in out
+    assert "no verified row: of 2 solved problems none could be verified (dropped: 2 unverified)" in out
