@@ -26,7 +26,7 @@ from orca_math.pipeline import Pipeline, Solve, default_stages
 from orca_math.testing.fault_server import FaultConfig, FaultServer, RequestRecord
 from orca_math.testing.responders import pipeline_responder
 
-AGENTS = ("ask_me_anything", "suggester", "editor", "teacher", "grader")
+AGENTS = ("ask_me_anything", "suggester", "editor", "teacher", "grader", "program_writer")
 ROLES = {load_card(name).role: name for name in AGENTS}
 
 
@@ -77,7 +77,7 @@ def test_pipeline_with_the_default_stages_sends_every_cards_settings(tmp_path):
             run_sync(client.close())
         seen = _sampling_by_agent(server.chat_requests())
     assert result.funnel.final_rows > 0
-    assert set(seen) == {"ask_me_anything", "suggester", "editor", "teacher"}
+    assert set(seen) == {"ask_me_anything", "suggester", "editor", "teacher", "program_writer"}
     for name, triples in seen.items():
         assert triples == {_card_sampling(name)}, name
 
@@ -119,7 +119,7 @@ def test_cli_solve_and_generate_send_the_cards_settings(tmp_path, monkeypatch):
         assert cli_main(["generate", "--seeds", str(seeds), *_model_args(server), "--out", str(tmp_path / "gen")]) == 0
         generate_seen = _sampling_by_agent(server.chat_requests()[before:])
     assert solve_seen == {"teacher": {_card_sampling("teacher")}}
-    assert set(generate_seen) == {"ask_me_anything", "suggester", "editor", "teacher"}
+    assert set(generate_seen) == {"ask_me_anything", "suggester", "editor", "teacher", "program_writer"}
     for name, triples in generate_seen.items():
         assert triples == {_card_sampling(name)}, name
 
