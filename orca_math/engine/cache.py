@@ -171,10 +171,11 @@ class ResponseCache:
 
     def _load_new_keys(self, connection: sqlite3.Connection) -> None:
         """Add the keys stored since the last load (by this process or another) to the in-memory filter."""
-        rows = connection.execute("SELECT rowid, key FROM responses WHERE rowid > ?", (self._last_rowid,)).fetchall()
-        if rows:
-            self._known.update(hash(key) for _, key in rows)
-            self._last_rowid = max(self._last_rowid, max(rowid for rowid, _ in rows))
+        last, known = self._last_rowid, self._known
+        for rowid, key in connection.execute("SELECT rowid, key FROM responses WHERE rowid > ?", (last,)):
+            known.add(hash(key))  # row by row: a cache of millions never holds all its keys as strings at once
+            last = max(last, rowid)
+        self._last_rowid = max(self._last_rowid, last)
 
     # ------------------------------------------------------------------ lookups
 
