@@ -184,7 +184,8 @@ def run_generate(args: argparse.Namespace) -> int:
         keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
         dedup=not args.no_dedup, decontaminate=not args.no_decontaminate, expand=not args.no_expand,
         benchmarks_dir=args.benchmarks_dir,
-    ) + curation_stages(args)
+    )
+    stages += curation_stages(args, stages)
     if args.rounds > MANY_ROUNDS:
         print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
               "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)

@@ -1,0 +1,158 @@
+"""Curation policies on a scripted student that solves the even-numbered problems: keep bands, harden the easy ones."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import datasets
+import pytest
+
+from orca_math.errors import ConfigError
+from orca_math.pipeline import Filter, Pipeline, Solve, Verify
+from orca_math.pipeline.curation import Curation, curation_stages
+from orca_math.pipeline.difficulty import Difficulty
+from orca_math.testing import ScriptedChatClient
+from orca_math.testing.responders import pipeline_responder
+
+SEEDS = [{"id": f"p{n}", "question": f"Ann has {n} cats and gets 3 more. How many cats?", "answer": f"#### {n + 3}"}
+         for n in range(1, 7)]
+
+
+def _text(messages) -> str:
+    return "\n".join(str(m.content) for m in messages)
+
+
+def even_student(messages) -> str:
+    """Right (n + 3) on the even-numbered problems, wrong on the others, and wrong on any hardened problem."""
+    n = int(re.search(r"Ann has (\d+) cats", _text(messages)).group(1))
+    return f"Final answer: {n + 3}" if n % 2 == 0 else "Final answer: 1"
+
+
+def _run(tmp_path, policies, student=even_student, k=2):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    teacher = ScriptedChatClient(responder=pipeline_responder)
+    stages = [Solve(), Verify(), Filter(), Difficulty(ScriptedChatClient(responder=student, model="student"), k=k)]
+    stages += curation_stages(Curation.parse(policies), stages)
+    result = Pipeline(stages, model=teacher, managed=False, progress=False, concurrency=3).run_sync(seeds, out=tmp_path / "out")
+    return result, teacher
+
+
+def _rows(result) -> dict[str, dict]:
+    return {row["id"]: row for row in datasets.load_from_disk(str(result.dataset_path))}
+
+
+def _drops(result) -> list[dict]:
+    return [json.loads(line) for line in result.outputs["drops"].read_text().splitlines()]
+
+
+def test_keep_unsolved_keeps_the_odd_problems_and_drops_the_rest_with_a_reason(tmp_path):
+    result, _ = _run(tmp_path, ["keep:unsolved"])
+    assert sorted(_rows(result)) == ["p1", "p3", "p5"]
+    assert sorted((d["id"], d["reason"], d["stage"]) for d in _drops(result)) == [
+        ("p2", "difficulty_band", "keep_bands"), ("p4", "difficulty_band", "keep_bands"), ("p6", "difficulty_band", "keep_bands")]
+    assert "easy (pass rate 1.0); keeping unsolved" in _drops(result)[0]["detail"]
+
+
+def test_keep_hard_keeps_exactly_the_hard_band(tmp_path):
+    def one_in_four_on_odd(messages):  # odd problems: only the first of the four samples is right
+        n = int(re.search(r"Ann has (\d+) cats", _text(messages)).group(1))
+        one_in_four_on_odd.seen[n] = one_in_four_on_odd.seen.get(n, 0) + 1
+        return f"Final answer: {n + 3}" if n % 2 == 0 or one_in_four_on_odd.seen[n] == 1 else "Final answer: 1"
+
+    one_in_four_on_odd.seen = {}
+    result, _ = _run(tmp_path, ["keep:hard"], student=one_in_four_on_odd, k=4)
+    # Odd problems: 1 of 4 right -> pass rate 0.25 -> hard; even: 4 of 4 -> easy.
+    rows = _rows(result)
+    assert sorted(rows) == ["p1", "p3", "p5"] and {row["difficulty"] for row in rows.values()} == {"hard"}
+    assert {row["pass_rate"] for row in rows.values()} == {0.25}
+
+
+def test_harden_easy_sends_exactly_the_easy_problems_back_once(tmp_path):
+    result, teacher = _run(tmp_path, ["harden-easy:2"])
+    suggested = [_text(call["messages"]) for call in teacher.calls if '"suggestions"' in _text(call["messages"])]
+    hardened = sorted(int(re.search(r"Ann has (\d+) cats", text).group(1)) for text in suggested)
+    assert hardened == [2, 4, 6]  # the easy ones; their new versions are wrong for the student, so no second round
+    rows = _rows(result)
+    assert {"p2-e1", "p4-e1", "p6-e1"} <= set(rows) and not any(pid.endswith("-e2") for pid in rows)
+    new = rows["p2-e1"]
+    assert new["parent_id"] == "p2" and new["origin"] == "suggester_editor" and new["round"] == 1
+    assert new["difficulty"] == "unsolved" and new["answer"]  # solved by the teacher, measured against the student
+    assert rows["p2"]["difficulty"] == "easy"  # the easy row itself stays
+
+
+def test_harden_easy_stops_after_r_rounds_even_when_everything_stays_easy(tmp_path):
+    result, teacher = _run(tmp_path, ["harden-easy:2"], student=pipeline_responder)  # the teacher's own answers: always right
+    rows = _rows(result)
+    assert sum(pid.endswith("-e1") for pid in rows) == 6
+    assert sum(pid.endswith("-e1-e2") for pid in rows) == 6
+    assert not any(pid.endswith("-e3") for pid in rows)
+    assert sum('"suggestions"' in _text(call["messages"]) for call in teacher.calls) == 12
+
+
+def test_harden_easy_then_keep_drops_the_easy_originals(tmp_path):
+    result, _ = _run(tmp_path, ["harden-easy", "keep:hard,unsolved,medium"])
+    assert sorted(_rows(result)) == ["p1", "p2-e1", "p3", "p4-e1", "p5", "p6-e1"]
+
+
+def test_a_rerun_with_curation_makes_no_calls(tmp_path):
+    _run(tmp_path, ["harden-easy", "keep:unsolved"])
+    result, teacher = _run(tmp_path, ["harden-easy", "keep:unsolved"])
+    assert teacher.calls == [] and result.resumed
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (["keep:"], "keep: takes bands"),
+    (["keep:tricky"], "keep: takes bands"),
+    (["harden-easy:0"], "whole number of rounds"),
+    (["harden-easy:x"], "whole number of rounds"),
+    (["prop2diff"], "orca-math learn --sampling"),
+    (["everything"], "unknown --curate policy"),
+])
+def test_bad_policies_are_one_sentence(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Curation.parse(values)
+
+
+def test_curation_needs_a_difficulty_stage():
+    with pytest.raises(ConfigError, match="add --student"):
+        curation_stages(Curation.parse(["keep:hard"]), [Solve(), Verify(), Filter()])
+
+
+def test_cli_student_and_curate_flags(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from orca_math.testing.batch_wire import responder_reply
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    def student_reply(messages):  # the even_student, on the wire's message dicts
+        n = int(re.search(r"Ann has (\d+) cats", " ".join(str(m.get("content")) for m in messages)).group(1))
+        return f"Final answer: {n + 3}" if n % 2 == 0 else "Final answer: 1"
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    with FaultServer(FaultConfig(reply=responder_reply)) as teacher, FaultServer(FaultConfig(reply=student_reply)) as student:
+        done = subprocess.run(
+            [sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
+             "--model", teacher.base_url, "--no-expand", "--rounds", "0", "--no-dedup", "--no-decontaminate", "--no-progress",
+             "--student", student.base_url, "--student-samples", "2", "--curate", "keep:unsolved"],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ))
+        asked = len(student.chat_requests())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"]) == ["p1", "p3", "p5"]
+    assert asked == 12
+    assert "drop: difficulty_band × 3" in done.stdout
+
+
+def test_cli_curate_without_a_student_is_one_sentence(tmp_path):
+    import subprocess
+    import sys
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    done = subprocess.run([sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
+                           "--curate", "keep:hard"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "add --student SPEC" in done.stderr and "Traceback" not in done.stderr
