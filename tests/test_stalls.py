@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from orca_math.engine import EngineConfig, ManagedClient, RetryPolicy, RunStopped, StalledError
+from orca_math.engine import (
+    EngineConfig,
+    ManagedClient,
+    RateLimits,
+    RetriesExhaustedError,
+    RetryPolicy,
+    RunStopped,
+    StalledError,
+)
 from orca_math.models import load_model
 from orca_math.models.errors import RateLimitError
 from orca_math.pipeline import Pipeline, Solve
@@ -82,3 +91,32 @@ def test_a_run_refused_for_an_hour_stops_and_the_rerun_resumes_it(tmp_path):
 
         run_sync(client.close())
     assert sorted(result.load_dataset()["id"]) == sorted(f"p{i}" for i in range(30))
+
+
+class _RateLimitedForAnHour(Exception):
+    """What an SDK raises on a 429 whose headers say the request quota resets in an hour."""
+
+    status_code = 429
+
+    def __init__(self) -> None:
+        super().__init__("429 Too Many Requests")
+        self.response = SimpleNamespace(headers={"x-ratelimit-limit-requests": "6000", "x-ratelimit-remaining-requests": "0",
+                                                 "x-ratelimit-reset-requests": "1h"})
+
+
+def test_a_rate_limit_reset_an_hour_away_is_capped_like_retry_after():
+    policy = RetryPolicy(max_attempts=1, max_retry_after=60.0)
+    limits = RateLimits()
+    client = ManagedClient(ScriptedChatClient(responder=lambda m: _RateLimitedForAnHour()), retry=policy, rate_limits=limits)
+
+    async def scenario():
+        from autogen_core.models import UserMessage
+
+        with pytest.raises(RetriesExhaustedError):
+            await client.create([UserMessage(content="q", source="user")])
+
+    asyncio.run(scenario())
+    bucket = limits.requests
+    assert bucket is not None and bucket.per_minute == 6000  # the cap was learned from the headers
+    seconds_until_next = (1.0 - bucket.level) * 60.0 / bucket.per_minute
+    assert 55.0 <= seconds_until_next <= 60.0  # held for the cap, not the hour the header named

@@ -322,7 +322,7 @@ class ManagedClient(WrappingChatClient):
         status = getattr(error, "status_code", None)
         headers = headers_of(raw)
         if headers is not None and self.rate_limits is not None:
-            self.rate_limits.observe_headers(headers)
+            self.rate_limits.observe_headers(headers, max_wait=self.retry.max_retry_after)
         self._counts["errors"] += 1
         # Every wait is capped: a bogus "Retry-After: 3600" must not pause the whole run for an hour.
         retry_after = self.retry.capped(getattr(error, "retry_after", None))

@@ -43,10 +43,11 @@ class EngineConfig(BaseModel):
         tune_gc: tune Python's garbage collector while steps run (`orca_math.engine.gc_tuning`).
         progress: show a progress bar per step.
         items_per_slot: with managed clients, how many items are worked on per call slot (default 1).
-            An item that waits out a Retry-After, or between two calls, keeps its worker; more items
-            than slots keep every slot busy meanwhile (the managed client still caps calls in
-            flight), which pays against APIs that answer many random 429s. The cost: when an
-            endpoint starts failing, more calls are already on their way before the breaker opens.
+            An item whose call waits out a back-off or a Retry-After, or hangs, already gives its
+            place to another item while it waits (`orca_math.engine.parking`, local executor);
+            more items per slot also cover the time an item spends between two calls. The cost:
+            when an endpoint starts failing, more calls are already on their way before the
+            breaker opens.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)

@@ -222,8 +222,11 @@ class RateLimits:
         if self.tokens is not None:
             self.tokens.adjust(actual_tokens - estimated_tokens)
 
-    def observe_headers(self, headers: Mapping[str, str]) -> None:
-        """Read ``x-ratelimit-*`` headers (case-insensitive); unknown or unreadable values are ignored."""
+    def observe_headers(self, headers: Mapping[str, str], *, max_wait: float | None = None) -> None:
+        """Read ``x-ratelimit-*`` headers (case-insensitive); unknown or unreadable values are ignored.
+
+        `max_wait` caps how long a reset header may hold the bucket empty (`RetryPolicy.max_retry_after`).
+        """
         if not self.learn_from_headers or not headers:
             return
         lower = {str(k).lower(): str(v) for k, v in headers.items()}
@@ -239,7 +242,7 @@ class RateLimits:
             remaining = _number(lower.get(f"x-ratelimit-remaining-{kind}"))
             reset = parse_reset(lower.get(f"x-ratelimit-reset-{kind}", ""))
             if bucket is not None and remaining == 0 and reset:
-                bucket.drain_for(reset)
+                bucket.drain_for(reset if max_wait is None else min(reset, max_wait))
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         """A 429 came back: allow no burst after it, only the steady rate once `retry_after` passes.

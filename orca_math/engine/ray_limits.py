@@ -123,7 +123,7 @@ class SplitRateLimits(RateLimits):
                          tokens_per_minute / self.share if tokens_per_minute else None,
                          learn_from_headers=learn_from_headers)
 
-    def observe_headers(self, headers: Mapping[str, str]) -> None:
+    def observe_headers(self, headers: Mapping[str, str], *, max_wait: float | None = None) -> None:
         divided = {}
         for name, value in (headers or {}).items():
             if str(name).lower().startswith("x-ratelimit-limit-"):
@@ -132,7 +132,7 @@ class SplitRateLimits(RateLimits):
                 except (TypeError, ValueError):
                     pass
             divided[name] = value
-        super().observe_headers(divided)
+        super().observe_headers(divided, max_wait=max_wait)
 
 
 __all__ = ["BudgetLedger", "LeasedMeter", "SplitRateLimits"]
