@@ -156,3 +156,64 @@ def test_cli_curate_without_a_student_is_one_sentence(tmp_path):
     done = subprocess.run([sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
                            "--curate", "keep:hard"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "add --student SPEC" in done.stderr and "Traceback" not in done.stderr
+
+
+def _run_shares(tmp_path, shares, target, seeds=SEEDS, limit=None):
+    path = tmp_path / "seeds.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in seeds))
+    teacher = ScriptedChatClient(responder=pipeline_responder)
+    student = ScriptedChatClient(responder=even_student, model="student")
+    stages = [Solve(), Verify(), Filter(), Difficulty(student, k=2)]
+    pipeline = Pipeline(stages, model=teacher, managed=False, progress=False, concurrency=2, target_rows=target, band_shares=shares)
+    return pipeline.run_sync(path, out=tmp_path / "out", limit=limit), teacher
+
+
+MORE_SEEDS = [{"id": f"p{n}", "question": f"Ann has {n} cats and gets 3 more. How many cats?", "answer": f"#### {n + 3}"}
+              for n in range(1, 21)]
+
+
+def test_band_shares_fill_each_band_to_its_share_in_seed_order(tmp_path):
+    result, teacher = _run_shares(tmp_path, {"unsolved": 0.75, "easy": 0.25}, 4, seeds=MORE_SEEDS)
+    rows = datasets.load_from_disk(str(result.dataset_path))
+    assert rows["id"] == ["p1", "p2", "p3", "p5"]  # 3 unsolved (odd) and 1 easy (even); p4 is beyond the easy share
+    assert [(d["id"], d["reason"]) for d in _drops(result)] == [("p4", "beyond_target")]
+    assert "band easy: its quota of 1 rows is filled" in _drops(result)[0]["detail"]
+    assert len(teacher.calls) == 5  # p1..p5 solved, nothing more drawn
+    target = result.extra["target"]
+    assert target.met and target.quotas == {"unsolved": 3, "easy": 1} and target.rows == 4
+    summary = json.loads(result.outputs["summary"].read_text())
+    assert summary["target"]["kept_by_band"] == {"unsolved": 3, "easy": 2}
+
+
+def test_band_shares_that_the_seeds_cannot_fill_say_how_far_each_band_got(tmp_path):
+    result, _ = _run_shares(tmp_path, {"hard": 0.5, "easy": 0.5}, 4, limit=6)
+    target = result.extra["target"]
+    assert not target.met and target.seeds_drawn == 6
+    assert "target not reached: 2 of 4 rows (hard 0 of 2, easy 2 of 2)" in target.message()
+    assert datasets.load_from_disk(str(result.dataset_path))["id"] == ["p2", "p4"]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"band_shares": {"hard": 0.5, "easy": 0.5}}, "add --target-rows"),
+    ({"band_shares": {"hard": 0.5, "easy": 0.4}, "target_rows": 5}, "add up to 1"),
+    ({"band_shares": {"tricky": 1.0}, "target_rows": 5}, "unknown band"),
+    ({"band_shares": {"hard": 0, "easy": 1.0}, "target_rows": 5}, "must be a number in"),
+])
+def test_bad_band_shares_are_one_sentence(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Pipeline([Solve(), Verify(), Filter(), Difficulty("http://127.0.0.1:9/v1")], model="local", **kwargs)
+
+
+def test_band_shares_need_a_difficulty_stage():
+    with pytest.raises(ConfigError, match="add a Difficulty stage"):
+        Pipeline([Solve(), Verify(), Filter()], model="local", target_rows=4, band_shares={"hard": 1.0})
+
+
+def test_band_shares_flag_parses_pairs_and_names_a_bad_one():
+    from orca_math.pipeline.targets import parse_band_shares
+
+    assert parse_band_shares("hard=0.5,medium=0.3,easy=0.2") == {"hard": 0.5, "medium": 0.3, "easy": 0.2}
+    with pytest.raises(ConfigError, match="got 'easy'"):
+        parse_band_shares("hard=0.5,easy")
+    with pytest.raises(ConfigError, match="got 'easy=lots'"):
+        parse_band_shares("hard=0.5,easy=lots")

@@ -13,7 +13,7 @@ import pytest
 
 from orca_math.errors import ConfigError
 from orca_math.pipeline import Expand, Filter, Pipeline, Solve, Verify
-from orca_math.pipeline.targets import TargetProgress, next_draw, rows_per_seed
+from orca_math.pipeline.targets import TargetProgress, band_quotas, next_draw, rows_per_seed
 from orca_math.testing import ScriptedChatClient
 from orca_math.testing.responders import pipeline_responder
 
@@ -64,7 +64,7 @@ def test_target_stops_with_exactly_n_rows_in_seed_order_and_one_seed_of_extra_ca
     assert [(d["id"], d["reason"]) for d in drops] == [("s4-ama1", "beyond_target")]
     summary = json.loads(result.outputs["summary"].read_text())
     assert summary["target"]["rows"] == 7 and summary["target"]["beyond_target"] == 1
-    assert summary["funnel"]["final_rows"] == 7 and summary["funnel"]["target_rows"] == 7
+    assert summary["funnel"]["final_rows"] == 7 and summary["funnel"]["cut_to"] == 7
 
 
 def test_a_rerun_of_a_finished_target_makes_no_calls_and_writes_the_same_rows(tmp_path):
@@ -125,12 +125,21 @@ def test_ray_with_a_target_is_refused_in_one_sentence():
 def test_wave_sizes_never_overshoot_by_more_than_one_seed():
     progress = TargetProgress(100, kept=40, seeds_drawn=10, seeds_available=1000)
     # At most 6 rows a seed so far: 60 more rows need at least 10 more seeds, and 10 more cannot overshoot.
-    assert next_draw(progress, [4, 6, 2, 4, 4, 4, 4, 4, 4, 4], batch=False) == 20
-    assert next_draw(TargetProgress(100, kept=97, seeds_drawn=30, seeds_available=1000), [6] * 30, batch=False) == 31
-    assert next_draw(TargetProgress(100, kept=0, seeds_drawn=4, seeds_available=1000), [0] * 4, batch=False) == 8
+    assert next_draw(progress, {"": 6}, batch=False) == 20
+    assert next_draw(TargetProgress(100, kept=97, seeds_drawn=30, seeds_available=1000), {"": 6}, batch=False) == 31
+    assert next_draw(TargetProgress(100, kept=0, seeds_drawn=4, seeds_available=1000), {"": 0}, batch=False) == 8
     # Batch: the mean yield plus a tenth, in one wave.
     assert next_draw(TargetProgress(100, kept=40, seeds_drawn=10, seeds_available=1000), None, batch=True) == 27
-    assert next_draw(TargetProgress(100, kept=40, seeds_drawn=10, seeds_available=12), [4] * 10, batch=False) == 12
+    assert next_draw(TargetProgress(100, kept=40, seeds_drawn=10, seeds_available=12), {"": 4}, batch=False) == 12
+
+
+def test_band_waves_draw_for_the_band_that_needs_the_most_seeds():
+    progress = TargetProgress(10, quotas={"hard": 5, "easy": 5}, kept_by_band={"hard": 1, "easy": 4}, seeds_drawn=4,
+                              seeds_available=100)
+    # hard: 4 more at most 1 a seed -> 4 seeds; easy: 1 more at most 2 a seed -> at least 1.
+    assert next_draw(progress, {"hard": 1, "easy": 2}, batch=False) == 8
+    assert band_quotas(7, {"hard": 0.5, "medium": 0.3, "easy": 0.2}) == {"hard": 4, "medium": 2, "easy": 1}
+    assert sum(band_quotas(10_001, {"hard": 0.5, "medium": 0.3, "easy": 0.2}).values()) == 10_001
 
 
 def test_rows_per_seed_follows_generated_ids():

@@ -19,6 +19,9 @@ def add_curation_options(parser: argparse.ArgumentParser) -> None:
                         help="with --student (repeatable): keep:BAND,... keeps only those bands (easy, medium, hard, unsolved); "
                         "harden-easy[:R] sends problems the student finds easy back to the Suggester and Editor, at most R "
                         "extra rounds (default 1)")
+    parser.add_argument("--band-shares", default=None, metavar="BAND=SHARE,...",
+                        help="with --target-rows and --student: fill each difficulty band to its share of the target, "
+                        "e.g. hard=0.5,medium=0.3,easy=0.2 (shares add up to 1; rows beyond a band's share are cut)")
 
 
 def curation_stages(args: argparse.Namespace, stages: list[Any]) -> list[Any]:
@@ -39,4 +42,13 @@ def curation_stages(args: argparse.Namespace, stages: list[Any]) -> list[Any]:
     return [measured[-1], *policy_stages(curation, measured)]
 
 
-__all__ = ["add_curation_options", "curation_stages"]
+def band_shares_from_args(args: argparse.Namespace) -> dict[str, float] | None:
+    """--band-shares as a dict (checked by `Pipeline`), or None."""
+    if args.band_shares is None:
+        return None
+    from orca_math.pipeline.targets import parse_band_shares
+
+    return parse_band_shares(args.band_shares)
+
+
+__all__ = ["add_curation_options", "band_shares_from_args", "curation_stages"]

@@ -20,7 +20,7 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
-from orca_math.cli.curation_options import add_curation_options, curation_stages
+from orca_math.cli.curation_options import add_curation_options, band_shares_from_args, curation_stages
 from orca_math.cli.outcome import EXIT_ITEMS_FAILED, counted, exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
@@ -192,7 +192,8 @@ def run_generate(args: argparse.Namespace) -> int:
     model = client_from_args(args)
     _check_budget(args, model)
     pipeline = Pipeline(stages, model=model, engine=engine_from_args(args), executor=executor_from_args(args),
-                        mode=mode_from_args(args), batch=batch_options_from_args(args), target_rows=args.target_rows)
+                        mode=mode_from_args(args), batch=batch_options_from_args(args), target_rows=args.target_rows,
+                        band_shares=band_shares_from_args(args))
     with _decontamination_hint():
         if args.dry_run:
             return _dry_run(pipeline, args)

@@ -97,7 +97,7 @@ class Funnel:
     seeds: int
     stages: list[StageSummary]
     seconds: float = 0.0
-    target_rows: int | None = None  # a row target: the dataset is cut to it (`Pipeline(target_rows=)`)
+    cut_to: int | None = None  # a row target's cut: the dataset holds this many of the kept rows (`Pipeline(target_rows=)`)
 
     @property
     def kept_rows(self) -> int:
@@ -107,7 +107,7 @@ class Funnel:
     @property
     def final_rows(self) -> int:
         """Rows in the dataset."""
-        return self.kept_rows if self.target_rows is None else min(self.kept_rows, self.target_rows)
+        return self.kept_rows if self.cut_to is None else min(self.kept_rows, self.cut_to)
 
     @property
     def prompt_tokens(self) -> int:
@@ -135,8 +135,7 @@ class Funnel:
             "saved_by_cache_usd": None if self.saved_usd is None else round(self.saved_usd, 6),
             "seeds": self.seeds,
             "final_rows": self.final_rows,
-            **({"target_rows": self.target_rows, "beyond_target": self.kept_rows - self.final_rows}
-               if self.target_rows is not None else {}),
+            **({"cut_to": self.cut_to, "beyond_target": self.kept_rows - self.final_rows} if self.cut_to is not None else {}),
             "seconds": round(self.seconds, 3),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -155,7 +154,7 @@ class Funnel:
                 lines.append(f"  drop: {reason} × {count}")
             for reason, count in sorted(s.failures.items()):
                 lines.append(f"  fail: {reason[:90]} × {count}")
-        if self.target_rows is not None and self.kept_rows > self.final_rows:
+        if self.cut_to is not None and self.kept_rows > self.final_rows:
             lines.append(f"{'target':<14}{self.kept_rows:>8}{self.final_rows:>8}{0:>8}{self.kept_rows - self.final_rows:>9}")
             lines.append(f"  drop: beyond_target × {self.kept_rows - self.final_rows}")
         lines.append("-" * len(header))

@@ -16,7 +16,7 @@ from orca_math.engine.folder import DROPS_FILE, FAILURES_FILE, SUMMARY_FILE, Run
 from orca_math.engine.summary import Funnel
 from orca_math.files import count_lines, write_json, write_jsonl
 from orca_math.pipeline.columns import ExtraColumn, describe, features
-from orca_math.pipeline.targets import BEYOND_TARGET
+from orca_math.pipeline.targets import BEYOND_TARGET, RowCut
 from orca_math.records import DatasetRow, Drop
 
 #: Row fields with another name, or a fallback, in the dataset.
@@ -38,20 +38,20 @@ def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dic
     return data
 
 
-def _final_rows(run: RunFolder, last_stage: str, columns: Sequence[ExtraColumn] = (), *, cut: int | None = None,
+def _final_rows(run: RunFolder, last_stage: str, columns: Sequence[ExtraColumn] = (), *, cut: RowCut | None = None,
                 beyond: list[dict[str, Any]] | None = None, ordered: Iterable[dict[str, Any]] | None = None,
                 ) -> Iterator[dict[str, Any]]:
-    """The last stage's rows as dataset rows (`ordered` when given); past `cut` rows they go to `beyond` as drops."""
+    """The last stage's rows as dataset rows (`ordered` when given); rows `cut` does not admit go to `beyond` as drops."""
     columns = tuple(columns)
     count = 0
     # A failed item's rows count too (ItemFailedError.outputs).
     rows = ordered if ordered is not None else (row for record in run.checkpoint(last_stage).latest() for row in record.get("outputs") or ())
     for row in rows:
         count += 1
-        if cut is not None and count > cut:
+        if cut is not None and not cut.admit(row):
             if beyond is not None:
                 beyond.append(Drop(id=row["id"], stage="target", reason=BEYOND_TARGET,
-                                   detail=f"kept row {count}; the target is {cut} rows", row=row).to_row())
+                                   detail=f"kept row {count}; {cut.why(row)}", row=row).to_row())
             continue
         yield dataset_row(row, columns)
 
@@ -96,16 +96,17 @@ def write_dataset_streaming(rows, out: Path, formats: Sequence[str], columns: Se
 
 def write_outputs(
     out: Path, run: RunFolder, stage_names: Sequence[str], funnel: Funnel, *, formats: Sequence[str] = ("hf",),
-    extra: dict[str, Any] | None = None, columns: Sequence[ExtraColumn] = (), cut: int | None = None,
+    extra: dict[str, Any] | None = None, columns: Sequence[ExtraColumn] = (), cut: RowCut | None = None,
     ordered: Iterable[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Write `dataset/` (+ parquet/jsonl on request), `drops.jsonl`, `failures.jsonl`, `summary.json`.
 
-    With `cut` (a row target), the dataset holds the first `cut` rows of `ordered` (the last stage's
-    rows in seed order); the rows after them are drops with the reason ``beyond_target``.
+    With `cut` (a row target), the dataset holds the rows of `ordered` (the last stage's rows in seed
+    order) that it admits (the first N, or each band's quota); the others are drops with the reason
+    ``beyond_target``.
     """
     out.mkdir(parents=True, exist_ok=True)
-    beyond: list[dict[str, Any]] = []  # at most about one seed's rows (see orca_math.pipeline.targets)
+    beyond: list[dict[str, Any]] = []  # about one seed's rows, or a band's surplus (see orca_math.pipeline.targets)
     written = write_dataset_streaming(_final_rows(run, stage_names[-1], columns, cut=cut, beyond=beyond, ordered=ordered), out, formats, columns)
     drops = itertools.chain(
         (drop for name in stage_names for record in run.checkpoint(name).latest() if record["status"] == "ok" for drop in record.get("drops", [])),

@@ -138,6 +138,9 @@ class Pipeline:
         target_rows: draw seeds until this many rows pass every stage, then stop, and cut the
             dataset to exactly this many in seed order (see `orca_math.pipeline.targets`); the
             seeds (and `limit`) bound the draw. It enters the run key, so a rerun keeps it.
+        band_shares: with `target_rows`, fill each difficulty band to its share of the target, e.g.
+            ``{"hard": 0.5, "medium": 0.3, "easy": 0.2}`` (the rows need a `difficulty` column: a
+            `Difficulty` stage); rows of a full band, or of a band without a share, are cut.
 
     Example:
         >>> pipeline = Pipeline(model="openai:gpt-4o")
@@ -163,13 +166,17 @@ class Pipeline:
         mode: str = "online",
         batch: Any = None,
         target_rows: int | None = None,
+        band_shares: dict[str, float] | None = None,
     ) -> None:
-        from orca_math.pipeline.targets import check_target_executor, check_target_rows
+        from orca_math.pipeline.targets import check_band_shares, check_target_executor, check_target_rows
 
         self.target_rows = check_target_rows(target_rows)
+        self.band_shares = check_band_shares(band_shares, self.target_rows)
         if self.target_rows is not None:
             check_target_executor(executor)
         self.stages = list(stages) if stages is not None else default_stages()
+        if self.band_shares is not None and not any("difficulty" in stage.writes for stage in self.stages):
+            raise ConfigError("band shares need a difficulty band on each row: add a Difficulty stage (--student SPEC).")
         Job("generate", self.stages)  # checks the stage names before anything else
         # Checked here, so a bad column declaration fails before any call is paid for.
         self.columns = extra_columns(self.stages)
@@ -223,6 +230,7 @@ class Pipeline:
             # The size limit only refuses seeds, it never changes one: raising it keeps the run key.
             "seed_options": {k: v for k, v in seed_options.items() if k != "max_seed_chars"},
             **({"target_rows": self.target_rows} if self.target_rows is not None else {}),
+            **({"band_shares": self.band_shares} if self.band_shares is not None else {}),
         }
         return Job("generate", self.stages, config=inputs, total=total,
                    check_output=_column_checker(self.columns) if self.columns else None)
@@ -288,16 +296,16 @@ class Pipeline:
             assert seed_ids is not None
             finished, target, resumed = await self._run_to_target(run_wave, seeds, seed_options, out, seed_ids, fresh=fresh)
         reports = {**finished.reports, **({"batch": calls.summary()} if calls is not None else {})}  # batches, price
+        ordered = cut = None
         if target is not None:
-            finished.funnel.target_rows = self.target_rows
-            reports["target"] = target.to_dict()
-        ordered = None
-        if target is not None:
-            from orca_math.pipeline.targets import rows_in_seed_order
+            from orca_math.pipeline.targets import RowCut, rows_in_seed_order
 
+            finished.funnel.cut_to = target.rows
+            reports["target"] = target.to_dict()
             ordered = rows_in_seed_order(finished.run, self.stages, seed_ids[:target.seeds_drawn])
+            cut = RowCut(target.target_rows, target.quotas)
         outputs = write_outputs(out, finished.run, [s.name for s in self.stages], finished.funnel, formats=formats,
-                                extra=reports, columns=self.columns, cut=self.target_rows, ordered=ordered)
+                                extra=reports, columns=self.columns, cut=cut, ordered=ordered)
         return PipelineResult(out=out, run_dir=finished.run.path, run_key=finished.key, outputs=outputs,
                               funnel=finished.funnel, resumed=resumed, extra={"target": target} if target is not None else {})
 
@@ -305,15 +313,15 @@ class Pipeline:
                              *, fresh: bool):
         """Waves over growing seed prefixes until `target_rows` rows are kept (see `orca_math.pipeline.targets`)."""
         from orca_math.engine.folder import RunFolder
-        from orca_math.pipeline.targets import rows_in_seed_order, run_to_target
+        from orca_math.pipeline.targets import band_quotas, rows_in_seed_order, run_to_target
 
         # Held for the whole loop: the lock keeps other processes out between waves, and `fresh` applies once.
         with RunFolder(out, self.config(seeds, seed_options), fresh=fresh) as folder:
+            quotas = band_quotas(self.target_rows, self.band_shares) if self.band_shares is not None else None
             finished, target = await run_to_target(
                 run_wave, run_dir=folder.path, target_rows=self.target_rows, seeds_available=len(seed_ids),
-                seed_ids=lambda count: seed_ids[:count], kept=lambda job: job.funnel.kept_rows,
-                final_ids=lambda job: (row["id"] for row in rows_in_seed_order(job.run, self.stages, seed_ids[:job.funnel.seeds])),
-                batch=self.mode == "batch")
+                seed_ids=lambda count: seed_ids[:count], quotas=quotas, batch=self.mode == "batch",
+                final_rows=lambda job, count: rows_in_seed_order(job.run, self.stages, seed_ids[:count]))
             return finished, target, folder.resumed
 
     def estimate(
