@@ -207,7 +207,8 @@ def _from_reading(text: str, rule: str, reading, sole_confidence: str, question:
     if len(candidates) == 1:
         only = candidates[0]
         extra = candidates if len(only.texts) > 1 else ()
-        # Prose uses number words loosely ("one of them", "at first"): a reading from words alone is a guess.
+        # Prose uses number words loosely ("one of them", "at first"): one bare number word is a guess;
+        # words the sentence states with a unit, or several words ("seventy-two clips"), are not.
         confidence = sole_confidence if _in_digits(only) or _stated_in_words(only) else "guess"
         return Extraction(only.texts[0], rule, only.span, confidence, extra, 0 if extra else None)
     candidates = set_aside(text, candidates, question)
