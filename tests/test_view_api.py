@@ -130,13 +130,29 @@ def test_a_failed_item_shows_its_reason_and_raw_reply(tmp_path):
     from orca_math.pipeline import Expand, Pipeline
 
     Pipeline([Expand()], model=client, managed=False, progress=False).run_sync(report.SEEDS[:1], out=tmp_path / "run")
+    failures = [json.loads(line) for line in (tmp_path / "run" / "failures.jsonl").read_text().splitlines()]
+    assert len(failures) == 1
     app = _app([tmp_path / "run"])
     failed = app.get("/api/rows", params={"status": "failed"}).json()
-    if not failed["total"]:
-        pytest.skip("the Expand stage now keeps a seed whose expansion fails; no failure row to show")
-    tree = app.get(f"/api/problem/{failed['rows'][0]['id']}").json()
-    assert tree["outcome"]["status"] == "failed" and tree["outcome"]["reason"]
-    assert tree["outcome"]["raw_reply"] == '{"statement": "x"}'
+    assert [(r["id"], r["reason"], r["status"]) for r in failed["rows"]] == [(failures[0]["id"], failures[0]["reason"], "failed")]
+    assert app.get("/api/overview").json()["rows"]["failed"] == 1
+    tree = app.get(f"/api/problem/{failures[0]['id']}").json()
+    assert [(f["stage"], f["reason"], f["raw_reply"]) for f in tree["failures"]] == [("expand", failures[0]["reason"], '{"statement": "x"}')]
+    # A seed passed on despite its failed expansion (keep_seeds) is shown as it went on; a lost one as failed.
+    assert tree["outcome"]["status"] == ("kept" if any(s["kind"] == "ok" for s in tree["stages"]) else "failed")
+
+
+def test_a_retried_item_shows_only_its_last_record(tmp_path):
+    _write_big_run(tmp_path / "run", 2)
+    checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
+    good = json.loads(checkpoint.read_text())
+    failed = {"key": good["key"], "status": "failed", "failure": {"id": "p0", "stage": "filter", "reason": "server_error",
+                                                                     "raw_reply": None, "input": good["outputs"][0]}}
+    checkpoint.write_text(json.dumps(failed) + "\n" + json.dumps(good) + "\n")  # failed once, then done on a rerun
+    app = _app([tmp_path / "run"])
+    assert app.get("/api/rows", params={"status": "failed"}).json()["total"] == 0
+    assert app.get("/api/overview").json()["rows"] == {"kept": 2}
+    assert app.get("/api/problem/p0").json()["failures"] == []
 
 
 def test_hostile_text_is_served_as_data_and_pages_forbid_inline_script(client):

@@ -59,7 +59,7 @@ STATUSES = ("correct", "incorrect", "ungraded", "failed")
 
 
 def _all(index: EntryIndex):
-    return lambda: np.arange(len(index), dtype=np.int64)
+    return lambda query: np.arange(len(index), dtype=np.int64)
 
 
 def _item_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from orca_math.engine.folder import MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
 from orca_math.readers.index import Entry, EntryIndex, id_hash
-from orca_math.readers.rows import RowTable
+from orca_math.readers.rows import RowQuery, RowTable
 from orca_math.readers.summaries import flatten, redact, verification_method
 
 #: Where a failure sits in its checkpoint line (outputs use 0.., drops -1, -2, ...).
@@ -46,21 +46,22 @@ def choose_run(out: Path) -> Path | None:
 def _checkpoint_extractor(stage: str):
     def extract(record: dict[str, Any]) -> list[Entry]:
         entries = []
-        if record.get("status") == "ok":
-            for pos, row in enumerate(record.get("outputs") or []):
-                if isinstance(row, dict):
-                    entries.append(Entry(pos, row.get("id"), row.get("parent_id"), stage, "ok", str(row.get("origin") or ""),
-                                         verification_method(row)))
-            for pos, drop in enumerate(record.get("drops") or []):
-                if isinstance(drop, dict):
-                    row = drop.get("row") or {}
-                    entries.append(Entry(-1 - pos, drop.get("id"), row.get("parent_id"), stage, "dropped",
-                                         str(row.get("origin") or ""), verification_method(row), str(drop.get("reason") or "")))
-        elif record.get("status") == "failed" and isinstance(record.get("failure"), dict):
-            failure = record["failure"]
+        # The failure first: an item may have both (a seed whose expansion failed is passed on), and
+        # within a stage the later entry is the one a problem is shown at.
+        failure = record.get("failure") if record.get("status") == "failed" else None
+        if isinstance(failure, dict):
             row = failure.get("input") or {}
             entries.append(Entry(FAILURE_POS, failure.get("id") or record.get("key"), row.get("parent_id"), stage, "failed",
                                  str(row.get("origin") or ""), "", str(failure.get("reason") or "")))
+        for pos, row in enumerate(record.get("outputs") or []):
+            if isinstance(row, dict):
+                entries.append(Entry(pos, row.get("id"), row.get("parent_id"), stage, "ok", str(row.get("origin") or ""),
+                                     verification_method(row)))
+        for pos, drop in enumerate(record.get("drops") or []):
+            if isinstance(drop, dict):
+                row = drop.get("row") or {}
+                entries.append(Entry(-1 - pos, drop.get("id"), row.get("parent_id"), stage, "dropped",
+                                     str(row.get("origin") or ""), verification_method(row), str(drop.get("reason") or "")))
         return entries
 
     return extract
@@ -119,7 +120,7 @@ class GenerationReader:
         self.index = EntryIndex([(stage_dir / f"{s}.jsonl", _checkpoint_extractor(s), _checkpoint_resolver(s), n)
                                  for n, s in enumerate(self.stages)])
         self._stage_codes = {s: self.index.strings.code(s) for s in self.stages}
-        self.table = RowTable(self.index, current=self._latest, shown_status=self._shown_status, status_names=STATUSES,
+        self.table = RowTable(self.index, current=self._current, shown_status=self._shown_status, status_names=STATUSES,
                               text_fields=("question", "answer", "final_answer", "reason", "detail", "id"), describe=table_row)
 
     @property
@@ -146,20 +147,32 @@ class GenerationReader:
     def _latest(self) -> np.ndarray:
         """Each problem's furthest entry (a later line of the same stage wins), in first-seen order."""
         def build() -> np.ndarray:
-            n = len(self.index)
-            if not n:
+            alive = np.flatnonzero(self.index.alive())
+            if not len(alive):
                 return np.zeros(0, dtype=np.int64)
-            ident = self.index.array("ident")
-            stage = self._stage_order()[self.index.array("stage")]
-            seq = np.arange(n, dtype=np.int64)
-            order = np.lexsort((seq, stage, ident))
-            sorted_ident = ident[order]
+            ident = self.index.array("ident")[alive]
+            stage = self._stage_order()[self.index.array("stage")[alive]]
+            order = alive[np.lexsort((alive, stage, ident))]
+            sorted_ident = self.index.array("ident")[order]
             boundary = np.flatnonzero(np.r_[True, sorted_ident[1:] != sorted_ident[:-1]])
-            ends = np.r_[boundary[1:] - 1, n - 1]
+            ends = np.r_[boundary[1:] - 1, len(order) - 1]
             first_seen = np.minimum.reduceat(order, boundary)
             return order[ends][np.argsort(first_seen, kind="stable")]
 
         return self.index.cached("latest", build)
+
+    def _current(self, query) -> np.ndarray:
+        """The rows a query starts from: each problem at its furthest stage; or, asked for drops or
+        failures, every one of them (a seed whose expansion failed but went on is listed there too)."""
+        if query.status in ("dropped", "failed"):
+            def build() -> np.ndarray:
+                code = self.index.strings.find(query.status)
+                if code is None:
+                    return np.zeros(0, dtype=np.int64)
+                return np.flatnonzero(self.index.alive() & (self.index.array("status") == code))
+
+            return self.index.cached(f"all:{query.status}", build)
+        return self._latest()
 
     def _shown_status(self, numbers: np.ndarray) -> np.ndarray:
         strings = self.index.strings
@@ -182,9 +195,10 @@ class GenerationReader:
         self.index.refresh()
         strings = self.index.strings.values
         stage, status, reason = (self.index.array(n) for n in ("stage", "status", "reason"))
+        alive = self.index.alive()
         counts = []
         for name in self.stages:
-            mine = stage == self._stage_codes[name]
+            mine = alive & (stage == self._stage_codes[name])
             out = mine & (status == (self.index.strings.find("ok") or -1))
             drops = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("dropped") or -1))].tolist())
             fails = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("failed") or -1))].tolist())
@@ -197,11 +211,15 @@ class GenerationReader:
         summary = self.summary()
         funnel = (summary or {}).get("funnel") or self.manifest.get("funnel") or {}
         latest = self._latest()
-        shown = Counter(self._shown_status(latest).tolist())
+        shown = Counter(STATUSES[k] for k in self._shown_status(latest).tolist() if k < 2)
+        for status in ("dropped", "failed"):  # every drop and failure, as the rows table lists them
+            found = len(self._current(RowQuery(status=status)))
+            if found:
+                shown[status] = found
         return {
             "kind": self.kind, "title": self.title, "path": str(self.path), "run_key": self.manifest.get("run_key"),
             "finished": summary is not None, "status": self.manifest.get("status"), "funnel": funnel,
-            "live": self.live_counts(), "rows": {STATUSES[k]: v for k, v in sorted(shown.items())},
+            "live": self.live_counts(), "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
             "problems": int(len(latest)), "version": self.index.version,
             "settings": redact(self.manifest.get("config") or {}),
             "manifest": redact({k: v for k, v in self.manifest.items() if k not in ("config", "funnel")}),
@@ -224,14 +242,14 @@ class GenerationReader:
     def entries_of(self, problem_id: str) -> list[dict[str, Any]]:
         """Every entry of one problem, stage by stage, read from the checkpoints."""
         self.index.refresh()
-        numbers = np.flatnonzero(self.index.array("ident") == id_hash(problem_id))
+        numbers = np.flatnonzero(self.index.alive() & (self.index.array("ident") == id_hash(problem_id)))
         rows = [r for r in self.index.read_many(numbers.tolist()) if str(r.get("id")) == str(problem_id)]
         order = {s: n for n, s in enumerate(self.stages)}
         return sorted(rows, key=lambda r: order.get(r["_stage"], -1))
 
     def children_of(self, problem_id: str) -> list[str]:
         """The ids written from this problem (its Ask-Me-Anything problems or next hardening round)."""
-        numbers = np.flatnonzero(self.index.array("parent") == id_hash(problem_id))
+        numbers = np.flatnonzero(self.index.alive() & (self.index.array("parent") == id_hash(problem_id)))
         ids: dict[str, None] = {}
         for row in self.index.read_many(numbers.tolist()):
             if str(row.get("parent_id")) == str(problem_id) and row.get("id") is not None:

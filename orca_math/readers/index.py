@@ -114,6 +114,7 @@ class EntryIndex:
         self.pos = array("i")
         self.ident = array("q")
         self.parent = array("q")
+        self.key = array("q")  # the hash of the line's checkpoint key (0 for files without keys)
         self.facets = {name: array("H") for name in FACETS}
         for indexed in self.files:
             indexed.size, indexed.inode = 0, None
@@ -191,6 +192,7 @@ class EntryIndex:
         self.pos.extend(pos)
         self.ident.extend([id_hash(i) for i in ident])
         self.parent.extend([id_hash(p) for p in parent])
+        self.key.extend([id_hash(record.get("key"))] * count)
         for name, values in (("stage", stage), ("status", status), ("origin", origin), ("method", method), ("reason", reason)):
             self.facets[name].extend([code(v) for v in values])
         return True
@@ -202,6 +204,26 @@ class EntryIndex:
         # A copy, made once per version: a view would pin the array's buffer, and the next append
         # to a growing index would then fail.
         return self.cached(f"column:{name}", lambda: np.frombuffer(source, dtype=dtype).copy() if len(source) else np.zeros(0, dtype=dtype))
+
+    def alive(self) -> np.ndarray:
+        """Which entries belong to the last line of their checkpoint key (a retried item's newer line wins).
+
+        Lines without a key (items files, sample files) are always alive.
+        """
+        def build() -> np.ndarray:
+            key, files, offsets = self.array("key"), self.array("file"), self.array("offset")
+            alive = np.ones(len(key), dtype=bool)
+            keyed = np.flatnonzero(key != 0)
+            if len(keyed):
+                order = keyed[np.lexsort((offsets[keyed], key[keyed], files[keyed]))]
+                f, k, off = files[order], key[order], offsets[order]
+                starts = np.r_[True, (f[1:] != f[:-1]) | (k[1:] != k[:-1])]
+                group = np.cumsum(starts) - 1
+                last_offset = off[np.r_[np.flatnonzero(starts)[1:] - 1, len(order) - 1]]
+                alive[order] = off == last_offset[group]
+            return alive
+
+        return self.cached("alive", build)
 
     def cached(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
         """Memoise a derived array until the index changes (a few recent queries are kept)."""

@@ -110,6 +110,8 @@ def lineage(reader: GenerationReader, problem_id: str) -> dict[str, Any] | None:
         "verified": next((e.get("verified") for e in reversed(ok) if "verified" in e), None),
         "verification_detail": next((e.get("verification_detail") for e in reversed(ok) if e.get("verification_detail")), None),
         "outcome": outcome,
+        "failures": [{"stage": e["_stage"], "reason": e.get("reason"), "error_type": e.get("error_type"), "attempts": e.get("attempts"),
+                      "raw_reply": e.get("raw_reply")} for e in entries if e["_kind"] == "failed"],
         "stages": [{"stage": e["_stage"], "kind": e["_kind"], "row": {k: v for k, v in e.items() if k not in _INTERNAL}}
                    for e in entries],
     }

@@ -62,15 +62,16 @@ class RowTable:
 
     Args:
         index: the entries.
-        current: returns the entry numbers the table shows (all of them, or the latest entry per
-            problem for a generation run), in display order.
+        current: returns the entry numbers a query starts from, in display order (all of them; or
+            for a generation run the latest entry per problem, or every drop or failure when the
+            query asks for those).
         status_of: turns an entry number's stored status into the one shown (a generation run
             shows `ok` rows as `kept` or `in progress` by their stage).
         text_fields: the row fields a text search looks in.
         describe: turns a read row into the table's row.
     """
 
-    def __init__(self, index: EntryIndex, *, current: Callable[[], np.ndarray],
+    def __init__(self, index: EntryIndex, *, current: Callable[[RowQuery], np.ndarray],
                  shown_status: Callable[[np.ndarray], np.ndarray], status_names: Sequence[str],
                  text_fields: Sequence[str], describe: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.index = index
@@ -93,7 +94,7 @@ class RowTable:
     def matching(self, query: RowQuery) -> np.ndarray:
         """The entry numbers that pass the query's filters, in display order (cached)."""
         def build() -> np.ndarray:
-            numbers = self._current()
+            numbers = self._current(query)
             for name in FACETS:
                 value = getattr(query, name)
                 if not value:
@@ -110,8 +111,8 @@ class RowTable:
         return self.index.cached("rows:" + query.filter_key(), build)
 
     def facet_counts(self) -> dict[str, dict[str, int]]:
-        """For each facet, every value present among the shown rows and how many rows have it."""
-        numbers = self._current()
+        """For each facet, every value present among the rows a query can show, and how many rows have it."""
+        numbers = np.unique(np.concatenate([self._current(RowQuery(status=s)) for s in ("", *self.status_names)]))
         counts: dict[str, dict[str, int]] = {}
         for name in FACETS:
             codes = self._facet_codes(numbers, name)

@@ -235,6 +235,10 @@
       el("p", {}, badge(o.status), " at stage ", el("strong", {}, o.stage), o.reason ? [": ", el("strong", { id: "outcome-reason" }, o.reason)] : null),
       o.detail ? el("p", { id: "outcome-detail" }, o.detail) : null, o.duplicate_of ? el("p", {}, "duplicate of ", problemLink(o.duplicate_of)) : null,
       o.raw_reply ? [el("h3", {}, "raw reply"), el("div", { class: "text", id: "raw-reply" }, o.raw_reply)] : null));
+    const earlier = (p.failures || []).filter((f) => !(o.status === "failed" && f.stage === o.stage));
+    if (earlier.length) parts.push(el("section", { id: "failures" }, el("h2", {}, "Failures along the way"),
+      earlier.map((f) => el("div", { class: "node failed", dataset: { stage: f.stage } }, el("h3", {}, f.stage, " ", badge("failed"), " ", f.reason || ""),
+        f.raw_reply ? [el("div", { class: "muted" }, "raw reply (after " + fmt(f.attempts) + " attempts)"), el("div", { class: "text" }, f.raw_reply)] : null))));
     parts.push(el("section", { id: "stages" }, el("h2", {}, "Stage by stage (as each checkpoint holds it)"),
       p.stages.map((s) => el("div", { class: "node " + s.kind, dataset: { stage: s.stage, kind: s.kind } },
         el("h3", {}, s.stage, " ", badge(s.kind === "ok" ? "passed" : s.kind)), kv(flatten(s.row))))));
