@@ -120,3 +120,25 @@ def test_a_rate_limit_reset_an_hour_away_is_capped_like_retry_after():
     assert bucket is not None and bucket.per_minute == 6000  # the cap was learned from the headers
     seconds_until_next = (1.0 - bucket.level) * 60.0 / bucket.per_minute
     assert 55.0 <= seconds_until_next <= 60.0  # held for the cap, not the hour the header named
+
+
+def test_a_call_refused_again_and_again_waits_each_retry_after_not_a_growing_backoff():
+    refusals = iter([_refuse_for_a_second() for _ in range(7)] + ["Final answer: 42"])
+    policy = RetryPolicy(initial_wait=0.5, max_wait=60.0, jitter=0.0)
+    client = ManagedClient(ScriptedChatClient(responder=lambda m: next(refusals), latency=0.05), retry=policy)
+
+    async def scenario():
+        from autogen_core.models import UserMessage
+
+        result = await client.create([UserMessage(content="q", source="user")])
+        return result, asyncio.get_running_loop().time()
+
+    result, ended = run_virtual(scenario())
+    assert result.content == "Final answer: 42"
+    # Seven 429s with Retry-After 1 s: about 7 s of waiting. The exponential backoff it used to
+    # take when longer (0.5, 1, 2, 4, 8, 16, 32 s) kept an unlucky call a minute.
+    assert 7.0 <= ended < 10.0, ended
+
+
+def _refuse_for_a_second():
+    return RateLimitError("http://provider/v1 is rate limiting requests (429).", retry_after=1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import traceback
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class StalledError(ModelError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How calls are retried: exponential backoff with jitter, never shorter than Retry-After.
+    """How calls are retried: the server's Retry-After when it sends one, else exponential backoff with jitter.
 
     Attributes:
         max_attempts: attempts per call, the first included (1 disables retries).
@@ -84,11 +85,18 @@ class RetryPolicy:
         return None if retry_after is None else min(retry_after, self.max_retry_after)
 
     def wait(self, retry_state: tenacity.RetryCallState) -> float:
-        """Seconds before the next attempt (a tenacity `wait` callable)."""
-        backoff = tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
+        """Seconds before the next attempt (a tenacity `wait` callable).
+
+        When the server said when to come back (Retry-After), that is the wait (capped at
+        `max_retry_after`, at least `initial_wait`, plus jitter): an exponential backoff that grew
+        with every earlier refusal would leave an unlucky call waiting half a minute after random
+        429s, and real overload is the adaptive limit's job. Otherwise the backoff is exponential.
+        """
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(error, "retry_after", None) or 0.0
-        return max(backoff, min(retry_after, self.max_retry_after))
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and retry_after >= 0:
+            return max(self.initial_wait, min(retry_after, self.max_retry_after)) + random.uniform(0, self.jitter)
+        return tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
 
 
 class StallWatch:
