@@ -383,3 +383,16 @@ def test_verification_evidence_is_shown_whatever_its_shape(tmp_path):
     assert app.get("/api/problem/p1").json()["verification"] == evidence
     assert app.get("/api/problem/p0").json()["verification"] == {"method": "program", "votes": 1}
     assert [r["id"] for r in app.get("/api/rows", params={"method": "majority"}).json()["rows"]] == ["p2"]
+
+
+def test_a_run_whose_process_is_gone_shows_as_stopped(tmp_path):
+    _write_big_run(tmp_path / "run", 3)
+    manifest_path = next((tmp_path / "run" / "runs").glob("*/manifest.json"))
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "status": "running"}))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / "run" / ".orca-math.lock").write_text(f"{gone.pid}\n")
+    app = _app([tmp_path / "run"])
+    assert app.get("/api/overview").json()["status"] == "stopped"
+    (tmp_path / "run" / ".orca-math.lock").write_text(f"{os.getpid()}\n")  # a writer that is alive
+    assert app.get("/api/overview").json()["status"] == "running"

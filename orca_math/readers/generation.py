@@ -9,13 +9,14 @@ before it, `dropped` or `failed` (with the stage and reason) when it stopped the
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from orca_math.engine.folder import MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
+from orca_math.engine.folder import LOCK_FILE, MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
 from orca_math.readers.index import Entry, EntryIndex, id_hash
 from orca_math.readers.rows import RowQuery, RowTable
 from orca_math.readers.summaries import flatten, redact, verification_method
@@ -206,6 +207,35 @@ class GenerationReader:
                            "drops_by_reason": dict(drops), "failures_by_reason": dict(fails)})
         return counts
 
+    def writer_alive(self) -> bool | None:
+        """Whether the process named in the folder's lock file still runs (None when there is no lock file).
+
+        Read from the PID the writer left there, never by taking the lock: a viewer must not make a
+        run that starts at that moment find its folder busy.
+        """
+        try:
+            text = (self.path / LOCK_FILE).read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            return None
+        if not text.isdigit():
+            return None
+        try:
+            os.kill(int(text), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True  # it exists, owned by another user
+        return True
+
+    def run_status(self) -> str:
+        """`finished`, `running`, or `stopped` (the manifest says running but its process is gone)."""
+        status = str(self.manifest.get("status") or "")
+        if self.summary() is not None and status != "running":
+            return "finished"
+        if status in ("", "running"):
+            return "stopped" if self.writer_alive() is False else "running"
+        return status
+
     def overview(self) -> dict[str, Any]:
         self.refresh()
         summary = self.summary()
@@ -218,7 +248,7 @@ class GenerationReader:
                 shown[status] = found
         return {
             "kind": self.kind, "title": self.title, "path": str(self.path), "run_key": self.manifest.get("run_key"),
-            "finished": summary is not None, "status": self.manifest.get("status"), "funnel": funnel,
+            "finished": summary is not None, "status": self.run_status(), "funnel": funnel,
             "live": self.live_counts(), "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
             "problems": int(len(latest)), "version": self.index.version,
             "settings": redact(self.manifest.get("config") or {}),

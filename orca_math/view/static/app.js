@@ -101,13 +101,14 @@
     if (o.kind === "generation") {
       const f = o.funnel || {};
       parts.push(el("div", { class: "cards" },
-        card("status", o.finished ? "finished" : (o.status || "running"), "run-status"),
+        card("status", o.finished && o.status !== "running" ? "finished" : (o.status || "running"), "run-status"),
         card("seeds", fmt(f.seeds), "card-seeds"), card("final rows", fmt(f.final_rows), "card-final"),
         card("problems seen", fmt(o.problems), "problem-count"),
         Object.entries(o.rows || {}).map(([k, v]) => card(k, el("a", { href: "#/rows?" + new URLSearchParams({ status: k }).toString() }, fmt(v)), "count-" + k.replace(/\s+/g, "-"))),
         card("tokens", fmt((f.prompt_tokens || 0) + (f.completion_tokens || 0))),
         card("cost", f.cost_usd === null || f.cost_usd === undefined ? "n/a" : "$" + Number(f.cost_usd).toFixed(4)),
         card("time", f.seconds === undefined ? "n/a" : fmt(f.seconds) + " s")));
+      if (o.status === "stopped") parts.push(el("p", { class: "error", id: "stopped" }, "This run stopped before it finished (no process is writing it). Run the same command again to resume it."));
       parts.push(el("h2", {}, o.finished ? "Funnel (summary.json)" : "Funnel so far (from the checkpoints)"));
       parts.push(o.finished && (f.stages || []).length ? funnelTable(f.stages, f.seeds) : funnelTable(o.live || []));
       parts.push(el("h2", {}, "Drops and failures by reason"), reasonsTable(o.finished ? (f.stages || []) : (o.live || [])));
