@@ -351,15 +351,17 @@ def t_duration(item: dict, value: Fraction | None = None) -> str | None:
     if kind == "minutes" and total.denominator == 1 and total >= 60:
         hours, minutes = divmod(int(total), 60)
         two = f"{hours} hour{'s' * (hours != 1)}" + (f" {minutes} minutes" if minutes else "")
-        forms = (f"So it takes {total} minutes (that is {two}).", f"That is {two}, or {total} minutes in all.",
+        forms = (f"So it takes {total} minutes (that is {two}).", f"So it takes {two}, or {total} minutes in all.",
                  f"In total: {two}.")
     elif kind == "hours" and (total * 60).denominator == 1 and total > 0:
         minutes = int(total * 60)
         unit = "hour" if total == 1 else "hours"
         forms = (f"So it takes {digits(total)} {unit} ({minutes} minutes).",
-                 f"That is {minutes} minutes, i.e. {digits(total)} {unit}.")
+                 f"So the total time is {minutes} minutes, i.e. {digits(total)} {unit}.")
     else:
         return None
+    # Each form states the time anew ("So it takes ..."): a "That is ..." would refer back to the step it
+    # replaces, which computed another value, and the reply would contradict itself.
     closing = forms[digest("duration" + item["id"]) % len(forms)]
     return "\n".join([*item["steps"][:-1], closing])
 

@@ -240,3 +240,9 @@ def test_a_closing_sentence_with_the_question_s_numbers_in_other_units_is_an_ans
     question = "She has 56 pencils, and each box holds 8 pencils. How many boxes does she need to pack all the pencils?"
     reply = "Number of boxes = 56 / 8 = 7.\n\nShe needs 8 boxes to pack all 56 pencils."
     assert verdict("7", reply, question) == "not_equal"
+
+
+def test_a_number_word_after_an_equals_sign_is_a_sure_result():
+    reply = "First multiply: 3 * 4 = 12.\nThen add six: 12 + 6 = eighteen."
+    assert check_answer("18", reply, min_confidence="sole").result == "equal"
+    assert check_answer("12", reply, min_confidence="sole").result == "not_equal"

@@ -209,7 +209,7 @@ def _from_reading(text: str, rule: str, reading, sole_confidence: str, question:
         extra = candidates if len(only.texts) > 1 else ()
         # Prose uses number words loosely ("one of them", "at first"): one bare number word is a guess;
         # words the sentence states with a unit, or several words ("seventy-two clips"), are not.
-        confidence = sole_confidence if _in_digits(only) or _stated_in_words(only) else "guess"
+        confidence = sole_confidence if _in_digits(only) or _stated_in_words(only, text) else "guess"
         return Extraction(only.texts[0], rule, only.span, confidence, extra, 0 if extra else None)
     candidates = set_aside(text, candidates, question)
     if picked is not None and candidates[picked].set_aside == "unit":
@@ -220,15 +220,17 @@ def _from_reading(text: str, rule: str, reading, sole_confidence: str, question:
         # Sure only when the wording does not single out a set-aside candidate instead ("If one pen
         # costs $7, ..., so 5 pens cost $35" against a question that gives $7), the one left is in
         # digits, and its wording does not make it an input itself ("of the 100 guests").
-        if picked in (None, left[0]) and (_in_digits(only) or _stated_in_words(only)) and only.standing != "premise":
+        if picked in (None, left[0]) and (_in_digits(only) or _stated_in_words(only, text)) and only.standing != "premise":
             return Extraction(only.texts[0], rule, only.span, "sole", candidates, picked)
     span = candidates[picked].span if picked is not None else None
     return Extraction(None, rule, span, "guess", candidates, picked)
 
 
-def _stated_in_words(candidate: Candidate) -> bool:
-    """A quantity in words that the sentence states as its result, with a unit or in several words
-    ("= one dollar", "leaves two and three-eighths cups", "is twenty-one"): not loose prose."""
+def _stated_in_words(candidate: Candidate, text: str) -> bool:
+    """A quantity in words that the sentence states as its result: after "=" ("12 + 6 = eighteen"), or
+    with a unit or in several words ("leaves two and three-eighths cups", "is twenty-one"): not loose prose."""
+    if text[max(0, candidate.span[0] - 8) : candidate.span[0]].rstrip().endswith("="):
+        return True
     return candidate.standing in ("result", "answer") and len(_WORDS.findall(candidate.texts[0].lower())) > 1
 
 
