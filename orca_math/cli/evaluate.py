@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 GRADER_NOTE = (
     "note: the LLM grader is the student model itself; for real evaluations pass a strong grader, "
@@ -92,9 +93,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.cli.scale_options import executor_from_args
     from orca_math.data.benchmarks import BenchmarkError
+    from orca_math.errors import OrcaMathError
     from orca_math.evaluate.harness import evaluate_sync
 
     check_output_folder(args.out, LAYOUTS["eval"], overwrite=args.overwrite)
+    runs_before = _run_dirs(args.out)
+    existed = Path(args.out).exists()
     sampling = {k: v for k, v in {"temperature": args.temperature, "max_tokens": args.max_tokens}.items() if v is not None}
     grading = grading_mode_from_args(args, "hybrid")
     try:
@@ -110,13 +114,39 @@ def run_eval(args: argparse.Namespace) -> int:
             executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out),
         )
     except (BenchmarkError, ValueError) as exc:
+        _remove_empty_runs(args.out, runs_before, existed)
         raise UserError(cli_message(exc)) from None
+    except OrcaMathError:  # an unknown or unloadable model, a rejected key: nothing ran
+        _remove_empty_runs(args.out, runs_before, existed)
+        raise
     print(result.table())
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"per-item results: {result.files['items']} ({result.dataset.num_rows} rows)")
     print(f"summary: {result.files['summary']}")
     failed = sum(score.failures for score in result.summary.scores.values())
     return exit_status(failed, "items", f"the error column of {result.files['items']}")
+
+
+def _run_dirs(out: str) -> set[Path]:
+    return {path for path in (Path(out) / "runs").glob("*") if path.is_dir()}
+
+
+def _remove_empty_runs(out: str, before: set[Path], existed: bool) -> None:
+    """Take away the run folders this command made when it failed before any item was recorded.
+
+    A failed start (an unknown model spec, say) must not leave a run folder behind that looks like
+    an evaluation; a run with any checkpoint record is kept, so a rerun resumes it.
+    """
+    import shutil
+
+    from orca_math.engine.folder import LOCK_FILE
+
+    for run_dir in _run_dirs(out) - before:
+        if not any(path.stat().st_size for path in run_dir.rglob("*.jsonl")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+    root = Path(out)
+    if not existed and root.is_dir() and not any(path.is_file() and path.name != LOCK_FILE for path in root.rglob("*")):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _benchmarks(args: argparse.Namespace) -> list:

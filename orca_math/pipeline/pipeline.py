@@ -296,14 +296,16 @@ class Pipeline:
             assert seed_ids is not None
             finished, target, resumed = await self._run_to_target(run_wave, seeds, seed_options, out, seed_ids, fresh=fresh)
         reports = {**finished.reports, **({"batch": calls.summary()} if calls is not None else {})}  # batches, price
-        ordered = cut = None
-        if target is not None:
-            from orca_math.pipeline.targets import RowCut, rows_in_seed_order
+        from orca_math.pipeline.targets import RowCut, rows_in_seed_order
 
+        cut = None
+        if target is not None:
             finished.funnel.cut_to = target.rows
             reports["target"] = target.to_dict()
             ordered = rows_in_seed_order(finished.run, self.stages, seed_ids[:target.seeds_drawn])
             cut = RowCut(target.target_rows, target.quotas)
+        else:  # the dataset in seed order, not in the order items finished (which changes with every run)
+            ordered = rows_in_seed_order(finished.run, self.stages, [row["id"] for row in inputs()])
         outputs = write_outputs(out, finished.run, [s.name for s in self.stages], finished.funnel, formats=formats,
                                 extra=reports, columns=self.columns, cut=cut, ordered=ordered)
         return PipelineResult(out=out, run_dir=finished.run.path, run_key=finished.key, outputs=outputs,

@@ -213,15 +213,15 @@ def rows_in_seed_order(run: Any, stages: Sequence[Any], seed_ids: Sequence[str])
     Each stage's inputs are the previous stage's outputs in order, so the order is rebuilt stage by
     stage from the seeds' ids, reading records back by offset (`CheckpointFile.in_key_order`).
     """
-    rows: Iterable[dict[str, Any]] = ({"id": seed_id} for seed_id in seed_ids)
+    # Only one stage's keys are held, never its rows: at 200K problems the rows are hundreds of MB.
+    keys: list[str] = [stages[0].key({"id": seed_id}) for seed_id in seed_ids]
     for index, stage in enumerate(stages):
-        keys = [stage.key(row) for row in rows]
         outputs = (output for _, record in run.checkpoint(stage.name).in_key_order(keys) if record is not None
                    for output in record.get("outputs") or ())
         if index == len(stages) - 1:
             yield from outputs
             return
-        rows = list(outputs)
+        keys = [stages[index + 1].key(row) for row in outputs]
 
 
 def rows_per_seed(seed_ids: Sequence[str], row_ids: Iterable[str]) -> list[int] | None:
