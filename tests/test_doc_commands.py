@@ -48,6 +48,7 @@ HANDLED = {
     ("README.md", "from orca_math import Teacher"): "test_readme_notebook_block",
     ("README.md", "orca-math solve     --seeds"): "test_readme_command_synopsis_names_real_flags",
     ("README.md", "orca_math/    the package"): "(layout: checked by test_readme_layout_folders_exist)",
+    ("README.md", "orca-math view runs/demo"): "test_readme_view_line_is_what_the_demo_prints",
     ("quickstart.md", "git clone"): "test_make_demo_runs_its_command_and_the_pages_state_its_flags",
     ("quickstart.md", '{"id": "demo-01"'): "test_quickstart_seed_line_is_the_first_seed",
     ("quickstart.md", "pipeline = Pipeline(\n    [Harden(rounds=1)"): "test_quickstart_python_block",
@@ -203,6 +204,14 @@ def test_readme_agent_table_names_each_cards_inputs():
         assert f"`{stage}`" in readme and hasattr(pipeline, stage)
     error = AgentFailedError("teacher", "no final answer", "I think so.", 3, None)
     assert (error.reason, error.raw_reply) == ("teacher: no final answer", "I think so.")
+
+
+def test_readme_view_line_is_what_the_demo_prints():
+    # `view` serves until stopped (its own tests drive it in a browser): here, the line is the demo's own.
+    line = _block("README.md", "orca-math view runs/demo").split("#")[0].strip()
+    assert line in (REPO / "Makefile").read_text().replace("$(VENV)", ".venv")
+    assert "--out runs/demo" in (REPO / "Makefile").read_text()
+    assert '.[local,quality,view,report]"' in (REPO / "scripts" / "setup.sh").read_text()  # what view and report need
 
 
 def test_readme_command_synopsis_names_real_flags():
