@@ -281,3 +281,15 @@ def test_a_run_with_no_verified_row_says_so_in_one_line(tmp_path, capsys, monkey
                          "--rounds", "1", "--no-decontaminate"], capsys)
     assert "final rows: 0" in out
     assert "no verified row: of 2 solved problems none could be verified (dropped: 2 unverified)" in out
+
+
+def test_a_dry_run_counts_one_program_per_hardened_problem():
+    seeds = [{"id": f"s{i}", "question": f"Ann has {i + 2} cats and gets 3 more. How many cats?", "answer": str(i + 5)} for i in range(3)]
+    client = ScriptedChatClient(responder=pipeline_responder)
+    with_program = Pipeline(default_stages(rounds=2, decontaminate=False), model=client, progress=False).estimate(seeds)
+    without = Pipeline(default_stages(rounds=2, decontaminate=False, verify=None), model=client, progress=False).estimate(seeds)
+    verify = {s.name: s for s in with_program.stages}["verify"]
+    assert verify.calls == 3 * 2  # two hardening rounds of three seeds; seeds and Ask-Me-Anything problems have targets
+    assert verify.prompt_tokens > 0 and verify.completion_tokens > 0
+    assert {s.name: s for s in without.stages}["verify"].calls == 0
+    assert with_program.calls == without.calls + 6

@@ -96,16 +96,18 @@ class Verify(Stage):
 
     def estimate(self, population: Population, context: EstimateContext) -> StageEstimate:
         item = StageEstimate(self.name, inputs=population.rows, outputs=population.rows,
-                             note="no model calls" if not self.calls_model else "one program per problem without a known answer")
+                             note="no model calls" if not self.calls_model else "one verifier call per problem without a known answer")
         if not self.calls_model:
             return item
-        unknown = sum(1 for r in population.known if not r.get("known_answer")) + sum(c for c, _ in population.virtual.values())
+        # Ask-Me-Anything problems carry their target: only the others reach the verifier.
+        known = [r for r in population.known if not r.get("known_answer")]
+        virtual = [(count, q) for origin, (count, q) in population.virtual.items() if origin != "ask_me_anything"]
+        item.calls = int(round(len(known) + sum(count for count, _ in virtual)))
         writer = self.agent_for("program_writer") if "program_writer" in self._agent_choices else None
-        item.calls = int(round(unknown))
         if writer is not None:
             overhead = prompt_overhead(writer, {"question": ""})
-            item.prompt_tokens = int(round(sum(c * (overhead + q) for c, q in population.virtual.values())
-                                           + sum(prompt_tokens(writer, {"question": r["question"]}) for r in population.known if not r.get("known_answer"))))
+            item.prompt_tokens = int(round(sum(count * (overhead + q) for count, q in virtual)
+                                           + sum(prompt_tokens(writer, {"question": r["question"]}) for r in known)))
             item.completion_tokens = item.calls * context.typical("program_writer")
         return item
 

@@ -6,6 +6,7 @@
 See docs/verification.md.
 """
 
+from orca_math.records import Verification
 from orca_math.verification.sandbox import (
     ProgramResult,
     Sandbox,
@@ -31,6 +32,7 @@ __all__ = [
     "ProgramResult",
     "Sandbox",
     "SandboxUnavailableError",
+    "Verification",
     "Verifier",
     "VerifyContext",
     "resolve_verifier",
