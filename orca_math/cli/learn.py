@@ -51,6 +51,9 @@ def _add_learn(subparsers) -> None:
     parser.add_argument("--method", choices=["kto", "dpo"], default="kto", help="preference method (default kto, the paper's best)")
     add_preset_options(parser)
     add_sampling_options(parser)
+    parser.add_argument("--curate", choices=["uniform", "prop2diff"], default="uniform",
+                        help="how the K-per-problem sampling budget is spent: uniform (K each, the paper's) or prop2diff "
+                        "(in proportion to each problem's fail rate, its pass_rate column from generate --student)")
     add_grading_options(parser)
     evaluation = parser.add_mutually_exclusive_group()
     evaluation.add_argument("--holdout", type=open_share, default=None, metavar="SHARE",
@@ -93,6 +96,7 @@ def run_learn(args: argparse.Namespace) -> int:
             grading=grading_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
             top_p=args.top_p, max_tokens=args.max_tokens, concurrency=concurrency,
             benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
+            sampling_policy=args.curate,
         )
         results = learner.run_sync()
     except ValueError as exc:

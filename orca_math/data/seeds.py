@@ -222,8 +222,14 @@ def _problems(name: str, unit: str, rows: Iterator[tuple[int, dict]], question_c
             origin="seed",
             known_answer=final_answer_of(answer) if answer is not None else None,
             gold_solution=answer,
-            metadata={"source": name, unit: position},
+            metadata={"source": name, unit: position, **_measured(row)},
         )
+
+
+def _measured(row: dict) -> dict[str, float]:
+    """A pass rate measured earlier (a generated dataset's `pass_rate` column) travels in the metadata."""
+    rate = row.get("pass_rate")
+    return {"pass_rate": float(rate)} if isinstance(rate, int | float) and not isinstance(rate, bool) else {}
 
 
 def count_seeds(source: Any, **options: Any) -> int:

@@ -37,6 +37,7 @@ from orca_math.engine.folder import RUNS_DIR, content_fingerprint
 from orca_math.errors import ConfigError, RunFolderError, check_positive_int
 from orca_math.files import read_json, read_jsonl, write_json, write_jsonl, write_text
 from orca_math.grading import GradingPolicy, grading_policy
+from orca_math.learn.allocation import allocate_samples, check_policy
 from orca_math.learn.formats import sft_dataset
 from orca_math.learn.labelling import describe_grading, label_attempts, read_attempts
 from orca_math.learn.loop_data import (
@@ -145,6 +146,9 @@ class IterativeLearner:
         progress: show progress bars.
         executor: where sampling, labelling and evaluation items run ("local", "ray", an `Executor`).
         grader: deprecated name of `grading`.
+        sampling_policy: "uniform" samples `samples_per_problem` responses of every problem;
+            "prop2diff" spends the same budget in proportion to each problem's fail rate (its
+            ``pass_rate`` column from ``generate --student``; see `orca_math.learn.allocation`).
 
     Raises:
         ConfigError: a bad argument, or `out` holds a loop run with different settings.
@@ -156,7 +160,7 @@ class IterativeLearner:
                  eval: EvalSpec = 0.1, trainers: Mapping[str, Trainer] | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 1024, preference_options: PreferenceOptions | None = None,
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
-                 progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None) -> None:
+                 progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None, sampling_policy: str = "uniform") -> None:
         if preference_method not in ("kto", "dpo"):
             raise ConfigError(f"preference_method={preference_method!r}: use 'kto' or 'dpo'.")
         check_positive_int("iterations", iterations)
@@ -175,6 +179,7 @@ class IterativeLearner:
         self.preference_method = preference_method
         self.iterations = iterations
         self.samples_per_problem = samples_per_problem
+        self.sampling_policy = check_policy(sampling_policy)
         self.grading = grading_policy(grading, grader, where="IterativeLearner", default="exact")
         self.sampler_model_factory = sampler_model_factory or (lambda ckpt: default_sampler(ckpt, max_new_tokens=max_tokens))
         self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
@@ -230,9 +235,11 @@ class IterativeLearner:
         return sampler
 
     async def _preference_steps(self, folder: Path, model: Path, train: list[dict], details: dict) -> tuple[Path, dict]:
+        allocation = allocate_samples(train, k=self.samples_per_problem, policy=self.sampling_policy) \
+            if self.sampling_policy != "uniform" else None
         samples = await sample_responses(self._sampler(model), train, k=self.samples_per_problem, out=folder / "samples",
                                          concurrency=self.concurrency, progress=self.progress, executor=self.executor,
-                                         **self.sampling)
+                                         samples=allocation, **self.sampling)
         details["samples"] = read_json(folder / "samples" / "summary.json").get("counts", {})
         labelled = await label_attempts(samples, grading=self.grading, out=folder / "labels", concurrency=self.concurrency,
                                         progress=self.progress, executor=self.executor)
@@ -359,6 +366,7 @@ class IterativeLearner:
             "preference_method": self.preference_method, "samples_per_problem": self.samples_per_problem,
             "sampling": self.sampling, "preference_options": dataclasses.asdict(self.preference_options),
             "grader": describe_grading(self.grading), "eval": eval_setting, "data": data_id(self.data),
+            **({"sampling_policy": self.sampling_policy} if self.sampling_policy != "uniform" else {}),
         }, default=str))
 
     def _write_tables(self, results: list[IterationResult]) -> None:

@@ -26,7 +26,7 @@ def problems_of(data: Any) -> list[dict[str, str]]:
     if isinstance(data, Sequence) and not isinstance(data, str) and data and isinstance(data[0], Mapping) \
             and all("id" in row for row in data):
         return problem_rows(data)
-    return problem_rows({"id": p.id, "question": p.question, "answer": p.gold_solution}
+    return problem_rows({"id": p.id, "question": p.question, "answer": p.gold_solution, "pass_rate": p.metadata.get("pass_rate")}
                         for p in read_seeds(data, require_answers=True))
 
 

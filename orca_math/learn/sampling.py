@@ -108,6 +108,7 @@ async def sample_responses(
     engine: EngineConfig | None = None,
     executor: Any = None,
     calls: Any = None,
+    samples: Mapping[str, int] | None = None,
 ) -> Path:
     """Sample `k` responses per problem and write them as `Attempt` rows (unlabelled).
 
@@ -135,6 +136,8 @@ async def sample_responses(
         engine: the engine configuration (overrides `concurrency`, `progress` and `timeout`).
         executor: where samples run ("local", "ray" or an `Executor`).
         calls: batch-mode sender of deferred calls (see `orca_math.engine.modes.batch_calls`).
+        samples: samples per problem id, overriding `k` for the ids it names (0 samples a problem
+            not at all); see `orca_math.learn.allocation` (prop2diff). It enters the run key.
 
     Returns:
         The path of ``attempts.jsonl``: one `Attempt` row per sample that succeeded, ordered by
@@ -150,12 +153,14 @@ async def sample_responses(
     rows = problem_rows(problems)
     options = checkpoint_options(model, max_tokens=max_tokens)
     sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
-    job = Job("sample", [SampleStage(sampling=sampling, seed=seed)], config={"problems": content_fingerprint([row["id"], row["question"], row["answer"]] for row in rows), "k": k},
-              total=len(rows) * k)
+    allocation = {"allocation": content_fingerprint(sorted(samples.items()))} if samples is not None else {}
+    job = Job("sample", [SampleStage(sampling=sampling, seed=seed)], config={"problems": content_fingerprint([row["id"], row["question"], row["answer"]] for row in rows), "k": k, **allocation},
+              total=sum(samples.get(row["id"], k) for row in rows) if samples is not None else len(rows) * k)
 
     def items() -> Iterable[Row]:
         return ({"id": sample_key(row["id"], index), "problem_id": row["id"], "sample_index": index,
-                 "question": row["question"], "reference": row["answer"]} for row in rows for index in range(k))
+                 "question": row["question"], "reference": row["answer"]} for row in rows
+                for index in range(samples.get(row["id"], k) if samples is not None else k))
 
     config = engine or EngineConfig.of(concurrency=concurrency, progress=progress, cache=False,  # checkpoints keep every reply
                                        timeout=timeout)
@@ -220,7 +225,11 @@ def problem_rows(problems: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
         if problem_id in seen:
             raise ConfigError(f"Problem id {problem_id!r} appears twice; ids must be unique.")
         seen.add(problem_id)
-        rows.append({"id": problem_id, "question": str(problem["question"]), "answer": str(problem["answer"])})
+        row = {"id": problem_id, "question": str(problem["question"]), "answer": str(problem["answer"])}
+        rate = problem.get("pass_rate")
+        if isinstance(rate, int | float) and not isinstance(rate, bool):  # measured difficulty travels along (prop2diff)
+            row["pass_rate"] = float(rate)
+        rows.append(row)
     if not rows:
         raise ConfigError("There are no problems to sample.")
     return rows
