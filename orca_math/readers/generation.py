@@ -56,7 +56,9 @@ def _checkpoint_extractor(stage: str):
                                  str(row.get("origin") or ""), "", str(failure.get("reason") or "")))
         for pos, row in enumerate(record.get("outputs") or []):
             if isinstance(row, dict):
-                entries.append(Entry(pos, row.get("id"), row.get("parent_id"), stage, "ok", str(row.get("origin") or ""),
+                # Rows without an id (a sampling job's attempts) are told apart by their place.
+                ident = row.get("id") if row.get("id") is not None else f"{record.get('key')}#{pos}"
+                entries.append(Entry(pos, ident, row.get("parent_id"), stage, "ok", str(row.get("origin") or ""),
                                      verification_method(row)))
         for pos, drop in enumerate(record.get("drops") or []):
             if isinstance(drop, dict):

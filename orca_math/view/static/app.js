@@ -167,6 +167,7 @@
         for (const [value, n] of Object.entries(counts)) options.push(el("option", { value: value }, value + " (" + fmt(n) + ")"));
         selects[name].replaceChildren(...options);
         selects[name].value = query[name];
+        selects[name].parentElement.hidden = options.length === 1;  // a facet this folder does not have (no origins in a loop)
       }
       total.textContent = fmt(page.total);
       total.dataset.total = page.total;
