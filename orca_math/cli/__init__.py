@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from orca_math._version import __version__
 from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train, view
+from orca_math.cli import run as run  # noqa: PLC0414 (run_parsed below uses it)
 from orca_math.cli.outcome import EXIT_PAUSED
 from orca_math.errors import OrcaMathError
 
-COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, status, view, doctor]
+COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, run, status, view, doctor]
 
 
 class UserError(OrcaMathError):
@@ -73,6 +74,8 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(subparsers)
+    for name in run.RECIPE_COMMANDS:
+        run.add_save_recipe_option(subparsers.choices[name])
     if not lazy:
         for command in subparsers.choices.values():
             command.add_deferred_arguments()
@@ -93,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.handler(args) or 0)
+        return run_parsed(args)
     except OrcaMathError as exc:  # the user can fix it; anything else is a bug and shows its traceback
         if getattr(exc, "paused", False):  # --batch --no-wait: batches are running; not an error
             print(cli_message(exc), file=sys.stderr)
@@ -109,6 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orca_math.cli.common import close_clients
 
         close_clients()
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run a parsed command: its handler, or with `--save-recipe` only the recipe it means; a generate,
+    learn or eval run then records its resolved recipe in its output folder."""
+    if getattr(args, "save_recipe", None):
+        return run.save_recipe_from_args(args)
+    status = int(args.handler(args) or 0)
+    run.record_run(args)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from orca_math.cli.arguments import positive_float, positive_int
@@ -21,6 +22,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, help="base URL for an 'openai:<model>' spec (e.g. a vLLM server)")
     parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
     parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the output folder")
+    parser.add_argument("--cache-file", default=None, metavar="PATH",
+                        help="keep the response cache in this file instead of OUT/cache.sqlite (share one between runs; "
+                        "does not change the run key)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_timeout_option(parser)
 
@@ -80,7 +84,7 @@ def engine_from_args(args: argparse.Namespace, **overrides: Any):
 
     values: dict[str, Any] = {
         "concurrency": getattr(args, "concurrency", 16),
-        "cache": not getattr(args, "no_cache", False),
+        "cache": _cache_from_args(args),
         "progress": not getattr(args, "no_progress", False),
         "budget_usd": getattr(args, "budget_usd", None),
         "prices": prices_from_args(args) if hasattr(args, "price") else {},
@@ -89,6 +93,14 @@ def engine_from_args(args: argparse.Namespace, **overrides: Any):
         "timeout": getattr(args, "timeout", None),
     }
     return EngineConfig.of(**{**values, **overrides})
+
+
+def _cache_from_args(args: argparse.Namespace) -> bool | Path:
+    """False with --no-cache, the --cache-file path, else True (OUT/cache.sqlite)."""
+    if getattr(args, "no_cache", False):
+        return False
+    cache_file = getattr(args, "cache_file", None)
+    return Path(cache_file).expanduser() if cache_file else True
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:

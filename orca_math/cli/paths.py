@@ -45,14 +45,15 @@ class Layout:
 #: The output folder of each command (solve's run folder is a generate-style folder beside its file).
 LAYOUTS: dict[str, Layout] = {
     "generate": Layout(
-        files=("summary.json", "drops.jsonl", "failures.jsonl", "README.md", "cache.sqlite", "data.parquet", "data.jsonl"),
+        files=("summary.json", "drops.jsonl", "failures.jsonl", "README.md", "cache.sqlite", "data.parquet", "data.jsonl",
+               "recipe.yaml"),
         folders=("dataset", "runs"), markers=("runs", "summary.json"),
     ),
-    "eval": Layout(files=("items.jsonl", "summary.json", "table.md"), folders=("runs",), markers=("runs", "items.jsonl")),
+    "eval": Layout(files=("items.jsonl", "summary.json", "table.md", "recipe.yaml"), folders=("runs",), markers=("runs", "items.jsonl")),
     "sample": Layout(files=("attempts.jsonl", "failures.jsonl", "summary.json"), folders=("runs",),
                      markers=("runs", "attempts.jsonl")),
     "preferences": Layout(files=("stats.json",), folders=("labels", "dpo", "kto", "sft"), markers=("stats.json", "labels")),
-    "learn": Layout(files=("learner.json", "summary.json", "iterations.md", "iterations.json"), folders=("data",),
+    "learn": Layout(files=("learner.json", "summary.json", "iterations.md", "iterations.json", "recipe.yaml"), folders=("data",),
                     markers=("learner.json", "data", "iteration-*"), clobbers_anything=True),
     "train": Layout(files=("config.json",), markers=("config.json", "training_args.bin", "trainer_state.json",
                                                       "adapter_config.json", "checkpoint-*"), clobbers_anything=True),

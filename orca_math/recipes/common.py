@@ -1,0 +1,114 @@
+"""Recipe sections that several kinds share: seeds, the model, the engine, cost, executor, batch mode.
+
+Each field's default is the default of the flag it stands for, so a recipe that leaves a field out
+means what a command line that leaves the flag out means.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from orca_math.recipes.fields import Section, option
+
+
+class SeedSection(Section):
+    """Where the problems come from and how their columns are read."""
+
+    path: str = option(..., "seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name",
+                       flag="--seeds", min_length=1)
+    limit: int | None = option(None, "use only the first N seeds (None: all)", flag="--limit", ge=1)
+    question_column: str | None = option(None, "the seed column holding the problem (None: detected)",
+                                         flag="--question-column")
+    answer_column: str | None = option(None, "the seed column holding the answer (None: detected)", flag="--answer-column")
+    id_column: str | None = option(None, "the seed column holding a unique id (None: derived)", flag="--id-column")
+    split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
+    max_seed_chars: int | None = option(None, "refuse a seed whose question and answer hold more than N characters "
+                                        "(None: 50,000); does not change the run key", flag="--max-seed-chars", ge=1)
+
+
+class ModelSection(Section):
+    """The model every stage calls. API keys never go here: they come from the environment."""
+
+    spec: str = option("local", "model spec: 'local' (embedded SmolLM2-135M, offline), 'openai:<model>', "
+                       "'azure:<deployment>', 'hf:<path>', 'vllm:<path>', or an OpenAI-compatible server URL",
+                       flag="--model", min_length=1)
+    name: str | None = option(None, "model name to request from a server URL (None: the first one it serves)",
+                              flag="--model-name")
+    base_url: str | None = option(None, "base URL for an 'openai:<model>' spec (e.g. a vLLM server)", flag="--base-url")
+
+
+class EngineSection(Section):
+    """How model calls are made: concurrency, caching, rate caps and the per-attempt timeout."""
+
+    concurrency: int = option(16, "requests in flight at once (the adaptive limit's ceiling); does not change the "
+                              "run key", flag="--concurrency", ge=1)
+    cache: bool = option(True, "keep a response cache in the output folder, so a rerun never pays twice for a prompt",
+                         flag="--no-cache", invert=True)
+    cache_file: str | None = option(None, "keep the response cache in this file instead of OUT/cache.sqlite (share one "
+                                    "between runs; does not change the run key)", flag="--cache-file")
+    timeout: float | None = option(None, "seconds one attempt of a model request may take before it is retried "
+                                   "(None: 300)", flag="--timeout", gt=0)
+    rpm: float | None = option(None, "cap on requests per minute (None: no cap; 429s still back off)", flag="--rpm", gt=0)
+    tpm: float | None = option(None, "cap on tokens per minute (None: no cap)", flag="--tpm", gt=0)
+
+
+class CostSection(Section):
+    """Budget and prices: what a run may spend, and what each model costs."""
+
+    budget_usd: float | None = option(None, "stop cleanly before a call could take the run's spending over this many "
+                                      "USD (needs a price for the model)", flag="--budget-usd", gt=0)
+    prices: dict[str, tuple[float, float]] = option(
+        {}, "USD per million input and output tokens by model name, e.g. {my-model: [0.5, 1.5]}; common OpenAI "
+        "models have defaults", flag="--price", codec="prices")
+    completion_tokens: dict[str, int] = option(
+        {}, "for dry runs: typical reply length by agent name, e.g. {teacher: 400}", flag="--completion-tokens",
+        codec="pairs")
+
+
+class ExecutorSection(Section):
+    """Where items run: this process, or a pool of Ray workers."""
+
+    name: Literal["local", "ray"] = option("local", "local: this process; ray: a pool of Ray workers (docs/ray.md)",
+                                           flag="--executor", dest="executor")
+    ray_address: str | None = option(None, "with ray: 'auto' joins a running cluster, ray://HOST:10001 a remote one "
+                                     "(None: start a local cluster)", flag="--ray-address")
+    workers: int | None = option(None, "with ray: worker actors (None: the cluster's CPUs, at most 8)",
+                                 flag="--workers", ge=1)
+
+
+class BatchSection(Section):
+    """Batch mode: the same calls, sent through the provider's batch API at its batch price (docs/batch.md)."""
+
+    enabled: bool = option(False, "send model calls through the provider's batch API", flag="--batch", dest="batch")
+    backend: Literal["auto", "openai", "azure", "anthropic", "vllm"] = option(
+        "auto", "the batch API: the model's provider (auto), or 'vllm' for vllm run-batch on this machine",
+        flag="--batch-backend")
+    max_open: int | None = option(None, "batches open at the provider at once (None: 8)", flag="--batch-max-open", ge=1)
+    max_requests: int | None = option(None, "requests per batch (None: the provider's limit)",
+                                      flag="--batch-max-requests", ge=1)
+    max_tokens: int | None = option(None, "prompt tokens per batch (None: no cap)", flag="--batch-max-tokens", ge=1)
+    poll_seconds: float | None = option(None, "seconds between polls at first; it backs off to 10 minutes (None: 60)",
+                                        flag="--batch-poll-seconds", gt=0)
+    price_multiplier: float | None = option(None, "batch price as a share of the online price (None: 0.5)",
+                                            flag="--batch-price-multiplier", gt=0)
+    max_attempts: int | None = option(None, "times a request is sent when its batch expires or fails (None: 3)",
+                                      flag="--batch-max-attempts", ge=1)
+    vllm_model: str | None = option(None, "with backend vllm: the --model of vllm run-batch (None: the model's name)",
+                                    flag="--batch-vllm-model")
+
+
+class Recorded(Section):
+    """What a run folder's recipe.yaml adds to a recipe: what the run used, for reproducing and diffing it.
+
+    Written by the run; ignored when a recipe is run, except that a changed template is reported.
+    """
+
+    orca_math_version: str = Field(description="the orca-math version that ran the recipe")
+    templates: dict[str, str] = Field(default_factory=dict,
+                                      description="hash of each agent's card and prompt template, by agent name")
+    run_key: str | None = Field(None, description="the run key of the run (generate and eval)")
+
+
+__all__ = ["BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]

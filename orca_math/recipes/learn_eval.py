@@ -1,0 +1,160 @@
+"""`LearnRecipe` (the whole Orca-Math training loop) and `EvalRecipe` (benchmark pass@1).
+
+They stand for `orca-math learn` and `orca-math eval`: every field is one of their flags, with the
+flag's default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from orca_math.recipes.common import BatchSection, ExecutorSection, Recorded
+from orca_math.recipes.fields import Section, option
+
+GradeMode = Literal["exact", "llm", "hybrid"]
+
+
+class DataSection(Section):
+    """The problems with the teacher's solutions that the student learns from."""
+
+    path: str = option(..., "problems with the teacher's solutions (question/answer columns): .jsonl, .json, .csv, "
+                       ".parquet, a save_to_disk folder, or an HF dataset name", flag="--data", min_length=1)
+    limit: int | None = option(None, "use only the first N problems (None: all)", flag="--limit", ge=1)
+    question_column: str | None = option(None, "the column holding the problem (None: detected)",
+                                         flag="--question-column")
+    answer_column: str | None = option(None, "the column holding the answer (None: detected)", flag="--answer-column")
+    id_column: str | None = option(None, "the column holding a unique id (None: derived)", flag="--id-column")
+    split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
+    max_seed_chars: int | None = option(None, "refuse a problem whose question and answer hold more than N "
+                                        "characters (None: 50,000)", flag="--max-seed-chars", ge=1)
+
+
+class TrainingSection(Section):
+    """The student and how it is trained."""
+
+    model: str = option(..., "the base model folder (or Hub id)", flag="--model", min_length=1)
+    iterations: int = option(3, "iterations, SFT included (the paper's: 3, SFT then two preference iterations)",
+                             flag="--iterations", ge=1)
+    method: Literal["kto", "dpo"] = option("kto", "preference method (the paper's best: kto)", flag="--method")
+    preset: Literal["tiny", "mistral-7b"] = option("mistral-7b", "training preset: mistral-7b (one 8-GPU node) or "
+                                                   "tiny (CPU smoke runs)", flag="--preset")
+    overrides: dict[str, Any] = option({}, "preset fields to override, e.g. {max_steps: 100, use_lora: true}",
+                                       flag="--set", dest="overrides", codec="preset")
+
+
+class SamplingSection(Section):
+    """How responses are sampled from each checkpoint."""
+
+    k: int = option(4, "responses sampled per problem (the paper's: 4)", flag="--k", ge=1)
+    temperature: float = option(0.7, "sampling temperature (the paper's: 0.7)", flag="--temperature", ge=0)
+    top_p: float = option(0.95, "nucleus sampling top_p (the paper's: 0.95)", flag="--top-p", gt=0, le=1)
+    max_tokens: int = option(1024, "reply token limit per sample", flag="--max-tokens", ge=1)
+    prompt_format: Literal["orca", "chat"] | None = option(
+        None, "for hf: and vllm: students: 'orca' (USER:/ASSISTANT:, what SFT trains on) or 'chat' (the tokenizer's "
+        "chat template); None: orca", flag="--prompt-format")
+    sampler: Literal["auto", "vllm", "serve", "hf"] = option(
+        "auto", "what samples and evaluates each checkpoint: vllm, serve (`vllm serve` on a local port), hf "
+        "(transformers); auto: vllm when installed with a GPU, else hf", flag="--sampler")
+    concurrency: int | None = option(None, "samples and gradings in flight at once (None: 8, or 256 with a vLLM "
+                                     "sampler)", flag="--concurrency", ge=1)
+
+
+class GradingSection(Section):
+    """How samples are labelled against the teacher's solution."""
+
+    mode: GradeMode | None = option(None, "exact (deterministic, no model; None means exact), llm (the Grader agent "
+                                    "always, as in the paper), hybrid (deterministic where both answers parse)",
+                                    flag="--grading", dest="grading")
+    grader_model: str | None = option(None, "model spec of the Grader agent, needed for llm and hybrid",
+                                      flag="--grader-model")
+    timeout: float | None = option(None, "seconds one attempt of a model request may take (None: 300)",
+                                   flag="--timeout", gt=0)
+
+
+class LearnEvaluationSection(Section):
+    """How each iteration's model is evaluated: a held-out share of the data, benchmarks, or not at all."""
+
+    enabled: bool = option(True, "evaluate after each iteration", flag="--no-eval", dest="no_eval", invert=True)
+    holdout: float | None = option(None, "hold out this share of the data and score greedy answers on it "
+                                   "(None: 0.1 unless benchmarks are named)", flag="--holdout", gt=0, lt=1)
+    benchmarks: str | None = option(None, "evaluate on these benchmarks instead (comma-separated, e.g. gsm8k,svamp)",
+                                    flag="--eval-benchmarks")
+    limit: int | None = option(None, "first N items of each benchmark", flag="--eval-limit", ge=1)
+    benchmarks_dir: str | None = option(None, "local benchmark copies (None: $ORCA_MATH_BENCHMARKS_DIR, else the "
+                                        "Hub)", flag="--benchmarks-dir")
+
+
+class LearnRecipe(Section):
+    """The Orca-Math training loop: what `orca-math learn` does with the same settings as flags."""
+
+    kind: Literal["learn"] = Field("learn", description="the job this recipe runs")
+    out: str | None = option(None, "the loop's folder (None: give --out to `orca-math run`)")
+    data: DataSection = Field(description="the training problems")
+    training: TrainingSection = Field(description="the student and its training")
+    sampling: SamplingSection = Field(default_factory=SamplingSection, description="sampling from each checkpoint")
+    grading: GradingSection = Field(default_factory=GradingSection, description="labelling the samples")
+    evaluation: LearnEvaluationSection = Field(default_factory=LearnEvaluationSection,
+                                               description="evaluation after each iteration")
+    executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
+    recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
+
+
+class EvalModelSection(Section):
+    """The student model under evaluation. API keys never go here: they come from the environment."""
+
+    spec: str = option(..., "the student: an OpenAI-compatible server URL, 'hf:<path>', 'openai:<model>', "
+                       "'azure:<deployment>' or 'local'", flag="--model", min_length=1)
+    name: str | None = option(None, "model name to request from a server URL", flag="--model-name")
+    base_url: str | None = option(None, "base URL for an 'openai:<model>' spec", flag="--base-url")
+    temperature: float | None = option(None, "the student's sampling temperature (None: the Teacher card's, 0)",
+                                       flag="--temperature", ge=0)
+    max_tokens: int | None = option(None, "the student's reply token limit (None: the Teacher card's, 1024)",
+                                    flag="--max-tokens", ge=1)
+
+
+class BenchmarkSection(Section):
+    """Which benchmarks to score."""
+
+    names: str | None = option(None, "comma-separated benchmark names (None: gsm8k, or none when files are given)",
+                               flag="--benchmarks")
+    files: list[str] = option([], "benchmarks of your own: .jsonl, .json, .csv or .parquet files with a question and a "
+                              "gold answer per row", flag="--benchmark-file", dest="benchmark_file")
+    file_names: list[str] = option([], "the name of each file's set in the tables, in the order of the files",
+                                   flag="--name", dest="name")
+    question_column: str = option("question", "the question column of each file", flag="--question-column")
+    answer_column: str = option("answer", "the gold answer column of each file", flag="--answer-column")
+    limit: int | None = option(None, "evaluate only the first N items of each benchmark", flag="--limit", ge=1)
+    benchmarks_dir: str | None = option(None, "folder of local benchmark copies (None: $ORCA_MATH_BENCHMARKS_DIR, "
+                                        "else the Hub)", flag="--benchmarks-dir")
+
+
+class EvalGradingSection(Section):
+    """How replies are graded against the gold answers."""
+
+    mode: GradeMode | None = option(None, "exact, llm (the paper's GPT-4-based exact match) or hybrid (None: hybrid)",
+                                    flag="--grading", dest="grading")
+    grader_model: str | None = option(None, "model spec of the LLM grader (None: the student model)",
+                                      flag="--grader-model")
+    audit_rate: float = option(0.0, "share of deterministic verdicts also sent to the LLM grader", flag="--audit-rate",
+                               ge=0, le=1)
+
+
+class EvalRecipe(Section):
+    """A benchmark evaluation: what `orca-math eval` does with the same settings as flags."""
+
+    kind: Literal["eval"] = Field("eval", description="the job this recipe runs")
+    out: str | None = option(None, "the output folder (None: give --out to `orca-math run`)")
+    model: EvalModelSection = Field(description="the student model")
+    benchmarks: BenchmarkSection = Field(default_factory=BenchmarkSection, description="the benchmarks")
+    grading: EvalGradingSection = Field(default_factory=EvalGradingSection, description="grading")
+    concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency", ge=1)
+    timeout: float | None = option(None, "seconds one attempt of a model request may take (None: 300)",
+                                   flag="--timeout", gt=0)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
+    batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
+    recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
+
+
+__all__ = ["EvalRecipe", "LearnRecipe"]
