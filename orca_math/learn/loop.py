@@ -149,18 +149,24 @@ class IterativeLearner:
         sampling_policy: "uniform" samples `samples_per_problem` responses of every problem;
             "prop2diff" spends the same budget in proportion to each problem's fail rate (its
             ``pass_rate`` column from ``generate --student``; see `orca_math.learn.allocation`).
+        recipe: a `LearnRecipe` (`orca_math.recipes`) that supplies the settings instead.
 
     Raises:
         ConfigError: a bad argument, or `out` holds a loop run with different settings.
     """
 
-    def __init__(self, base_model: str | Path, data: Any, *, out: str | Path, preset: str | TrainingPreset = "tiny",
+    def __init__(self, base_model: str | Path | None = None, data: Any = None, *, out: str | Path | None = None,
+                 recipe: Any = None, preset: str | TrainingPreset = "tiny",
                  preference_method: str = "kto", iterations: int = 3, samples_per_problem: int = 4,
                  grading: GradingPolicy | str | None = None, sampler_model_factory: Callable[[Path], ModelLike] | None = None,
                  eval: EvalSpec = 0.1, trainers: Mapping[str, Trainer] | None = None, temperature: float = 0.7,
                  top_p: float = 0.95, max_tokens: int = 1024, preference_options: PreferenceOptions | None = None,
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
                  progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None, sampling_policy: str = "uniform") -> None:
+        if recipe is not None:  # a `LearnRecipe` supplies every setting; base_model, data and out may override
+            return self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out))  # type: ignore[misc]
+        if base_model is None or data is None or out is None:
+            raise ConfigError("IterativeLearner needs base_model, data and out (or a recipe= that names them).")
         if preference_method not in ("kto", "dpo"):
             raise ConfigError(f"preference_method={preference_method!r}: use 'kto' or 'dpo'.")
         check_positive_int("iterations", iterations)

@@ -135,6 +135,7 @@ class Pipeline:
         mode: "online" (default) sends each call as it comes; "batch" sends them through the
             provider's batch API at the batch price (see docs/batch.md).
         batch: options of batch mode (`orca_math.engine.batch.BatchOptions`).
+        recipe: a `GenerateRecipe` that supplies the arguments above, and `run`'s seeds and `out`.
         target_rows: draw seeds until this many rows pass every stage, then stop, and cut the
             dataset to exactly this many in seed order (see `orca_math.pipeline.targets`); the
             seeds (and `limit`) bound the draw. It enters the run key, so a rerun keeps it.
@@ -167,9 +168,14 @@ class Pipeline:
         batch: Any = None,
         target_rows: int | None = None,
         band_shares: dict[str, float] | None = None,
+        recipe: Any = None,
     ) -> None:
         from orca_math.pipeline.targets import check_band_shares, check_target_executor, check_target_rows
 
+        self.recipe = recipe
+        if recipe is not None:  # it supplies these; one of them passed as well is a ConfigError
+            stages, model, engine, executor, mode, batch, target_rows, band_shares = recipe.pipeline_arguments(
+                stages, model, engine, executor, mode, batch, target_rows, band_shares)
         self.target_rows = check_target_rows(target_rows)
         self.band_shares = check_band_shares(band_shares, self.target_rows)
         if self.target_rows is not None:
@@ -237,9 +243,9 @@ class Pipeline:
 
     async def run(
         self,
-        seeds: Any,
+        seeds: Any = None,
         *,
-        out: str | Path,
+        out: str | Path | None = None,
         limit: int | None = None,
         fresh: bool = False,
         formats: Sequence[str] = ("hf",),
@@ -250,8 +256,8 @@ class Pipeline:
 
         Args:
             seeds: a seed file (JSONL, CSV, parquet), a saved dataset folder, an HF dataset name,
-                or an iterable of dicts; see `orca_math.data.read_seeds`.
-            out: the output folder. The run's checkpoints live in `out/runs/<run key>`.
+                or an iterable of dicts; see `orca_math.data.read_seeds`. None: the recipe's.
+            out: the output folder. The run's checkpoints live in `out/runs/<run key>`. None: the recipe's.
             limit: use only the first `limit` seeds.
             fresh: discard an existing run with the same key instead of resuming it.
             formats: output formats: any of "hf" (always written), "parquet", "jsonl".
@@ -264,6 +270,8 @@ class Pipeline:
         """
         from orca_math.data.seeds import read_seeds
 
+        if self.recipe is not None:  # what the call leaves out the recipe says, and out/recipe.yaml records it
+            seeds, out, limit, seed_options, formats = self.recipe.start_run(seeds, out, limit, seed_options, formats)
         out = Path(out)
         seed_options = {**(seed_options or {}), "limit": limit}
         # One pass over the seeds before any money is spent: it counts them for the progress bars and
@@ -359,7 +367,7 @@ class Pipeline:
             if isinstance(self.model_spec, str):
                 await_close(client)
 
-    def run_sync(self, seeds: Any, **kwargs: Any) -> PipelineResult:
+    def run_sync(self, seeds: Any = None, **kwargs: Any) -> PipelineResult:
         """Synchronous `run`; also works inside a running event loop such as Jupyter's."""
         return run_sync(self.run(seeds, **kwargs))
 

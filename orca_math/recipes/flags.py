@@ -49,6 +49,8 @@ def _encode(info: dict[str, Any], value: Any, annotation_default: Any) -> list[s
     codec = info.get("codec")
     if codec == "prices":
         return [part for name, (inp, out) in value.items() for part in (flag, f"{name}={inp},{out}")]
+    if codec == "shares":
+        return [flag, ",".join(f"{name}={share}" for name, share in value.items())]
     if codec in ("pairs", "preset"):
         return [part for name, item in value.items() for part in (flag, f"{name}={_scalar(item)}")]
     if isinstance(value, list):
@@ -76,6 +78,10 @@ def _decode(info: dict[str, Any], value: Any) -> Any:
     if info.get("invert"):
         return not value
     codec = info.get("codec")
+    if codec == "shares":
+        from orca_math.pipeline.targets import parse_band_shares
+
+        return None if value is None else parse_band_shares(str(value))
     if codec in ("prices", "pairs", "preset"):
         decoded: dict[str, Any] = {}
         for item in value or []:

@@ -52,6 +52,24 @@ class VerificationSection(Section):
                                    flag="--keep-unverified")
 
 
+class CurationSection(Section):
+    """What the run aims for and keeps: a number of rows, difficulty against a student, curation policies."""
+
+    target_rows: int | None = option(None, "draw seeds until this many rows pass every stage, then stop and keep "
+                                     "exactly this many, in seed order (null: use every seed)", flag="--target-rows",
+                                     ge=1)
+    student: str | None = option(None, "measure each kept problem's difficulty against this student (a spec such as "
+                                 "vllm:ckpt/m1, hf:ckpt/m1 or a server URL): pass_rate and a difficulty band",
+                                 flag="--student")
+    student_samples: int = option(4, "with student: samples per problem (at temperature 0.7 and top_p 0.95)",
+                                  flag="--student-samples", ge=1)
+    curate: list[str] = option([], "with student: policies, e.g. keep:hard,medium (keep only those bands) or "
+                               "harden-easy:1 (send easy problems back to the Suggester and Editor)", flag="--curate")
+    band_shares: dict[str, float] | None = option(
+        None, "with target_rows and student: each difficulty band's share of the target, e.g. {hard: 0.5, medium: "
+        "0.3, easy: 0.2}", flag="--band-shares", codec="shares")
+
+
 class OutputSection(Section):
     """Extra output formats; the HF dataset folder is always written."""
 
@@ -68,6 +86,7 @@ class GenerateRecipe(Section):
     model: ModelSection = Field(default_factory=ModelSection, description="the teacher model")
     stages: GenerateStages = Field(default_factory=GenerateStages, description="the stages and their settings")
     verification: VerificationSection = Field(default_factory=VerificationSection, description="answer verification")
+    curation: CurationSection = Field(default_factory=CurationSection, description="row targets")
     engine: EngineSection = Field(default_factory=EngineSection, description="how model calls are made")
     cost: CostSection = Field(default_factory=CostSection, description="budget and prices")
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
@@ -75,16 +94,35 @@ class GenerateRecipe(Section):
     outputs: OutputSection = Field(default_factory=OutputSection, description="output formats")
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
 
+    def record(self, out: str | Path) -> Path:
+        """Write this recipe, resolved, into a run's output folder as recipe.yaml (see `orca_math.recipes.record`)."""
+        from orca_math.recipes.record import write_run_recipe
+
+        return write_run_recipe(self.model_copy(update={"out": None}), out)
+
     def stage_list(self) -> list[Any]:
         """The stages this recipe runs, as `default_stages` builds them."""
         from orca_math.pipeline import default_stages
 
         verify = None if self.verification.verify == "none" else self.verification.verify
         s = self.stages
-        return default_stages(rounds=s.rounds, solutions=s.solutions, verify=verify,
-                              keep_unverified=self.verification.keep_unverified, keep_rounds=s.keep_rounds,
-                              max_answer_chars=s.max_answer_chars, dedup=s.dedup, decontaminate=s.decontaminate,
-                              expand=s.expand, benchmarks_dir=s.benchmarks_dir)
+        stages = default_stages(rounds=s.rounds, solutions=s.solutions, verify=verify,
+                                keep_unverified=self.verification.keep_unverified, keep_rounds=s.keep_rounds,
+                                max_answer_chars=s.max_answer_chars, dedup=s.dedup, decontaminate=s.decontaminate,
+                                expand=s.expand, benchmarks_dir=s.benchmarks_dir)
+        from orca_math.pipeline.curation import Curation, curation_stages
+
+        curation = Curation.parse(self.curation.curate)
+        if self.curation.student is None:
+            if curation.active:
+                from orca_math.recipes.fields import RecipeError
+
+                raise RecipeError("recipe field curation.curate needs difficulty bands: set curation.student.")
+            return stages
+        from orca_math.pipeline.difficulty import Difficulty
+
+        measured = [*stages, Difficulty(self.curation.student, k=self.curation.student_samples)]
+        return [*stages, measured[-1], *curation_stages(curation, measured)]
 
     def seed_options(self) -> dict[str, Any]:
         """The `read_seeds` options of the seed section (as `Pipeline.run(seed_options=...)` takes them)."""
@@ -93,8 +131,42 @@ class GenerateRecipe(Section):
                    "split": s.split, "max_seed_chars": s.max_seed_chars}
         return {k: v for k, v in options.items() if v is not None and not (k == "split" and v == "train")}
 
-    def pipeline_arguments(self) -> dict[str, Any]:
-        """The keyword arguments of `Pipeline` this recipe means (stages, model, engine, executor, mode, batch)."""
+    def pipeline_arguments(self, *given: Any) -> tuple[Any, ...]:
+        """What `Pipeline(recipe=...)` takes from the recipe: stages, model, engine, executor, mode, batch,
+        target_rows and band_shares, in that order.
+
+        Args:
+            given: those arguments as the caller passed them; one that is not its default is refused.
+
+        Raises:
+            ConfigError: an argument given beside the recipe.
+        """
+        names = ("stages", "model", "engine", "executor", "mode", "batch", "target_rows", "band_shares")
+        defaults = (None, "local", None, None, "online", None, None, None)
+        both = [name for name, value, default in zip(names, given, defaults, strict=False) if value != default]
+        if both:
+            from orca_math.errors import ConfigError
+
+            raise ConfigError(f"Pipeline(recipe=...) takes {', '.join(both)} from the recipe; change the recipe's "
+                              "fields instead of passing them too.")
+        arguments = self.pipeline_keywords()
+        return tuple(arguments[name] for name in names)
+
+    def start_run(self, seeds: Any, out: Any, limit: Any, seed_options: Any, formats: Any) -> tuple[Any, ...]:
+        """`Pipeline.run`'s seeds, out, limit, seed options and formats, the recipe's where the call leaves
+        them out; the recipe is recorded in `out/recipe.yaml`."""
+        from orca_math.recipes.fields import RecipeError
+
+        out = self.out if out is None else out
+        if out is None:
+            raise RecipeError("the recipe has no out: set its out field or pass out= to run.")
+        self.record(out)
+        return (self.seeds.path if seeds is None else seeds, out, self.seeds.limit if limit is None else limit,
+                self.seed_options() if seed_options is None else seed_options,
+                tuple(self.outputs.formats) if tuple(formats) == ("hf",) else formats)
+
+    def pipeline_keywords(self) -> dict[str, Any]:
+        """The keyword arguments of `Pipeline` this recipe means."""
         from orca_math.engine.config import EngineConfig
 
         cache: bool | Path = self.engine.cache
@@ -130,7 +202,8 @@ class GenerateRecipe(Section):
                 values["max_poll_seconds"] = max(values["poll_seconds"], min(600.0, values["poll_seconds"] * 10))
             batch = BatchOptions(**values)
         return {"stages": self.stage_list(), "model": model, "engine": engine, "executor": executor,
-                "mode": "batch" if self.batch.enabled else "online", "batch": batch}
+                "mode": "batch" if self.batch.enabled else "online", "batch": batch,
+                "target_rows": self.curation.target_rows, "band_shares": self.curation.band_shares}
 
 
-__all__ = ["GenerateRecipe", "GenerateStages", "OutputSection", "VerificationSection"]
+__all__ = ["CurationSection", "GenerateRecipe", "GenerateStages", "OutputSection", "VerificationSection"]

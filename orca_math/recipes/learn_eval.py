@@ -57,6 +57,10 @@ class SamplingSection(Section):
     sampler: Literal["auto", "vllm", "serve", "hf"] = option(
         "auto", "what samples and evaluates each checkpoint: vllm, serve (`vllm serve` on a local port), hf "
         "(transformers); auto: vllm when installed with a GPU, else hf", flag="--sampler")
+    policy: Literal["uniform", "prop2diff"] = option(
+        "uniform", "how the k-per-problem budget is spent: uniform (k each, the paper's) or prop2diff (in proportion "
+        "to each problem's fail rate, its pass_rate column from generate's curation.student)", flag="--curate",
+        dest="curate")
     concurrency: int | None = option(None, "samples and gradings in flight at once (None: 8, or 256 with a vLLM "
                                      "sampler)", flag="--concurrency", ge=1)
 
@@ -99,6 +103,61 @@ class LearnRecipe(Section):
                                                description="evaluation after each iteration")
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
+
+    def learner_arguments(self, **given: Any) -> dict[str, Any]:
+        """The keyword arguments of `IterativeLearner` this recipe means (see `learner_arguments`)."""
+        return learner_arguments(self, **given)
+
+
+def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of `IterativeLearner` a learn recipe means; `given` (not None) override
+    base_model, data and out."""
+    from orca_math.errors import ConfigError
+    from orca_math.grading import GradingPolicy
+    from orca_math.learn.loop import default_sampler
+    from orca_math.learn.presets import get_preset
+
+    s, e = recipe.sampling, recipe.evaluation
+    mode = recipe.grading.mode or "exact"
+    if mode != "exact" and not recipe.grading.grader_model:
+        raise ConfigError(f"recipe field grading.mode={mode!r} needs grading.grader_model (a strong model spec).")
+    grading: Any = GradingPolicy(mode="exact") if mode == "exact" else GradingPolicy(recipe.grading.grader_model,
+                                                                                      mode=mode)
+    evaluation: Any = None
+    if e.enabled:
+        evaluation = (e.benchmarks, e.limit) if e.benchmarks else (0.1 if e.holdout is None else e.holdout)
+
+    def sampler(checkpoint: Any) -> Any:
+        return f"vllm-serve:{checkpoint}" if s.sampler == "serve" else default_sampler(checkpoint, engine=s.sampler)
+
+    data: Any = given.get("data")
+    if data is None:
+        d = recipe.data
+        options = {k: v for k, v in {"question_column": d.question_column, "answer_column": d.answer_column,
+                                     "id_column": d.id_column, "max_seed_chars": d.max_seed_chars}.items() if v}
+        options.update({"split": d.split} if d.split != "train" else {})
+        if d.limit is None and not options:
+            data = d.path
+        else:  # as `orca-math learn` reads --data with its seed options
+            from orca_math.data.seeds import read_seeds
+
+            data = [{"id": p.id, "question": p.question, "answer": p.gold_solution}
+                    for p in read_seeds(d.path, limit=d.limit, require_answers=True, **options)]
+    executor = None
+    if recipe.executor.name == "ray":
+        from orca_math.engine.ray_executor import RayExecutor
+
+        executor = RayExecutor(address=recipe.executor.ray_address, workers=recipe.executor.workers)
+    return {
+        "base_model": given.get("base_model") or recipe.training.model, "data": data,
+        "out": given.get("out") or recipe.out,
+        "preset": get_preset(recipe.training.preset, **recipe.training.overrides),
+        "preference_method": recipe.training.method, "iterations": recipe.training.iterations,
+        "samples_per_problem": s.k, "grading": grading, "sampler_model_factory": sampler, "eval": evaluation,
+        "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+        "concurrency": s.concurrency or 8, "benchmarks_dir": e.benchmarks_dir, "executor": executor,
+        "sampling_policy": s.policy,
+    }
 
 
 class EvalModelSection(Section):
