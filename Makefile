@@ -15,10 +15,11 @@ setup:
 setup-test:
 	@bash scripts/setup.sh --test
 
+# The demo's settings are a recipe file (recipes/quick-local.yaml; see docs/recipes.md).
 # Exit status 1 means some items failed (recorded with reasons in runs/demo/failures.jsonl): expected
 # with the tiny embedded model, so the demo still succeeds; 2 (could not run) does not.
 demo: setup
-	@$(VENV)/bin/orca-math generate --seeds examples/seeds.jsonl --out runs/demo --model local --limit 4 --rounds 1 \
+	@$(VENV)/bin/orca-math run recipes/quick-local.yaml \
 	  || { rc=$$?; [ $$rc -eq 1 ] && echo "demo: finished; the tiny local model failed some items, as expected (see runs/demo/failures.jsonl)"; }
 	@echo "demo: see every problem's funnel, rows and lineage in your browser: $(VENV)/bin/orca-math view runs/demo"
 

@@ -200,9 +200,104 @@ def cli_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# --------------------------------------------------------------------------------------- recipes
+
+SCHEMA_START, SCHEMA_END = "<!-- schema:start -->", "<!-- schema:end -->"
+
+
+def _type_name(annotation: object) -> str:
+    """A field's type as a reader writes it in YAML: `int | None`, `all \\| last`, `mapping`."""
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " or ".join(f"`{value}`" for value in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " or ".join(_type_name(arg) for arg in args)
+    if annotation is type(None):
+        return "null"
+    if origin is dict:
+        return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}" if args else "mapping"
+    if origin in (list, tuple):
+        inner = _type_name(args[0]) if args else "value"
+        return f"list of {inner}" if origin is list else f"pair of {inner}"
+    names = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))  # type: ignore[call-overload]
+
+
+def _bounds(field) -> str:
+    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >="}
+    parts = []
+    for item in field.metadata:
+        for name, symbol in symbols.items():
+            value = getattr(item, name, None)
+            if value is not None:
+                parts.append(f"{symbol} {value}")
+    return ", ".join(parts) or "-"
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    return f"`{json.dumps(value)}`"
+
+
+def _schema_section(kind: str, model) -> Iterator[str]:
+    from orca_math.recipes.fields import flag_info, section_type
+
+    yield f"### `kind: {kind}` ({model.__name__})"
+    yield ""
+    yield _escape(" ".join((model.__doc__ or "").split()))
+    yield ""
+    rows = [("", model)]
+    for name, field in model.model_fields.items():
+        inner = section_type(field.annotation)
+        if inner is not None and name != "recorded":
+            rows.append((name, inner))
+    for prefix, section in rows:
+        if prefix:
+            yield f"#### `{prefix}`"
+            yield ""
+            yield _escape(" ".join((section.__doc__ or "").split()))
+            yield ""
+        yield "| field | type | default | bounds | flag | description |"
+        yield "|---|---|---|---|---|---|"
+        for name, field in section.model_fields.items():
+            if not prefix and section_type(field.annotation) is not None and name != "recorded":
+                continue
+            path = f"{prefix}.{name}" if prefix else name
+            flag = flag_info(section, name).get("flag")
+            type_name = "section (see [the run's recipe](#the-recipe-a-run-keeps))" if name == "recorded" else \
+                _type_name(field.annotation)
+            yield (f"| `{path}` | {_cell(type_name)} | {_cell(_default(field))} | {_cell(_bounds(field))} | "
+                   f"{'`' + flag + '`' if flag else '-'} | {_cell(field.description or '')} |")
+        yield ""
+
+
+def recipes_page() -> str:
+    """docs/recipes.md: its hand-written text, with the schema reference between the markers rebuilt from the models."""
+    from orca_math.recipes import RECIPE_KINDS
+    from orca_math.recipes.common import Recorded
+
+    page = (DOCS / "recipes.md").read_text(encoding="utf-8")
+    head, _, rest = page.partition(SCHEMA_START)
+    _, _, tail = rest.partition(SCHEMA_END)
+    lines = [SCHEMA_START, GENERATED_NOTE.format(source="the models in orca_math/recipes"), "",
+             "Types are as written in YAML; `null` means the flag's own default applies. The `flag` column is the "
+             "command-line flag the field stands for (`--no-...` flags set a `true` field to `false`).", ""]
+    for kind, model in RECIPE_KINDS.items():
+        lines += list(_schema_section(kind, model))
+    lines += ["### `recorded` (written by a run)", "", "| field | type | description |", "|---|---|---|"]
+    lines += [f"| `recorded.{name}` | {_cell(_type_name(field.annotation))} | {_cell(field.description or '')} |"
+              for name, field in Recorded.model_fields.items()]
+    lines += ["", SCHEMA_END]
+    return head + "\n".join(lines) + tail
+
+
 # ---------------------------------------------------------------------------------------- main
 
-PAGES = {"agents.md": agents_page, "cli.md": cli_page}
+PAGES = {"agents.md": agents_page, "cli.md": cli_page, "recipes.md": recipes_page}
 
 
 def main(argv: list[str] | None = None) -> int:

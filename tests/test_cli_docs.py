@@ -47,11 +47,15 @@ def test_readme_command_line_shows_required_options_as_required():
 
 
 def test_quickstart_describes_the_demo_the_makefile_runs():
-    demo = next(line for line in (REPO / "Makefile").read_text().splitlines() if "orca-math generate" in line)
-    limit = re.search(r"--limit (\d+)", demo).group(1)
-    rounds = re.search(r"--rounds (\d+)", demo).group(1)
+    import yaml
+
+    demo = next(line for line in (REPO / "Makefile").read_text().splitlines() if "orca-math run" in line)
+    recipe_path = re.search(r"orca-math run (\S+\.yaml)", demo).group(1)
+    recipe = yaml.safe_load((REPO / recipe_path).read_text(encoding="utf-8"))
+    limit, rounds = recipe["seeds"]["limit"], recipe["stages"]["rounds"]
     quickstart = (REPO / "docs" / "quickstart.md").read_text(encoding="utf-8")
-    assert f"first {limit} seed problems" in quickstart and f"--limit {limit} --rounds {rounds}" in quickstart
+    assert f"first {limit} seed problems" in quickstart and f"`orca-math run {recipe_path}`" in quickstart
+    assert f"seeds.limit: {limit}" in quickstart and f"stages.rounds: {rounds}" in quickstart
     assert "8 seed problems" not in quickstart
 
 

@@ -225,3 +225,19 @@ def test_learn_and_eval_flags_round_trip_through_a_recipe(tmp_path):
         again = parser.parse_args([*recipe_argv(recipe), "--out", "o"])
         assert {k: v for k, v in vars(again).items() if k != "handler"} == \
                {k: v for k, v in vars(args).items() if k != "handler"}
+
+
+def test_the_schema_page_is_stale_when_a_field_changes_without_regenerating(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    page = (repo / "docs" / "recipes.md").read_text(encoding="utf-8")
+    assert "| `stages.rounds` | integer | `2` | &gt;= 0 | `--rounds` |" in page
+    for name in ("agents.md", "cli.md"):
+        (tmp_path / name).write_text((repo / "docs" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "recipes.md").write_text(page.replace("| `stages.rounds` | integer | `2` |", "| `stages.rounds` | integer | `3` |"),
+                                         encoding="utf-8")
+    check = subprocess.run([sys.executable, str(repo / "scripts" / "gen_docs.py"), "--check", "--docs-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1 and "recipes.md" in check.stderr and "cli.md" not in check.stderr

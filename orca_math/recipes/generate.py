@@ -35,7 +35,7 @@ class GenerateStages(Section):
     decontaminate: bool = option(True, "drop problems that share a 13-gram with a benchmark test set",
                                  flag="--no-decontaminate", invert=True)
     benchmarks_dir: str | None = option(None, "local copies of the benchmark test sets for decontamination "
-                                        "(None: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)", flag="--benchmarks-dir")
+                                        "(null: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)", flag="--benchmarks-dir")
     solutions: int = option(1, "Teacher solutions per problem (majority verification needs 2 or more)",
                             flag="--solutions", ge=1)
     max_answer_chars: int = option(1800, "drop answers longer than this many characters (the paper's rule: 1800)",
@@ -81,7 +81,7 @@ class GenerateRecipe(Section):
     """A generation run: what `orca-math generate` does with the same settings as flags."""
 
     kind: Literal["generate"] = Field("generate", description="the job this recipe runs")
-    out: str | None = option(None, "the output folder (None: give --out to `orca-math run`)")
+    out: str | None = option(None, "the output folder (null: give --out to `orca-math run`)")
     seeds: SeedSection = Field(description="where the seed problems come from")
     model: ModelSection = Field(default_factory=ModelSection, description="the teacher model")
     stages: GenerateStages = Field(default_factory=GenerateStages, description="the stages and their settings")
