@@ -216,7 +216,10 @@ def test_learn_and_eval_flags_round_trip_through_a_recipe(tmp_path):
     from orca_math.recipes import recipe_argv, recipe_from_args
 
     parser = build_parser()
-    for argv in (["learn", "--model", "m", "--data", "d.jsonl", "--out", "o", "--preset", "tiny", "--set", "max_steps=3",
+    for argv in (["generate", "--seeds", "s.jsonl", "--out", "o", "--student", "hf:x", "--curate", "keep:hard",
+                  "--band-shares", "hard=0.5,easy=0.5", "--target-rows", "4", "--price", "m=1.0,2.0", "--no-dedup",
+                  "--cache-file", "c.sqlite", "--completion-tokens", "teacher=300", "--format", "jsonl"],
+                 ["learn", "--model", "m", "--data", "d.jsonl", "--out", "o", "--preset", "tiny", "--set", "max_steps=3",
                   "--k", "2", "--no-eval", "--grading", "exact", "--executor", "local"],
                  ["eval", "--model", "local", "--out", "o", "--benchmarks", "gsm8k", "--limit", "3",
                   "--benchmark-file", "x.jsonl", "--name", "mine", "--audit-rate", "0.2", "--batch"]):
