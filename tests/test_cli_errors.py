@@ -20,11 +20,13 @@ def _seeds(path, n=2):
     return path
 
 
-def test_a_rejected_key_with_v_keeps_exit_2_and_shows_the_traceback_as_debug(tmp_path):
-    with FaultServer(FaultConfig(api_key="sk-right-key-000")) as server:
+@pytest.mark.parametrize("fault", ["a rejected key (401)", "a run stopped by the server's refusal (404 for every item)"])
+def test_a_user_error_with_v_keeps_exit_2_and_shows_the_traceback_as_debug(fault, tmp_path):
+    key_check = "401" in fault
+    with FaultServer(FaultConfig(api_key="sk-right-key-000" if key_check else None)) as server:
         env = {**os.environ, "OPENAI_API_KEY": "sk-wrong-key-111"}
-        argv = ["solve", "--seeds", str(_seeds(tmp_path / "s.jsonl")), "--model", server.base_url, "--model-name",
-                "fault-model", "--no-progress"]
+        argv = ["solve", "--seeds", str(_seeds(tmp_path / "s.jsonl", 2 if key_check else 25)), "--model", server.base_url,
+                "--model-name", "fault-model" if key_check else "no-such-model", "--no-progress"]
         quiet = subprocess.run([sys.executable, "-m", "orca_math", *argv, "--out", str(tmp_path / "a.jsonl")],
                                capture_output=True, text=True, env=env, timeout=300)
         verbose = subprocess.run([sys.executable, "-m", "orca_math", "-v", *argv, "--out", str(tmp_path / "b.jsonl")],
