@@ -100,6 +100,9 @@ def test_lineage_has_every_stage_node_as_the_checkpoints_hold_it(client, run):
     inserted = "".join(text for op, text in tree["diff"] if op == "insert")
     assert inserted == tree["node"]["question"][len(tree["ancestors"][-1]["question"]):]
     assert tree["suggestions"] == ["add a second step", "add a sharing step"] and tree["solutions"]
+    seed_text, round1 = tree["ancestors"][0]["question"], tree["ancestors"][1]
+    assert "".join(text for op, text in round1["diff"] if op == "insert") == round1["question"][len(seed_text):]
+    assert round1["suggestions"] == ["add a second step", "add a sharing step"] and "diff" not in tree["ancestors"][0]
     # The seed's children include its Ask-Me-Anything problems and its first hardening round.
     seed = client.get(f"/api/problem/{tree['ancestors'][0]['id']}").json()
     children = {c["id"] for c in seed["children"]["items"]}

@@ -55,9 +55,11 @@ def _brief(reader: GenerationReader, problem_id: str) -> dict[str, Any]:
         return {"id": problem_id, "missing": True}
     last = entries[-1]
     text = next((e.get("question") for e in reversed(entries) if e.get("question")), "")
+    metadata = next((e.get("metadata") for e in entries if isinstance(e.get("metadata"), dict)), None) or {}
     return {"id": problem_id, "question": text, "origin": last.get("origin"), "round": last.get("round"),
             "status": _status(reader, last), "stage": last["_stage"], "reason": last.get("reason"),
-            "parent_id": next((e.get("parent_id") for e in entries if e.get("parent_id")), None)}
+            "parent_id": next((e.get("parent_id") for e in entries if e.get("parent_id")), None),
+            "statement": metadata.get("statement"), "suggestions": metadata.get("suggestions")}
 
 
 def _relatives(reader: GenerationReader, ids: list[str]) -> dict[str, Any]:
@@ -91,6 +93,10 @@ def lineage(reader: GenerationReader, problem_id: str) -> dict[str, Any] | None:
     diff = None
     if ancestors and not ancestors[0].get("missing") and node.get("origin") == "suggester_editor":
         diff = word_diff(ancestors[0].get("question") or "", node.get("question") or "")
+    # Each earlier hardening round on the way, with its own suggestions and edit, so the page reads round by round.
+    for child, parent_brief in zip(ancestors, ancestors[1:], strict=False):
+        if child.get("origin") == "suggester_editor" and not parent_brief.get("missing"):
+            child["diff"] = word_diff(parent_brief.get("question") or "", child.get("question") or "")
     outcome = {"status": node["status"], "stage": last["_stage"], "reason": last.get("reason"), "detail": last.get("detail"),
                "raw_reply": last.get("raw_reply"), "error_type": last.get("error_type"), "duplicate_of": last.get("duplicate_of")}
     siblings = [i for i in reader.children_of(node["parent_id"]) if i != problem_id] if node.get("parent_id") else []

@@ -200,15 +200,16 @@
     if (item.missing) return el("div", { class: "node" }, label ? el("h3", {}, label) : null, item.id, el("span", { class: "muted" }, " (not in this run)"));
     return el("div", { class: "node " + String(item.status || "").replace(/\s+/g, "-"), dataset: { id: item.id } },
       el("h3", {}, label ? label + ": " : "", problemLink(item.id), " ", badge(item.status), el("span", { class: "muted" }, item.origin + (item.round ? " round " + item.round : ""))),
-      el("div", { class: "question" }, item.question || ""));
+      item.diff ? [item.suggestions ? el("div", { class: "muted" }, "suggestions: " + item.suggestions.join("; ")) : null, diffView(item.diff, false)]
+        : el("div", { class: "question" }, item.question || ""));
   }
   function relatives(title, group, id) {
     if (!group || !group.total) return el("section", { id: id }, el("h2", {}, title), el("p", { class: "muted" }, "none"));
     const more = group.total > group.items.length ? el("p", { class: "muted" }, "showing " + group.items.length + " of " + group.total) : null;
     return el("section", { id: id }, el("h2", {}, title + " (" + group.total + ")"), group.items.map((item) => brief(item)), more);
   }
-  function diffView(parts) {
-    return el("div", { class: "question", id: "diff" }, parts.map(([op, text]) => op === "insert" ? el("ins", {}, text) : op === "delete" ? el("del", {}, text) : text));
+  function diffView(parts, main) {
+    return el("div", { class: "question", id: main === false ? null : "diff" }, parts.map(([op, text]) => op === "insert" ? el("ins", {}, text) : op === "delete" ? el("del", {}, text) : text));
   }
   function renderLineage(p) {
     const node = p.node;
