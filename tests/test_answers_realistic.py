@@ -246,3 +246,57 @@ def test_a_number_word_after_an_equals_sign_is_a_sure_result():
     reply = "First multiply: 3 * 4 = 12.\nThen add six: 12 + 6 = eighteen."
     assert check_answer("18", reply, min_confidence="sole").result == "equal"
     assert check_answer("12", reply, min_confidence="sole").result == "not_equal"
+
+
+SAM = "Sam reads 12 pages a day. How many days will it take him to read a 180-page book?"
+
+
+@pytest.mark.parametrize(
+    ("question", "reply"),
+    [
+        (LENA, "Lena now has 31 marbles.\n\nTo double-check: 31 + 12 + 7 = 50. ✓"),
+        (LENA, "Lena has **31** marbles left. She started with 50, lost 12, and gave 7 away, so 50 − 12 − 7 = 31."),
+        (LENA, "1. Start: 50 marbles\n2. Lost: 12 → 50 − 12 = 38\n3. Gave away: 7 → 38 − 7 = 31\n\n**Lena has 31 marbles now.**"),
+        (SAM, "It will take Sam 31 days. Each day he reads 12 pages, and 31 × 12 = 180."),
+        (SAM, "## Solution\n\nPages per day: 12\nTotal pages: 180\n\nDays = 180 / 12 = **31**\n\nSo Sam will finish in 31 days."),
+    ],
+)
+def test_a_check_after_the_answer_is_not_the_answer(question, reply):
+    # (31 × 12 is not 180: the checker reads what the reply states, not whether its arithmetic holds.)
+    assert check_answer("31", reply, question=question, min_confidence="sole").result == "equal"
+    assert verdict("50", reply, question) == "not_equal"
+    assert verdict("180", reply, question) == "not_equal"
+
+
+def test_a_step_whose_result_is_a_given_number_is_still_the_answer():
+    question = "Mary had 12 oranges. She gave 2 to each of her 3 daughters and 3 to her son. How many are left?"
+    reply = "Her three daughters received 3 * 2 = 6 oranges.\nShe gave 6 + 3 = 9 oranges in total.\nShe kept 12 - 9 = 3 oranges."
+    assert verdict("3", reply, question) == "equal"
+    assert verdict("9", reply, question) == "not_equal"
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "gold"),
+    [  # GSM8K train solutions the first hedge rule misread (found by running it on all 7,473)
+        ("A month costs $10, and the annual plan is 20% off. How much do you pay for the annual plan?",
+         "A year costs $12 * 10 = $120.\nWith the discount you would pay $120 * (1-20%) = $96 for the annual subscription",
+         "96"),
+        ("She worked 35 hours in weeks 1 and 2 and 48 hours in weeks 3 and 4. How many more hours in weeks 3 and 4?",
+         "Week 1 + Week 2 = 35 + 35 = 70 hours\nWeek 3 + Week 4 = 48 + 48 = 96 hours\n"
+         "Subtract Weeks 3-4 from Weeks 1-2 = 96 - 70 = 26", "26"),
+        ("A $350 dress sold for $140. What percentage off did she get?",
+         "She saved $350 - $140 = $210.\nThat means she saved $210 / $350 = 0.60 or 60% off on the dress.", "60"),
+        ("15% of the 3000 cars cost less than $15000 and 40% cost more than $20000. "
+         "How many of them cost between $15000 and $20000?",
+         "450 + 1200 = 1650 cars are outside the range.\n"
+         "Out of 3000 cars, there will then be 3000-1650 = 1350 cars left which cost between $15000 and $20000", "1350"),
+        ("He gets $10,000 if he averages 30 or more points a game and $8,000 otherwise. He scored 150 points in "
+         "5 games. How much does he get paid for the week?",
+         "He averaged 30 points a game because 150 divided by 5 equals 30.\n"
+         "He gets paid $10,000 because that's how much he gets if he averages 30 or more points that week.", "10000"),
+    ],
+)
+def test_alternatives_that_are_not_two_answers(question, reply, gold):
+    comparison = check_answer(gold, reply, question=question)
+    # Not a hedge, so never "not_equal" ("0.60 or 60%" is one value, and stays cant_tell between them).
+    assert comparison.method != "hedge" and comparison.result != "not_equal", comparison

@@ -59,7 +59,7 @@ _NOT_NOUNS = frozenset(
 @lru_cache(maxsize=4096)
 def read_ask(question: str) -> Ask:
     """What `question` asks for, read from its last question sentence (cached: graded per sample)."""
-    ask = _last_ask(question)
+    ask = last_ask(question)
     stated = _IN_UNIT.search(ask)
     if stated:
         found = unit_of(stated.group(1))
@@ -79,7 +79,7 @@ def read_ask(question: str) -> Ask:
     return _NONE
 
 
-def _last_ask(question: str) -> str:
+def last_ask(question: str) -> str:
     """The last sentence of `question` that asks something (its "How many ...?"), else all of it."""
     end = question.rfind("?")
     if end < 0:

@@ -12,6 +12,7 @@ from orca_math.answers.compare import Comparison, Rounding, _check_gold, _read_c
 from orca_math.answers.extract import CONFIDENCE_LEVELS, Extraction, extract_final_answer
 from orca_math.answers.hedge import MAY_JOIN_VALUES, find_hedge
 from orca_math.answers.normalize import read_number
+from orca_math.answers.setaside import given_by
 
 
 def check_answer(
@@ -68,7 +69,7 @@ def check_answer(
     gold = _in_asked_unit(gold, question)
     if extraction.rule == "none":
         return Comparison("cant_tell", "no final answer found in the response", "none", None, None, "none", "none")
-    hedge = _hedge(response, extraction)
+    hedge = _hedge(response, extraction, question)
     if hedge is not None:
         return hedge
     if extraction.candidates:
@@ -107,7 +108,7 @@ def _in_asked_unit(gold: str, question: str | None) -> str:
 _BARE_NUMBER = re.compile(r"\s*-?\d+(?:\.\d+)?(?:/\d+)?\s*")
 
 
-def _hedge(response: str, extraction: Extraction) -> Comparison | None:
+def _hedge(response: str, extraction: Extraction, question: str | None) -> Comparison | None:
     """A `not_equal` verdict when the statement that gives the answer gives two ("6 or 7 boxes")."""
     span = extraction.span
     if extraction.rule == "closing_statement" and extraction.candidates:
@@ -122,7 +123,11 @@ def _hedge(response: str, extraction: Extraction) -> Comparison | None:
     if not MAY_JOIN_VALUES.search(response, line_start, len(response) if line_end < 0 else line_end):
         return None
     statement = _statement_around(response, span)
-    found = find_hedge(statement)
+    given = given_by(question) if question else None
+    found = None
+    if extraction.confidence == "marker" and extraction.value:
+        found = find_hedge(extraction.value, given, whole_value=True)  # "Answer: 85-90"
+    found = found or find_hedge(statement, given)
     if found is None:
         return None
     reason = f"several answers: the final statement gives {found[0]} and {found[1]} ({statement.strip()[:80]!r})"

@@ -196,7 +196,8 @@ _MAX_SKIPPED = 2
 # A sentence after the answer that says it only looks back or aside: never the answer.
 _LOOKS_BACK = re.compile(
     r"^[\s*_>(-]*(?:for\s+comparison|by\s+comparison|in\s+comparison|compared\s+with|(?:as\s+a\s+)?side\s+note|"
-    r"recall(?:\s+that)?|to\s+recap|in\s+recap|recap\s*:|we\s+(?:started|began)\s+(?:from|with)|we\s+were\s+given|"
+    r"recall(?:\s+that)?|to\s+recap|(?:to\s+|let'?s\s+|let\s+us\s+)?(?:double[-\s]?check|verify|check\s+(?:this|that|it|our\s+work))\b|"
+    r"(?:as\s+a\s+|sanity\s+)check\b|check(?:ing)?\s*:|verification\s*:|in\s+recap|recap\s*:|we\s+(?:started|began)\s+(?:from|with)|we\s+were\s+given|"
     r"(?:this|that)\s+used|the\s+(?:problem|question)\s+(?:says|said|gave|gives|states|stated|tells)|"
     r"as\s+(?:given|stated)(?:\s+in\s+the\s+(?:problem|question))?\b|note\s+that\b(?=[^.]*\bwould\b)|"
     r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference|"
@@ -204,14 +205,15 @@ _LOOKS_BACK = re.compile(
     r"(?:without|otherwise|had\s+(?:she|he|they|it|we|you)\s+not)\b[^.!?\n]*\bwould\b)",
     re.I,
 )
-Recap = Callable[[str, list[Mention]], bool]
+# (sentence, its mentions, the reply before it) -> whether the sentence only restates the question.
+Recap = Callable[[str, list[Mention], str], bool]
 
 
 def _looks_back(masked: str, span: tuple[int, int], mentions: list[Mention], recap: Recap | None) -> bool:
     sentence = masked[span[0] : span[1]]
     if _LOOKS_BACK.match(sentence):
         return True
-    return recap is not None and recap(sentence, mentions)
+    return recap is not None and recap(sentence, mentions, masked[max(0, span[0] - _TAIL_CHARS) : span[0]])
 
 
 def _is_remark(sentence: str) -> bool:

@@ -13,8 +13,10 @@ What is not a hedge:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from orca_math.answers.mentions import Mention, find_mentions
+from orca_math.answers.normalize import read_number
 from orca_math.answers.rating import restates, value_of
 
 # Between two values: "or", "(or", ", or maybe", en/em dash; "either" before the first one.
@@ -23,7 +25,13 @@ _OR_GAP = re.compile(
     r"else\s+|even\s+)?\$?\s*$",
     re.I,
 )
-_DASH_GAP = re.compile(r"\s*[–—]\s*\$?\s*$|-\$?$")
+_EN_DASH_GAP = re.compile(r"\s*[–—]\s*\$?\s*$")
+_HYPHEN_GAP = re.compile(r"-\$?$")
+_RANGE_BEFORE = re.compile(
+    r"(?:^|[:=]|\b(?:is|are|be|was|were|about|around|approximately|roughly|probably|likely|takes?|needs?|"
+    r"costs?|gives?|gets?|answer))\s*\$?\s*$",
+    re.I,
+)
 _BETWEEN_GAP = re.compile(r"\s+and\s+\$?\s*$", re.I)
 _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$", re.I)
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
@@ -32,31 +40,39 @@ MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d", re.I)
 _FROM_BEFORE = re.compile(r"\bfrom\s+\$?\s*$", re.I)
 
 
-def find_hedge(statement: str) -> tuple[str, str] | None:
+def find_hedge(statement: str, given: Callable[[Mention], bool] | None = None,
+               whole_value: bool = False) -> tuple[str, str] | None:
     """The first two values a final statement offers as its answer ("60", "65"), or None when it gives one.
 
     Args:
         statement: the sentence or answer line that states the reply's answer.
+        given: whether a quantity is one the question gives; two given values ("cost between $15000
+            and $20000") restate the question's condition, not two answers.
+        whole_value: `statement` is a marker's value alone ("85-90"): a hyphen then joins a range too.
     """
     if not MAY_JOIN_VALUES.search(statement):  # the common case: nothing that could join two values
         return None
     mentions = [m for m in find_mentions(statement) if m.kind not in ("year", "ordinal")]
     for first, second in zip(mentions, mentions[1:], strict=False):
         gap = statement[first.stop : second.start]
-        if not _offers_two(statement, first, second, gap):
+        if not _offers_two(statement, first, second, gap, whole_value):
             continue
         if _same_quantity(first, second) or _READS_ON.match(statement, second.stop):
+            continue
+        if given is not None and given(first) and given(second):
             continue
         return first.text, second.text
     return None
 
 
-def _offers_two(statement: str, first: Mention, second: Mention, gap: str) -> bool:
-    before = statement[max(0, first.start - 40) : first.start]
+def _offers_two(statement: str, first: Mention, second: Mention, gap: str, whole_value: bool) -> bool:
+    before = statement[: first.start]
     if _OR_GAP.fullmatch(gap):
         return True
-    if _DASH_GAP.fullmatch(gap) and first.kind in ("number", "word") and not _FROM_BEFORE.search(before):
-        # "85–90", "85-90": a range; "85 - 90" with spaces is a subtraction and is not matched here.
+    # "85–90" after "is", ":" or "about": a range. A hyphen joins a range only in a marker's value alone
+    # ("Answer: 85-90"): in prose "1-20%" subtracts and "Weeks 3-4" labels.
+    dash = _EN_DASH_GAP.fullmatch(gap) or (whole_value and _HYPHEN_GAP.fullmatch(gap))
+    if dash and first.kind in ("number", "word") and (whole_value or _RANGE_BEFORE.search(before)):
         a, b = value_of(first), value_of(second)
         return a is not None and b is not None and a < b
     if _BETWEEN_GAP.fullmatch(gap) and _BETWEEN_BEFORE.search(before):
@@ -65,8 +81,12 @@ def _offers_two(statement: str, first: Mention, second: Mention, gap: str) -> bo
 
 
 def _same_quantity(first: Mention, second: Mention) -> bool:
-    """ "90 minutes, or 1.5 hours", "18 or eighteen": one answer written twice."""
+    """ "90 minutes, or 1.5 hours", "18 or eighteen", "0.60 or 60%": one answer written twice."""
     if restates(first, second) or restates(second, first):
         return True
-    a, b = value_of(first), value_of(second)
-    return a is not None and a == b
+    a, b = read_number(first.text), read_number(second.text)
+    if a is None or b is None:
+        return False
+    if a.percent != b.percent:
+        return (a.value if a.percent else a.value * 100) == (b.value if b.percent else b.value * 100)
+    return a.value == b.value

@@ -34,7 +34,7 @@ from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 
-from orca_math.answers.ask import Ask, dimension_of, read_ask
+from orca_math.answers.ask import Ask, dimension_of, last_ask, read_ask
 from orca_math.answers.closing import Candidate
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
@@ -82,27 +82,69 @@ def question_numbers(question: str) -> frozenset[Given]:
 def question_recap(question: str):
     """A test for sentences that only restate `question`, for `read_closing`'s `recap`.
 
-    A sentence restates the question when it is one of the question's sentences written again, or when
-    it has two or more quantities, all of them numbers the question gives, and no "=" or conclusion
-    word ("So Lena has 31 marbles. She began with 50, lost 12 and gave away 7.").
+    A sentence restates the question when it is one of the question's sentences written again; when it
+    has two or more quantities, all of them numbers the question gives, and no "=" or conclusion word
+    ("So Lena has 31 marbles. She began with 50, lost 12 and gave away 7."); or when it is a check: an
+    equation whose result is a number the question gives, and whose other numbers are given or were
+    written just before ("It will take Sam 15 days. Each day he reads 12 pages, and 15 × 12 = 180.").
     """
     given = question_numbers(question)
     words = _plain_words(question)
+    ask_words = _content_words(last_ask(question))
 
-    def restates_question(sentence: str, mentions: list) -> bool:
+    def restates_question(sentence: str, mentions: list, before: str) -> bool:
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
             return True
-        # Only given numbers, two or more, no equation and no conclusion: "..., so the total is 44" may
-        # be a (wrong) answer that happens to restate the question.
-        if len(mentions) < 2 or "=" in sentence or CONCLUSION.search(sentence):
+        # "..., so the total is 44" may be a (wrong) answer that happens to restate the question, and so
+        # may "He gets paid $10,000 because ... 30 points" for "How much does he get paid?": a sentence
+        # that shares a word with the ask speaks to it ("We used $6 and $11" does not).
+        if len(mentions) < 2 or CONCLUSION.search(sentence):
             return False
         # Units must agree as for setting aside: "She needs 8 boxes to pack all 56 pencils." for a
         # question with "8 pencils" is an answer, not a recap.
-        return all(_keys(m.text, m.unit) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
-                   for m in mentions)
+        is_given = [bool(_keys(m.text, m.unit)) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
+                    for m in mentions]
+        if "=" not in sentence:
+            return all(is_given) and not _content_words(sentence) & ask_words
+        if not is_given[-1] or sentence.rfind("=") > mentions[-1].start:
+            return False  # an equation whose result is new, or not the last quantity: a step, not a check
+        # The sentence before states its answer plainly (no equation), and the check uses it: "It will
+        # take Sam 15 days." then "15 × 12 = 180". After "6 + 3 = 9 oranges", "12 - 9 = 3" is a step.
+        previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
+        if "=" in previous or all(is_given):  # "12/3 = 4 pounds": all given, yet a step
+            return False
+        stated = {parsed.value for m in _DIGITS.finditer(previous) if (parsed := read_number(m.group()))}
+        return all(given_one or ((parsed := read_number(m.text)) is not None and parsed.value in stated)
+                   for m, given_one in zip(mentions, is_given, strict=True))
 
     return restates_question
+
+
+_DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def given_by(question: str):
+    """A test for mentions that repeat a number `question` gives, in a unit that agrees."""
+    given = question_numbers(question)
+    return lambda mention: bool(_keys(mention.text, mention.unit)) and _in_question(
+        Candidate((mention.text,), (0, 0), "neutral"), given)
+
+
+def _content_words(text: str) -> set[str]:
+    """Lower-case words of `text` that carry meaning (plural "s" dropped), for comparing with the ask."""
+    words = {word.rstrip("s") for word in _WORD.findall(text.lower())}
+    return {word for word in words if len(word) > 2 and word not in _STOP_WORDS}
+
+
+_WORD = re.compile(r"[a-z]+")
+_STOP_WORDS = frozenset(
+    "how many much does did doe was were will would can could the and for with from that this what which who "
+    "whom whose their they them she her his him its you your are have ha had been being there then than "
+    "all total altogether each every some any into onto over after before if when now only just more less "
+    "value given problem question use used start started began".split()
+)
 
 
 def _plain_words(text: str) -> str:
