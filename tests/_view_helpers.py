@@ -53,3 +53,17 @@ def checkpoint_rows(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
                 mine.setdefault(record["failure"]["id"], []).append(record["failure"])
         found[path.stem] = mine
     return found
+
+
+def write_big_run(out: Path, n: int) -> None:
+    """A finished-looking run of `n` kept problems in one filter checkpoint (100 rows a line)."""
+    run_dir = out / "runs" / "big0000000000000"
+    (run_dir / "stages").mkdir(parents=True)
+    config = {"job": "generate", "stages": [{"stage": "filter", "class": "Filter", "params": {}}]}
+    (run_dir / "manifest.json").write_text(json.dumps({"run_key": "big0000000000000", "layout": 2, "config": config}))
+    with open(run_dir / "stages" / "filter.jsonl", "w") as handle:
+        for start in range(0, n, 100):
+            rows = [{"id": f"p{i}", "question": f"Problem {i}: Ann has {i} apples and gets 3 more. How many now?", "origin": "seed",
+                     "answer": "Step 1: add.\n" * 5 + f"Final answer: {i + 3}", "final_answer": str(i + 3),
+                     "verification": {"method": "program", "votes": 1}} for i in range(start, min(n, start + 100))]
+            handle.write(json.dumps({"key": f"k{start}", "status": "ok", "outputs": rows, "drops": []}) + "\n")

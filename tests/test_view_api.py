@@ -21,7 +21,7 @@ from orca_math.readers import EvaluationReader, GenerationReader, RowQuery, open
 from orca_math.readers.lineage import word_diff  # noqa: E402
 from orca_math.view.app import create_app  # noqa: E402
 from tests import _report_helpers as report  # noqa: E402
-from tests._view_helpers import HOSTILE, checkpoint_rows, make_run  # noqa: E402
+from tests._view_helpers import HOSTILE, checkpoint_rows, make_run, write_big_run  # noqa: E402
 
 
 def _app(folders, **options) -> TestClient:
@@ -146,7 +146,7 @@ def test_a_failed_item_shows_its_reason_and_raw_reply(tmp_path):
 
 
 def test_a_retried_item_shows_only_its_last_record(tmp_path):
-    _write_big_run(tmp_path / "run", 2)
+    write_big_run(tmp_path / "run", 2)
     checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
     good = json.loads(checkpoint.read_text())
     failed = {"key": good["key"], "status": "failed", "failure": {"id": "p0", "stage": "filter", "reason": "server_error",
@@ -320,24 +320,10 @@ def test_the_command_serves_loopback_and_off_loopback_needs_a_token(run):
         process.wait(timeout=30)
 
 
-def _write_big_run(out: Path, n: int) -> None:
-    """A finished-looking run of `n` kept problems in one filter checkpoint (100 rows a line)."""
-    run_dir = out / "runs" / "big0000000000000"
-    (run_dir / "stages").mkdir(parents=True)
-    config = {"job": "generate", "stages": [{"stage": "filter", "class": "Filter", "params": {}}]}
-    (run_dir / "manifest.json").write_text(json.dumps({"run_key": "big0000000000000", "layout": 2, "config": config}))
-    with open(run_dir / "stages" / "filter.jsonl", "w") as handle:
-        for start in range(0, n, 100):
-            rows = [{"id": f"p{i}", "question": f"Problem {i}: Ann has {i} apples and gets 3 more. How many now?", "origin": "seed",
-                     "answer": "Step 1: add.\n" * 5 + f"Final answer: {i + 3}", "final_answer": str(i + 3),
-                     "verification": {"method": "program", "votes": 1}} for i in range(start, min(n, start + 100))]
-            handle.write(json.dumps({"key": f"k{start}", "status": "ok", "outputs": rows, "drops": []}) + "\n")
-
-
 @pytest.mark.slow
 def test_paging_through_200000_rows_keeps_memory_bounded(tmp_path):
     n = 200_000
-    _write_big_run(tmp_path / "big", n)
+    write_big_run(tmp_path / "big", n)
     reader = GenerationReader(tmp_path / "big")
     app = _app([tmp_path / "big"])
     first = app.get("/api/rows", params={"limit": 500}).json()
@@ -361,7 +347,7 @@ def test_paging_through_200000_rows_keeps_memory_bounded(tmp_path):
 
 
 def test_a_rewritten_checkpoint_is_read_again_and_damaged_lines_are_skipped(tmp_path):
-    _write_big_run(tmp_path / "run", 300)
+    write_big_run(tmp_path / "run", 300)
     checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
     reader = GenerationReader(tmp_path / "run")
     assert reader.table.page(RowQuery())["total"] == 300
@@ -374,7 +360,7 @@ def test_a_rewritten_checkpoint_is_read_again_and_damaged_lines_are_skipped(tmp_
 
 
 def test_verification_evidence_is_shown_whatever_its_shape(tmp_path):
-    _write_big_run(tmp_path / "run", 3)
+    write_big_run(tmp_path / "run", 3)
     checkpoint = next((tmp_path / "run" / "runs").glob("*/stages/filter.jsonl"))
     record = json.loads(checkpoint.read_text())
     evidence = {"method": "program", "program": "answer = 84 / 2", "result": "42", "votes": {"42": 3, "41": 1}}
@@ -389,7 +375,7 @@ def test_verification_evidence_is_shown_whatever_its_shape(tmp_path):
 
 
 def test_a_run_whose_process_is_gone_shows_as_stopped(tmp_path):
-    _write_big_run(tmp_path / "run", 3)
+    write_big_run(tmp_path / "run", 3)
     manifest_path = next((tmp_path / "run" / "runs").glob("*/manifest.json"))
     manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "status": "running"}))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -399,3 +385,12 @@ def test_a_run_whose_process_is_gone_shows_as_stopped(tmp_path):
     assert app.get("/api/overview").json()["status"] == "stopped"
     (tmp_path / "run" / ".orca-math.lock").write_text(f"{os.getpid()}\n")  # a writer that is alive
     assert app.get("/api/overview").json()["status"] == "running"
+
+
+def test_without_the_view_extra_the_command_names_it(monkeypatch, run, capsys):
+    from orca_math.cli import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if `pip install "orca-math[view]"` had not been run
+    assert main(["view", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert 'pip install "orca-math[view]"' in error and "Traceback" not in error and len(error.strip().splitlines()) == 1

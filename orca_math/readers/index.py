@@ -13,7 +13,6 @@ shrank or was replaced (a resumed run rewrites `drops.jsonl`) makes the index st
 from __future__ import annotations
 
 import json
-import os
 import threading
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -300,12 +299,3 @@ def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:
         if end > position:
             yield start + position, data[position:end]
         position = end + 1
-
-
-def file_identity(path: Path) -> tuple[int, int] | None:
-    """(inode, size) of a file, or None when it is missing: enough to notice that it changed."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_size

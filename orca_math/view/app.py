@@ -136,7 +136,8 @@ def create_app(folders: list[str | Path], *, token: str | None = None) -> Starle
         elif isinstance(reader, LoopReader):
             found = reader.problem(problem_id)
         elif isinstance(reader, EvaluationReader):
-            found = {"id": problem_id, "items": reader.item(problem_id)} if reader.item(problem_id) else None
+            items = reader.item(problem_id)
+            found = {"id": problem_id, "items": items} if items else None
         else:
             found = None
         if found is None:
