@@ -79,8 +79,9 @@ def question_numbers(question: str) -> frozenset[Given]:
     return frozenset(numbers)
 
 
+@lru_cache(maxsize=1024)
 def question_recap(question: str):
-    """A test for sentences that only restate `question`, for `read_closing`'s `recap`.
+    """A test for sentences that only restate `question`, for `read_closing`'s `recap` (cached per question).
 
     A sentence restates the question when it is one of the question's sentences written again; when it
     has two or more quantities, all of them numbers the question gives, and no "=" or conclusion word
