@@ -293,3 +293,11 @@ def test_a_dry_run_counts_one_program_per_hardened_problem():
     assert verify.prompt_tokens > 0 and verify.completion_tokens > 0
     assert {s.name: s for s in without.stages}["verify"].calls == 0
     assert with_program.calls == without.calls + 6
+
+
+def test_a_second_model_can_write_the_programs(tmp_path):
+    teacher = ScriptedChatClient(responder=lambda m: "84 / 2 = 42.\nFinal answer: 42")
+    writer = ScriptedChatClient(responder=lambda m: "```python\nanswer = 84 // 2\n```", model="second")
+    _, rows, _ = run(tmp_path, [Solve(), Verify("program", model=writer)], teacher)
+    assert rows[0]["verification"]["program"] == "answer = 84 // 2" and rows[0]["verified"] is True
+    assert len(writer.calls) == 1 and all("variable named answer" not in str(c["messages"]) for c in teacher.calls)
