@@ -22,7 +22,7 @@ from orca_math.engine import (
     StalledError,
 )
 from orca_math.models import load_model
-from orca_math.models.errors import RateLimitError
+from orca_math.models.errors import RateLimitError, ServerError
 from orca_math.pipeline import Pipeline, Solve
 from orca_math.testing import ScriptedChatClient
 from orca_math.testing.fault_server import FaultConfig, FaultServer
@@ -142,3 +142,19 @@ def test_a_call_refused_again_and_again_waits_each_retry_after_not_a_growing_bac
 
 def _refuse_for_a_second():
     return RateLimitError("http://provider/v1 is rate limiting requests (429).", retry_after=1.0)
+
+
+def test_a_server_error_after_random_429s_waits_the_first_backoff_not_a_grown_one():
+    server_error = ServerError("http://provider/v1 answered 500; it is a server-side error and may pass.")
+    replies = iter([_refuse_for_a_second() for _ in range(5)] + [server_error, "Final answer: 42"])
+    policy = RetryPolicy(initial_wait=0.5, max_wait=60.0, jitter=0.0)
+    client = ManagedClient(ScriptedChatClient(responder=lambda m: next(replies), latency=0.05), retry=policy)
+
+    async def scenario():
+        from autogen_core.models import UserMessage
+
+        await client.create([UserMessage(content="q", source="user")])
+        return asyncio.get_running_loop().time()
+
+    ended = run_virtual(scenario())
+    assert 5.5 <= ended < 7.0, ended  # 5 x 1 s, then 0.5 s; the attempt count would have made the last wait 16 s

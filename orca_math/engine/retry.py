@@ -90,13 +90,17 @@ class RetryPolicy:
         When the server said when to come back (Retry-After), that is the wait (capped at
         `max_retry_after`, at least `initial_wait`, plus jitter): an exponential backoff that grew
         with every earlier refusal would leave an unlucky call waiting half a minute after random
-        429s, and real overload is the adaptive limit's job. Otherwise the backoff is exponential.
+        429s, and real overload is the adaptive limit's job. Otherwise the backoff is exponential in
+        the failures of this call that came without a Retry-After (a 500 after three random 429s
+        waits `initial_wait`, not eight times it).
         """
         error = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None and retry_after >= 0:
             return max(self.initial_wait, min(retry_after, self.max_retry_after)) + random.uniform(0, self.jitter)
-        return tenacity.wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter)(retry_state)
+        backoffs = getattr(retry_state, "orca_math_backoffs", 0) + 1
+        retry_state.orca_math_backoffs = backoffs  # type: ignore[attr-defined]
+        return min(self.max_wait, self.initial_wait * 2 ** (backoffs - 1)) + random.uniform(0, self.jitter)
 
 
 class StallWatch:
