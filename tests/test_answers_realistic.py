@@ -300,3 +300,10 @@ def test_alternatives_that_are_not_two_answers(question, reply, gold):
     comparison = check_answer(gold, reply, question=question)
     # Not a hedge, so never "not_equal" ("0.60 or 60%" is one value, and stays cant_tell between them).
     assert comparison.method != "hedge" and comparison.result != "not_equal", comparison
+
+
+def test_a_recap_that_names_the_counted_things_is_still_a_recap():
+    question = "Kim has 5 boxes of 12 crayons. She gives away 17 crayons. How many crayons does she have left?"
+    reply = "Kim has 43 crayons left. She had 5 boxes of 12 crayons, and gave away 17."
+    assert verdict("43", reply, question) == "equal"
+    assert verdict("60", reply, question) == "not_equal"

@@ -91,7 +91,9 @@ def question_recap(question: str):
     """
     given = question_numbers(question)
     words = _plain_words(question)
-    ask_words = _content_words(last_ask(question))
+    # The ask's words, less the things it counts: a recap names them too ("She had 5 boxes of 12 crayons").
+    ask = read_ask(question)
+    ask_words = _content_words(last_ask(question)) - _content_words(ask.noun or "")
 
     def restates_question(sentence: str, mentions: list, before: str) -> bool:
         plain = _plain_words(sentence)
