@@ -316,7 +316,24 @@ def _cost(folder: OutputFolder) -> str:
         return ""
     batch = folder.summary.get("batch") or {}
     price = f" at the batch price ({batch['price_multiplier']:g} x the online price)" if batch.get("price_multiplier") else ""
-    return f" Cost: ${cost:.4f}{price}."
+    return f" Cost: ${cost:.4f}{price}." + _cost_per_row(folder, cost)
+
+
+def _cost_per_row(folder: OutputFolder, cost: float) -> str:
+    """The actual cost per kept row, next to a pilot's estimate (`OUT/estimate.json`) when there is one."""
+    rows = int(folder.funnel.get("final_rows") or 0)
+    if not rows:
+        return ""
+    text = f" Cost per kept row: ${cost / rows:.6f}"
+    estimate_path = folder.path / "estimate.json"
+    if estimate_path.is_file():
+        estimate = json.loads(estimate_path.read_text(encoding="utf-8"))
+        mode = "batch" if (folder.summary.get("batch") or {}).get("price_multiplier") else "online"
+        per_row = (estimate.get("cost_per_row_usd") or {}).get(mode)
+        if per_row:
+            text += (f"; the pilot of {estimate.get('pilot_seeds')} seeds estimated ${per_row['expected']:.6f} "
+                     f"(90% range ${per_row['low']:.6f} to ${per_row['high']:.6f}, {mode})")
+    return text + "."
 
 
 def _drops(folder: OutputFolder) -> str:

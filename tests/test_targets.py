@@ -126,6 +126,8 @@ def test_wave_sizes_never_overshoot_by_more_than_one_seed():
     progress = TargetProgress(100, kept=40, seeds_drawn=10, seeds_available=1000)
     # At most 6 rows a seed so far: 60 more rows need at least 10 more seeds, and 10 more cannot overshoot.
     assert next_draw(progress, {"": 6}, batch=False) == 20
+    # At most 2 a seed: 30 more seeds could not overshoot, but a wave at most doubles what was drawn.
+    assert next_draw(progress, {"": 2}, batch=False) == 20
     assert next_draw(TargetProgress(100, kept=97, seeds_drawn=30, seeds_available=1000), {"": 6}, batch=False) == 31
     assert next_draw(TargetProgress(100, kept=0, seeds_drawn=4, seeds_available=1000), {"": 0}, batch=False) == 8
     # Batch: the mean yield plus a tenth, in one wave.
@@ -138,6 +140,7 @@ def test_band_waves_draw_for_the_band_that_needs_the_most_seeds():
                               seeds_available=100)
     # hard: 4 more at most 1 a seed -> 4 seeds; easy: 1 more at most 2 a seed -> at least 1.
     assert next_draw(progress, {"hard": 1, "easy": 2}, batch=False) == 8
+    assert next_draw(progress, {"hard": 0, "easy": 2}, batch=False) == 8  # hard never seen yet: double
     assert band_quotas(7, {"hard": 0.5, "medium": 0.3, "easy": 0.2}) == {"hard": 4, "medium": 2, "easy": 1}
     assert sum(band_quotas(10_001, {"hard": 0.5, "medium": 0.3, "easy": 0.2}).values()) == 10_001
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orca_math.cli.arguments import positive_int
+from orca_math.cli.arguments import positive_float, positive_int
 
 
 def add_curation_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,12 @@ def add_curation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--band-shares", default=None, metavar="BAND=SHARE,...",
                         help="with --target-rows and --student: fill each difficulty band to its share of the target, "
                         "e.g. hard=0.5,medium=0.3,easy=0.2 (shares add up to 1; rows beyond a band's share are cut)")
+    parser.add_argument("--pilot", type=positive_int, default=None, metavar="N",
+                        help="with --dry-run and --target-rows: run the recipe for real on the first N seeds (in OUT/pilot, "
+                        "cached for the real run), then project calls, tokens, cost (online, batch, self-hosted) and time "
+                        "for the target, with a 90%% range; writes OUT/estimate.json")
+    parser.add_argument("--hourly-usd", type=positive_float, default=None, metavar="X",
+                        help="with --pilot: what the self-hosted endpoint costs per hour, to price its projected time")
 
 
 def curation_stages(args: argparse.Namespace, stages: list[Any]) -> list[Any]:
@@ -51,4 +57,29 @@ def band_shares_from_args(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_band_shares(args.band_shares)
 
 
-__all__ = ["add_curation_options", "band_shares_from_args", "curation_stages"]
+def check_pilot(args: argparse.Namespace) -> None:
+    """--pilot needs --dry-run and --target-rows; refused in one sentence before anything loads."""
+    from orca_math.errors import ConfigError
+
+    if args.pilot is None:
+        if args.hourly_usd is not None:
+            raise ConfigError("--hourly-usd prices a pilot's projection: add --dry-run --pilot N --target-rows N.")
+        return
+    if not args.dry_run or args.target_rows is None:
+        raise ConfigError("--pilot N projects the cost of a row target before the run: use it with --dry-run and --target-rows N.")
+
+
+def run_pilot_from_args(pipeline: Any, args: argparse.Namespace, seed_options: dict[str, Any]) -> int:
+    """Run the pilot, print its table and where estimate.json is; exit status 0."""
+    from orca_math._sync import run_sync
+    from orca_math.pipeline.pilot import ESTIMATE_FILE, PILOT_DIR, run_pilot
+
+    projection = run_sync(run_pilot(pipeline, args.seeds, out=args.out, pilot=args.pilot, target_rows=args.target_rows,
+                                    seed_options=seed_options, limit=args.limit, hourly_usd=args.hourly_usd))
+    print(projection.render())
+    print(f"\nestimate: {args.out}/{ESTIMATE_FILE}  (the pilot's run: {args.out}/{PILOT_DIR}; its replies are cached for "
+          "the real run: the same command without --dry-run --pilot)")
+    return 0
+
+
+__all__ = ["add_curation_options", "band_shares_from_args", "check_pilot", "curation_stages", "run_pilot_from_args"]

@@ -20,7 +20,13 @@ from orca_math.cli.common import (
     prices_from_args,
     seed_options_from_args,
 )
-from orca_math.cli.curation_options import add_curation_options, band_shares_from_args, curation_stages
+from orca_math.cli.curation_options import (
+    add_curation_options,
+    band_shares_from_args,
+    check_pilot,
+    curation_stages,
+    run_pilot_from_args,
+)
 from orca_math.cli.outcome import EXIT_ITEMS_FAILED, counted, exit_status
 from orca_math.cli.paths import (
     LAYOUTS,
@@ -189,12 +195,16 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.rounds > MANY_ROUNDS:
         print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
               "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)
-    model = client_from_args(args)
+    check_pilot(args)
+    # A pilot makes real calls: its client needs the real key, not a dry run's placeholder.
+    model = client_from_args(argparse.Namespace(**{**vars(args), "dry_run": False}) if args.pilot else args)
     _check_budget(args, model)
     pipeline = Pipeline(stages, model=model, engine=engine_from_args(args), executor=executor_from_args(args),
                         mode=mode_from_args(args), batch=batch_options_from_args(args), target_rows=args.target_rows,
                         band_shares=band_shares_from_args(args))
     with _decontamination_hint():
+        if args.pilot:
+            return run_pilot_from_args(pipeline, args, seed_options_from_args(args))
         if args.dry_run:
             return _dry_run(pipeline, args)
         result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format),

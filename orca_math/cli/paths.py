@@ -46,8 +46,8 @@ class Layout:
 LAYOUTS: dict[str, Layout] = {
     "generate": Layout(
         files=("summary.json", "drops.jsonl", "failures.jsonl", "README.md", "cache.sqlite", "data.parquet", "data.jsonl",
-               "recipe.yaml"),
-        folders=("dataset", "runs"), markers=("runs", "summary.json"),
+               "recipe.yaml", "estimate.json"),
+        folders=("dataset", "runs", "pilot"), markers=("runs", "summary.json", "estimate.json"),
     ),
     "eval": Layout(files=("items.jsonl", "summary.json", "table.md", "recipe.yaml"), folders=("runs",), markers=("runs", "items.jsonl")),
     "sample": Layout(files=("attempts.jsonl", "failures.jsonl", "summary.json"), folders=("runs",),

@@ -4,7 +4,8 @@ The engine runs stage after stage over a whole input, so a target is reached in 
 runs the job over a longer prefix of the seeds in the same run folder, where every item already
 finished is skipped, so a wave pays only for its new seeds. Online, a wave draws as many seeds as
 can not overshoot the target: the rows still needed divided by the most rows one seed has given so
-far (at least one seed). The calls made beyond the target are then at most one seed's worth. In
+far (at least one seed, and at most as many as were drawn before, since that most is learned from
+them). The calls made beyond the target are then at most about one seed's worth. In
 batch mode every wave is a batch (hours, not seconds), so a wave draws what the measured yield says
 is needed, plus a tenth.
 
@@ -281,7 +282,7 @@ def next_draw(progress: TargetProgress, most: dict[str, int] | None, *, batch: b
         else:
             # Rows still needed over the most one seed gave: these seeds cannot overshoot this key.
             largest = most.get(key, 0) if most is not None else math.ceil(2 * have[key] / drawn)
-            wave = needed // max(1, largest)
+            wave = min(needed // max(1, largest), drawn)  # the most is learned from the seeds so far: at most double them
         more = max(more, wave)
     return min(progress.seeds_available, drawn + more)
 

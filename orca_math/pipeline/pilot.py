@@ -1,0 +1,287 @@
+"""Cost per kept row before the run: a pilot on a few seeds, projected to a row target.
+
+``generate --dry-run --pilot 50 --target-rows 10000`` runs the whole recipe for real on the first 50
+seeds (in ``OUT/pilot``, with the response cache of ``OUT``, so the real run gets those replies
+for free), measures each stage's yield, calls, tokens and failures, and projects the calls, tokens,
+cost and wall time the target needs:
+
+* **online**, at the model's price (``--price``);
+* **batch**, at the batch price (half, by default);
+* **self-hosted**, from the pilot's measured throughput (tokens per second at the run's concurrency)
+  and, with ``--hourly-usd``, the endpoint's price per hour.
+
+The range is a 90% bootstrap interval over the pilot's seeds (each seed's rows and calls resampled),
+so a pilot of 50 seeds whose yields vary a lot says so. The projection goes to ``OUT/estimate.json``;
+after the real run, the dataset card shows the actual cost per kept row next to it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orca_math.files import read_json, write_json
+
+ESTIMATE_FILE = "estimate.json"
+PILOT_DIR = "pilot"
+#: Bootstrap resamples of the pilot's seeds for the range, and its fixed seed (the same pilot gives the same range).
+RESAMPLES = 1000
+RANGE = (0.05, 0.95)
+
+
+@dataclass
+class SeedTally:
+    """What one pilot seed cost and gave: its kept rows, calls and tokens over every stage."""
+
+    rows: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failed: int = 0
+
+
+@dataclass
+class Projection:
+    """A pilot's measurements and what they project for a row target.
+
+    Attributes:
+        pilot_seeds: seeds the pilot ran.
+        target_rows: the rows projected for.
+        rows_per_seed: kept rows per seed in the pilot.
+        stages: per stage: inputs, outputs, yield (outputs / inputs), calls, tokens per call, failure rate.
+        seeds: seeds the target needs, with its range.
+        calls, prompt_tokens, completion_tokens: projected totals (``{"expected", "low", "high"}``).
+        cost_usd: projected cost by call mode: ``online``, ``batch``, ``self_hosted`` (None where no price is known).
+        cost_per_row_usd: the same, per kept row.
+        wall_seconds: projected wall time online at the pilot's concurrency, and self-hosted.
+        tokens_per_second: the pilot's measured throughput (prompt + completion tokens).
+        model: the priced model's name.
+        cached_share: share of the pilot's calls served from the cache (a rerun pilot measures less time).
+    """
+
+    pilot_seeds: int
+    target_rows: int
+    rows_per_seed: float
+    stages: list[dict[str, Any]]
+    seeds: dict[str, float]
+    calls: dict[str, float]
+    prompt_tokens: dict[str, float]
+    completion_tokens: dict[str, float]
+    cost_usd: dict[str, dict[str, float] | None]
+    cost_per_row_usd: dict[str, dict[str, float] | None]
+    wall_seconds: dict[str, dict[str, float] | None]
+    tokens_per_second: float
+    model: str
+    cached_share: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        """One table: calls, tokens, cost and time for the target, expected with its 90% range."""
+        def cell(values: dict[str, float] | None, money: bool = False, unit: str = "") -> str:
+            if values is None:
+                return "n/a (no price)"
+            form = (lambda v: f"${v:,.2f}" if v >= 1 else f"${v:.6f}") if money else (lambda v: f"{v:,.0f}{unit}")
+            return f"{form(values['expected'])} ({form(values['low'])} - {form(values['high'])})"
+
+        lines = [f"pilot: {self.pilot_seeds} seeds, {self.rows_per_seed:.2f} kept rows per seed; "
+                 f"projection for --target-rows {self.target_rows} (90% range from the pilot's spread)", ""]
+        header = f"{'stage':<16}{'in':>7}{'out':>7}{'yield':>8}{'calls':>8}{'tok/call':>10}{'failed':>8}"
+        lines += [header, "-" * len(header)]
+        for s in self.stages:
+            lines.append(f"{s['name']:<16}{s['inputs']:>7}{s['outputs']:>7}{s['yield']:>8.2f}{s['calls']:>8}"
+                         f"{s['tokens_per_call']:>10.0f}{s['failure_rate']:>8.1%}")
+        lines += ["", f"{'':<18}expected (90% range)",
+                  f"{'seeds':<18}{cell(self.seeds)}",
+                  f"{'calls':<18}{cell(self.calls)}",
+                  f"{'tokens in':<18}{cell(self.prompt_tokens)}",
+                  f"{'tokens out':<18}{cell(self.completion_tokens)}"]
+        for mode in ("online", "batch", "self_hosted"):
+            lines.append(f"{'cost ' + mode:<18}{cell(self.cost_usd.get(mode), money=True)}   per row "
+                         f"{cell(self.cost_per_row_usd.get(mode), money=True)}")
+        for mode, values in self.wall_seconds.items():
+            lines.append(f"{'time ' + mode:<18}{cell(values, unit=' s')}")
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def seed_of(key: str, seeds: set[str]) -> str | None:
+    """The seed an item key descends from (generated ids extend their parent's with ``-suffix``)."""
+    while key not in seeds and "-" in key:
+        key = key.rsplit("-", 1)[0]
+    return key if key in seeds else None
+
+
+def tally_seeds(run: Any, stage_names: Sequence[str], seed_ids: Sequence[str],
+                final_rows: Iterable[dict[str, Any]]) -> list[SeedTally]:
+    """Each pilot seed's kept rows, calls, tokens and failures, from the run's checkpoints."""
+    seeds = set(seed_ids)
+    tallies = {seed_id: SeedTally() for seed_id in seed_ids}
+    for name in stage_names:
+        for record in run.checkpoint(name).latest():
+            owner = seed_of(str(record["key"]), seeds)
+            if owner is None:
+                continue
+            usage = record.get("usage") or {}
+            tally = tallies[owner]
+            tally.calls += usage.get("calls", 0)
+            tally.prompt_tokens += usage.get("prompt_tokens", 0)
+            tally.completion_tokens += usage.get("completion_tokens", 0)
+            tally.failed += record["status"] != "ok"
+    for row in final_rows:
+        owner = seed_of(str(row["id"]), seeds)
+        if owner is not None:
+            tallies[owner].rows += 1
+    return [tallies[seed_id] for seed_id in seed_ids]
+
+
+def _range(samples: list[float], expected: float) -> dict[str, float]:
+    ordered = sorted(samples)
+    low = ordered[int(RANGE[0] * (len(ordered) - 1))]
+    high = ordered[int(RANGE[1] * (len(ordered) - 1))]
+    return {"expected": expected, "low": min(low, expected), "high": max(high, expected)}
+
+
+def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, price: Any, batch_multiplier: float,
+            hourly_usd: float | None, model: str) -> Projection:
+    """Project the pilot's per-seed tallies to `target_rows`: totals scale with seeds needed = target / rows per seed."""
+    n = len(tallies)
+    rows = sum(t.rows for t in tallies)
+    totals = {name: sum(getattr(t, name) for t in tallies) for name in ("calls", "prompt_tokens", "completion_tokens")}
+    notes: list[str] = []
+    if rows == 0:
+        notes.append("the pilot kept no row, so nothing can be projected: use more pilot seeds or check the funnel")
+    rng = random.Random(0)
+    boot: dict[str, list[float]] = {"seeds": [], **{name: [] for name in totals}}
+    for _ in range(RESAMPLES if rows else 0):
+        sample = [tallies[rng.randrange(n)] for _ in range(n)]
+        kept = sum(t.rows for t in sample) or 0.5  # a resample with no row: as if half a row (a wide, finite range)
+        boot["seeds"].append(target_rows * n / kept)
+        for name in totals:
+            boot[name].append(target_rows * sum(getattr(t, name) for t in sample) / kept)
+    scale = target_rows / rows if rows else 0.0
+    expected = {"seeds": target_rows * n / rows if rows else 0.0, **{name: value * scale for name, value in totals.items()}}
+    ranges = {name: _range(boot[name], expected[name]) if rows else {"expected": 0.0, "low": 0.0, "high": 0.0}
+              for name in expected}
+    tokens = {key: ranges["prompt_tokens"][key] + ranges["completion_tokens"][key] for key in ("expected", "low", "high")}
+    seconds = max(funnel.seconds, 1e-9)
+    throughput = (funnel.prompt_tokens + funnel.completion_tokens) / seconds
+    cost: dict[str, dict[str, float] | None] = {"online": None, "batch": None, "self_hosted": None}
+    if price is not None:
+        online = {key: price.cost(ranges["prompt_tokens"][key], ranges["completion_tokens"][key]) for key in tokens}
+        cost["online"] = online
+        cost["batch"] = {key: value * batch_multiplier for key, value in online.items()}
+    else:
+        notes.append(f"no price for model {model!r}: add --price {model}=IN,OUT (USD per million tokens)")
+    wall = {"online": {key: funnel.seconds * (ranges['seeds'][key] / n) for key in tokens}}
+    if throughput > 0:
+        wall["self_hosted"] = {key: value / throughput for key, value in tokens.items()}
+        if hourly_usd is not None:
+            cost["self_hosted"] = {key: value / 3600 * hourly_usd for key, value in wall["self_hosted"].items()}
+    if hourly_usd is None:
+        notes.append("self-hosted cost: add --hourly-usd X (the endpoint's price per hour) to price the measured throughput")
+    per_row = {mode: ({key: value / target_rows for key, value in values.items()} if values else None)
+               for mode, values in cost.items()}
+    stages = [{"name": s.name, "inputs": s.inputs, "outputs": s.outputs, "yield": s.outputs / s.inputs if s.inputs else 0.0,
+               "calls": s.calls, "tokens_per_call": (s.prompt_tokens + s.completion_tokens) / s.calls if s.calls else 0.0,
+               "failure_rate": s.failed / s.inputs if s.inputs else 0.0} for s in funnel.stages]
+    cached = sum(s.cached_calls for s in funnel.stages)
+    calls = sum(s.calls for s in funnel.stages)
+    if cached:
+        notes.append(f"{cached} of the pilot's {calls} calls came from the cache, so its wall time and throughput are optimistic")
+    return Projection(pilot_seeds=n, target_rows=target_rows, rows_per_seed=rows / n if n else 0.0, stages=stages,
+                      seeds=ranges["seeds"], calls=ranges["calls"], prompt_tokens=ranges["prompt_tokens"],
+                      completion_tokens=ranges["completion_tokens"], cost_usd=cost, cost_per_row_usd=per_row,
+                      wall_seconds=wall, tokens_per_second=throughput, model=model,
+                      cached_share=cached / calls if calls else 0.0, notes=notes)
+
+
+async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 50, target_rows: int,
+                    seed_options: dict[str, Any] | None = None, limit: int | None = None,
+                    hourly_usd: float | None = None) -> Projection:
+    """Run `pipeline` for real on the first `pilot` seeds and project its cost for `target_rows`.
+
+    The pilot runs online in ``OUT/pilot`` (its dataset, drops and funnel are there to read) with the
+    response cache of ``OUT`` (the pipeline's own cache path when it names one), so the real run in
+    ``OUT`` is served the pilot's replies. Rerunning the pilot resumes it. The projection is written
+    to ``OUT/estimate.json``.
+
+    Args:
+        pipeline: the `Pipeline` the real run will use (its stages, model, engine and prices).
+        seeds: the seed source.
+        out: the real run's output folder.
+        pilot: seeds to run.
+        target_rows: the rows to project for.
+        seed_options: column names etc. for `read_seeds`.
+        limit: the real run's seed limit (the pilot takes at most that many).
+        hourly_usd: the self-hosted endpoint's price per hour, to price its projected time.
+
+    Raises:
+        ConfigError: a pilot or target that is not a whole number of at least 1.
+    """
+    from orca_math.data.seeds import read_seeds
+    from orca_math.engine.costs import PriceTable
+    from orca_math.errors import check_positive_int
+    from orca_math.models import describe_client, resolve_model
+    from orca_math.pipeline.pipeline import Pipeline, await_close
+    from orca_math.pipeline.targets import rows_in_seed_order
+
+    check_positive_int("pilot", pilot)
+    check_positive_int("target_rows", target_rows)
+    out = Path(out)
+    count = min(pilot, limit) if limit is not None else pilot
+    engine = pipeline.engine
+    if engine.cache is True:  # share OUT's cache, so the real run gets the pilot's replies for free
+        engine = engine.model_copy(update={"cache": out / "cache.sqlite"})
+    trial = Pipeline(pipeline.stages, model=pipeline.model_spec, engine=engine, executor=pipeline.executor)
+    result = await trial.run(seeds, out=out / PILOT_DIR, limit=count, seed_options=seed_options)
+    options = {**(seed_options or {}), "limit": count}
+    seed_ids = [problem.id for problem in read_seeds(seeds, **options)]
+    run = _Checkpoints(result.run_dir)
+    rows = rows_in_seed_order(run, pipeline.stages, seed_ids)
+    tallies = tally_seeds(run, [stage.name for stage in pipeline.stages], seed_ids, rows)
+    client = resolve_model(pipeline.model_spec)
+    try:
+        model = describe_client(client, with_url=False)
+    finally:
+        if isinstance(pipeline.model_spec, str):
+            await_close(client)
+    from orca_math.engine.modes import batch_price_multiplier
+
+    projection = project(tallies, result.funnel, target_rows=target_rows, price=PriceTable(dict(engine.prices)).price(model),
+                         batch_multiplier=batch_price_multiplier(pipeline.batch), hourly_usd=hourly_usd, model=model)
+    write_estimate(out, projection)
+    return projection
+
+
+class _Checkpoints:
+    """The checkpoints of a finished run folder, read without opening (and locking) it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def checkpoint(self, stage: str):
+        from orca_math.engine.checkpoint import CheckpointFile
+        from orca_math.engine.folder import STAGES_DIR
+
+        return CheckpointFile(self.run_dir / STAGES_DIR / f"{stage}.jsonl")
+
+
+def write_estimate(out: str | Path, projection: Projection) -> Path:
+    """Write ``OUT/estimate.json``."""
+    return write_json(Path(out) / ESTIMATE_FILE, projection.to_dict())
+
+
+def read_estimate(out: str | Path) -> dict[str, Any] | None:
+    """``OUT/estimate.json`` when a pilot wrote one, else None."""
+    path = Path(out) / ESTIMATE_FILE
+    return read_json(path) if path.is_file() else None
+
+
+__all__ = ["ESTIMATE_FILE", "PILOT_DIR", "Projection", "SeedTally", "project", "read_estimate", "run_pilot", "seed_of",
+           "tally_seeds", "write_estimate"]

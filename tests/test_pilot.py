@@ -1,0 +1,125 @@
+"""Pilot runs: measure a recipe on a few seeds, project calls, tokens, cost and time for a row target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orca_math._sync import run_sync
+from orca_math.pipeline import Expand, Filter, Pipeline, Solve, Verify
+from orca_math.pipeline.pilot import SeedTally, project, run_pilot, seed_of
+from orca_math.testing import ScriptedChatClient
+from orca_math.testing.responders import pipeline_responder
+
+#: Known yields: a seed with one number gives 2 rows for 3 calls, one with two numbers 3 rows for 4 calls.
+SEEDS = [{"id": f"s{i}", "question": (f"Bo has {i} pens and buys {i + 2} more. How many pens?" if i % 3 == 0
+                                      else f"Ann has {i + 3} cats. How many cats does she have?"),
+          "answer": f"#### {2 * i + 2}" if i % 3 == 0 else f"#### {i + 3}"} for i in range(1, 61)]
+PRICES = {"scripted": (1.0, 2.0)}
+
+
+def _pipeline(client, **kwargs):
+    return Pipeline([Expand(), Solve(), Verify(), Filter()], model=client, progress=False, concurrency=4, prices=PRICES,
+                    **kwargs)
+
+
+def _seeds(tmp_path):
+    path = tmp_path / "seeds.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    return path
+
+
+def test_the_pilots_projection_is_within_a_tenth_of_the_full_runs_calls(tmp_path):
+    seeds = _seeds(tmp_path)
+    pilot_client = ScriptedChatClient(responder=pipeline_responder)
+    projection = run_sync(run_pilot(_pipeline(pilot_client), seeds, out=tmp_path / "out", pilot=12, target_rows=60))
+    assert len(pilot_client.calls) == 12 * 3 + 4 * 1  # 12 seeds, 4 of them with two numbers
+    estimate = json.loads((tmp_path / "out" / "estimate.json").read_text())
+    assert estimate["pilot_seeds"] == 12 and estimate["target_rows"] == 60
+
+    client = ScriptedChatClient(responder=pipeline_responder)
+    result = _pipeline(client, target_rows=60).run_sync(seeds, out=tmp_path / "out")
+    actual = sum(stage.calls for stage in result.funnel.stages)
+    assert abs(projection.calls["expected"] - actual) <= 0.1 * actual
+    assert projection.calls["low"] <= projection.calls["expected"] <= projection.calls["high"]
+    # The pilot's replies were cached in OUT: the real run paid only for the seeds after the pilot's.
+    assert len(client.calls) == actual - len(pilot_client.calls)
+    assert projection.cost_usd["online"]["expected"] > 0
+    assert projection.cost_usd["batch"]["expected"] == pytest.approx(projection.cost_usd["online"]["expected"] / 2)
+    # After the run, the card puts the actual cost per kept row next to the estimate.
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Cost per kept row: $" in card and "the pilot of 12 seeds estimated $" in card
+
+
+def test_the_table_names_each_stage_and_the_three_prices(tmp_path):
+    projection = run_sync(run_pilot(_pipeline(ScriptedChatClient(responder=pipeline_responder)), _seeds(tmp_path),
+                                    out=tmp_path / "out", pilot=6, target_rows=100, hourly_usd=2.5))
+    table = projection.render()
+    for word in ("expand", "solve", "verify", "filter", "cost online", "cost batch", "cost self_hosted", "time online",
+                 "90% range"):
+        assert word in table
+    assert projection.cost_usd["self_hosted"] is not None and projection.wall_seconds["self_hosted"] is not None
+    stages = {s["name"]: s for s in projection.stages}
+    assert stages["expand"]["yield"] == pytest.approx(14 / 6)  # 6 seeds -> 6 kept seeds + 8 new problems
+    assert stages["solve"]["failure_rate"] == 0
+
+
+def test_a_spread_pilot_has_a_wide_range_and_an_empty_one_says_so():
+    even = [SeedTally(rows=2, calls=3)] * 10
+    spread = [SeedTally(rows=0, calls=3)] * 5 + [SeedTally(rows=4, calls=3)] * 5
+
+    class Funnel:
+        seconds, prompt_tokens, completion_tokens, stages = 1.0, 100, 100, []
+
+    narrow = project(even, Funnel, target_rows=100, price=None, batch_multiplier=0.5, hourly_usd=None, model="m")
+    wide = project(spread, Funnel, target_rows=100, price=None, batch_multiplier=0.5, hourly_usd=None, model="m")
+    assert narrow.calls == {"expected": 150.0, "low": 150.0, "high": 150.0}
+    assert wide.calls["expected"] == 150.0 and wide.calls["high"] - wide.calls["low"] > 50
+    assert "no price for model 'm'" in " ".join(wide.notes)
+    empty = project([SeedTally(calls=3)] * 4, Funnel, target_rows=100, price=None, batch_multiplier=0.5, hourly_usd=None,
+                    model="m")
+    assert "kept no row" in " ".join(empty.notes)
+
+
+def test_seed_of_follows_generated_ids():
+    seeds = {"s1", "seed-000012-1a2b3c4d"}
+    assert seed_of("s1-ama2-h1", seeds) == "s1" and seed_of("seed-000012-1a2b3c4d-ama1", seeds) == "seed-000012-1a2b3c4d"
+    assert seed_of("other", seeds) is None
+
+
+def _cli(*argv):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "orca_math", *map(str, argv)], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_pilot_prints_the_table_writes_estimate_json_and_the_real_run_reuses_its_replies(tmp_path):
+    from orca_math.testing.batch_wire import responder_reply
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    seeds = _seeds(tmp_path)
+    common = ["generate", "--seeds", seeds, "--out", tmp_path / "out", "--rounds", "0", "--no-dedup", "--no-decontaminate",
+              "--verify", "none", "--no-progress", "--target-rows", "20", "--price", "fault-model=1,2"]
+    with FaultServer(FaultConfig(reply=responder_reply)) as server:
+        pilot = _cli(*common, "--model", server.base_url, "--dry-run", "--pilot", "4")
+        pilot_calls = len(server.chat_requests())
+        real = _cli(*common, "--model", server.base_url)
+        real_calls = len(server.chat_requests()) - pilot_calls
+    assert pilot.returncode == 0, pilot.stderr[-2000:]
+    assert "projection for --target-rows 20" in pilot.stdout and "cost online" in pilot.stdout
+    assert "estimate.json" in pilot.stdout
+    estimate = json.loads((tmp_path / "out" / "estimate.json").read_text())
+    assert estimate["pilot_seeds"] == 4 and estimate["cost_per_row_usd"]["online"]["expected"] > 0
+    assert real.returncode == 0, real.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert real_calls == sum(s["calls"] for s in summary["funnel"]["stages"]) - pilot_calls  # the pilot's were cached
+    assert "the pilot of 4 seeds estimated $" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("extra", [["--pilot", "4", "--target-rows", "20"], ["--dry-run", "--pilot", "4"], ["--hourly-usd", "2"]])
+def test_cli_pilot_needs_dry_run_and_a_target(tmp_path, extra):
+    done = _cli("generate", "--seeds", _seeds(tmp_path), "--out", tmp_path / "out", *extra)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--pilot" in done.stderr or "--hourly-usd" in done.stderr
