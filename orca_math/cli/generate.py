@@ -114,7 +114,7 @@ def add_verify_options(parser, *, default: str | None) -> None:
     else:
         parser.add_argument("--verify", choices=["program", "majority", "none"], default=default,
                             help="verify problems without a known answer: 'program' (default: a written program, run in the "
-                            "sandbox, must compute the same answer; one extra call per problem), 'majority' (at least 60%% of "
+                            "sandbox, must compute the same answer; one extra call per problem), 'majority' (at least 60 percent of "
                             "--solutions K >= 2 must agree), or 'none' (keep them unchecked); known answers are always checked")
     parser.add_argument("--keep-unverified", action="store_true",
                         help="keep problems whose answer could not be confirmed, marked verified=false, instead of dropping them")
