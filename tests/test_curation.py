@@ -55,6 +55,12 @@ def test_keep_unsolved_keeps_the_odd_problems_and_drops_the_rest_with_a_reason(t
     assert "easy (pass rate 1.0); keeping unsolved" in _drops(result)[0]["detail"]
 
 
+def test_keep_hard_on_the_even_student_keeps_none_since_its_misses_are_unsolved_not_hard(tmp_path):
+    result, _ = _run(tmp_path, ["keep:hard"])
+    assert _rows(result) == {}  # pass rates are 1.0 (easy) and 0.0 (unsolved): no row is in the hard band
+    assert sorted(d["detail"].split(" (")[0] for d in _drops(result)) == ["easy"] * 3 + ["unsolved"] * 3
+
+
 def test_keep_hard_keeps_exactly_the_hard_band(tmp_path):
     def one_in_four_on_odd(messages):  # odd problems: only the first of the four samples is right
         n = int(re.search(r"Ann has (\d+) cats", _text(messages)).group(1))
@@ -145,6 +151,30 @@ def test_cli_student_and_curate_flags(tmp_path):
     assert sorted(datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"]) == ["p1", "p3", "p5"]
     assert asked == 12
     assert "drop: difficulty_band × 3" in done.stdout
+
+
+def test_cli_band_shares_with_a_target(tmp_path):
+    import subprocess
+    import sys
+
+    from orca_math.testing.batch_wire import responder_reply
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    def student_reply(messages):
+        n = int(re.search(r"Ann has (\d+) cats", " ".join(str(m.get("content")) for m in messages)).group(1))
+        return f"Final answer: {n + 3}" if n % 2 == 0 else "Final answer: 1"
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    with FaultServer(FaultConfig(reply=responder_reply)) as teacher, FaultServer(FaultConfig(reply=student_reply)) as student:
+        done = subprocess.run(
+            [sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
+             "--model", teacher.base_url, "--no-expand", "--rounds", "0", "--no-dedup", "--no-decontaminate", "--no-progress",
+             "--student", student.base_url, "--student-samples", "2", "--target-rows", "3", "--band-shares", "unsolved=0.67,easy=0.33"],
+            capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"] == ["p1", "p2", "p3"]
+    assert "target reached: 3 rows (unsolved 2 of 2, easy 1 of 1)" in done.stdout
 
 
 def test_cli_curate_without_a_student_is_one_sentence(tmp_path):
