@@ -257,6 +257,9 @@ def test_learning_loop_iterations_samples_pairs_and_a_problem_across_iterations(
         assert f"dpo: {len(pairs)} rows" in browser.find_element(By.ID, "pairs").text
         first = browser.find_elements(By.CSS_SELECTOR, "#pairs table tbody tr")[0].text
         assert pairs[0]["chosen"].strip().splitlines()[0] in first
+        labelled = (loop / "iteration-2" / "labels" / "labelled.jsonl").read_text().splitlines()
+        WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#iteration-samples tbody tr"))
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#iteration-samples tbody tr")) == min(50, len(labelled))
         _screenshot(browser, tmp_path / "iteration.png")
         # One problem across iterations: each iteration's samples with their labels, as labelled.jsonl holds them.
         _open(browser, server.url + "#/problem/q1", "#loop-question")
@@ -264,8 +267,14 @@ def test_learning_loop_iterations_samples_pairs_and_a_problem_across_iterations(
             labelled = [json.loads(line) for line in (loop / f"iteration-{number}" / "labels" / "labelled.jsonl").read_text().splitlines()]
             mine = [r for r in labelled if r["problem_id"] == "q1"]
             section = browser.find_element(By.CSS_SELECTOR, f'section[data-iteration="iteration-{number}"]')
-            shown = [tr.find_elements(By.TAG_NAME, "td")[1].text for tr in section.find_elements(By.CSS_SELECTOR, "tbody tr")]
+            shown = [tr.find_elements(By.TAG_NAME, "td")[1].text for tr in section.find_elements(By.CSS_SELECTOR, "table.samples tbody tr")]
             assert shown == ["correct" if r["label"] else "incorrect" for r in mine]
+            # ... and the preference pairs built from them.
+            dpo = datasets.load_from_disk(str(loop / f"iteration-{number}" / "preferences" / "data" / "dpo"))
+            built = [row for row in dpo if row["problem_id"] == "q1"]
+            if built:
+                rows = browser.find_elements(By.CSS_SELECTOR, f"#pairs-iteration-{number}-dpo tbody tr")
+                assert len(rows) == len(built) and built[0]["rejected"].strip().splitlines()[0] in rows[0].text
         # Two iterations side by side: the method differs.
         _open(browser, server.url + "#/compare?a=0:iter:1&b=0:iter:2", "#compare-settings")
         method = browser.find_element(By.CSS_SELECTOR, '#compare-settings tr[data-setting="method"]')

@@ -222,5 +222,10 @@ class LoopReader:
         for sample in samples:
             by_iteration.setdefault(sample["_stage"], []).append({k: v for k, v in sample.items() if k != "_stage"})
         first = rows[0] if rows else samples[0]
+        pairs = {}
+        for number, _ in self._dirs:
+            found = {kind: page for kind in ("dpo", "kto") if (page := self.pairs(number, kind, 0, 20, problem_id))["total"]}
+            if found:
+                pairs[f"iteration-{number}"] = found
         return {"id": problem_id, "question": first.get("question"), "answer": first.get("answer") or first.get("reference"),
-                "split": rows[0]["_stage"] if rows else None, "iterations": by_iteration}
+                "split": rows[0]["_stage"] if rows else None, "iterations": by_iteration, "pairs": pairs}

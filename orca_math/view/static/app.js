@@ -257,10 +257,18 @@
       parts.push(el("section", { dataset: { iteration: iteration } }, el("h2", {}, iteration),
         table(["sample", "label", "final answer", "graded by", "response"], samples.map((s) => el("tr", {}, el("td", {}, fmt(s.sample_index)),
           el("td", {}, badge(s.label === null || s.label === undefined ? "ungraded" : s.label ? "correct" : "incorrect")), el("td", {}, fmt(s.final_answer)),
-          el("td", {}, fmt(s.method)), el("td", {}, el("div", { class: "text" }, s.response)))))));
+          el("td", {}, fmt(s.method)), el("td", {}, el("div", { class: "text" }, s.response)))), { class: "samples" }),
+        Object.entries((p.pairs || {})[iteration] || {}).map(([kind, page]) => [el("h3", {}, kind + " rows built from them (" + fmt(page.total) + ")"),
+          pairsTable(page, "pairs-" + iteration + "-" + kind)])));
     }
     if (!Object.keys(p.iterations).length) parts.push(el("p", { class: "muted" }, "No student samples of this problem yet."));
     show(...parts);
+  }
+
+  function pairsTable(page, id) {
+    const columns = page.columns.filter((c) => c !== "problem_id" || id === undefined);
+    return table(columns, page.rows.map((r) => el("tr", {}, columns.map((c) => el("td", {},
+      c === "problem_id" ? problemLink(r[c]) : c === "label" ? badge(r[c] ? "desirable" : "undesirable") : el("div", { class: "text" }, fmt(r[c])))))), id ? { id: id } : {});
   }
 
   // ---------------------------------------------------------------- learning loop
@@ -270,16 +278,22 @@
     if (!number) { show(el("h1", {}, "Learning loop"), iterationsTable(o.iterations)); return; }
     const it = await api("iteration/" + number);
     const pairsBox = el("div", { id: "pairs" });
+    const samplesBox = el("div", {});
     const parts = [el("h1", {}, "Iteration " + number), el("p", {}, "method ", el("strong", {}, fmt(it.method)), ", model ", fmt(it.model)),
-      el("h2", {}, "Scores"), kv(it.benchmarks || {}, { id: "iteration-scores" }),
+      el("h2", {}, "Scores"), kv(Object.fromEntries(Object.entries(it.benchmarks || {}).map(([k, v]) => [k, pct(v)])), { id: "iteration-scores" }),
       el("h2", {}, "Labels"), kv(it.labels || {}), el("h2", {}, "Preference data"), kv(flatten(it.preferences || {})),
       el("div", {}, (it.pair_kinds || []).map((kind) => el("button", { onclick: () => showPairs(kind, 0), id: "pairs-" + kind }, kind))), pairsBox,
-      el("h2", {}, "Student samples"), el("p", {}, el("a", { href: "#/rows?" + new URLSearchParams({ stage: "iteration-" + number }).toString() }, "all samples of this iteration in the rows table"))];
+      el("h2", {}, "Student samples"), samplesBox,
+      el("p", {}, el("a", { href: "#/rows?" + new URLSearchParams({ stage: "iteration-" + number }).toString() }, "all samples of this iteration in the rows table, to filter and search"))];
     show(...parts);
+    const samples = await api("rows", { stage: "iteration-" + number, limit: 50 });
+    samplesBox.replaceChildren(el("p", { class: "muted" }, "the first " + samples.rows.length + " of " + fmt(samples.total) + " samples"),
+      table(["problem", "label", "final answer", "graded by", "question", "response"], samples.rows.map((r) => el("tr", {},
+        el("td", {}, problemLink(r.id)), el("td", {}, badge(r.status)), el("td", {}, fmt(r.final_answer)), el("td", {}, fmt(r.verification)),
+        el("td", {}, r.question), el("td", {}, el("div", { class: "text" }, r.answer)))), { id: "iteration-samples" }));
     async function showPairs(kind, offset) {
       const page = await api("pairs/" + number + "/" + kind, { offset: offset, limit: 20 });
-      pairsBox.replaceChildren(el("p", {}, kind + ": " + fmt(page.total) + " rows"),
-        table(page.columns, page.rows.map((r) => el("tr", {}, page.columns.map((c) => el("td", {}, c === "problem_id" ? problemLink(r[c]) : el("div", { class: "text" }, fmt(r[c]))))))),
+      pairsBox.replaceChildren(el("p", {}, kind + ": " + fmt(page.total) + " rows"), pairsTable(page),
         offset + 20 < page.total ? el("button", { onclick: () => showPairs(kind, offset + 20) }, "more") : null);
     }
     if ((it.pair_kinds || []).length) showPairs(it.pair_kinds[0], 0);
