@@ -124,3 +124,27 @@ def test_a_student_behind_a_real_endpoint_is_sampled_through_its_spec(llama_serv
     for row in rows:
         assert row["pass_rate"] in (0.0, 0.5, 1.0)
         assert row["difficulty"] == DifficultyBands().band(row["pass_rate"])
+
+
+@pytest.mark.slow
+def test_an_hf_checkpoint_student_is_sampled_in_the_orca_prompt_format(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    from orca_math.models.hf import TransformersChatCompletionClient
+    from tests._learn_helpers import save_tiny_mistral
+
+    rendered: list[str] = []
+    original = TransformersChatCompletionClient.render
+
+    def spy(self, messages):
+        text = original(self, messages)
+        rendered.append(text)
+        return text
+
+    monkeypatch.setattr(TransformersChatCompletionClient, "render", spy)
+    checkpoint = save_tiny_mistral(tmp_path / "student")
+    result, _ = _run(tmp_path, f"hf:{checkpoint}", k=2, max_tokens=4, managed=True)
+    stage = {s.name: s for s in result.funnel.stages}["difficulty"]
+    assert (stage.inputs, stage.failed) == (6, 0)
+    rows = datasets.load_from_disk(str(result.dataset_path)).to_list()
+    assert len(rows) == 6 and all(row["difficulty"] == DifficultyBands().band(row["pass_rate"]) for row in rows)
+    assert rendered and all(text.startswith("USER: Ann has") and text.endswith("ASSISTANT:") for text in rendered)
