@@ -181,7 +181,9 @@
       body.replaceChildren(...page.rows.map((r) => {
         const checked = r.verified === true ? " ✓" : r.verified === false ? " ✗" : "";
         const cells = state.kind === "generation"
-          ? [badge(r.status), r.stage, r.origin, fmt(r.round), el("span", { class: "question" }, r.question), fmt(r.final_answer),
+          ? [badge(r.status), r.stage, r.origin, fmt(r.round),
+            [el("span", { class: "question" }, r.question), r.answer ? el("details", { onclick: (event) => event.stopPropagation() }, el("summary", {}, "answer"), el("div", { class: "text" }, r.answer)) : null],
+            fmt(r.final_answer),
             (r.verification || "") + checked, ...(difficulty ? [fmt(r.difficulty)] : []), r.reason || ""]
           : [badge(r.status), r.stage, r.id, el("span", { class: "question" }, r.question), el("div", { class: "text" }, r.answer), fmt(r.final_answer), r.verification || "", r.reason || ""];
         return el("tr", { class: "clickable", dataset: { id: r.id }, onclick: () => { location.hash = "#/problem/" + encodeURIComponent(r.id); } },
