@@ -307,3 +307,16 @@ def test_a_recap_that_names_the_counted_things_is_still_a_recap():
     reply = "Kim has 43 crayons left. She had 5 boxes of 12 crayons, and gave away 17."
     assert verdict("43", reply, question) == "equal"
     assert verdict("60", reply, question) == "not_equal"
+
+
+def test_a_share_or_a_count_of_things_is_not_the_measure_asked_for():
+    girls = "A class has 30 students. 40% of them are boys. How many girls are in the class?"
+    reply = "There are 18 girls, which is 60% of the class."
+    assert check_answer("18", reply, question=girls, min_confidence="sole").result == "equal"
+    assert verdict("60", reply, girls) == "not_equal"
+    janet = "Janet sells the 9 eggs she has left for $2 each. How much in dollars does she make every day?"
+    sold = "Therefore, Janet makes $18 every day at the farmers' market, selling 9 eggs at $2 each."
+    assert check_answer("18", sold, question=janet, min_confidence="sole").result == "equal"
+    # A percent is what "how many percent" asks for.
+    share = "40 of the 50 seats are taken. How many percent of the seats are taken?"
+    assert verdict("80", "So 40 / 50 = 80% of the seats are taken.", share) == "equal"

@@ -184,10 +184,15 @@ def _off_the_ask(candidates: list[Candidate], ask: Ask) -> tuple[Candidate, ...]
     marked = []
     for candidate in candidates:
         dimensions = {_dimension(text) for text in candidate.texts}
-        if ask.dimension == "count":
+        if _PERCENT.search(candidate.texts[0]) and ask.noun not in ("percent", "percentage", "percentages"):
+            off = True  # "which is 60% of the class" beside "18 girls": a share, neither a count nor a measure
+        elif ask.dimension == "count":
             off = dimensions <= _MEASURES
+        elif None in dimensions:
+            # "9 eggs" when money is asked: a count of things is not a measure.
+            off = dimensions == {None} and _object_key(candidate) is not None
         else:
-            off = None not in dimensions and ask.dimension not in dimensions
+            off = ask.dimension not in dimensions
         marked.append(replace(candidate, set_aside="unit") if off and candidate.set_aside is None else candidate)
     if ask.noun is not None:
         marked = _other_objects(marked, ask.noun)
@@ -199,6 +204,7 @@ def _off_the_ask(candidates: list[Candidate], ask: Ask) -> tuple[Candidate, ...]
 
 
 _MEASURES = frozenset({"time", "length", "mass", "volume", "money"})
+_PERCENT = re.compile(r"%|\bper\s?cent\b", re.I)
 _TRAILING_WORD = re.compile(r"([^\W\d_]+)\W*$")
 
 
