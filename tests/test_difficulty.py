@@ -148,3 +148,18 @@ def test_an_hf_checkpoint_student_is_sampled_in_the_orca_prompt_format(tmp_path,
     rows = datasets.load_from_disk(str(result.dataset_path)).to_list()
     assert len(rows) == 6 and all(row["difficulty"] == DifficultyBands().band(row["pass_rate"]) for row in rows)
     assert rendered and all(text.startswith("USER: Ann has") and text.endswith("ASSISTANT:") for text in rendered)
+
+
+def test_a_dry_run_counts_k_student_calls_per_problem_at_the_students_price(tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
+    stages = [Solve(), Verify(), Filter(), Difficulty("openai:gpt-4o-mini", k=4)]
+    estimate = Pipeline(stages, model=ScriptedChatClient(responder=pipeline_responder), progress=False,
+                        prices={"scripted": (1.0, 1.0)}).estimate(seeds)
+    difficulty = {s.name: s for s in estimate.stages}["difficulty"]
+    assert difficulty.calls == 6 * 4 and difficulty.cost_usd > 0  # gpt-4o-mini has a default price
+    unpriced = Pipeline([Solve(), Verify(), Filter(), Difficulty("http://127.0.0.1:9/v1", k=4)],
+                        model=ScriptedChatClient(responder=pipeline_responder), progress=False,
+                        prices={"scripted": (1.0, 1.0)}).estimate(seeds)
+    stage = {s.name: s for s in unpriced.stages}["difficulty"]
+    assert stage.cost_usd == 0.0 and "not priced" in stage.note and unpriced.cost_usd is not None

@@ -123,3 +123,24 @@ def test_cli_pilot_needs_dry_run_and_a_target(tmp_path, extra):
     done = _cli("generate", "--seeds", _seeds(tmp_path), "--out", tmp_path / "out", *extra)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--pilot" in done.stderr or "--hourly-usd" in done.stderr
+
+
+def test_a_student_stage_is_priced_at_the_students_price_not_the_teachers(tmp_path):
+    import re
+
+    from orca_math.pipeline.difficulty import Difficulty
+
+    def student(messages):
+        n = int(re.search(r"has (\d+)", "\n".join(str(m.content) for m in messages)).group(1))
+        return f"Final answer: {n}"
+
+    def projected(prices, folder):
+        stages = [Solve(), Verify(), Filter(), Difficulty(ScriptedChatClient(responder=student, model="student"), k=2)]
+        pipeline = Pipeline(stages, model=ScriptedChatClient(responder=pipeline_responder), progress=False, prices=prices)
+        return run_sync(run_pilot(pipeline, _seeds(tmp_path), out=tmp_path / folder, pilot=6, target_rows=60))
+
+    unpriced = projected({"scripted": (1.0, 2.0)}, "a")
+    priced = projected({"scripted": (1.0, 2.0), "student": (1000.0, 1000.0)}, "b")
+    assert any("difficulty stage's calls (student) are not priced: add --price student=IN,OUT" in n for n in unpriced.notes)
+    assert priced.cost_usd["online"]["expected"] > 10 * unpriced.cost_usd["online"]["expected"] > 0
+    assert not any("not priced" in n for n in priced.notes)

@@ -159,6 +159,12 @@ class Difficulty(Stage):
         known = sum(estimate_tokens(row["question"]) for row in population.known)
         item.prompt_tokens = self.k * (known + sum(count * tokens for count, tokens in population.virtual.values()))
         item.completion_tokens = item.calls * context.typical("student")
+        # Priced at the student's price: a self-hosted student has none, and its calls then add nothing.
+        name = price_name(self.model_spec)
+        cost = context.cost(item.prompt_tokens, item.completion_tokens, model=name)
+        item.cost_usd = cost if cost is not None else 0.0
+        if cost is None:
+            item.note += f"; not priced (no price for {name}: add --price {name}=IN,OUT)"
         return item
 
     def report(self, records) -> dict[str, Any] | None:
@@ -170,4 +176,14 @@ class Difficulty(Stage):
         return {"difficulty": {"k": self.k, "bands": asdict(self.bands), "counts": counts}}
 
 
-__all__ = ["BANDS", "Difficulty", "DifficultyBands"]
+def price_name(spec: Any) -> str:
+    """A stage's own model, named as price tables name it, without loading it (a student checkpoint is heavy)."""
+    if not isinstance(spec, str):
+        from orca_math.models import describe_client
+
+        return describe_client(spec, with_url=False)
+    provider, sep, rest = spec.partition(":")
+    return rest if sep and provider in ("openai", "azure") else spec
+
+
+__all__ = ["BANDS", "Difficulty", "DifficultyBands", "price_name"]

@@ -34,13 +34,14 @@ RANGE = (0.05, 0.95)
 
 @dataclass
 class SeedTally:
-    """What one pilot seed cost and gave: its kept rows, calls and tokens over every stage."""
+    """What one pilot seed cost and gave: its kept rows, calls, tokens and priced USD over every stage."""
 
     rows: int = 0
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failed: int = 0
+    cost_usd: float = 0.0
 
 
 @dataclass
@@ -117,9 +118,13 @@ def seed_of(key: str, seeds: set[str]) -> str | None:
     return key if key in seeds else None
 
 
-def tally_seeds(run: Any, stage_names: Sequence[str], seed_ids: Sequence[str],
-                final_rows: Iterable[dict[str, Any]]) -> list[SeedTally]:
-    """Each pilot seed's kept rows, calls, tokens and failures, from the run's checkpoints."""
+def tally_seeds(run: Any, stage_names: Sequence[str], seed_ids: Sequence[str], final_rows: Iterable[dict[str, Any]],
+                prices: dict[str, Any] | None = None) -> list[SeedTally]:
+    """Each pilot seed's kept rows, calls, tokens, failures and cost, from the run's checkpoints.
+
+    `prices` maps a stage name to the `Price` of its model (a stage missing from it adds no cost):
+    a student stage is priced at the student's price, not the teacher's.
+    """
     seeds = set(seed_ids)
     tallies = {seed_id: SeedTally() for seed_id in seed_ids}
     for name in stage_names:
@@ -133,6 +138,9 @@ def tally_seeds(run: Any, stage_names: Sequence[str], seed_ids: Sequence[str],
             tally.prompt_tokens += usage.get("prompt_tokens", 0)
             tally.completion_tokens += usage.get("completion_tokens", 0)
             tally.failed += record["status"] != "ok"
+            price = (prices or {}).get(name)
+            if price is not None:
+                tally.cost_usd += price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     for row in final_rows:
         owner = seed_of(str(row["id"]), seeds)
         if owner is not None:
@@ -148,12 +156,16 @@ def _range(samples: list[float], expected: float) -> dict[str, float]:
 
 
 def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, price: Any, batch_multiplier: float,
-            hourly_usd: float | None, model: str) -> Projection:
-    """Project the pilot's per-seed tallies to `target_rows`: totals scale with seeds needed = target / rows per seed."""
+            hourly_usd: float | None, model: str, notes: Sequence[str] = ()) -> Projection:
+    """Project the pilot's per-seed tallies to `target_rows`: totals scale with seeds needed = target / rows per seed.
+
+    `price` is the teacher's (None: the online and batch costs are unknown); each tally's `cost_usd`
+    already prices every stage at its own model's price.
+    """
     n = len(tallies)
     rows = sum(t.rows for t in tallies)
-    totals = {name: sum(getattr(t, name) for t in tallies) for name in ("calls", "prompt_tokens", "completion_tokens")}
-    notes: list[str] = []
+    totals = {name: sum(getattr(t, name) for t in tallies) for name in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")}
+    notes = list(notes)
     if rows == 0:
         notes.append("the pilot kept no row, so nothing can be projected: use more pilot seeds or check the funnel")
     rng = random.Random(0)
@@ -173,7 +185,7 @@ def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, pric
     throughput = (funnel.prompt_tokens + funnel.completion_tokens) / seconds
     cost: dict[str, dict[str, float] | None] = {"online": None, "batch": None, "self_hosted": None}
     if price is not None:
-        online = {key: price.cost(ranges["prompt_tokens"][key], ranges["completion_tokens"][key]) for key in tokens}
+        online = dict(ranges["cost_usd"])
         cost["online"] = online
         cost["batch"] = {key: value * batch_multiplier for key, value in online.items()}
     else:
@@ -228,6 +240,7 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     from orca_math.engine.costs import PriceTable
     from orca_math.errors import check_positive_int
     from orca_math.models import describe_client, resolve_model
+    from orca_math.pipeline.difficulty import price_name
     from orca_math.pipeline.pipeline import Pipeline, await_close
     from orca_math.pipeline.targets import rows_in_seed_order
 
@@ -244,16 +257,23 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     seed_ids = [problem.id for problem in read_seeds(seeds, **options)]
     run = _Checkpoints(result.run_dir)
     rows = rows_in_seed_order(run, pipeline.stages, seed_ids)
-    tallies = tally_seeds(run, [stage.name for stage in pipeline.stages], seed_ids, rows)
     client = resolve_model(pipeline.model_spec)
     try:
         model = describe_client(client, with_url=False)
     finally:
         if isinstance(pipeline.model_spec, str):
             await_close(client)
+    table = PriceTable(dict(engine.prices))
+    prices, notes = {}, []
+    for stage in pipeline.stages:
+        name = model if stage.model_spec is None else price_name(stage.model_spec)
+        prices[stage.name] = table.price(name)
+        if prices[stage.name] is None and stage.model_spec is not None and stage.calls_model:
+            notes.append(f"the {stage.name} stage's calls ({name}) are not priced: add --price {name}=IN,OUT to count them")
+    tallies = tally_seeds(run, [stage.name for stage in pipeline.stages], seed_ids, rows, prices)
     from orca_math.engine.modes import batch_price_multiplier
 
-    projection = project(tallies, result.funnel, target_rows=target_rows, price=PriceTable(dict(engine.prices)).price(model),
+    projection = project(tallies, result.funnel, target_rows=target_rows, price=table.price(model), notes=notes,
                          batch_multiplier=batch_price_multiplier(pipeline.batch), hourly_usd=hourly_usd, model=model)
     write_estimate(out, projection)
     return projection
