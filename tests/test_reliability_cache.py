@@ -269,3 +269,42 @@ def _rows(out) -> list[tuple[str, str, str]]:
 
     data = datasets.load_from_disk(str(out / "dataset"))
     return sorted(zip(data["id"], data["question"], data["answer"], strict=True))
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a child of a non-interactive shell starts with SIGINT ignored
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_every_reply_the_run_was_given(tmp_path):
+    """SIGINT to `generate` while R replies are answered and the rest hang: exit 130, and the cache
+    file holds all R replies, so a rerun asks for none of them again. (Whether the batch timer or
+    the way out wrote the last ones depends on timing here; the exit path alone is checked by
+    `test_replies_buffered_when_the_interpreter_exits_are_written`.)"""
+    from orca_math.testing.batch_server import responder_reply
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"s{i}", "question": f"Bo has {i + 4} cups and buys {i + 1} more. "
+                                         "How many cups does he have?", "answer": str(2 * i + 5)}) + "\n" for i in range(6)))
+    answered_first, slots = 7, 2
+    gate = FaultConfig(reply=responder_reply, model=MODEL, outcomes=["ok"] * answered_first, rate_timeout=1.0, timeout_hang=600)
+    out = tmp_path / "out"
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    with FaultServer(gate) as server:
+        process = subprocess.Popen([*_generate_argv(seeds, out, server), "--concurrency", str(slots)], env=env,
+                                   preexec_fn=_default_sigint, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        # Every slot holds a hanging request: each answered reply has left its slot, and a reply is
+        # buffered for the cache in the same step of the event loop that frees its slot.
+        while sum(r.outcome == "timeout" for r in server.chat_requests()) < slots and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert _answered(server) == answered_first
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 130, stderr
+        assert _cached_rows(out / "cache.sqlite") == answered_first
+        server.config.rate_timeout = 0.0
+        rerun = subprocess.run(_generate_argv(seeds, out, server), capture_output=True, text=True, timeout=300, env=env)
+        assert rerun.returncode == 0, rerun.stderr
+        bodies = [json.dumps(r.body, sort_keys=True) for r in server.chat_requests() if r.outcome == "ok"]
+    assert len(bodies) == len(set(bodies))  # no request answered twice
