@@ -320,3 +320,13 @@ def test_a_share_or_a_count_of_things_is_not_the_measure_asked_for():
     # A percent is what "how many percent" asks for.
     share = "40 of the 50 seats are taken. How many percent of the seats are taken?"
     assert verdict("80", "So 40 / 50 = 80% of the seats are taken.", share) == "equal"
+
+
+def test_a_counterfactual_is_the_answer_when_the_question_asks_what_would_happen():
+    question = "Jim has 7 apples. If he had 3 more, how many apples would he have?"
+    reply = "He has 7 apples now. If he had 3 more, he would have 7 + 3 = 10 apples."
+    assert verdict("10", reply, question) == "equal"
+    asked_plainly = "Tickets cost $12 for adults and $8 for children. A family buys 2 adult and 3 child tickets. How much do they pay?"
+    after = "They pay $48. Had they bought only adult tickets, it would have been 5 × $12 = $60."
+    assert verdict("48", after, asked_plainly) == "equal"
+    assert verdict("60", after, asked_plainly) == "not_equal"

@@ -200,9 +200,14 @@ _LOOKS_BACK = re.compile(
     r"(?:as\s+a\s+|sanity\s+)check\b|check(?:ing)?\s*:|verification\s*:|in\s+recap|recap\s*:|we\s+(?:started|began)\s+(?:from|with)|we\s+were\s+given|"
     r"(?:this|that)\s+used|the\s+(?:problem|question)\s+(?:says|said|gave|gives|states|stated|tells)|"
     r"as\s+(?:given|stated)(?:\s+in\s+the\s+(?:problem|question))?\b|note\s+that\b(?=[^.]*\bwould\b)|"
-    r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference|"
-    # "Without the coupon it would have been $140": a counterfactual, not what happened.
-    r"(?:without|otherwise|had\s+(?:she|he|they|it|we|you)\s+not)\b[^.!?\n]*\bwould\b)",
+    r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference)",
+    re.I,
+)
+# "Without the coupon it would have been $140", "Had they bought only adult tickets, it would have been
+# $60", "(If she had also given away 7, she would have 31.)": what did not happen. Not skipped when the
+# question itself asks what would happen.
+_COUNTERFACTUAL = re.compile(
+    r"^[\s*_>(-]*(?:without|otherwise|had\s+(?:she|he|they|it|we|you|i)|if\b[^.!?\n]*\bhad)\b[^.!?\n]*\bwould\b",
     re.I,
 )
 # (sentence, its mentions, the reply before it) -> whether the sentence only restates the question.
@@ -212,6 +217,8 @@ Recap = Callable[[str, list[Mention], str], bool]
 def _looks_back(masked: str, span: tuple[int, int], mentions: list[Mention], recap: Recap | None) -> bool:
     sentence = masked[span[0] : span[1]]
     if _LOOKS_BACK.match(sentence):
+        return True
+    if _COUNTERFACTUAL.match(sentence) and not getattr(recap, "hypothetical", False):
         return True
     return recap is not None and recap(sentence, mentions, masked[max(0, span[0] - _TAIL_CHARS) : span[0]])
 

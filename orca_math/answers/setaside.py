@@ -121,9 +121,12 @@ def question_recap(question: str):
         return all(given_one or ((parsed := read_number(m.text)) is not None and parsed.value in stated)
                    for m, given_one in zip(mentions, is_given, strict=True))
 
+    # "If she had 3 more, how many would she have?": then a counterfactual closing is the answer.
+    restates_question.hypothetical = bool(_HYPOTHETICAL.search(question))  # type: ignore[attr-defined]
     return restates_question
 
 
+_HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\bhad\b", re.I)
 _DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n")
 
