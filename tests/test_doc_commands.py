@@ -144,15 +144,27 @@ def check_funnel(rows: dict[str, tuple[int, ...]], seeds: int) -> None:
 @pytest.mark.slow
 def test_make_demo_runs_its_command_and_the_pages_state_its_flags(workdir):
     makefile = (REPO / "Makefile").read_text()
-    recipe = re.search(r"^demo:.*\n\t@\$\(VENV\)/bin/(orca-math generate .*?)\s*\\\n", makefile, re.M).group(1)
-    assert "--limit 4 --rounds 1" in recipe and "--seeds examples/seeds.jsonl --out runs/demo --model local" in recipe
+    command = re.search(r"^demo:.*\n\t@\$\(VENV\)/bin/(orca-math run (\S+\.yaml))\s*\\\n", makefile, re.M)
+    recipe = _demo_recipe()
+    assert (recipe["seeds"]["limit"], recipe["stages"]["rounds"]) == (4, 1)
+    assert (recipe["seeds"]["path"], recipe["out"], recipe["model"]["spec"]) == ("examples/seeds.jsonl", "runs/demo", "local")
     index = (REPO / "docs" / "index.md").read_text()
     assert "first 4 seed problems (one hardening round)" in index and "with every extra" not in index
-    assert "first 4 seed problems with one hardening round (--limit 4 --rounds 1)" in _block("quickstart.md", "git clone")
+    assert "first 4 seed problems with one hardening round (seeds.limit: 4, stages.rounds: 1)" in _block("quickstart.md", "git clone")
     assert "make demo" in _block("README.md", "make demo   #")
-    done = orca_math(shrink(shlex.split(recipe), ""), workdir)
+    (workdir / "recipes").mkdir()
+    shutil.copy(REPO / command.group(2), workdir / command.group(2))
+    done = orca_math([*shlex.split(command.group(1)), "--set", "seeds.limit=1"], workdir)
     check_funnel(funnel(done.stdout), 1)
-    assert (workdir / "runs" / "demo" / "dataset").is_dir()
+    assert (workdir / "runs" / "demo" / "dataset").is_dir() and (workdir / "runs" / "demo" / "recipe.yaml").is_file()
+
+
+def _demo_recipe() -> dict:
+    """The recipe file `make demo` runs (recipes/quick-local.yaml), as YAML data."""
+    import yaml
+
+    path = re.search(r"orca-math run (\S+\.yaml)", (REPO / "Makefile").read_text()).group(1)
+    return yaml.safe_load((REPO / path).read_text(encoding="utf-8"))
 
 
 @pytest.mark.slow
@@ -210,7 +222,7 @@ def test_readme_view_line_is_what_the_demo_prints():
     # `view` serves until stopped (its own tests drive it in a browser): here, the line is the demo's own.
     line = _block("README.md", "orca-math view runs/demo").split("#")[0].strip()
     assert line in (REPO / "Makefile").read_text().replace("$(VENV)", ".venv")
-    assert "--out runs/demo" in (REPO / "Makefile").read_text()
+    assert _demo_recipe()["out"] == "runs/demo"
     assert '.[local,quality,view,report]"' in (REPO / "scripts" / "setup.sh").read_text()  # what view and report need
 
 

@@ -244,3 +244,23 @@ def test_the_schema_page_is_stale_when_a_field_changes_without_regenerating(tmp_
     check = subprocess.run([sys.executable, str(repo / "scripts" / "gen_docs.py"), "--check", "--docs-dir", str(tmp_path)],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 1 and "recipes.md" in check.stderr and "cli.md" not in check.stderr
+
+
+def test_generate_flags_are_written_from_the_recipe_fields():
+    from orca_math.cli import build_parser
+    from orca_math.recipes.fields import flag_info, walk
+
+    generate = build_parser()._subparsers._group_actions[0].choices["generate"]  # type: ignore[union-attr]
+    actions = {flag: action for action in generate._actions for flag in action.option_strings}
+    generated = 0
+    for path, owner, name in walk(GenerateRecipe):
+        if path.split(".")[0] not in ("stages", "verification", "outputs") and path != "curation.target_rows":
+            continue
+        info, field = flag_info(owner, name), owner.model_fields[name]
+        action = actions[info["flag"]]
+        description = field.description.replace("%", "%%")
+        assert action.help.startswith(f"turn off {description}" if info.get("invert") else description.rstrip(")")), path
+        if not info.get("invert") and field.annotation is not bool:
+            assert action.default == field.get_default(call_default_factory=True), path
+        generated += 1
+    assert generated == 13

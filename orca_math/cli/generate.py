@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from orca_math.cli.arguments import non_negative_int, positive_int
+from orca_math.cli.arguments import positive_int
 from orca_math.cli.batch_options import add_batch_options, batch_options_from_args, mode_from_args
 from orca_math.cli.common import (
     add_cost_options,
@@ -81,21 +81,18 @@ def add_parser(subparsers) -> None:
     add_seed_options(generate)
     add_model_options(generate)
     add_cost_options(generate)
-    generate.add_argument("--rounds", type=non_negative_int, default=2,
-                          help="Suggester/Editor hardening rounds (default 2, as in the paper; 0 skips hardening)")
-    generate.add_argument("--keep-rounds", choices=["all", "last"], default="all", help="keep every round's problem, or only the last (default all)")
-    generate.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="Teacher solutions per problem (default 1; --verify majority needs K >= 2)")
-    add_verify_options(generate, default="program")
-    generate.add_argument("--max-answer-chars", type=positive_int, default=1800, help="drop answers longer than this (the paper's rule: 1800)")
-    generate.add_argument("--no-expand", action="store_true", help="skip Ask-Me-Anything (for seeds without answers)")
-    generate.add_argument("--no-dedup", action="store_true", help="keep exact and near-duplicate problems")
-    generate.add_argument("--no-decontaminate", action="store_true", help="skip the 13-gram check against benchmark test sets")
-    generate.add_argument("--benchmarks-dir", default=None, help="local copies of the benchmark test sets for decontamination (default: the Hub, or $ORCA_MATH_BENCHMARKS_DIR)")
-    generate.add_argument("--target-rows", type=positive_int, default=None, metavar="N",
-                          help="draw seeds until N rows pass every stage, then stop; the dataset is cut to exactly N in seed "
-                          "order (the rows beyond it are drops: beyond_target); the seeds and --limit bound the draw")
+    # generate's own settings are written once, as recipe fields (orca_math.recipes.generate): flag, default,
+    # bounds and help come from there, so a flag and its recipe key cannot drift apart.
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.generate import CurationSection, GenerateStages, OutputSection, VerificationSection
+
+    add_recipe_flags(generate, GenerateStages, only=("rounds", "keep_rounds", "solutions"))
+    add_recipe_flags(generate, VerificationSection)
+    add_recipe_flags(generate, GenerateStages, only=("max_answer_chars", "expand", "dedup", "decontaminate",
+                                                      "benchmarks_dir"))
+    add_recipe_flags(generate, CurationSection, only=("target_rows",))
     add_curation_options(generate)
-    generate.add_argument("--format", action="append", choices=["parquet", "jsonl"], default=[], help="also write parquet and/or jsonl (repeatable)")
+    add_recipe_flags(generate, OutputSection)
     group = generate.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
     group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")

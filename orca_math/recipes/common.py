@@ -18,14 +18,14 @@ class SeedSection(Section):
 
     path: str = option(..., "seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name",
                        flag="--seeds", min_length=1)
-    limit: int | None = option(None, "use only the first N seeds (null: all)", flag="--limit", ge=1)
-    question_column: str | None = option(None, "the seed column holding the problem (null: detected)",
+    limit: int | None = option(None, "use only the first N seeds (default: all)", flag="--limit", ge=1)
+    question_column: str | None = option(None, "the seed column holding the problem (default: detected)",
                                          flag="--question-column")
-    answer_column: str | None = option(None, "the seed column holding the answer (null: detected)", flag="--answer-column")
-    id_column: str | None = option(None, "the seed column holding a unique id (null: derived)", flag="--id-column")
+    answer_column: str | None = option(None, "the seed column holding the answer (default: detected)", flag="--answer-column")
+    id_column: str | None = option(None, "the seed column holding a unique id (default: derived)", flag="--id-column")
     split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
     max_seed_chars: int | None = option(None, "refuse a seed whose question and answer hold more than N characters "
-                                        "(null: 50,000); does not change the run key", flag="--max-seed-chars", ge=1)
+                                        "(default: 50,000); does not change the run key", flag="--max-seed-chars", ge=1)
 
 
 class ModelSection(Section):
@@ -34,7 +34,7 @@ class ModelSection(Section):
     spec: str = option("local", "model spec: 'local' (embedded SmolLM2-135M, offline), 'openai:<model>', "
                        "'azure:<deployment>', 'hf:<path>', 'vllm:<path>', or an OpenAI-compatible server URL",
                        flag="--model", min_length=1)
-    name: str | None = option(None, "model name to request from a server URL (null: the first one it serves)",
+    name: str | None = option(None, "model name to request from a server URL (default: the first one it serves)",
                               flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec (e.g. a vLLM server)", flag="--base-url")
 
@@ -49,9 +49,9 @@ class EngineSection(Section):
     cache_file: str | None = option(None, "keep the response cache in this file instead of OUT/cache.sqlite (share one "
                                     "between runs; does not change the run key)", flag="--cache-file")
     timeout: float | None = option(None, "seconds one attempt of a model request may take before it is retried "
-                                   "(null: 300)", flag="--timeout", gt=0)
-    rpm: float | None = option(None, "cap on requests per minute (null: no cap; 429s still back off)", flag="--rpm", gt=0)
-    tpm: float | None = option(None, "cap on tokens per minute (null: no cap)", flag="--tpm", gt=0)
+                                   "(default: 300)", flag="--timeout", gt=0)
+    rpm: float | None = option(None, "cap on requests per minute (default: no cap; 429s still back off)", flag="--rpm", gt=0)
+    tpm: float | None = option(None, "cap on tokens per minute (default: no cap)", flag="--tpm", gt=0)
 
 
 class CostSection(Section):
@@ -73,8 +73,8 @@ class ExecutorSection(Section):
     name: Literal["local", "ray"] = option("local", "local: this process; ray: a pool of Ray workers (docs/ray.md)",
                                            flag="--executor", dest="executor")
     ray_address: str | None = option(None, "with ray: 'auto' joins a running cluster, ray://HOST:10001 a remote one "
-                                     "(null: start a local cluster)", flag="--ray-address")
-    workers: int | None = option(None, "with ray: worker actors (null: the cluster's CPUs, at most 8)",
+                                     "(default: start a local cluster)", flag="--ray-address")
+    workers: int | None = option(None, "with ray: worker actors (default: the cluster's CPUs, at most 8)",
                                  flag="--workers", ge=1)
 
 
@@ -85,17 +85,17 @@ class BatchSection(Section):
     backend: Literal["auto", "openai", "azure", "anthropic", "vllm"] = option(
         "auto", "the batch API: the model's provider (auto), or 'vllm' for vllm run-batch on this machine",
         flag="--batch-backend")
-    max_open: int | None = option(None, "batches open at the provider at once (null: 8)", flag="--batch-max-open", ge=1)
-    max_requests: int | None = option(None, "requests per batch (null: the provider's limit)",
+    max_open: int | None = option(None, "batches open at the provider at once (default: 8)", flag="--batch-max-open", ge=1)
+    max_requests: int | None = option(None, "requests per batch (default: the provider's limit)",
                                       flag="--batch-max-requests", ge=1)
-    max_tokens: int | None = option(None, "prompt tokens per batch (null: no cap)", flag="--batch-max-tokens", ge=1)
-    poll_seconds: float | None = option(None, "seconds between polls at first; it backs off to 10 minutes (null: 60)",
+    max_tokens: int | None = option(None, "prompt tokens per batch (default: no cap)", flag="--batch-max-tokens", ge=1)
+    poll_seconds: float | None = option(None, "seconds between polls at first; it backs off to 10 minutes (default: 60)",
                                         flag="--batch-poll-seconds", gt=0)
-    price_multiplier: float | None = option(None, "batch price as a share of the online price (null: 0.5)",
+    price_multiplier: float | None = option(None, "batch price as a share of the online price (default: 0.5)",
                                             flag="--batch-price-multiplier", gt=0)
-    max_attempts: int | None = option(None, "times a request is sent when its batch expires or fails (null: 3)",
+    max_attempts: int | None = option(None, "times a request is sent when its batch expires or fails (default: 3)",
                                       flag="--batch-max-attempts", ge=1)
-    vllm_model: str | None = option(None, "with backend vllm: the --model of vllm run-batch (null: the model's name)",
+    vllm_model: str | None = option(None, "with backend vllm: the --model of vllm run-batch (default: the model's name)",
                                     flag="--batch-vllm-model")
 
 

@@ -5,7 +5,8 @@ page's text) and, in its `json_schema_extra`, the command-line flag it stands fo
 
 * ``flag``: the option, e.g. ``--rounds`` (its argparse dest is derived from it, or given as ``dest``);
 * ``invert``: the field is True where the flag is absent (``dedup`` and ``--no-dedup``);
-* ``codec``: how a mapping is written on the command line (``pairs``: ``NAME=VALUE`` per item).
+* ``codec``: how a mapping is written on the command line (``pairs``: ``NAME=VALUE`` per item);
+* ``metavar``: the flag's placeholder in help texts.
 
 `orca_math.recipes.flags` turns a recipe into the argv of its command and a parsed command line back
 into a recipe, so a flag and its field are one definition and go through one code path.
@@ -34,7 +35,7 @@ class Section(BaseModel):
 
 
 def option(default: Any = None, description: str = "", *, flag: str | None = None, dest: str | None = None,
-           invert: bool = False, codec: str | None = None, **bounds: Any) -> Any:
+           invert: bool = False, codec: str | None = None, metavar: str | None = None, **bounds: Any) -> Any:
     """A recipe field: its default, help text, bounds and (when it has one) the flag it stands for."""
     extra: dict[str, Any] = {}
     if flag:
@@ -44,6 +45,8 @@ def option(default: Any = None, description: str = "", *, flag: str | None = Non
         extra["invert"] = True
     if codec:
         extra["codec"] = codec
+    if metavar:
+        extra["metavar"] = metavar
     factory = None
     if isinstance(default, dict | list):
         factory, default = (lambda value=default: type(value)(value)), None

@@ -26,20 +26,23 @@ from orca_math.recipes.fields import Section, option
 class GenerateStages(Section):
     """Which stages run and their settings."""
 
-    expand: bool = option(True, "run Ask-Me-Anything expansion (turn off for seeds without answers)",
-                          flag="--no-expand", invert=True)
-    rounds: int = option(2, "Suggester/Editor hardening rounds (the paper: 2; 0 skips hardening)", flag="--rounds", ge=0)
+    expand: bool = option(True, "Ask-Me-Anything expansion (seeds without answers need it off)", flag="--no-expand",
+                          invert=True)
+    rounds: int = option(2, "Suggester/Editor hardening rounds, as in the paper; 0 skips hardening", flag="--rounds",
+                         metavar="N", ge=0)
     keep_rounds: Literal["all", "last"] = option("all", "keep every round's problem, or only the last",
                                                  flag="--keep-rounds")
-    dedup: bool = option(True, "drop exact and near-duplicate problems", flag="--no-dedup", invert=True)
-    decontaminate: bool = option(True, "drop problems that share a 13-gram with a benchmark test set",
-                                 flag="--no-decontaminate", invert=True)
+    dedup: bool = option(True, "the check that drops exact and near-duplicate problems", flag="--no-dedup",
+                         invert=True)
+    decontaminate: bool = option(True, "the 13-gram check against benchmark test sets (it drops problems that share "
+                                 "one)", flag="--no-decontaminate", invert=True)
     benchmarks_dir: str | None = option(None, "local copies of the benchmark test sets for decontamination "
-                                        "(null: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)", flag="--benchmarks-dir")
-    solutions: int = option(1, "Teacher solutions per problem (majority verification needs 2 or more)",
-                            flag="--solutions", ge=1)
-    max_answer_chars: int = option(1800, "drop answers longer than this many characters (the paper's rule: 1800)",
-                                   flag="--max-answer-chars", ge=1)
+                                        "(default: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)", flag="--benchmarks-dir",
+                                        metavar="DIR")
+    solutions: int = option(1, "Teacher solutions per problem (majority verification needs K >= 2)",
+                            flag="--solutions", metavar="K", ge=1)
+    max_answer_chars: int = option(1800, "drop answers longer than this many characters (the paper's rule)",
+                                   flag="--max-answer-chars", metavar="N", ge=1)
 
 
 class VerificationSection(Section):
@@ -47,17 +50,19 @@ class VerificationSection(Section):
 
     verify: Literal["program", "majority", "none"] = option(
         "program", "verify problems without a known answer: 'program' (a written program, run in the sandbox, must "
-        "compute the same answer), 'majority' (most of 2 or more solutions agree), or 'none'", flag="--verify")
-    keep_unverified: bool = option(False, "keep problems whose answer could not be confirmed, marked verified=false",
-                                   flag="--keep-unverified")
+        "compute the same answer; one extra call per problem), 'majority' (at least 60% of K >= 2 solutions must "
+        "agree), or 'none' (keep them unchecked); known answers are always checked", flag="--verify")
+    keep_unverified: bool = option(False, "keep problems whose answer could not be confirmed, marked verified=false, "
+                                   "instead of dropping them", flag="--keep-unverified")
 
 
 class CurationSection(Section):
     """What the run aims for and keeps: a number of rows, difficulty against a student, curation policies."""
 
-    target_rows: int | None = option(None, "draw seeds until this many rows pass every stage, then stop and keep "
-                                     "exactly this many, in seed order (null: use every seed)", flag="--target-rows",
-                                     ge=1)
+    target_rows: int | None = option(None, "draw seeds until N rows pass every stage, then stop; the dataset is cut "
+                                     "to exactly N in seed order (the rows beyond it are beyond_target drops); the "
+                                     "seeds and their limit bound the draw (default: use every seed)",
+                                     flag="--target-rows", metavar="N", ge=1)
     student: str | None = option(None, "measure each kept problem's difficulty against this student (a spec such as "
                                  "vllm:ckpt/m1, hf:ckpt/m1 or a server URL): pass_rate and a difficulty band",
                                  flag="--student")
@@ -73,15 +78,15 @@ class CurationSection(Section):
 class OutputSection(Section):
     """Extra output formats; the HF dataset folder is always written."""
 
-    formats: list[Literal["parquet", "jsonl"]] = option([], "also write these formats next to the dataset folder",
-                                                        flag="--format")
+    formats: list[Literal["parquet", "jsonl"]] = option([], "also write parquet and/or jsonl next to the dataset "
+                                                        "folder", flag="--format")
 
 
 class GenerateRecipe(Section):
     """A generation run: what `orca-math generate` does with the same settings as flags."""
 
     kind: Literal["generate"] = Field("generate", description="the job this recipe runs")
-    out: str | None = option(None, "the output folder (null: give --out to `orca-math run`)")
+    out: str | None = option(None, "the output folder (default: give --out to `orca-math run`)")
     seeds: SeedSection = Field(description="where the seed problems come from")
     model: ModelSection = Field(default_factory=ModelSection, description="the teacher model")
     stages: GenerateStages = Field(default_factory=GenerateStages, description="the stages and their settings")

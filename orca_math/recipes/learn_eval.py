@@ -21,14 +21,14 @@ class DataSection(Section):
 
     path: str = option(..., "problems with the teacher's solutions (question/answer columns): .jsonl, .json, .csv, "
                        ".parquet, a save_to_disk folder, or an HF dataset name", flag="--data", min_length=1)
-    limit: int | None = option(None, "use only the first N problems (null: all)", flag="--limit", ge=1)
-    question_column: str | None = option(None, "the column holding the problem (null: detected)",
+    limit: int | None = option(None, "use only the first N problems (default: all)", flag="--limit", ge=1)
+    question_column: str | None = option(None, "the column holding the problem (default: detected)",
                                          flag="--question-column")
-    answer_column: str | None = option(None, "the column holding the answer (null: detected)", flag="--answer-column")
-    id_column: str | None = option(None, "the column holding a unique id (null: derived)", flag="--id-column")
+    answer_column: str | None = option(None, "the column holding the answer (default: detected)", flag="--answer-column")
+    id_column: str | None = option(None, "the column holding a unique id (default: derived)", flag="--id-column")
     split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
     max_seed_chars: int | None = option(None, "refuse a problem whose question and answer hold more than N "
-                                        "characters (null: 50,000)", flag="--max-seed-chars", ge=1)
+                                        "characters (default: 50,000)", flag="--max-seed-chars", ge=1)
 
 
 class TrainingSection(Section):
@@ -61,7 +61,7 @@ class SamplingSection(Section):
         "uniform", "how the k-per-problem budget is spent: uniform (k each, the paper's) or prop2diff (in proportion "
         "to each problem's fail rate, its pass_rate column from generate's curation.student)", flag="--curate",
         dest="curate")
-    concurrency: int | None = option(None, "samples and gradings in flight at once (null: 8, or 256 with a vLLM "
+    concurrency: int | None = option(None, "samples and gradings in flight at once (default: 8, or 256 with a vLLM "
                                      "sampler)", flag="--concurrency", ge=1)
 
 
@@ -73,7 +73,7 @@ class GradingSection(Section):
                                     flag="--grading", dest="grading")
     grader_model: str | None = option(None, "model spec of the Grader agent, needed for llm and hybrid",
                                       flag="--grader-model")
-    timeout: float | None = option(None, "seconds one attempt of a model request may take (null: 300)",
+    timeout: float | None = option(None, "seconds one attempt of a model request may take (default: 300)",
                                    flag="--timeout", gt=0)
 
 
@@ -82,11 +82,11 @@ class LearnEvaluationSection(Section):
 
     enabled: bool = option(True, "evaluate after each iteration", flag="--no-eval", dest="no_eval", invert=True)
     holdout: float | None = option(None, "hold out this share of the data and score greedy answers on it "
-                                   "(null: 0.1 unless benchmarks are named)", flag="--holdout", gt=0, lt=1)
+                                   "(default: 0.1 unless benchmarks are named)", flag="--holdout", gt=0, lt=1)
     benchmarks: str | None = option(None, "evaluate on these benchmarks instead (comma-separated, e.g. gsm8k,svamp)",
                                     flag="--eval-benchmarks")
     limit: int | None = option(None, "first N items of each benchmark", flag="--eval-limit", ge=1)
-    benchmarks_dir: str | None = option(None, "local benchmark copies (null: $ORCA_MATH_BENCHMARKS_DIR, else the "
+    benchmarks_dir: str | None = option(None, "local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the "
                                         "Hub)", flag="--benchmarks-dir")
 
 
@@ -94,7 +94,7 @@ class LearnRecipe(Section):
     """The Orca-Math training loop: what `orca-math learn` does with the same settings as flags."""
 
     kind: Literal["learn"] = Field("learn", description="the job this recipe runs")
-    out: str | None = option(None, "the loop's folder (null: give --out to `orca-math run`)")
+    out: str | None = option(None, "the loop's folder (default: give --out to `orca-math run`)")
     data: DataSection = Field(description="the training problems")
     training: TrainingSection = Field(description="the student and its training")
     sampling: SamplingSection = Field(default_factory=SamplingSection, description="sampling from each checkpoint")
@@ -167,16 +167,16 @@ class EvalModelSection(Section):
                        "'azure:<deployment>' or 'local'", flag="--model", min_length=1)
     name: str | None = option(None, "model name to request from a server URL", flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec", flag="--base-url")
-    temperature: float | None = option(None, "the student's sampling temperature (null: the Teacher card's, 0)",
+    temperature: float | None = option(None, "the student's sampling temperature (default: the Teacher card's, 0)",
                                        flag="--temperature", ge=0)
-    max_tokens: int | None = option(None, "the student's reply token limit (null: the Teacher card's, 1024)",
+    max_tokens: int | None = option(None, "the student's reply token limit (default: the Teacher card's, 1024)",
                                     flag="--max-tokens", ge=1)
 
 
 class BenchmarkSection(Section):
     """Which benchmarks to score."""
 
-    names: str | None = option(None, "comma-separated benchmark names (null: gsm8k, or none when files are given)",
+    names: str | None = option(None, "comma-separated benchmark names (default: gsm8k, or none when files are given)",
                                flag="--benchmarks")
     files: list[str] = option([], "benchmarks of your own: .jsonl, .json, .csv or .parquet files with a question and a "
                               "gold answer per row", flag="--benchmark-file", dest="benchmark_file")
@@ -185,16 +185,16 @@ class BenchmarkSection(Section):
     question_column: str = option("question", "the question column of each file", flag="--question-column")
     answer_column: str = option("answer", "the gold answer column of each file", flag="--answer-column")
     limit: int | None = option(None, "evaluate only the first N items of each benchmark", flag="--limit", ge=1)
-    benchmarks_dir: str | None = option(None, "folder of local benchmark copies (null: $ORCA_MATH_BENCHMARKS_DIR, "
+    benchmarks_dir: str | None = option(None, "folder of local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, "
                                         "else the Hub)", flag="--benchmarks-dir")
 
 
 class EvalGradingSection(Section):
     """How replies are graded against the gold answers."""
 
-    mode: GradeMode | None = option(None, "exact, llm (the paper's GPT-4-based exact match) or hybrid (null: hybrid)",
+    mode: GradeMode | None = option(None, "exact, llm (the paper's GPT-4-based exact match) or hybrid (default: hybrid)",
                                     flag="--grading", dest="grading")
-    grader_model: str | None = option(None, "model spec of the LLM grader (null: the student model)",
+    grader_model: str | None = option(None, "model spec of the LLM grader (default: the student model)",
                                       flag="--grader-model")
     audit_rate: float = option(0.0, "share of deterministic verdicts also sent to the LLM grader", flag="--audit-rate",
                                ge=0, le=1)
@@ -204,12 +204,12 @@ class EvalRecipe(Section):
     """A benchmark evaluation: what `orca-math eval` does with the same settings as flags."""
 
     kind: Literal["eval"] = Field("eval", description="the job this recipe runs")
-    out: str | None = option(None, "the output folder (null: give --out to `orca-math run`)")
+    out: str | None = option(None, "the output folder (default: give --out to `orca-math run`)")
     model: EvalModelSection = Field(description="the student model")
     benchmarks: BenchmarkSection = Field(default_factory=BenchmarkSection, description="the benchmarks")
     grading: EvalGradingSection = Field(default_factory=EvalGradingSection, description="grading")
     concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency", ge=1)
-    timeout: float | None = option(None, "seconds one attempt of a model request may take (null: 300)",
+    timeout: float | None = option(None, "seconds one attempt of a model request may take (default: 300)",
                                    flag="--timeout", gt=0)
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
     batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
