@@ -263,4 +263,4 @@ def test_generate_flags_are_written_from_the_recipe_fields():
         if not info.get("invert") and field.annotation is not bool:
             assert action.default == field.get_default(call_default_factory=True), path
         generated += 1
-    assert generated == 13
+    assert generated == 12
