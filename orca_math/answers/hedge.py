@@ -18,6 +18,7 @@ from collections.abc import Callable
 from orca_math.answers.mentions import Mention, find_mentions
 from orca_math.answers.normalize import read_number
 from orca_math.answers.rating import restates, value_of
+from orca_math.answers.units import unit_of
 
 # Between two values: "or", "(or", ", or maybe", en/em dash; "either" before the first one.
 _OR_GAP = re.compile(
@@ -37,7 +38,7 @@ _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$"
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
 _READS_ON = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:=|[-+*/×÷x]\s*\$?\d|(?:of|times|by)\s+\$?\d)", re.I)
 MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d", re.I)
-_FROM_BEFORE = re.compile(r"\bfrom\s+\$?\s*$", re.I)
+_EITHER = re.compile(r"\beither\b", re.I)
 
 
 def find_hedge(statement: str, given: Callable[[Mention], bool] | None = None,
@@ -59,6 +60,8 @@ def find_hedge(statement: str, given: Callable[[Mention], bool] | None = None,
             continue
         if _same_quantity(first, second) or _READS_ON.match(statement, second.stop):
             continue
+        if gap.lstrip().startswith(",") and not _EITHER.search(statement, 0, first.start) and _other_terms(first, second):
+            continue
         if given is not None and given(first) and given(second):
             continue
         return first.text, second.text
@@ -78,6 +81,20 @@ def _offers_two(statement: str, first: Mention, second: Mention, gap: str, whole
     if _BETWEEN_GAP.fullmatch(gap) and _BETWEEN_BEFORE.search(before):
         return not _RELATION_BEFORE.search(before)
     return False
+
+
+def _other_terms(first: Mention, second: Mention) -> bool:
+    """ "4 notebooks, or 2 packs of two", "6 teams, or 3 pairs": the same thing counted in other terms
+    (only after ", or", with no "either" before).
+
+    Two measures in one dimension that differ ("90 minutes, or 2 hours") stay two answers.
+    """
+    if not first.unit or not second.unit:
+        return False
+    a, b = unit_of(first.unit), unit_of(second.unit)
+    if a is not None and b is not None:
+        return False
+    return first.unit.lower().rstrip("s") != second.unit.lower().rstrip("s")
 
 
 def _same_quantity(first: Mention, second: Mention) -> bool:
