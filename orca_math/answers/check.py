@@ -36,15 +36,24 @@ def check_answer(
     Such verdicts have confidence "guess".
 
     Candidates that are plainly not the answer are set aside first: a number the `question` gives, a
-    number in an aside, a count of a part ("4 of them"). When one candidate is left and no set-aside
-    one equals the gold, the verdict rests on that one alone, with confidence "sole" ("Out of 50
-    students, 15 walk, so 35 take the bus." for a question that gives 50 and 15).
+    number in an aside, a count of a part ("4 of them"), a quantity the question does not ask for
+    ("60 miles" when hours are asked). When one candidate is left and no set-aside one equals the
+    gold, the verdict rests on that one alone, with confidence "sole" ("Out of 50 students, 15 walk,
+    so 35 take the bus." for a question that gives 50 and 15). Sentences after the answer that only
+    look back (a recap of the question's numbers, "For comparison, ...", a check, a counterfactual)
+    are skipped.
+
+    A final statement that gives several answers ("6 or 7 boxes", "Answer: 85-90", "9 (or 1 under
+    the other reading)") is "not_equal", method "hedge", reason "several answers: ...", even when the
+    gold is one of them. With `question`, a bare gold is read in the unit asked ("how many minutes"),
+    so "1 hour 35 minutes" decides against 95.
 
     Args:
         gold: the reference answer ("72", "$18.50", "3/4"), not a whole solution.
         response: a model's free-form solution text.
         question: the problem the response answers, or None; its numbers are set aside among the
-            candidates of a closing statement.
+            candidates of a closing statement, and its ask (unit, object) is read (see
+            `orca_math.answers.ask`).
         min_confidence: the least sure extraction that may decide: "guess" (default: every extraction
             decides), "sole" (guesses among several numbers become "cant_tell"), or "marker" (only an
             explicit answer marker decides).
