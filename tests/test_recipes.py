@@ -264,3 +264,18 @@ def test_generate_flags_are_written_from_the_recipe_fields():
             assert action.default == field.get_default(call_default_factory=True), path
         generated += 1
     assert generated == 12
+
+
+def test_every_flag_of_a_recipe_command_is_a_recipe_field_or_says_how_to_run():
+    # A flag added to generate, learn or eval without a recipe field would be lost by --save-recipe and run.
+    from orca_math.cli import build_parser
+    from orca_math.cli.run import RUN_CONTROL_FLAGS
+    from orca_math.recipes import RECIPE_KINDS
+    from orca_math.recipes.fields import flag_info, walk
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for kind, model in RECIPE_KINDS.items():
+        fields = {flag_info(owner, name).get("dest") for _, owner, name in walk(model)}
+        for action in commands[kind]._actions:
+            if action.option_strings and action.dest not in fields:
+                assert set(action.option_strings) & RUN_CONTROL_FLAGS, f"{kind} {action.option_strings[0]} has no recipe field"

@@ -74,3 +74,16 @@ def test_generation_recipes_run_with_the_embedded_model(tmp_path_factory, capsys
     printed = capsys.readouterr()
     assert status in (0, 1), printed.err  # 1: the tiny model failed some items, recorded with reasons
     assert "final rows:" in printed.out and (out / "summary.json").is_file() and (out / "recipe.yaml").is_file()
+
+
+def test_a_recipe_dry_run_estimates_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a dry run calls nothing, so it needs no key
+    out = tmp_path / "o"
+    assert main(["run", "recipes/orca-math-paper.yaml", "--only", "generate", "--out", str(out), "--dry-run",
+                 "--set", "generate.seeds.limit=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run: 2 seeds, model gpt-4-turbo" in printed and "harden" in printed
+    assert not (out / "recipe.yaml").exists()
+    assert main(["run", "recipes/orca-math-paper.yaml", "--only", "learn", "--out", str(out), "--pilot", "3"]) == 2
+    assert "--pilot estimates a generate recipe" in capsys.readouterr().err

@@ -15,12 +15,20 @@ from pathlib import Path
 #: Commands with a recipe kind (their name is the kind).
 RECIPE_COMMANDS = ("generate", "learn", "eval")
 
-#: Flags of `run` that are handed to the command, not part of the recipe: (dest, flag).
+#: Flags of `run` that are handed to the command, not part of the recipe: (dest, flag). They say how to
+#: run (resume or not, estimate only, wait for batches, show progress), not what the run computes.
 _PASSED = (("fresh", "--fresh"), ("overwrite", "--overwrite"), ("dry_run", "--dry-run"), ("no_wait", "--no-wait"),
            ("no_progress", "--no-progress"))
+_PASSED_VALUES = (("pilot", "--pilot"), ("hourly_usd", "--hourly-usd"))
+
+#: Every flag of a recipe command that is not a recipe field: how to run, where, or a deprecated name.
+RUN_CONTROL_FLAGS = frozenset({"-h", "--out", "--save-recipe", "--fresh", "--resume", "--overwrite", "--dry-run",
+                               "--no-wait", "--no-progress", "--pilot", "--hourly-usd", "--grader"})
 
 
 def add_parser(subparsers) -> None:
+    from orca_math.cli.arguments import positive_float, positive_int
+
     run = subparsers.add_parser(
         "run", help="run a recipe file (generate, learn or eval, chosen by its kind)",
         description="Run a recipe: a YAML file whose kind (generate, learn, eval) chooses the command and whose "
@@ -40,6 +48,11 @@ def add_parser(subparsers) -> None:
     run.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost, call nothing (generate)")
     run.add_argument("--no-wait", action="store_true", help="with batch mode: submit what can be submitted and exit")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--pilot", type=positive_int, default=None, metavar="N",
+                     help="with --dry-run (generate, with curation.target_rows): run the recipe for real on the first N "
+                     "seeds and project the cost of the target from them (docs/curation.md)")
+    run.add_argument("--hourly-usd", type=positive_float, default=None, metavar="X",
+                     help="with --pilot: what the self-hosted endpoint costs per hour")
     run.set_defaults(handler=run_recipe)
 
     diff = subparsers.add_parser(
@@ -124,6 +137,11 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
             recipe = recipe.model_copy(update={"engine": engine.model_copy(update={"cache_file": str(cache)})})
     argv = recipe_argv(recipe) + ["--out", str(out)]
     argv += [flag for dest, flag in _PASSED if getattr(args, dest)]
+    for dest, flag in _PASSED_VALUES:
+        if getattr(args, dest) is not None:
+            if recipe.kind != "generate":
+                raise UserError(f"{flag} estimates a generate recipe; {source} holds a {recipe.kind} recipe.")
+            argv += [flag, str(getattr(args, dest))]
     parser = build_parser(lazy=True)
     try:
         parsed = parser.parse_args(argv)
