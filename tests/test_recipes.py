@@ -279,3 +279,28 @@ def test_every_flag_of_a_recipe_command_is_a_recipe_field_or_says_how_to_run():
         for action in commands[kind]._actions:
             if action.option_strings and action.dest not in fields:
                 assert set(action.option_strings) & RUN_CONTROL_FLAGS, f"{kind} {action.option_strings[0]} has no recipe field"
+
+
+def test_an_eval_recipe_gives_the_run_key_of_its_flags_and_records_itself(tmp_path, server, capsys):
+    bench = tmp_path / "mine.jsonl"
+    bench.write_text("".join(json.dumps({"question": f"What is {i} + 2?", "answer": str(i + 2)}) + "\n" for i in range(2)))
+    flags = ["eval", "--model", server.base_url, "--model-name", "fault-model", "--benchmark-file", str(bench),
+             "--grading", "exact", "--no-progress", "--concurrency", "2"]
+    by_flags = _run_key(capsys, [*flags, "--out", str(tmp_path / "a")])
+    assert main([*flags, "--out", str(tmp_path / "unused"), "--save-recipe", str(tmp_path / "eval.yaml")]) == 0
+    by_recipe = _run_key(capsys, ["run", str(tmp_path / "eval.yaml"), "--out", str(tmp_path / "b")])
+    assert by_recipe == by_flags
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    [recorded] = load_recipes(tmp_path / "a" / "recipe.yaml")
+    assert recorded.kind == "eval" and recorded.benchmarks.files == [str(bench)] and recorded.grading.mode == "exact"
+
+
+def test_a_learn_recipe_samples_checkpoints_as_the_learn_command_does(tmp_path):
+    from orca_math.learn.loop import IterativeLearner
+
+    base = {"kind": "learn", "data": {"path": "d.jsonl"}, "out": str(tmp_path / "loop"),
+            "training": {"model": "base", "preset": "tiny"}}
+    served = recipe_from_mapping({**base, "sampling": {"sampler": "serve"}})
+    assert IterativeLearner(recipe=served).sampler_model_factory(Path("ckpt/m1")) == "vllm-serve:ckpt/m1"
+    hf = recipe_from_mapping({**base, "sampling": {"sampler": "hf"}})
+    assert IterativeLearner(recipe=hf).sampler_model_factory(Path("ckpt/m1")) == "hf:ckpt/m1"

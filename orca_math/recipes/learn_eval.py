@@ -127,8 +127,15 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
     if e.enabled:
         evaluation = (e.benchmarks, e.limit) if e.benchmarks else (0.1 if e.holdout is None else e.holdout)
 
-    def sampler(checkpoint: Any) -> Any:
-        return f"vllm-serve:{checkpoint}" if s.sampler == "serve" else default_sampler(checkpoint, engine=s.sampler)
+    def sampler(checkpoint: Any) -> Any:  # as `orca-math learn`'s CheckpointSampler, without Ray's stand-ins
+        spec = f"vllm-serve:{checkpoint}" if s.sampler == "serve" else str(default_sampler(checkpoint, engine=s.sampler))
+        if s.prompt_format in (None, "orca"):
+            return spec  # the loop loads hf: and vllm: specs in the Orca format they were trained on
+        from orca_math.models import load_model
+
+        if spec.startswith(("hf:", "vllm:")):
+            return load_model(spec, prompt_format=s.prompt_format, max_new_tokens=s.max_tokens)
+        return load_model(spec)  # served: the server applies the checkpoint's own chat template
 
     data: Any = given.get("data")
     if data is None:
