@@ -16,8 +16,16 @@ SEEDS = [*report.SEEDS, {"question": "A shelf holds 8 mugs and 5 more are added.
 
 
 def responder(messages) -> str:
-    """The report helpers' scripted teacher, plus a seed about mugs whose new problem holds markup."""
+    """The report helpers' scripted teacher, a program writer that agrees with it, and a seed about mugs
+    whose new problem holds markup."""
     system, user = messages[0].content, messages[-1].content
+    if "Python programs" in system:  # ProgramWriter: the program computes what the teacher answers
+        question = user.split("Problem:")[1].strip().split("\n\n")[0]
+        if "goats" in question or "mugs" in question:
+            return "```python\nanswer = 8 + 5\n```"
+        final = report._teacher_reply(question).splitlines()[-1].split(":", 1)[1].strip()
+        value = final if final.replace(".", "", 1).isdigit() else "None"
+        return f"```python\ntotal = {value}\nanswer = total\n```"
     if "grade-school" in system and "mugs" in user:
         return json.dumps({"statement": "A shelf holds 13 mugs.", "problems": [{"question": HOSTILE, "target": "13"}]})
     if "patient math teacher" in system and ("goats" in user or "mugs" in user):
@@ -28,7 +36,7 @@ def responder(messages) -> str:
 def make_run(out: Path, *, latency: float = 0.0, seeds: list[dict[str, Any]] | None = None) -> Path:
     """The Orca-Math stages on the scripted client into `out` (slow replies with `latency`)."""
     client = ScriptedChatClient(responder=responder, latency=latency)
-    stages = [Expand(), Harden(rounds=2), Solve(), Verify(), Filter()]
+    stages = [Expand(), Harden(rounds=2), Solve(), Verify(verifier="program"), Filter()]
     Pipeline(stages, model=client, managed=False, progress=False, concurrency=2).run_sync(seeds or SEEDS, out=out)
     return out
 

@@ -100,6 +100,10 @@ def test_lineage_has_every_stage_node_as_the_checkpoints_hold_it(client, run):
     inserted = "".join(text for op, text in tree["diff"] if op == "insert")
     assert inserted == tree["node"]["question"][len(tree["ancestors"][-1]["question"]):]
     assert tree["suggestions"] == ["add a second step", "add a sharing step"] and tree["solutions"]
+    # Its answer was verified by an executed program: the evidence is on the page's data.
+    evidence = tree["verification"]
+    assert evidence["method"] == "program" and evidence["program"].endswith("answer = total")
+    assert evidence["program_answer"] == tree["final_answer"] and tree["verified"] is True
     seed_text, round1 = tree["ancestors"][0]["question"], tree["ancestors"][1]
     assert "".join(text for op, text in round1["diff"] if op == "insert") == round1["question"][len(seed_text):]
     assert round1["suggestions"] == ["add a second step", "add a sharing step"] and "diff" not in tree["ancestors"][0]

@@ -147,6 +147,9 @@ def test_search_a_problem_and_check_its_lineage_against_the_checkpoints(browser,
     inserted = " ".join(i.text for i in browser.find_elements(By.CSS_SELECTOR, "#diff ins"))
     assert "Finally the whole collection" in inserted
     assert [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#suggestions li")] == ["add a second step", "add a sharing step"]
+    verification = browser.find_element(By.ID, "verification").text
+    program = checkpoints["verify"][problem_id][0]["verification"]
+    assert program["method"] == "program" and "answer = total" in verification and program["program_answer"] in verification
     _screenshot(browser, tmp_path / "lineage.png")
     parent = ancestors[1].get_attribute("data-id")
     ancestors[1].find_element(By.CSS_SELECTOR, "a").click()

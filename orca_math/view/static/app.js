@@ -44,7 +44,7 @@
   }
   function kv(object, attrs) {
     const rows = Object.entries(object || {}).map(([k, v]) => el("tr", { dataset: { key: k } }, el("td", {}, k),
-      el("td", {}, typeof v === "string" && v.length > 80 ? el("div", { class: "text" }, v) : fmt(v))));
+      el("td", {}, typeof v === "string" && (v.length > 80 || v.includes("\n")) ? el("div", { class: "text" }, v) : fmt(v))));
     return el("table", Object.assign({ class: "kv" }, attrs || {}), el("tbody", {}, rows));
   }
   function flatten(object, prefix, out) {
