@@ -49,3 +49,9 @@ def test_installed_wheel_finds_its_cards_outside_the_repo(wheel, tmp_path):
     assert (count, answer) == ("6", "4")
     cli = subprocess.run([sys.executable, "-m", "orca_math", "solve", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert cli.returncode == 0 and "--seeds" in cli.stdout
+
+
+def test_wheel_ships_the_viewer_page(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("index.html", "app.js", "style.css"):
+        assert f"orca_math/view/static/{name}" in names, f"orca-math view would serve no {name}"
