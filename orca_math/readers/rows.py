@@ -80,6 +80,7 @@ class RowTable:
         self.status_names = list(status_names)
         self.text_fields = tuple(text_fields)
         self._describe = describe
+        self._facets: tuple[int, dict[str, dict[str, int]]] | None = None
 
     def _facet_codes(self, numbers: np.ndarray, name: str) -> np.ndarray:
         if name == "status":
@@ -111,7 +112,12 @@ class RowTable:
         return self.index.cached("rows:" + query.filter_key(), build)
 
     def facet_counts(self) -> dict[str, dict[str, int]]:
-        """For each facet, every value present among the rows a query can show, and how many rows have it."""
+        """For each facet, every value present among the rows a query can show, and how many rows have it.
+
+        Counted once per index version: every page of the table shows them.
+        """
+        if self._facets is not None and self._facets[0] == self.index.version:
+            return self._facets[1]
         numbers = np.unique(np.concatenate([self._current(RowQuery(status=s)) for s in ("", *self.status_names)]))
         counts: dict[str, dict[str, int]] = {}
         for name in FACETS:
@@ -119,6 +125,7 @@ class RowTable:
             tally = np.bincount(codes.astype(np.int64)) if len(codes) else np.zeros(0, dtype=np.int64)
             names = self.status_names if name == "status" else self.index.strings.values
             counts[name] = {names[c]: int(n) for c, n in enumerate(tally) if n and names[c]}
+        self._facets = (self.index.version, counts)
         return counts
 
     def page(self, query: RowQuery) -> dict[str, Any]:
