@@ -15,27 +15,16 @@ from typing import Any
 
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """Add `--batch`, `--no-wait` and the `--batch-*` settings to a command."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import BatchSection
+
     group = parser.add_argument_group("batch mode")
-    group.add_argument("--batch", action="store_true",
-                       help="send model calls through the provider's batch API at its batch price (see docs/batch.md)")
+    # The settings are written once, as the recipe's batch fields (orca_math.recipes.common.BatchSection);
+    # --no-wait says how to run, not what, so it is no recipe field.
+    add_recipe_flags(group, BatchSection, only=("enabled",))
     group.add_argument("--no-wait", action="store_true",
                        help="with --batch: submit what can be submitted and exit; rerun the command to continue")
-    group.add_argument("--batch-backend", choices=("auto", "openai", "azure", "anthropic", "vllm"), default="auto",
-                       help="the batch API: the model's provider (auto), or 'vllm' for vllm run-batch on this machine")
-    group.add_argument("--batch-max-open", type=int, default=None, metavar="N",
-                       help="batches open at the provider at once (default 8)")
-    group.add_argument("--batch-max-requests", type=int, default=None, metavar="N",
-                       help="requests per batch (default: the provider's limit, 50,000 for OpenAI)")
-    group.add_argument("--batch-max-tokens", type=int, default=None, metavar="N",
-                       help="prompt tokens per batch, for a tier's enqueued-token limit (default: no cap)")
-    group.add_argument("--batch-poll-seconds", type=float, default=None, metavar="S",
-                       help="seconds between polls at first; it backs off to 10 minutes (default 60)")
-    group.add_argument("--batch-price-multiplier", type=float, default=None, metavar="X",
-                       help="batch price as a share of the online price (default 0.5)")
-    group.add_argument("--batch-max-attempts", type=int, default=None, metavar="N",
-                       help="times a request is sent when its batch expires or fails (default 3)")
-    group.add_argument("--batch-vllm-model", default=None, metavar="MODEL",
-                       help="with --batch-backend vllm: the --model of vllm run-batch (default: the model's name)")
+    add_recipe_flags(group, BatchSection, only=[name for name in BatchSection.model_fields if name != "enabled"])
 
 
 def mode_from_args(args: argparse.Namespace) -> str:

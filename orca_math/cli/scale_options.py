@@ -9,19 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orca_math.cli.arguments import positive_int
-
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
     """Add `--executor local|ray`, `--ray-address ADDR` and `--workers N` to a command."""
-    group = parser.add_argument_group("where items run")
-    group.add_argument("--executor", choices=["local", "ray"], default="local",
-                       help="local: this process (default); ray: a pool of Ray workers (see docs/ray.md)")
-    group.add_argument("--ray-address", default=None, metavar="ADDR",
-                       help="with --executor ray: 'auto' joins the cluster of `ray start --head` on this machine, "
-                            "ray://HOST:10001 a remote one; default: start a local cluster")
-    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                       help="with --executor ray: worker actors (default: the cluster's CPUs, at most 8)")
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import ExecutorSection
+
+    # Written once, as the recipe's executor fields (orca_math.recipes.common.ExecutorSection).
+    add_recipe_flags(parser.add_argument_group("where items run"), ExecutorSection)
 
 
 def executor_from_args(args: argparse.Namespace) -> Any:

@@ -70,33 +70,37 @@ class CostSection(Section):
 class ExecutorSection(Section):
     """Where items run: this process, or a pool of Ray workers."""
 
-    name: Literal["local", "ray"] = option("local", "local: this process; ray: a pool of Ray workers (docs/ray.md)",
+    name: Literal["local", "ray"] = option("local", "local: this process; ray: a pool of Ray workers (see docs/ray.md)",
                                            flag="--executor", dest="executor")
-    ray_address: str | None = option(None, "with ray: 'auto' joins a running cluster, ray://HOST:10001 a remote one "
-                                     "(default: start a local cluster)", flag="--ray-address")
-    workers: int | None = option(None, "with ray: worker actors (default: the cluster's CPUs, at most 8)",
-                                 flag="--workers", ge=1)
+    ray_address: str | None = option(None, "with the ray executor: 'auto' joins the cluster of `ray start --head` on "
+                                     "this machine, ray://HOST:10001 a remote one (default: start a local cluster)",
+                                     flag="--ray-address", metavar="ADDR")
+    workers: int | None = option(None, "with the ray executor: worker actors (default: the cluster's CPUs, at most 8)",
+                                 flag="--workers", metavar="N", ge=1)
 
 
 class BatchSection(Section):
     """Batch mode: the same calls, sent through the provider's batch API at its batch price (docs/batch.md)."""
 
-    enabled: bool = option(False, "send model calls through the provider's batch API", flag="--batch", dest="batch")
+    enabled: bool = option(False, "send model calls through the provider's batch API at its batch price (see "
+                           "docs/batch.md)", flag="--batch", dest="batch")
     backend: Literal["auto", "openai", "azure", "anthropic", "vllm"] = option(
         "auto", "the batch API: the model's provider (auto), or 'vllm' for vllm run-batch on this machine",
         flag="--batch-backend")
-    max_open: int | None = option(None, "batches open at the provider at once (default: 8)", flag="--batch-max-open", ge=1)
-    max_requests: int | None = option(None, "requests per batch (default: the provider's limit)",
-                                      flag="--batch-max-requests", ge=1)
-    max_tokens: int | None = option(None, "prompt tokens per batch (default: no cap)", flag="--batch-max-tokens", ge=1)
-    poll_seconds: float | None = option(None, "seconds between polls at first; it backs off to 10 minutes (default: 60)",
-                                        flag="--batch-poll-seconds", gt=0)
-    price_multiplier: float | None = option(None, "batch price as a share of the online price (default: 0.5)",
-                                            flag="--batch-price-multiplier", gt=0)
-    max_attempts: int | None = option(None, "times a request is sent when its batch expires or fails (default: 3)",
-                                      flag="--batch-max-attempts", ge=1)
-    vllm_model: str | None = option(None, "with backend vllm: the --model of vllm run-batch (default: the model's name)",
-                                    flag="--batch-vllm-model")
+    max_open: int | None = option(None, "batches open at the provider at once (default 8)", flag="--batch-max-open",
+                                  metavar="N", ge=1)
+    max_requests: int | None = option(None, "requests per batch (default: the provider's limit, 50,000 for OpenAI)",
+                                      flag="--batch-max-requests", metavar="N", ge=1)
+    max_tokens: int | None = option(None, "prompt tokens per batch, for a tier's enqueued-token limit (default: no "
+                                    "cap)", flag="--batch-max-tokens", metavar="N", ge=1)
+    poll_seconds: float | None = option(None, "seconds between polls at first; it backs off to 10 minutes (default 60)",
+                                        flag="--batch-poll-seconds", metavar="S", gt=0)
+    price_multiplier: float | None = option(None, "batch price as a share of the online price (default 0.5)",
+                                            flag="--batch-price-multiplier", metavar="X", gt=0)
+    max_attempts: int | None = option(None, "times a request is sent when its batch expires or fails (default 3)",
+                                      flag="--batch-max-attempts", metavar="N", ge=1)
+    vllm_model: str | None = option(None, "with the vllm backend: the --model of vllm run-batch (default: the model's "
+                                    "name)", flag="--batch-vllm-model", metavar="MODEL")
 
 
 class Recorded(Section):
