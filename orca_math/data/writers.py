@@ -112,5 +112,17 @@ def write_dataset(
         elif fmt == "parquet":
             dataset.to_parquet(str(target))
         else:
-            write_jsonl(iter(dataset), target)
+            write_jsonl(_dataset_rows(dataset), target)
     return targets
+
+
+def _dataset_rows(dataset: datasets.Dataset, batch_size: int = 1000) -> Iterable[dict[str, Any]]:
+    """The rows of `dataset` as dicts, read a batch at a time.
+
+    Iterating a Dataset row by row formats each row in Python: about 0.1 ms a row, more than the
+    rest of a `solve` run spends per problem. A batch comes out as columns in one call.
+    """
+    for batch in dataset.iter(batch_size=batch_size):
+        columns = list(batch)
+        for values in zip(*(batch[column] for column in columns), strict=True):
+            yield dict(zip(columns, values, strict=True))
