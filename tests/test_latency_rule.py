@@ -79,3 +79,31 @@ def test_loop_lag_counts_the_time_the_loop_was_busy_and_nothing_when_it_idles():
     idle, busy = run_virtual(scenario())
     assert idle == 0.0
     assert 0.8 <= busy <= 1.0
+
+
+def test_requests_that_hang_and_then_answer_do_not_cut_the_limit():
+    # Issue #21's mix has 2% of requests hang 20 s and then answer. Each such reply used to enter the
+    # latency average whole (400 times a typical reply), and the next replies, still "slow" on
+    # average, cut the limit to half.
+    import random
+
+    controller = AdaptiveConcurrency(16)
+    rng = random.Random(5)
+
+    async def sometimes_hangs() -> None:
+        await asyncio.sleep(20.0 if rng.random() < 0.02 else 0.05)
+
+    run_virtual(_saturated_client(controller, sometimes_hangs, 3000, cpu_before=0.0, cpu_after=0.0))
+    assert controller.decreases == 0 and controller.lowest_limit == 16, controller.stats()
+
+
+def test_a_server_that_turns_a_hundred_times_slower_for_everyone_still_cuts_the_limit():
+    controller = AdaptiveConcurrency(16)
+    answered = [0]
+
+    async def turns_slow() -> None:
+        answered[0] += 1
+        await asyncio.sleep(0.05 if answered[0] <= 500 else 5.0)  # every reply now runs past the hang threshold
+
+    run_virtual(_saturated_client(controller, turns_slow, 1000, cpu_before=0.0, cpu_after=0.0))
+    assert controller.decreases > 0 and controller.lowest_limit <= 8, controller.stats()

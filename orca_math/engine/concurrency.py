@@ -43,16 +43,15 @@ class AdaptiveConcurrency:
     smoothed latency per reply token above `latency_factor` times its baseline (the lowest seen,
     drifting up by `baseline_drift` per reply) counts as overload too, but only when a typical
     reply is at least `latency_floor` seconds slower than at baseline and only after
-    `latency_window` such replies in a row, so that a busy client's own queueing and
-    millisecond jitter never cut the limit. A latency cut multiplies the limit by
-    `latency_decrease_factor`; the limit never grows while latency is high. Latency is the
-    server's: a call's time less the lag of the client's own event loop meanwhile (`LoopLag`), so
-    a client saturated by its own CPU work does not cut the limit of a healthy server.
+    `latency_window` such replies in a row, so that millisecond jitter never cuts the limit. A
+    latency cut multiplies the limit by `latency_decrease_factor`; the limit never grows while
+    latency is high. Latency is the server's: a call's time less the lag of the client's own
+    event loop meanwhile (`LoopLag`), so a client saturated by its own CPU does not cut the limit.
 
     **Hung calls.** A call still running `hang_factor` times the typical reply time after it
     started (and at least `hang_floor` seconds) stops counting against the limit, so that hung
-    requests cannot hold the last slots until their timeout; at most `max_hung` (4 x ceiling) calls
-    at once are let go this way. Replies that took that long do not count towards the typical reply time.
+    requests cannot hold the last slots until their timeout; at most `max_hung` (4 x ceiling)
+    calls at once are let go this way. Replies that took that long stay out of the averages.
 
     As in TCP, a call that started before a cut says nothing about the new limit: its outcome is
     not counted in windows, so a burst of simultaneous 429s cuts once.
@@ -137,6 +136,7 @@ class AdaptiveConcurrency:
         self._reply_tokens: float | None = None  # EWMA of reply length, to turn per-token excess into seconds
         self._reply_seconds: float | None = None  # EWMA of a reply's duration, for the hang threshold
         self._slow_replies = 0  # replies in a row over both latency thresholds
+        self._normal_started = -math.inf  # when the latest call that answered normally started
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._running: collections.OrderedDict[ConcurrencySlot, None] = collections.OrderedDict()  # in start order
         self._hung = 0
@@ -245,17 +245,22 @@ class AdaptiveConcurrency:
     # ------------------------------------------------------------------ outcomes
 
     def _on_success(self, slot: ConcurrencySlot, seconds: float, tokens: int, server_seconds: float | None = None) -> None:
-        alpha = self.latency_smoothing
-        threshold = self.hang_threshold()
+        alpha, threshold = self.latency_smoothing, self.hang_threshold()
         if not slot.hung and (threshold is None or seconds < threshold):  # a hang that ended is not a typical reply
             self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
-        latency = (seconds if server_seconds is None else server_seconds) / tokens
-        self._baseline = latency if self._baseline is None else min(self._baseline * (1 + self.baseline_drift), latency)
+        # A call let go as hung stays out of the latency average; it counts as a slow reply only when
+        # no call started after it has answered normally: then the server slowed down for everyone.
+        ended_hang = slot.hung
+        if not ended_hang:
+            self._normal_started = max(self._normal_started, slot.started)
+            latency = (seconds if server_seconds is None else server_seconds) / tokens
+            self._baseline = latency if self._baseline is None else min(self._baseline * (1 + self.baseline_drift), latency)
         if slot.epoch != self._epoch:
             return  # started under a higher limit: says nothing about the current one
-        self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
-        self._reply_tokens = tokens if self._reply_tokens is None else alpha * tokens + (1 - alpha) * self._reply_tokens
-        if self._latency_is_high():
+        if not ended_hang:
+            self._latency = latency if self._latency is None else alpha * latency + (1 - alpha) * self._latency
+            self._reply_tokens = tokens if self._reply_tokens is None else alpha * tokens + (1 - alpha) * self._reply_tokens
+        if (ended_hang and slot.started > self._normal_started) or self._latency_is_high():
             self._slow_replies += 1
             if self._slow_replies >= self.latency_window:
                 self._cut(self.latency_decrease_factor)
@@ -381,17 +386,11 @@ class AdaptiveConcurrency:
     def stats(self) -> dict[str, Any]:
         """Current limit, calls in flight, waiting and hung, cuts so far, latencies in seconds."""
         return {
-            "concurrency_limit": self.limit,
-            "concurrency_ceiling": self.ceiling,
-            "in_flight": self.in_flight,
-            "waiting": len(self._waiters),
-            "hung": self._hung,
-            "concurrency_decreases": self.decreases,
-            "concurrency_restores": self.restores,
-            "lowest_limit": self.lowest_limit,
-            "background_overload_share": round(self.background, 4),
-            "latency_ewma": self._latency,
-            "latency_baseline": self._baseline,
+            "concurrency_limit": self.limit, "concurrency_ceiling": self.ceiling, "in_flight": self.in_flight,
+            "waiting": len(self._waiters), "hung": self._hung,
+            "concurrency_decreases": self.decreases, "concurrency_restores": self.restores,
+            "lowest_limit": self.lowest_limit, "background_overload_share": round(self.background, 4),
+            "latency_ewma": self._latency, "latency_baseline": self._baseline,
         }
 
 
