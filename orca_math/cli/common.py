@@ -7,46 +7,37 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from orca_math.cli.arguments import positive_float, positive_int
 from orca_math.errors import ConfigError
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default="local",
-        help="model spec: 'local' (embedded SmolLM2-135M, offline), 'openai:<model>', 'azure:<deployment>', "
-        "'hf:<path>', or an OpenAI-compatible server URL such as http://127.0.0.1:8000/v1 (default: local)",
-    )
-    parser.add_argument("--model-name", default=None, help="model name to request from a server URL (default: the first one it serves)")
-    parser.add_argument("--base-url", default=None, help="base URL for an 'openai:<model>' spec (e.g. a vLLM server)")
-    parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight at once (the adaptive limit's ceiling); default 16")
-    parser.add_argument("--no-cache", action="store_true", help="don't keep a response cache in the output folder")
-    parser.add_argument("--cache-file", default=None, metavar="PATH",
-                        help="keep the response cache in this file instead of OUT/cache.sqlite (share one between runs; "
-                        "does not change the run key)")
+    """The model and how it is called: written once, as the recipe's model and engine fields."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import EngineSection, ModelSection
+
+    add_recipe_flags(parser, ModelSection)
+    add_recipe_flags(parser, EngineSection, only=("concurrency", "cache", "cache_file"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_timeout_option(parser)
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
     """``--timeout SECONDS``: the per-attempt limit of every model request (RetryPolicy.timeout)."""
-    parser.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                        help="give up on one attempt of a model request after SECONDS and retry it (default 300); "
-                        "a server that never answers then fails within about SECONDS x 8 attempts")
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import EngineSection
+
+    add_recipe_flags(parser, EngineSection, only=("timeout",))
 
 
 def add_cost_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget-usd", type=positive_float, default=None, metavar="X",
-                        help="stop cleanly before a call could take this run's spending over X USD (finished work is kept; needs a price)")
-    parser.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
-                        help="USD per million input and output tokens for a model, e.g. my-model=0.5,1.5 (repeatable); "
-                        "common OpenAI models have defaults")
+    """Budget, prices and rate caps (the recipe's cost and engine fields), and --dry-run."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import CostSection, EngineSection
+
+    add_recipe_flags(parser, CostSection, only=("budget_usd", "prices"))
     parser.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost from the seeds and settings, call nothing, and exit")
-    parser.add_argument("--completion-tokens", action="append", default=[], metavar="AGENT=N",
-                        help="with --dry-run: typical reply length of an agent, e.g. teacher=400 (repeatable)")
-    parser.add_argument("--rpm", type=positive_float, default=None, help="cap requests per minute (default: none; 429s still back off)")
-    parser.add_argument("--tpm", type=positive_float, default=None, help="cap tokens per minute (default: none)")
+    add_recipe_flags(parser, CostSection, only=("completion_tokens",))
+    add_recipe_flags(parser, EngineSection, only=("rpm", "tpm"))
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -104,14 +95,11 @@ def _cache_from_args(args: argparse.Namespace) -> bool | Path:
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N", help="use only the first N seeds")
-    parser.add_argument("--question-column", default=None, help="the seed column holding the problem (default: detected)")
-    parser.add_argument("--answer-column", default=None, help="the seed column holding the answer (default: detected)")
-    parser.add_argument("--id-column", default=None, help="the seed column holding a unique id (default: derived)")
-    parser.add_argument("--split", default="train", help="split of an HF dataset (default train)")
-    parser.add_argument("--max-seed-chars", type=positive_int, default=None, metavar="N",
-                        help="refuse a seed whose question and answer hold more than N characters (default 50,000), "
-                        "naming its line")
+    """How seeds are read (the recipe's seed fields but the path, which each command names itself)."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import SeedSection
+
+    add_recipe_flags(parser, SeedSection, only=[name for name in SeedSection.model_fields if name != "path"])
 
 
 def seed_options_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from orca_math.cli.arguments import non_negative_float, positive_int, top_p
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     from orca_math.cli.common import add_seed_options
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import DataSection
 
-    parser.add_argument("--data", required=True, metavar="DIR_OR_FILE",
-                        help="problems with the teacher's solutions (question/answer columns): .jsonl, .json, .csv, "
-                        ".parquet, a save_to_disk folder, or an HF dataset name")
+    add_recipe_flags(parser, DataSection, only=("path",))
     add_seed_options(parser)
 
 

@@ -55,10 +55,15 @@ def argument_options(field: Any, info: dict[str, Any]) -> dict[str, Any]:
     """The `add_argument` keywords of one recipe field with a flag."""
     help_text = (field.description or "").replace("%", "%%")
     annotation = _plain(field.annotation)
+    if field.is_required():
+        return {"dest": info["dest"], "required": True, "help": help_text,
+                **({"metavar": info["metavar"]} if info.get("metavar") else {})}
     default = field.get_default(call_default_factory=True)
     options: dict[str, Any] = {"dest": info["dest"]}
     if info.get("metavar"):
         options["metavar"] = info["metavar"]
+    if info.get("codec"):  # a mapping: one NAME=VALUE flag per item
+        return {**options, "action": "append", "default": [], "help": f"{help_text} (repeatable)"}
     if annotation is bool:
         return {**options, "action": "store_true", "help": f"turn off {help_text}" if info.get("invert") else help_text}
     if typing.get_origin(annotation) is list:

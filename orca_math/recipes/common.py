@@ -6,11 +6,18 @@ means what a command line that leaves the flag out means.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from orca_math.recipes.fields import Section, option
+
+
+def timeout_option() -> Any:
+    """The `--timeout` field, for every recipe section that calls a model."""
+    return option(None, "give up on one attempt of a model request after SECONDS and retry it (default 300); a server "
+                  "that never answers then fails within about SECONDS x 8 attempts", flag="--timeout",
+                  metavar="SECONDS", gt=0)
 
 
 class SeedSection(Section):
@@ -18,22 +25,24 @@ class SeedSection(Section):
 
     path: str = option(..., "seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name",
                        flag="--seeds", min_length=1)
-    limit: int | None = option(None, "use only the first N seeds (default: all)", flag="--limit", ge=1)
+    limit: int | None = option(None, "use only the first N seeds (default: all)", flag="--limit", metavar="N", ge=1)
     question_column: str | None = option(None, "the seed column holding the problem (default: detected)",
                                          flag="--question-column")
-    answer_column: str | None = option(None, "the seed column holding the answer (default: detected)", flag="--answer-column")
+    answer_column: str | None = option(None, "the seed column holding the answer (default: detected)",
+                                       flag="--answer-column")
     id_column: str | None = option(None, "the seed column holding a unique id (default: derived)", flag="--id-column")
     split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
     max_seed_chars: int | None = option(None, "refuse a seed whose question and answer hold more than N characters "
-                                        "(default: 50,000); does not change the run key", flag="--max-seed-chars", ge=1)
+                                        "(default 50,000), naming its line; does not change the run key",
+                                        flag="--max-seed-chars", metavar="N", ge=1)
 
 
 class ModelSection(Section):
     """The model every stage calls. API keys never go here: they come from the environment."""
 
     spec: str = option("local", "model spec: 'local' (embedded SmolLM2-135M, offline), 'openai:<model>', "
-                       "'azure:<deployment>', 'hf:<path>', 'vllm:<path>', or an OpenAI-compatible server URL",
-                       flag="--model", min_length=1)
+                       "'azure:<deployment>', 'hf:<path>', 'vllm:<path>', or an OpenAI-compatible server URL such as "
+                       "http://127.0.0.1:8000/v1", flag="--model", min_length=1)
     name: str | None = option(None, "model name to request from a server URL (default: the first one it serves)",
                               flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec (e.g. a vLLM server)", flag="--base-url")
@@ -44,27 +53,28 @@ class EngineSection(Section):
 
     concurrency: int = option(16, "requests in flight at once (the adaptive limit's ceiling); does not change the "
                               "run key", flag="--concurrency", ge=1)
-    cache: bool = option(True, "keep a response cache in the output folder, so a rerun never pays twice for a prompt",
-                         flag="--no-cache", invert=True)
+    cache: bool = option(True, "the response cache in the output folder, which keeps a rerun from paying twice for "
+                         "a prompt", flag="--no-cache", invert=True)
     cache_file: str | None = option(None, "keep the response cache in this file instead of OUT/cache.sqlite (share one "
-                                    "between runs; does not change the run key)", flag="--cache-file")
-    timeout: float | None = option(None, "seconds one attempt of a model request may take before it is retried "
-                                   "(default: 300)", flag="--timeout", gt=0)
-    rpm: float | None = option(None, "cap on requests per minute (default: no cap; 429s still back off)", flag="--rpm", gt=0)
-    tpm: float | None = option(None, "cap on tokens per minute (default: no cap)", flag="--tpm", gt=0)
+                                    "between runs; does not change the run key)", flag="--cache-file", metavar="PATH")
+    timeout: float | None = timeout_option()
+    rpm: float | None = option(None, "cap requests per minute (default: none; 429s still back off)", flag="--rpm",
+                               gt=0)
+    tpm: float | None = option(None, "cap tokens per minute (default: none)", flag="--tpm", gt=0)
 
 
 class CostSection(Section):
     """Budget and prices: what a run may spend, and what each model costs."""
 
-    budget_usd: float | None = option(None, "stop cleanly before a call could take the run's spending over this many "
-                                      "USD (needs a price for the model)", flag="--budget-usd", gt=0)
+    budget_usd: float | None = option(None, "stop cleanly before a call could take this run's spending over X USD "
+                                      "(finished work is kept; needs a price)", flag="--budget-usd", metavar="X", gt=0)
     prices: dict[str, tuple[float, float]] = option(
-        {}, "USD per million input and output tokens by model name, e.g. {my-model: [0.5, 1.5]}; common OpenAI "
-        "models have defaults", flag="--price", codec="prices")
+        {}, "USD per million input and output tokens for a model, e.g. my-model=0.5,1.5 on the command line, "
+        "{my-model: [0.5, 1.5]} in a recipe; common OpenAI models have defaults", flag="--price", codec="prices",
+        metavar="MODEL=IN,OUT")
     completion_tokens: dict[str, int] = option(
-        {}, "for dry runs: typical reply length by agent name, e.g. {teacher: 400}", flag="--completion-tokens",
-        codec="pairs")
+        {}, "for dry runs: typical reply length of an agent, e.g. teacher=400 ({teacher: 400} in a recipe)",
+        flag="--completion-tokens", codec="pairs", metavar="AGENT=N")
 
 
 class ExecutorSection(Section):
@@ -115,4 +125,4 @@ class Recorded(Section):
     run_key: str | None = Field(None, description="the run key of the run (generate and eval)")
 
 
-__all__ = ["BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]
+__all__ = ["timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]

@@ -10,25 +10,18 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from orca_math.recipes.common import BatchSection, ExecutorSection, Recorded
+from orca_math.recipes.common import BatchSection, ExecutorSection, Recorded, SeedSection, timeout_option
 from orca_math.recipes.fields import Section, option
 
 GradeMode = Literal["exact", "llm", "hybrid"]
 
 
-class DataSection(Section):
-    """The problems with the teacher's solutions that the student learns from."""
+class DataSection(SeedSection):
+    """The problems with the teacher's solutions that the student learns from; read as seeds are."""
 
     path: str = option(..., "problems with the teacher's solutions (question/answer columns): .jsonl, .json, .csv, "
-                       ".parquet, a save_to_disk folder, or an HF dataset name", flag="--data", min_length=1)
-    limit: int | None = option(None, "use only the first N problems (default: all)", flag="--limit", ge=1)
-    question_column: str | None = option(None, "the column holding the problem (default: detected)",
-                                         flag="--question-column")
-    answer_column: str | None = option(None, "the column holding the answer (default: detected)", flag="--answer-column")
-    id_column: str | None = option(None, "the column holding a unique id (default: derived)", flag="--id-column")
-    split: str = option("train", "split of an HF dataset", flag="--split", min_length=1)
-    max_seed_chars: int | None = option(None, "refuse a problem whose question and answer hold more than N "
-                                        "characters (default: 50,000)", flag="--max-seed-chars", ge=1)
+                       ".parquet, a save_to_disk folder, or an HF dataset name", flag="--data", metavar="DIR_OR_FILE",
+                       min_length=1)
 
 
 class TrainingSection(Section):
@@ -73,8 +66,7 @@ class GradingSection(Section):
                                     flag="--grading", dest="grading")
     grader_model: str | None = option(None, "model spec of the Grader agent, needed for llm and hybrid",
                                       flag="--grader-model")
-    timeout: float | None = option(None, "seconds one attempt of a model request may take (default: 300)",
-                                   flag="--timeout", gt=0)
+    timeout: float | None = timeout_option()
 
 
 class LearnEvaluationSection(Section):
@@ -216,8 +208,7 @@ class EvalRecipe(Section):
     benchmarks: BenchmarkSection = Field(default_factory=BenchmarkSection, description="the benchmarks")
     grading: EvalGradingSection = Field(default_factory=EvalGradingSection, description="grading")
     concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency", ge=1)
-    timeout: float | None = option(None, "seconds one attempt of a model request may take (default: 300)",
-                                   flag="--timeout", gt=0)
+    timeout: float | None = timeout_option()
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
     batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
