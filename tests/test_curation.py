@@ -151,6 +151,7 @@ def test_cli_student_and_curate_flags(tmp_path):
     assert sorted(datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"]) == ["p1", "p3", "p5"]
     assert asked == 12
     assert "drop: difficulty_band × 3" in done.stdout
+    assert "difficulty against the student: easy 3, medium 0, hard 0, unsolved 3" in done.stdout
 
 
 def test_cli_band_shares_with_a_target(tmp_path):

@@ -57,6 +57,17 @@ def band_shares_from_args(args: argparse.Namespace) -> dict[str, float] | None:
     return parse_band_shares(args.band_shares)
 
 
+def difficulty_line(summary_path: Any) -> str | None:
+    """``difficulty against the student: easy 3, ...`` from summary.json (with a newline), or None without --student."""
+    import json
+    from pathlib import Path
+
+    counts = (json.loads(Path(summary_path).read_text(encoding="utf-8")).get("difficulty") or {}).get("counts")
+    if not counts:
+        return None
+    return "difficulty against the student: " + ", ".join(f"{band} {n}" for band, n in counts.items()) + "\n"
+
+
 def check_pilot(args: argparse.Namespace) -> None:
     """--pilot needs --dry-run and --target-rows; refused in one sentence before anything loads."""
     from orca_math.errors import ConfigError
@@ -82,4 +93,5 @@ def run_pilot_from_args(pipeline: Any, args: argparse.Namespace, seed_options: d
     return 0
 
 
-__all__ = ["add_curation_options", "band_shares_from_args", "check_pilot", "curation_stages", "run_pilot_from_args"]
+__all__ = ["add_curation_options", "band_shares_from_args", "check_pilot", "curation_stages", "difficulty_line",
+           "run_pilot_from_args"]

@@ -25,6 +25,7 @@ from orca_math.cli.curation_options import (
     band_shares_from_args,
     check_pilot,
     curation_stages,
+    difficulty_line,
     run_pilot_from_args,
 )
 from orca_math.cli.outcome import EXIT_ITEMS_FAILED, counted, exit_status
@@ -208,6 +209,7 @@ def run_generate(args: argparse.Namespace) -> int:
                                    seed_options=seed_options_from_args(args), wait=not args.no_wait)
     print(result.funnel.render())
     print(verification_line(result.funnel))
+    print(difficulty_line(result.outputs["summary"]) or "", end="")
     print(f"\n{'resumed' if result.resumed else 'new'} run {result.run_key} in {result.run_dir}")
     print(f"dataset: {result.dataset_path}  (datasets.load_from_disk)")
     for name in ("drops", "failures", "summary"):
