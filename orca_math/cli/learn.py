@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orca_math.cli.arguments import open_share, positive_int
 from orca_math.cli.learn_options import (
     add_data_options,
     add_grading_options,
@@ -44,32 +43,22 @@ def _add_learn(subparsers) -> None:
         "command to continue. Runs in one process (CPU or one GPU); for 8 GPUs run the steps with `orca-math "
         "train/sample/preferences` (docs/training.md).",
     )
-    parser.add_argument("--model", required=True, metavar="PATH", help="the base model folder (or Hub id)")
+    # learn's settings are written once, as the LearnRecipe's fields (orca_math.recipes.learn_eval).
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import LearnEvaluationSection, SamplingSection, TrainingSection
+
+    add_recipe_flags(parser, TrainingSection, only=("model",))
     add_data_options(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="the loop's folder")
-    parser.add_argument("--iterations", type=positive_int, default=3, help="iterations, SFT included (default 3, the paper's)")
-    parser.add_argument("--method", choices=["kto", "dpo"], default="kto", help="preference method (default kto, the paper's best)")
+    add_recipe_flags(parser, TrainingSection, only=("iterations", "method"))
     add_preset_options(parser)
     add_sampling_options(parser)
-    parser.add_argument("--curate", choices=["uniform", "prop2diff"], default="uniform",
-                        help="how the K-per-problem sampling budget is spent: uniform (K each, the paper's) or prop2diff "
-                        "(in proportion to each problem's fail rate, its pass_rate column from generate --student)")
+    add_recipe_flags(parser, SamplingSection, only=("policy",))
     add_grading_options(parser)
-    evaluation = parser.add_mutually_exclusive_group()
-    evaluation.add_argument("--holdout", type=open_share, default=None, metavar="SHARE",
-                            help="hold out this share of DATA (never trained on) and score greedy answers against the "
-                            "teacher's final answers (default 0.1)")
-    evaluation.add_argument("--eval-benchmarks", default=None, metavar="NAMES",
-                            help="evaluate on these benchmarks instead (comma-separated, e.g. gsm8k,svamp)")
-    evaluation.add_argument("--no-eval", action="store_true", help="skip evaluation")
-    parser.add_argument("--eval-limit", type=positive_int, default=None, metavar="N", help="first N items of each benchmark")
-    parser.add_argument("--benchmarks-dir", default=None, metavar="DIR", help="local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the Hub)")
-    parser.add_argument("--sampler", choices=["auto", "vllm", "serve", "hf"], default="auto",
-                        help="what samples and evaluates each checkpoint: vllm (vLLM's batched engine in this process), "
-                        "serve (`vllm serve` on a local port for the step, for several GPUs), hf (transformers, one "
-                        "generation at a time); auto: vllm when it is installed and a GPU is present, else hf")
-    parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
-                        help="samples and gradings in flight at once (default 8; 256 with a vLLM sampler, which batches them)")
+    add_recipe_flags(parser.add_mutually_exclusive_group(), LearnEvaluationSection,
+                     only=("holdout", "benchmarks", "enabled"))
+    add_recipe_flags(parser, LearnEvaluationSection, only=("limit", "benchmarks_dir"))
+    add_recipe_flags(parser, SamplingSection, only=("sampler", "concurrency"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_overwrite(parser)
     add_executor_options(parser)

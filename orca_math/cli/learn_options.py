@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orca_math.cli.arguments import non_negative_float, positive_int, top_p
-
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     from orca_math.cli.common import add_seed_options
@@ -18,31 +16,24 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     add_seed_options(parser)
 
 
-def add_sampling_options(parser: argparse.ArgumentParser, *, k_flag: str = "--k") -> None:
-    parser.add_argument(k_flag, "--samples", dest="k", type=positive_int, default=4, metavar="K",
-                        help="responses sampled per problem (default 4, as in the paper)")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature (default 0.7, the paper's)")
-    parser.add_argument("--top-p", type=top_p, default=0.95, help="nucleus sampling top_p (default 0.95, the paper's)")
-    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="reply token limit per sample (default 1024)")
-    parser.add_argument("--prompt-format", choices=["orca", "chat"], default=None,
-                        help="for hf: and vllm: students only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT "
-                        "trains on); 'chat' uses the tokenizer's chat template (default orca)")
+def add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    """--k/--samples, --temperature, --top-p, --max-tokens, --prompt-format: the recipe's sampling fields."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import SamplingSection
+
+    add_recipe_flags(parser, SamplingSection, only=("k", "temperature", "top_p", "max_tokens", "prompt_format"))
 
 
 def add_grading_options(parser: argparse.ArgumentParser) -> None:
     """`--grading exact|llm|hybrid` (and its old name `--grader`, hidden), `--grader-model`, `--timeout`."""
-    parser.add_argument("--grading", choices=["exact", "llm", "hybrid"], default=None,
-                        help="how samples are labelled against the teacher's solution: exact (deterministic answer "
-                        "checking, no model needed; the default), llm (the Grader agent always, as in the paper), "
-                        "hybrid (deterministic where both answers parse, the Grader agent otherwise)")
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import GradingSection
+
+    add_recipe_flags(parser, GradingSection, only=("mode",))
     # The old name of --grading, kept hidden for one release.
     parser.add_argument("--grader", choices=["exact", "llm", "hybrid"], default=None, dest="old_grader",
                         help=argparse.SUPPRESS)
-    parser.add_argument("--grader-model", default=None, metavar="SPEC",
-                        help="model spec of the Grader agent, needed for llm and hybrid (use a strong model)")
-    from orca_math.cli.common import add_timeout_option
-
-    add_timeout_option(parser)
+    add_recipe_flags(parser, GradingSection, only=("grader_model", "timeout"))
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:

@@ -87,7 +87,7 @@ def add_recipe_flags(parser: argparse.ArgumentParser, section: Any, *, only: Ite
     for name in names:
         info = flag_info(section, name)
         if info.get("flag"):
-            parser.add_argument(info["flag"], **argument_options(section.model_fields[name], info))
+            parser.add_argument(info["flag"], *info.get("aliases", ()), **argument_options(section.model_fields[name], info))
 
 
 __all__ = ["add_recipe_flags", "argument_options"]

@@ -6,7 +6,7 @@ page's text) and, in its `json_schema_extra`, the command-line flag it stands fo
 * ``flag``: the option, e.g. ``--rounds`` (its argparse dest is derived from it, or given as ``dest``);
 * ``invert``: the field is True where the flag is absent (``dedup`` and ``--no-dedup``);
 * ``codec``: how a mapping is written on the command line (``pairs``: ``NAME=VALUE`` per item);
-* ``metavar``: the flag's placeholder in help texts.
+* ``metavar``: the flag's placeholder in help texts; ``aliases``: other names of the flag.
 
 `orca_math.recipes.flags` turns a recipe into the argv of its command and a parsed command line back
 into a recipe, so a flag and its field are one definition and go through one code path.
@@ -35,7 +35,8 @@ class Section(BaseModel):
 
 
 def option(default: Any = None, description: str = "", *, flag: str | None = None, dest: str | None = None,
-           invert: bool = False, codec: str | None = None, metavar: str | None = None, **bounds: Any) -> Any:
+           invert: bool = False, codec: str | None = None, metavar: str | None = None,
+           aliases: tuple[str, ...] = (), **bounds: Any) -> Any:
     """A recipe field: its default, help text, bounds and (when it has one) the flag it stands for."""
     extra: dict[str, Any] = {}
     if flag:
@@ -47,6 +48,8 @@ def option(default: Any = None, description: str = "", *, flag: str | None = Non
         extra["codec"] = codec
     if metavar:
         extra["metavar"] = metavar
+    if aliases:
+        extra["aliases"] = list(aliases)
     factory = None
     if isinstance(default, dict | list):
         factory, default = (lambda value=default: type(value)(value)), None

@@ -27,12 +27,12 @@ class DataSection(SeedSection):
 class TrainingSection(Section):
     """The student and how it is trained."""
 
-    model: str = option(..., "the base model folder (or Hub id)", flag="--model", min_length=1)
-    iterations: int = option(3, "iterations, SFT included (the paper's: 3, SFT then two preference iterations)",
-                             flag="--iterations", ge=1)
-    method: Literal["kto", "dpo"] = option("kto", "preference method (the paper's best: kto)", flag="--method")
-    preset: Literal["tiny", "mistral-7b"] = option("mistral-7b", "training preset: mistral-7b (one 8-GPU node) or "
-                                                   "tiny (CPU smoke runs)", flag="--preset")
+    model: str = option(..., "the base model folder (or Hub id)", flag="--model", metavar="PATH", min_length=1)
+    iterations: int = option(3, "iterations, SFT included (the paper's: SFT, then two preference iterations)",
+                             flag="--iterations", metavar="N", ge=1)
+    method: Literal["kto", "dpo"] = option("kto", "preference method (kto is the paper's best)", flag="--method")
+    preset: Literal["tiny", "mistral-7b"] = option("mistral-7b", "training preset: mistral-7b (one 8-GPU node; see "
+                                                   "docs/training.md) or tiny (CPU smoke runs)", flag="--preset")
     overrides: dict[str, Any] = option({}, "preset fields to override, e.g. {max_steps: 100, use_lora: true}",
                                        flag="--set", dest="overrides", codec="preset")
 
@@ -40,46 +40,50 @@ class TrainingSection(Section):
 class SamplingSection(Section):
     """How responses are sampled from each checkpoint."""
 
-    k: int = option(4, "responses sampled per problem (the paper's: 4)", flag="--k", ge=1)
-    temperature: float = option(0.7, "sampling temperature (the paper's: 0.7)", flag="--temperature", ge=0)
-    top_p: float = option(0.95, "nucleus sampling top_p (the paper's: 0.95)", flag="--top-p", gt=0, le=1)
+    k: int = option(4, "responses sampled per problem, as in the paper", flag="--k", aliases=("--samples",),
+                    metavar="K", ge=1)
+    temperature: float = option(0.7, "sampling temperature (the paper's)", flag="--temperature", ge=0)
+    top_p: float = option(0.95, "nucleus sampling top_p (the paper's)", flag="--top-p", gt=0, le=1)
     max_tokens: int = option(1024, "reply token limit per sample", flag="--max-tokens", ge=1)
     prompt_format: Literal["orca", "chat"] | None = option(
-        None, "for hf: and vllm: students: 'orca' (USER:/ASSISTANT:, what SFT trains on) or 'chat' (the tokenizer's "
-        "chat template); null: orca", flag="--prompt-format")
+        None, "for hf: and vllm: students only: 'orca' sends USER: {question}\\nASSISTANT: (what our SFT trains on); "
+        "'chat' uses the tokenizer's chat template (default orca)", flag="--prompt-format")
     sampler: Literal["auto", "vllm", "serve", "hf"] = option(
-        "auto", "what samples and evaluates each checkpoint: vllm, serve (`vllm serve` on a local port), hf "
-        "(transformers); auto: vllm when installed with a GPU, else hf", flag="--sampler")
+        "auto", "what samples and evaluates each checkpoint: vllm (vLLM's batched engine in this process), serve "
+        "(`vllm serve` on a local port for the step, for several GPUs), hf (transformers, one generation at a time); "
+        "auto: vllm when it is installed and a GPU is present, else hf", flag="--sampler")
     policy: Literal["uniform", "prop2diff"] = option(
-        "uniform", "how the k-per-problem budget is spent: uniform (k each, the paper's) or prop2diff (in proportion "
-        "to each problem's fail rate, its pass_rate column from generate's curation.student)", flag="--curate",
+        "uniform", "how the K-per-problem sampling budget is spent: uniform (K each, the paper's) or prop2diff (in "
+        "proportion to each problem's fail rate, its pass_rate column from generate --student)", flag="--curate",
         dest="curate")
-    concurrency: int | None = option(None, "samples and gradings in flight at once (default: 8, or 256 with a vLLM "
-                                     "sampler)", flag="--concurrency", ge=1)
+    concurrency: int | None = option(None, "samples and gradings in flight at once (default 8; 256 with a vLLM "
+                                     "sampler, which batches them)", flag="--concurrency", metavar="N", ge=1)
 
 
 class GradingSection(Section):
     """How samples are labelled against the teacher's solution."""
 
-    mode: GradeMode | None = option(None, "exact (deterministic, no model; null means exact), llm (the Grader agent "
-                                    "always, as in the paper), hybrid (deterministic where both answers parse)",
-                                    flag="--grading", dest="grading")
-    grader_model: str | None = option(None, "model spec of the Grader agent, needed for llm and hybrid",
-                                      flag="--grader-model")
+    mode: GradeMode | None = option(None, "how samples are labelled against the teacher's solution: exact "
+                                    "(deterministic answer checking, no model needed; the default), llm (the Grader "
+                                    "agent always, as in the paper), hybrid (deterministic where both answers parse, "
+                                    "the Grader agent otherwise)", flag="--grading", dest="grading")
+    grader_model: str | None = option(None, "model spec of the Grader agent, needed for llm and hybrid (use a strong "
+                                      "model)", flag="--grader-model", metavar="SPEC")
     timeout: float | None = timeout_option()
 
 
 class LearnEvaluationSection(Section):
     """How each iteration's model is evaluated: a held-out share of the data, benchmarks, or not at all."""
 
-    enabled: bool = option(True, "evaluate after each iteration", flag="--no-eval", dest="no_eval", invert=True)
-    holdout: float | None = option(None, "hold out this share of the data and score greedy answers on it "
-                                   "(default: 0.1 unless benchmarks are named)", flag="--holdout", gt=0, lt=1)
+    enabled: bool = option(True, "evaluation after each iteration", flag="--no-eval", dest="no_eval", invert=True)
+    holdout: float | None = option(None, "hold out this share of the data (never trained on) and score greedy answers "
+                                   "against the teacher's final answers (default 0.1)", flag="--holdout",
+                                   metavar="SHARE", gt=0, lt=1)
     benchmarks: str | None = option(None, "evaluate on these benchmarks instead (comma-separated, e.g. gsm8k,svamp)",
-                                    flag="--eval-benchmarks")
-    limit: int | None = option(None, "first N items of each benchmark", flag="--eval-limit", ge=1)
+                                    flag="--eval-benchmarks", metavar="NAMES")
+    limit: int | None = option(None, "first N items of each benchmark", flag="--eval-limit", metavar="N", ge=1)
     benchmarks_dir: str | None = option(None, "local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, else the "
-                                        "Hub)", flag="--benchmarks-dir")
+                                        "Hub)", flag="--benchmarks-dir", metavar="DIR")
 
 
 class LearnRecipe(Section):
