@@ -13,9 +13,7 @@ GRADER_NOTE = (
 
 
 def add_parser(subparsers) -> None:
-    from orca_math.cli.arguments import non_negative_float, positive_int, share
     from orca_math.cli.paths import add_overwrite_option
-    from orca_math.data.benchmarks import BENCHMARKS
     from orca_math.grading import GRADE_MODES
 
     parser = subparsers.add_parser(
@@ -26,51 +24,26 @@ def add_parser(subparsers) -> None:
         "deterministic checker and the LLM grader decided. The run lives in OUT/runs/<key>; rerunning the same "
         "command resumes it. See docs/evaluation.md.",
     )
-    parser.add_argument(
-        "--model", required=True,
-        help="the student model: an OpenAI-compatible server URL (e.g. a vLLM server, http://127.0.0.1:8000/v1), "
-        "'hf:<path>' for a local transformers model, 'openai:<model>', 'azure:<deployment>' or 'local'",
+    # eval's settings are written once, as the EvalRecipe's fields (orca_math.recipes.learn_eval).
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import (
+        BenchmarkSection,
+        EvalGradingSection,
+        EvalModelSection,
+        EvalRecipe,
     )
-    parser.add_argument("--model-name", default=None, help="model name to request from a server URL (default: the first one it serves)")
-    parser.add_argument("--base-url", default=None, help="base URL for an 'openai:<model>' spec")
-    parser.add_argument(
-        "--benchmarks", default=None,
-        help=f"comma-separated benchmark names (default: gsm8k, or none when --benchmark-file is given); known: "
-        f"{', '.join(BENCHMARKS)}",
-    )
-    parser.add_argument(
-        "--benchmark-file", action="append", default=[], metavar="FILE",
-        help="a benchmark of your own: a .jsonl, .json, .csv or .parquet file with a question and a gold answer per "
-        "row (repeatable; evaluated after --benchmarks, in the same tables)",
-    )
-    parser.add_argument("--question-column", default="question", metavar="COLUMN",
-                        help="the question column of each --benchmark-file (default: question)")
-    parser.add_argument("--answer-column", default="answer", metavar="COLUMN",
-                        help="the gold answer column of each --benchmark-file: a number, or text ending in '#### N' or "
-                        "'Final answer: N' (default: answer)")
-    parser.add_argument("--name", action="append", default=[], metavar="NAME",
-                        help="the name of a --benchmark-file's set in the tables (repeatable, in the order of the files; "
-                        "default: the file's name without its extension)")
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N", help="evaluate only the first N items of each benchmark (default: all)")
-    parser.add_argument(
-        "--grading", choices=GRADE_MODES, default=None,
-        help="exact: deterministic answer checking only (undecidable replies count as incorrect); llm: the LLM "
-        "grader always (the paper's GPT-4-based exact match); hybrid: deterministic where the checker is sure, "
-        "the LLM grader for the rest (default)",
-    )
+
+    add_recipe_flags(parser, EvalModelSection, only=("spec", "name", "base_url"))
+    add_recipe_flags(parser, BenchmarkSection, only=("names", "files", "question_column", "answer_column", "file_names",
+                                                     "limit"))
+    add_recipe_flags(parser, EvalGradingSection, only=("mode",))
     # The old name of --grading, kept hidden for one release.
     parser.add_argument("--grader", choices=GRADE_MODES, default=None, dest="old_grader", help=argparse.SUPPRESS)
-    parser.add_argument("--grader-model", default=None, metavar="SPEC",
-                        help="model spec of the LLM grader (default: the student model; pass a strong model for real evaluations)")
-    parser.add_argument("--audit-rate", type=share, default=0.0, metavar="RATE",
-                        help="share (0-1) of deterministic verdicts also sent to the LLM grader; the summary reports agreement (default: 0, no audit)")
+    add_recipe_flags(parser, EvalGradingSection, only=("grader_model", "audit_rate"))
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder: items.jsonl (one row per item), summary.json, table.md and runs/")
-    parser.add_argument("--benchmarks-dir", default=None, metavar="DIR",
-                        help="folder of local benchmark copies (gsm8k/test.jsonl, svamp/test.jsonl, ...); default: "
-                        "$ORCA_MATH_BENCHMARKS_DIR, else the Hugging Face Hub")
-    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="items in flight at once (default: 8); does not change the run key")
-    parser.add_argument("--temperature", type=non_negative_float, default=None, help="the student's sampling temperature (default: the Teacher card's, 0)")
-    parser.add_argument("--max-tokens", type=positive_int, default=None, help="the student's reply token limit (default: the Teacher card's, 1024)")
+    add_recipe_flags(parser, BenchmarkSection, only=("benchmarks_dir",))
+    add_recipe_flags(parser, EvalRecipe, only=("concurrency",))
+    add_recipe_flags(parser, EvalModelSection, only=("temperature", "max_tokens"))
     parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     from orca_math.cli.batch_options import add_batch_options

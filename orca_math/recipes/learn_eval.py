@@ -166,9 +166,11 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
 class EvalModelSection(Section):
     """The student model under evaluation. API keys never go here: they come from the environment."""
 
-    spec: str = option(..., "the student: an OpenAI-compatible server URL, 'hf:<path>', 'openai:<model>', "
+    spec: str = option(..., "the student model: an OpenAI-compatible server URL (e.g. a vLLM server, "
+                       "http://127.0.0.1:8000/v1), 'hf:<path>' for a local transformers model, 'openai:<model>', "
                        "'azure:<deployment>' or 'local'", flag="--model", min_length=1)
-    name: str | None = option(None, "model name to request from a server URL", flag="--model-name")
+    name: str | None = option(None, "model name to request from a server URL (default: the first one it serves)",
+                              flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec", flag="--base-url")
     temperature: float | None = option(None, "the student's sampling temperature (default: the Teacher card's, 0)",
                                        flag="--temperature", ge=0)
@@ -176,31 +178,45 @@ class EvalModelSection(Section):
                                     flag="--max-tokens", ge=1)
 
 
+def _known_benchmarks() -> str:
+    from orca_math.data.benchmarks import BENCHMARKS
+
+    return ", ".join(BENCHMARKS)
+
+
 class BenchmarkSection(Section):
     """Which benchmarks to score."""
 
-    names: str | None = option(None, "comma-separated benchmark names (default: gsm8k, or none when files are given)",
-                               flag="--benchmarks")
-    files: list[str] = option([], "benchmarks of your own: .jsonl, .json, .csv or .parquet files with a question and a "
-                              "gold answer per row", flag="--benchmark-file", dest="benchmark_file")
-    file_names: list[str] = option([], "the name of each file's set in the tables, in the order of the files",
-                                   flag="--name", dest="name")
-    question_column: str = option("question", "the question column of each file", flag="--question-column")
-    answer_column: str = option("answer", "the gold answer column of each file", flag="--answer-column")
-    limit: int | None = option(None, "evaluate only the first N items of each benchmark", flag="--limit", ge=1)
-    benchmarks_dir: str | None = option(None, "folder of local benchmark copies (default: $ORCA_MATH_BENCHMARKS_DIR, "
-                                        "else the Hub)", flag="--benchmarks-dir")
+    names: str | None = option(None, "comma-separated benchmark names (default: gsm8k, or none when --benchmark-file "
+                               f"is given); known: {_known_benchmarks()}", flag="--benchmarks")
+    files: list[str] = option([], "a benchmark of your own: a .jsonl, .json, .csv or .parquet file with a question and "
+                              "a gold answer per row (evaluated after --benchmarks, in the same tables)",
+                              flag="--benchmark-file", dest="benchmark_file", metavar="FILE")
+    question_column: str = option("question", "the question column of each --benchmark-file",
+                                  flag="--question-column", metavar="COLUMN")
+    answer_column: str = option("answer", "the gold answer column of each --benchmark-file: a number, or text ending "
+                                "in '#### N' or 'Final answer: N'", flag="--answer-column", metavar="COLUMN")
+    file_names: list[str] = option([], "the name of a --benchmark-file's set in the tables, in the order of the files "
+                                   "(default: the file's name without its extension)", flag="--name", dest="name",
+                                   metavar="NAME")
+    limit: int | None = option(None, "evaluate only the first N items of each benchmark (default: all)",
+                               flag="--limit", metavar="N", ge=1)
+    benchmarks_dir: str | None = option(None, "folder of local benchmark copies (gsm8k/test.jsonl, svamp/test.jsonl, "
+                                        "...); default: $ORCA_MATH_BENCHMARKS_DIR, else the Hugging Face Hub",
+                                        flag="--benchmarks-dir", metavar="DIR")
 
 
 class EvalGradingSection(Section):
     """How replies are graded against the gold answers."""
 
-    mode: GradeMode | None = option(None, "exact, llm (the paper's GPT-4-based exact match) or hybrid (default: hybrid)",
-                                    flag="--grading", dest="grading")
-    grader_model: str | None = option(None, "model spec of the LLM grader (default: the student model)",
-                                      flag="--grader-model")
-    audit_rate: float = option(0.0, "share of deterministic verdicts also sent to the LLM grader", flag="--audit-rate",
-                               ge=0, le=1)
+    mode: GradeMode | None = option(
+        None, "exact: deterministic answer checking only (undecidable replies count as incorrect); llm: the LLM grader "
+        "always (the paper's GPT-4-based exact match); hybrid: deterministic where the checker is sure, the LLM "
+        "grader for the rest (the default)", flag="--grading", dest="grading")
+    grader_model: str | None = option(None, "model spec of the LLM grader (default: the student model; pass a strong "
+                                      "model for real evaluations)", flag="--grader-model", metavar="SPEC")
+    audit_rate: float = option(0.0, "share (0-1) of deterministic verdicts also sent to the LLM grader; the summary "
+                               "reports agreement (0: no audit)", flag="--audit-rate", metavar="RATE", ge=0, le=1)
 
 
 class EvalRecipe(Section):
@@ -211,7 +227,8 @@ class EvalRecipe(Section):
     model: EvalModelSection = Field(description="the student model")
     benchmarks: BenchmarkSection = Field(default_factory=BenchmarkSection, description="the benchmarks")
     grading: EvalGradingSection = Field(default_factory=EvalGradingSection, description="grading")
-    concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency", ge=1)
+    concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency",
+                              metavar="N", ge=1)
     timeout: float | None = timeout_option()
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
     batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
