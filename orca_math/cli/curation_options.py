@@ -10,18 +10,11 @@ from orca_math.cli.arguments import positive_float, positive_int
 
 def add_curation_options(parser: argparse.ArgumentParser) -> None:
     """Add --student, --student-samples, --curate and --band-shares to `generate`."""
-    parser.add_argument("--student", default=None, metavar="SPEC",
-                        help="measure each kept problem's difficulty against this student: a spec such as vllm:ckpt/m1, "
-                        "hf:ckpt/m1 or a server URL; writes pass_rate and a difficulty band (easy, medium, hard, unsolved)")
-    parser.add_argument("--student-samples", type=positive_int, default=4, metavar="K",
-                        help="with --student: samples per problem (default 4, at temperature 0.7 and top_p 0.95)")
-    parser.add_argument("--curate", action="append", default=[], metavar="POLICY",
-                        help="with --student (repeatable): keep:BAND,... keeps only those bands (easy, medium, hard, unsolved); "
-                        "harden-easy[:R] sends problems the student finds easy back to the Suggester and Editor, at most R "
-                        "extra rounds (default 1)")
-    parser.add_argument("--band-shares", default=None, metavar="BAND=SHARE,...",
-                        help="with --target-rows and --student: fill each difficulty band to its share of the target, "
-                        "e.g. hard=0.5,medium=0.3,easy=0.2 (shares add up to 1; rows beyond a band's share are cut)")
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.generate import CurationSection
+
+    # Written once, as the recipe's curation fields (orca_math.recipes.generate.CurationSection).
+    add_recipe_flags(parser, CurationSection, only=("student", "student_samples", "curate", "band_shares"))
     parser.add_argument("--pilot", type=positive_int, default=None, metavar="N",
                         help="with --dry-run and --target-rows: run the recipe for real on the first N seeds (in OUT/pilot, "
                         "cached for the real run), then project calls, tokens, cost (online, batch, self-hosted) and time "

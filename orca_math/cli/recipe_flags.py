@@ -62,6 +62,8 @@ def argument_options(field: Any, info: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {"dest": info["dest"]}
     if info.get("metavar"):
         options["metavar"] = info["metavar"]
+    if info.get("codec") == "shares":  # a mapping in one flag: NAME=VALUE,NAME=VALUE
+        return {**options, "default": None, "help": help_text}
     if info.get("codec"):  # a mapping: one NAME=VALUE flag per item
         return {**options, "action": "append", "default": [], "help": f"{help_text} (repeatable)"}
     if annotation is bool:

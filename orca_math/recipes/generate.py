@@ -63,16 +63,18 @@ class CurationSection(Section):
                                      "to exactly N in seed order (the rows beyond it are beyond_target drops); the "
                                      "seeds and their limit bound the draw (default: use every seed)",
                                      flag="--target-rows", metavar="N", ge=1)
-    student: str | None = option(None, "measure each kept problem's difficulty against this student (a spec such as "
-                                 "vllm:ckpt/m1, hf:ckpt/m1 or a server URL): pass_rate and a difficulty band",
-                                 flag="--student")
-    student_samples: int = option(4, "with student: samples per problem (at temperature 0.7 and top_p 0.95)",
-                                  flag="--student-samples", ge=1)
-    curate: list[str] = option([], "with student: policies, e.g. keep:hard,medium (keep only those bands) or "
-                               "harden-easy:1 (send easy problems back to the Suggester and Editor)", flag="--curate")
+    student: str | None = option(None, "measure each kept problem's difficulty against this student: a spec such as "
+                                 "vllm:ckpt/m1, hf:ckpt/m1 or a server URL; writes pass_rate and a difficulty band "
+                                 "(easy, medium, hard, unsolved)", flag="--student", metavar="SPEC")
+    student_samples: int = option(4, "with a student: samples per problem (at temperature 0.7 and top_p 0.95)",
+                                  flag="--student-samples", metavar="K", ge=1)
+    curate: list[str] = option([], "with a student: keep:BAND,... keeps only those bands (easy, medium, hard, "
+                               "unsolved); harden-easy[:R] sends problems the student finds easy back to the Suggester "
+                               "and Editor, at most R extra rounds (default 1)", flag="--curate", metavar="POLICY")
     band_shares: dict[str, float] | None = option(
-        None, "with target_rows and student: each difficulty band's share of the target, e.g. {hard: 0.5, medium: "
-        "0.3, easy: 0.2}", flag="--band-shares", codec="shares")
+        None, "with a row target and a student: fill each difficulty band to its share of the target, e.g. "
+        "hard=0.5,medium=0.3,easy=0.2 ({hard: 0.5, ...} in a recipe; shares add up to 1; rows beyond a band's share "
+        "are cut)", flag="--band-shares", codec="shares", metavar="BAND=SHARE,...")
 
 
 class OutputSection(Section):
