@@ -304,3 +304,13 @@ def test_a_learn_recipe_samples_checkpoints_as_the_learn_command_does(tmp_path):
     assert IterativeLearner(recipe=served).sampler_model_factory(Path("ckpt/m1")) == "vllm-serve:ckpt/m1"
     hf = recipe_from_mapping({**base, "sampling": {"sampler": "hf"}})
     assert IterativeLearner(recipe=hf).sampler_model_factory(Path("ckpt/m1")) == "hf:ckpt/m1"
+
+
+def test_a_run_whose_flags_hold_a_password_keeps_its_status_and_writes_no_recipe(tmp_path, seeds, server, capsys):
+    url = server.base_url.replace("http://", "http://user:hunter2secret@")
+    status = main([*_flags(seeds, tmp_path / "a", server)[:6], url, *_flags(seeds, tmp_path / "a", server)[7:]])
+    printed = capsys.readouterr()
+    assert status in (0, 1) and "final rows:" in printed.out
+    assert "recipe.yaml was not written" in printed.err and "model.spec holds what looks like an API key" in printed.err
+    assert not (tmp_path / "a" / "recipe.yaml").exists()
+    assert "hunter2secret" not in printed.err

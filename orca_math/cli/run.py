@@ -87,10 +87,13 @@ def record_run(args: argparse.Namespace) -> None:
     """After a generate, learn or eval run: its resolved recipe in OUT/recipe.yaml (not for a dry run)."""
     if args.command not in RECIPE_COMMANDS or getattr(args, "dry_run", False) or not Path(args.out).is_dir():
         return
-    from orca_math.recipes import recipe_from_args, write_run_recipe
+    from orca_math.recipes import RecipeError, recipe_from_args, write_run_recipe
 
-    recipe = recipe_from_args(args.command, args).model_copy(update={"out": None})
-    write_run_recipe(recipe, args.out)
+    try:
+        recipe = recipe_from_args(args.command, args).model_copy(update={"out": None})
+        write_run_recipe(recipe, args.out)
+    except RecipeError as exc:  # the run itself is done: say why its recipe is missing, keep its exit status
+        print(f"note: {Path(args.out) / 'recipe.yaml'} was not written: {exc}", file=sys.stderr)
 
 
 def run_recipe(args: argparse.Namespace) -> int:

@@ -22,9 +22,10 @@ from orca_math.recipes.flags import RECIPE_KINDS
 #: Field names that hold secrets. Keys come from the environment only, so a recipe never holds one.
 _SECRET_NAME = re.compile(r"(^|_)(api_?key|secret|password|passwd|access_?token|auth_?token|bearer|credentials?)($|_)",
                           re.IGNORECASE)
-#: Values that look like provider keys (OpenAI, Anthropic, Hugging Face, AWS, a bearer header, a key in a URL).
+#: Values that look like provider keys (OpenAI, Anthropic, Hugging Face, AWS, a bearer header, a key or a
+#: password in a URL).
 _SECRET_VALUE = re.compile(r"(\bsk-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bBearer\s+\S{12,}"
-                           r"|[?&](api[_-]?key|key|token)=[^&\s]{12,})")
+                           r"|[?&](api[_-]?key|key|token)=[^&\s]{12,}|://[^/\s:@]+:[^/\s@]+@)")
 
 
 def refuse_secrets(data: Any, source: str, path: str = "") -> None:
