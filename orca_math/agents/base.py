@@ -32,10 +32,9 @@ from pydantic import ValidationError
 
 from orca_math._sync import run_sync
 from orca_math.agents.cards import AgentCard, load_card
-from orca_math.agents.replies import ReplyParseError, extract_json_object
+from orca_math.agents.replies import AgentFailedError, ReplyParseError, extract_json_object
 from orca_math.agents.templates import PromptTemplate, load_template
 from orca_math.engine.client import ManagedClient
-from orca_math.engine.items import ItemFailedError
 from orca_math.errors import ConfigError
 from orca_math.models import ModelLike, describe_client, resolve_model
 from orca_math.models.errors import translate_error
@@ -43,26 +42,6 @@ from orca_math.records import Record, Usage, compile_validator
 from orca_math.tokens import estimate_tokens
 
 OutT = TypeVar("OutT", bound=Record)
-
-
-class AgentFailedError(ItemFailedError):
-    """Every attempt's reply failed to parse. Carries the last reason and reply, never silently empty.
-
-    It is an `ItemFailedError`, so a stage can let it pass: the item's failure row then says which
-    agent failed and why (``reason`` is "<agent>: <why the last reply was refused>").
-
-    Attributes:
-        agent: the agent's name.
-        parse_reason: why the last reply was refused, without the agent's name.
-    """
-
-    def __init__(self, agent: str, reason: str, raw_reply: str, attempts: int, usage: Usage) -> None:
-        super().__init__(f"{agent}: {reason}", raw_reply=raw_reply, attempts=attempts, usage=usage)
-        self.agent = agent
-        self.parse_reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.agent}: no usable reply after {self.attempts} attempt(s): {self.parse_reason}"
 
 
 @dataclass

@@ -18,7 +18,7 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_core import CancellationToken
 
-from orca_math.agents.base import AgentFailedError, extract_json_object
+from orca_math.agents.replies import AgentFailedError, extract_json_object
 
 if TYPE_CHECKING:
     from orca_math.agents.base import Agent

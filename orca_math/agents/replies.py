@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from orca_math.engine.items import ItemFailedError
+
+if TYPE_CHECKING:
+    from orca_math.records import Usage
 
 
 class ReplyParseError(ValueError):
@@ -22,6 +27,26 @@ class ReplyParseError(ValueError):
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+class AgentFailedError(ItemFailedError):
+    """Every attempt's reply failed to parse. Carries the last reason and reply, never silently empty.
+
+    It is an `ItemFailedError`, so a stage can let it pass: the item's failure row then says which
+    agent failed and why (``reason`` is "<agent>: <why the last reply was refused>").
+
+    Attributes:
+        agent: the agent's name.
+        parse_reason: why the last reply was refused, without the agent's name.
+    """
+
+    def __init__(self, agent: str, reason: str, raw_reply: str, attempts: int, usage: Usage) -> None:
+        super().__init__(f"{agent}: {reason}", raw_reply=raw_reply, attempts=attempts, usage=usage)
+        self.agent = agent
+        self.parse_reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.agent}: no usable reply after {self.attempts} attempt(s): {self.parse_reason}"
 
 
 def extract_json_object(reply: str) -> dict[str, Any]:
@@ -43,4 +68,4 @@ def extract_json_object(reply: str) -> dict[str, Any]:
     raise ReplyParseError("no JSON object in the reply", reply)
 
 
-__all__ = ["ReplyParseError", "extract_json_object"]
+__all__ = ["AgentFailedError", "ReplyParseError", "extract_json_object"]

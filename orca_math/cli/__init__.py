@@ -16,19 +16,12 @@ from collections.abc import Sequence
 from orca_math._version import __version__
 from orca_math.cli import doctor, evaluate, generate, learn, publish, quality, sample, status, train, view
 from orca_math.cli import run as run  # noqa: PLC0414 (run_parsed below uses it)
+from orca_math.cli.messages import UserError as UserError  # noqa: PLC0414 (re-exported: `from orca_math.cli import UserError`)
+from orca_math.cli.messages import cli_message
 from orca_math.cli.outcome import EXIT_PAUSED
 from orca_math.errors import OrcaMathError
 
 COMMANDS = [generate, evaluate, quality, publish, sample, train, learn, run, status, view, doctor]
-
-
-class UserError(OrcaMathError):
-    """An error the user can fix, raised by the command line itself; printed without a traceback."""
-
-
-def cli_message(exc: BaseException) -> str:
-    """An error's text for the command line: its `cli_message` (options, not keyword arguments) if it has one."""
-    return getattr(exc, "cli_message", None) or str(exc)
 
 
 class _OncePerRecord(logging.Filter):
@@ -76,6 +69,9 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
         module.add_parser(subparsers)
     for name in run.RECIPE_COMMANDS:
         run.add_save_recipe_option(subparsers.choices[name])
+    # `orca-math run` runs a recipe as the command line it stands for: it is handed the way back in,
+    # so the command's module needs no import of this one (which composes every command).
+    subparsers.choices["run"].set_defaults(reenter=(build_parser, run_parsed))
     if not lazy:
         for command in subparsers.choices.values():
             command.add_deferred_arguments()

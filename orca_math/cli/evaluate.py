@@ -58,10 +58,10 @@ def add_parser(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError, cli_message
     from orca_math.cli.batch_options import batch_calls_from_args
     from orca_math.cli.common import client_from_args
     from orca_math.cli.learn_options import grading_mode_from_args
+    from orca_math.cli.messages import UserError, cli_message
     from orca_math.cli.outcome import exit_status
     from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.cli.scale_options import executor_from_args

@@ -122,7 +122,7 @@ def _verify_stage_options(args: argparse.Namespace) -> tuple[str | None, bool]:
     """The verifier name (None for none) and keep_unverified; majority needs 2 or more solutions."""
     verify = None if args.verify in (None, "none") else args.verify
     if verify == "majority" and args.solutions < 2:
-        from orca_math.cli import UserError
+        from orca_math.cli.messages import UserError
 
         raise UserError("--verify majority needs at least 2 solutions per problem: add --solutions 4 (or another K >= 2).")
     return verify, args.keep_unverified
@@ -134,7 +134,7 @@ def run_solve(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.suffix not in (".jsonl", ".parquet"):
-        from orca_math.cli import UserError
+        from orca_math.cli.messages import UserError
 
         raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
     _check_solve_out(out, args)
@@ -166,7 +166,7 @@ def run_solve(args: argparse.Namespace) -> int:
 
 def _check_solve_out(out: Path, args: argparse.Namespace) -> None:
     """The output file and its run folder `<out>.run/`, before any model is loaded."""
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
 
     run_dir = out.with_name(out.name + ".run")
     if run_dir.exists() and not run_dir.is_dir():
@@ -242,7 +242,7 @@ def verification_line(funnel) -> str:
 @contextlib.contextmanager
 def _decontamination_hint():
     """Benchmark test sets that can't be loaded: say how to point at local copies, or to skip the check."""
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.data.benchmarks import HubUnavailableError
 
     try:
@@ -256,7 +256,7 @@ def _check_budget(args: argparse.Namespace, model) -> None:
     """A budget is only as good as the model's price: refuse it before any call when none is known."""
     if args.budget_usd is None:
         return
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.engine.costs import PriceTable
     from orca_math.models import describe_client
 

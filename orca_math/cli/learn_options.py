@@ -87,7 +87,7 @@ def grading_from_args(args: argparse.Namespace):
 
 def user_error(exc: BaseException):
     """`exc` as the CLI's `UserError`, worded for the command line."""
-    from orca_math.cli import UserError, cli_message
+    from orca_math.cli.messages import UserError, cli_message
 
     return UserError(cli_message(exc))
 

@@ -64,7 +64,7 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def _fail(message: str) -> None:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
 
     raise UserError(message)
 

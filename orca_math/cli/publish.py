@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.hub import PushError, push_to_hub
 
     try:
@@ -47,7 +47,7 @@ def run_push(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.cli.paths import LAYOUTS, check_output_folder
     from orca_math.report import ReportError, write_run_report
 

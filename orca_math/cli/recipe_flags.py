@@ -72,7 +72,11 @@ def argument_options(field: Any, info: dict[str, Any]) -> dict[str, Any]:
         choices = typing.get_args(typing.get_args(annotation)[0]) if typing.get_args(annotation) else ()
         return {**options, "action": "append", "default": [], "help": f"{help_text} (repeatable)",
                 **({"choices": list(choices)} if choices else {})}
-    if typing.get_origin(annotation) is typing.Literal:
+    if info.get("registry"):  # plug-ins' names too, read only when shown or not a built-in one
+        from orca_math.registries import choices_of
+
+        options["choices"] = choices_of(info["registry"])
+    elif typing.get_origin(annotation) is typing.Literal:
         options["choices"] = list(typing.get_args(annotation))
     elif annotation in (int, float):
         options["type"] = _argument_type(annotation, _bounds(field))

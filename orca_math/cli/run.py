@@ -97,7 +97,7 @@ def record_run(args: argparse.Namespace) -> None:
 
 
 def run_recipe(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.recipes import load_recipes
     from orca_math.recipes.record import recipe_file
 
@@ -119,8 +119,8 @@ def run_recipe(args: argparse.Namespace) -> int:
 
 
 def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError, build_parser, run_parsed
     from orca_math.cli.arguments import ArgumentsError
+    from orca_math.cli.messages import UserError
     from orca_math.recipes.flags import default_recipe_error, recipe_argv
     from orca_math.recipes.record import changed_templates
 
@@ -145,6 +145,7 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
             if recipe.kind != "generate":
                 raise UserError(f"{flag} estimates a generate recipe; {source} holds a {recipe.kind} recipe.")
             argv += [flag, str(getattr(args, dest))]
+    build_parser, run_parsed = args.reenter
     parser = build_parser(lazy=True)
     try:
         parsed = parser.parse_args(argv)

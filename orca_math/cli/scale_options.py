@@ -20,17 +20,26 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def executor_from_args(args: argparse.Namespace) -> Any:
-    """The `Executor` the flags describe: None (the local default) or a `RayExecutor`."""
+    """The `Executor` the flags describe: None (the local default) or the registered one named by ``--executor``.
+
+    ``--ray-address`` and ``--workers`` go to the executor's factory as ``address=`` and ``workers=``.
+    """
+    from orca_math.engine.executor_registry import make_executor
     from orca_math.errors import ConfigError
 
     executor = getattr(args, "executor", "local")
-    if executor != "ray":
-        if getattr(args, "ray_address", None) or getattr(args, "workers", None):
+    settings = {key: value for key, value in (("address", getattr(args, "ray_address", None)),
+                                              ("workers", getattr(args, "workers", None))) if value}
+    if executor == "local":
+        if settings:
             raise ConfigError("--ray-address and --workers need --executor ray.")
         return None
-    from orca_math.engine.ray_executor import RayExecutor
-
-    return RayExecutor(address=args.ray_address, workers=args.workers)
+    try:
+        return make_executor(executor, **settings)
+    except TypeError as exc:  # a plug-in executor that takes neither setting
+        if not settings:
+            raise
+        raise ConfigError(f"--executor {executor} does not take --ray-address or --workers ({exc}).") from None
 
 
 def load_model_for(spec: str, args: argparse.Namespace, **options: Any) -> Any:
@@ -43,7 +52,8 @@ def load_model_for(spec: str, args: argparse.Namespace, **options: Any) -> Any:
     from orca_math.engine.executors import remember_spec
     from orca_math.models import load_model
 
-    if getattr(args, "executor", "local") == "ray":
+    executor = executor_from_args(args)
+    if executor is not None and not executor.loads_models_here:
         from orca_math.models.worker_loaded import worker_loaded_model
 
         stand_in = worker_loaded_model(spec)

@@ -45,7 +45,7 @@ def _ended(record) -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.engine.batch.state import BatchState, find_state
 
     path = find_state(Path(args.run_dir))

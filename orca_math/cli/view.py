@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_view(args: argparse.Namespace) -> int:
-    from orca_math.cli import UserError
+    from orca_math.cli.messages import UserError
     from orca_math.view import DEFAULT_HOST, DEFAULT_PORT, serve
 
     port = DEFAULT_PORT if args.port is None else args.port

@@ -8,6 +8,9 @@ resume, failure rows, early stops and budgets are written once and hold for ever
 * `orca_math.engine.ray_executor.RayExecutor`: the same items over a Ray actor pool, for more
   than one process or machine; it rebuilds the stage in each worker from `StepTask.remote`.
 
+Executors are chosen by name through `orca_math.engine.executor_registry` (``--executor``,
+``executor="ray"``), which other packages extend with entry points.
+
 A subclass implements `run(task)`; it must hand every item it takes to `task.record` exactly once
 (with the `ItemResult` or the exception), stop taking new items when `record` returns False or
 `task.stopped()` is true, and return once every taken item is recorded.
@@ -89,6 +92,9 @@ class Executor(ABC):
     #: clients says False, and the driver then binds `orca_math.models.worker_loaded` stand-ins
     #: instead of loading ``vllm:`` / ``hf:`` checkpoints it would never call.
     loads_models_here: bool = True
+    #: Whether items are processed by `StepTask.process` in this process. Batch mode needs it: its
+    #: deferred calls are collected and sent to the provider by this process.
+    processes_here: bool = False
 
     @abstractmethod
     async def run(self, task: StepTask) -> None:
@@ -113,6 +119,7 @@ class LocalExecutor(Executor):
     """
 
     name = "local"
+    processes_here = True
 
     def __init__(self, *, max_parked_factor: int = 8) -> None:
         self.max_parked_factor = max_parked_factor
@@ -180,19 +187,4 @@ def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
         return None
 
 
-def resolve_executor(executor: Executor | str | None) -> Executor:
-    """An `Executor` from an instance, "local" / "ray", or None (local)."""
-    if executor is None or executor == "local":
-        return LocalExecutor()
-    if executor == "ray":
-        from orca_math.engine.ray_executor import RayExecutor
-
-        return RayExecutor()
-    if isinstance(executor, Executor):
-        return executor
-    from orca_math.errors import ConfigError
-
-    raise ConfigError(f"executor={executor!r}: use 'local', 'ray', or an Executor such as RayExecutor(address=...).")
-
-
-__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "resolve_executor", "spec_of"]
+__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "spec_of"]

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.engine.config import Engine, EngineConfig
-from orca_math.engine.executors import Executor, LocalExecutor, RemoteStage, resolve_executor
+from orca_math.engine.executor_registry import resolve_executor
+from orca_math.engine.executors import Executor, RemoteStage
 from orca_math.engine.folder import RunFolder
 from orca_math.engine.items import RunStopped
 from orca_math.engine.progress import StageProgress
@@ -153,7 +154,7 @@ async def run_job(
 
     config = engine or EngineConfig()
     runner = resolve_executor(executor)
-    if calls is not None and not isinstance(runner, LocalExecutor):
+    if calls is not None and not runner.processes_here:
         # Workers rebuild their clients from the model spec: their calls would go online, at full price.
         raise ConfigError(f"batch mode runs on the local executor, not {runner.name}: the provider runs the batch, so "
                           "drop --executor ray (or executor=) when you pass --batch (mode='batch').")

@@ -144,7 +144,7 @@ def _foreign_identity(client: Any) -> ModelIdentity:
     name = config.get("model") or config.get("azure_deployment") or type(client).__name__
     endpoint = config.get("base_url") or config.get("azure_endpoint")
     if endpoint:
-        from orca_math.models import normalize_endpoint, without_credentials
+        from orca_math.models.endpoints import normalize_endpoint, without_credentials
 
         endpoint = normalize_endpoint(without_credentials(str(endpoint)))
     info = _model_info(client)

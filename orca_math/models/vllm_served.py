@@ -57,10 +57,10 @@ class ServedVLLMClient(OwnChatClient):
     async def _client(self) -> Any:
         async with self._starting:  # concurrent first calls start one server
             if self._inner is None:
-                from orca_math.models import load_model
+                from orca_math.models.openai_family import load_openai_compatible
 
                 url = await self.server.astart()
-                self._inner = load_model(url, model=SERVED_NAME, transport=self._transport)
+                self._inner = load_openai_compatible(base_url=url, model=SERVED_NAME, transport=self._transport)
             elif not self.server.running():
                 raise self.server.died_error()
         return self._inner

@@ -6,11 +6,13 @@ means what a command line that leaves the flag out means.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from orca_math.models.specs import spec_forms
 from orca_math.recipes.fields import Section, option
+from orca_math.registries import check_backend_name, check_executor_name
 
 
 def timeout_option() -> Any:
@@ -40,9 +42,9 @@ class SeedSection(Section):
 class ModelSection(Section):
     """The model every stage calls. API keys never go here: they come from the environment."""
 
-    spec: str = option("local", "model spec: 'local' (embedded SmolLM2-135M, offline), 'openai:<model>', "
-                       "'azure:<deployment>', 'hf:<path>', 'vllm:<path>', or an OpenAI-compatible server URL such as "
-                       "http://127.0.0.1:8000/v1", flag="--model", min_length=1)
+    spec: str = option("local", f"model spec: {spec_forms()} such as http://127.0.0.1:8000/v1, or a kind another "
+                       "installed package registers ('local' is the embedded SmolLM2-135M, offline)", flag="--model",
+                       min_length=1)
     name: str | None = option(None, "model name to request from a server URL (default: the first one it serves)",
                               flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec (e.g. a vLLM server)", flag="--base-url")
@@ -77,11 +79,17 @@ class CostSection(Section):
         flag="--completion-tokens", codec="pairs", metavar="AGENT=N")
 
 
+#: An executor name from `orca_math.registries.EXECUTORS` (built-in or a plug-in's).
+RegisteredExecutor = Annotated[str, AfterValidator(check_executor_name)]
+#: A batch backend name from `orca_math.registries.BATCH_BACKENDS` (built-in or a plug-in's), or "auto".
+RegisteredBatchBackend = Annotated[str, AfterValidator(check_backend_name)]
+
+
 class ExecutorSection(Section):
     """Where items run: this process, or a pool of Ray workers."""
 
-    name: Literal["local", "ray"] = option("local", "local: this process; ray: a pool of Ray workers (see docs/ray.md)",
-                                           flag="--executor", dest="executor")
+    name: RegisteredExecutor = option("local", "local: this process; ray: a pool of Ray workers (see docs/ray.md)",
+                                      flag="--executor", dest="executor", registry="executor")
     ray_address: str | None = option(None, "with the ray executor: 'auto' joins the cluster of `ray start --head` on "
                                      "this machine, ray://HOST:10001 a remote one (default: start a local cluster)",
                                      flag="--ray-address", metavar="ADDR")
@@ -94,9 +102,9 @@ class BatchSection(Section):
 
     enabled: bool = option(False, "send model calls through the provider's batch API at its batch price (see "
                            "docs/batch.md)", flag="--batch", dest="batch")
-    backend: Literal["auto", "openai", "azure", "anthropic", "vllm"] = option(
+    backend: RegisteredBatchBackend = option(
         "auto", "the batch API: the model's provider (auto), or 'vllm' for vllm run-batch on this machine",
-        flag="--batch-backend")
+        flag="--batch-backend", registry="batch backend")
     max_open: int | None = option(None, "batches open at the provider at once (default 8)", flag="--batch-max-open",
                                   metavar="N", ge=1)
     max_requests: int | None = option(None, "requests per batch (default: the provider's limit, 50,000 for OpenAI)",

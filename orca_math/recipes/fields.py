@@ -36,8 +36,11 @@ class Section(BaseModel):
 
 def option(default: Any = None, description: str = "", *, flag: str | None = None, dest: str | None = None,
            invert: bool = False, codec: str | None = None, metavar: str | None = None,
-           aliases: tuple[str, ...] = (), **bounds: Any) -> Any:
-    """A recipe field: its default, help text, bounds and (when it has one) the flag it stands for."""
+           aliases: tuple[str, ...] = (), registry: str | None = None, **bounds: Any) -> Any:
+    """A recipe field: its default, help text, bounds and (when it has one) the flag it stands for.
+
+    ``registry`` names the `orca_math.registries` table whose names the field takes (its flag's choices).
+    """
     extra: dict[str, Any] = {}
     if flag:
         extra["flag"] = flag
@@ -50,6 +53,8 @@ def option(default: Any = None, description: str = "", *, flag: str | None = Non
         extra["metavar"] = metavar
     if aliases:
         extra["aliases"] = list(aliases)
+    if registry:
+        extra["registry"] = registry
     factory = None
     if isinstance(default, dict | list):
         factory, default = (lambda value=default: type(value)(value)), None

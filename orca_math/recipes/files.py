@@ -8,7 +8,6 @@ is one `RecipeError` sentence naming the file and the field.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,31 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from orca_math.recipes.fields import RecipeError, validation_error
 from orca_math.recipes.flags import RECIPE_KINDS
-
-#: Field names that hold secrets. Keys come from the environment only, so a recipe never holds one.
-_SECRET_NAME = re.compile(r"(^|_)(api_?key|secret|password|passwd|access_?token|auth_?token|bearer|credentials?)($|_)",
-                          re.IGNORECASE)
-#: Values that look like provider keys (OpenAI, Anthropic, Hugging Face, AWS, a bearer header, a key or a
-#: password in a URL).
-_SECRET_VALUE = re.compile(r"(\bsk-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bBearer\s+\S{12,}"
-                           r"|[?&](api[_-]?key|key|token)=[^&\s]{12,}|://[^/\s:@]+:[^/\s@]+@)")
-
-
-def refuse_secrets(data: Any, source: str, path: str = "") -> None:
-    """Raise `RecipeError` when a field is named like a secret or a value looks like an API key."""
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
-            if _SECRET_NAME.search(str(key)) and value not in (None, ""):
-                raise RecipeError(f"{source}: field {where} holds a secret; recipes never hold API keys: set it in the "
-                                  "environment (e.g. OPENAI_API_KEY) and remove it from the recipe.")
-            refuse_secrets(value, source, where)
-    elif isinstance(data, list | tuple):
-        for index, value in enumerate(data):
-            refuse_secrets(value, source, f"{path}[{index}]")
-    elif isinstance(data, str) and _SECRET_VALUE.search(data):
-        raise RecipeError(f"{source}: field {path} holds what looks like an API key; recipes never hold API keys: set "
-                          "it in the environment (e.g. OPENAI_API_KEY) and remove it from the recipe.")
+from orca_math.recipes.saving import recipe_yaml, refuse_secrets, save_recipe
 
 
 def recipe_from_mapping(data: Any, source: str = "recipe") -> BaseModel:
@@ -126,23 +101,6 @@ def load_recipes(path: str | Path, overrides: Iterable[str] = ()) -> list[BaseMo
             apply_set(documents[0], target, value, source)
     return [recipe_from_mapping(doc, source if len(documents) == 1 else f"{source} ({kinds[i]})")
             for i, doc in enumerate(documents)]
-
-
-def recipe_yaml(recipe: BaseModel) -> str:
-    """A recipe as YAML, every field written (defaults too), in declaration order."""
-    data = recipe.model_dump(mode="json", exclude_none=False)
-    if data.get("recorded") is None:
-        data.pop("recorded", None)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def save_recipe(recipe: BaseModel, path: str | Path) -> Path:
-    """Write a recipe file (its folder is created); secrets are refused, as on reading."""
-    refuse_secrets(recipe.model_dump(mode="json"), str(path))
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(recipe_yaml(recipe), encoding="utf-8")
-    return file
 
 
 __all__ = ["apply_set", "load_recipes", "parse_set", "recipe_from_mapping", "recipe_yaml", "refuse_secrets",

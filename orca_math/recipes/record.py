@@ -43,7 +43,7 @@ def recorded(recipe: BaseModel, *, run_key: str | None = None) -> BaseModel:
 
 def write_run_recipe(recipe: BaseModel, out: str | Path, *, run_key: str | None = None) -> Path:
     """Write the resolved recipe of a run into its output folder as recipe.yaml; returns the file."""
-    from orca_math.recipes.files import save_recipe
+    from orca_math.recipes.saving import save_recipe
 
     return save_recipe(recorded(recipe, run_key=run_key), Path(out) / RECIPE_FILE)
 

@@ -9,7 +9,6 @@ from typing import Any
 from orca_math.engine.batch.backend import BatchBackend
 from orca_math.engine.batch.chunking import Prepared
 from orca_math.engine.batch.options import BatchOptions
-from orca_math.errors import ConfigError
 
 
 @dataclass
@@ -43,38 +42,13 @@ class Lane:
 
 
 def choose_backend(client: Any, options: BatchOptions) -> BatchBackend:
-    """The backend for a stage's client: `options.backend`, or the model's provider."""
+    """The backend for a stage's client: `options.backend`, or the model's provider (see `orca_math.engine.batch.registry`)."""
+    from orca_math.engine.batch.registry import make_backend
     from orca_math.engine.client import ManagedClient
     from orca_math.models.identity import identity_of
 
     inner = client.inner if isinstance(client, ManagedClient) else client
-    identity = identity_of(client)
-    kind = options.backend
-    if kind == "auto":
-        provider = identity.provider
-        if provider in ("openai", "openai-compatible", "azure"):
-            kind = "openai" if provider != "azure" else "azure"
-        elif "anthropic" in type(inner).__module__.lower():
-            kind = "anthropic"
-        elif identity.provider == "vllm":
-            kind = "vllm"
-        else:
-            raise ConfigError(f"batch mode needs a model served by OpenAI, Azure OpenAI, an OpenAI-compatible URL with "
-                              f"/v1/batches, or Anthropic; {identity.name} is a {provider} model (choose "
-                              "BatchOptions(backend='vllm') to run batches with vllm run-batch here).")
-    if kind in ("openai", "azure"):
-        from orca_math.engine.batch.openai_backend import AzureBatchBackend, OpenAIBatchBackend
-
-        cls = AzureBatchBackend if kind == "azure" else OpenAIBatchBackend
-        return cls(inner, model=identity.name, completion_window=options.completion_window)
-    if kind == "anthropic":
-        from orca_math.engine.batch.anthropic_backend import AnthropicBatchBackend
-
-        return AnthropicBatchBackend(inner, model=identity.name)
-    from orca_math.engine.batch.vllm_backend import VLLMRunBatchBackend
-
-    return VLLMRunBatchBackend(inner, model=identity.name, command=options.vllm_command,
-                               vllm_model=options.vllm_model, extra_args=options.vllm_args)
+    return make_backend(inner, identity_of(client), options)
 
 
 __all__ = ["Lane", "choose_backend"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from orca_math.engine.costs import Price, PriceTable
 from orca_math.options import options_dataclass
+from orca_math.registries import backend_names, check_backend_name
 
-BACKENDS = ("auto", "openai", "azure", "anthropic", "vllm")
+#: The built-in backend names and "auto" (`orca_math.engine.batch.registry` has the plug-ins too).
+BACKENDS = tuple(backend_names(discover=False))
 
 
 @options_dataclass
@@ -18,7 +20,8 @@ class BatchOptions:
 
     Attributes:
         backend: "auto" picks the model's provider (OpenAI, Azure OpenAI, an OpenAI-compatible
-            URL that serves ``/v1/batches``, or Anthropic); "vllm" runs ``vllm run-batch`` here.
+            URL that serves ``/v1/batches``, or Anthropic); "vllm" runs ``vllm run-batch`` here;
+            any other name a package registered (`orca_math.engine.batch.registry`).
         price_multiplier: batch price / online price (0.5: the providers' batch discount).
         model_price_multipliers: the multiplier of particular models, by name prefix.
         max_requests: requests per batch (default: the provider's limit, 50,000 or 100,000).
@@ -34,7 +37,7 @@ class BatchOptions:
         vllm_args: more arguments for it (``--tensor-parallel-size 2`` ...).
     """
 
-    backend: Literal["auto", "openai", "azure", "anthropic", "vllm"] = "auto"
+    backend: Annotated[str, AfterValidator(check_backend_name)] = "auto"
     price_multiplier: Annotated[float, Field(gt=0, le=1)] = 0.5
     model_price_multipliers: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
     max_requests: Annotated[int, Field(ge=1)] | None = None
