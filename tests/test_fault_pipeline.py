@@ -116,16 +116,17 @@ def test_two_thousand_problems_under_mixed_faults_lose_and_duplicate_nothing(tmp
 
 
 def _feed(controller: AdaptiveConcurrency, latencies: list[float]) -> None:
-    """Report one finished call per latency (seconds), as ManagedClient does."""
+    """Report one finished call per latency (seconds), one after another, as ManagedClient does (virtual time)."""
+    from tests._virtual_time import run_virtual
 
     async def scenario() -> None:
         for latency in latencies:
             slot = await controller.acquire()
-            slot.started -= latency
+            await asyncio.sleep(latency)
             slot.succeeded(10)
             controller.release(slot)
 
-    asyncio.run(scenario())
+    run_virtual(scenario())
 
 
 def test_millisecond_latency_jitter_never_cuts_the_limit():

@@ -248,9 +248,9 @@ class AdaptiveConcurrency:
         alpha, threshold = self.latency_smoothing, self.hang_threshold()
         if not slot.hung and (threshold is None or seconds < threshold):  # a hang that ended is not a typical reply
             self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
-        # A call let go as hung stays out of the latency average; it counts as a slow reply only when
-        # no call started after it has answered normally: then the server slowed down for everyone.
-        ended_hang = slot.hung
+        # A hang that ended stays out of the latency average; it counts as a slow reply only when no
+        # call started after it has answered normally: then the server slowed down for everyone.
+        ended_hang = slot.hung or (threshold is not None and seconds >= threshold)
         if not ended_hang:
             self._normal_started = max(self._normal_started, slot.started)
             latency = (seconds if server_seconds is None else server_seconds) / tokens

@@ -115,13 +115,15 @@ class LocalExecutor(Executor):
     no future per item) is needed to share it, and memory holds only the items in flight. An
     item whose call only waits (a retry's back-off, a Retry-After, a hung request) parks, and
     another worker takes its place meanwhile (see `orca_math.engine.parking`), up to
-    `max_parked_factor` times `task.concurrency` extra items.
+    `max_parked_factor` times `task.concurrency` extra items. (Under issue #21's fault mix about
+    eight items per slot wait at any time; hung requests among them are bounded by the adaptive
+    limit's `max_hung`, the rest hold no connection.)
     """
 
     name = "local"
     processes_here = True
 
-    def __init__(self, *, max_parked_factor: int = 8) -> None:
+    def __init__(self, *, max_parked_factor: int = 16) -> None:
         self.max_parked_factor = max_parked_factor
 
     async def run(self, task: StepTask) -> None:
