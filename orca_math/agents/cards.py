@@ -41,6 +41,12 @@ CARD_SCHEMA: dict[str, Any] = {
             },
         },
         "output_schema": {"type": "object"},
+        # Hints for dry runs, not for the calls: they are not part of the card's fingerprint.
+        "estimate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"completion_tokens": {"type": "integer", "minimum": 1}},
+        },
     },
 }
 
@@ -62,6 +68,8 @@ class AgentCard:
         output_schema: an extra JSON Schema the parsed output must satisfy; None (the default) means
             the agent's output record (`Agent.output_type`) is the schema, and replies are checked once, by it.
         sampling: default sampling parameters (temperature, top_p, max_tokens, seed, stop).
+        typical_completion_tokens: the card's ``estimate.completion_tokens``: a typical reply's length
+            with a GPT-4-class model, for dry-run estimates (`typical_completion_tokens()`); None: not given.
         path: where the card was read from.
     """
 
@@ -75,6 +83,7 @@ class AgentCard:
     description: str = ""
     format_rationale: str = ""
     class_name: str | None = None
+    typical_completion_tokens: int | None = None
     path: Path | None = None
 
     @property
@@ -120,6 +129,7 @@ def parse_card(data: Any, *, source: str) -> AgentCard:
         description=(data.get("description") or "").strip(),
         format_rationale=(data.get("format_rationale") or "").strip(),
         class_name=data.get("class"),
+        typical_completion_tokens=(data.get("estimate") or {}).get("completion_tokens"),
         path=None,
     )
 
@@ -155,3 +165,16 @@ def load_card(name_or_path: str | Path) -> AgentCard:
 def shipped_cards() -> list[AgentCard]:
     """All cards shipped with the library."""
     return [load_card(p) for p in sorted(resource_dir("agents").glob("*.yaml"))]
+
+
+def typical_completion_tokens(cards: list[AgentCard] | None = None) -> dict[str, int]:
+    """Typical reply lengths in tokens, by agent name, from the cards' ``estimate.completion_tokens``.
+
+    Dry runs (`orca_math.engine.estimate`) price every reply at this length unless told otherwise
+    (``--completion-tokens AGENT=N``); a new agent brings its own in its card.
+
+    Args:
+        cards: the cards to read (default: the shipped ones).
+    """
+    return {card.name: card.typical_completion_tokens for card in (cards if cards is not None else shipped_cards())
+            if card.typical_completion_tokens is not None}

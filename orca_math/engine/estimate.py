@@ -3,8 +3,9 @@
 Each stage estimates itself (`Stage.estimate`) over a `Population`: the exact input rows plus
 counts of rows that earlier stages will create, by origin, with their mean question length (those
 rows don't exist yet). Prompt tokens are counted on real prompts where the rows are known, and
-every reply's length comes from a per-agent typical completion length (`TYPICAL_COMPLETION_TOKENS`,
-overridable: calibrate it with a small real run). Filters can't be predicted, so the estimate
+every reply's length comes from a per-agent typical completion length (`EstimateContext.completion_tokens`:
+the agent cards' ``estimate.completion_tokens``, see `orca_math.agents.cards.typical_completion_tokens`,
+overridable: calibrate them with a small real run; 200 for an agent without one). Filters can't be predicted, so the estimate
 assumes nothing is dropped: an upper bound on later stages' calls.
 """
 
@@ -15,16 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orca_math.tokens import estimate_tokens
-
-#: Typical reply lengths, in tokens, of a GPT-4-class teacher with the shipped prompts.
-TYPICAL_COMPLETION_TOKENS: dict[str, int] = {
-    "ask_me_anything": 220,
-    "suggester": 110,
-    "editor": 90,
-    "teacher": 260,
-    "grader": 50,
-    "program_writer": 80,
-}
 
 
 @dataclass
@@ -170,5 +161,5 @@ def estimate_stages(stages: Sequence[Any], rows: Iterable[dict[str, Any]], conte
     return estimate
 
 
-__all__ = ["TYPICAL_COMPLETION_TOKENS", "Estimate", "EstimateContext", "Population", "StageEstimate", "estimate_stages",
+__all__ = ["Estimate", "EstimateContext", "Population", "StageEstimate", "estimate_stages",
            "prompt_overhead", "prompt_tokens"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from orca_math._sync import run_sync
 from orca_math.engine.config import EngineConfig
-from orca_math.engine.estimate import TYPICAL_COMPLETION_TOKENS, Estimate, EstimateContext, estimate_stages
+from orca_math.engine.estimate import Estimate, EstimateContext, estimate_stages
 from orca_math.engine.executors import Executor
 from orca_math.engine.items import ItemFailedError
 from orca_math.engine.jobs import Job, run_config, run_job
@@ -348,8 +348,9 @@ class Pipeline:
 
         Args:
             completion_tokens: typical reply lengths by agent name, to override
-                `TYPICAL_COMPLETION_TOKENS` (calibrate them with a small real run).
+                the agent cards' ``estimate.completion_tokens`` (calibrate them with a small real run).
         """
+        from orca_math.agents.cards import typical_completion_tokens
         from orca_math.data.seeds import read_seeds
         from orca_math.engine.costs import PriceTable
         from orca_math.models import describe_client, resolve_model
@@ -359,7 +360,7 @@ class Pipeline:
             for stage in self.stages:
                 stage.bind(client)
             rows = [problem.to_row() for problem in read_seeds(seeds, **{**(seed_options or {}), "limit": limit})]
-            context = EstimateContext(completion_tokens={**TYPICAL_COMPLETION_TOKENS, **(completion_tokens or {})},
+            context = EstimateContext(completion_tokens={**typical_completion_tokens(), **(completion_tokens or {})},
                                       model=describe_client(client, with_url=False), prices=PriceTable(dict(self.engine.prices)),
                                       discount=_price_multiplier(self.mode, self.batch))
             return estimate_stages(self.stages, rows, context)
