@@ -38,7 +38,10 @@ def test_generate_batch_no_wait_then_rerun_then_status(tmp_path, capsys):
         billed = server.billed
         created = server.created_batches()
     assert max(billed.values()) == 1 and sum(billed.values()) == sum(len(b.lines) for b in created)
-    assert len(created) == 4  # expand; the Suggester, then the Editor of the one hardening round; solve
+    # expand; the Suggester, then the Editor of the one hardening round; solve; the ProgramWriter that Verify
+    # asks for a program per hardened problem (the default verifier, #22)
+    assert len(created) == 5
+    assert all("assign the final result to a variable named answer" in json.dumps(line) for line in created[-1].lines)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["batch"]["price_multiplier"] == 0.5 and all(b["state"] == "stored" for b in summary["batch"]["batches"])
     assert main(["status", str(out), "--json"]) == 0

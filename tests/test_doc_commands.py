@@ -49,10 +49,11 @@ HANDLED = {
     ("README.md", "orca-math solve     --seeds"): "test_readme_command_synopsis_names_real_flags",
     ("README.md", "orca_math/    the package"): "(layout: checked by test_readme_layout_folders_exist)",
     ("README.md", "orca-math view runs/demo"): "test_readme_view_line_is_what_the_demo_prints",
+    ("README.md", "--target-rows 10000 --dry-run --pilot 50"): "test_readme_curation_commands",
     ("quickstart.md", "git clone"): "test_make_demo_runs_its_command_and_the_pages_state_its_flags",
     ("quickstart.md", '{"id": "demo-01"'): "test_quickstart_seed_line_is_the_first_seed",
     ("quickstart.md", "pipeline = Pipeline(\n    [Harden(rounds=1)"): "test_quickstart_python_block",
-    ("quickstart.md", "stage           in     out"): "test_quickstart_funnel_adds_up",
+    ("quickstart.md", "final rows:"): "test_quickstart_funnel_adds_up",
     ("quickstart.md", "runs/quickstart/\n"): "test_quickstart_python_block",
     ("quickstart.md", "ds = result.load_dataset()"): "test_quickstart_python_block",
     ("quickstart.md", "orca-math generate --seeds examples/seeds.jsonl --out runs/demo"): "test_quickstart_shell_commands",
@@ -226,6 +227,23 @@ def test_readme_view_line_is_what_the_demo_prints():
     assert '.[local,quality,view,report]"' in (REPO / "scripts" / "setup.sh").read_text()  # what view and report need
 
 
+@pytest.mark.slow
+def test_readme_curation_commands(workdir, server):
+    from orca_math.cli import build_parser
+
+    pilot, targeted = commands(_block("README.md", "--target-rows 10000 --dry-run --pilot 50"))
+    for argv in (pilot, targeted):
+        args = build_parser().parse_args(argv[1:])  # every flag exists and every value parses
+        assert args.target_rows == 10000
+    # The pilot, shrunk: 2 seeds' real calls against the loopback server, a projection for 4 rows.
+    argv = [server.base_url if arg == "openai:gpt-4o" else arg for arg in pilot]
+    argv[argv.index("--pilot") + 1], argv[argv.index("--target-rows") + 1] = "2", "4"
+    done = orca_math(argv, workdir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    estimate = json.loads((workdir / "data" / "run1" / "estimate.json").read_text())
+    assert estimate and not (workdir / "data" / "run1" / "dataset").exists()  # a dry run writes no dataset
+
+
 def test_readme_command_synopsis_names_real_flags():
     from orca_math.cli import build_parser
 
@@ -256,13 +274,16 @@ def test_quickstart_seed_line_is_the_first_seed():
 
 
 def test_quickstart_funnel_adds_up():
-    block = _block("quickstart.md", "stage           in     out")
+    block = _block("quickstart.md", "final rows:")
     rows = funnel(block)
     check_funnel(rows, 3)  # "One run of the tiny model on three seeds"
-    assert rows["harden"][:2] == (3, 5) and rows["filter"][1] == 3  # "3 seeds → 5 rows", "3 rows out"
+    # "3 seeds in, 1 row out and 2 failures; the 3 drops are hardening rounds that produced nothing"
+    assert rows["harden"][:2] == (3, 3) and rows["harden"][3] == 3 and rows["filter"][1] == 1
+    assert sum(row[2] for name, row in rows.items() if name != "seeds") == 2
+    assert "3 seeds in, 1 row out and 2 failures" in " ".join(PAGES["quickstart.md"].read_text().split())
     final_rows, tokens_in, tokens_out = map(int, re.search(r"final rows: (\d+)\s+tokens: (\d+) in \+ (\d+) out", block).groups())
     assert final_rows == rows["filter"][1]
-    stage_tokens = [int(line.split()[-1]) for line in block.splitlines() if line.split()[:1] and line.split()[0] in rows and line.split()[0] != "seeds"]
+    stage_tokens = [int(line.split()[5]) for line in block.splitlines() if line.split()[:1] and line.split()[0] in rows and line.split()[0] != "seeds"]
     assert sum(stage_tokens) == tokens_in + tokens_out
     assert "limit=3" in _block("quickstart.md", "pipeline = Pipeline(\n    [Harden(rounds=1)")
 
@@ -293,7 +314,8 @@ def test_quickstart_python_block(workdir, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_quickstart_shell_commands(workdir):
-    generate, solve = commands(_block("quickstart.md", "orca-math generate --seeds examples/seeds.jsonl --out runs/demo"))
+    generate, solve, view = commands(_block("quickstart.md", "orca-math generate --seeds examples/seeds.jsonl --out runs/demo"))
+    assert view == ["orca-math", "view", generate[generate.index("--out") + 1]]  # serves until stopped: its own tests run it
     check_funnel(funnel(orca_math(shrink(generate, ""), workdir).stdout), 1)
     done = orca_math(shrink(solve, ""), workdir)
     solved = int(re.search(r"solved (\d+) of 1 problem", done.stdout).group(1))
