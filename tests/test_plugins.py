@@ -119,6 +119,18 @@ def test_a_plugin_spec_kind_and_executor_run_solve_through_the_cli(plugin_packag
     assert any(kind == "step" for kind, _ in used)  # the items ran on the plug-in executor
 
 
+def test_generate_records_the_plugin_executor_in_its_recipe(plugin_package, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 2)
+    out = tmp_path / "data"
+    code = main(["generate", "--seeds", str(seeds), "--out", str(out), "--model", "scripted:teacher",
+                 "--executor", "counting", "--rounds", "1", "--no-progress", "--no-cache", "--no-decontaminate"])
+    assert code == 0, capsys.readouterr().err
+    recipe = (out / "recipe.yaml").read_text(encoding="utf-8")
+    assert "name: counting" in recipe and "spec: scripted:teacher" in recipe
+    assert main(["run", str(out / "recipe.yaml"), "--out", str(tmp_path / "again")]) == 0, capsys.readouterr().err
+    assert plugin_package.USED.count(("spec", "teacher")) >= 2  # the recorded recipe ran on the plug-ins again
+
+
 def test_a_plugin_batch_backend_is_chosen_by_name_through_the_cli(plugin_package, tmp_path, capsys):
     seeds = write_seeds(tmp_path / "seeds.jsonl", 4, answers=False)
     out = tmp_path / "solved.jsonl"
