@@ -270,6 +270,12 @@ def _schema_section(kind: str, model) -> Iterator[str]:
             flag = flag_info(section, name).get("flag")
             type_name = "section (see [the run's recipe](#the-recipe-a-run-keeps))" if name == "recorded" else \
                 _type_name(field.annotation)
+            registry = flag_info(section, name).get("registry")
+            if registry:  # a registered name: orca-math's own (plug-ins add theirs; see docs/contributing.md)
+                from orca_math.registries import EXECUTORS, backend_names
+
+                builtin = list(EXECUTORS.entries(discover=False)) if registry == "executor" else backend_names(discover=False)
+                type_name = " or ".join(f"`{choice}`" for choice in builtin) + f" or a plug-in {registry}"
             yield (f"| `{path}` | {_cell(type_name)} | {_cell(_default(field))} | {_cell(_bounds(field))} | "
                    f"{'`' + flag + '`' if flag else '-'} | {_cell(field.description or '')} |")
         yield ""
