@@ -102,15 +102,22 @@ class Registry:
         return list(self.entries())
 
     def get(self, name: str) -> Plugin | None:
-        """The entry called `name`, or None."""
-        return self.entries().get(name)
+        """The entry called `name`, or None (entry points are read only for a name that is not built in)."""
+        found = self._entries.get(name)  # a plug-in never replaces a built-in: no need to read them first
+        return found if found is not None else self.entries().get(name)
 
-    def choose(self, thing: Any) -> Plugin | None:
-        """The first entry whose `accepts` says yes to `thing`, or None."""
-        for plugin in self.entries().values():
+    def choose(self, thing: Any, *, discover: bool = True) -> Plugin | None:
+        """The first entry whose `accepts` says yes to `thing`, or None.
+
+        Built-in entries are asked first; entry points are read only when none of them accepts
+        (and `discover` is true).
+        """
+        for plugin in self.entries(discover=False).values():
             if plugin.accepts is not None and plugin.accepts(thing):
                 return plugin
-        return None
+        if not discover or self._discovered:
+            return None
+        return self.choose(thing, discover=False) if self.entries() else None
 
     def choices(self) -> Choices:
         """The names, for argparse's ``choices=``: entry points are read only when a name is not a built-in one,

@@ -171,6 +171,8 @@ def test_a_broken_plugin_is_skipped_with_a_warning_naming_it(tmp_path, monkeypat
     EXECUTORS.rediscover()
     try:
         with caplog.at_level(logging.WARNING, logger="orca_math.plugins"):
+            assert EXECUTORS.get("local").source == "orca-math"
+            assert caplog.text == ""  # a built-in name is found without reading (or loading) any plug-in
             assert EXECUTORS.names() == ["local", "ray"]
         text = caplog.text
         assert "'slurm' from broken-plugin" in text and "no_such_module" in text

@@ -118,14 +118,16 @@ def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"A model spec must be a non-empty string: {spec_help()}.")
     spec = spec.strip()
-    recognised = SPEC_KINDS.choose(spec)
-    if recognised is not None:
-        return recognised.factory(spec, **options)
     kind, _, rest = spec.partition(":")
-    plugin = SPEC_KINDS.get(kind)
-    if plugin is None or plugin.accepts is not None:  # kinds with a test are never named by a prefix
-        raise ModelSpecError(f"Unknown model spec {spec!r}: {spec_help()}.")
-    return plugin.factory(rest, **options)
+    # orca-math's own kinds first (a plug-in never replaces one), then the installed packages'.
+    for discover in (False, True):
+        recognised = SPEC_KINDS.choose(spec, discover=discover)
+        if recognised is not None:
+            return recognised.factory(spec, **options)
+        plugin = SPEC_KINDS.entries(discover=discover).get(kind)
+        if plugin is not None and plugin.accepts is None:  # kinds with a test are never named by a prefix
+            return plugin.factory(rest, **options)
+    raise ModelSpecError(f"Unknown model spec {spec!r}: {spec_help()}.")
 
 
 def resolve_model(model: ModelLike, **options: Any) -> ChatCompletionClient:
