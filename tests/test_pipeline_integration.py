@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from orca_math.agents import AskMeAnything, Editor, Suggester
 from orca_math.engine.checkpoint import CheckpointFile
 from orca_math.models import load_model
 from orca_math.pipeline import Decontaminate, Dedup, Expand, Filter, Harden, Pipeline, Solve, Verify
@@ -20,8 +21,13 @@ def test_every_input_is_accounted_for_on_a_real_server(llama_server, tmp_path):
         {"id": "b", "question": "A book costs 4 dollars. How much do 2 books cost?", "answer": "#### 8"},
     ]
     seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    stages = [Expand(max_problems_per_seed=2), Harden(rounds=1), Dedup(), Decontaminate(benchmarks=["svamp"]), Solve(max_tokens=120), Verify(), Filter()]
-    result = Pipeline(stages, model=load_model(llama_server), concurrency=2, progress=False).run_sync(seeds, out=tmp_path / "out")
+    model = load_model(llama_server)
+    # Short replies keep the tiny model's minutes down: the test is about accounting, not about quality.
+    short = {"max_tokens": 160}
+    stages = [Expand(max_problems_per_seed=2, ask_me_anything=AskMeAnything(model, sampling=short)),
+              Harden(rounds=1, suggester=Suggester(model, sampling=short), editor=Editor(model, sampling=short)),
+              Dedup(), Decontaminate(benchmarks=["svamp"]), Solve(max_tokens=120), Verify(), Filter()]
+    result = Pipeline(stages, model=model, concurrency=2, progress=False).run_sync(seeds, out=tmp_path / "out")
 
     previous_outputs = result.funnel.seeds
     for stage in result.funnel.stages:
