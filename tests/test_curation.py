@@ -126,8 +126,9 @@ def test_curation_needs_a_difficulty_stage():
         curation_stages(Curation.parse(["keep:hard"]), [Solve(), Verify(), Filter()])
 
 
-def test_cli_student_and_curate_flags(tmp_path):
-    import os
+def _generate_with_the_even_student(tmp_path, *flags: str):
+    """`orca-math generate` on SEEDS, as a whole process, with a loopback teacher and the even student
+    (right on even-numbered problems, wrong on the rest) sampled twice per problem: (process, student calls)."""
     import subprocess
     import sys
 
@@ -144,9 +145,13 @@ def test_cli_student_and_curate_flags(tmp_path):
         done = subprocess.run(
             [sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
              "--model", teacher.base_url, "--no-expand", "--rounds", "0", "--no-dedup", "--no-decontaminate", "--no-progress",
-             "--student", student.base_url, "--student-samples", "2", "--curate", "keep:unsolved"],
-            capture_output=True, text=True, timeout=300, env=dict(os.environ))
-        asked = len(student.chat_requests())
+             "--student", student.base_url, "--student-samples", "2", *flags],
+            capture_output=True, text=True, timeout=300)
+        return done, len(student.chat_requests())
+
+
+def test_cli_student_and_curate_flags(tmp_path):
+    done, asked = _generate_with_the_even_student(tmp_path, "--curate", "keep:unsolved")
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"]) == ["p1", "p3", "p5"]
     assert asked == 12
@@ -155,24 +160,7 @@ def test_cli_student_and_curate_flags(tmp_path):
 
 
 def test_cli_band_shares_with_a_target(tmp_path):
-    import subprocess
-    import sys
-
-    from orca_math.testing.batch_wire import responder_reply
-    from orca_math.testing.fault_server import FaultConfig, FaultServer
-
-    def student_reply(messages):
-        n = int(re.search(r"Ann has (\d+) cats", " ".join(str(m.get("content")) for m in messages)).group(1))
-        return f"Final answer: {n + 3}" if n % 2 == 0 else "Final answer: 1"
-
-    seeds = tmp_path / "seeds.jsonl"
-    seeds.write_text("".join(json.dumps(row) + "\n" for row in SEEDS))
-    with FaultServer(FaultConfig(reply=responder_reply)) as teacher, FaultServer(FaultConfig(reply=student_reply)) as student:
-        done = subprocess.run(
-            [sys.executable, "-m", "orca_math", "generate", "--seeds", str(seeds), "--out", str(tmp_path / "out"),
-             "--model", teacher.base_url, "--no-expand", "--rounds", "0", "--no-dedup", "--no-decontaminate", "--no-progress",
-             "--student", student.base_url, "--student-samples", "2", "--target-rows", "3", "--band-shares", "unsolved=0.67,easy=0.33"],
-            capture_output=True, text=True, timeout=300)
+    done, _ = _generate_with_the_even_student(tmp_path, "--target-rows", "3", "--band-shares", "unsolved=0.67,easy=0.33")
     assert done.returncode == 0, done.stderr[-2000:]
     assert datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["id"] == ["p1", "p2", "p3"]
     assert "target reached: 3 rows (unsolved 2 of 2, easy 1 of 1)" in done.stdout
