@@ -91,7 +91,7 @@ def run_pipeline(url: str, seeds: Path, out: Path, concurrency: int, executor=No
 
 def prestarted(workers: int):
     """A `RayExecutor` whose actors are up already; returns it and the seconds start-up took."""
-    from orca_math.engine.ray_executor import RayExecutor
+    from orca_math.engine.executors.ray import RayExecutor
 
     executor = RayExecutor(workers=workers)
     started = time.perf_counter()

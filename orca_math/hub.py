@@ -85,7 +85,7 @@ def push_to_hub(
     Raises:
         PushError: a malformed repository id or license, or no dataset in `out_dir`.
     """
-    from orca_math.card import build_card, check_license
+    from orca_math.dataset_card import build_card, check_license
     from orca_math.engine.folder import OutputFolder, OutputFolderError
 
     _check_repo_id(repo_id)

@@ -6,10 +6,10 @@ names its factory as ``"module:attribute"``, imported on first use, as an entry 
 
 * `EXECUTORS`: ``factory(**settings) -> Executor``; the command line passes ``address=``
   (``--ray-address``) and ``workers=`` (``--workers``) when they are given. Entry-point group
-  ``orca_math.executors``. `orca_math.engine.executor_registry` builds them.
+  ``orca_math.executors``. `orca_math.engine.executors.registry` builds them.
 * `BATCH_BACKENDS`: ``factory(target, options) -> BatchBackend``, ``accepts(target)`` for
   ``backend="auto"`` (first that accepts wins); ``target`` is an
-  `orca_math.engine.batch.registry.BatchTarget`. Entry-point group ``orca_math.batch_backends``.
+  `orca_math.engine.batch.backends.BatchTarget`. Entry-point group ``orca_math.batch_backends``.
 
 See `orca_math.plugins` for how other packages add entries, and docs/contributing.md.
 """
@@ -22,7 +22,7 @@ from orca_math.plugins import Registry, check_name, lazy
 
 EXECUTORS = Registry("executor", "orca_math.executors")
 EXECUTORS.add("local", lazy("orca_math.engine.executors:LocalExecutor"), help="this process (default)")
-EXECUTORS.add("ray", lazy("orca_math.engine.ray_executor:RayExecutor"), help="a pool of Ray workers (see docs/ray.md)")
+EXECUTORS.add("ray", lazy("orca_math.engine.executors.ray.executor:RayExecutor"), help="a pool of Ray workers (see docs/ray.md)")
 
 BATCH_BACKENDS = Registry("batch backend", "orca_math.batch_backends")
 
@@ -36,14 +36,14 @@ def _is_anthropic(target: Any) -> bool:
     return target.identity.provider == "anthropic" or "anthropic" in type(target.client).__module__.lower()
 
 
-BATCH_BACKENDS.add("openai", lazy("orca_math.engine.batch.registry:openai_backend"),
+BATCH_BACKENDS.add("openai", lazy("orca_math.engine.batch.backends:openai_backend"),
                    help="OpenAI's Batch API, or an OpenAI-compatible URL that serves /v1/batches",
                    accepts=_provider_is("openai", "openai-compatible"))
-BATCH_BACKENDS.add("azure", lazy("orca_math.engine.batch.registry:azure_backend"), help="Azure OpenAI's Batch API",
+BATCH_BACKENDS.add("azure", lazy("orca_math.engine.batch.backends:azure_backend"), help="Azure OpenAI's Batch API",
                    accepts=_provider_is("azure"))
-BATCH_BACKENDS.add("anthropic", lazy("orca_math.engine.batch.registry:anthropic_backend"),
+BATCH_BACKENDS.add("anthropic", lazy("orca_math.engine.batch.backends:anthropic_backend"),
                    help="Anthropic's Message Batches", accepts=_is_anthropic)
-BATCH_BACKENDS.add("vllm", lazy("orca_math.engine.batch.registry:vllm_backend"), help="vllm run-batch on this machine",
+BATCH_BACKENDS.add("vllm", lazy("orca_math.engine.batch.backends:vllm_backend"), help="vllm run-batch on this machine",
                    accepts=_provider_is("vllm"))
 
 #: The batch backend name that lets the model's provider choose.

@@ -33,7 +33,7 @@ def ray_cluster():
 
 def ray_executor(**options: Any):
     """A `RayExecutor` on the session's cluster: 2 workers unless told otherwise."""
-    from orca_math.engine.ray_executor import RayExecutor
+    from orca_math.engine.executors.ray import RayExecutor
 
     return RayExecutor(**{"workers": 2, "resources": WORKER_RESOURCES, **options})
 

@@ -57,7 +57,7 @@ def test_evaluate_in_batch_mode_answers_then_grades_in_batches(tmp_path):
 
 
 def test_batch_calls_cost_half_the_online_price_in_the_funnel_and_the_card(tmp_path):
-    from orca_math.card import build_card
+    from orca_math.dataset_card import build_card
 
     seeds = write_seeds(tmp_path / "seeds.jsonl", 4)
     with FaultServer(FaultConfig(reply=responder_reply, model=MODEL)) as online_server:

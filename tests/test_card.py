@@ -10,7 +10,7 @@ import datasets
 import pytest
 from huggingface_hub import DatasetCard
 
-from orca_math.card import build_card, scrub_secrets, size_category, write_card
+from orca_math.dataset_card import build_card, scrub_secrets, size_category, write_card
 from tests._report_helpers import make_generation_run
 
 FAKE_ENV_KEY = "sk-envFAKEkey0123456789abcdef"

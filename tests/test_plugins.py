@@ -25,7 +25,7 @@ REGISTRIES = (SPEC_KINDS, BATCH_BACKENDS, EXECUTORS)
 PLUGIN_MODULE = '''
 """A third-party package's orca-math plug-ins (written by tests/test_plugins.py)."""
 
-from orca_math.engine.batch.openai_backend import OpenAIBatchBackend
+from orca_math.engine.batch.backends.openai import OpenAIBatchBackend
 from orca_math.engine.executors import LocalExecutor
 from orca_math.plugins import Plugin
 from orca_math.testing import ScriptedChatClient

@@ -138,7 +138,7 @@ def _fault_client(base_url: str):
 DRIVER = """
 import sys
 from orca_math.engine.config import EngineConfig
-from orca_math.engine.ray_executor import RayExecutor
+from orca_math.engine.executors.ray import RayExecutor
 from orca_math.pipeline import Pipeline, Solve
 address, url, seeds, out = sys.argv[1:5]
 executor = RayExecutor(address=address, workers=2, resources={"CPU": 0.1})

@@ -9,14 +9,14 @@ from __future__ import annotations
 import pytest
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
-from orca_math.engine.items import ItemFailedError
-from orca_math.engine.ray_llm import (
+from orca_math.engine.executors.ray.llm import (
     postprocess_http,
     postprocess_vllm,
     preprocess_http,
     preprocess_vllm,
     request_of,
 )
+from orca_math.engine.items import ItemFailedError
 from orca_math.models.hf import render_prompt
 
 MESSAGES = [SystemMessage(content="Be brief."), UserMessage(content=" What is 2 + 3? ", source="user"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orca_math.engine.run import LOCK_FILE, RunFolder, RunFolderBusyError
+from orca_math.engine.folder import LOCK_FILE, RunFolder, RunFolderBusyError
 from orca_math.testing.fault_server import FaultConfig, FaultServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def _holder(root: Path) -> subprocess.Popen:
     """Another process that opens a run in `root` and keeps it until killed."""
     code = textwrap.dedent(f"""
         import sys, time
-        from orca_math.engine.run import RunFolder
+        from orca_math.engine.folder import RunFolder
         run = RunFolder({str(root)!r}, {{"task": "hold"}})
         print("ready", flush=True)
         time.sleep(600)

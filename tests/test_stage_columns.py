@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orca_math.card import build_card
+from orca_math.dataset_card import build_card
 from orca_math.pipeline import ItemResult, Pipeline, Solve, Stage, Verify
 from orca_math.pipeline.columns import ColumnError
 from orca_math.testing import ScriptedChatClient

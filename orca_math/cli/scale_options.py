@@ -24,7 +24,7 @@ def executor_from_args(args: argparse.Namespace) -> Any:
 
     ``--ray-address`` and ``--workers`` go to the executor's factory as ``address=`` and ``workers=``.
     """
-    from orca_math.engine.executor_registry import make_executor
+    from orca_math.engine.executors.registry import make_executor
     from orca_math.errors import ConfigError
 
     executor = getattr(args, "executor", "local")

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.engine.config import Engine, EngineConfig
-from orca_math.engine.executor_registry import resolve_executor
 from orca_math.engine.executors import Executor, RemoteStage
+from orca_math.engine.executors.registry import resolve_executor
 from orca_math.engine.folder import RunFolder
 from orca_math.engine.items import RunStopped
 from orca_math.engine.progress import StageProgress

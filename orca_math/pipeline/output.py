@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.card import write_card
+from orca_math.dataset_card import write_card
 from orca_math.engine.folder import DROPS_FILE, FAILURES_FILE, SUMMARY_FILE, RunFolder
 from orca_math.engine.summary import Funnel
 from orca_math.files import count_lines, write_json, write_jsonl

@@ -193,7 +193,7 @@ class GenerateRecipe(Section):
             model = remember_spec(load_model(self.model.spec, **options), self.model.spec, **options)
         executor = None
         if self.executor.name == "ray":
-            from orca_math.engine.ray_executor import RayExecutor
+            from orca_math.engine.executors.ray.executor import RayExecutor
 
             executor = RayExecutor(address=self.executor.ray_address, workers=self.executor.workers)
         batch = None

@@ -148,7 +148,7 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
                     for p in read_seeds(d.path, limit=d.limit, require_answers=True, **options)]
     executor = None
     if recipe.executor.name == "ray":
-        from orca_math.engine.ray_executor import RayExecutor
+        from orca_math.engine.executors.ray.executor import RayExecutor
 
         executor = RayExecutor(address=recipe.executor.ray_address, workers=recipe.executor.workers)
     return {

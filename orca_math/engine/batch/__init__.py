@@ -10,8 +10,8 @@ otherwise records the request and raises `CallDeferred`; the runner then calls `
     pipeline.run_sync("seeds.jsonl", out="data/run1", wait=False)   # submits, then RunPaused
 """
 
+from orca_math.engine.batch.batch_client import BatchClient, BatchRequestFailedError
 from orca_math.engine.batch.calls import BatchCalls, BatchStopped, RunPaused, choose_backend
-from orca_math.engine.batch.client import BatchClient, BatchRequestFailedError
 from orca_math.engine.batch.options import BatchOptions, BatchPrices
 from orca_math.engine.batch.state import BatchState, find_state, state_path
 

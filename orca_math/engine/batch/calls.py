@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.batch.backend import BatchMissingError, BatchOutputLostError
+from orca_math.engine.batch.backends.base import BatchMissingError, BatchOutputLostError
+from orca_math.engine.batch.batch_client import BatchClient
 from orca_math.engine.batch.chunking import Limits, Prepared, chunks
-from orca_math.engine.batch.client import BatchClient
 from orca_math.engine.batch.lanes import Lane, choose_backend
 from orca_math.engine.batch.options import BatchOptions, BatchPrices
 from orca_math.engine.batch.state import BatchRecord, BatchState, state_path

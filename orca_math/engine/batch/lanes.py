@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.batch.backend import BatchBackend
+from orca_math.engine.batch.backends.base import BatchBackend
 from orca_math.engine.batch.chunking import Prepared
 from orca_math.engine.batch.options import BatchOptions
 
@@ -42,8 +42,8 @@ class Lane:
 
 
 def choose_backend(client: Any, options: BatchOptions) -> BatchBackend:
-    """The backend for a stage's client: `options.backend`, or the model's provider (see `orca_math.engine.batch.registry`)."""
-    from orca_math.engine.batch.registry import make_backend
+    """The backend for a stage's client: `options.backend`, or the model's provider (see `orca_math.engine.batch.backends`)."""
+    from orca_math.engine.batch.backends import make_backend
     from orca_math.engine.client import ManagedClient
     from orca_math.models.identity import identity_of
 

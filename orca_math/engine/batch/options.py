@@ -10,7 +10,7 @@ from orca_math.engine.costs import Price, PriceTable
 from orca_math.options import options_dataclass
 from orca_math.registries import backend_names, check_backend_name
 
-#: The built-in backend names and "auto" (`orca_math.engine.batch.registry` has the plug-ins too).
+#: The built-in backend names and "auto" (`orca_math.engine.batch.backends` has the plug-ins too).
 BACKENDS = tuple(backend_names(discover=False))
 
 
@@ -21,7 +21,7 @@ class BatchOptions:
     Attributes:
         backend: "auto" picks the model's provider (OpenAI, Azure OpenAI, an OpenAI-compatible
             URL that serves ``/v1/batches``, or Anthropic); "vllm" runs ``vllm run-batch`` here;
-            any other name a package registered (`orca_math.engine.batch.registry`).
+            any other name a package registered (`orca_math.engine.batch.backends`).
         price_multiplier: batch price / online price (0.5: the providers' batch discount).
         model_price_multipliers: the multiplier of particular models, by name prefix.
         max_requests: requests per batch (default: the provider's limit, 50,000 or 100,000).

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.batch.backend import (
+from orca_math.engine.batch.backends.base import (
     BatchMissingError,
     BatchOutputLostError,
     RemoteStatus,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.batch.backend import (
+from orca_math.engine.batch.backends.base import (
     BatchMissingError,
     BatchOutputLostError,
     RemoteStatus,

@@ -1,6 +1,9 @@
-"""Limits that hold for a whole Ray cluster: one budget shared by leases, rate caps split between workers.
+"""Limits that hold for a whole cluster of remote workers: one budget shared by leases, rate caps split between workers.
 
-**Budget: leased from one ledger.** A `BudgetLedger` (a Ray actor with no CPU) holds what is left
+Nothing here imports Ray: the Ray executor runs the ledger as an actor, and another executor may
+host it however it shares state.
+
+**Budget: leased from one ledger.** A `BudgetLedger` (on Ray: an actor with no CPU) holds what is left
 of the job's budget. Each worker's `LeasedMeter` may spend only what it has leased, and asks the
 ledger for more when a call does not fit: a lease is at least what the call needs and at most half
 of a fair share of what is not leased yet, so leases shrink as the budget runs out. Spending never

@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orca_math.engine.executors import StepTask, spec_of
+from orca_math.engine.executors.base import StepTask, spec_of
 from orca_math.engine.items import CallDeferred, ItemFailedError
 from orca_math.errors import ConfigError
 

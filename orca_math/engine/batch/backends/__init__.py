@@ -1,7 +1,7 @@
 """Choosing and building a stage's batch backend from the registry (`orca_math.registries.BATCH_BACKENDS`).
 
 A backend plug-in is a factory ``factory(target, options)`` returning an
-`orca_math.engine.batch.backend.BatchBackend`, where ``target`` is a `BatchTarget` (the stage's
+`orca_math.engine.batch.backends.base.BatchBackend`, where ``target`` is a `BatchTarget` (the stage's
 model client and its identity) and ``options`` the run's `BatchOptions`. Its ``accepts(target)``
 says whether ``backend="auto"`` picks it for that client; the first entry that accepts wins, in
 registration order. Other packages add backends through the ``orca_math.batch_backends``
@@ -17,7 +17,7 @@ from orca_math.errors import ConfigError
 from orca_math.registries import AUTO_BACKEND, BATCH_BACKENDS, backend_names
 
 if TYPE_CHECKING:
-    from orca_math.engine.batch.backend import BatchBackend
+    from orca_math.engine.batch.backends.base import BatchBackend
     from orca_math.engine.batch.options import BatchOptions
 
 
@@ -36,28 +36,28 @@ class BatchTarget:
 
 def openai_backend(target: BatchTarget, options: BatchOptions) -> BatchBackend:
     """OpenAI's Batch API (or an OpenAI-compatible server's)."""
-    from orca_math.engine.batch.openai_backend import OpenAIBatchBackend
+    from orca_math.engine.batch.backends.openai import OpenAIBatchBackend
 
     return OpenAIBatchBackend(target.client, model=target.identity.name, completion_window=options.completion_window)
 
 
 def azure_backend(target: BatchTarget, options: BatchOptions) -> BatchBackend:
     """Azure OpenAI's Batch API."""
-    from orca_math.engine.batch.openai_backend import AzureBatchBackend
+    from orca_math.engine.batch.backends.openai import AzureBatchBackend
 
     return AzureBatchBackend(target.client, model=target.identity.name, completion_window=options.completion_window)
 
 
 def anthropic_backend(target: BatchTarget, options: BatchOptions) -> BatchBackend:
     """Anthropic's Message Batches."""
-    from orca_math.engine.batch.anthropic_backend import AnthropicBatchBackend
+    from orca_math.engine.batch.backends.anthropic import AnthropicBatchBackend
 
     return AnthropicBatchBackend(target.client, model=target.identity.name)
 
 
 def vllm_backend(target: BatchTarget, options: BatchOptions) -> BatchBackend:
     """``vllm run-batch`` on this machine."""
-    from orca_math.engine.batch.vllm_backend import VLLMRunBatchBackend
+    from orca_math.engine.batch.backends.vllm import VLLMRunBatchBackend
 
     return VLLMRunBatchBackend(target.client, model=target.identity.name, command=options.vllm_command,
                                vllm_model=options.vllm_model, extra_args=options.vllm_args)

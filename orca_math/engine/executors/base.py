@@ -4,11 +4,14 @@ An executor takes a `StepTask` — the pending items (a lazy iterator), how to p
 `record` callback — and runs them. It never writes checkpoints: the runner's `record` does, so
 resume, failure rows, early stops and budgets are written once and hold for every executor.
 
-* `LocalExecutor` (the default): asyncio workers in this process, many calls in flight.
-* `orca_math.engine.ray_executor.RayExecutor`: the same items over a Ray actor pool, for more
-  than one process or machine; it rebuilds the stage in each worker from `StepTask.remote`.
+* `orca_math.engine.executors.local.LocalExecutor` (the default): asyncio workers in this
+  process, many calls in flight.
+* `orca_math.engine.executors.ray.RayExecutor`: the same items over a Ray actor pool, for more
+  than one process or machine; it rebuilds the stage in each worker from `StepTask.remote`, with
+  the Ray-free pieces of `orca_math.engine.executors.remote` (the worker, error packing) and
+  `orca_math.engine.executors.ledgers` (the shared budget and rate caps).
 
-Executors are chosen by name through `orca_math.engine.executor_registry` (``--executor``,
+Executors are chosen by name through `orca_math.engine.executors.registry` (``--executor``,
 ``executor="ray"``), which other packages extend with entry points.
 
 A subclass implements `run(task)`; it must hand every item it takes to `task.record` exactly once
@@ -18,7 +21,6 @@ A subclass implements `run(task)`; it must hand every item it takes to `task.rec
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orca_math.engine.items import ItemResult
-from orca_math.engine.parking import ItemPool
 
 Outcome = ItemResult | BaseException
 
@@ -108,63 +109,6 @@ class Executor(ABC):
         """Release what the executor started (worker pools, clusters it started itself)."""
 
 
-class LocalExecutor(Executor):
-    """asyncio workers in this process: `task.concurrency` items in flight, pulled from the lazy input.
-
-    Workers pull straight from the iterator: asyncio runs one worker at a time, so no queue (and
-    no future per item) is needed to share it, and memory holds only the items in flight. An
-    item whose call only waits (a retry's back-off, a Retry-After, a hung request) parks, and
-    another worker takes its place meanwhile (see `orca_math.engine.parking`), up to
-    `max_parked_factor` times `task.concurrency` extra items. (Under issue #21's fault mix about
-    eight items per slot wait at any time; hung requests among them are bounded by the adaptive
-    limit's `max_hung`, the rest hold no connection.)
-    """
-
-    name = "local"
-    processes_here = True
-
-    def __init__(self, *, max_parked_factor: int = 16) -> None:
-        self.max_parked_factor = max_parked_factor
-
-    async def run(self, task: StepTask) -> None:
-        def next_item() -> dict[str, Any] | None:
-            return None if task.stopped() else next(task.items, None)
-
-        async def worker() -> None:
-            pool.enter()
-            retired = False
-            try:
-                while (item := next_item()) is not None:
-                    try:
-                        outcome: Outcome = await task.process(item)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:
-                        outcome = exc
-                    if not task.record(item, outcome):
-                        return
-                    if pool.retire():  # it was started for a parked item that works again
-                        retired = True
-                        return
-            finally:
-                if not retired:
-                    pool.leave()
-
-        workers: set[asyncio.Task[None]] = set()
-        pool = ItemPool(task.concurrency, lambda: workers.add(asyncio.create_task(worker())),
-                        max_extra=self.max_parked_factor * task.concurrency)
-        pool.start(task.concurrency)
-        try:
-            while workers:  # the pool may start workers while others run
-                done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-                workers.difference_update(done)
-                for finished in done:
-                    finished.result()
-        finally:
-            for worker_task in workers:
-                worker_task.cancel()
-
-
 _RECIPES: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
@@ -189,4 +133,4 @@ def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
         return None
 
 
-__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "spec_of"]
+__all__ = ["Executor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "spec_of"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orca_math.engine.executors import Executor, LocalExecutor
+from orca_math.engine.executors.base import Executor
+from orca_math.engine.executors.local import LocalExecutor
 from orca_math.errors import ConfigError
 from orca_math.registries import EXECUTORS
 

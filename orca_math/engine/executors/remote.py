@@ -1,9 +1,11 @@
-"""The worker side of the Ray executor: one actor per worker, binding stages to its own managed clients.
+"""The worker side of a remote executor: one worker per process, binding stages to its own managed clients.
 
-A `StageWorker` runs as an async Ray actor. The driver sends it chunks of items with the id of the
+Nothing here imports Ray at module level: a Slurm or Dask executor would reuse the worker, the
+error packing and the model packing as they are. The Ray executor
+(`orca_math.engine.executors.ray`) runs a `StageWorker` as an async Ray actor. The driver sends it chunks of items with the id of the
 step they belong to and a reference to that step's `RemoteStage`; the first chunk of a step makes
 the worker unpickle the stage (unbound), build its client with `build_client` (sharing the
-response cache file and, through `orca_math.engine.ray_limits`, the budget and the rate caps) and
+response cache file and, through `orca_math.engine.executors.ledgers`, the budget and the rate caps) and
 bind it. Items run concurrently on the actor's event loop, at most `concurrency` at a time; a chunk
 streams back one outcome per item as it finishes, an `ItemResult` or the exception (packed so that
 any exception class travels, see `pack_error`). The worker writes nothing: the driver records every
@@ -185,7 +187,7 @@ class StageWorker:
     def _build(self, remote: Any) -> Any:
         from orca_math.engine.config import build_client
         from orca_math.engine.costs import PriceTable, UsageMeter
-        from orca_math.engine.ray_limits import LeasedMeter, SplitRateLimits
+        from orca_math.engine.executors.ledgers import LeasedMeter, SplitRateLimits
 
         config = remote.engine
         if self._meter is None:  # one meter per worker: one lease account for every model, like one budget locally
@@ -226,7 +228,7 @@ def pack_model(model: Any) -> TravellingModel | None:
     Raises:
         ConfigError: a client that was not made from a spec and cannot be pickled.
     """
-    from orca_math.engine.executors import spec_of
+    from orca_math.engine.executors.base import spec_of
 
     if model is None:
         return None

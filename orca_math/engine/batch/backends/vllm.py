@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.engine.batch.backend import BatchMissingError, RemoteStatus
-from orca_math.engine.batch.openai_backend import OpenAIBatchBackend
+from orca_math.engine.batch.backends.base import BatchMissingError, RemoteStatus
+from orca_math.engine.batch.backends.openai import OpenAIBatchBackend
 from orca_math.engine.batch.state import BatchRecord
 from orca_math.errors import ConfigError
 
