@@ -32,7 +32,7 @@ from typing import Any
 import datasets
 
 from orca_math._sync import run_sync
-from orca_math.answers import check_answer, extract_final_answer
+from orca_math.answers import extract_final_answer
 from orca_math.engine.folder import RUNS_DIR, content_fingerprint
 from orca_math.errors import ConfigError, RunFolderError, check_positive_int
 from orca_math.files import read_json, read_jsonl, write_json, write_jsonl, write_text
@@ -317,8 +317,8 @@ class IterativeLearner:
         answers = {row["problem_id"]: row["response"] for row in read_jsonl(path)}
         correct = sum(
             1 for row in holdout if row["id"] in answers
-            and check_answer(extract_final_answer(row["answer"]).value, answers[row["id"]],
-                             question=row["question"]).result == "equal"  # the question's numbers are set aside
+            and self.grading.answer_policy.check(extract_final_answer(row["answer"]).value, answers[row["id"]],
+                                                 question=row["question"]).result == "equal"  # the grading's rules
         )
         return {"benchmarks": {"holdout": correct / len(holdout)}, "holdout": len(holdout), "correct": correct,
                 "failed": len(holdout) - len(answers)}
