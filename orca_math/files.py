@@ -75,6 +75,26 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """Copy `source` to `target` atomically (through ``<target>.partial``), creating its folder.
+
+    Returns:
+        The path written.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)  # the kernel copies (sendfile): no line passes through Python
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
 def count_lines(path: str | Path) -> int:
     """Non-blank lines of a text file (0 when it is missing)."""
     path = Path(path)

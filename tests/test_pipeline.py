@@ -106,6 +106,22 @@ def test_unparseable_replies_become_failures_with_reasons(tmp_path):
     assert failures[0]["raw_reply"] == "I am not sure."
 
 
+def test_without_the_dataset_folder_the_jsonl_rows_drops_and_failures_are_the_same(tmp_path):
+    def responder(messages):  # one solve failure, besides the drops the whole pipeline makes
+        return "I am not sure." if "Bo has" in all_text(messages) else pipeline_responder(messages)
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    full, _ = run(tmp_path / "a", client=ScriptedChatClient(responder=responder), formats=("hf", "jsonl"))
+    lean, _ = run(tmp_path / "b", client=ScriptedChatClient(responder=responder), formats=("jsonl",), dataset_folder=False)
+    assert "hf" not in lean.outputs and not (lean.out / "dataset").exists() and not (lean.out / "README.md").exists()
+    for name in ("jsonl", "drops", "failures"):
+        assert lean.outputs[name].read_bytes() == full.outputs[name].read_bytes(), name
+    assert {json.loads(line)["id"] for line in lean.outputs["failures"].read_text().splitlines()} == {"s2"}
+    assert {json.loads(line)["reason"] for line in lean.outputs["drops"].read_text().splitlines()} >= {"near_duplicate"}
+    assert lean.load_dataset()["id"] == full.load_dataset()["id"]
+
+
 def test_every_input_is_accounted_for(tmp_path):
     result, _ = run(tmp_path)
     for stage in result.funnel.stages:

@@ -68,6 +68,30 @@ def test_import_orca_math_loads_the_agents_only_when_asked():
     assert "autogen_core" in _modules_after("import orca_math\nassert orca_math.Teacher.__name__ == 'Teacher'")
 
 
+# A run of `solve` to JSON Lines needs none of these: the dataset libraries cost more CPU to import
+# than the client spends on a thousand problems, and the rest belong to other commands.
+NOT_FOR_SOLVE = ("torch", "transformers", "datasets", "ray", "vllm", "matplotlib", "pandas", "pyarrow", "numpy", "trl",
+                 "peft", "accelerate", "llama_cpp", "scipy", "sklearn", "huggingface_hub", "fsspec")
+
+
+def test_a_solve_run_to_jsonl_imports_no_dataset_or_training_library(tmp_path):
+    seeds, out = tmp_path / "seeds.jsonl", tmp_path / "solved.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"p{i}", "question": f"What is {i} + 2?"}) + "\n" for i in range(3)))
+    loaded = _modules_after(f"""
+        import contextlib, io
+        from orca_math.cli import main
+        from orca_math.testing.fault_server import FaultServer
+
+        with FaultServer() as server, contextlib.redirect_stdout(io.StringIO()):
+            status = main(["solve", "--seeds", {str(seeds)!r}, "--out", {str(out)!r}, "--model", server.base_url,
+                           "--no-progress"])
+        assert status == 0, status
+        """) & set(NOT_FOR_SOLVE)
+    assert not loaded, f"`orca-math solve --out solved.jsonl` imported {sorted(loaded)}"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["id"] for row in rows] == ["p0", "p1", "p2"] and all(row["final_answer"] == "42" for row in rows)
+
+
 def test_train_help_still_lists_the_preset_fields():
     from orca_math.cli.train import preset_flags
 

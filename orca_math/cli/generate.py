@@ -130,6 +130,7 @@ def _verify_stage_options(args: argparse.Namespace) -> tuple[str | None, bool]:
 
 def run_solve(args: argparse.Namespace) -> int:
     from orca_math.data.writers import write_dataset
+    from orca_math.files import copy_file
     from orca_math.pipeline import Pipeline, Solve, Verify
 
     out = Path(args.out)
@@ -146,9 +147,16 @@ def run_solve(args: argparse.Namespace) -> int:
                         executor=executor_from_args(args), mode=mode_from_args(args), batch=batch_options_from_args(args))
     if args.dry_run:
         return _dry_run(pipeline, args)
+    # A .jsonl output is the run's JSON Lines rows as they are: no dataset folder is built for it, so
+    # `datasets` is never imported (half a second of CPU, and the same again to write and read back).
+    as_jsonl = out.suffix == ".jsonl"
     result = pipeline.run_sync(args.seeds, out=out.with_name(out.name + ".run"), limit=args.limit, fresh=args.fresh,
-                               seed_options=seed_options_from_args(args), wait=not args.no_wait)
-    write_dataset(result.load_dataset(), out, formats=(out.suffix.lstrip("."),))
+                               seed_options=seed_options_from_args(args), wait=not args.no_wait,
+                               formats=("jsonl",) if as_jsonl else ("hf",), dataset_folder=not as_jsonl)
+    if as_jsonl:
+        copy_file(result.outputs["jsonl"], out)
+    else:
+        write_dataset(result.load_dataset(), out, formats=(out.suffix.lstrip("."),))
     stage = result.funnel.stages[0]
     print(result.funnel.render())
     failed = f" ({stage.failed} failed, reasons in {result.outputs['failures']})" if stage.failed else ""

@@ -96,12 +96,15 @@ class PipelineResult:
 
     @property
     def dataset_path(self) -> Path:
+        """The saved dataset folder (`datasets.load_from_disk`); KeyError for a run written with `dataset_folder=False`."""
         return self.outputs["hf"]
 
     def load_dataset(self):
-        """The output as a `datasets.Dataset`."""
+        """The output as a `datasets.Dataset` (from its JSON Lines file when no dataset folder was written)."""
         import datasets
 
+        if "hf" not in self.outputs:
+            return datasets.Dataset.from_json(str(self.outputs["jsonl"]))
         return datasets.load_from_disk(str(self.dataset_path))
 
 
@@ -251,6 +254,7 @@ class Pipeline:
         formats: Sequence[str] = ("hf",),
         seed_options: dict[str, Any] | None = None,
         wait: bool = True,
+        dataset_folder: bool = True,
     ) -> PipelineResult:
         """Run every stage over the seeds and write the dataset, drops, failures and summary.
 
@@ -260,10 +264,14 @@ class Pipeline:
             out: the output folder. The run's checkpoints live in `out/runs/<run key>`. None: the recipe's.
             limit: use only the first `limit` seeds.
             fresh: discard an existing run with the same key instead of resuming it.
-            formats: output formats: any of "hf" (always written), "parquet", "jsonl".
+            formats: output formats: any of "hf" (always written, unless `dataset_folder` is False),
+                "parquet", "jsonl".
             seed_options: column names etc. for `read_seeds`.
             wait: in batch mode, wait for submitted batches (False submits what it can and stops
                 with `RunPaused`; run again later to continue).
+            dataset_folder: write `out/dataset` (and its card). False writes only `formats` (without
+                "parquet": `out/data.jsonl`), and never imports `datasets`, for a caller that wants one
+                file (`orca-math solve --out x.jsonl`).
 
         Raises:
             RunStopped: a fatal error, an early stop or the budget; finished work is kept.
@@ -315,7 +323,7 @@ class Pipeline:
         else:  # the dataset in seed order, not in the order items finished (which changes with every run)
             ordered = rows_in_seed_order(finished.run, self.stages, [row["id"] for row in inputs()])
         outputs = write_outputs(out, finished.run, [s.name for s in self.stages], finished.funnel, formats=formats,
-                                extra=reports, columns=self.columns, cut=cut, ordered=ordered)
+                                extra=reports, columns=self.columns, cut=cut, ordered=ordered, dataset_folder=dataset_folder)
         return PipelineResult(out=out, run_dir=finished.run.path, run_key=finished.key, outputs=outputs,
                               funnel=finished.funnel, resumed=resumed, extra={"target": target} if target is not None else {})
 
