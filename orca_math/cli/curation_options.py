@@ -5,49 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orca_math.cli.arguments import positive_float, positive_int
-
 
 def add_curation_options(parser: argparse.ArgumentParser) -> None:
-    """Add --student, --student-samples, --curate and --band-shares to `generate`."""
+    """Add --student, --student-samples, --curate, --band-shares, --pilot and --hourly-usd to `generate`."""
     from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import CostSection
     from orca_math.recipes.generate import CurationSection
 
-    # Written once, as the recipe's curation fields (orca_math.recipes.generate.CurationSection).
+    # Written once, as the recipe's curation and cost fields (orca_math.recipes.generate.CurationSection,
+    # orca_math.recipes.common.CostSection).
     add_recipe_flags(parser, CurationSection, only=("student", "student_samples", "curate", "band_shares"))
-    parser.add_argument("--pilot", type=positive_int, default=None, metavar="N",
-                        help="with --dry-run and --target-rows: run the recipe for real on the first N seeds (in OUT/pilot, "
-                        "cached for the real run), then project calls, tokens, cost (online, batch, self-hosted) and time "
-                        "for the target, with a 90%% range; writes OUT/estimate.json")
-    parser.add_argument("--hourly-usd", type=positive_float, default=None, metavar="X",
-                        help="with --pilot: what the self-hosted endpoint costs per hour, to price its projected time")
+    add_recipe_flags(parser, CostSection, only=("pilot", "hourly_usd"))
 
 
-def curation_stages(args: argparse.Namespace, stages: list[Any]) -> list[Any]:
-    """The stages the options add after the generation `stages` (none without --student or --curate)."""
+def check_curation(args: argparse.Namespace) -> None:
+    """--curate is checked before any model loads (a typo fails at once), and needs --student for its bands."""
     from orca_math.pipeline.curation import Curation
-    from orca_math.pipeline.curation import curation_stages as policy_stages
 
-    curation = Curation.parse(args.curate)  # checked first: a typo must not wait for a model to load
-    if args.student is None:
-        if curation.active:
-            from orca_math.errors import ConfigError
+    curation = Curation.parse(args.curate)
+    if args.student is None and curation.active:
+        from orca_math.errors import ConfigError
 
-            raise ConfigError("--curate needs difficulty bands: add --student SPEC to measure them.")
-        return []
-    from orca_math.pipeline.difficulty import Difficulty
-
-    measured = [*stages, Difficulty(args.student, k=args.student_samples)]
-    return [measured[-1], *policy_stages(curation, measured)]
-
-
-def band_shares_from_args(args: argparse.Namespace) -> dict[str, float] | None:
-    """--band-shares as a dict (checked by `Pipeline`), or None."""
-    if args.band_shares is None:
-        return None
-    from orca_math.pipeline.targets import parse_band_shares
-
-    return parse_band_shares(args.band_shares)
+        raise ConfigError("--curate needs difficulty bands: add --student SPEC to measure them.")
 
 
 def difficulty_line(summary_path: Any) -> str | None:
@@ -86,5 +65,5 @@ def run_pilot_from_args(pipeline: Any, args: argparse.Namespace, seed_options: d
     return 0
 
 
-__all__ = ["add_curation_options", "band_shares_from_args", "check_pilot", "curation_stages", "difficulty_line",
+__all__ = ["add_curation_options", "check_curation", "check_pilot", "difficulty_line",
            "run_pilot_from_args"]

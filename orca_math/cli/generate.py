@@ -22,9 +22,8 @@ from orca_math.cli.common import (
 )
 from orca_math.cli.curation_options import (
     add_curation_options,
-    band_shares_from_args,
+    check_curation,
     check_pilot,
-    curation_stages,
     difficulty_line,
     run_pilot_from_args,
 )
@@ -186,35 +185,37 @@ def _check_solve_out(out: Path, args: argparse.Namespace) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from orca_math.pipeline import Pipeline, default_stages
+    """Resolve the flags into a `GenerateRecipe` and run `Pipeline(recipe=...)`: the one route of a generation,
+    from flags, from `orca-math run RECIPE` (which parses the recipe's flags) and from Python alike."""
+    from orca_math.pipeline import Pipeline
+    from orca_math.recipes import recipe_from_args
 
     check_not_input(args.out, [args.seeds])
     check_output_folder(args.out, LAYOUTS["generate"], overwrite=args.overwrite)
-    verify, keep_unverified = _verify_stage_options(args)
-    stages = default_stages(
-        rounds=args.rounds, solutions=args.solutions, verify=verify, keep_unverified=keep_unverified,
-        keep_rounds=args.keep_rounds, max_answer_chars=args.max_answer_chars,
-        dedup=not args.no_dedup, decontaminate=not args.no_decontaminate, expand=not args.no_expand,
-        benchmarks_dir=args.benchmarks_dir,
-    )
-    stages += curation_stages(args, stages)
+    # Checked by their flags first, so each refusal names the flag the user typed.
+    _verify_stage_options(args)
+    check_curation(args)
     if args.rounds > MANY_ROUNDS:
         print(f"warning: --rounds {args.rounds} makes {2 * args.rounds} Suggester and Editor calls per problem "
               "(the paper uses 2 rounds); check the cost with --dry-run first.", file=sys.stderr)
     check_pilot(args)
+    mode_from_args(args)  # --no-wait needs --batch
+    executor_from_args(args)  # --ray-address and --workers need --executor ray
+    recipe = recipe_from_args("generate", args)
     # A pilot makes real calls: its client needs the real key, not a dry run's placeholder.
     model = client_from_args(argparse.Namespace(**{**vars(args), "dry_run": False}) if args.pilot else args)
     _check_budget(args, model)
-    pipeline = Pipeline(stages, model=model, engine=engine_from_args(args), executor=executor_from_args(args),
-                        mode=mode_from_args(args), batch=batch_options_from_args(args), target_rows=args.target_rows,
-                        band_shares=band_shares_from_args(args))
+    pipeline = Pipeline(recipe=recipe, model=model, progress=not args.no_progress)
     with _decontamination_hint():
         if args.pilot:
-            return run_pilot_from_args(pipeline, args, seed_options_from_args(args))
+            return run_pilot_from_args(pipeline, args, recipe.seed_options())
         if args.dry_run:
-            return _dry_run(pipeline, args)
-        result = pipeline.run_sync(args.seeds, out=args.out, limit=args.limit, fresh=args.fresh, formats=tuple(args.format),
-                                   seed_options=seed_options_from_args(args), wait=not args.no_wait)
+            estimate = pipeline.estimate(recipe.seeds.path, limit=recipe.seeds.limit, seed_options=recipe.seed_options(),
+                                         completion_tokens=dict(recipe.cost.completion_tokens))
+            print(estimate.render())
+            print(json.dumps(estimate.to_dict()))
+            return 0
+        result = pipeline.run_sync(out=args.out, fresh=args.fresh, wait=not args.no_wait)
     print(result.funnel.render())
     print(verification_line(result.funnel))
     print(difficulty_line(result.outputs["summary"]) or "", end="")

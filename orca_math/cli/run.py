@@ -19,11 +19,14 @@ RECIPE_COMMANDS = ("generate", "learn", "eval")
 #: run (resume or not, estimate only, wait for batches, show progress), not what the run computes.
 _PASSED = (("fresh", "--fresh"), ("overwrite", "--overwrite"), ("dry_run", "--dry-run"), ("no_wait", "--no-wait"),
            ("no_progress", "--no-progress"))
-_PASSED_VALUES = (("pilot", "--pilot"), ("hourly_usd", "--hourly-usd"))
+#: `run`'s shorthands for fields of a dry run's estimate: (dest, flag, recipe path) of a generate recipe.
+_ESTIMATE_FIELDS = (("pilot", "--pilot", "pilot"), ("hourly_usd", "--hourly-usd", "hourly_usd"))
 
-#: Every flag of a recipe command that is not a recipe field: how to run, where, or a deprecated name.
+#: Every flag of a recipe command that is not a recipe field: how to run it (resume or start again, replace
+#: files, estimate only, wait for batches, show progress), where (--out is the recipe's `out`), or a
+#: deprecated name (--grader). Everything a run computes with is a recipe field.
 RUN_CONTROL_FLAGS = frozenset({"-h", "--out", "--save-recipe", "--fresh", "--resume", "--overwrite", "--dry-run",
-                               "--no-wait", "--no-progress", "--pilot", "--hourly-usd", "--grader"})
+                               "--no-wait", "--no-progress", "--grader"})
 
 
 def add_parser(subparsers) -> None:
@@ -50,9 +53,9 @@ def add_parser(subparsers) -> None:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--pilot", type=positive_int, default=None, metavar="N",
                      help="with --dry-run (generate, with curation.target_rows): run the recipe for real on the first N "
-                     "seeds and project the cost of the target from them (docs/curation.md)")
+                     "seeds and project the cost of the target from them (docs/curation.md); sets cost.pilot")
     run.add_argument("--hourly-usd", type=positive_float, default=None, metavar="X",
-                     help="with --pilot: what the self-hosted endpoint costs per hour")
+                     help="with --pilot: what the self-hosted endpoint costs per hour; sets cost.hourly_usd")
     run.set_defaults(handler=run_recipe)
 
     diff = subparsers.add_parser(
@@ -138,13 +141,9 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
                 Path(out).resolve() != source.parent.resolve():
             # Reproducing a recorded run: its replies are reused where the model and prompts are unchanged.
             recipe = recipe.model_copy(update={"engine": engine.model_copy(update={"cache_file": str(cache)})})
+    recipe = _estimate_fields(recipe, source, args)
     argv = recipe_argv(recipe) + ["--out", str(out)]
     argv += [flag for dest, flag in _PASSED if getattr(args, dest)]
-    for dest, flag in _PASSED_VALUES:
-        if getattr(args, dest) is not None:
-            if recipe.kind != "generate":
-                raise UserError(f"{flag} estimates a generate recipe; {source} holds a {recipe.kind} recipe.")
-            argv += [flag, str(getattr(args, dest))]
     build_parser, run_parsed = args.reenter
     parser = build_parser(lazy=True)
     try:
@@ -153,6 +152,23 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
         raise default_recipe_error(recipe.kind, str(exc)) from None
     parsed.verbose = args.verbose
     return run_parsed(parsed)
+
+
+def _estimate_fields(recipe, source: Path, args: argparse.Namespace):
+    """The recipe with `run --pilot/--hourly-usd` set in its cost section; without --dry-run a recipe's pilot
+    is left out, as the run is a real one (the pilot is what a dry run of the recipe does)."""
+    from orca_math.cli.messages import UserError
+
+    given = {field: getattr(args, dest) for dest, _, field in _ESTIMATE_FIELDS if getattr(args, dest) is not None}
+    if given and recipe.kind != "generate":
+        flag = next(flag for dest, flag, _ in _ESTIMATE_FIELDS if getattr(args, dest) is not None)
+        raise UserError(f"{flag} estimates a generate recipe; {source} holds a {recipe.kind} recipe.")
+    if recipe.kind != "generate":
+        return recipe
+    cost = recipe.cost
+    if not args.dry_run:  # the flags themselves are still passed on, and refused without --dry-run
+        cost = cost.model_copy(update={field: None for _, _, field in _ESTIMATE_FIELDS})
+    return recipe.model_copy(update={"cost": cost.model_copy(update=given)})
 
 
 def run_diff(args: argparse.Namespace) -> int:

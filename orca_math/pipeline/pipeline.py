@@ -138,7 +138,9 @@ class Pipeline:
         mode: "online" (default) sends each call as it comes; "batch" sends them through the
             provider's batch API at the batch price (see docs/batch.md).
         batch: options of batch mode (`orca_math.engine.batch.BatchOptions`).
-        recipe: a `GenerateRecipe` that supplies the arguments above, and `run`'s seeds and `out`.
+        recipe: a `GenerateRecipe` that supplies the arguments above, and `run`'s seeds and `out`; beside
+            it only `progress`, and as `model` a client the caller loaded for the recipe's model
+            section (a spec is refused: the recipe names the model), may be given.
         target_rows: draw seeds until this many rows pass every stage, then stop, and cut the
             dataset to exactly this many in seed order (see `orca_math.pipeline.targets`); the
             seeds (and `limit`) bound the draw. It enters the run key, so a rerun keeps it.
@@ -178,7 +180,7 @@ class Pipeline:
         self.recipe = recipe
         if recipe is not None:  # it supplies these; one of them passed as well is a ConfigError
             stages, model, engine, executor, mode, batch, target_rows, band_shares = recipe.pipeline_arguments(
-                stages, model, engine, executor, mode, batch, target_rows, band_shares)
+                stages, model, engine, executor, mode, batch, target_rows, band_shares, progress=progress)
         self.target_rows = check_target_rows(target_rows)
         self.band_shares = check_band_shares(band_shares, self.target_rows)
         if self.target_rows is not None:

@@ -74,6 +74,13 @@ class CostSection(Section):
         {}, "USD per million input and output tokens for a model, e.g. my-model=0.5,1.5 on the command line, "
         "{my-model: [0.5, 1.5]} in a recipe; common OpenAI models have defaults", flag="--price", codec="prices",
         metavar="MODEL=IN,OUT")
+    pilot: int | None = option(None, "with --dry-run and --target-rows: run the recipe for real on the first N seeds "
+                               "(in OUT/pilot, cached for the real run), then project calls, tokens, cost (online, "
+                               "batch, self-hosted) and time for the target, with a 90% range; writes "
+                               "OUT/estimate.json (a recipe's pilot runs with `orca-math run --dry-run`; a run "
+                               "without --dry-run leaves it out)", flag="--pilot", metavar="N", ge=1)
+    hourly_usd: float | None = option(None, "with --pilot: what the self-hosted endpoint costs per hour, to price its "
+                                      "projected time", flag="--hourly-usd", metavar="X", gt=0)
     completion_tokens: dict[str, int] = option(
         {}, "for dry runs: typical reply length of an agent, e.g. teacher=400 ({teacher: 400} in a recipe)",
         flag="--completion-tokens", codec="pairs", metavar="AGENT=N")
@@ -95,6 +102,28 @@ class ExecutorSection(Section):
                                      flag="--ray-address", metavar="ADDR")
     workers: int | None = option(None, "with the ray executor: worker actors (default: the cluster's CPUs, at most 8)",
                                  flag="--workers", metavar="N", ge=1)
+
+    def build(self) -> Any:
+        """The `Executor` these fields describe: None for local, else the registered one (a plug-in's too).
+
+        Raises:
+            ConfigError: a Ray setting without the ray executor, or an executor that takes neither setting.
+        """
+        from orca_math.engine.executors.registry import make_executor
+        from orca_math.errors import ConfigError
+
+        settings = {key: value for key, value in (("address", self.ray_address), ("workers", self.workers)) if value}
+        if self.name == "local":
+            if settings:
+                raise ConfigError("--ray-address and --workers (executor.ray_address, executor.workers) need "
+                                  "--executor ray (executor.name: ray).")
+            return None
+        try:
+            return make_executor(self.name, **settings)
+        except TypeError as exc:  # a plug-in executor that takes neither setting
+            if not settings:
+                raise
+            raise ConfigError(f"--executor {self.name} does not take --ray-address or --workers ({exc}).") from None
 
 
 class BatchSection(Section):
@@ -119,6 +148,19 @@ class BatchSection(Section):
                                       flag="--batch-max-attempts", metavar="N", ge=1)
     vllm_model: str | None = option(None, "with the vllm backend: the --model of vllm run-batch (default: the model's "
                                     "name)", flag="--batch-vllm-model", metavar="MODEL")
+
+    def options(self) -> Any:
+        """The engine's `BatchOptions` for these fields, or None when batch mode is off."""
+        if not self.enabled:
+            return None
+        from orca_math.engine.batch import BatchOptions
+
+        values = {name: getattr(self, name) for name in ("backend", "max_open", "max_requests", "max_tokens",
+                                                         "poll_seconds", "price_multiplier", "max_attempts",
+                                                         "vllm_model") if getattr(self, name) is not None}
+        if "poll_seconds" in values:  # backs off from the first interval to at most 10 minutes
+            values["max_poll_seconds"] = max(values["poll_seconds"], min(600.0, values["poll_seconds"] * 10))
+        return BatchOptions(**values)
 
 
 class Recorded(Section):

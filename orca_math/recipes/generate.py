@@ -138,26 +138,35 @@ class GenerateRecipe(Section):
                    "split": s.split, "max_seed_chars": s.max_seed_chars}
         return {k: v for k, v in options.items() if v is not None and not (k == "split" and v == "train")}
 
-    def pipeline_arguments(self, *given: Any) -> tuple[Any, ...]:
+    def pipeline_arguments(self, *given: Any, progress: bool = True) -> tuple[Any, ...]:
         """What `Pipeline(recipe=...)` takes from the recipe: stages, model, engine, executor, mode, batch,
         target_rows and band_shares, in that order.
 
         Args:
-            given: those arguments as the caller passed them; one that is not its default is refused.
+            given: those arguments as the caller passed them; one that is not its default is refused,
+                except a model client (not a spec): the caller loaded the recipe's model section itself
+                (the CLI does, to give a dry run a placeholder key or Ray a stand-in).
+            progress: show a progress bar per stage (how the run looks, not what it computes).
 
         Raises:
             ConfigError: an argument given beside the recipe.
         """
         names = ("stages", "model", "engine", "executor", "mode", "batch", "target_rows", "band_shares")
         defaults = (None, "local", None, None, "online", None, None, None)
-        both = [name for name, value, default in zip(names, given, defaults, strict=False) if value != default]
+        client = given[1] if len(given) > 1 and given[1] is not None and not isinstance(given[1], str) else None
+        both = [name for name, value, default in zip(names, given, defaults, strict=False)
+                if value != default and not (name == "model" and client is not None)]
         if both:
             from orca_math.errors import ConfigError
 
             raise ConfigError(f"Pipeline(recipe=...) takes {', '.join(both)} from the recipe; change the recipe's "
                               "fields instead of passing them too.")
-        arguments = self.pipeline_keywords()
+        arguments = self.pipeline_keywords(model=client, progress=progress)
         return tuple(arguments[name] for name in names)
+
+    def model_options(self) -> dict[str, Any]:
+        """The `load_model` options of the model section (its server's model name, its base URL)."""
+        return {k: v for k, v in {"model": self.model.name, "base_url": self.model.base_url}.items() if v}
 
     def start_run(self, seeds: Any, out: Any, limit: Any, seed_options: Any, formats: Any) -> tuple[Any, ...]:
         """`Pipeline.run`'s seeds, out, limit, seed options and formats, the recipe's where the call leaves
@@ -167,48 +176,45 @@ class GenerateRecipe(Section):
         out = self.out if out is None else out
         if out is None:
             raise RecipeError("the recipe has no out: set its out field or pass out= to run.")
-        self.record(out)
+        try:
+            self.record(out)
+        except RecipeError as exc:  # a secret in a field: the run goes on, without a recipe that would leak it
+            import logging
+
+            logging.getLogger(__name__).warning("%s was not written: %s", Path(out) / "recipe.yaml", exc)
         return (self.seeds.path if seeds is None else seeds, out, self.seeds.limit if limit is None else limit,
                 self.seed_options() if seed_options is None else seed_options,
                 tuple(self.outputs.formats) if tuple(formats) == ("hf",) else formats)
 
-    def pipeline_keywords(self) -> dict[str, Any]:
-        """The keyword arguments of `Pipeline` this recipe means."""
+    def pipeline_keywords(self, *, model: Any = None, progress: bool = True) -> dict[str, Any]:
+        """The keyword arguments of `Pipeline` this recipe means.
+
+        Args:
+            model: the client of the recipe's model section, loaded by the caller; None loads it here.
+            progress: show a progress bar per stage.
+        """
         from orca_math.engine.config import EngineConfig
 
+        stages = self.stage_list()  # first: a typo in a curation policy must not wait for a model to load
         cache: bool | Path = self.engine.cache
         if cache and self.engine.cache_file:
             cache = Path(self.engine.cache_file).expanduser()
         engine = EngineConfig.of(concurrency=self.engine.concurrency, cache=cache,
                                  budget_usd=self.cost.budget_usd, prices=dict(self.cost.prices),
                                  requests_per_minute=self.engine.rpm, tokens_per_minute=self.engine.tpm,
-                                 timeout=self.engine.timeout)
-        model: Any = self.model.spec
-        if self.model.name or self.model.base_url:
-            from orca_math.engine.executors import remember_spec
-            from orca_math.models import load_model
+                                 timeout=self.engine.timeout, progress=progress)
+        options = self.model_options()
+        if model is None:
+            model = self.model.spec
+            if options:
+                from orca_math.engine.executors import remember_spec
+                from orca_math.models import load_model
 
-            options = {k: v for k, v in {"model": self.model.name, "base_url": self.model.base_url}.items() if v}
-            # Remembered, as the CLI does: Ray workers rebuild the client from the spec and its options.
-            model = remember_spec(load_model(self.model.spec, **options), self.model.spec, **options)
-        executor = None
-        if self.executor.name == "ray":
-            from orca_math.engine.executors.ray.executor import RayExecutor
-
-            executor = RayExecutor(address=self.executor.ray_address, workers=self.executor.workers)
-        batch = None
-        if self.batch.enabled:
-            from orca_math.engine.batch import BatchOptions
-
-            b = self.batch
-            values = {k: v for k, v in {"backend": b.backend, "max_open": b.max_open, "max_requests": b.max_requests,
-                                        "max_tokens": b.max_tokens, "poll_seconds": b.poll_seconds,
-                                        "price_multiplier": b.price_multiplier, "max_attempts": b.max_attempts,
-                                        "vllm_model": b.vllm_model}.items() if v is not None}
-            if "poll_seconds" in values:
-                values["max_poll_seconds"] = max(values["poll_seconds"], min(600.0, values["poll_seconds"] * 10))
-            batch = BatchOptions(**values)
-        return {"stages": self.stage_list(), "model": model, "engine": engine, "executor": executor,
+                # Remembered, as the CLI does: Ray workers rebuild the client from the spec and its options.
+                model = remember_spec(load_model(self.model.spec, **options), self.model.spec, **options)
+        executor = self.executor.build()
+        batch = self.batch.options()
+        return {"stages": stages, "model": model, "engine": engine, "executor": executor,
                 "mode": "batch" if self.batch.enabled else "online", "batch": batch,
                 "target_rows": self.curation.target_rows, "band_shares": self.curation.band_shares}
 

@@ -146,11 +146,7 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
 
             data = [{"id": p.id, "question": p.question, "answer": p.gold_solution}
                     for p in read_seeds(d.path, limit=d.limit, require_answers=True, **options)]
-    executor = None
-    if recipe.executor.name == "ray":
-        from orca_math.engine.executors.ray.executor import RayExecutor
-
-        executor = RayExecutor(address=recipe.executor.ray_address, workers=recipe.executor.workers)
+    executor = recipe.executor.build()
     return {
         "base_model": given.get("base_model") or recipe.training.model, "data": data,
         "out": given.get("out") or recipe.out,
