@@ -1,0 +1,119 @@
+"""Recipes (#27): one route from flags, recipe files and Python to a run, and every setting a recipe field.
+
+Runs go to a loopback OpenAI-compatible server (`FaultServer`) that answers each agent in its format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orca_math.cli import main
+from orca_math.errors import ConfigError
+from orca_math.recipes import load_recipes, recipe_from_mapping
+from orca_math.testing.batch_wire import responder_reply
+from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+RUN_LINE = re.compile(r"(new|resumed) run (\w+) in")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FaultServer(FaultConfig(reply=responder_reply)) as running:
+        yield running
+
+
+@pytest.fixture
+def seeds(tmp_path):
+    path = tmp_path / "seeds.jsonl"
+    rows = [{"id": f"s{i}", "question": f"Bo has {i} pens and buys {i + 2} more. How many pens?",
+             "answer": f"#### {2 * i + 2}"} for i in range(1, 5)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _generate(seeds: Path, out: Path, server) -> list[str]:
+    return ["generate", "--seeds", str(seeds), "--out", str(out), "--model", server.base_url, "--model-name",
+            "fault-model", "--no-progress", "--no-decontaminate", "--no-dedup", "--rounds", "0", "--verify", "none",
+            "--price", "fault-model=1,2"]
+
+
+def _chat_calls(server) -> int:
+    return len(server.chat_requests())
+
+
+def test_a_pilot_is_a_recipe_field_that_a_dry_run_of_the_recipe_runs(tmp_path, seeds, server, capsys):
+    recipe = tmp_path / "r.yaml"
+    flags = [*_generate(seeds, tmp_path / "unused", server), "--target-rows", "3"]
+    assert main([*flags, "--dry-run", "--pilot", "2", "--hourly-usd", "2.5", "--save-recipe", str(recipe)]) == 0
+    saved = yaml.safe_load(recipe.read_text())
+    assert (saved["cost"]["pilot"], saved["cost"]["hourly_usd"], saved["curation"]["target_rows"]) == (2, 2.5, 3)
+
+    assert main(["run", str(recipe), "--out", str(tmp_path / "a"), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    estimate = json.loads((tmp_path / "a" / "estimate.json").read_text())
+    assert estimate["pilot_seeds"] == 2 and "projection for --target-rows 3" in printed
+
+    # Without --dry-run the same recipe is a real run: its pilot is what a dry run does, not a refusal.
+    assert main(["run", str(recipe), "--out", str(tmp_path / "b")]) in (0, 1)
+    printed = capsys.readouterr()
+    assert RUN_LINE.search(printed.out), printed.err
+    assert not (tmp_path / "b" / "estimate.json").exists()
+    # `run --pilot N` sets the field: a smaller pilot than the recipe's.
+    assert main(["run", str(recipe), "--out", str(tmp_path / "c"), "--dry-run", "--pilot", "1"]) == 0
+    assert json.loads((tmp_path / "c" / "estimate.json").read_text())["pilot_seeds"] == 1
+    # An explicit --pilot without --dry-run is still refused by generate, naming the flag.
+    assert main(["run", str(recipe), "--out", str(tmp_path / "d"), "--pilot", "1"]) == 2
+    assert "--pilot N projects the cost" in capsys.readouterr().err
+
+
+def test_generate_builds_its_pipeline_from_the_recipe_its_flags_mean(tmp_path, seeds, server, capsys, monkeypatch):
+    # One route: whatever generate runs is what Pipeline(recipe=...) gets from recipe_from_args.
+    from orca_math.pipeline import Pipeline
+
+    seen: list = []
+    original = Pipeline.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append((args, kwargs))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "__init__", spy)
+    assert main([*_generate(seeds, tmp_path / "a", server), "--solutions", "2", "--format", "jsonl"]) in (0, 1)
+    [(args, kwargs)] = seen
+    assert args == () and set(kwargs) == {"recipe", "model", "progress"} and kwargs["progress"] is False
+    recipe = kwargs["recipe"]
+    assert (recipe.stages.solutions, recipe.stages.rounds, recipe.outputs.formats) == (2, 0, ["jsonl"])
+    assert (tmp_path / "a" / "data.jsonl").is_file()  # the recipe's outputs.formats, as the flag asked
+
+
+def test_pipeline_with_a_recipe_takes_progress_and_a_loaded_client_but_not_another_spec(tmp_path, seeds, server):
+    from orca_math.models import load_model
+    from orca_math.pipeline import Pipeline
+
+    recipe = recipe_from_mapping({"kind": "generate", "seeds": {"path": str(seeds)}, "out": str(tmp_path / "p"),
+                                  "model": {"spec": server.base_url, "name": "fault-model"},
+                                  "stages": {"rounds": 0, "decontaminate": False, "dedup": False},
+                                  "verification": {"verify": "none"}})
+    quiet = Pipeline(recipe=recipe, progress=False)
+    assert quiet.engine.progress is False and Pipeline(recipe=recipe).engine.progress is True
+    with pytest.raises(ConfigError, match="takes model from the recipe"):
+        Pipeline(recipe=recipe, model="openai:gpt-4o")
+    client = load_model(server.base_url, model="fault-model")
+    before = _chat_calls(server)
+    result = Pipeline(recipe=recipe, model=client, progress=False).run_sync()
+    assert result.funnel.final_rows > 0 and _chat_calls(server) > before
+    [recorded] = load_recipes(tmp_path / "p" / "recipe.yaml")
+    assert recorded.model.spec == server.base_url and recorded.model.name == "fault-model"
+
+
+def test_a_ray_setting_in_a_recipe_needs_the_ray_executor():
+    recipe = recipe_from_mapping({"kind": "generate", "seeds": {"path": "s.jsonl"},
+                                  "executor": {"workers": 2}})
+    with pytest.raises(ConfigError, match=r"executor.ray_address, executor.workers\) need --executor ray"):
+        recipe.executor.build()
+    assert recipe_from_mapping({"kind": "generate", "seeds": {"path": "s.jsonl"}}).executor.build() is None
