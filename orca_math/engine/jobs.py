@@ -30,7 +30,7 @@ from orca_math.engine.folder import RunFolder
 from orca_math.engine.items import RunStopped
 from orca_math.engine.progress import StageProgress
 from orca_math.engine.runner import DeferredCalls, run_items
-from orca_math.engine.stage import Row, Stage, StageError
+from orca_math.engine.stage import Row, Stage, StageError, close_stages
 from orca_math.engine.summary import Funnel, StageSummary, summarise_stage
 from orca_math.errors import ConfigError
 
@@ -220,9 +220,8 @@ async def run_job(
             reports.update(stage.report(run.checkpoint(stage.name).latest()) or {})
         run.update(status="finished", funnel=funnel.to_dict())
         return JobRun(run=run, funnel=funnel, reports=reports, engine=shared)
-    finally:  # on errors too (a stopped run, Ctrl-C): no client or HTTP session is left open
-        for stage in job.stages:
-            await stage.close()
+    finally:  # on errors too (a stopped run, Ctrl-C): every stage unloaded, no client or HTTP session left open
+        await close_stages(job.stages)
         await shared.close()
         await runner.close()
 

@@ -68,6 +68,7 @@ class GradeStage(Stage):
     name = "grade"
     reads = ("id", "benchmark", "question", "gold", "reference_solution", "response")
     writes = tuple(EvaluationItem.model_fields)
+    runtime = ("policy",)  # the GradingPolicy over the bound Grader, built by `load`
 
     def __init__(self, *, mode: str = "hybrid", audit_rate: float = 0.0, min_confidence: str = "sole",
                  answer_policy: AnswerPolicy | None = None, grader: Any = None, model: Any = None) -> None:
@@ -85,20 +86,19 @@ class GradeStage(Stage):
         super().__init__(model=model, agents={"grader": (grader or Grader)} if self.needs_llm else None)
         self.mode, self.audit_rate, self.min_confidence = mode, float(audit_rate), min_confidence
         self.calls_model = self.needs_llm
-        self.policy: GradingPolicy | None = None
+        self.policy: GradingPolicy | None
 
     def params(self) -> dict[str, Any]:
         return {"mode": self.mode, "audit_rate": self.audit_rate, "min_confidence": self.min_confidence,
                 "answer_policy": self.answer_policy.params()}
 
-    def setup(self) -> None:
-        super().setup()
+    def load(self) -> None:
         agent = self.agent_for("grader") if self.needs_llm else None
         self.policy = GradingPolicy(mode=self.mode, audit_rate=self.audit_rate, min_confidence=self.min_confidence,
                                     answer_policy=self.answer_policy, grader_agent=agent)
 
     async def process(self, row: Row) -> ItemResult:
-        assert self.policy is not None, "bound by the engine before it runs"
+        assert self.policy is not None, "loaded by the engine before it runs"
         try:
             grading = await self.policy.assess(question=row["question"], reference_solution=row["reference_solution"],
                                                reference_answer=row["gold"], student_solution=row["response"])

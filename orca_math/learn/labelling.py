@@ -74,19 +74,18 @@ class LabelStage(Stage):
     name = "label"
     reads = ("id", "problem_id", "sample_index", "question", "response", "reference")
     writes = ("label", "method", "final_answer")
+    runtime = ("_policy",)  # `grading` with its Grader bound to the engine's client, built by `load`
 
     def __init__(self, grading: GradingPolicy) -> None:
         super().__init__()
         self.grading = grading
         self.calls_model = grading.grader_agent is not None  # exact grading calls no model
-        self._policy = grading
 
     def params(self) -> dict[str, Any]:
         # The key stays "grader", so that runs labelled before the rename still resume.
         return {"grader": describe_grading(self.grading)}
 
-    def setup(self) -> None:
-        super().setup()
+    def load(self) -> None:
         self._policy = _bound_policy(self.grading, self.model)
 
     async def process(self, row: Row) -> ItemResult:

@@ -66,18 +66,17 @@ class SampleStage(Stage):
     name = "sample"
     reads = ("id", "problem_id", "sample_index", "question", "reference")
     writes = ("problem_id", "sample_index", "question", "response", "reference", "final_answer")
+    runtime = ("_send_seed",)  # depends on the bound model (`ModelIdentity.supports_seed`)
 
     def __init__(self, *, sampling: Mapping[str, Any], seed: bool | None = None, model: Any = None) -> None:
         super().__init__(model=model)
         self.sampling = dict(sampling)
         self.seed = seed
-        self._send_seed = False
 
     def params(self) -> dict[str, Any]:
         return {"sampling": self.sampling, "seed": self.seed}
 
-    def setup(self) -> None:
-        super().setup()
+    def load(self) -> None:
         self._send_seed = identity_of(self.model).supports_seed if self.seed is None else bool(self.seed)
 
     async def process(self, row: Row) -> ItemResult:

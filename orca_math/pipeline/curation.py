@@ -164,9 +164,11 @@ class Again(Stage):
     def params(self) -> dict[str, Any]:
         return {"curation_round": self.curation_round, "stage": self.inner.fingerprint()}
 
-    def setup(self) -> None:
-        super().setup()
+    def load(self) -> None:
         self.inner.bind(self.model)
+
+    async def unload(self) -> None:
+        await self.inner.close()
 
     async def process(self, row: Row) -> ItemResult:
         if row.get(CURATION_ROUND) != self.curation_round:
@@ -175,9 +177,6 @@ class Again(Stage):
 
     def estimate(self, population, context):
         return self.inner.estimate(population, context)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def curation_stages(curation: Curation, stages: Sequence[Stage]) -> list[Stage]:

@@ -112,9 +112,11 @@ class Difficulty(Stage):
 
         return {"k": self.k, "sampling": self.sampling, "grading": describe_grading(self.grading), "bands": asdict(self.bands)}
 
-    def setup(self) -> None:
-        super().setup()
+    def load(self) -> None:
         self._sampler.bind(self.model)
+
+    async def unload(self) -> None:
+        await self._sampler.close()
 
     async def process(self, row: Row) -> ItemResult:
         self.check_row(row)

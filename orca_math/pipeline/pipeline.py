@@ -375,6 +375,8 @@ class Pipeline:
                                       discount=_price_multiplier(self.mode, self.batch))
             return estimate_stages(self.stages, rows, context)
         finally:
+            for stage in self.stages:  # what `load` built for the estimate is released, as after a run
+                run_sync(stage.close())
             if isinstance(self.model_spec, str):
                 await_close(client)
 

@@ -90,6 +90,7 @@ class Decontaminate(Stage):
     name = "decontaminate"
     reads = ("id", "question")
     calls_model = False
+    runtime = ("decontaminator",)  # the benchmarks' n-gram index, built by `load`
 
     def __init__(
         self,
@@ -107,17 +108,14 @@ class Decontaminate(Stage):
         self.options = DecontaminationOptions(n=n, action=action)  # type: ignore[arg-type]
         self.benchmarks_dir = benchmarks_dir
         self.extra = extra or {}
-        self.decontaminator = None
+        self.decontaminator: Any
 
     def params(self) -> dict[str, Any]:
         return {"benchmarks": list(self.benchmarks), "n": self.options.n, "action": self.options.action, "extra": sorted(self.extra)}
 
-    def setup(self) -> None:
+    def load(self) -> None:
         from orca_math.quality import Decontaminator
 
-        super().setup()
-        if self.decontaminator is not None:
-            return  # bound before (a second run of the same pipeline): the index is built already
         self.decontaminator = Decontaminator.from_benchmarks(self.benchmarks, path=self.benchmarks_dir, extra=self.extra, options=self.options)
 
     async def process(self, row: Row) -> ItemResult:
