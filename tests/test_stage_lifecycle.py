@@ -29,8 +29,10 @@ from orca_math.pipeline.curation import Again
 from orca_math.pipeline.difficulty import Difficulty
 from orca_math.testing import ScriptedChatClient
 from orca_math.testing.responders import pipeline_responder
+from tests._ray_helpers import ray_cluster
 
 ENGINE = EngineConfig.of(concurrency=2, progress=False, cache=False)
+__all__ = ["ray_cluster"]  # the session fixture, imported for pytest
 ITEMS = [{"id": f"q{i}", "question": f"What is {i} plus 2?"} for i in range(4)]
 
 
@@ -257,3 +259,50 @@ def test_the_shipped_stages_use_no_deprecated_hook(tmp_path):
         for stage in stages:
             stage.bind(ScriptedChatClient([]))
             asyncio.run(stage.close())
+
+
+# ---------------------------------------------------------------- on Ray workers
+
+
+class AskingWithLookup(Stage):
+    """Calls the model, with a runtime object that cannot be pickled; `unload` leaves a mark per process."""
+
+    name = "ask"
+    writes = ("reply", "loaded_in")
+    runtime = ("lookup",)
+
+    def __init__(self, marks: Path) -> None:
+        super().__init__()
+        self.marks = str(marks)
+
+    def load(self) -> None:
+        self.lookup = Lookup(os.getpid())
+
+    def unload(self) -> None:
+        Path(self.marks, f"unloaded-{os.getpid()}").touch()
+
+    async def process(self, row):
+        from autogen_core.models import UserMessage
+
+        reply = await self.model.create([UserMessage(content=row["question"], source="user")])
+        return ItemResult(outputs=[{**row, "reply": reply.content, "loaded_in": self.lookup.pid}])
+
+
+@pytest.mark.timeout(240)
+def test_a_stage_reaches_ray_workers_as_its_configuration_and_loads_and_unloads_there(ray_cluster, tmp_path):
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+    from tests._ray_helpers import ray_executor
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    stage = AskingWithLookup(marks)
+    with FaultServer(FaultConfig(reply=lambda messages: "Final answer: 4")) as server:
+        job = Job("ask", [stage], total=len(ITEMS))
+        finished = asyncio.run(run_job(job, lambda: ITEMS, out=tmp_path / "run", model=server.base_url, engine=ENGINE,
+                                       executor=ray_executor()))
+    rows = [record["outputs"][0] for record in finished.records("ask")]
+    assert [row["reply"] for row in rows] == ["Final answer: 4"] * len(ITEMS)
+    workers = {row["loaded_in"] for row in rows}
+    assert os.getpid() not in workers  # loaded in the workers: the driver's Lookup (and its lock) never travelled
+    assert {f"unloaded-{pid}" for pid in workers} <= {mark.name for mark in marks.iterdir()}  # each worker unloaded it
+    assert f"unloaded-{os.getpid()}" in {mark.name for mark in marks.iterdir()} and not stage.loaded  # and the driver its own

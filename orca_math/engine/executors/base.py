@@ -37,7 +37,8 @@ class RemoteStage:
     """What a remote worker needs to rebuild a stage: the unbound stage and how to build its client.
 
     Attributes:
-        stage: the stage before `bind` (stages pickle without their client and agents).
+        stage: the stage; it pickles as its configuration (no client, agents or `runtime`
+            objects), and the worker binds its copy, which loads them there (`Stage.load`).
         model: the model spec (a string: clients don't travel between processes).
         engine: the `EngineConfig` to build the worker's managed client with.
         cache_path: the response cache file shared by every worker, or None.

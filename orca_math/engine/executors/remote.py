@@ -4,9 +4,9 @@ Nothing here imports Ray at module level: a Slurm or Dask executor would reuse t
 error packing and the model packing as they are. The Ray executor
 (`orca_math.engine.executors.ray`) runs a `StageWorker` as an async Ray actor. The driver sends it chunks of items with the id of the
 step they belong to and a reference to that step's `RemoteStage`; the first chunk of a step makes
-the worker unpickle the stage (unbound), build its client with `build_client` (sharing the
+the worker unpickle the stage (its configuration), build its client with `build_client` (sharing the
 response cache file and, through `orca_math.engine.executors.ledgers`, the budget and the rate caps) and
-bind it. Items run concurrently on the actor's event loop, at most `concurrency` at a time; a chunk
+bind it, which loads the stage's runtime objects in the worker (`Stage.load`). Items run concurrently on the actor's event loop, at most `concurrency` at a time; a chunk
 streams back one outcome per item as it finishes, an `ItemResult` or the exception (packed so that
 any exception class travels, see `pack_error`). The worker writes nothing: the driver records every
 outcome.
@@ -21,6 +21,8 @@ import os
 import pickle
 from dataclasses import dataclass
 from typing import Any
+
+from orca_math.engine.stage import close_stages
 
 #: Outcome kinds in a chunk's reply.
 OK, ERROR, NOT_STARTED = "ok", "error", "not_started"
@@ -132,9 +134,8 @@ class StageWorker:
             binding.stopped = True
 
     async def close(self) -> None:
-        """Close every client and cache this worker built."""
-        for binding in self._bindings.values():
-            await binding.stage.close()
+        """Unload every stage this worker loaded (`Stage.unload`), and close every client and cache it built."""
+        await close_stages(binding.stage for binding in self._bindings.values())
         for client in self._clients.values():
             await client.close()
         for cache in self._caches.values():

@@ -201,7 +201,8 @@ class RayExecutor(Executor):
             stage_ref = ray.put(shipped)
         except Exception as exc:
             raise ConfigError(f"stage {task.name!r} cannot be sent to Ray workers ({type(exc).__name__}: {exc}); "
-                              "its attributes must pickle (build clients and open files in setup(), not __init__)") from None
+                              "its configuration must pickle: build clients, open files and other runtime objects in load() and name "
+                              "them in the stage's `runtime`, not in __init__") from None
         pool = await self._ensure_pool(remote.budget_usd)
         chunk = self.chunk_size or max(1, min(16, concurrency // 4))
         await _Dispatch(task, pool, f"{task.name}-{uuid.uuid4().hex[:8]}", stage_ref, concurrency, chunk).run()
