@@ -259,8 +259,16 @@ def _contents(dataset) -> str:
     if not counts:
         return ("## Contents\n\nThe dataset has no rows: every problem was dropped or failed (the funnel below says "
                 "where, and `drops.jsonl` and `failures.jsonl` say why).")
-    rows = [[origin, rnd, n] for (origin, rnd), n in sorted(counts.items(), key=lambda item: (str(item[0][0]), item[0][1]))]
-    text = "## Contents\n\nRows per origin and hardening round:\n\n" + _table(["origin", "round", "rows"], rows)
+    # What each origin means, from the card of the agent that writes it.
+    from orca_math.agents import origin_info
+
+    def meaning(origin: Any) -> str:
+        info = origin_info(origin) if isinstance(origin, str) else None
+        return info.description if info is not None else "-"
+
+    rows = [[origin, rnd, n, meaning(origin)]
+            for (origin, rnd), n in sorted(counts.items(), key=lambda item: (str(item[0][0]), item[0][1]))]
+    text = "## Contents\n\nRows per origin and hardening round:\n\n" + _table(["origin", "round", "rows", "meaning"], rows)
     if "verification" in dataset.column_names:
         text += "\n\n" + verification_shares(column_values(dataset, "verification"), column_values(dataset, "verified"))
     if "difficulty" in dataset.column_names and "pass_rate" in dataset.column_names:

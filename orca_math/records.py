@@ -11,7 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Origin = Literal["seed", "ask_me_anything", "suggester_editor"]
+#: The origin of problems read from a seed file.
+SEED_ORIGIN = "seed"
+#: Where a problem came from: `SEED_ORIGIN`, or the origin declared by the card of the agent that wrote it
+#: (``origin:`` in agents/*.yaml; `orca_math.agents.origins()` lists them). Records know no agents, so an
+#: origin is any name here; the agents' cards say what each one means.
+Origin = str
 VerdictLabel = Literal["Correct", "Incorrect"]
 
 
@@ -78,7 +83,7 @@ class Problem(Record):
 
     id: str
     question: str
-    origin: str = "seed"
+    origin: Origin = SEED_ORIGIN
     parent_id: str | None = None
     round: int = 0
     known_answer: str | None = None
@@ -208,7 +213,7 @@ class DatasetRow(Record):
     answer: str = Field(description="the teacher's step-by-step solution, ending in a line `Final answer: <value>`")
     id: str = Field(description="unique id of the problem")
     parent_id: str | None = Field(None, description="id of the problem it was written from (the seed, or the previous hardening round); empty for seeds")
-    origin: str = Field("seed", description="`seed`, `ask_me_anything` (Ask-Me-Anything expansion) or `suggester_editor` (Suggester/Editor hardening)")
+    origin: Origin = Field(SEED_ORIGIN, description="where the problem came from: `seed`, or the origin named by the card of the agent that wrote it (`ask_me_anything`: Ask-Me-Anything expansion, `suggester_editor`: Suggester/Editor hardening)")
     round: int = Field(0, description="hardening round (0 for seeds and Ask-Me-Anything problems)")
     known_answer: str | None = Field(None, description="the answer known before solving: the seed's answer or the Ask-Me-Anything target")
     final_answer: str | None = Field(None, description="the final answer read from the teacher's solution")

@@ -60,6 +60,8 @@ def _agent_section(card, agent_class) -> Iterator[str]:
     yield f"| template | `prompts/{card.template}` |"
     yield f"| inputs | {', '.join(f'`{name}`' for name in card.inputs)} |"
     yield f"| output format | `{card.output_format}` |"
+    if card.origin is not None:
+        yield f"| origin of the problems it writes | `{card.origin.name}`: {_escape(card.origin.description)} |"
     if agent_class is not None:
         yield f"| output record | `{agent_class.output_type.__name__}` |"
     sampling = ", ".join(f"`{key}={value}`" for key, value in card.sampling.items()) or "none"

@@ -86,17 +86,14 @@ def test_local_model_runs_every_agent_in_process():
     from orca_math.agents import AGENT_CLASSES
 
     client = load_model("local")
-    inputs = {
-        "ask_me_anything": {"question": QUESTION, "answer": "8"},
-        "suggester": {"question": QUESTION},
-        "editor": {"question": QUESTION, "suggestions": ["ask for the price at $2 a pencil"]},
-        "teacher": {"question": QUESTION},
-        "grader": {"question": QUESTION, "reference_solution": "Final answer: 8", "student_solution": "Final answer: 8"},
-        "program_writer": {"question": QUESTION},
-    }
+    # A value for each input a card may list; every registered agent takes the ones its card names.
+    values = {"question": QUESTION, "answer": "8", "suggestions": ["ask for the price at $2 a pencil"],
+              "reference_solution": "Final answer: 8", "student_solution": "Final answer: 8"}
     for name, agent_class in AGENT_CLASSES.items():
         agent = agent_class(client, parse_retries=1, sampling={"max_tokens": 200})
-        result, failure = _run_or_failure(agent, **inputs[name])
+        missing = set(agent.card.inputs) - set(values)
+        assert not missing, f"no test value for {name}'s inputs {sorted(missing)}"
+        result, failure = _run_or_failure(agent, **{key: values[key] for key in agent.card.inputs})
         assert result is not None or failure.raw_reply is not None, name
 
 

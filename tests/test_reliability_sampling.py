@@ -19,14 +19,14 @@ import pytest
 from autogen_core.models import SystemMessage, UserMessage
 
 from orca_math._sync import run_sync
-from orca_math.agents.cards import load_card
+from orca_math.agents.cards import load_card, shipped_cards
 from orca_math.cli import main as cli_main
 from orca_math.models import load_model
 from orca_math.pipeline import Pipeline, Solve, default_stages
 from orca_math.testing.fault_server import FaultConfig, FaultServer, RequestRecord
 from orca_math.testing.responders import pipeline_responder
 
-AGENTS = ("ask_me_anything", "suggester", "editor", "teacher", "grader", "program_writer")
+AGENTS = tuple(card.name for card in shipped_cards())
 ROLES = {load_card(name).role: name for name in AGENTS}
 
 

@@ -14,7 +14,9 @@ schema, counting tokens and translating client errors are the base class's job.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +90,7 @@ class Agent(Generic[OutT]):
     ) -> None:
         if parse_retries < 0:
             raise ConfigError("parse_retries must be 0 or more")
-        self.card = card if isinstance(card, AgentCard) else load_card(card or self.card_name)
+        self.card = card if isinstance(card, AgentCard) else load_card(card) if card else self.default_card()
         search = [self.card.path.parent] if self.card.path else []
         if isinstance(template, PromptTemplate):
             self.template = template
@@ -133,6 +135,26 @@ class Agent(Generic[OutT]):
     def name(self) -> str:
         return self.card.name
 
+    @classmethod
+    def default_card(cls) -> AgentCard:
+        """The card of `card_name`: a file ``<card_name>.yaml`` next to the class's module (a plug-in's
+        card), else the shipped card of that name (``agents/<card_name>.yaml``)."""
+        name, module = cls.card_name, sys.modules.get(cls.__module__)
+        if name and Path(name).name == name and Path(name).suffix not in (".yaml", ".yml") and getattr(module, "__file__", None):
+            beside = Path(module.__file__).with_name(f"{name}.yaml")
+            if beside.is_file():
+                return load_card(beside)
+        return load_card(name)
+
+    @functools.cached_property
+    def origin(self) -> str:
+        """The origin of the problems this agent writes: its card's ``origin``, else the one of its class's
+        own card (a replacement card keeps the role's origin), else the agent's name."""
+        if self.card.origin is not None:
+            return self.card.origin.name
+        own = self.default_card() if self.card_name else None
+        return own.origin.name if own is not None and own.origin is not None else self.card.name
+
     @property
     def fingerprint(self) -> dict[str, str]:
         """Hashes of the card and template, for run keys and manifests."""
@@ -144,7 +166,7 @@ class Agent(Generic[OutT]):
 
         Stages compute their run keys from this before any client exists.
         """
-        loaded = card if isinstance(card, AgentCard) else load_card(card or cls.card_name)
+        loaded = card if isinstance(card, AgentCard) else load_card(card) if card else cls.default_card()
         search = [loaded.path.parent] if loaded.path else []
         template = load_template(loaded.template, search=search)
         return {"card": loaded.fingerprint, "template": template.fingerprint, "class": cls.__qualname__}

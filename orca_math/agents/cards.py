@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from orca_math.errors import ConfigError
+from orca_math.records import SEED_ORIGIN
 from orca_math.resources import resource_dir
 
 CARD_SCHEMA: dict[str, Any] = {
@@ -22,7 +23,8 @@ CARD_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-        "class": {"type": "string"},
+        # A class of the module orca_math.agents.<name> ("Teacher"), or "module:Class" for any importable one.
+        "class": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_]*)?$"},
         "description": {"type": "string"},
         "role": {"type": "string", "minLength": 1},
         "template": {"type": "string", "minLength": 1},
@@ -41,6 +43,19 @@ CARD_SCHEMA: dict[str, Any] = {
             },
         },
         "output_schema": {"type": "object"},
+        # The origin of the problems the agent writes: it labels rows, it changes no call, so it is
+        # not part of the fingerprint either.
+        "origin": {
+            "type": "object",
+            "required": ["name", "description"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "description": {"type": "string", "minLength": 1},
+                "known_answer": {"type": "boolean"},
+                "edits_parent": {"type": "boolean"},
+            },
+        },
         # Hints for dry runs, not for the calls: they are not part of the card's fingerprint.
         "estimate": {
             "type": "object",
@@ -53,6 +68,29 @@ CARD_SCHEMA: dict[str, Any] = {
 
 class CardError(ConfigError):
     """An agent card is missing, unreadable or invalid."""
+
+
+@dataclass(frozen=True)
+class OriginInfo:
+    """Where a problem came from: the `origin` a row carries, declared by the card of the agent that writes it.
+
+    Attributes:
+        name: the value of the rows' `origin` column (``ask_me_anything``, ``suggester_editor``).
+        description: what it means, for dataset cards and reports.
+        known_answer: each problem comes with its answer (`known_answer`), so Verify checks it against
+            that without a verifier call (as Ask-Me-Anything's targets are).
+        edits_parent: each problem is a rewrite of its parent (`parent_id`), one per `round`: viewers
+            show the word diff and reports group such rows by round (as Suggester/Editor hardening).
+    """
+
+    name: str
+    description: str
+    known_answer: bool = False
+    edits_parent: bool = False
+
+
+#: The origin of problems read from a seed file (every other origin comes from an agent card).
+SEED = OriginInfo(SEED_ORIGIN, "a seed problem, as read from the seed file")
 
 
 @dataclass(frozen=True)
@@ -70,6 +108,8 @@ class AgentCard:
         sampling: default sampling parameters (temperature, top_p, max_tokens, seed, stop).
         typical_completion_tokens: the card's ``estimate.completion_tokens``: a typical reply's length
             with a GPT-4-class model, for dry-run estimates (`typical_completion_tokens()`); None: not given.
+        origin: the origin of the problems the agent writes (`OriginInfo`); None for agents that write none.
+        class_name: the card's ``class``: a class of ``orca_math.agents.<name>``, or ``"module:Class"``.
         path: where the card was read from.
     """
 
@@ -84,6 +124,7 @@ class AgentCard:
     format_rationale: str = ""
     class_name: str | None = None
     typical_completion_tokens: int | None = None
+    origin: OriginInfo | None = None
     path: Path | None = None
 
     @property
@@ -118,6 +159,9 @@ def parse_card(data: Any, *, source: str) -> AgentCard:
             jsonschema.Draft202012Validator.check_schema(data["output_schema"])
         except jsonschema.SchemaError as exc:
             raise CardError(f"agent card {source}: field 'output_schema' is not a valid JSON Schema: {exc.message}") from None
+    if (data.get("origin") or {}).get("name") == SEED_ORIGIN:
+        raise CardError(f"agent card {source}: field 'origin.name': {SEED_ORIGIN!r} is the origin of seed problems; "
+                        "name the origin of this agent's problems")
     return AgentCard(
         name=data["name"],
         role=data["role"].strip(),
@@ -130,6 +174,7 @@ def parse_card(data: Any, *, source: str) -> AgentCard:
         format_rationale=(data.get("format_rationale") or "").strip(),
         class_name=data.get("class"),
         typical_completion_tokens=(data.get("estimate") or {}).get("completion_tokens"),
+        origin=OriginInfo(**data["origin"]) if data.get("origin") else None,
         path=None,
     )
 

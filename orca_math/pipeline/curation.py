@@ -134,7 +134,7 @@ class HardenEasy(Harden):
             drop = Drop(id=f"{row['id']}-e{self.curation_round}", stage=self.name, reason="hardening_failed",
                         detail=exc.reason, row={"parent_id": row["id"]}).to_row()
             return ItemResult(outputs=[row], drops=[drop], usage=exc.usage)
-        new = Problem(id=f"{row['id']}-e{self.curation_round}", question=edited.output.question, origin="suggester_editor",
+        new = Problem(id=f"{row['id']}-e{self.curation_round}", question=edited.output.question, origin=self.editor.origin,
                       parent_id=row["id"], round=int(row.get("round") or 0) + 1,
                       metadata={"suggestions": suggestions.output.suggestions,
                                 "hardened_because": f"easy for the student (pass rate {row.get('pass_rate')})"}).to_row()

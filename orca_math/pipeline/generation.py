@@ -35,8 +35,8 @@ def _problem_row(**fields: Any) -> Row:
 class Expand(Stage):
     """Ask-Me-Anything on seeds that have answers; new problems carry their target as known answer.
 
-    Reads `question` and `known_answer`. Writes new rows with origin `ask_me_anything`,
-    `parent_id` = the seed, and `known_answer` = the target in canonical form. A problem whose target
+    Reads `question` and `known_answer`. Writes new rows with the origin its agent's card names
+    (`ask_me_anything`), `parent_id` = the seed, and `known_answer` = the target in canonical form. A problem whose target
     is not a number of the restated statement is dropped as `unchecked_target`, before any teacher
     call is spent on it. With `keep_seeds` the seed row itself is passed on too, also when its
     Ask-Me-Anything call fails: the item is then recorded as failed (counted in the funnel, retried
@@ -93,7 +93,7 @@ class Expand(Stage):
                 _problem_row(
                     id=new_id,
                     question=problem.question,
-                    origin="ask_me_anything",
+                    origin=self.agent.origin,
                     parent_id=row["id"],
                     known_answer=target,
                     metadata={"statement": statement},
@@ -111,7 +111,7 @@ class Expand(Stage):
         new = sum(len(_NUMBER.findall(r["question"])) + 1 for r in seeds)
         if self.max_problems_per_seed:
             new = min(new, len(seeds) * self.max_problems_per_seed)
-        population.add("ask_me_anything", float(new), population.mean_question_tokens())
+        population.add(self.agent.origin, float(new), population.mean_question_tokens())
         if not self.keep_seeds:
             population.known = []
         return item
@@ -177,7 +177,7 @@ class Harden(Stage):
             current = _problem_row(
                 id=new_id,
                 question=edited.output.question,
-                origin="suggester_editor",
+                origin=self.editor.origin,
                 parent_id=current["id"],
                 round=round_number,
                 metadata={"suggestions": suggestions.output.suggestions, "root_id": row["id"]},
@@ -202,7 +202,7 @@ class Harden(Stage):
             item.prompt_tokens += count * (s_over + question + e_over + question + context.typical("suggester"))
             question = context.typical("editor")  # later rounds read the Editor's problem
         item.completion_tokens = self.rounds * count * (context.typical("suggester") + context.typical("editor"))
-        population.add("suggester_editor", count * (self.rounds if self.keep == "all" else 1), float(context.typical("editor")))
+        population.add(self.editor.origin, count * (self.rounds if self.keep == "all" else 1), float(context.typical("editor")))
         return item
 
 

@@ -360,7 +360,7 @@ class Pipeline:
             completion_tokens: typical reply lengths by agent name, to override
                 the agent cards' ``estimate.completion_tokens`` (calibrate them with a small real run).
         """
-        from orca_math.agents.cards import typical_completion_tokens
+        from orca_math.agents import typical_completion_tokens
         from orca_math.data.seeds import read_seeds
         from orca_math.engine.costs import PriceTable
         from orca_math.models import describe_client, resolve_model
@@ -370,7 +370,9 @@ class Pipeline:
             for stage in self.stages:
                 stage.bind(client)
             rows = [problem.to_row() for problem in read_seeds(seeds, **{**(seed_options or {}), "limit": limit})]
-            context = EstimateContext(completion_tokens={**typical_completion_tokens(), **(completion_tokens or {})},
+            # Every registered agent's hint, then those of the cards these stages' agents really use.
+            used = typical_completion_tokens([agent.card for stage in self.stages for agent in stage.agents()])
+            context = EstimateContext(completion_tokens={**typical_completion_tokens(), **used, **(completion_tokens or {})},
                                       model=describe_client(client, with_url=False), prices=PriceTable(dict(self.engine.prices)),
                                       discount=_price_multiplier(self.mode, self.batch))
             return estimate_stages(self.stages, rows, context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orca_math.agents import origin_info
 from orca_math.answers import NO_ANSWER_VALUES, AnswerPolicy
 from orca_math.engine.estimate import (
     EstimateContext,
@@ -99,16 +100,17 @@ class Verify(Stage):
                              note="no model calls" if not self.calls_model else "one verifier call per problem without a known answer")
         if not self.calls_model:
             return item
-        # Ask-Me-Anything problems carry their target: only the others reach the verifier.
+        # Problems of an origin with known answers (Ask-Me-Anything's targets) never reach the verifier.
         known = [r for r in population.known if not r.get("known_answer")]
-        virtual = [(count, q) for origin, (count, q) in population.virtual.items() if origin != "ask_me_anything"]
+        virtual = [(count, q) for origin, (count, q) in population.virtual.items()
+                   if not getattr(origin_info(origin), "known_answer", False)]
         item.calls = int(round(len(known) + sum(count for count, _ in virtual)))
-        writer = self.agent_for("program_writer") if "program_writer" in self._agent_choices else None
-        if writer is not None:
-            overhead = prompt_overhead(writer, {"question": ""})
-            item.prompt_tokens = int(round(sum(count * (overhead + q) for count, q in virtual)
-                                           + sum(prompt_tokens(writer, {"question": r["question"]}) for r in known)))
-            item.completion_tokens = item.calls * context.typical("program_writer")
+        for role in self._agent_choices:  # each of the verifier's agents is asked once per problem, with its question
+            agent = self.agent_for(role)
+            overhead = prompt_overhead(agent, {"question": ""})
+            item.prompt_tokens += int(round(sum(count * (overhead + q) for count, q in virtual)
+                                            + sum(prompt_tokens(agent, {"question": r["question"]}) for r in known)))
+            item.completion_tokens += item.calls * context.typical(agent.name)
         return item
 
 

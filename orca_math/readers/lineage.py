@@ -33,6 +33,14 @@ def word_diff(old: str, new: str) -> list[list[str]]:
     return parts
 
 
+def _edits_parent(origin: Any) -> bool:
+    """Whether rows of `origin` rewrite their parent problem, as its agent's card says (Suggester/Editor hardening)."""
+    from orca_math.agents import origin_info  # the cards: read when a tree is drawn, not when a viewer starts
+
+    info = origin_info(origin) if isinstance(origin, str) else None
+    return info is not None and info.edits_parent
+
+
 def _evidence(value: Any) -> Any:
     """A row's verification as data: a dataset column may hold it as JSON text."""
     if isinstance(value, str) and value.startswith("{"):
@@ -91,11 +99,11 @@ def lineage(reader: GenerationReader, problem_id: str) -> dict[str, Any] | None:
     metadata = next((e.get("metadata") for e in entries if isinstance(e.get("metadata"), dict)), None) or {}
     last = entries[-1]
     diff = None
-    if ancestors and not ancestors[0].get("missing") and node.get("origin") == "suggester_editor":
+    if ancestors and not ancestors[0].get("missing") and _edits_parent(node.get("origin")):
         diff = word_diff(ancestors[0].get("question") or "", node.get("question") or "")
     # Each earlier hardening round on the way, with its own suggestions and edit, so the page reads round by round.
     for child, parent_brief in zip(ancestors, ancestors[1:], strict=False):
-        if child.get("origin") == "suggester_editor" and not parent_brief.get("missing"):
+        if _edits_parent(child.get("origin")) and not parent_brief.get("missing"):
             child["diff"] = word_diff(parent_brief.get("question") or "", child.get("question") or "")
     outcome = {"status": node["status"], "stage": last["_stage"], "reason": last.get("reason"), "detail": last.get("detail"),
                "raw_reply": last.get("raw_reply"), "error_type": last.get("error_type"), "duplicate_of": last.get("duplicate_of")}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orca_math.readers import OutputFolder, benchmark_results, learner_settings
+from orca_math.records import SEED_ORIGIN
 from orca_math.report import charts
 
 _OUTCOME_COLORS = {"verified": "#2f855a", "disagreed": "#c53030", "not checked": "#a0aec0"}
@@ -88,16 +89,23 @@ def answer_type(final_answer: Any) -> str:
 
 
 def difficulty_groups(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Solution length, steps and agreement per group: seeds, Ask-Me-Anything, each hardening round."""
+    """Solution length, steps and agreement per group: seeds, each hardening round, then each other origin.
+
+    Rows of an origin whose card says its problems edit their parent (Suggester/Editor hardening)
+    are grouped by round; rows of any other agent's origin (Ask-Me-Anything) by origin.
+    """
+    from orca_math.agents import origin_info
+
     grouped: dict[tuple[int, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
-        origin = row.get("origin", "seed")
-        if origin == "suggester_editor":
-            grouped[(1 + int(row.get("round") or 0), f"round {row.get('round')}")].append(row)
-        elif origin == "ask_me_anything":
-            grouped[(100, "ask-me-anything")].append(row)
-        else:
+        origin = row.get("origin") or SEED_ORIGIN
+        info = origin_info(origin)
+        if origin == SEED_ORIGIN:
             grouped[(0, "seed (round 0)")].append(row)
+        elif info is not None and info.edits_parent:
+            grouped[(1 + int(row.get("round") or 0), f"round {row.get('round')}")].append(row)
+        else:
+            grouped[(100, str(origin).replace("_", "-"))].append(row)
     groups = []
     for (_, label), members in sorted(grouped.items()):
         chars = [len(r.get("answer") or "") for r in members]

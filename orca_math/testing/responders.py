@@ -1,4 +1,4 @@
-"""A scripted stand-in for a teacher model that answers each of the five agents plausibly.
+"""A scripted stand-in for a teacher model that answers each shipped agent plausibly.
 
 `pipeline_responder` tells the agents apart by their prompts and replies in each one's format,
 computing real answers for simple "a + b" problems, so whole pipelines can run offline and fast
