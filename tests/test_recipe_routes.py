@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orca_math._sync import run_sync
 from orca_math.cli import main
 from orca_math.errors import ConfigError
 from orca_math.recipes import load_recipes, recipe_from_mapping
@@ -99,13 +100,15 @@ def test_pipeline_with_a_recipe_takes_progress_and_a_loaded_client_but_not_anoth
                                   "model": {"spec": server.base_url, "name": "fault-model"},
                                   "stages": {"rounds": 0, "decontaminate": False, "dedup": False},
                                   "verification": {"verify": "none"}})
-    quiet = Pipeline(recipe=recipe, progress=False)
-    assert quiet.engine.progress is False and Pipeline(recipe=recipe).engine.progress is True
+    quiet, loud = Pipeline(recipe=recipe, progress=False), Pipeline(recipe=recipe)
+    assert quiet.engine.progress is False and loud.engine.progress is True
     with pytest.raises(ConfigError, match="takes model from the recipe"):
         Pipeline(recipe=recipe, model="openai:gpt-4o")
     client = load_model(server.base_url, model="fault-model")
     before = _chat_calls(server)
     result = Pipeline(recipe=recipe, model=client, progress=False).run_sync()
+    for loaded in (quiet.model_spec, loud.model_spec, client):  # the caller's to close, as with any client
+        run_sync(loaded.close())
     assert result.funnel.final_rows > 0 and _chat_calls(server) > before
     [recorded] = load_recipes(tmp_path / "p" / "recipe.yaml")
     assert recorded.model.spec == server.base_url and recorded.model.name == "fault-model"
@@ -117,3 +120,41 @@ def test_a_ray_setting_in_a_recipe_needs_the_ray_executor():
     with pytest.raises(ConfigError, match=r"executor.ray_address, executor.workers\) need --executor ray"):
         recipe.executor.build()
     assert recipe_from_mapping({"kind": "generate", "seeds": {"path": "s.jsonl"}}).executor.build() is None
+
+
+def _commands() -> dict:
+    from orca_math.cli import build_parser
+
+    return build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", ["generate", "learn", "eval"])
+def test_every_flag_of_a_recipe_field_takes_its_help_name_and_default_from_the_field(kind):
+    # Flags are generated from the fields (help texts and defaults written once), learn's --preset and --set too.
+    from orca_math.recipes import RECIPE_KINDS
+    from orca_math.recipes.fields import flag_info, walk
+
+    actions = {flag: action for action in _commands()[kind]._actions for flag in action.option_strings}
+    checked = set()
+    for path, owner, name in walk(RECIPE_KINDS[kind]):
+        info, field = flag_info(owner, name), owner.model_fields[name]
+        if not info.get("flag"):
+            continue
+        action = actions[info["flag"]]
+        description = field.description.replace("%", "%%")
+        expected = f"turn off {description}" if info.get("invert") else description.rstrip(")")
+        assert action.help.startswith(expected), f"{kind} {info['flag']} ({path}): its help is not the field's"
+        assert action.dest == info["dest"] and action.option_strings == [info["flag"], *info.get("aliases", ())], path
+        if not field.is_required() and not info.get("invert") and not info.get("codec"):
+            assert action.default == field.get_default(call_default_factory=True), path
+        checked.add(info["flag"])
+    assert kind != "learn" or {"--preset", "--set", "--k", "--grading", "--holdout"} <= checked
+
+
+def test_train_shares_learns_preset_flags():
+    train, learn = _commands()["train"], _commands()["learn"]
+    for flag in ("--preset", "--set"):
+        [ours] = [action for action in train._actions if flag in action.option_strings]
+        [theirs] = [action for action in learn._actions if flag in action.option_strings]
+        assert (ours.help, ours.default, ours.choices, ours.metavar) == \
+               (theirs.help, theirs.default, theirs.choices, theirs.metavar)

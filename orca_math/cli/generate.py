@@ -76,15 +76,17 @@ def add_parser(subparsers) -> None:
         "hardening, Teacher solutions, verification and filtering. The run lives in OUT/runs/<key>; rerunning "
         "the same command resumes it.",
     )
-    generate.add_argument("--seeds", required=True, help="seed problems with answers: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name")
+    # generate's settings are written once, as recipe fields (orca_math.recipes.generate): flag, default,
+    # bounds and help come from there, so a flag and its recipe key cannot drift apart.
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.common import SeedSection
+    from orca_math.recipes.generate import CurationSection, GenerateStages, OutputSection, VerificationSection
+
+    add_recipe_flags(generate, SeedSection, only=("path",))
     generate.add_argument("--out", required=True, help="output folder: dataset/, drops.jsonl, failures.jsonl, summary.json")
     add_seed_options(generate)
     add_model_options(generate)
     add_cost_options(generate)
-    # generate's own settings are written once, as recipe fields (orca_math.recipes.generate): flag, default,
-    # bounds and help come from there, so a flag and its recipe key cannot drift apart.
-    from orca_math.cli.recipe_flags import add_recipe_flags
-    from orca_math.recipes.generate import CurationSection, GenerateStages, OutputSection, VerificationSection
 
     add_recipe_flags(generate, GenerateStages, only=("rounds", "keep_rounds", "solutions"))
     add_recipe_flags(generate, VerificationSection)

@@ -48,13 +48,12 @@ def add_parser(subparsers) -> None:
 
 
 def add_preset_options(parser: argparse.ArgumentParser) -> None:
-    """`--preset NAME` and the repeatable `--set FIELD=VALUE`."""
-    parser.add_argument("--preset", choices=PRESET_CHOICES, default="mistral-7b",
-                        help="training preset: mistral-7b (one 8-GPU node; see docs/training.md) or tiny (CPU smoke "
-                        "runs); default mistral-7b")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a preset field, e.g. --set max_steps=100 --set use_lora=true "
-                        "--set lora_target_modules=q_proj,v_proj --set trl_args='{\"save_steps\": 500}'; repeatable")
+    """`--preset NAME` and the repeatable `--set FIELD=VALUE`: written once, as the recipe's
+    `training.preset` and `training.overrides` (orca_math.recipes.learn_eval.TrainingSection)."""
+    from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.recipes.learn_eval import TrainingSection
+
+    add_recipe_flags(parser, TrainingSection, only=("preset", "overrides"))
 
 
 # --------------------------------------------------------------------------- preset flags

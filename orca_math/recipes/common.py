@@ -25,8 +25,8 @@ def timeout_option() -> Any:
 class SeedSection(Section):
     """Where the problems come from and how their columns are read."""
 
-    path: str = option(..., "seed problems: .jsonl, .csv, .parquet, a saved dataset folder, or an HF dataset name",
-                       flag="--seeds", min_length=1)
+    path: str = option(..., "seed problems with answers: .jsonl, .csv, .parquet, a saved dataset folder, or an HF "
+                       "dataset name", flag="--seeds", min_length=1)
     limit: int | None = option(None, "use only the first N seeds (default: all)", flag="--limit", metavar="N", ge=1)
     question_column: str | None = option(None, "the seed column holding the problem (default: detected)",
                                          flag="--question-column")

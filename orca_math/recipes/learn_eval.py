@@ -33,8 +33,10 @@ class TrainingSection(Section):
     method: Literal["kto", "dpo"] = option("kto", "preference method (kto is the paper's best)", flag="--method")
     preset: Literal["tiny", "mistral-7b"] = option("mistral-7b", "training preset: mistral-7b (one 8-GPU node; see "
                                                    "docs/training.md) or tiny (CPU smoke runs)", flag="--preset")
-    overrides: dict[str, Any] = option({}, "preset fields to override, e.g. {max_steps: 100, use_lora: true}",
-                                       flag="--set", dest="overrides", codec="preset")
+    overrides: dict[str, Any] = option(
+        {}, "override a preset field, e.g. --set max_steps=100 --set use_lora=true --set "
+        "lora_target_modules=q_proj,v_proj --set trl_args='{\"save_steps\": 500}' ({max_steps: 100, use_lora: true} "
+        "in a recipe)", flag="--set", dest="overrides", codec="preset", metavar="FIELD=VALUE")
 
 
 class SamplingSection(Section):
