@@ -74,6 +74,16 @@ def test_counts_per_origin_match_the_dataset(run_out):
         assert f"| {origin} | {rnd} | {n} |" in text
 
 
+def test_each_origin_is_described_by_the_card_of_the_agent_that_writes_it(run_out):
+    from orca_math.agents import origins
+
+    text = build_card(run_out)
+    rows = [line for line in text.splitlines() if line.startswith(("| seed |", "| ask_me_anything |", "| suggester_editor |"))]
+    assert {row.split("|")[1].strip() for row in rows} == {"seed", "ask_me_anything", "suggester_editor"}
+    for row in rows:
+        assert row.rstrip().endswith(f"| {origins()[row.split('|')[1].strip()].description} |"), row
+
+
 def test_funnel_and_drops_by_reason(run_out):
     text = build_card(run_out)
     summary = json.loads((run_out / "summary.json").read_text())

@@ -77,8 +77,8 @@ class OriginInfo:
     Attributes:
         name: the value of the rows' `origin` column (``ask_me_anything``, ``suggester_editor``).
         description: what it means, for dataset cards and reports.
-        known_answer: each problem comes with its answer (`known_answer`), so Verify checks it against
-            that without a verifier call (as Ask-Me-Anything's targets are).
+        known_answer: each problem comes with its answer (`known_answer`, as Ask-Me-Anything's targets
+            do): Verify checks such rows against it, so dry runs count no verifier call for them.
         edits_parent: each problem is a rewrite of its parent (`parent_id`), one per `round`: viewers
             show the word diff and reports group such rows by round (as Suggester/Editor hardening).
     """
