@@ -71,7 +71,7 @@ def test_import_orca_math_loads_the_agents_only_when_asked():
 # A run of `solve` to JSON Lines needs none of these: the dataset libraries cost more CPU to import
 # than the client spends on a thousand problems, and the rest belong to other commands.
 NOT_FOR_SOLVE = ("torch", "transformers", "datasets", "ray", "vllm", "matplotlib", "pandas", "pyarrow", "numpy", "trl",
-                 "peft", "accelerate", "llama_cpp", "scipy", "sklearn", "huggingface_hub", "fsspec")
+                 "peft", "accelerate", "llama_cpp", "scipy", "sklearn", "huggingface_hub", "fsspec", "tenacity", "tornado")
 
 
 def test_a_solve_run_to_jsonl_imports_no_dataset_or_training_library(tmp_path):

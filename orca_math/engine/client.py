@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import tenacity
 from autogen_core import CancellationToken
 from autogen_core.models import (
     ChatCompletionClient,
@@ -201,6 +200,8 @@ class ManagedClient(WrappingChatClient):
     async def _retry(self, messages: Sequence[LLMMessage], request: dict[str, Any], label: str | None,
                      first_error: ModelError) -> CreateResult:
         """Attempts 2..max_attempts under tenacity; attempt 1 (already failed) is replayed as its first."""
+        import tenacity  # here, not at start: most runs never retry, and tenacity (with tornado) costs 15 ms to import
+
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.retry.max_attempts),
             wait=self.retry.wait,

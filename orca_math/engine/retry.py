@@ -13,12 +13,15 @@ import random
 import traceback
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import tenacity
 from autogen_core.models import CreateResult
 
 from orca_math.engine.slots import now as loop_now
 from orca_math.models.errors import ModelError, ServerError, translate_error
+
+if TYPE_CHECKING:  # tenacity (with tornado) is imported by the first retry, not by every run
+    import tenacity
 
 
 class RetriesExhaustedError(ModelError):
