@@ -34,6 +34,23 @@ class RandomFaults:
             self.in_flight -= 1
 
 
+class SometimesHangs:
+    """Answers after `latency`; a share `rate_hang` of requests hang `hang` seconds first, then answer."""
+
+    def __init__(self, rate_hang: float, *, hang: float = 20.0, latency: float = 0.05, seed: int = 0) -> None:
+        self.rate_hang, self.hang, self.latency = rate_hang, hang, latency
+        self.rng = random.Random(seed)
+        self.in_flight = 0
+
+    async def serve(self) -> tuple[str, float | None]:
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(self.hang if self.rng.random() < self.rate_hang else self.latency)
+            return "ok", None
+        finally:
+            self.in_flight -= 1
+
+
 class SlotCapacity:
     """Serves at most `slots` requests at once (like a GPU server's batch); refuses the rest at once with a 429."""
 

@@ -14,7 +14,7 @@ import pytest
 from orca_math.engine import AdaptiveConcurrency, CircuitBreaker, CircuitOpenError, RateLimits
 from orca_math.engine.limits import TokenBucket, parse_reset
 from tests._engine_helpers import run
-from tests._simulated_servers import RandomFaults, SlotCapacity, SlowsDownUnderLoad, drive
+from tests._simulated_servers import RandomFaults, SlotCapacity, SlowsDownUnderLoad, SometimesHangs, drive
 from tests._virtual_time import run_virtual
 
 
@@ -150,6 +150,28 @@ def test_hung_calls_stop_holding_slots():
     waited, stats, in_flight = run_virtual(scenario())
     assert waited == pytest.approx(5.0)  # max(hang_floor, 10 x 0.1 s), not forever
     assert stats["hung"] == 2 and stats["in_flight"] == 1 and in_flight == 0
+
+
+def test_hangs_that_pile_up_keep_most_of_the_rate():
+    # Issue #21's mix has 2% of requests hanging 20 s on 50 ms replies: at the ceiling's rate that
+    # keeps about 8 x ceiling calls hung at once (Little's law). Let go of only 4 x ceiling, the
+    # rest held the regular slots and the rate fell to 0.54 of the fault-free 320/s (0.70 now; the
+    # rest is each hang's first second, the hang threshold's floor, on a slot).
+    controller = AdaptiveConcurrency(16)
+    seen = run_virtual(drive(controller, SometimesHangs(0.02, hang=20.0), 12_000))
+    assert seen.outcomes["ok"] == 12_000
+    assert seen.rate() >= 0.65 * 16 / 0.05, seen.rate()
+    assert controller.stats()["hung"] == 0  # every hung call came back and was counted once
+
+
+def test_max_hung_bounds_the_calls_let_go_and_reaching_it_does_not_spin():
+    # At max_hung the hang watch used to re-arm for a moment already past: the loop spun without
+    # letting the clock move (here: forever on the virtual clock; in a real run, a core at 100%).
+    controller = AdaptiveConcurrency(16, max_hung=4)
+    seen = run_virtual(drive(controller, SometimesHangs(0.05, hang=20.0), 4_000))
+    assert seen.outcomes["ok"] == 4_000 and max(seen.server_in_flight) <= 16 + 4
+    with pytest.raises(ValueError, match="max_hung"):
+        AdaptiveConcurrency(4, max_hung=-1)
 
 
 def test_latency_well_above_baseline_lowers_the_limit():

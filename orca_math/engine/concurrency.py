@@ -50,8 +50,12 @@ class AdaptiveConcurrency:
 
     **Hung calls.** A call still running `hang_factor` times the typical reply time after it
     started (and at least `hang_floor` seconds) stops counting against the limit, so that hung
-    requests cannot hold the last slots until their timeout; at most `max_hung` (4 x ceiling)
-    calls at once are let go this way. Replies that took that long stay out of the averages.
+    requests cannot hold the last slots until their timeout; at most `max_hung` calls at once are
+    let go this way. Replies that took that long stay out of the averages. The bound is generous
+    because hangs pile up: by Little's law a share h of calls hanging T seconds, at the ceiling's
+    rate (ceiling / typical reply time), keeps ceiling x h x T / (typical reply time) calls hung. At
+    2% hangs of 20 s on 50 ms replies that is 8 x ceiling; with 4 x ceiling the hung calls took
+    the regular slots and the rate fell to about half.
 
     As in TCP, a call that started before a cut says nothing about the new limit: its outcome is
     not counted in windows, so a burst of simultaneous 429s cuts once.
@@ -74,6 +78,8 @@ class AdaptiveConcurrency:
         hang_factor: a call running this many typical reply times no longer counts in flight;
             None disables it.
         hang_floor: seconds a call must run at least before it can count as hung.
+        max_hung: the most calls let go as hung at once (default 8 x ceiling); beyond it a hung
+            call keeps its slot. It bounds the connections open beyond the limit.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class AdaptiveConcurrency:
         latency_window: int = 8,
         hang_factor: float | None = 10.0,
         hang_floor: float = 1.0,
+        max_hung: int | None = None,
     ) -> None:
         if not 1 <= floor <= ceiling:
             raise ValueError(f"Concurrency needs 1 <= floor <= ceiling; got floor={floor}, ceiling={ceiling}.")
@@ -115,7 +122,9 @@ class AdaptiveConcurrency:
         self.latency_factor, self.latency_smoothing, self.baseline_drift = latency_factor, latency_smoothing, baseline_drift
         self.latency_floor, self.latency_window = latency_floor, latency_window
         self.hang_factor, self.hang_floor = hang_factor, hang_floor
-        self.max_hung = 4 * ceiling  # bounds the requests in flight beyond the limit, hung ones included
+        if max_hung is not None and max_hung < 0:
+            raise ValueError(f"max_hung must be >= 0 (or None); got {max_hung}.")
+        self.max_hung = 8 * ceiling if max_hung is None else max_hung
         self.limit = ceiling
         self.in_flight = 0  # calls holding a slot, hung ones excepted
         self.decreases = 0
@@ -182,6 +191,8 @@ class AdaptiveConcurrency:
             self._running.pop(slot, None)
             if slot.hung:
                 self._hung -= 1
+                if self._waiters:  # room to let go of another hung call: watch again
+                    self._watch_for_hangs()
                 return
         self.in_flight -= 1
         self._wake()
@@ -219,8 +230,8 @@ class AdaptiveConcurrency:
         if self._hang_timer is not None and self._hang_loop is loop:
             return  # one timer per controller, however many callers wait
         threshold = self.hang_threshold()
-        if threshold is None or not self._running:
-            return
+        if threshold is None or not self._running or self._hung >= self.max_hung:
+            return  # at max_hung, the next hung call that ends re-arms the watch (in `release`)
         oldest = next(iter(self._running))
         self._hang_timer, self._hang_loop = loop.call_at(oldest.started + threshold, self._let_go_of_hung_calls), loop
 
