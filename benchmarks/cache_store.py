@@ -1,0 +1,147 @@
+"""The response cache's store: the write-behind sqlite `ResponseCache` against `diskcache`.
+
+Issue #24 asked whether a store made for this job (lmdb or diskcache) would beat sqlite. This
+script measures what a run asks of its cache, on the event loop as `ManagedClient` does it:
+
+* **a fresh run**: for each of N requests, a lookup that misses, then storing the reply;
+  then everything is made durable (flush / close);
+* **a resumed run**: the store is opened again over those N replies, and each is looked up
+  (N hits).
+
+Stores, all in one process and one run, so the ratios compare like with like:
+
+* ``ResponseCache``: orca-math's cache (in-memory key filter, batched commits in a worker thread);
+* ``diskcache``: `diskcache.Cache` (sqlite underneath too), one transaction per `set`, called on
+  the event loop the way a plain synchronous cache would be;
+* ``diskcache batched``: the same, but with the writes of a batch in one `transact()`, flushed
+  every `FLUSH_ROWS` writes, which is what orca-math would have to add on top of it.
+
+CPU is the process's (the worker thread's included), in microseconds per request; wall is the
+elapsed time of the phase. Replies are real `CreateResult` JSON of about 600 bytes.
+
+    python benchmarks/cache_store.py               # 20,000 requests
+    python benchmarks/cache_store.py --requests 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from autogen_core.models import CreateResult, RequestUsage
+
+from orca_math.engine.cache import FLUSH_ROWS, ResponseCache
+
+ANSWER = ("Each box holds 6 apples and there are 7 boxes, so there are 6 * 7 = 42 apples. "
+          "Then 5 apples are eaten, which leaves 42 - 5 = 37 apples.\n") * 4 + "Final answer: 37"
+
+
+def reply(i: int) -> CreateResult:
+    return CreateResult(finish_reason="stop", content=f"{i}: {ANSWER}", cached=False,
+                        usage=RequestUsage(prompt_tokens=173, completion_tokens=120))
+
+
+def key(i: int) -> str:
+    return hashlib.sha256(f"request {i}".encode()).hexdigest()
+
+
+class Clock:
+    """Wall and process CPU seconds since it was made."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+async def response_cache(path: Path, n: int, replies: list[CreateResult]) -> dict[str, tuple[float, float]]:
+    clock = Clock()
+    cache = ResponseCache(path)
+    for i in range(n):
+        k = key(i)
+        assert await cache.get(k) is None
+        cache.add(k, replies[i], model="m")
+    await cache.flush()
+    cache.close()
+    fresh = clock.read()
+    clock = Clock()
+    cache = ResponseCache(path)
+    for i in range(n):
+        assert (await cache.get(key(i))) is not None
+    cache.close()
+    return {"fresh": fresh, "resumed": clock.read()}
+
+
+async def disk_cache(path: Path, n: int, replies: list[CreateResult], *, batched: bool) -> dict[str, tuple[float, float]]:
+    import diskcache
+
+    clock = Clock()
+    cache = diskcache.Cache(str(path))
+    pending = 0
+    transaction = None
+    for i in range(n):
+        k = key(i)
+        assert cache.get(k) is None
+        if batched and transaction is None:
+            transaction = cache.transact()
+            transaction.__enter__()
+        cache.set(k, replies[i].model_dump_json())
+        pending += 1
+        if transaction is not None and pending >= FLUSH_ROWS:
+            transaction.__exit__(None, None, None)
+            transaction, pending = None, 0
+        if i % 256 == 0:
+            await asyncio.sleep(0)  # the event loop runs other calls between these
+    if transaction is not None:
+        transaction.__exit__(None, None, None)
+    cache.close()
+    fresh = clock.read()
+    clock = Clock()
+    cache = diskcache.Cache(str(path))
+    for i in range(n):
+        value = cache.get(key(i))
+        assert value is not None
+        CreateResult.model_validate_json(value)
+    cache.close()
+    return {"fresh": fresh, "resumed": clock.read()}
+
+
+def size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else list(path.rglob("*"))
+    siblings = list(path.parent.glob(path.name + "-*")) if path.is_file() else []
+    return sum(f.stat().st_size for f in files + siblings if f.is_file()) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.requests
+    replies = [reply(i) for i in range(n)]
+    print(f"{n:,} requests, replies of {len(replies[0].model_dump_json())} bytes; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'store':<20} {'fresh: CPU us/req':>18} {'wall s':>7} {'resumed: CPU us/req':>20} {'wall s':>7} {'file MB':>8}")
+    base = Path(tempfile.mkdtemp(prefix="cache-store-"))
+    try:
+        for name, run in (("ResponseCache", lambda p: response_cache(p / "cache.sqlite", n, replies)),
+                          ("diskcache", lambda p: disk_cache(p / "dc", n, replies, batched=False)),
+                          ("diskcache batched", lambda p: disk_cache(p / "dc", n, replies, batched=True))):
+            folder = base / name.replace(" ", "-")
+            folder.mkdir()
+            phases = asyncio.run(run(folder))
+            (fresh_wall, fresh_cpu), (resumed_wall, resumed_cpu) = phases["fresh"], phases["resumed"]
+            store = folder / "cache.sqlite" if name == "ResponseCache" else folder / "dc"
+            print(f"{name:<20} {fresh_cpu / n * 1e6:>18.1f} {fresh_wall:>7.2f} {resumed_cpu / n * 1e6:>20.1f} "
+                  f"{resumed_wall:>7.2f} {size_mb(store):>8.1f}", flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
