@@ -251,6 +251,18 @@ def test_a_stage_written_for_setup_still_runs_with_a_deprecation_warning(tmp_pat
     assert all("LOUDLY: " in str(call["messages"][-1]) for call in client.calls)
 
 
+def test_a_stage_that_overrides_close_still_closes_with_a_deprecation_warning(tmp_path):
+    class ClosesItself(Tagging):
+        async def close(self) -> None:
+            self.events.append("closed by hand")
+            await super().close()
+
+    stage = ClosesItself()
+    with pytest.warns(DeprecationWarning, match=r"overrides close\(\), which is the engine's: override unload\(\)"):
+        run_stages([stage], tmp_path)
+    assert stage.events == ["load", "closed by hand", "unload"] and not stage.loaded
+
+
 def test_the_shipped_stages_use_no_deprecated_hook(tmp_path):
     stages = [Solve(), Verify("program"), GradeStage(mode="llm"), SampleStage(sampling={}), Difficulty(ScriptedChatClient([]), k=1),
               Again(Solve(), 1), Decontaminate(benchmarks=["svamp"], benchmarks_dir=os.environ["ORCA_MATH_BENCHMARKS_DIR"])]
