@@ -317,3 +317,23 @@ def test_cache_key_changes_with_what_the_model_sees():
                 cache_key("m at u", ask(), json_output=None, create_args={"temperature": 0.0}),
                 cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.5}),
                 cache_key("m at u", ask(), json_output=True, create_args={"temperature": 0.0}, sample=1)}) == 6
+
+
+def test_rpm_and_tpm_count_the_replies_of_the_last_minute_only(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("orca_math.engine.client.time.monotonic", lambda: clock[0])
+    client = ManagedClient(ScriptedChatClient(["Final answer: 7"] * 3), retry=FAST)
+
+    async def one():
+        return await client.create(ask())
+
+    tokens = [run(one()).usage for _ in range(2)]
+    per_reply = tokens[0].prompt_tokens + tokens[0].completion_tokens
+    assert (client.stats()["rpm"], client.stats()["tpm"]) == (2, 2 * per_reply)
+    clock[0] += 45.0
+    run(one())
+    assert (client.stats()["rpm"], client.stats()["tpm"]) == (3, 3 * per_reply)
+    clock[0] += 30.0  # the first two are now 75 s old
+    assert (client.stats()["rpm"], client.stats()["tpm"]) == (1, per_reply)
+    clock[0] += 60.0
+    assert (client.stats()["rpm"], client.stats()["tpm"]) == (0, 0)

@@ -122,6 +122,7 @@ class ManagedClient(WrappingChatClient):
         self._stall = StallWatch(self.retry, self.where)  # stops the calls when none has succeeded for too long
         self._counts = dict.fromkeys(("calls", "requests", "retries", "rate_limited", "errors", "cache_hits"), 0)
         self._window: deque[tuple[float, int]] = deque()  # (time, tokens) of replies in the last minute
+        self._window_tokens = 0  # their sum, kept as they come and go: at 2,000 replies/s the window holds 120,000
 
     async def create(
         self,
@@ -257,6 +258,7 @@ class ManagedClient(WrappingChatClient):
             if self.rate_limits is not None:
                 self.rate_limits.settle(prompt_estimate + completion_estimate, prompt_tokens + completion_tokens)
             self._window.append((time.monotonic(), prompt_tokens + completion_tokens))
+            self._window_tokens += prompt_tokens + completion_tokens
             return result
         except ModelError as exc:
             outcome = "failure" if exc.retryable else "neutral"
@@ -364,9 +366,9 @@ class ManagedClient(WrappingChatClient):
         """A snapshot for progress displays and logs; see docs/scale.md for each field."""
         now = time.monotonic()
         while self._window and now - self._window[0][0] > 60.0:
-            self._window.popleft()
+            self._window_tokens -= self._window.popleft()[1]
         stats: dict[str, Any] = dict(self._counts)
-        stats.update(rpm=len(self._window), tpm=sum(tokens for _, tokens in self._window))
+        stats.update(rpm=len(self._window), tpm=self._window_tokens)
         if self.concurrency is not None:
             stats.update(self.concurrency.stats())
         else:
