@@ -22,7 +22,8 @@ It prints, per scenario, the sustained rate (calls or problems per second until 
 the retries of the last unlucky calls, and a 20 s hang near the end, are a tail that says
 nothing about the pace), the total time, the rate as a share of its fault-free run of the same
 repeat (the CLI's against the CLI's), the median and lowest concurrency limit where known, and
-the peak RSS of the process that did the work (for the CLI, the CLI's own). Scenarios run in
+the peak RSS of the process that did the work (for the CLI, the CLI's own, with its CPU time per
+problem, user and system: on a busy machine the steadier figure). Scenarios run in
 child processes, in a rotating order, `--repeat` times; the summary gives medians. No assertions.
 
     python benchmarks/fault_throughput.py                 # 2000 calls a scenario, 3 repeats
@@ -144,7 +145,8 @@ def through_cli(base_url: str, n: int, tag: str) -> dict:
             raise SystemExit(f"orca-math solve exited {process.returncode}: {stderr[-2000:]}")
         rows = sum(1 for _ in open(out)) if out.exists() else 0
     return {"ok": rows, "seconds": seconds, "sustained": int(0.9 * n) / (ninety or seconds), "median_limit": None,
-            "lowest_limit": "-", "requests": None, "whole_process": rows / seconds, "cli_rss_mb": usage.ru_maxrss / 1024}
+            "lowest_limit": "-", "requests": None, "whole_process": rows / seconds, "cli_rss_mb": usage.ru_maxrss / 1024,
+            "cpu_ms": 1000 * (usage.ru_utime + usage.ru_stime) / n}
 
 
 def run_one(name: str, n: int, seed: int) -> None:
@@ -203,7 +205,8 @@ def main() -> None:
         whole = ""
         if "whole_process" in rows[name][0]:
             whole = (f"  whole process {statistics.median(r['whole_process'] for r in rows[name]):.1f}/s "
-                     f"({statistics.median(r['whole_share'] for r in rows[name]):.2f})")
+                     f"({statistics.median(r['whole_share'] for r in rows[name]):.2f}), "
+                     f"CPU {statistics.median(r['cpu_ms'] for r in rows[name]):.2f} ms a problem")
         print(f"{name:<18} {median['seconds']:>8.1f} s {median['sustained']:>8.1f}/s  {median['share']:.2f} of fault-free  "
               f"{median['peak_rss_mb']:.0f} MB{whole}")
 
