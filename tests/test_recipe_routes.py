@@ -158,3 +158,35 @@ def test_train_shares_learns_preset_flags():
         [theirs] = [action for action in learn._actions if flag in action.option_strings]
         assert (ours.help, ours.default, ours.choices, ours.metavar) == \
                (theirs.help, theirs.default, theirs.choices, theirs.metavar)
+
+
+def test_an_eval_run_reproduces_from_its_folder_without_asking_the_model_again(tmp_path, server, capsys):
+    bench = tmp_path / "mine.jsonl"
+    bench.write_text("".join(json.dumps({"question": f"Bo has {i} pens and buys 2 more. How many pens?",
+                                         "answer": str(i + 2)}) + "\n" for i in range(3)))
+    flags = ["eval", "--model", server.base_url, "--model-name", "fault-model", "--benchmark-file", str(bench),
+             "--grading", "llm", "--no-progress"]
+    before = _chat_calls(server)
+    assert main([*flags, "--out", str(tmp_path / "a")]) in (0, 1)
+    first = capsys.readouterr().out
+    asked = _chat_calls(server) - before
+    assert asked == 6  # 3 answers and 3 verdicts of the LLM grader
+    assert (tmp_path / "a" / "cache.sqlite").is_file()
+
+    before = _chat_calls(server)
+    assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "b")]) in (0, 1)
+    again = capsys.readouterr().out
+    assert _chat_calls(server) == before  # every answer and verdict came from the recorded run's cache
+    assert RUN_LINE.search(again)[2] == RUN_LINE.search(first)[2]
+    assert (tmp_path / "b" / "items.jsonl").read_text() == (tmp_path / "a" / "items.jsonl").read_text()
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "b")]) == 0  # the cache file is where, not what
+
+    # --no-cache (cache: false) asks the model again; a changed field is not answered from the cache.
+    assert main([*flags, "--out", str(tmp_path / "c"), "--no-cache"]) in (0, 1)
+    assert _chat_calls(server) == before + asked and not (tmp_path / "c" / "cache.sqlite").exists()
+    before = _chat_calls(server)
+    assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "d"), "--set",
+                 "model.temperature=0.5"]) in (0, 1)
+    # New answers at the new temperature; the server's replies are the same text, so the grader's prompts are
+    # unchanged and its verdicts still come from the cache.
+    assert _chat_calls(server) - before == 3

@@ -44,7 +44,9 @@ def add_parser(subparsers) -> None:
     add_recipe_flags(parser, BenchmarkSection, only=("benchmarks_dir",))
     add_recipe_flags(parser, EvalRecipe, only=("concurrency",))
     add_recipe_flags(parser, EvalModelSection, only=("temperature", "max_tokens"))
-    parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of resuming it")
+    add_recipe_flags(parser, EvalRecipe, only=("cache", "cache_file"))
+    parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of "
+                        "resuming it (replies in the response cache are reused; add --no-cache to ask the model again)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     from orca_math.cli.batch_options import add_batch_options
     from orca_math.cli.common import add_timeout_option
@@ -68,6 +70,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from orca_math.data.benchmarks import BenchmarkError
     from orca_math.errors import OrcaMathError
     from orca_math.evaluate.harness import evaluate_sync
+    from orca_math.recipes.common import cache_setting
 
     check_output_folder(args.out, LAYOUTS["eval"], overwrite=args.overwrite)
     runs_before = _run_dirs(args.out)
@@ -85,6 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
             out=args.out, path=args.benchmarks_dir, concurrency=args.concurrency, sampling=sampling or None,
             fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate, timeout=args.timeout,
             executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out),
+            cache=cache_setting(not args.no_cache, args.cache_file),
         )
     except (BenchmarkError, ValueError) as exc:
         _remove_empty_runs(args.out, runs_before, existed)

@@ -49,7 +49,7 @@ LAYOUTS: dict[str, Layout] = {
                "recipe.yaml", "estimate.json"),
         folders=("dataset", "runs", "pilot"), markers=("runs", "summary.json", "estimate.json"),
     ),
-    "eval": Layout(files=("items.jsonl", "summary.json", "table.md", "recipe.yaml"), folders=("runs",), markers=("runs", "items.jsonl")),
+    "eval": Layout(files=("items.jsonl", "summary.json", "table.md", "recipe.yaml", "cache.sqlite"), folders=("runs",), markers=("runs", "items.jsonl")),
     "sample": Layout(files=("attempts.jsonl", "failures.jsonl", "summary.json"), folders=("runs",),
                      markers=("runs", "attempts.jsonl")),
     "preferences": Layout(files=("stats.json",), folders=("labels", "dpo", "kto", "sft"), markers=("stats.json", "labels")),

@@ -125,7 +125,7 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
     from orca_math.cli.arguments import ArgumentsError
     from orca_math.cli.messages import UserError
     from orca_math.recipes.flags import default_recipe_error, recipe_argv
-    from orca_math.recipes.record import changed_templates
+    from orca_math.recipes.record import changed_templates, reuse_recorded_cache
 
     out = args.out or recipe.out
     if not out:
@@ -135,12 +135,8 @@ def _run_one(recipe, source: Path, args: argparse.Namespace) -> int:
         if changed:
             print(f"note: {source} was recorded with other versions of {', '.join(changed)}; those calls are made "
                   "again, not taken from the cache.", file=sys.stderr)
-        cache = source.parent / "cache.sqlite"
-        engine = getattr(recipe, "engine", None)
-        if engine is not None and engine.cache and not engine.cache_file and cache.is_file() and \
-                Path(out).resolve() != source.parent.resolve():
-            # Reproducing a recorded run: its replies are reused where the model and prompts are unchanged.
-            recipe = recipe.model_copy(update={"engine": engine.model_copy(update={"cache_file": str(cache)})})
+        # Reproducing a recorded run: its replies are reused where the model and prompts are unchanged.
+        recipe = reuse_recorded_cache(recipe, source.parent, out)
     recipe = _estimate_fields(recipe, source, args)
     argv = recipe_argv(recipe) + ["--out", str(out)]
     argv += [flag for dest, flag in _PASSED if getattr(args, dest)]

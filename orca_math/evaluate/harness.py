@@ -88,6 +88,7 @@ async def evaluate(
     model_options: dict[str, Any] | None = None,
     answer_policy: AnswerPolicy | None = None,
     grader: str | None = None,
+    cache: bool | str | Path = False,
 ) -> EvaluationResult:
     """Evaluate a student model's pass@1 on benchmarks.
 
@@ -116,6 +117,9 @@ async def evaluate(
         answer_policy: the `AnswerPolicy` (tolerances, rounding, rule-set version) of the deterministic
             verdicts; default `AnswerPolicy()`. It is part of the run key.
         grader: deprecated name of `grading`.
+        cache: a response cache for the student's and the grader's calls: True keeps it at
+            `out/cache.sqlite`, a path puts it elsewhere (another run's cache: its unchanged calls are
+            answered from it), False (the default) keeps none, so `fresh=True` asks the model again.
 
     Raises:
         BenchmarkError: an unknown benchmark, or its data can't be loaded.
@@ -136,9 +140,10 @@ async def evaluate(
         "benchmarks": names, "limit": limit,
         "items": content_fingerprint([item["benchmark"], item["id"], item["question"], item["gold"]] for item in items)})
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="orca-math-eval-"))
-    # No response cache by default: checkpoints already keep every answer, and --fresh means ask again.
+    # No response cache by default: checkpoints already keep every answer, and fresh=True means ask again.
+    # `orca-math eval` keeps one, so a recorded run reproduces in another folder without asking again.
     config = engine or EngineConfig.of(concurrency=concurrency, progress=progress, managed=managed, timeout=timeout,
-                                       cache=False)
+                                       cache=Path(cache) if isinstance(cache, str) else cache)
     started = time.perf_counter()
     finished = await run_job(job, lambda: items, out=out, model=model, engine=config, fresh=fresh, executor=executor,
                              calls=calls, model_options=model_options)

@@ -6,6 +6,7 @@ means what a command line that leaves the flag out means.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -20,6 +21,25 @@ def timeout_option() -> Any:
     return option(None, "give up on one attempt of a model request after SECONDS and retry it (default 300); a server "
                   "that never answers then fails within about SECONDS x 8 attempts", flag="--timeout",
                   metavar="SECONDS", gt=0)
+
+
+def cache_option() -> Any:
+    """The `--no-cache` field (the response cache is on unless it is given)."""
+    return option(True, "the response cache in the output folder, which keeps a rerun from paying twice for a prompt",
+                  flag="--no-cache", invert=True)
+
+
+def cache_file_option() -> Any:
+    """The `--cache-file` field: where the response cache lives, when not in the output folder."""
+    return option(None, "keep the response cache in this file instead of OUT/cache.sqlite (share one between runs; "
+                  "does not change the run key)", flag="--cache-file", metavar="PATH")
+
+
+def cache_setting(cache: bool, cache_file: str | None) -> bool | Path:
+    """`EngineConfig.cache` from the two fields: False, the file's path, or True (OUT/cache.sqlite)."""
+    if not cache:
+        return False
+    return Path(cache_file).expanduser() if cache_file else True
 
 
 class SeedSection(Section):
@@ -55,10 +75,8 @@ class EngineSection(Section):
 
     concurrency: int = option(16, "requests in flight at once (the adaptive limit's ceiling); does not change the "
                               "run key", flag="--concurrency", ge=1)
-    cache: bool = option(True, "the response cache in the output folder, which keeps a rerun from paying twice for "
-                         "a prompt", flag="--no-cache", invert=True)
-    cache_file: str | None = option(None, "keep the response cache in this file instead of OUT/cache.sqlite (share one "
-                                    "between runs; does not change the run key)", flag="--cache-file", metavar="PATH")
+    cache: bool = cache_option()
+    cache_file: str | None = cache_file_option()
     timeout: float | None = timeout_option()
     rpm: float | None = option(None, "cap requests per minute (default: none; 429s still back off)", flag="--rpm",
                                gt=0)
@@ -175,4 +193,4 @@ class Recorded(Section):
     run_key: str | None = Field(None, description="the run key of the run (generate and eval)")
 
 
-__all__ = ["timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]
+__all__ = ["cache_file_option", "cache_option", "cache_setting", "timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]

@@ -19,6 +19,7 @@ from orca_math.recipes.common import (
     ModelSection,
     Recorded,
     SeedSection,
+    cache_setting,
 )
 from orca_math.recipes.fields import Section, option
 
@@ -196,10 +197,8 @@ class GenerateRecipe(Section):
         from orca_math.engine.config import EngineConfig
 
         stages = self.stage_list()  # first: a typo in a curation policy must not wait for a model to load
-        cache: bool | Path = self.engine.cache
-        if cache and self.engine.cache_file:
-            cache = Path(self.engine.cache_file).expanduser()
-        engine = EngineConfig.of(concurrency=self.engine.concurrency, cache=cache,
+        engine = EngineConfig.of(concurrency=self.engine.concurrency,
+                                 cache=cache_setting(self.engine.cache, self.engine.cache_file),
                                  budget_usd=self.cost.budget_usd, prices=dict(self.cost.prices),
                                  requests_per_minute=self.engine.rpm, tokens_per_minute=self.engine.tpm,
                                  timeout=self.engine.timeout, progress=progress)

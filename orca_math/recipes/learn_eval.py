@@ -10,7 +10,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from orca_math.recipes.common import BatchSection, ExecutorSection, Recorded, SeedSection, timeout_option
+from orca_math.recipes.common import (
+    BatchSection,
+    ExecutorSection,
+    Recorded,
+    SeedSection,
+    cache_file_option,
+    cache_option,
+    timeout_option,
+)
 from orca_math.recipes.fields import Section, option
 
 GradeMode = Literal["exact", "llm", "hybrid"]
@@ -228,6 +236,8 @@ class EvalRecipe(Section):
     concurrency: int = option(8, "items in flight at once; does not change the run key", flag="--concurrency",
                               metavar="N", ge=1)
     timeout: float | None = timeout_option()
+    cache: bool = cache_option()
+    cache_file: str | None = cache_file_option()
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
     batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")

@@ -17,7 +17,10 @@ from orca_math.recipes.fields import RecipeError
 RECIPE_FILE = "recipe.yaml"
 
 #: Fields that name where a run and its cache live, not what it computes: `diff` leaves them out.
-PLACE_FIELDS = frozenset({"out", "engine.cache_file"})
+PLACE_FIELDS = frozenset({"out", "engine.cache_file", "cache_file"})
+
+#: The response cache's file name in an output folder (`orca_math.engine.config`'s `cache=True`).
+CACHE_FILE = "cache.sqlite"
 
 
 def template_hashes() -> dict[str, str]:
@@ -55,6 +58,29 @@ def changed_templates(recipe: BaseModel) -> list[str]:
         return []
     now = template_hashes()
     return sorted(name for name, value in section.templates.items() if now.get(name) != value)
+
+
+def _cache_owner(recipe: BaseModel) -> BaseModel | None:
+    """The part of a recipe holding its `cache` and `cache_file` fields (generate: `engine`), or None."""
+    for owner in (getattr(recipe, "engine", None), recipe):
+        if owner is not None and "cache_file" in type(owner).model_fields:
+            return owner
+    return None
+
+
+def reuse_recorded_cache(recipe: BaseModel, folder: str | Path, out: str | Path) -> BaseModel:
+    """`recipe` reading the response cache of the run recorded in `folder`, when it runs in another folder `out`.
+
+    Reproducing a recorded run (`orca-math run RUN/recipe.yaml --out NEW`) then answers every call whose
+    model and prompt are unchanged from RUN's cache instead of paying for it again. A recipe with the
+    cache off, with its own cache file, or recorded without a cache is returned as it is.
+    """
+    owner, cache = _cache_owner(recipe), Path(folder) / CACHE_FILE
+    if owner is None or not owner.cache or owner.cache_file or not cache.is_file() or \
+            Path(out).resolve() == Path(folder).resolve():
+        return recipe
+    moved = owner.model_copy(update={"cache_file": str(cache)})
+    return recipe.model_copy(update={"engine": moved}) if owner is not recipe else moved
 
 
 def recipe_file(path: str | Path) -> Path:
@@ -104,5 +130,5 @@ def diff_recipes(a: BaseModel, b: BaseModel) -> list[tuple[str, Any, Any]]:
             if key not in PLACE_FIELDS and left.get(key) != right.get(key)]
 
 
-__all__ = ["RECIPE_FILE", "changed_templates", "diff_recipes", "recipe_file", "recorded", "template_hashes",
+__all__ = ["CACHE_FILE", "RECIPE_FILE", "changed_templates", "diff_recipes", "recipe_file", "recorded", "reuse_recorded_cache", "template_hashes",
            "write_run_recipe"]
