@@ -190,3 +190,34 @@ def test_an_eval_run_reproduces_from_its_folder_without_asking_the_model_again(t
     # New answers at the new temperature; the server's replies are the same text, so the grader's prompts are
     # unchanged and its verdicts still come from the cache.
     assert _chat_calls(server) - before == 3
+
+
+@pytest.mark.slow
+def test_a_learn_run_reproduces_from_its_folder_with_the_graders_verdicts_from_its_cache(tmp_path, server, capsys):
+    # The checkpoints are trained again (a new checkpoint is a new model), with the same seeds, so their
+    # samples are the same and the LLM grader's verdicts on them come from the recorded run's cache.
+    from tests._learn_helpers import save_tiny_mistral
+
+    base = save_tiny_mistral(tmp_path / "base")
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?",
+                                            "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"}) + "\n" for i in range(1, 5)))
+    argv = ["learn", "--model", str(base), "--data", str(problems), "--out", str(tmp_path / "a"), "--iterations", "2",
+            "--preset", "tiny", "--set", "max_steps=1", "--k", "2", "--max-tokens", "3", "--no-eval", "--no-progress",
+            "--grading", "llm", "--grader-model", server.base_url]
+    before = _chat_calls(server)
+    assert main(argv) == 0
+    graded = _chat_calls(server) - before
+    assert graded == 8 and (tmp_path / "a" / "cache.sqlite").is_file()  # 4 problems x 2 samples, one verdict each
+    capsys.readouterr()
+
+    before = _chat_calls(server)
+    assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "b")]) == 0
+    assert _chat_calls(server) == before  # every verdict came from the recorded run's cache
+    labels = "iteration-2/labels/labelled.jsonl"
+    assert (tmp_path / "b" / labels).read_text() == (tmp_path / "a" / labels).read_text()
+    assert (tmp_path / "b" / "iteration-2" / "model" / "model.safetensors").is_file()
+
+    # Without the cache (a recipe's cache: false) the grader is asked again.
+    assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "c"), "--set", "cache=false"]) == 0
+    assert _chat_calls(server) - before == graded and not (tmp_path / "c" / "cache.sqlite").exists()

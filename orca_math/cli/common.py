@@ -74,7 +74,7 @@ def engine_from_args(args: argparse.Namespace, **overrides: Any):
     from orca_math.engine.config import EngineConfig
 
     values: dict[str, Any] = {
-        "concurrency": getattr(args, "concurrency", 16),
+        "concurrency": getattr(args, "concurrency", None) or 16,  # learn's --concurrency defaults to None (its own)
         "cache": _cache_from_args(args),
         "progress": not getattr(args, "no_progress", False),
         "budget_usd": getattr(args, "budget_usd", None),
@@ -128,11 +128,12 @@ def client_from_args(args: argparse.Namespace):
 _OPENED: list[Any] = []
 
 
-def managed_client_from_spec(spec: str, args: argparse.Namespace):
-    """The engine's managed client over `load_model(spec)`, with the options of `args`; closed by `close_clients`."""
+def managed_client_from_spec(spec: str, args: argparse.Namespace, *, cache: Any = None):
+    """The engine's managed client over `load_model(spec)`, with the options of `args` and the `ResponseCache`
+    `cache` (None: none); closed by `close_clients`."""
     from orca_math.engine.config import build_client
 
-    client = build_client(spec, engine_from_args(args, cache=False))
+    client = build_client(spec, engine_from_args(args, cache=False), cache=cache)
     _OPENED.append(client)
     return client
 

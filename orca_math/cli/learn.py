@@ -45,7 +45,12 @@ def _add_learn(subparsers) -> None:
     )
     # learn's settings are written once, as the LearnRecipe's fields (orca_math.recipes.learn_eval).
     from orca_math.cli.recipe_flags import add_recipe_flags
-    from orca_math.recipes.learn_eval import LearnEvaluationSection, SamplingSection, TrainingSection
+    from orca_math.recipes.learn_eval import (
+        LearnEvaluationSection,
+        LearnRecipe,
+        SamplingSection,
+        TrainingSection,
+    )
 
     add_recipe_flags(parser, TrainingSection, only=("model",))
     add_data_options(parser)
@@ -59,6 +64,7 @@ def _add_learn(subparsers) -> None:
                      only=("holdout", "benchmarks", "enabled"))
     add_recipe_flags(parser, LearnEvaluationSection, only=("limit", "benchmarks_dir"))
     add_recipe_flags(parser, SamplingSection, only=("sampler", "concurrency"))
+    add_recipe_flags(parser, LearnRecipe, only=("cache", "cache_file"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_overwrite(parser)
     add_executor_options(parser)
@@ -78,11 +84,12 @@ def run_learn(args: argparse.Namespace) -> int:
         evaluation = None
     sampler = CheckpointSampler(args)
     concurrency = args.concurrency or (BATCHED_CONCURRENCY if sampler.batched else 8)
+    cache = _grader_cache(args)
     try:
         learner = IterativeLearner(
             args.model, _data_source(args), out=args.out, preset=preset_from_args(args.preset, args.overrides),
             preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
-            grading=grading_from_args(args), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
+            grading=grading_from_args(args, cache=cache), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
             top_p=args.top_p, max_tokens=args.max_tokens, concurrency=concurrency,
             benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
             sampling_policy=args.curate,
@@ -90,6 +97,9 @@ def run_learn(args: argparse.Namespace) -> int:
         results = learner.run_sync()
     except ValueError as exc:
         raise user_error(exc) from None
+    finally:
+        if cache is not None:
+            cache.close()  # every verdict written, so a rerun or a reproduction finds it
     print(iterations_table(results))
     print(f"\n{Path(args.out) / 'iterations.md'}; per-step files in {Path(args.out)}/iteration-*/")
     failed = sum((r.details.get(step) or {}).get("failed", 0) for r in results for step in ("samples", "labels"))
@@ -126,6 +136,17 @@ class CheckpointSampler:
         if chosen.startswith(("hf:", "vllm:")):
             return load_model_for(chosen, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
         return load_model_for(chosen, args)  # served: the server applies the checkpoint's own chat template
+
+
+def _grader_cache(args: argparse.Namespace) -> Any:
+    """The response cache of the Grader's calls (OUT/cache.sqlite, --cache-file), or None: with exact grading,
+    or --no-cache. The student's checkpoints are new models in every run, so only the Grader's calls recur."""
+    from orca_math.cli.learn_options import grading_mode_from_args
+    from orca_math.recipes.common import response_cache
+
+    if grading_mode_from_args(args, "exact") == "exact":
+        return None
+    return response_cache(args.out, not args.no_cache, args.cache_file)
 
 
 def _data_source(args: argparse.Namespace) -> Any:

@@ -70,8 +70,9 @@ def grading_mode_from_args(args: argparse.Namespace, default: str) -> str:
     return args.grading or args.old_grader or default
 
 
-def grading_from_args(args: argparse.Namespace):
-    """The `GradingPolicy` that `--grading` (or the old `--grader`, with a note) and `--grader-model` describe."""
+def grading_from_args(args: argparse.Namespace, *, cache: Any = None):
+    """The `GradingPolicy` that `--grading` (or the old `--grader`, with a note) and `--grader-model` describe;
+    the Grader's replies are kept in the `ResponseCache` `cache` when one is given."""
     from orca_math.grading import GradingPolicy
 
     mode = grading_mode_from_args(args, "exact")
@@ -82,7 +83,7 @@ def grading_from_args(args: argparse.Namespace):
     from orca_math.cli.common import managed_client_from_spec
 
     # Managed: the Grader's calls get retries and the per-attempt --timeout like every other model call.
-    return GradingPolicy(managed_client_from_spec(args.grader_model, args), mode=mode)
+    return GradingPolicy(managed_client_from_spec(args.grader_model, args, cache=cache), mode=mode)
 
 
 def user_error(exc: BaseException):

@@ -42,6 +42,16 @@ def cache_setting(cache: bool, cache_file: str | None) -> bool | Path:
     return Path(cache_file).expanduser() if cache_file else True
 
 
+def response_cache(out: str | Path, cache: bool, cache_file: str | None) -> Any:
+    """The `ResponseCache` the two fields mean for a run in `out` (OUT/cache.sqlite or the file), or None."""
+    setting = cache_setting(cache, cache_file)
+    if setting is False:
+        return None
+    from orca_math.engine.cache import ResponseCache
+
+    return ResponseCache(Path(out) / "cache.sqlite" if setting is True else setting)
+
+
 class SeedSection(Section):
     """Where the problems come from and how their columns are read."""
 
@@ -193,4 +203,4 @@ class Recorded(Section):
     run_key: str | None = Field(None, description="the run key of the run (generate and eval)")
 
 
-__all__ = ["cache_file_option", "cache_option", "cache_setting", "timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]
+__all__ = ["cache_file_option", "cache_option", "cache_setting", "response_cache", "timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]

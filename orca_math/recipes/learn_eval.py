@@ -17,6 +17,7 @@ from orca_math.recipes.common import (
     SeedSection,
     cache_file_option,
     cache_option,
+    response_cache,
     timeout_option,
 )
 from orca_math.recipes.fields import Section, option
@@ -108,6 +109,8 @@ class LearnRecipe(Section):
     evaluation: LearnEvaluationSection = Field(default_factory=LearnEvaluationSection,
                                                description="evaluation after each iteration")
     executor: ExecutorSection = Field(default_factory=ExecutorSection, description="where items run")
+    cache: bool = cache_option()
+    cache_file: str | None = cache_file_option()
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
 
     def learner_arguments(self, **given: Any) -> dict[str, Any]:
@@ -127,8 +130,15 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
     mode = recipe.grading.mode or "exact"
     if mode != "exact" and not recipe.grading.grader_model:
         raise ConfigError(f"recipe field grading.mode={mode!r} needs grading.grader_model (a strong model spec).")
-    grading: Any = GradingPolicy(mode="exact") if mode == "exact" else GradingPolicy(recipe.grading.grader_model,
-                                                                                      mode=mode)
+    out = given.get("out") or recipe.out
+    grading: Any = GradingPolicy(mode="exact")
+    if mode != "exact":  # a managed client keeping its replies in the run's cache, as `orca-math learn` does
+        from orca_math.engine.config import EngineConfig, build_client
+
+        cache = response_cache(out, recipe.cache, recipe.cache_file) if out is not None else None
+        grader = build_client(recipe.grading.grader_model, EngineConfig.of(timeout=recipe.grading.timeout, cache=False),
+                              cache=cache)
+        grading = GradingPolicy(grader, mode=mode)
     evaluation: Any = None
     if e.enabled:
         evaluation = (e.benchmarks, e.limit) if e.benchmarks else (0.1 if e.holdout is None else e.holdout)
@@ -159,7 +169,7 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
     executor = recipe.executor.build()
     return {
         "base_model": given.get("base_model") or recipe.training.model, "data": data,
-        "out": given.get("out") or recipe.out,
+        "out": out,
         "preset": get_preset(recipe.training.preset, **recipe.training.overrides),
         "preference_method": recipe.training.method, "iterations": recipe.training.iterations,
         "samples_per_problem": s.k, "grading": grading, "sampler_model_factory": sampler, "eval": evaluation,
