@@ -148,7 +148,7 @@ def _option_rows(parser: argparse.ArgumentParser) -> Iterator[str]:
         else:
             flags = f"`{action.metavar or action.dest}`"
         help_text = action.help or ""
-        if "%(" in help_text:
+        if "%" in help_text:  # argparse's own formatting: %(default)s and %% for a percent sign
             help_text = help_text % {**vars(action), "prog": parser.prog}
         notes = []
         if action.choices is not None:
