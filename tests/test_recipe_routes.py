@@ -221,3 +221,16 @@ def test_a_learn_run_reproduces_from_its_folder_with_the_graders_verdicts_from_i
     # Without the cache (a recipe's cache: false) the grader is asked again.
     assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "c"), "--set", "cache=false"]) == 0
     assert _chat_calls(server) - before == graded and not (tmp_path / "c" / "cache.sqlite").exists()
+
+
+def test_a_learn_recipe_keeps_a_vllm_sampler_busy_as_the_learn_command_does(tmp_path):
+    from orca_math.learn.loop import IterativeLearner
+
+    def learner(sampling: dict) -> IterativeLearner:
+        return IterativeLearner(recipe=recipe_from_mapping({
+            "kind": "learn", "data": {"path": "d.jsonl"}, "out": str(tmp_path / "loop"),
+            "training": {"model": "base", "preset": "tiny"}, "sampling": sampling}))
+
+    assert learner({"sampler": "serve"}).concurrency == 256  # vLLM batches: many samples in flight
+    assert learner({"sampler": "hf"}).concurrency == 8
+    assert learner({"sampler": "serve", "concurrency": 3}).concurrency == 3

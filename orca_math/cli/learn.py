@@ -25,9 +25,6 @@ from orca_math.cli.outcome import exit_status
 from orca_math.cli.scale_options import add_executor_options, executor_from_args
 from orca_math.cli.train import add_preset_options, preset_from_args
 
-#: Calls in flight for a vLLM sampler: the engine batches them, so more in flight is more throughput.
-BATCHED_CONCURRENCY = 256
-
 
 def add_parser(subparsers) -> None:
     _add_learn(subparsers)
@@ -83,6 +80,8 @@ def run_learn(args: argparse.Namespace) -> int:
     elif args.no_eval:
         evaluation = None
     sampler = CheckpointSampler(args)
+    from orca_math.recipes.learn_eval import BATCHED_CONCURRENCY
+
     concurrency = args.concurrency or (BATCHED_CONCURRENCY if sampler.batched else 8)
     cache = _grader_cache(args)
     try:

@@ -24,6 +24,10 @@ from orca_math.recipes.fields import Section, option
 
 GradeMode = Literal["exact", "llm", "hybrid"]
 
+#: Samples in flight for a vLLM sampler (`sampling.sampler` vllm or serve, or auto with vLLM and a GPU): the
+#: engine batches them, so more in flight is more throughput. Other samplers default to 8.
+BATCHED_CONCURRENCY = 256
+
 
 class DataSection(SeedSection):
     """The problems with the teacher's solutions that the student learns from; read as seeds are."""
@@ -153,6 +157,8 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
             return load_model(spec, prompt_format=s.prompt_format, max_new_tokens=s.max_tokens)
         return load_model(spec)  # served: the server applies the checkpoint's own chat template
 
+    # As `orca-math learn` decides it: a vLLM sampler batches, so it gets many samples in flight.
+    batched = s.sampler == "serve" or str(default_sampler(recipe.training.model, engine=s.sampler)).startswith("vllm")
     data: Any = given.get("data")
     if data is None:
         d = recipe.data
@@ -174,7 +180,8 @@ def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
         "preference_method": recipe.training.method, "iterations": recipe.training.iterations,
         "samples_per_problem": s.k, "grading": grading, "sampler_model_factory": sampler, "eval": evaluation,
         "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
-        "concurrency": s.concurrency or 8, "benchmarks_dir": e.benchmarks_dir, "executor": executor,
+        "concurrency": s.concurrency or (BATCHED_CONCURRENCY if batched else 8), "benchmarks_dir": e.benchmarks_dir,
+        "executor": executor,
         "sampling_policy": s.policy,
     }
 
@@ -253,4 +260,4 @@ class EvalRecipe(Section):
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
 
 
-__all__ = ["EvalRecipe", "LearnRecipe"]
+__all__ = ["BATCHED_CONCURRENCY", "EvalRecipe", "LearnRecipe"]
