@@ -13,11 +13,15 @@ For each concurrency (16, 64, 256 in flight), the same N problems are solved, in
 Each is timed as a whole process, from spawn to exit, so start-up (imports) and writing outputs
 count, as they do for a user. The script prints problems/s (medians), the ratios against raw, CPU
 ms per problem (user + system, from the child's rusage, beyond the fixed CPU of a one-problem
-run of the same kind, which is printed too) and the child's peak RSS. It also prints
-how long `orca-math --help` and `orca-math solve --help` take, and when the first request of
-`solve` reaches the server after the process is spawned.
+run of the same kind, which is printed too), the child's peak RSS and the load average after each
+row. It also prints how long `orca-math --help` and `orca-math solve --help` take (wall and CPU),
+and when the first request of `solve` reaches the server after the process is spawned.
+
+The whole-process rate includes start-up and the end of the run, so it depends on n: choose n so
+that a run lasts at least about 20 s at 16 in flight (``--min-problems 3200``).
 
     python benchmarks/cli_throughput.py                      # 16, 64, 256 in flight, 3 repeats
+    python benchmarks/cli_throughput.py --concurrency 16 --min-problems 3200   # a 20 s run at 16
     python benchmarks/cli_throughput.py --concurrency 256 --repeats 5 --rounds 32
 """
 
@@ -181,8 +185,10 @@ def raw_argv(base_url: str, payloads: Path, out: Path, concurrency: int) -> list
 def start_up(server: Server, tmp: Path, repeats: int) -> None:
     env = cli_env()
     for argv in (["--help"], ["solve", "--help"]):
-        walls = [run_process([sys.executable, "-m", "orca_math", *argv], env=env)["wall"] for _ in range(repeats)]
-        print(f"orca-math {' '.join(argv):<13} {statistics.median(walls):.2f} s (median of {repeats}; min {min(walls):.2f})")
+        runs = [run_process([sys.executable, "-m", "orca_math", *argv], env=env) for _ in range(repeats)]
+        walls, cpus = [r["wall"] for r in runs], [r["cpu"] for r in runs]
+        print(f"orca-math {' '.join(argv):<13} {statistics.median(walls):.2f} s (median of {repeats}; min {min(walls):.2f}); "
+              f"CPU {statistics.median(cpus):.2f} s")
     seeds = write_seeds(tmp / "one.jsonl", 1)
     delays = []
     for i in range(repeats):
@@ -242,7 +248,7 @@ def compare(args: argparse.Namespace) -> None:
                     cpu = (statistics.median(r["cpu"] for r in runs[kind]) - fixed[kind]) / (n - 1) * 1000
                     rss = statistics.median(r["rss_mb"] for r in runs[kind])
                     cells.append(f"{rate[kind]:>14.1f} {rate[kind] / rate['raw']:>5.2f} {cpu:>6.2f} {rss:>6.0f}")
-                print(f"{concurrency:>9} {n:>6} | " + " | ".join(cells), flush=True)
+                print(f"{concurrency:>9} {n:>6} | " + " | ".join(cells) + f" | load {os.getloadavg()[0]:.1f}", flush=True)
             print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         server.close()
