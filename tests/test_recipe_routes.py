@@ -234,3 +234,156 @@ def test_a_learn_recipe_keeps_a_vllm_sampler_busy_as_the_learn_command_does(tmp_
     assert learner({"sampler": "serve"}).concurrency == 256  # vLLM batches: many samples in flight
     assert learner({"sampler": "hf"}).concurrency == 8
     assert learner({"sampler": "serve", "concurrency": 3}).concurrency == 3
+
+
+def _problems(tmp_path: Path) -> Path:
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?",
+                                        "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"}) + "\n" for i in range(1, 5)))
+    return path
+
+
+def test_learn_builds_its_learner_from_the_recipe_its_flags_mean(tmp_path, server, capsys, monkeypatch):
+    # One route: whatever learn runs is what IterativeLearner(recipe=...) gets from recipe_from_args.
+    from orca_math.learn.loop import IterativeLearner
+
+    seen: list = []
+    original = IterativeLearner.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append((args, kwargs))
+        original(self, *args, **kwargs)
+
+    async def no_loop(self):
+        return []
+
+    monkeypatch.setattr(IterativeLearner, "__init__", spy)
+    monkeypatch.setattr(IterativeLearner, "_run", no_loop)
+    argv = ["learn", "--model", str(tmp_path / "base"), "--data", str(_problems(tmp_path)), "--out",
+            str(tmp_path / "loop"), "--preset", "tiny", "--set", "lora_target_modules=q_proj,v_proj", "--k", "2",
+            "--grader", "llm", "--grader-model", server.base_url, "--sampler", "hf", "--no-progress"]
+    assert main(argv) == 0
+    assert "--grader is now --grading" in capsys.readouterr().err
+    (args, kwargs), *inner = seen
+    assert args == () and set(kwargs) == {"recipe", "progress"} and kwargs["progress"] is False
+    recipe = kwargs["recipe"]
+    assert (recipe.sampling.k, recipe.grading.mode, recipe.training.overrides) == \
+           (2, "llm", {"lora_target_modules": ["q_proj", "v_proj"]})
+    [(_, built)] = inner  # the recipe's learner_arguments, the one mapping
+    assert built["preset"].lora_target_modules == ("q_proj", "v_proj") and built["samples_per_problem"] == 2
+    assert built["grading"].mode == "llm" and built["concurrency"] == 8
+    # The deprecated --grader is recorded as what it meant.
+    [recorded] = load_recipes(tmp_path / "loop" / "recipe.yaml")
+    assert recorded.grading.mode == "llm"
+
+
+def test_a_saved_learn_recipe_with_a_list_preset_field_runs(tmp_path):
+    # `--set lora_target_modules=a,b` was saved as the text "a,b", which the recipe's preset then refused.
+    from orca_math.learn.loop import IterativeLearner
+
+    saved = tmp_path / "r.yaml"
+    assert main(["learn", "--model", "base", "--data", str(_problems(tmp_path)), "--out", str(tmp_path / "loop"),
+                 "--preset", "tiny", "--set", "lora_target_modules=q_proj,v_proj", "--set", "max_steps=3",
+                 "--save-recipe", str(saved)]) == 0
+    [recipe] = load_recipes(saved)
+    learner = IterativeLearner(recipe=recipe)
+    assert (learner.preset.lora_target_modules, learner.preset.max_steps) == (("q_proj", "v_proj"), 3)
+
+
+def test_a_setting_beside_a_learn_recipe_is_refused_not_ignored(tmp_path):
+    from orca_math.learn.loop import IterativeLearner
+
+    recipe = recipe_from_mapping({"kind": "learn", "data": {"path": "d.jsonl"}, "out": str(tmp_path / "loop"),
+                                  "training": {"model": "base", "preset": "tiny"}})
+    with pytest.raises(ConfigError, match=r"takes iterations, temperature from the recipe"):
+        IterativeLearner(recipe=recipe, iterations=5, temperature=0.2)
+    quiet = IterativeLearner(recipe=recipe, progress=False, out=tmp_path / "other")
+    assert quiet.progress is False and quiet.out == tmp_path / "other"
+
+
+def test_a_learner_from_a_recipe_closes_its_grader_and_cache_when_a_run_ends(tmp_path, server, monkeypatch):
+    # The recipe's LLM grader and response cache are the learner's: closed at the end of each run (an error
+    # too), and opened again by the next run.
+    from orca_math.engine.client import ManagedClient
+    from orca_math.learn.loop import IterativeLearner
+
+    closed: list = []
+    original_close = ManagedClient.close
+
+    async def spy_close(self):
+        closed.append(self)
+        await original_close(self)
+
+    monkeypatch.setattr(ManagedClient, "close", spy_close)
+    recipe = recipe_from_mapping({"kind": "learn", "data": {"path": "d.jsonl"}, "out": str(tmp_path / "loop"),
+                                  "training": {"model": "base", "preset": "tiny"},
+                                  "grading": {"mode": "llm", "grader_model": server.base_url}})
+    learner = IterativeLearner(recipe=recipe)
+    calls: list = []
+
+    async def one_grading(self):  # the loop's steps are tested elsewhere; here the grader is called once
+        from autogen_core.models import UserMessage
+
+        client = self.grading.grader_agent.client
+        calls.append(client)
+        await client.create([UserMessage(content="Final Verdict?", source="user")])
+        if len(calls) == 2:
+            raise RuntimeError("stopped")
+        return []
+
+    monkeypatch.setattr(IterativeLearner, "_run", one_grading)
+    before = _chat_calls(server)
+    assert learner.run_sync() == []
+    assert closed == [calls[0]] and calls[0].cache._closed  # the client, and the cache file it wrote to
+    with pytest.raises(RuntimeError, match="stopped"):
+        learner.run_sync()  # a second run opens them again, and closes them though it fails
+    assert calls[1] is not calls[0] and closed == calls and calls[1].cache._closed
+    assert _chat_calls(server) - before == 1  # the second run's same prompt came from the cache file
+
+
+def test_presets_are_named_once_in_their_registry():
+    from orca_math.cli.train import PRESET_CHOICES
+    from orca_math.learn.presets import PRESETS
+
+    assert PRESET_CHOICES == tuple(PRESETS)
+    for command in ("learn", "train"):
+        [preset] = [action for action in _commands()[command]._actions if "--preset" in action.option_strings]
+        assert sorted(preset.choices) == sorted(PRESETS), command
+
+
+def test_eval_evaluates_what_its_flags_recipe_maps_to(tmp_path, server, capsys, monkeypatch):
+    # One route: `orca-math eval` (and `run` with an eval recipe) evaluates EvalRecipe.evaluate_arguments.
+    import orca_math.recipes.learn_eval as learn_eval
+
+    seen: list = []
+    original = learn_eval.evaluate_arguments
+
+    def spy(recipe, **given):
+        arguments = original(recipe, **given)
+        seen.append((recipe, given, arguments))
+        return arguments
+
+    monkeypatch.setattr(learn_eval, "evaluate_arguments", spy)
+    bench = tmp_path / "mine.jsonl"
+    bench.write_text("".join(json.dumps({"question": f"What is {i} + 2?", "answer": str(i + 2)}) + "\n"
+                             for i in range(3)))
+    flags = ["eval", "--model", server.base_url, "--model-name", "fault-model", "--benchmark-file", str(bench),
+             "--name", "mine", "--grader", "exact", "--limit", "2", "--temperature", "0.3", "--no-progress"]
+    assert main([*flags, "--out", str(tmp_path / "a")]) in (0, 1)
+    assert main(["run", str(tmp_path / "a" / "recipe.yaml"), "--out", str(tmp_path / "b"), "--no-progress"]) in (0, 1)
+    assert "--grader is now --grading" in capsys.readouterr().err
+    assert len(seen) == 2
+    for recipe, given, arguments in seen:
+        assert (recipe.grading.mode, recipe.benchmarks.limit, recipe.model.temperature) == ("exact", 2, 0.3)
+        assert given == {"fresh": False, "progress": False, "wait": True}
+        assert (arguments["grading"], arguments["limit"], arguments["sampling"]) == ("exact", 2, {"temperature": 0.3})
+        assert [bench.name for bench in arguments["benchmarks"]] == ["mine"]
+    summaries = [json.loads((tmp_path / out / "summary.json").read_text()) for out in ("a", "b")]
+    assert summaries[0]["benchmarks"]["mine"]["n"] == 2 and summaries[0]["benchmarks"] == summaries[1]["benchmarks"]
+
+
+def test_an_eval_recipe_refuses_more_file_names_than_files():
+    recipe = recipe_from_mapping({"kind": "eval", "model": {"spec": "local"},
+                                  "benchmarks": {"files": ["a.jsonl"], "file_names": ["a", "b"]}})
+    with pytest.raises(ConfigError, match=r"benchmarks.file_names names 2 sets for 1 benchmarks.files"):
+        recipe.evaluate_arguments()

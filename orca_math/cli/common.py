@@ -138,6 +138,12 @@ def managed_client_from_spec(spec: str, args: argparse.Namespace, *, cache: Any 
     return client
 
 
+def close_when_done(client: Any) -> Any:
+    """Have `close_clients` close `client` when the command ends, as the clients `client_from_args` builds."""
+    _OPENED.append(client)
+    return client
+
+
 def close_clients() -> None:
     """Close every client `client_from_args` built, and its HTTP sessions, on the loop it ran on.
 

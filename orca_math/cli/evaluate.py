@@ -60,8 +60,10 @@ def add_parser(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from orca_math.cli.batch_options import batch_calls_from_args
-    from orca_math.cli.common import client_from_args
+    """Resolve the flags into an `EvalRecipe` and evaluate what `EvalRecipe.evaluate_arguments` maps it to: the
+    one route of an evaluation, from flags and from `orca-math run RECIPE` (which parses the recipe's flags)."""
+    from orca_math.cli.batch_options import mode_from_args
+    from orca_math.cli.common import close_when_done
     from orca_math.cli.learn_options import grading_mode_from_args
     from orca_math.cli.messages import UserError, cli_message
     from orca_math.cli.outcome import exit_status
@@ -70,26 +72,28 @@ def run_eval(args: argparse.Namespace) -> int:
     from orca_math.data.benchmarks import BenchmarkError
     from orca_math.errors import OrcaMathError
     from orca_math.evaluate.harness import evaluate_sync
-    from orca_math.recipes.common import cache_setting
+    from orca_math.recipes import recipe_from_args
 
     check_output_folder(args.out, LAYOUTS["eval"], overwrite=args.overwrite)
     runs_before = _run_dirs(args.out)
     existed = Path(args.out).exists()
-    sampling = {k: v for k, v in {"temperature": args.temperature, "max_tokens": args.max_tokens}.items() if v is not None}
-    grading = grading_mode_from_args(args, "hybrid")
+    args.grading = grading_mode_from_args(args, None)  # the old --grader is the recipe's grading.mode too
+    grading = args.grading or "hybrid"
+    # Checked by their flags first, so each refusal names the flag the user typed.
+    mode_from_args(args)  # --no-wait needs --batch
+    executor_from_args(args)  # --ray-address and --workers need --executor ray
     try:
-        benchmarks = _benchmarks(args)  # before loading any model: a typo or a bad file fails at once
+        if len(args.name) > len(args.benchmark_file):
+            raise BenchmarkError(f"{len(args.name)} --name given for {len(args.benchmark_file)} --benchmark-file; "
+                                 "give one name per file, in the same order.")
+        recipe = recipe_from_args("eval", args)
+        # The benchmarks are read (and checked) first: a typo or a bad file fails before any model is loaded.
+        arguments = recipe.evaluate_arguments(fresh=args.fresh, progress=not args.no_progress, wait=not args.no_wait)
         if (grading != "exact" or args.audit_rate > 0) and args.grader_model is None:
             print(GRADER_NOTE, file=sys.stderr)
-        # A plain spec is loaded (and closed) by the harness; options need the shared client builder.
-        model = client_from_args(args) if args.model_name or args.base_url else args.model
-        result = evaluate_sync(
-            model, benchmarks, limit=args.limit, grading=grading, grader_model=args.grader_model,
-            out=args.out, path=args.benchmarks_dir, concurrency=args.concurrency, sampling=sampling or None,
-            fresh=args.fresh, progress=not args.no_progress, audit_rate=args.audit_rate, timeout=args.timeout,
-            executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out),
-            cache=cache_setting(not args.no_cache, args.cache_file),
-        )
+        if not isinstance(arguments["model"], str):  # loaded for --model-name or --base-url: closed when we end
+            close_when_done(arguments["model"])
+        result = evaluate_sync(**arguments)
     except (BenchmarkError, ValueError) as exc:
         _remove_empty_runs(args.out, runs_before, existed)
         raise UserError(cli_message(exc)) from None
@@ -124,21 +128,3 @@ def _remove_empty_runs(out: str, before: set[Path], existed: bool) -> None:
     root = Path(out)
     if not existed and root.is_dir() and not any(path.is_file() and path.name != LOCK_FILE for path in root.rglob("*")):
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _benchmarks(args: argparse.Namespace) -> list:
-    """The built-in names and the --benchmark-file sets, read (and checked) before any model is loaded."""
-    from orca_math.data.benchmarks import BenchmarkError
-    from orca_math.evaluate.sets import benchmark_file, parse_benchmarks
-
-    if len(args.name) > len(args.benchmark_file):
-        raise BenchmarkError(f"{len(args.name)} --name given for {len(args.benchmark_file)} --benchmark-file; "
-                             "give one name per file, in the same order.")
-    if args.benchmarks is not None:
-        names = parse_benchmarks(args.benchmarks)
-    else:  # the default: gsm8k, unless only files were given
-        names = [] if args.benchmark_file else parse_benchmarks("gsm8k")
-    files = [benchmark_file(file, question=args.question_column, answer=args.answer_column,
-                            name=args.name[i] if i < len(args.name) else None)
-             for i, file in enumerate(args.benchmark_file)]
-    return [*names, *files]

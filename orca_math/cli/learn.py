@@ -16,9 +16,8 @@ from orca_math.cli.learn_options import (
     add_grading_options,
     add_overwrite,
     add_sampling_options,
+    check_grading_flags,
     check_out,
-    grading_from_args,
-    problems_from_args,
     user_error,
 )
 from orca_math.cli.outcome import exit_status
@@ -69,36 +68,25 @@ def _add_learn(subparsers) -> None:
 
 
 def run_learn(args: argparse.Namespace) -> int:
+    """Resolve the flags into a `LearnRecipe` and run `IterativeLearner(recipe=...)`: the one route of the loop,
+    from flags, from `orca-math run RECIPE` (which parses the recipe's flags) and from Python alike."""
     from orca_math.learn.loop import IterativeLearner, iterations_table
+    from orca_math.recipes import recipe_from_args
 
     check_out(args, "learn", inputs=[args.data, args.model])
+    # Checked by their flags first, so each refusal names the flag the user typed.
     if args.eval_limit is not None and not args.eval_benchmarks:
         raise user_error(ValueError("--eval-limit needs --eval-benchmarks."))
-    evaluation: Any = 0.1 if args.holdout is None else args.holdout
-    if args.eval_benchmarks:
-        evaluation = (args.eval_benchmarks, args.eval_limit)
-    elif args.no_eval:
-        evaluation = None
-    sampler = CheckpointSampler(args)
-    from orca_math.recipes.learn_eval import BATCHED_CONCURRENCY
-
-    concurrency = args.concurrency or (BATCHED_CONCURRENCY if sampler.batched else 8)
-    cache = _grader_cache(args)
+    args.grading = check_grading_flags(args)  # the old --grader is the recipe's grading.mode too
+    executor_from_args(args)  # --ray-address and --workers need --executor ray
     try:
-        learner = IterativeLearner(
-            args.model, _data_source(args), out=args.out, preset=preset_from_args(args.preset, args.overrides),
-            preference_method=args.method, iterations=args.iterations, samples_per_problem=args.k,
-            grading=grading_from_args(args, cache=cache), sampler_model_factory=sampler, eval=evaluation, temperature=args.temperature,
-            top_p=args.top_p, max_tokens=args.max_tokens, concurrency=concurrency,
-            benchmarks_dir=args.benchmarks_dir, progress=not args.no_progress, executor=executor_from_args(args),
-            sampling_policy=args.curate,
-        )
+        preset_from_args(args.preset, args.overrides)  # a bad --set names its flag
+        recipe = recipe_from_args("learn", args)
+        learner = IterativeLearner(recipe=recipe, progress=not args.no_progress)
+        learner.sampler_model_factory.announce = _announce_sampler(args.sampler)
         results = learner.run_sync()
     except ValueError as exc:
         raise user_error(exc) from None
-    finally:
-        if cache is not None:
-            cache.close()  # every verdict written, so a rerun or a reproduction finds it
     print(iterations_table(results))
     print(f"\n{Path(args.out) / 'iterations.md'}; per-step files in {Path(args.out)}/iteration-*/")
     failed = sum((r.details.get(step) or {}).get("failed", 0) for r in results for step in ("samples", "labels"))
@@ -106,57 +94,27 @@ def run_learn(args: argparse.Namespace) -> int:
     return exit_status(failed, "samples or labels", where, retried=False)  # a finished step is not redone
 
 
-class CheckpointSampler:
-    """The loop's `sampler_model_factory`: what `--sampler`, `--prompt-format` and `--max-tokens` make of a checkpoint.
+def _announce_sampler(flag: str):
+    def announce(checkpoint: Path, engine: str) -> None:
+        print(f"sampling and evaluating {checkpoint} with {engine} (--sampler {flag})")
 
-    Called with a checkpoint folder, it returns the sampler: a spec the loop loads in the Orca
-    format, or a client built in `--prompt-format chat` (on ``--executor ray``, a stand-in for a
-    checkpoint only the workers load). `batched` says whether the sampler is a vLLM one.
-    """
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.batched = self.spec(Path(args.model)).startswith("vllm")
-
-    def spec(self, checkpoint: Path) -> str:
-        from orca_math.learn.loop import default_sampler
-
-        if self.args.sampler == "serve":
-            return f"vllm-serve:{checkpoint}"
-        return str(default_sampler(checkpoint, engine=self.args.sampler))
-
-    def __call__(self, checkpoint: Path) -> Any:
-        from orca_math.cli.scale_options import load_model_for
-
-        args, chosen = self.args, self.spec(checkpoint)
-        print(f"sampling and evaluating {checkpoint} with {chosen.split(':', 1)[0]} (--sampler {args.sampler})")
-        if args.prompt_format in (None, "orca"):  # None: the flag's default, orca
-            return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
-        if chosen.startswith(("hf:", "vllm:")):
-            return load_model_for(chosen, args, prompt_format=args.prompt_format, max_new_tokens=args.max_tokens)
-        return load_model_for(chosen, args)  # served: the server applies the checkpoint's own chat template
+    return announce
 
 
-def _grader_cache(args: argparse.Namespace) -> Any:
-    """The response cache of the Grader's calls (OUT/cache.sqlite, --cache-file), or None: with exact grading,
-    or --no-cache. The student's checkpoints are new models in every run, so only the Grader's calls recur."""
-    from orca_math.cli.learn_options import grading_mode_from_args
-    from orca_math.recipes.common import response_cache
+def checkpoint_sampler(args: argparse.Namespace) -> Any:
+    """The `CheckpointSampler` (`orca_math.learn.samplers`) of parsed `learn` flags (`--model`, `--sampler`,
+    `--prompt-format`, `--max-tokens`, the executor flags), printing which engine samples each checkpoint;
+    `run_learn` gets the same one from the recipe the flags mean."""
+    from orca_math.learn.samplers import CheckpointSampler as Sampler
 
-    if grading_mode_from_args(args, "exact") == "exact":
-        return None
-    return response_cache(args.out, not args.no_cache, args.cache_file)
-
-
-def _data_source(args: argparse.Namespace) -> Any:
-    plain = args.limit is None and not _seed_options_changed(args)
-    return args.data if plain else problems_from_args(args)
+    sampler = Sampler(args.model, engine=args.sampler, prompt_format=args.prompt_format, max_tokens=args.max_tokens,
+                      executor=executor_from_args(args))
+    sampler.announce = _announce_sampler(args.sampler)
+    return sampler
 
 
-def _seed_options_changed(args: argparse.Namespace) -> bool:
-    from orca_math.cli.common import seed_options_from_args
-
-    return bool(seed_options_from_args(args))
+#: The earlier name of `checkpoint_sampler` (it was a class here).
+CheckpointSampler = checkpoint_sampler
 
 
-__all__ = ["CheckpointSampler", "add_parser", "preset_from_args", "run_learn"]
+__all__ = ["CheckpointSampler", "add_parser", "checkpoint_sampler", "preset_from_args", "run_learn"]

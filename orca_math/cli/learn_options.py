@@ -59,7 +59,7 @@ def problems_from_args(args: argparse.Namespace) -> list[dict[str, str]]:
             for p in read_seeds(args.data, limit=args.limit, require_answers=True, **seed_options_from_args(args))]
 
 
-def grading_mode_from_args(args: argparse.Namespace, default: str) -> str:
+def grading_mode_from_args(args: argparse.Namespace, default: str | None) -> str | None:
     """The grading mode from `--grading`, or from the deprecated `--grader` (with a note), else `default`."""
     import sys
 
@@ -68,6 +68,15 @@ def grading_mode_from_args(args: argparse.Namespace, default: str) -> str:
         if args.grading is not None and args.grading != args.old_grader:
             raise user_error(ValueError(f"--grading {args.grading} and --grader {args.old_grader} disagree; pass --grading only."))
     return args.grading or args.old_grader or default
+
+
+def check_grading_flags(args: argparse.Namespace) -> str | None:
+    """The grading mode `--grading` (or the old `--grader`, with a note) asks for, None when neither is given;
+    llm and hybrid without `--grader-model` are refused, naming the flags."""
+    mode = grading_mode_from_args(args, None)
+    if mode not in (None, "exact") and not args.grader_model:
+        raise user_error(ValueError(f"--grading {mode} needs --grader-model SPEC (a strong model, e.g. openai:gpt-4o)."))
+    return mode
 
 
 def grading_from_args(args: argparse.Namespace, *, cache: Any = None):
@@ -93,5 +102,6 @@ def user_error(exc: BaseException):
     return UserError(cli_message(exc))
 
 
-__all__ = ["add_data_options", "add_grading_options", "add_overwrite", "add_sampling_options", "check_out",
+__all__ = ["add_data_options", "add_grading_options", "add_overwrite", "add_sampling_options", "check_grading_flags",
+           "check_out",
            "grading_from_args", "grading_mode_from_args", "problems_from_args", "user_error"]

@@ -20,7 +20,20 @@ from typing import Any
 from orca_math.cli.learn_options import add_overwrite, check_out, user_error
 from orca_math.errors import ConfigError
 
-PRESET_CHOICES = ("tiny", "mistral-7b")
+
+def __getattr__(name: str) -> Any:
+    # PRESET_CHOICES is read from the preset registry when asked for: importing orca_math.learn (datasets)
+    # at start-up would slow every command.
+    if name == "PRESET_CHOICES":
+        return preset_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def preset_names() -> tuple[str, ...]:
+    """The names `--preset` accepts: the presets of `orca_math.learn.presets.PRESETS`."""
+    from orca_math.learn.presets import PRESETS
+
+    return tuple(PRESETS)
 
 
 def add_parser(subparsers) -> None:
@@ -218,5 +231,7 @@ def _is_saved_dataset(path: Path) -> bool:
     return path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists())
 
 
-__all__ = ["PRESET_CHOICES", "add_parser", "add_preset_options", "preset_flag_values", "preset_flags", "preset_from_args",
-           "run_train"]
+__all__ = [  # noqa: F822 (PRESET_CHOICES comes from the module __getattr__)
+    "PRESET_CHOICES", "add_parser", "add_preset_options", "preset_flag_values", "preset_flags", "preset_from_args",
+    "preset_names", "run_train",
+]

@@ -19,12 +19,12 @@ stopped. `docs/learning.md` lists the folders.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,8 @@ import datasets
 
 from orca_math._sync import run_sync
 from orca_math.answers import extract_final_answer
-from orca_math.engine.folder import RUNS_DIR, content_fingerprint
-from orca_math.errors import ConfigError, RunFolderError, check_positive_int
+from orca_math.engine.folder import content_fingerprint
+from orca_math.errors import ConfigError, check_positive_int
 from orca_math.files import read_json, read_jsonl, write_json, write_jsonl, write_text
 from orca_math.grading import GradingPolicy, grading_policy
 from orca_math.learn.allocation import allocate_samples, check_policy
@@ -42,76 +42,25 @@ from orca_math.learn.formats import sft_dataset
 from orca_math.learn.labelling import describe_grading, label_attempts, read_attempts
 from orca_math.learn.loop_data import (
     EvalSpec,
+    IterationResult,
     check_eval,
     check_trainers,
+    close_resource,
     data_id,
     problems_of,
+    refuse_beside_recipe,
+    refuse_marker_layout,
     split_holdout,
 )
 from orca_math.learn.preferences import PreferenceOptions, build_preferences
 from orca_math.learn.presets import TrainingPreset, get_preset
+from orca_math.learn.samplers import default_sampler
 from orca_math.learn.sampling import check_sampling, checkpoint_options, sample_responses
 from orca_math.learn.steps import run_step, train_checkpoint
 from orca_math.learn.trainers import Trainer, get_trainer
 from orca_math.models import ModelLike, describe_spec
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class IterationResult:
-    """What one iteration produced.
-
-    Attributes:
-        iteration: 1 for SFT, 2, 3, ... for the preference rounds.
-        method: "sft", "kto" or "dpo".
-        model: the checkpoint folder of this iteration's model.
-        benchmarks: accuracy (0-1) per evaluation name ("holdout" or benchmark names).
-        details: counts from the steps (samples, labels, preference stats, evaluation counts).
-    """
-
-    iteration: int
-    method: str
-    model: Path
-    benchmarks: dict[str, float | None] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"iteration": self.iteration, "method": self.method, "model": str(self.model),
-                "benchmarks": self.benchmarks, "details": self.details}
-
-
-def default_sampler(checkpoint: Path, *, max_new_tokens: int = 1024, engine: str = "auto") -> ModelLike:
-    """The spec the loop samples and evaluates a checkpoint with: vLLM where it can run, else transformers.
-
-    Args:
-        checkpoint: the checkpoint folder.
-        max_new_tokens: kept for compatibility (sampling passes max_tokens with each request).
-        engine: "auto" (vLLM when it is installed and a GPU is present, else ``hf:``), "vllm"
-            (also on CPU, with vLLM's CPU build) or "hf".
-
-    Returns:
-        ``"vllm:<checkpoint>"`` or ``"hf:<checkpoint>"``; the engine that builds it closes it when
-        the step ends, so a vLLM engine frees its GPU memory before the next training starts.
-    """
-    if engine not in ("auto", "vllm", "hf"):
-        raise ConfigError(f"sampler engine {engine!r}: use 'auto', 'vllm' or 'hf'.")
-    if engine == "auto":
-        engine = "vllm" if _vllm_usable() else "hf"
-    return f"{engine}:{checkpoint}"
-
-
-def _vllm_usable() -> bool:
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        return False
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except ImportError:  # pragma: no cover - torch comes with the train extra
-        return False
 
 
 class IterativeLearner:
@@ -164,7 +113,12 @@ class IterativeLearner:
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
                  progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None, sampling_policy: str = "uniform") -> None:
         if recipe is not None:  # a `LearnRecipe` supplies every setting; base_model, data and out may override
-            return self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out))  # type: ignore[misc]
+            refuse_beside_recipe(IterativeLearner.__init__, {name: value for name, value in locals().items() if name != "self"})
+            opened: list[Any] = []
+            self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out, progress=progress,  # type: ignore[misc]
+                                                     opened=opened))
+            self._recipe, self._opened = recipe, opened  # the recipe's grader and cache: closed when a run ends
+            return
         if base_model is None or data is None or out is None:
             raise ConfigError("IterativeLearner needs base_model, data and out (or a recipe= that names them).")
         if preference_method not in ("kto", "dpo"):
@@ -195,6 +149,8 @@ class IterativeLearner:
         self.benchmarks_dir = benchmarks_dir
         self.progress = progress
         self.executor = executor
+        self._recipe: Any = None  # a LearnRecipe this learner was made from
+        self._opened: list[Any] | None = None  # what the recipe opened for the run (its grader, its cache)
 
     @property
     def grader(self) -> GradingPolicy:
@@ -206,8 +162,26 @@ class IterativeLearner:
     # ------------------------------------------------------------------ the loop
 
     async def run(self) -> list[IterationResult]:
-        """Run (or continue) every iteration; returns one `IterationResult` per iteration."""
-        _refuse_marker_layout(self.out)
+        """Run (or continue) every iteration; returns one `IterationResult` per iteration.
+
+        A learner made from a recipe closes the LLM grader and the response cache it opened when the run
+        ends, however it ends; running it again opens them again.
+        """
+        if self._recipe is not None and self._opened is None:  # closed by an earlier run: open them again
+            self._opened = []
+            self.grading = self._recipe.grading_policy(self.out, self._opened)
+        try:
+            return await self._run()
+        finally:
+            await self._close_opened()
+
+    async def _close_opened(self) -> None:
+        opened, self._opened = self._opened or [], None
+        for resource in opened:  # in order: the grader writes its buffered replies into the cache before it closes
+            await close_resource(resource)
+
+    async def _run(self) -> list[IterationResult]:
+        refuse_marker_layout(self.out)
         train, holdout = await self._prepare_data()
         results: list[IterationResult] = []
         model = Path(self.base_model)
@@ -240,12 +214,24 @@ class IterativeLearner:
             logger.info("sampling and evaluating %s with %s", model, sampler.split(":", 1)[0] if ":" in sampler else sampler)
         return sampler
 
+    @contextlib.asynccontextmanager
+    async def _checkpoint_model(self, model: Path) -> AsyncIterator[ModelLike]:
+        """The model that samples checkpoint `model` in one step; a client the factory built for the loop (a
+        recipe's `CheckpointSampler`) is closed when the step ends, so a vLLM engine frees its GPU first."""
+        sampler = self._sampler(model)
+        try:
+            yield sampler
+        finally:
+            if not isinstance(sampler, str) and getattr(self.sampler_model_factory, "owns_clients", False):
+                await close_resource(sampler)
+
     async def _preference_steps(self, folder: Path, model: Path, train: list[dict], details: dict) -> tuple[Path, dict]:
         allocation = allocate_samples(train, k=self.samples_per_problem, policy=self.sampling_policy) \
             if self.sampling_policy != "uniform" else None
-        samples = await sample_responses(self._sampler(model), train, k=self.samples_per_problem, out=folder / "samples",
-                                         concurrency=self.concurrency, progress=self.progress, executor=self.executor,
-                                         samples=allocation, **self.sampling)
+        async with self._checkpoint_model(model) as sampler:
+            samples = await sample_responses(sampler, train, k=self.samples_per_problem, out=folder / "samples",
+                                             concurrency=self.concurrency, progress=self.progress, executor=self.executor,
+                                             samples=allocation, **self.sampling)
         details["samples"] = read_json(folder / "samples" / "summary.json").get("counts", {})
         labelled = await label_attempts(samples, grading=self.grading, out=folder / "labels", concurrency=self.concurrency,
                                         progress=self.progress, executor=self.executor)
@@ -311,9 +297,10 @@ class IterativeLearner:
         return result["benchmarks"]
 
     async def _eval_holdout(self, out: Path, model: Path, holdout: list[dict]) -> dict[str, Any]:
-        path = await sample_responses(self._sampler(model), holdout, k=1, temperature=0.0, top_p=1.0, out=out, seed=False,
-                                      max_tokens=self.sampling["max_tokens"], concurrency=self.concurrency,
-                                      progress=self.progress, executor=self.executor)
+        async with self._checkpoint_model(model) as sampler:
+            path = await sample_responses(sampler, holdout, k=1, temperature=0.0, top_p=1.0, out=out, seed=False,
+                                          max_tokens=self.sampling["max_tokens"], concurrency=self.concurrency,
+                                          progress=self.progress, executor=self.executor)
         answers = {row["problem_id"]: row["response"] for row in read_jsonl(path)}
         correct = sum(
             1 for row in holdout if row["id"] in answers
@@ -328,12 +315,12 @@ class IterativeLearner:
 
         names, limit = self.eval  # type: ignore[misc]
         agent = self.grading.grader_agent
-        sampler = self._sampler(model)
-        result = await evaluate(sampler, names, limit=limit, grading=self.grading.mode,
-                                grader_model=agent.client if agent is not None else None, out=out,
-                                path=self.benchmarks_dir, concurrency=self.concurrency, progress=self.progress,
-                                sampling={"temperature": 0.0, "max_tokens": self.sampling["max_tokens"]},
-                                executor=self.executor, model_options=checkpoint_options(sampler, max_tokens=self.sampling["max_tokens"]))
+        async with self._checkpoint_model(model) as sampler:
+            result = await evaluate(sampler, names, limit=limit, grading=self.grading.mode,
+                                    grader_model=agent.client if agent is not None else None, out=out,
+                                    path=self.benchmarks_dir, concurrency=self.concurrency, progress=self.progress,
+                                    sampling={"temperature": 0.0, "max_tokens": self.sampling["max_tokens"]},
+                                    executor=self.executor, model_options=checkpoint_options(sampler, max_tokens=self.sampling["max_tokens"]))
         scores = {name: result.summary.pass_at_1(name) for name in result.summary.scores}
         return {"benchmarks": scores, "summary": str(result.files.get("summary", ""))}
 
@@ -392,15 +379,6 @@ def iterations_table(results: Sequence[IterationResult]) -> str:
         cells = ["-" if r.benchmarks.get(n) is None else f"{100 * r.benchmarks[n]:.1f}%" for n in names]
         lines.append(f"| {r.iteration} | {r.method} | {r.model} | " + " | ".join(cells) + " |")
     return "\n".join(line.replace("|  |", "|") for line in lines)
-
-
-def _refuse_marker_layout(out: Path) -> None:
-    """A loop folder from the release that wrote `<step>.done.json` markers cannot be resumed: say so once."""
-    if out.is_dir() and (any(out.glob("iteration-*/*.done.json")) or (out / "data" / "train.jsonl.done").exists()):
-        raise RunFolderError(f"{out} holds a learning loop written by an older orca-math layout (step marker files); "
-                             "point --out at a new folder to start again.")
-    if (out / RUNS_DIR).is_dir():
-        raise RunFolderError(f"{out} holds another command's run folder, not a learning loop; point --out at a new folder.")
 
 
 __all__ = ["IterationResult", "IterativeLearner", "default_sampler", "iterations_table"]

@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from orca_math.answers import extract_final_answer
-from orca_math.engine.folder import content_fingerprint
-from orca_math.errors import ConfigError
+from orca_math.engine.folder import RUNS_DIR, content_fingerprint
+from orca_math.errors import ConfigError, RunFolderError
 from orca_math.learn.sampling import problem_rows
 from orca_math.learn.trainers import Trainer
 
 EvalFunction = Callable[[Path, int], Any]  # (checkpoint, iteration) -> {name: accuracy}, or an awaitable of it
 EvalSpec = float | tuple[Sequence[str] | str, int | None] | EvalFunction | None
+
+
+@dataclass
+class IterationResult:
+    """What one iteration produced.
+
+    Attributes:
+        iteration: 1 for SFT, 2, 3, ... for the preference rounds.
+        method: "sft", "kto" or "dpo".
+        model: the checkpoint folder of this iteration's model.
+        benchmarks: accuracy (0-1) per evaluation name ("holdout" or benchmark names).
+        details: counts from the steps (samples, labels, preference stats, evaluation counts).
+    """
+
+    iteration: int
+    method: str
+    model: Path
+    benchmarks: dict[str, float | None] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "method": self.method, "model": str(self.model),
+                "benchmarks": self.benchmarks, "details": self.details}
 
 
 def problems_of(data: Any) -> list[dict[str, str]]:
@@ -81,4 +105,38 @@ def data_id(data: Any) -> str:
     return content_fingerprint(list(data))
 
 
-__all__ = ["EvalFunction", "EvalSpec", "check_eval", "check_trainers", "data_id", "problems_of", "split_holdout"]
+#: What `IterativeLearner(recipe=...)` takes beside the recipe: the recipe's own fields given another way
+#: (base_model, data, out), and how the run looks (progress).
+_BESIDE_RECIPE = ("recipe", "base_model", "data", "out", "progress")
+
+
+def refuse_beside_recipe(init: Callable[..., Any], given: Mapping[str, Any]) -> None:
+    """A setting passed beside a recipe would be silently ignored: refuse it in one sentence."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(init).parameters.items()}
+    both = [name for name, value in given.items()
+            if name not in _BESIDE_RECIPE and name in defaults and value is not defaults[name] and value != defaults[name]]
+    if both:
+        raise ConfigError(f"IterativeLearner(recipe=...) takes {', '.join(both)} from the recipe; change the recipe's "
+                          "fields instead of passing them too.")
+
+
+async def close_resource(resource: Any) -> None:
+    """Close a client (async close) or a response cache (sync close)."""
+    closing = resource.close()
+    if hasattr(closing, "__await__"):
+        await closing
+
+
+def refuse_marker_layout(out: Path) -> None:
+    """A loop folder from the release that wrote `<step>.done.json` markers cannot be resumed: say so once."""
+    if out.is_dir() and (any(out.glob("iteration-*/*.done.json")) or (out / "data" / "train.jsonl.done").exists()):
+        raise RunFolderError(f"{out} holds a learning loop written by an older orca-math layout (step marker files); "
+                             "point --out at a new folder to start again.")
+    if (out / RUNS_DIR).is_dir():
+        raise RunFolderError(f"{out} holds another command's run folder, not a learning loop; point --out at a new folder.")
+
+
+__all__ = ["EvalFunction", "EvalSpec", "IterationResult", "check_eval", "check_trainers", "close_resource", "data_id", "problems_of",
+           "refuse_beside_recipe", "refuse_marker_layout", "split_holdout"]

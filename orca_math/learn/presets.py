@@ -143,6 +143,28 @@ def preset_fields() -> list[str]:
     return field_names(TrainingPreset)
 
 
+def preset_value(field: str, raw: str) -> Any:
+    """A ``FIELD=VALUE`` override's text as the field takes it, for `get_preset` to check.
+
+    A list field (``lora_target_modules``) takes comma-separated names, a mapping (``trl_args``) and
+    every other field a YAML/JSON value (``100``, ``true``, ``{"save_steps": 500}``); a text field keeps
+    the text as it is. A field that is not a preset's is returned as the text (get_preset names it).
+    """
+    import typing
+
+    import yaml
+
+    kind = typing.get_type_hints(TrainingPreset).get(field)
+    if kind is str or typing.get_origin(kind) is Literal:
+        return raw
+    if typing.get_origin(kind) is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
 def get_preset(name: str, **overrides: Any) -> TrainingPreset:
     """A named preset ("mistral-7b" or "tiny"), with fields overridden.
 

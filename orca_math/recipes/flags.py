@@ -12,7 +12,6 @@ import argparse
 import json
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from orca_math.recipes.fields import RecipeError, flag_info, validation_error, walk
@@ -90,11 +89,11 @@ def _decode(info: dict[str, Any], value: Any) -> Any:
                 decoded[name.strip()] = tuple(float(part) for part in raw.split(","))
             elif codec == "pairs":
                 decoded[name.strip()] = int(raw)
-            else:  # preset fields keep their YAML reading (100 -> int, true -> bool); the preset checks them
-                try:
-                    decoded[name.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-                except yaml.YAMLError:
-                    decoded[name.strip()] = raw
+            else:  # each preset field as it takes it (100 -> int, a,b -> [a, b]); the preset checks them
+                from orca_math.learn.presets import preset_value
+
+                value = preset_value(name.strip(), raw)
+                decoded[name.strip()] = list(value) if isinstance(value, tuple) else value
         return decoded
     return list(value) if isinstance(value, list) else value
 

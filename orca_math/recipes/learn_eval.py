@@ -17,6 +17,7 @@ from orca_math.recipes.common import (
     SeedSection,
     cache_file_option,
     cache_option,
+    cache_setting,
     response_cache,
     timeout_option,
 )
@@ -121,69 +122,96 @@ class LearnRecipe(Section):
         """The keyword arguments of `IterativeLearner` this recipe means (see `learner_arguments`)."""
         return learner_arguments(self, **given)
 
+    def grading_policy(self, out: Any, opened: list[Any] | None = None) -> Any:
+        """The `GradingPolicy` of the grading section, for a run in `out` (see `recipe_grading`)."""
+        return recipe_grading(self, out, opened)
 
-def learner_arguments(recipe: LearnRecipe, **given: Any) -> dict[str, Any]:
-    """The keyword arguments of `IterativeLearner` a learn recipe means; `given` (not None) override
-    base_model, data and out."""
-    from orca_math.errors import ConfigError
-    from orca_math.grading import GradingPolicy
-    from orca_math.learn.loop import default_sampler
+
+def learner_arguments(recipe: LearnRecipe, *, base_model: Any = None, data: Any = None, out: Any = None,
+                      progress: bool = True, opened: list[Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of `IterativeLearner` a learn recipe means: the one mapping of `orca-math learn`
+    and ``IterativeLearner(recipe=...)``.
+
+    Args:
+        recipe: the learn recipe.
+        base_model, data, out: when not None, used instead of the recipe's.
+        progress: show progress bars (how the run looks, not what it computes).
+        opened: a list that receives what this opens for the run and the caller must close when it
+            ends: the LLM grader's client and its response cache.
+
+    Raises:
+        ConfigError: llm or hybrid grading without a grader model, an evaluation limit without
+            benchmarks, a Ray setting without the ray executor.
+    """
     from orca_math.learn.presets import get_preset
+    from orca_math.learn.samplers import CheckpointSampler
 
     s, e = recipe.sampling, recipe.evaluation
-    mode = recipe.grading.mode or "exact"
-    if mode != "exact" and not recipe.grading.grader_model:
-        raise ConfigError(f"recipe field grading.mode={mode!r} needs grading.grader_model (a strong model spec).")
-    out = given.get("out") or recipe.out
-    grading: Any = GradingPolicy(mode="exact")
-    if mode != "exact":  # a managed client keeping its replies in the run's cache, as `orca-math learn` does
-        from orca_math.engine.config import EngineConfig, build_client
+    if e.limit is not None and not e.benchmarks:
+        from orca_math.errors import ConfigError
 
-        cache = response_cache(out, recipe.cache, recipe.cache_file) if out is not None else None
-        grader = build_client(recipe.grading.grader_model, EngineConfig.of(timeout=recipe.grading.timeout, cache=False),
-                              cache=cache)
-        grading = GradingPolicy(grader, mode=mode)
+        raise ConfigError("recipe field evaluation.limit needs evaluation.benchmarks.")
+    out = out or recipe.out
+    executor = recipe.executor.build()
+    sampler = CheckpointSampler(base_model or recipe.training.model, engine=s.sampler, prompt_format=s.prompt_format,
+                                max_tokens=s.max_tokens, executor=executor)
     evaluation: Any = None
     if e.enabled:
         evaluation = (e.benchmarks, e.limit) if e.benchmarks else (0.1 if e.holdout is None else e.holdout)
-
-    def sampler(checkpoint: Any) -> Any:  # as `orca-math learn`'s CheckpointSampler, without Ray's stand-ins
-        spec = f"vllm-serve:{checkpoint}" if s.sampler == "serve" else str(default_sampler(checkpoint, engine=s.sampler))
-        if s.prompt_format in (None, "orca"):
-            return spec  # the loop loads hf: and vllm: specs in the Orca format they were trained on
-        from orca_math.models import load_model
-
-        if spec.startswith(("hf:", "vllm:")):
-            return load_model(spec, prompt_format=s.prompt_format, max_new_tokens=s.max_tokens)
-        return load_model(spec)  # served: the server applies the checkpoint's own chat template
-
-    # As `orca-math learn` decides it: a vLLM sampler batches, so it gets many samples in flight.
-    batched = s.sampler == "serve" or str(default_sampler(recipe.training.model, engine=s.sampler)).startswith("vllm")
-    data: Any = given.get("data")
-    if data is None:
-        d = recipe.data
-        options = {k: v for k, v in {"question_column": d.question_column, "answer_column": d.answer_column,
-                                     "id_column": d.id_column, "max_seed_chars": d.max_seed_chars}.items() if v}
-        options.update({"split": d.split} if d.split != "train" else {})
-        if d.limit is None and not options:
-            data = d.path
-        else:  # as `orca-math learn` reads --data with its seed options
-            from orca_math.data.seeds import read_seeds
-
-            data = [{"id": p.id, "question": p.question, "answer": p.gold_solution}
-                    for p in read_seeds(d.path, limit=d.limit, require_answers=True, **options)]
-    executor = recipe.executor.build()
     return {
-        "base_model": given.get("base_model") or recipe.training.model, "data": data,
+        "base_model": base_model or recipe.training.model, "data": data if data is not None else _learn_data(recipe),
         "out": out,
         "preset": get_preset(recipe.training.preset, **recipe.training.overrides),
         "preference_method": recipe.training.method, "iterations": recipe.training.iterations,
-        "samples_per_problem": s.k, "grading": grading, "sampler_model_factory": sampler, "eval": evaluation,
-        "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
-        "concurrency": s.concurrency or (BATCHED_CONCURRENCY if batched else 8), "benchmarks_dir": e.benchmarks_dir,
-        "executor": executor,
-        "sampling_policy": s.policy,
+        "samples_per_problem": s.k, "grading": recipe_grading(recipe, out, opened), "sampler_model_factory": sampler,
+        "eval": evaluation, "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+        # A vLLM sampler batches: many samples in flight keep it busy.
+        "concurrency": s.concurrency or (BATCHED_CONCURRENCY if sampler.batched else 8),
+        "benchmarks_dir": e.benchmarks_dir, "progress": progress, "executor": executor, "sampling_policy": s.policy,
     }
+
+
+def recipe_grading(recipe: LearnRecipe, out: Any, opened: list[Any] | None = None) -> Any:
+    """The `GradingPolicy` of a learn recipe's grading section. An LLM grader is a managed client over
+    `grading.grader_model` that keeps its replies in the run's response cache (`cache`, `cache_file`): the
+    student's checkpoints are new models in every run, so only the Grader's calls recur. The client and the
+    cache are appended to `opened`, for the caller to close."""
+    from orca_math.grading import GradingPolicy
+
+    mode = recipe.grading.mode or "exact"
+    if mode == "exact":
+        return GradingPolicy(mode="exact")
+    if not recipe.grading.grader_model:
+        from orca_math.errors import ConfigError
+
+        raise ConfigError(f"recipe field grading.mode={mode!r} needs grading.grader_model (a strong model spec).")
+    from orca_math.engine.config import EngineConfig, build_client
+
+    cache = response_cache(out, recipe.cache, recipe.cache_file) if out is not None else None
+    config = EngineConfig.of(concurrency=recipe.sampling.concurrency or 16, timeout=recipe.grading.timeout, cache=False)
+    try:
+        grader = build_client(recipe.grading.grader_model, config, cache=cache)
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+    if opened is not None:
+        opened += [grader] + ([cache] if cache is not None else [])
+    return GradingPolicy(grader, mode=mode)
+
+
+def _learn_data(recipe: LearnRecipe) -> Any:
+    """The data section as `IterativeLearner` takes it: the path, or the problems read with the seed options."""
+    d = recipe.data
+    options = {k: v for k, v in {"question_column": d.question_column, "answer_column": d.answer_column,
+                                 "id_column": d.id_column, "max_seed_chars": d.max_seed_chars}.items() if v is not None}
+    options.update({"split": d.split} if d.split != "train" else {})
+    if d.limit is None and not options:
+        return d.path
+    from orca_math.data.seeds import read_seeds
+
+    return [{"id": p.id, "question": p.question, "answer": p.gold_solution}
+            for p in read_seeds(d.path, limit=d.limit, require_answers=True, **options)]
 
 
 class EvalModelSection(Section):
@@ -259,5 +287,69 @@ class EvalRecipe(Section):
     batch: BatchSection = Field(default_factory=BatchSection, description="batch mode")
     recorded: Recorded | None = Field(None, description="written by a run into its folder's recipe.yaml; not an input")
 
+    def evaluate_arguments(self, **given: Any) -> dict[str, Any]:
+        """The keyword arguments of `orca_math.evaluate.evaluate` this recipe means (see `evaluate_arguments`)."""
+        return evaluate_arguments(self, **given)
 
-__all__ = ["BATCHED_CONCURRENCY", "EvalRecipe", "LearnRecipe"]
+
+def evaluate_arguments(recipe: EvalRecipe, *, model: Any = None, out: Any = None, fresh: bool = False,
+                       progress: bool = True, wait: bool = True) -> dict[str, Any]:
+    """The keyword arguments of `evaluate` an eval recipe means: the one mapping of `orca-math eval`, of
+    `orca-math run` with an eval recipe, and of ``evaluate(recipe=...)``.
+
+    The benchmarks are read (and checked) here, before any model is loaded.
+
+    Args:
+        recipe: the eval recipe.
+        model: the client of the recipe's model section, loaded by the caller; None: the spec, or with a
+            model name or base URL a client loaded here, which the caller closes (``evaluate(recipe=...)`` does).
+        out: the output folder instead of the recipe's.
+        fresh, progress: how to run: discard an earlier run, show progress bars.
+        wait: with batch mode, wait for the batches (False: submit what can be submitted and stop).
+
+    Raises:
+        BenchmarkError: an unknown benchmark, or a benchmark file that can't be read.
+        ConfigError: more file names than files, batch mode without an output folder, a Ray setting
+            without the ray executor.
+    """
+    from orca_math.errors import ConfigError
+    from orca_math.evaluate.sets import benchmark_file, parse_benchmarks
+
+    b = recipe.benchmarks
+    if len(b.file_names) > len(b.files):
+        raise ConfigError(f"recipe field benchmarks.file_names names {len(b.file_names)} sets for "
+                          f"{len(b.files)} benchmarks.files; give one name per file, in the same order.")
+    if b.names is not None:
+        names = parse_benchmarks(b.names)
+    else:  # the default: gsm8k, unless only files were given
+        names = [] if b.files else parse_benchmarks("gsm8k")
+    files = [benchmark_file(file, question=b.question_column, answer=b.answer_column,
+                            name=b.file_names[i] if i < len(b.file_names) else None) for i, file in enumerate(b.files)]
+    out = out or recipe.out
+    executor = recipe.executor.build()
+    calls = None
+    if recipe.batch.enabled:
+        if out is None:
+            raise ConfigError("batch mode (batch.enabled) needs an output folder for its batch state: set out.")
+        from orca_math.engine.modes import batch_calls
+
+        calls = batch_calls(out, recipe.batch.options(), wait=wait)
+    if model is None:
+        model = recipe.model.spec
+        options = {k: v for k, v in {"model": recipe.model.name, "base_url": recipe.model.base_url}.items() if v}
+        if options:  # a plain spec is loaded (and closed) by the evaluation's engine
+            from orca_math.engine.executors import driver_model
+
+            model = driver_model(recipe.model.spec, executor, **options)
+    sampling = {k: v for k, v in {"temperature": recipe.model.temperature,
+                                  "max_tokens": recipe.model.max_tokens}.items() if v is not None}
+    return {
+        "model": model, "benchmarks": [*names, *files], "limit": b.limit, "grading": recipe.grading.mode or "hybrid",
+        "grader_model": recipe.grading.grader_model, "out": out, "path": b.benchmarks_dir,
+        "concurrency": recipe.concurrency, "sampling": sampling or None, "fresh": fresh, "progress": progress,
+        "audit_rate": recipe.grading.audit_rate, "timeout": recipe.timeout, "executor": executor, "calls": calls,
+        "cache": cache_setting(recipe.cache, recipe.cache_file),
+    }
+
+
+__all__ = ["BATCHED_CONCURRENCY", "EvalRecipe", "LearnRecipe", "evaluate_arguments", "learner_arguments"]

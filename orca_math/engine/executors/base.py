@@ -124,6 +124,24 @@ def remember_spec(client: Any, spec: str, **options: Any) -> Any:
     return client
 
 
+def driver_model(spec: str, executor: Any = None, **options: Any) -> Any:
+    """The client this process holds for ``load_model(spec, **options)``, remembered so workers rebuild it.
+
+    With an executor whose workers load the models (``loads_models_here`` False, as Ray's), a
+    ``vllm:`` or ``hf:`` checkpoint gets a stand-in that names it (`orca_math.models.worker_loaded`)
+    instead of a second engine here holding a GPU no call uses.
+    """
+    from orca_math.models import load_model
+
+    if executor is not None and not executor.loads_models_here:
+        from orca_math.models.worker_loaded import worker_loaded_model
+
+        stand_in = worker_loaded_model(spec)
+        if stand_in is not None:
+            return remember_spec(stand_in, spec, **options)
+    return remember_spec(load_model(spec, **options), spec, **options)
+
+
 def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
     """The (spec, options) `model` can be rebuilt from: a spec itself, or a client `remember_spec` saw."""
     if isinstance(model, str):
@@ -134,4 +152,4 @@ def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
         return None
 
 
-__all__ = ["Executor", "Outcome", "RemoteStage", "StepTask", "remember_spec", "spec_of"]
+__all__ = ["Executor", "Outcome", "RemoteStage", "StepTask", "driver_model", "remember_spec", "spec_of"]
