@@ -387,3 +387,85 @@ def test_an_eval_recipe_refuses_more_file_names_than_files():
                                   "benchmarks": {"files": ["a.jsonl"], "file_names": ["a", "b"]}})
     with pytest.raises(ConfigError, match=r"benchmarks.file_names names 2 sets for 1 benchmarks.files"):
         recipe.evaluate_arguments()
+
+
+def test_evaluate_with_a_recipe_closes_the_client_it_loaded_for_it(tmp_path, server, monkeypatch):
+    import orca_math.engine.executors as executors
+    from orca_math.evaluate import evaluate_sync
+
+    loaded: list = []
+    closed: list = []
+    original = executors.driver_model
+
+    def spy(spec, executor=None, **options):
+        client = original(spec, executor, **options)
+        inner_close = client.close
+
+        async def close():
+            closed.append(client)
+            await inner_close()
+
+        client.close = close
+        loaded.append(client)
+        return client
+
+    monkeypatch.setattr(executors, "driver_model", spy)
+    bench = tmp_path / "mine.jsonl"
+    bench.write_text(json.dumps({"question": "What is 1 + 2?", "answer": "3"}) + "\n")
+    recipe = recipe_from_mapping({"kind": "eval", "out": str(tmp_path / "e"),
+                                  "model": {"spec": server.base_url, "name": "fault-model"},
+                                  "benchmarks": {"files": [str(bench)]}, "grading": {"mode": "exact"}})
+    before = _chat_calls(server)
+    result = evaluate_sync(recipe=recipe, progress=False)
+    assert result.summary.scores["mine"].n == 1 and _chat_calls(server) == before + 1
+    assert len(loaded) == 1 and closed == loaded  # loaded for the recipe's model name, closed when the run ended
+    with pytest.raises(ConfigError, match=r"evaluate\(recipe=...\) takes limit, concurrency from the recipe"):
+        evaluate_sync(recipe=recipe, limit=1, concurrency=2)
+    with pytest.raises(ConfigError, match="takes model from the recipe"):
+        evaluate_sync("openai:gpt-4o", recipe=recipe)
+
+
+class _CopyTrainer:
+    """A `Trainer` that copies the model folder: the loop's steps without training."""
+
+    def train(self, dataset, output_dir, preset, *, model, ref_model=None):
+        import shutil
+
+        shutil.copytree(model, output_dir)
+        return Path(output_dir)
+
+
+def test_the_loop_closes_a_chat_format_checkpoint_client_its_sampler_built_when_the_step_ends(tmp_path, monkeypatch):
+    # A chat-format sampler loads the checkpoint's client itself (a vLLM engine, say); it was never closed, so
+    # the engine kept its GPU through the next training.
+    from orca_math.learn.loop import IterativeLearner
+    from orca_math.learn.samplers import CheckpointSampler
+    from orca_math.testing.scripted import ScriptedChatClient
+
+    built: list = []
+    closed: list = []
+
+    def load_model(spec, **options):
+        client = ScriptedChatClient(responder=lambda messages: "Final answer: 3")
+        original = client.close
+
+        async def close():
+            closed.append(client)
+            await original()
+
+        client.close = close
+        built.append((spec, options, client))
+        return client
+
+    monkeypatch.setattr("orca_math.models.load_model", load_model)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    sampler = CheckpointSampler(base, engine="hf", prompt_format="chat", max_tokens=64)
+    problems = [{"id": f"q{i}", "question": f"What is {i} plus 2?", "answer": f"#### {i + 2}"} for i in range(4)]
+    learner = IterativeLearner(base, problems, out=tmp_path / "loop", iterations=1, trainers={"sft": _CopyTrainer()},
+                               sampler_model_factory=sampler, eval=0.5, progress=False)
+    [result] = learner.run_sync()
+    [(spec, options, client)] = built  # the hold-out evaluation of iteration 1's checkpoint
+    assert spec == f"hf:{result.model}" and options == {"prompt_format": "chat", "max_new_tokens": 64}
+    assert closed == [client] and result.benchmarks["holdout"] is not None

@@ -67,7 +67,7 @@ class EvaluationResult:
 
 
 async def evaluate(
-    model: ModelLike,
+    model: ModelLike | None = None,
     benchmarks: Sequence[Any] | str | Any = ("gsm8k",),
     *,
     limit: int | None = None,
@@ -89,6 +89,7 @@ async def evaluate(
     answer_policy: AnswerPolicy | None = None,
     grader: str | None = None,
     cache: bool | str | Path = False,
+    recipe: Any = None,
 ) -> EvaluationResult:
     """Evaluate a student model's pass@1 on benchmarks.
 
@@ -120,12 +121,20 @@ async def evaluate(
         cache: a response cache for the student's and the grader's calls: True keeps it at
             `out/cache.sqlite`, a path puts it elsewhere (another run's cache: its unchanged calls are
             answered from it), False (the default) keeps none, so `fresh=True` asks the model again.
+        recipe: an `EvalRecipe` (`orca_math.recipes`) that supplies the settings instead, mapped by
+            `EvalRecipe.evaluate_arguments` as `orca-math eval` does; beside it only `out`, `fresh`,
+            `progress` and, as `model`, a client loaded for the recipe's model section may be given. A
+            client loaded here for the recipe (a model name or base URL) is closed when the run ends.
 
     Raises:
         BenchmarkError: an unknown benchmark, or its data can't be loaded.
         ConfigError: a bad mode, limit, concurrency or sampling argument.
         RunStopped: an error that would fail every item (a rejected key); finished items are kept.
     """
+    if recipe is not None:
+        return await _evaluate_recipe(recipe, locals())
+    if model is None:
+        raise ConfigError("evaluate needs a model (or a recipe= that names one).")
     mode = _grading_mode(grading, grader)
     check_positive_int("limit", limit, optional=True)
     check_positive_int("concurrency", concurrency)
@@ -159,7 +168,25 @@ async def evaluate(
     return EvaluationResult(dataset, summary, out, finished.run.path, finished.key, finished.resumed, files)
 
 
-def evaluate_sync(model: ModelLike, benchmarks: Sequence[Any] | str | Any = ("gsm8k",), **kwargs: Any) -> EvaluationResult:
+async def _evaluate_recipe(recipe: Any, given: dict[str, Any]) -> EvaluationResult:
+    from orca_math.recipes.fields import refuse_beside_recipe
+
+    refuse_beside_recipe("evaluate(recipe=...)", evaluate, given, ("recipe", "model", "out", "fresh", "progress"))
+    model = given["model"]
+    if isinstance(model, str):
+        raise ConfigError("evaluate(recipe=...) takes model from the recipe; change its model section, or pass a "
+                          "client loaded for it.")
+    arguments = recipe.evaluate_arguments(model=model, out=given["out"], fresh=given["fresh"],
+                                          progress=given["progress"])
+    loaded = arguments["model"] if model is None and not isinstance(arguments["model"], str) else None
+    try:
+        return await evaluate(**arguments)
+    finally:
+        if loaded is not None:  # loaded here for the recipe's model name or base URL: ours to close
+            await loaded.close()
+
+
+def evaluate_sync(model: ModelLike | None = None, benchmarks: Sequence[Any] | str | Any = ("gsm8k",), **kwargs: Any) -> EvaluationResult:
     """Synchronous `evaluate`; also works inside a running event loop such as Jupyter's."""
     return run_sync(evaluate(model, benchmarks, **kwargs))
 

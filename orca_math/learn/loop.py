@@ -48,7 +48,6 @@ from orca_math.learn.loop_data import (
     close_resource,
     data_id,
     problems_of,
-    refuse_beside_recipe,
     refuse_marker_layout,
     split_holdout,
 )
@@ -113,7 +112,10 @@ class IterativeLearner:
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
                  progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None, sampling_policy: str = "uniform") -> None:
         if recipe is not None:  # a `LearnRecipe` supplies every setting; base_model, data and out may override
-            refuse_beside_recipe(IterativeLearner.__init__, {name: value for name, value in locals().items() if name != "self"})
+            from orca_math.recipes.fields import refuse_beside_recipe
+
+            refuse_beside_recipe("IterativeLearner(recipe=...)", IterativeLearner.__init__, locals(),
+                                 ("self", "recipe", "base_model", "data", "out", "progress"))
             opened: list[Any] = []
             self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out, progress=progress,  # type: ignore[misc]
                                                      opened=opened))

@@ -105,23 +105,6 @@ def data_id(data: Any) -> str:
     return content_fingerprint(list(data))
 
 
-#: What `IterativeLearner(recipe=...)` takes beside the recipe: the recipe's own fields given another way
-#: (base_model, data, out), and how the run looks (progress).
-_BESIDE_RECIPE = ("recipe", "base_model", "data", "out", "progress")
-
-
-def refuse_beside_recipe(init: Callable[..., Any], given: Mapping[str, Any]) -> None:
-    """A setting passed beside a recipe would be silently ignored: refuse it in one sentence."""
-    import inspect
-
-    defaults = {name: p.default for name, p in inspect.signature(init).parameters.items()}
-    both = [name for name, value in given.items()
-            if name not in _BESIDE_RECIPE and name in defaults and value is not defaults[name] and value != defaults[name]]
-    if both:
-        raise ConfigError(f"IterativeLearner(recipe=...) takes {', '.join(both)} from the recipe; change the recipe's "
-                          "fields instead of passing them too.")
-
-
 async def close_resource(resource: Any) -> None:
     """Close a client (async close) or a response cache (sync close)."""
     closing = resource.close()
@@ -139,4 +122,4 @@ def refuse_marker_layout(out: Path) -> None:
 
 
 __all__ = ["EvalFunction", "EvalSpec", "IterationResult", "check_eval", "check_trainers", "close_resource", "data_id", "problems_of",
-           "refuse_beside_recipe", "refuse_marker_layout", "split_holdout"]
+           "refuse_marker_layout", "split_holdout"]
