@@ -49,17 +49,9 @@ def load_model_for(spec: str, args: argparse.Namespace, **options: Any) -> Any:
     driver gets a stand-in that names it (`orca_math.models.worker_loaded`), not a second engine
     holding a GPU.
     """
-    from orca_math.engine.executors import remember_spec
-    from orca_math.models import load_model
+    from orca_math.engine.executors import driver_model
 
-    executor = executor_from_args(args)
-    if executor is not None and not executor.loads_models_here:
-        from orca_math.models.worker_loaded import worker_loaded_model
-
-        stand_in = worker_loaded_model(spec)
-        if stand_in is not None:
-            return remember_spec(stand_in, spec, **options)
-    return remember_spec(load_model(spec, **options), spec, **options)
+    return driver_model(spec, executor_from_args(args), **options)
 
 
 __all__ = ["add_executor_options", "executor_from_args", "load_model_for"]
