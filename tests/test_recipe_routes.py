@@ -290,6 +290,18 @@ def test_a_saved_learn_recipe_with_a_list_preset_field_runs(tmp_path):
     assert (learner.preset.lora_target_modules, learner.preset.max_steps) == (("q_proj", "v_proj"), 3)
 
 
+@pytest.mark.parametrize("kind", ["learn", "eval"])
+def test_a_saved_recipe_keeps_the_grading_the_old_grader_flag_asked_for(tmp_path, kind, capsys):
+    # --grader llm used to be saved as no grading mode at all: the recipe then graded another way.
+    flags = {"learn": ["learn", "--model", "base", "--data", "d.jsonl"], "eval": ["eval", "--model", "local"]}[kind]
+    saved = tmp_path / "r.yaml"
+    assert main([*flags, "--out", str(tmp_path / "o"), "--grader", "llm", "--grader-model", "openai:gpt-4o",
+                 "--save-recipe", str(saved)]) == 0
+    assert "--grader is now --grading" in capsys.readouterr().err
+    [recipe] = load_recipes(saved)
+    assert recipe.grading.mode == "llm"
+
+
 def test_a_setting_beside_a_learn_recipe_is_refused_not_ignored(tmp_path):
     from orca_math.learn.loop import IterativeLearner
 

@@ -80,6 +80,10 @@ def save_recipe_from_args(args: argparse.Namespace) -> int:
     """`--save-recipe`: the recipe of the parsed command line, written to its file."""
     from orca_math.recipes import recipe_from_args, save_recipe
 
+    if getattr(args, "old_grader", None) is not None:  # the deprecated --grader means grading.mode too
+        from orca_math.cli.learn_options import grading_mode_from_args
+
+        args.grading = grading_mode_from_args(args, None)
     recipe = recipe_from_args(args.command, args)
     path = save_recipe(recipe, args.save_recipe)
     print(f"recipe: {path} (run it with `orca-math run {path}`)")
