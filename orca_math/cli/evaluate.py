@@ -126,5 +126,9 @@ def _remove_empty_runs(out: str, before: set[Path], existed: bool) -> None:
         if not any(path.stat().st_size for path in run_dir.rglob("*.jsonl")):
             shutil.rmtree(run_dir, ignore_errors=True)
     root = Path(out)
-    if not existed and root.is_dir() and not any(path.is_file() and path.name != LOCK_FILE for path in root.rglob("*")):
+    # The folder is ours when it did not exist: its lock and the response cache the start opened (no call was
+    # answered, or a run would hold a record) go with it.
+    made = [path for path in root.rglob("*") if path.is_file() and path.name != LOCK_FILE
+            and not path.name.startswith("cache.sqlite")] if root.is_dir() else []
+    if not existed and root.is_dir() and not made:
         shutil.rmtree(root, ignore_errors=True)
