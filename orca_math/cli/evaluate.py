@@ -91,7 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
         arguments = recipe.evaluate_arguments(fresh=args.fresh, progress=not args.no_progress, wait=not args.no_wait)
         if (grading != "exact" or args.audit_rate > 0) and args.grader_model is None:
             print(GRADER_NOTE, file=sys.stderr)
-        if not isinstance(arguments["model"], str):  # loaded for --model-name or --base-url: closed when we end
+        if callable(getattr(arguments["model"], "close", None)):  # a client loaded for --model-name or --base-url
             close_when_done(arguments["model"])
         result = evaluate_sync(**arguments)
     except (BenchmarkError, ValueError) as exc:

@@ -178,7 +178,8 @@ async def _evaluate_recipe(recipe: Any, given: dict[str, Any]) -> EvaluationResu
                           "client loaded for it.")
     arguments = recipe.evaluate_arguments(model=model, out=given["out"], fresh=given["fresh"],
                                           progress=given["progress"])
-    loaded = arguments["model"] if model is None and not isinstance(arguments["model"], str) else None
+    # A client loaded here for the recipe (a spec or a reference is built, and closed, by the run's engine).
+    loaded = arguments["model"] if model is None and callable(getattr(arguments["model"], "close", None)) else None
     try:
         return await evaluate(**arguments)
     finally:
