@@ -481,3 +481,28 @@ def test_the_loop_closes_a_chat_format_checkpoint_client_its_sampler_built_when_
     [(spec, options, client)] = built  # the hold-out evaluation of iteration 1's checkpoint
     assert spec == f"hf:{result.model}" and options == {"prompt_format": "chat", "max_new_tokens": 64}
     assert closed == [client] and result.benchmarks["holdout"] is not None
+
+
+def test_a_learner_refused_after_its_recipe_opened_the_grader_closes_it(tmp_path, server, monkeypatch):
+    from orca_math.engine.cache import ResponseCache
+    from orca_math.learn.loop import IterativeLearner
+
+    caches: list = []
+    original_init = ResponseCache.__init__
+
+    def spy_init(self, *args, **kwargs):
+        caches.append(self)
+        original_init(self, *args, **kwargs)
+
+    def refuse(**kwargs):
+        raise ConfigError("refused after the grader opened")
+
+    monkeypatch.setattr(ResponseCache, "__init__", spy_init)
+    monkeypatch.setattr("orca_math.learn.loop.check_sampling", refuse)
+    recipe = recipe_from_mapping({"kind": "learn", "data": {"path": "d.jsonl"}, "out": str(tmp_path / "loop"),
+                                  "training": {"model": "base", "preset": "tiny"},
+                                  "grading": {"mode": "hybrid", "grader_model": server.base_url}})
+    with pytest.raises(ConfigError, match="refused after the grader opened"):
+        IterativeLearner(recipe=recipe)
+    [cache] = caches
+    assert cache._closed

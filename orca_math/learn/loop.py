@@ -116,10 +116,13 @@ class IterativeLearner:
 
             refuse_beside_recipe("IterativeLearner(recipe=...)", IterativeLearner.__init__, locals(),
                                  ("self", "recipe", "base_model", "data", "out", "progress"))
-            opened: list[Any] = []
-            self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out, progress=progress,  # type: ignore[misc]
-                                                     opened=opened))
-            self._recipe, self._opened = recipe, opened  # the recipe's grader and cache: closed when a run ends
+            self._recipe, self._opened = recipe, []  # the recipe's grader and cache: closed when a run ends
+            try:
+                self.__init__(**recipe.learner_arguments(base_model=base_model, data=data, out=out,  # type: ignore[misc]
+                                                         progress=progress, opened=self._opened))
+            except BaseException:  # refused: nothing runs, so nothing stays open
+                run_sync(self._close_opened())
+                raise
             return
         if base_model is None or data is None or out is None:
             raise ConfigError("IterativeLearner needs base_model, data and out (or a recipe= that names them).")
@@ -151,8 +154,8 @@ class IterativeLearner:
         self.benchmarks_dir = benchmarks_dir
         self.progress = progress
         self.executor = executor
-        self._recipe: Any = None  # a LearnRecipe this learner was made from
-        self._opened: list[Any] | None = None  # what the recipe opened for the run (its grader, its cache)
+        self._recipe: Any = getattr(self, "_recipe", None)  # the LearnRecipe this learner was made from, if any
+        self._opened: list[Any] | None = getattr(self, "_opened", None)  # what it opened (its grader, its cache)
 
     @property
     def grader(self) -> GradingPolicy:
