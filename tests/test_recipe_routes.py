@@ -353,7 +353,7 @@ def test_a_learner_from_a_recipe_closes_its_grader_and_cache_when_a_run_ends(tmp
     assert _chat_calls(server) - before == 1  # the second run's same prompt came from the cache file
 
 
-def test_presets_are_named_once_in_their_registry():
+def test_preset_choices_are_the_preset_registrys_names():
     from orca_math.cli.train import PRESET_CHOICES
     from orca_math.learn.presets import PRESETS
 
