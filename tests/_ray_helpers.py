@@ -68,9 +68,3 @@ def checkpoint_lines(out: Path, stage: str) -> list[dict[str, Any]]:
     assert len(files) == 1, files
     return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
 
-
-def close_client(client: Any) -> None:
-    """Close a client the test built (its aiohttp session), on a loop of its own."""
-    from orca_math._sync import run_sync
-
-    run_sync(client.close())

@@ -63,7 +63,7 @@ def test_solve_writes_jsonl_and_parquet(tmp_path, capsys, monkeypatch):
     import datasets
 
     client = ScriptedChatClient(responder=pipeline_responder)
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: client)
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: client)
     for out in (tmp_path / "s.jsonl", tmp_path / "s.parquet"):
         code, stdout, _ = _run(["solve", "--seeds", "examples/seeds.jsonl", "--out", str(out), "--limit", "3", "--no-progress"], capsys)
         assert code == 0 and f"output: {out}" in stdout
@@ -74,7 +74,7 @@ def test_solve_writes_jsonl_and_parquet(tmp_path, capsys, monkeypatch):
 
 def test_generate_dry_run_estimates_without_calling(tmp_path, capsys, monkeypatch):
     client = ScriptedChatClient()  # no replies queued: any call would fail
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: client)
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: client)
     code, stdout, _ = _run(
         ["generate", "--seeds", "examples/seeds.jsonl", "--out", str(tmp_path / "o"), "--limit", "4", "--dry-run",
          "--price", "scripted=1,2", "--no-decontaminate"],
@@ -105,7 +105,7 @@ def test_dry_run_tokens_are_close_to_a_real_run(tmp_path):
 
 def test_budget_stops_cleanly_and_a_larger_budget_resumes(tmp_path, capsys, monkeypatch):
     client = ScriptedChatClient(responder=pipeline_responder)
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: client)
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: client)
     argv = ["solve", "--seeds", "examples/seeds.jsonl", "--out", str(tmp_path / "s.jsonl"), "--no-progress", "--concurrency", "1",
             "--price", "scripted=1000,1000"]
     code, _, err = _run([*argv, "--budget-usd", "2.5"], capsys)

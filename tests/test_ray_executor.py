@@ -15,7 +15,7 @@ import time
 import pytest
 
 from orca_math.engine.config import EngineConfig
-from orca_math.engine.executors import remember_spec
+from orca_math.models import ModelRef
 from orca_math.pipeline import Pipeline, Solve, default_stages
 from orca_math.testing import ScriptedChatClient
 from orca_math.testing.fault_server import FaultConfig, FaultServer
@@ -23,7 +23,6 @@ from orca_math.testing.responders import pipeline_responder
 from tests._ray_helpers import (
     agent_reply,
     checkpoint_lines,
-    close_client,
     dataset_rows,
     ray_cluster,
     ray_executor,
@@ -101,10 +100,9 @@ def test_killing_a_worker_loses_and_duplicates_nothing(ray_cluster, tmp_path):
 
         killer = threading.Thread(target=kill_one_worker_mid_run, daemon=True)
         killer.start()
-        model = remember_spec(_fault_client(server.base_url), server.base_url, model="fault-model")
+        model = ModelRef(server.base_url, model="fault-model")
         result = Pipeline([Solve()], model=model, engine=engine(concurrency=8), executor=executor).run_sync(seeds, out=tmp_path / "out")
         killer.join(timeout=5)
-        close_client(model)
     assert killed, "the worker was never killed"
     lines = checkpoint_lines(tmp_path / "out", "solve")
     keys = [line["key"] for line in lines]
@@ -127,12 +125,6 @@ def test_a_slow_reply_holds_back_only_its_own_item(ray_cluster, tmp_path):
     lines = checkpoint_lines(tmp_path / "out", "solve")
     assert [line["status"] for line in lines] == ["ok"] * 8
     assert lines[-1]["key"] == slow_id, [line["key"] for line in lines]
-
-
-def _fault_client(base_url: str):
-    from orca_math.models import load_model
-
-    return load_model(base_url, model="fault-model")
 
 
 DRIVER = """

@@ -8,21 +8,19 @@ from __future__ import annotations
 import pytest
 
 from orca_math.engine.config import EngineConfig
-from orca_math.engine.executors import remember_spec
 from orca_math.engine.items import RunStopped
-from orca_math.models import load_model
+from orca_math.models import ModelRef
 from orca_math.pipeline import Pipeline, Solve
 from orca_math.testing.fault_server import FaultConfig, FaultServer
-from tests._ray_helpers import checkpoint_lines, close_client, ray_cluster, ray_executor, write_seeds
+from tests._ray_helpers import checkpoint_lines, ray_cluster, ray_executor, write_seeds
 
 pytestmark = [pytest.mark.timeout(180)]
 __all__ = ["ray_cluster"]
 
 
 def fault_model(base_url: str, **options):
-    """A client of the fault server that Ray workers can rebuild (its spec is remembered)."""
-    options = {"model": "fault-model", **options}
-    return remember_spec(load_model(base_url, **options), base_url, **options)
+    """The fault server's model as a `ModelRef`: the driver's engine and each Ray worker build their own client."""
+    return ModelRef(base_url, {"model": "fault-model", **options})
 
 
 def fast_retries():
@@ -43,7 +41,6 @@ def test_a_cluster_rate_cap_keeps_two_workers_under_the_servers_capacity(ray_clu
         config = EngineConfig.of(concurrency=32, progress=False, cache=False, requests_per_minute=cap * 60, retry=fast_retries())
         result = Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
         requests = server.chat_requests()
-        close_client(model)
     rate_limited = sum(r.outcome == "429" for r in requests)
     assert result.funnel.final_rows == n
     assert rate_limited < 0.05 * len(requests), (rate_limited, len(requests))
@@ -64,7 +61,6 @@ def test_a_rejected_key_stops_the_run_after_one_request_per_worker_in_one_senten
         with pytest.raises(RunStopped) as stopped:
             Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
         requests = server.chat_requests()[before:]
-        close_client(model)
     message = str(stopped.value)
     assert message == str(locally.value)  # the same sentence as in one process
     assert len(requests) <= 2, len(requests)  # at most one per worker
@@ -89,7 +85,6 @@ def test_a_budget_stops_the_cluster_under_the_budget(ray_cluster, tmp_path):
         with pytest.raises(RunStopped, match="budget"):
             Pipeline([Solve()], model=model, engine=config, executor=ray_executor()).run_sync(seeds, out=tmp_path / "out")
         paid = len(server.chat_requests()) - before
-        close_client(model)
     lines = checkpoint_lines(tmp_path / "out", "solve")
     spent = sum(line["usage"]["prompt_tokens"] + line["usage"]["completion_tokens"] for line in lines) * 10_000 / 1e6
     assert {line["status"] for line in lines} == {"ok"} and 5 <= len(lines) < 80, len(lines)

@@ -93,7 +93,7 @@ def test_generate_builds_its_pipeline_from_the_recipe_its_flags_mean(tmp_path, s
 
 
 def test_pipeline_with_a_recipe_takes_progress_and_a_loaded_client_but_not_another_spec(tmp_path, seeds, server):
-    from orca_math.models import load_model
+    from orca_math.models import ModelRef, load_model
     from orca_math.pipeline import Pipeline
 
     recipe = recipe_from_mapping({"kind": "generate", "seeds": {"path": str(seeds)}, "out": str(tmp_path / "p"),
@@ -107,8 +107,11 @@ def test_pipeline_with_a_recipe_takes_progress_and_a_loaded_client_but_not_anoth
     client = load_model(server.base_url, model="fault-model")
     before = _chat_calls(server)
     result = Pipeline(recipe=recipe, model=client, progress=False).run_sync()
-    for loaded in (quiet.model_spec, loud.model_spec, client):  # the caller's to close, as with any client
-        run_sync(loaded.close())
+    run_sync(client.close())  # the caller's to close, as with any client
+    # Without a client, a recipe's model travels as a reference: nothing was built, nothing is left to close.
+    assert quiet.model_spec == loud.model_spec == ModelRef(server.base_url, model="fault-model")
+    with pytest.raises(ConfigError, match="takes model from the recipe"):
+        Pipeline(recipe=recipe, model=ModelRef(server.base_url, model="another-model"))
     assert result.funnel.final_rows > 0 and _chat_calls(server) > before
     [recorded] = load_recipes(tmp_path / "p" / "recipe.yaml")
     assert recorded.model.spec == server.base_url and recorded.model.name == "fault-model"
@@ -402,15 +405,15 @@ def test_an_eval_recipe_refuses_more_file_names_than_files():
 
 
 def test_evaluate_with_a_recipe_closes_the_client_it_loaded_for_it(tmp_path, server, monkeypatch):
-    import orca_math.engine.executors as executors
     from orca_math.evaluate import evaluate_sync
+    from orca_math.models import ModelRef
 
     loaded: list = []
     closed: list = []
-    original = executors.driver_model
+    original = ModelRef.build
 
-    def spy(spec, executor=None, **options):
-        client = original(spec, executor, **options)
+    def spy(self, **overrides):
+        client = original(self, **overrides)
         inner_close = client.close
 
         async def close():
@@ -421,7 +424,8 @@ def test_evaluate_with_a_recipe_closes_the_client_it_loaded_for_it(tmp_path, ser
         loaded.append(client)
         return client
 
-    monkeypatch.setattr(executors, "driver_model", spy)
+    # The recipe's model travels as a `ModelRef`: the evaluation's engine builds the client, and closes it.
+    monkeypatch.setattr(ModelRef, "build", spy)
     bench = tmp_path / "mine.jsonl"
     bench.write_text(json.dumps({"question": "What is 1 + 2?", "answer": "3"}) + "\n")
     recipe = recipe_from_mapping({"kind": "eval", "out": str(tmp_path / "e"),
@@ -469,7 +473,7 @@ def test_the_loop_closes_a_chat_format_checkpoint_client_its_sampler_built_when_
         built.append((spec, options, client))
         return client
 
-    monkeypatch.setattr("orca_math.models.load_model", load_model)
+    monkeypatch.setattr("orca_math.models.ref.load_model", load_model)  # where a `ModelRef` becomes a client
     base = tmp_path / "base"
     base.mkdir()
     (base / "config.json").write_text("{}")

@@ -237,7 +237,7 @@ def test_solve_says_it_does_not_verify_unless_asked(tmp_path, capsys, monkeypatc
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["solve"].format_help().split())
     assert "does NOT verify answers unless --verify program|majority is given" in help_text
     client = ScriptedChatClient(responder=pipeline_responder)
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: client)
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: client)
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text(json.dumps({"id": "q1", "question": "What is 2 + 3?"}) + "\n")
     code, out, _ = _cli(["solve", "--seeds", str(seeds), "--out", str(tmp_path / "a.jsonl"), "--no-progress"], capsys)
@@ -257,7 +257,7 @@ def test_majority_without_several_solutions_is_refused_in_one_sentence(tmp_path,
 
 
 def test_generate_ends_its_funnel_with_one_verification_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: ScriptedChatClient(responder=pipeline_responder))
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: ScriptedChatClient(responder=pipeline_responder))
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text(json.dumps({"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats?", "answer": "5"}) + "\n"
                      + json.dumps({"id": "s2", "question": "Bo has 4 pens and buys 6 more. How many pens?", "answer": "9"}) + "\n")
@@ -274,7 +274,7 @@ def test_a_run_with_no_verified_row_says_so_in_one_line(tmp_path, capsys, monkey
     def wrong(messages):
         return re.sub(r"Final answer: (\S+)", r"Final answer: \g<1>1", pipeline_responder(messages))  # 5 -> 51: always wrong
 
-    monkeypatch.setattr("orca_math.cli.generate.client_from_args", lambda args: ScriptedChatClient(responder=wrong))
+    monkeypatch.setattr("orca_math.cli.generate.model_from_args", lambda args: ScriptedChatClient(responder=wrong))
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text(json.dumps({"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats?", "answer": "5"}) + "\n")
     code, out, _ = _cli(["generate", "--seeds", str(seeds), "--out", str(tmp_path / "g"), "--no-progress", "--no-expand",

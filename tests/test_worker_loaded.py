@@ -14,10 +14,10 @@ import json
 import pytest
 
 from orca_math.cli.learn import CheckpointSampler
-from orca_math.cli.scale_options import load_model_for
-from orca_math.engine.executors import Executor, spec_of
+from orca_math.engine.executors import Executor
 from orca_math.engine.items import ItemFailedError
 from orca_math.learn.sampling import sample_responses
+from orca_math.models import ModelRef
 from orca_math.models.errors import ModelError
 from orca_math.models.identity import checkpoint_fingerprint, identity_of
 from orca_math.models.vllm import VLLMChatCompletionClient
@@ -84,31 +84,29 @@ def test_a_remote_executor_gets_the_spec_and_the_driver_loads_nothing(checkpoint
     asyncio.run(sample_responses(f"vllm:{checkpoint}", problems, k=2, out=tmp_path / "samples", executor=executor,
                                  progress=False))
     (shipped, bound), = executor.handed
-    assert shipped == f"vllm:{checkpoint}"  # what the workers build their engines from
+    # What the workers build their engines from: the spec, in the Orca format the loop samples in.
+    assert shipped == ModelRef(f"vllm:{checkpoint}", prompt_format="orca", max_new_tokens=1024)
     assert isinstance(bound, WorkerLoadedModel)
 
 
-def test_the_cli_loads_on_the_driver_only_without_ray(checkpoint, monkeypatch, no_engine):
-    args = argparse.Namespace(executor="ray")
-    stand_in = load_model_for(f"vllm:{checkpoint}", args, prompt_format="chat", max_new_tokens=64)
-    assert isinstance(stand_in, WorkerLoadedModel)
-    # the workers rebuild it from the spec with the same options
-    assert spec_of(stand_in) == (f"vllm:{checkpoint}", {"prompt_format": "chat", "max_new_tokens": 64})
-    with pytest.raises(AssertionError, match="the driver built a vLLM engine"):
-        load_model_for(f"vllm:{checkpoint}", argparse.Namespace(executor="local"))
+def test_the_cli_builds_no_model_and_only_a_local_run_loads_it_on_the_driver(checkpoint, tmp_path, no_engine):
+    args = argparse.Namespace(model=str(checkpoint), sampler="vllm", prompt_format="chat", max_tokens=64)
+    ref = CheckpointSampler(args)(checkpoint)  # no engine is built here (no_engine)
+    assert ref == ModelRef(f"vllm:{checkpoint}", prompt_format="chat", max_new_tokens=64)
+    problems = [{"id": "p1", "question": "What is 2 + 2?", "answer": "4"}]
+    executor = _Elsewhere()
+    asyncio.run(sample_responses(ref, problems, k=1, out=tmp_path / "ray", executor=executor, progress=False))
+    (shipped, bound), = executor.handed
+    assert shipped == ref  # the workers build it with the CLI's options (the ref's own win over the loop's defaults)
+    assert isinstance(bound, WorkerLoadedModel)
+    with pytest.raises(AssertionError, match="the driver built a vLLM engine"):  # locally the engine builds it, here
+        asyncio.run(sample_responses(ref, problems, k=1, out=tmp_path / "local", progress=False))
 
 
-def test_learn_in_chat_format_builds_vllm_samplers_with_options_the_client_takes(checkpoint, monkeypatch):
-    built = []
-
-    class Loaded:
-        pass
-
-    monkeypatch.setattr("orca_math.models.load_model", lambda spec, **options: built.append((spec, options)) or Loaded())
+def test_learn_in_chat_format_builds_vllm_samplers_with_options_the_client_takes(checkpoint):
     args = argparse.Namespace(model=str(checkpoint), sampler="vllm", prompt_format="chat", max_tokens=300, executor="local")
     sampler = CheckpointSampler(args)
-    sampler(checkpoint)
-    (spec, options), = built
-    assert spec == f"vllm:{checkpoint}" and sampler.batched
-    inspect.signature(VLLMChatCompletionClient).bind(str(checkpoint), **options)  # it used to pass max_tokens=
-    assert options["max_new_tokens"] == 300
+    ref = sampler(checkpoint)
+    assert ref.spec == f"vllm:{checkpoint}" and sampler.batched
+    inspect.signature(VLLMChatCompletionClient).bind(str(checkpoint), **ref.options)  # it used to pass max_tokens=
+    assert ref.options["max_new_tokens"] == 300

@@ -108,23 +108,21 @@ def seed_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None and not (k == "split" and v == "train")}
 
 
-def client_from_args(args: argparse.Namespace):
-    options: dict[str, Any] = {}
-    if args.model_name:
-        options["model"] = args.model_name
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if getattr(args, "dry_run", False):
-        return _dry_run_client(args.model, options)
-    from orca_math.cli.scale_options import load_model_for
+def model_from_args(args: argparse.Namespace):
+    """The `ModelRef` that ``--model``, ``--model-name`` and ``--base-url`` name; no client is built here.
 
-    # Remembered: --executor ray rebuilds the client in every worker from the spec and its options.
-    client = load_model_for(args.model, args, **options)
-    _OPENED.append(client)
-    return client
+    The engine builds the client where calls are made (this process, or each Ray worker); see
+    `orca_math.models.ref` for the whole walk. A dry run builds one only to name the model, and
+    `Pipeline.estimate` lets it go without an API key, since nothing is sent.
+    """
+    from orca_math.models import ModelRef
+
+    options = {name: value for name, value in (("model", args.model_name), ("base_url", args.base_url)) if value}
+    return ModelRef(args.model, options)
 
 
-#: Clients `client_from_args` built; `cli.main` closes them when the command ends, however it ends.
+#: Clients the command line built itself (`managed_client_from_spec`); `cli.main` closes them when the
+#: command ends, however it ends.
 _OPENED: list[Any] = []
 
 
@@ -138,14 +136,8 @@ def managed_client_from_spec(spec: str, args: argparse.Namespace, *, cache: Any 
     return client
 
 
-def close_when_done(client: Any) -> Any:
-    """Have `close_clients` close `client` when the command ends, as the clients `client_from_args` builds."""
-    _OPENED.append(client)
-    return client
-
-
 def close_clients() -> None:
-    """Close every client `client_from_args` built, and its HTTP sessions, on the loop it ran on.
+    """Close every client `managed_client_from_spec` built, and its HTTP sessions, on the loop it ran on.
 
     Unclosed, openai's aiohttp sessions print "Unclosed client session" and a connection dump at exit.
     """
@@ -157,14 +149,3 @@ def close_clients() -> None:
             run_sync(client.close())
         except Exception as exc:  # closing must never hide the command's own outcome
             logging.getLogger(__name__).debug("closing %s failed: %s", type(client).__name__, exc)
-
-
-def _dry_run_client(spec: str, options: dict[str, Any]):
-    """A dry run calls nothing, so a missing API key must not stop it: the placeholder is never sent."""
-    from orca_math.models import load_model
-    from orca_math.models.errors import MissingAPIKeyError
-
-    try:
-        return load_model(spec, **options)
-    except MissingAPIKeyError:
-        return load_model(spec, **{**options, "api_key": "dry-run-placeholder"})

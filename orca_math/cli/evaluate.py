@@ -63,7 +63,6 @@ def run_eval(args: argparse.Namespace) -> int:
     """Resolve the flags into an `EvalRecipe` and evaluate what `EvalRecipe.evaluate_arguments` maps it to: the
     one route of an evaluation, from flags and from `orca-math run RECIPE` (which parses the recipe's flags)."""
     from orca_math.cli.batch_options import mode_from_args
-    from orca_math.cli.common import close_when_done
     from orca_math.cli.learn_options import grading_mode_from_args
     from orca_math.cli.messages import UserError, cli_message
     from orca_math.cli.outcome import exit_status
@@ -91,8 +90,6 @@ def run_eval(args: argparse.Namespace) -> int:
         arguments = recipe.evaluate_arguments(fresh=args.fresh, progress=not args.no_progress, wait=not args.no_wait)
         if (grading != "exact" or args.audit_rate > 0) and args.grader_model is None:
             print(GRADER_NOTE, file=sys.stderr)
-        if callable(getattr(arguments["model"], "close", None)):  # a client loaded for --model-name or --base-url
-            close_when_done(arguments["model"])
         result = evaluate_sync(**arguments)
     except (BenchmarkError, ValueError) as exc:
         _remove_empty_runs(args.out, runs_before, existed)

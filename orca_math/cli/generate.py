@@ -14,9 +14,9 @@ from orca_math.cli.common import (
     add_cost_options,
     add_model_options,
     add_seed_options,
-    client_from_args,
     completion_tokens_from_args,
     engine_from_args,
+    model_from_args,
     prices_from_args,
     seed_options_from_args,
 )
@@ -140,8 +140,7 @@ def run_solve(args: argparse.Namespace) -> int:
 
         raise UserError(f"--out must end in .jsonl or .parquet, not {out.name!r}")
     _check_solve_out(out, args)
-    model = client_from_args(args)
-    _check_budget(args, model)
+    model = _model(args)
     verify, keep_unverified = _verify_stage_options(args)
     stages = [Solve(k=args.solutions)] + ([Verify(verify, keep_unverified=keep_unverified)] if verify else [])
     pipeline = Pipeline(stages, model=model, engine=engine_from_args(args),
@@ -204,9 +203,7 @@ def run_generate(args: argparse.Namespace) -> int:
     mode_from_args(args)  # --no-wait needs --batch
     executor_from_args(args)  # --ray-address and --workers need --executor ray
     recipe = recipe_from_args("generate", args)
-    # A pilot makes real calls: its client needs the real key, not a dry run's placeholder.
-    model = client_from_args(argparse.Namespace(**{**vars(args), "dry_run": False}) if args.pilot else args)
-    _check_budget(args, model)
+    model = _model(args)  # the recipe's own model section, as a `ModelRef` the engine builds where calls are made
     pipeline = Pipeline(recipe=recipe, model=model, progress=not args.no_progress)
     with _decontamination_hint():
         if args.pilot:
@@ -263,15 +260,27 @@ def _decontamination_hint():
                         "benchmark test sets.") from None
 
 
+def _model(args: argparse.Namespace):
+    """The `ModelRef` of ``--model``, checked before any folder is made: a run (a pilot too) needs its key and
+    server now; a dry run calls nothing, so it needs neither. A budget needs the model's price."""
+    model = model_from_args(args)
+    if not args.dry_run or getattr(args, "pilot", None):
+        from orca_math.models.worker_loaded import check_model
+
+        check_model(model)  # built and closed: the engine builds the client its calls go through
+    _check_budget(args, model)
+    return model
+
+
 def _check_budget(args: argparse.Namespace, model) -> None:
     """A budget is only as good as the model's price: refuse it before any call when none is known."""
     if args.budget_usd is None:
         return
     from orca_math.cli.messages import UserError
     from orca_math.engine.costs import PriceTable
-    from orca_math.models import describe_client
+    from orca_math.models.worker_loaded import model_name
 
-    name = describe_client(model, with_url=False)
+    name = model_name(model)
     if PriceTable(prices_from_args(args)).price(name) is None:
         raise UserError(f"--budget-usd needs the price of model {name!r}: add --price {name}=IN,OUT "
                         "(USD per million input and output tokens).")

@@ -104,9 +104,6 @@ def run_sample(args: argparse.Namespace) -> int:
                                          executor=executor_from_args(args), calls=batch_calls_from_args(args, args.out)))
     except ValueError as exc:
         raise user_error(exc) from None
-    finally:
-        if not isinstance(model, str):
-            run_sync(model.close())
     counts = read_json(Path(args.out) / "summary.json")["counts"]
     print(f"{counts['ok']} of {counted(counts['samples'], 'samples')} in {path} ({counts['failed']} failed, {counts['reused']} reused)")
     return exit_status(counts["failed"], "samples", Path(args.out) / "failures.jsonl")
@@ -181,12 +178,10 @@ def student_options(spec: str, args: argparse.Namespace) -> dict:
 
 
 def _student(spec: str, args: argparse.Namespace):
-    from orca_math.cli.scale_options import load_model_for
+    """The student as a `ModelRef`: the engine (or each Ray worker) builds its client where it samples."""
+    from orca_math.models import ModelRef
 
-    options = student_options(spec, args)
-    if spec.startswith(_CHECKPOINT_SPECS) or options:
-        return load_model_for(spec, args, **options)
-    return spec
+    return ModelRef(spec, student_options(spec, args))
 
 
 __all__ = ["add_parser", "run_preferences", "run_sample", "student_options"]

@@ -42,16 +42,4 @@ def executor_from_args(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--executor {executor} does not take --ray-address or --workers ({exc}).") from None
 
 
-def load_model_for(spec: str, args: argparse.Namespace, **options: Any) -> Any:
-    """`load_model(spec, **options)`, remembered so Ray workers can rebuild it from the spec.
-
-    With ``--executor ray`` a ``vllm:`` or ``hf:`` checkpoint is loaded by the workers only: the
-    driver gets a stand-in that names it (`orca_math.models.worker_loaded`), not a second engine
-    holding a GPU.
-    """
-    from orca_math.engine.executors import driver_model
-
-    return driver_model(spec, executor_from_args(args), **options)
-
-
-__all__ = ["add_executor_options", "executor_from_args", "load_model_for"]
+__all__ = ["add_executor_options", "executor_from_args"]

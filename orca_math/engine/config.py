@@ -108,21 +108,22 @@ def build_client(model: Any, config: EngineConfig, *, cache: Any = None, meter: 
     """The client a job calls `model` through: resolved from a spec, wrapped in a `ManagedClient`.
 
     Args:
-        model: a model spec or a `ChatCompletionClient` (a `ManagedClient` is used as it is).
+        model: a `ModelRef`, a model spec or a `ChatCompletionClient` (a `ManagedClient` is used as it is).
         config: the engine configuration.
         cache: the shared `ResponseCache`, or None.
         meter: the shared `UsageMeter` (one budget for every model), or None for a fresh one.
         client_options: deprecated `ManagedClient` keyword arguments that override the config
             (`Pipeline(client_options=...)`).
-        **load_options: passed to `load_model` when `model` is a spec.
+        **load_options: `load_model` options under a spec's or `ModelRef`'s own (the ref's win).
     """
     from orca_math.engine.client import ManagedClient
     from orca_math.engine.concurrency import AdaptiveConcurrency
     from orca_math.engine.limits import CircuitBreaker, RateLimits
-    from orca_math.models import resolve_model
+    from orca_math.models import as_model, resolve_model
     from orca_math.models.identity import identity_of
 
-    client = resolve_model(model, **load_options)
+    # A spec becomes a `ModelRef`, whose own options win over `load_options`; a client is used as it is.
+    client = resolve_model(as_model(model, **load_options))
     if not config.managed or isinstance(client, ManagedClient):
         return client
     import dataclasses
@@ -176,7 +177,7 @@ class Engine:
             self.cache = ResponseCache(Path(out) / CACHE_FILE if config.cache is True else Path(config.cache))
         self.meter = self.client_options.pop("meter", None) or UsageMeter(
             PriceTable(dict(config.prices)), budget=Budget(config.budget_usd) if config.budget_usd is not None else None)
-        self._clients: dict[int, tuple[Any, Any, bool]] = {}  # id(model) -> (model, client, built here)
+        self._clients: dict[Any, tuple[Any, Any, bool]] = {}  # ref, or id(client) -> (model, client, built here)
 
     def charge_earlier(self, spent_usd: float) -> None:
         """Count what earlier runs of this job spent against the budget, before any call.
@@ -199,18 +200,23 @@ class Engine:
         return self.meter.budget.max_usd - self.meter.spent_usd()
 
     def client(self, model: Any, **load_options: Any):
-        """The managed client for `model` (a spec or a client), built once per model object or spec."""
-        key = id(model) if not isinstance(model, str) else hash(("spec", model, tuple(sorted(load_options.items()))))
+        """The managed client for `model` (a `ModelRef`, a spec or a client), built once per ref or client object.
+
+        This is where a job's `ModelRef` becomes a client in this process (see `orca_math.models.ref`).
+        """
+        from orca_math.models import ModelRef, as_model
+
+        model = as_model(model, **load_options)
+        key: Any = model if isinstance(model, ModelRef) else id(model)
         found = self._clients.get(key)
         if found is not None:
             return found[1]
-        client = build_client(model, self.config, cache=self.cache, meter=self.meter,
-                              client_options=self.client_options, **load_options)
-        self._clients[key] = (model, client, isinstance(model, str))
+        client = build_client(model, self.config, cache=self.cache, meter=self.meter, client_options=self.client_options)
+        self._clients[key] = (model, client, isinstance(model, ModelRef))
         return client
 
     async def close(self) -> None:
-        """Close the clients built here from specs (a client passed in is the caller's to close), and the cache."""
+        """Close the clients built here from refs (a client passed in is the caller's to close), and the cache."""
         for _, client, built in list(self._clients.values()):
             if built:
                 await client.close()

@@ -137,20 +137,23 @@ async def run_job(
         job: the stages and the run-key content.
         inputs: returns a fresh pass over the job's input rows (read lazily, read again on resume).
         out: the output folder; the run lives in `out/runs/<key>`.
-        model: the model of every stage built without its own (a spec or a client); None for
-            jobs whose stages call no model.
+        model: the model of every stage built without its own: a `ModelRef` or a spec (the engine
+            or the executor's workers build its client where the calls are made), or a ready client
+            (the local executor uses it as it is; a remote one ships it only if it pickles); None
+            for jobs whose stages call no model.
         engine: how models are called (default `EngineConfig()`).
         fresh: discard an earlier run with the same key instead of resuming it.
         executor: where items run: "local" (default), "ray", or an `Executor`.
         calls: the batch-mode sender of deferred calls (None: calls are made online).
         client_options: deprecated extra `ManagedClient` options.
-        model_options: options for `load_model` when `model` is a spec (e.g. ``prompt_format``).
+        model_options: `load_model` options under those of `model` when it is a spec or a `ModelRef`
+            (e.g. ``prompt_format``); the ref's own win.
 
     Raises:
         RunStopped: a fatal error, an early stop or the budget; finished work is kept.
         RunFolderError: another process holds the folder, or it was written by an older layout.
     """
-    from orca_math.models import describe_client
+    from orca_math.models import as_model, describe_client
 
     config = engine or EngineConfig()
     runner = resolve_executor(executor)
@@ -160,9 +163,13 @@ async def run_job(
                           "drop --executor ray (or executor=) when you pass --batch (mode='batch').")
     out = Path(out)
     run = RunFolder(out, run_config(job, model, config), fresh=fresh)
+    # From here on the job's model is a `ModelRef` (its load options folded in) or the caller's client:
+    # each stage's goes to the engine (local) or the executor's workers, which build its client.
+    model = as_model(model, **(model_options or {}))
+    models = {stage.name: _model_of(stage, model) for stage in job.stages}
     shared = Engine(config, out=out, client_options=client_options)
     try:
-        clients = {stage.name: _client_for(stage, model, shared, model_options or {}, calls, here=runner.loads_models_here)
+        clients = {stage.name: _client_for(stage, models[stage.name], shared, calls, here=runner.loads_models_here)
                    for stage in job.stages}
         model_names = {name: (describe_client(client, with_url=False) if client is not None else None)
                        for name, client in clients.items()}
@@ -186,10 +193,9 @@ async def run_job(
                     stage.prepare(stage_inputs())
                     redo = stage.outdated(checkpoint.latest())
                 hook = _StatsHook(progress.stage(stage.name, total), stage.model)
-                remote = RemoteStage(stage, model=stage.model_spec if stage.model_spec is not None else model, engine=config,
+                remote = RemoteStage(stage, model=models[stage.name], engine=config,
                                      cache_path=str(shared.cache.path) if shared.cache is not None else None,
                                      check_output=job.check_output,
-                                     model_options=dict(model_options or {}) if stage.model_spec is None else _own_options(stage),
                                      budget_usd=shared.budget_left(), spent_before_usd=shared.meter.earlier_usd)
                 try:
                     stats = await run_items(stage.name, stage_inputs, _processor(stage, job.check_output), checkpoint,
@@ -237,27 +243,29 @@ def run_config(job: Job, model: Any, engine: EngineConfig) -> dict[str, Any]:
             "stages": [stage.fingerprint() for stage in job.stages], "concurrency": engine.concurrency}
 
 
-def _client_for(stage: Stage, model: Any, engine: Engine, model_options: dict[str, Any], calls: Any, *, here: bool) -> Any:
-    if not stage.calls_model:
-        return None
-    chosen = stage.model_spec if stage.model_spec is not None else model
-    if chosen is None:
+def _model_of(stage: Stage, model: Any) -> Any:
+    """The model `stage` calls: its own (a `ModelRef`, with the stage's load options under the ref's), else the job's."""
+    if stage.model_spec is None:
+        return model
+    from orca_math.models import as_model
+
+    # The load options of a stage's own model spec (a student checkpoint's prompt format, say).
+    return as_model(stage.model_spec, **dict(getattr(stage, "model_load_options", None) or {}))
+
+
+def _client_for(stage: Stage, model: Any, engine: Engine, calls: Any, *, here: bool) -> Any:
+    if not stage.calls_model or model is None:
         return None
     if not here:  # the executor's workers build the client; a checkpoint is not loaded on the driver as well
         from orca_math.models.worker_loaded import worker_loaded_model
 
-        stand_in = worker_loaded_model(chosen)
+        stand_in = worker_loaded_model(model)
         if stand_in is not None:
             return stand_in
-    client = engine.client(chosen, **(model_options if stage.model_spec is None else _own_options(stage)))
+    client = engine.client(model)
     # Batch mode defers each call to a batch: the stage calls the same client interface either way.
     wrap = getattr(calls, "wrap", None)
     return wrap(client, meter=engine.meter) if callable(wrap) else client
-
-
-def _own_options(stage: Stage) -> dict[str, Any]:
-    """`load_model` options of a stage's own model spec (a student checkpoint's prompt format, say)."""
-    return dict(getattr(stage, "model_load_options", None) or {})
 
 
 def _cost(summary: StageSummary, model_name: str | None, engine: Engine) -> float | None:

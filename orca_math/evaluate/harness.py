@@ -95,7 +95,8 @@ async def evaluate(
 
     Args:
         model: the student: a spec (an OpenAI-compatible server URL such as vLLM, "hf:<path>",
-            "vllm:<path>", "openai:<model>", "local") or a `ChatCompletionClient`.
+            "vllm:<path>", "openai:<model>", "local") or a `ModelRef` (a spec with load options),
+            built where the calls are made; or a `ChatCompletionClient`.
         benchmarks: benchmark names from `orca_math.data.BENCHMARKS` (a comma-separated string
             also works), datasets from `load_custom`, or paths of question/answer files; any mix.
         limit: evaluate only the first `limit` items of each benchmark.
@@ -114,7 +115,7 @@ async def evaluate(
         engine: the engine configuration (overrides `concurrency`, `progress`, `managed`, `timeout`).
         executor: where items run ("local", "ray" or an `Executor`).
         calls: batch-mode sender of deferred calls (see `orca_math.engine.modes.batch_calls`).
-        model_options: `load_model` options when `model` is a spec (e.g. ``prompt_format="orca"``).
+        model_options: `load_model` options under a spec's or `ModelRef`'s own (e.g. ``prompt_format="orca"``).
         answer_policy: the `AnswerPolicy` (tolerances, rounding, rule-set version) of the deterministic
             verdicts; default `AnswerPolicy()`. It is part of the run key.
         grader: deprecated name of `grading`.

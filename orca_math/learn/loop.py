@@ -57,7 +57,7 @@ from orca_math.learn.samplers import default_sampler
 from orca_math.learn.sampling import check_sampling, checkpoint_options, sample_responses
 from orca_math.learn.steps import run_step, train_checkpoint
 from orca_math.learn.trainers import Trainer, get_trainer
-from orca_math.models import ModelLike, describe_spec
+from orca_math.models import ModelLike, ModelRef, describe_spec
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +77,10 @@ class IterativeLearner:
         grading: the `GradingPolicy` that labels the samples, or a mode name; default "exact"
             (``GradingPolicy(mode="exact")``). The paper used GPT-4: pass
             ``GradingPolicy(strong_model, mode="hybrid")`` for that.
-        sampler_model_factory: checkpoint folder -> the model to sample it with (a spec or a client;
-            a client is not closed here). Default: `default_sampler` (vLLM where it can run, else
-            ``hf:``; the learner logs which). To sample a served checkpoint, return its URL.
+        sampler_model_factory: checkpoint folder -> the model to sample it with (a spec or a
+            `ModelRef`, built where the samples are made; or a client, which is not closed here).
+            Default: `default_sampler` (vLLM where it can run, else ``hf:``; the learner logs
+            which). To sample a served checkpoint, return its URL.
         eval: after each iteration: a float in (0, 1) holds out that share of the problems (never
             trained on) and scores greedy answers against the teacher's final answers; a tuple
             ``(benchmarks, limit)`` runs `orca_math.evaluate` (with the grading's mode); a function
@@ -214,9 +215,11 @@ class IterativeLearner:
         return run_sync(self.run())
 
     def _sampler(self, model: Path) -> ModelLike:
-        sampler = self.sampler_model_factory(model)
-        if isinstance(sampler, str):
-            logger.info("sampling and evaluating %s with %s", model, sampler.split(":", 1)[0] if ":" in sampler else sampler)
+        from orca_math.models import as_model
+
+        sampler = as_model(self.sampler_model_factory(model))  # a spec travels down as a `ModelRef`
+        if isinstance(sampler, ModelRef):
+            logger.info("sampling and evaluating %s with %s", model, sampler.kind)
         return sampler
 
     @contextlib.asynccontextmanager
@@ -227,7 +230,7 @@ class IterativeLearner:
         try:
             yield sampler
         finally:
-            if not isinstance(sampler, str) and getattr(self.sampler_model_factory, "owns_clients", False):
+            if not isinstance(sampler, str | ModelRef) and getattr(self.sampler_model_factory, "owns_clients", False):
                 await close_resource(sampler)
 
     async def _preference_steps(self, folder: Path, model: Path, train: list[dict], details: dict) -> tuple[Path, dict]:

@@ -55,25 +55,26 @@ def _vllm_usable() -> bool:
 class CheckpointSampler:
     """Checkpoint folder -> the model that samples and evaluates it, as a learn recipe's sampling section says.
 
-    In the Orca prompt format (the default) it returns a spec (``hf:``, ``vllm:``, ``vllm-serve:``),
-    which the loop's steps load and close themselves. In the ``chat`` format it loads the client
-    here, with the tokenizer's chat template; the loop closes a client this sampler built when the
-    step that used it ends (a vLLM engine frees its GPU before the next training). With an executor
-    whose workers load the models (Ray), a ``vllm:`` or ``hf:`` checkpoint is not loaded here: the
-    driver gets a stand-in that names it.
+    It returns a `ModelRef` (``hf:``, ``vllm:``, ``vllm-serve:``): in the Orca prompt format (the
+    default) the spec alone, in the ``chat`` format with its load options (the tokenizer's chat
+    template, the reply budget). Nothing is loaded here: each step's engine (or each Ray worker)
+    builds the client where the samples are made and closes it when the step ends, so a vLLM engine
+    frees its GPU before the next training; on Ray the driver binds a stand-in that names it.
 
     Args:
         base_model: the loop's base model; decides `batched` before any checkpoint exists.
         engine: "auto", "vllm", "serve" (`vllm serve` on a local port for the step) or "hf".
         prompt_format: None or "orca" (what the loop's SFT trains on), or "chat".
         max_tokens: the reply token limit, a load option of a chat-format ``hf:``/``vllm:`` client.
-        executor: where the loop's items run (None: this process).
+        executor: where the loop's items run (None: this process); kept for callers, since the engine
+            decides where the checkpoint is loaded.
 
     Attributes:
         batched: whether the sampler is a vLLM one (it batches, so many samples go in flight).
         announce: called with (checkpoint, engine) before each checkpoint is loaded; None: nothing
             is said (the loop logs the choice). `orca-math learn` prints a line here.
-        owns_clients: True: the loop closes the clients this sampler returns.
+        owns_clients: True: the loop closes a client this sampler returns (it returns refs, which
+            the steps' engines build and close).
     """
 
     owns_clients = True
@@ -93,16 +94,16 @@ class CheckpointSampler:
         return str(default_sampler(checkpoint, engine=self.engine))
 
     def __call__(self, checkpoint: Path) -> Any:
-        from orca_math.engine.executors import driver_model
+        from orca_math.models import ModelRef
 
         chosen = self.spec(checkpoint)
         if self.announce is not None:
             self.announce(checkpoint, chosen.split(":", 1)[0])
-        if self.prompt_format in (None, "orca"):
-            return chosen  # the loop loads hf: and vllm: specs in the Orca format they were trained on
-        if chosen.startswith(("hf:", "vllm:")):
-            return driver_model(chosen, self.executor, prompt_format=self.prompt_format, max_new_tokens=self.max_tokens)
-        return driver_model(chosen, self.executor)  # served: the server applies the checkpoint's own chat template
+        if self.prompt_format in (None, "orca") or not chosen.startswith(("hf:", "vllm:")):
+            # The loop loads hf: and vllm: specs in the Orca format they were trained on; a served
+            # checkpoint gets the server's own chat template.
+            return ModelRef(chosen)
+        return ModelRef(chosen, prompt_format=self.prompt_format, max_new_tokens=self.max_tokens)
 
 
 __all__ = ["SAMPLER_ENGINES", "CheckpointSampler", "default_sampler"]

@@ -34,7 +34,7 @@ from orca_math.engine.runner import outputs_in_order
 from orca_math.engine.stage import Row, Stage
 from orca_math.errors import ConfigError, check_positive_int
 from orca_math.files import write_jsonl
-from orca_math.models import ModelLike
+from orca_math.models import ModelLike, ModelRef
 from orca_math.models.identity import identity_of
 from orca_math.records import Attempt, Usage
 
@@ -112,9 +112,9 @@ async def sample_responses(
     """Sample `k` responses per problem and write them as `Attempt` rows (unlabelled).
 
     Args:
-        model: the student: a spec (``"hf:<folder>"`` or ``"vllm:<folder>"``, loaded in the Orca
-            prompt format; an OpenAI-compatible server URL such as a vLLM server, ...) or a
-            `ChatCompletionClient`. A spec is loaded here and closed after.
+        model: the student: a spec or `ModelRef` (``"hf:<folder>"`` or ``"vllm:<folder>"``, loaded
+            in the Orca prompt format; an OpenAI-compatible server URL such as a vLLM server, ...),
+            built where the samples are made and closed after, or a `ChatCompletionClient`.
         problems: dicts with ``id``, ``question`` and ``answer`` (the teacher's solution, kept as
             `Attempt.reference`). Ids must be unique.
         k: samples per problem (the paper: 4).
@@ -169,14 +169,15 @@ async def sample_responses(
 
 
 def checkpoint_options(model: ModelLike, *, max_tokens: int) -> dict[str, Any]:
-    """`load_model` options for sampling a checkpoint spec: the Orca text format, and a GPU when there is one.
+    """`load_model` options for sampling a checkpoint spec or `ModelRef`: the Orca text format, and a GPU when there is one.
 
     Our checkpoints are trained on the Orca text (see the module docstring), so ``hf:`` and ``vllm:``
     specs are loaded in it; other specs (a server URL, an API model) need nothing.
     """
-    if not isinstance(model, str) or not model.startswith(ORCA_FORMAT_SPECS):
+    spec = model.spec if isinstance(model, ModelRef) else model  # the ref's own options win over these (`as_model`)
+    if not isinstance(spec, str) or not spec.startswith(ORCA_FORMAT_SPECS):
         return {}
-    if model.startswith("vllm:"):  # the engine's load option is max_new_tokens; max_tokens is per request
+    if spec.startswith("vllm:"):  # the engine's load option is max_new_tokens; max_tokens is per request
         return {"prompt_format": "orca", "max_new_tokens": max_tokens}
     options: dict[str, Any] = {"prompt_format": "orca", "max_new_tokens": max_tokens}
     try:

@@ -16,7 +16,9 @@
   call until the client is closed (served mode: data parallelism on a multi-GPU node).
 
 Anything that already is a `ChatCompletionClient` (any autogen-ext client) is accepted wherever
-a spec is. The spec kinds are registered once, in `orca_math.models.specs` (``SPEC_KINDS``), which
+a spec is (on the local executor; Ray workers build their own, from a spec). A spec with options
+travels as a `ModelRef` (``ModelRef("http://127.0.0.1:8000/v1", model="qwen")``): plain data that
+is turned into a client only where calls are made (see `orca_math.models.ref` for the walk). The spec kinds are registered once, in `orca_math.models.specs` (``SPEC_KINDS``), which
 other packages extend through the ``orca_math.model_specs`` entry-point group.
 """
 
@@ -27,10 +29,13 @@ from typing import Any
 from orca_math.models.endpoints import normalize_endpoint, without_credentials
 from orca_math.models.errors import ModelError
 from orca_math.models.identity import ModelIdentity, identity_of
+from orca_math.models.ref import ModelRef, as_model
 from orca_math.models.specs import describe_client, describe_spec, load_model, resolve_model
 
 __all__ = [
     "ModelLike",
+    "ModelRef",
+    "as_model",
     "load_model",
     "resolve_model",
     "describe_client",
@@ -52,7 +57,7 @@ def __getattr__(name: str) -> Any:
     if name == "ModelLike":
         from autogen_core.models import ChatCompletionClient
 
-        globals()["ModelLike"] = model_like = str | ChatCompletionClient
+        globals()["ModelLike"] = model_like = str | ModelRef | ChatCompletionClient
         return model_like
     if name == "bundled_gguf_path":
         from orca_math.models.local import bundled_gguf_path

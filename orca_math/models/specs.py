@@ -24,7 +24,9 @@ from orca_math.plugins import Registry
 if TYPE_CHECKING:  # autogen is imported where a client is built: `orca-math --help` reads this registry
     from autogen_core.models import ChatCompletionClient
 
-    ModelLike = str | ChatCompletionClient
+    from orca_math.models.ref import ModelRef
+
+    ModelLike = str | ModelRef | ChatCompletionClient
 
 SPEC_KINDS = Registry("model spec kind", "orca_math.model_specs")
 
@@ -115,6 +117,20 @@ def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
         MissingAPIKeyError: an OpenAI or Azure spec without a key.
         ServerUnreachableError: a URL spec whose server does not answer.
     """
+    if _is_ref(spec):
+        return spec.build(**options)  # type: ignore[union-attr]
+    plugin, argument = spec_kind(spec)
+    return plugin.factory(argument, **options)
+
+
+def spec_kind(spec: str) -> tuple[Any, str]:
+    """The registered kind that builds `spec`, and what its factory is given (the rest, or the whole spec).
+
+    Nothing is built: a `ModelRef` asks this when it is made, so an unknown spec is refused at once.
+
+    Raises:
+        ModelSpecError: not a non-empty string, or no registered kind understands it.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"A model spec must be a non-empty string: {spec_help()}.")
     spec = spec.strip()
@@ -123,22 +139,30 @@ def load_model(spec: str = "local", **options: Any) -> ChatCompletionClient:
     for discover in (False, True):
         recognised = SPEC_KINDS.choose(spec, discover=discover)
         if recognised is not None:
-            return recognised.factory(spec, **options)
+            return recognised, spec
         plugin = SPEC_KINDS.entries(discover=discover).get(kind)
         if plugin is not None and plugin.accepts is None:  # kinds with a test are never named by a prefix
-            return plugin.factory(rest, **options)
+            return plugin, rest
     raise ModelSpecError(f"Unknown model spec {spec!r}: {spec_help()}.")
 
 
 def resolve_model(model: ModelLike, **options: Any) -> ChatCompletionClient:
-    """Return `model` itself when it is a client, else `load_model(model)`."""
+    """Return `model` itself when it is a client, else the client its spec or `ModelRef` builds (with `options`)."""
     from autogen_core.models import ChatCompletionClient
 
+    if _is_ref(model):
+        return model.build(**options)  # type: ignore[union-attr]
     if isinstance(model, ChatCompletionClient):
         return model
     if hasattr(model, "create") and hasattr(model, "model_info"):  # duck-typed client
         return model  # type: ignore[return-value]
     return load_model(model, **options)
+
+
+def _is_ref(model: Any) -> bool:
+    """Whether `model` is a `orca_math.models.ref.ModelRef`. Asked by its two methods, not imported: the
+    ref module builds on this one, and an import back would close a circle."""
+    return not isinstance(model, str) and hasattr(model, "spec") and callable(getattr(model, "with_defaults", None))
 
 
 def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> str:
@@ -150,11 +174,13 @@ def describe_client(client: ChatCompletionClient, *, with_url: bool = True) -> s
 
 
 def describe_spec(model: ModelLike) -> str:
-    """A key-free string naming a model, for manifests and run keys.
+    """A key-free string naming a model (a spec, a `ModelRef` or a client), for manifests and run keys.
 
     A spec naming a local checkpoint (``hf:<folder>``, ``local:<file.gguf>``) carries the
     checkpoint's `checkpoint_fingerprint`, so the run key changes when its weights do.
     """
+    if _is_ref(model):
+        return model.describe()  # type: ignore[union-attr]
     if isinstance(model, str):
         spec = normalize_endpoint(without_credentials(model))
         kind, _, rest = spec.partition(":")
@@ -164,4 +190,5 @@ def describe_spec(model: ModelLike) -> str:
     return describe_client(model)
 
 
-__all__ = ["SPEC_KINDS", "describe_client", "describe_spec", "load_model", "resolve_model", "spec_forms", "spec_help"]
+__all__ = ["SPEC_KINDS", "describe_client", "describe_spec", "load_model", "resolve_model", "spec_forms", "spec_help",
+           "spec_kind"]

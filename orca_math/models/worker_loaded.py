@@ -25,6 +25,7 @@ from orca_math.models.identity import (
     local_checkpoint,
     register_identity,
 )
+from orca_math.models.ref import ModelRef
 
 #: Spec kinds whose client loads weights when it is built (``vllm-serve:`` starts its server lazily).
 _LOADS_WEIGHTS = {"vllm": "vLLM engines on the executor's workers", "hf": "transformers on the executor's workers"}
@@ -50,12 +51,14 @@ class WorkerLoadedModel(OwnChatClient):
         return f"WorkerLoadedModel({self.spec!r})"
 
 
-def worker_loaded_model(spec: Any) -> WorkerLoadedModel | None:
-    """A stand-in for `spec` when it names a checkpoint whose client would load weights (``vllm:``, ``hf:``), else None.
+def worker_loaded_model(model: Any) -> WorkerLoadedModel | None:
+    """A stand-in for `model` (a `ModelRef` or a spec) when it names a checkpoint whose client would load
+    weights (``vllm:``, ``hf:``), else None.
 
     The identity is the one the workers' engines register: a ``vllm:`` engine on a GPU takes a
     per-request seed, and the weights' fingerprint names the checkpoint in run and cache keys.
     """
+    spec = model.spec if isinstance(model, ModelRef) else model
     if not isinstance(spec, str):
         return None
     kind, _, rest = spec.partition(":")
@@ -70,4 +73,51 @@ def worker_loaded_model(spec: Any) -> WorkerLoadedModel | None:
     return WorkerLoadedModel(spec, identity)
 
 
-__all__ = ["WorkerLoadedModel", "worker_loaded_model"]
+async def name_model(model: Any) -> str:
+    """`model`'s name as price tables and the usage meter name it, read in a process that makes no call.
+
+    A checkpoint whose client loads weights is named by its stand-in (nothing is loaded). Any other
+    spec or `ModelRef` is built and closed at once, with a placeholder key when the environment has
+    none (nothing is sent with it: a dry run or a budget check must not need the key). A client is
+    asked directly.
+    """
+    from orca_math.models.errors import MissingAPIKeyError
+    from orca_math.models.identity import identity_of
+
+    if not isinstance(model, str | ModelRef):
+        return identity_of(model).describe(with_url=False)
+    stand_in = worker_loaded_model(model)
+    if stand_in is not None:
+        return identity_of(stand_in).describe(with_url=False)
+    ref = ModelRef(model)
+    try:
+        client = ref.build()
+    except MissingAPIKeyError:
+        client = ref.build(api_key="placeholder-never-sent")
+    try:
+        return identity_of(client).describe(with_url=False)
+    finally:
+        await client.close()
+
+
+def model_name(model: Any) -> str:
+    """`name_model` from sync code (the command line)."""
+    from orca_math._sync import run_sync
+
+    return run_sync(name_model(model))
+
+
+def check_model(model: Any) -> None:
+    """Build `model`'s client once and close it, so that a missing API key or an unreachable server is said
+    before any work (a run folder, a lock, a cache); a checkpoint that loads weights is not loaded for this.
+
+    Raises:
+        ModelSpecError, MissingAPIKeyError, ServerUnreachableError: as `load_model`.
+    """
+    from orca_math._sync import run_sync
+
+    if isinstance(model, str | ModelRef) and worker_loaded_model(model) is None:
+        run_sync(ModelRef(model).build().close())
+
+
+__all__ = ["WorkerLoadedModel", "check_model", "model_name", "name_model", "worker_loaded_model"]

@@ -104,7 +104,7 @@ class Difficulty(Stage):
         self.grading = grading or GradingPolicy(mode="exact")
         self.bands = bands or DifficultyBands()
         # Our checkpoints are sampled in the Orca text format, as `orca-math sample` does.
-        self.model_load_options = checkpoint_options(student, max_tokens=max_tokens) if isinstance(student, str) else {}
+        self.model_load_options = checkpoint_options(student, max_tokens=max_tokens)  # {} for a client
         self._sampler = SampleStage(sampling=self.sampling)
 
     def params(self) -> dict[str, Any]:
@@ -180,6 +180,10 @@ class Difficulty(Stage):
 
 def price_name(spec: Any) -> str:
     """A stage's own model, named as price tables name it, without loading it (a student checkpoint is heavy)."""
+    from orca_math.models import ModelRef
+
+    if isinstance(spec, ModelRef):
+        return spec.options.get("model") or price_name(spec.spec)  # a served model's name is its price name
     if not isinstance(spec, str):
         from orca_math.models import describe_client
 

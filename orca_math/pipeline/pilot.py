@@ -239,9 +239,9 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     from orca_math.data.seeds import read_seeds
     from orca_math.engine.costs import PriceTable
     from orca_math.errors import check_positive_int
-    from orca_math.models import describe_client, resolve_model
+    from orca_math.models.worker_loaded import name_model
     from orca_math.pipeline.difficulty import price_name
-    from orca_math.pipeline.pipeline import Pipeline, await_close
+    from orca_math.pipeline.pipeline import Pipeline
     from orca_math.pipeline.targets import rows_in_seed_order
 
     check_positive_int("pilot", pilot)
@@ -257,12 +257,7 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     seed_ids = [problem.id for problem in read_seeds(seeds, **options)]
     run = _Checkpoints(result.run_dir)
     rows = rows_in_seed_order(run, pipeline.stages, seed_ids)
-    client = resolve_model(pipeline.model_spec)
-    try:
-        model = describe_client(client, with_url=False)
-    finally:
-        if isinstance(pipeline.model_spec, str):
-            await_close(client)
+    model = await name_model(pipeline.model_spec)  # named without a call (the pilot's own run built and closed its client)
     table = PriceTable(dict(engine.prices))
     prices, notes = {}, []
     for stage in pipeline.stages:

@@ -114,7 +114,9 @@ class Pipeline:
     Args:
         stages: the stages, in order; `default_stages()` when None. Users may add, remove,
             reorder or replace stages, including their own `Stage` subclasses.
-        model: the model every stage uses unless built with its own (spec or client).
+        model: the model every stage uses unless built with its own: a spec or a `ModelRef` (spec and
+            load options; the engine, or each Ray worker, builds the client), or a ready client
+            (local executor; on Ray only a client that pickles).
         engine: how models are called (`EngineConfig`: retries, concurrency, breaker, rate caps,
             cache, budget, prices, GC tuning); when given, the keyword arguments below that it
             covers must be left at their defaults.
@@ -191,7 +193,9 @@ class Pipeline:
         Job("generate", self.stages)  # checks the stage names before anything else
         # Checked here, so a bad column declaration fails before any call is paid for.
         self.columns = extra_columns(self.stages)
-        self.model_spec = model
+        from orca_math.models import as_model
+
+        self.model_spec = as_model(model)  # a spec becomes a `ModelRef`: the engine builds its client where calls are made
         self.engine = engine or EngineConfig.of(
             concurrency=concurrency, managed=managed, cache=Path(cache) if isinstance(cache, str) else cache,
             progress=progress, budget_usd=budget_usd, prices=dict(prices or {}), tune_gc=tune_gc)
@@ -362,9 +366,15 @@ class Pipeline:
         from orca_math.agents import typical_completion_tokens
         from orca_math.data.seeds import read_seeds
         from orca_math.engine.costs import PriceTable
-        from orca_math.models import describe_client, resolve_model
+        from orca_math.models import ModelRef, describe_client, resolve_model
+        from orca_math.models.errors import MissingAPIKeyError
 
-        client = resolve_model(self.model_spec)
+        try:
+            client = resolve_model(self.model_spec)
+        except MissingAPIKeyError:  # an estimate calls nothing: a placeholder key is never sent
+            if not isinstance(self.model_spec, ModelRef):
+                raise
+            client = self.model_spec.build(api_key="dry-run-placeholder")
         try:
             for stage in self.stages:
                 stage.bind(client)
@@ -378,7 +388,7 @@ class Pipeline:
         finally:
             for stage in self.stages:  # what `load` built for the estimate is released, as after a run
                 run_sync(stage.close())
-            if isinstance(self.model_spec, str):
+            if isinstance(self.model_spec, ModelRef):
                 await_close(client)
 
     def run_sync(self, seeds: Any = None, **kwargs: Any) -> PipelineResult:
@@ -395,7 +405,7 @@ def _price_multiplier(mode: str, batch: Any) -> float:
 
 
 def await_close(client: Any) -> None:
-    """Close a client built from a spec, from sync code (a dry run opens no session, but may hold one)."""
+    """Close a client built from a spec or `ModelRef`, from sync code (a dry run opens no session, but may hold one)."""
     run_sync(client.close())
 
 

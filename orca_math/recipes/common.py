@@ -79,6 +79,12 @@ class ModelSection(Section):
                               flag="--model-name")
     base_url: str | None = option(None, "base URL for an 'openai:<model>' spec (e.g. a vLLM server)", flag="--base-url")
 
+    def ref(self) -> Any:
+        """The `ModelRef` this section names (its spec, and the served model's name and base URL when set)."""
+        from orca_math.models import ModelRef
+
+        return ModelRef(self.spec, {k: v for k, v in (("model", self.name), ("base_url", self.base_url)) if v})
+
 
 class EngineSection(Section):
     """How model calls are made: concurrency, caching, rate caps and the per-attempt timeout."""

@@ -145,8 +145,8 @@ class GenerateRecipe(Section):
 
         Args:
             given: those arguments as the caller passed them; one that is not its default is refused,
-                except a model client (not a spec): the caller loaded the recipe's model section itself
-                (the CLI does, to give a dry run a placeholder key or Ray a stand-in).
+                except the recipe's own model: a client the caller loaded from the model section, or
+                the section's `ModelRef`.
             progress: show a progress bar per stage (how the run looks, not what it computes).
 
         Raises:
@@ -154,20 +154,21 @@ class GenerateRecipe(Section):
         """
         names = ("stages", "model", "engine", "executor", "mode", "batch", "target_rows", "band_shares")
         defaults = (None, "local", None, None, "online", None, None, None)
-        client = given[1] if len(given) > 1 and given[1] is not None and not isinstance(given[1], str) else None
+        from orca_math.models import ModelRef
+
+        model = given[1] if len(given) > 1 else None
+        # Besides the recipe: a client the caller loaded from its model section, or the section's own ref
+        # (the CLI makes it from the same flags).
+        own = model is not None and (not isinstance(model, str | ModelRef) or model == self.model.ref())
         both = [name for name, value, default in zip(names, given, defaults, strict=False)
-                if value != default and not (name == "model" and client is not None)]
+                if value != default and not (name == "model" and own)]
         if both:
             from orca_math.errors import ConfigError
 
             raise ConfigError(f"Pipeline(recipe=...) takes {', '.join(both)} from the recipe; change the recipe's "
                               "fields instead of passing them too.")
-        arguments = self.pipeline_keywords(model=client, progress=progress)
+        arguments = self.pipeline_keywords(model=model if own else None, progress=progress)
         return tuple(arguments[name] for name in names)
-
-    def model_options(self) -> dict[str, Any]:
-        """The `load_model` options of the model section (its server's model name, its base URL)."""
-        return {k: v for k, v in {"model": self.model.name, "base_url": self.model.base_url}.items() if v}
 
     def start_run(self, seeds: Any, out: Any, limit: Any, seed_options: Any, formats: Any) -> tuple[Any, ...]:
         """`Pipeline.run`'s seeds, out, limit, seed options and formats, the recipe's where the call leaves
@@ -191,7 +192,8 @@ class GenerateRecipe(Section):
         """The keyword arguments of `Pipeline` this recipe means.
 
         Args:
-            model: the client of the recipe's model section, loaded by the caller; None loads it here.
+            model: the recipe's model section as a client the caller loaded, or as its `ModelRef`; None:
+                the section's `ModelRef`, which the engine builds where the calls are made.
             progress: show a progress bar per stage.
         """
         from orca_math.engine.config import EngineConfig
@@ -202,15 +204,8 @@ class GenerateRecipe(Section):
                                  budget_usd=self.cost.budget_usd, prices=dict(self.cost.prices),
                                  requests_per_minute=self.engine.rpm, tokens_per_minute=self.engine.tpm,
                                  timeout=self.engine.timeout, progress=progress)
-        options = self.model_options()
         if model is None:
-            model = self.model.spec
-            if options:
-                from orca_math.engine.executors import remember_spec
-                from orca_math.models import load_model
-
-                # Remembered, as the CLI does: Ray workers rebuild the client from the spec and its options.
-                model = remember_spec(load_model(self.model.spec, **options), self.model.spec, **options)
+            model = self.model.ref()  # built by the engine (or each Ray worker) where the calls are made
         executor = self.executor.build()
         batch = self.batch.options()
         return {"stages": stages, "model": model, "engine": engine, "executor": executor,

@@ -301,8 +301,8 @@ def evaluate_arguments(recipe: EvalRecipe, *, model: Any = None, out: Any = None
 
     Args:
         recipe: the eval recipe.
-        model: the client of the recipe's model section, loaded by the caller; None: the spec, or with a
-            model name or base URL a client loaded here, which the caller closes (``evaluate(recipe=...)`` does).
+        model: the client of the recipe's model section, loaded by the caller; None: the section's
+            `ModelRef` (its spec, model name and base URL), which the evaluation's engine builds.
         out: the output folder instead of the recipe's.
         fresh, progress: how to run: discard an earlier run, show progress bars.
         wait: with batch mode, wait for the batches (False: submit what can be submitted and stop).
@@ -334,13 +334,11 @@ def evaluate_arguments(recipe: EvalRecipe, *, model: Any = None, out: Any = None
         from orca_math.engine.modes import batch_calls
 
         calls = batch_calls(out, recipe.batch.options(), wait=wait)
-    if model is None:
-        model = recipe.model.spec
-        options = {k: v for k, v in {"model": recipe.model.name, "base_url": recipe.model.base_url}.items() if v}
-        if options:  # a plain spec is loaded (and closed) by the evaluation's engine
-            from orca_math.engine.executors import driver_model
+    if model is None:  # built (and closed) by the evaluation's engine, or each Ray worker, where the calls are made
+        from orca_math.models import ModelRef
 
-            model = driver_model(recipe.model.spec, executor, **options)
+        options = {k: v for k, v in {"model": recipe.model.name, "base_url": recipe.model.base_url}.items() if v}
+        model = ModelRef(recipe.model.spec, options)
     sampling = {k: v for k, v in {"temperature": recipe.model.temperature,
                                   "max_tokens": recipe.model.max_tokens}.items() if v is not None}
     return {

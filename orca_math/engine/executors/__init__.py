@@ -9,15 +9,7 @@
 * `registry`: choosing an executor by name (``--executor``), open to entry points.
 """
 
-from orca_math.engine.executors.base import (
-    Executor,
-    Outcome,
-    RemoteStage,
-    StepTask,
-    driver_model,
-    remember_spec,
-    spec_of,
-)
+from orca_math.engine.executors.base import Executor, Outcome, RemoteStage, StepTask
 from orca_math.engine.executors.local import LocalExecutor
 
-__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask", "driver_model", "remember_spec", "spec_of"]
+__all__ = ["Executor", "LocalExecutor", "Outcome", "RemoteStage", "StepTask"]

@@ -21,10 +21,9 @@ A subclass implements `run(task)`; it must hand every item it takes to `task.rec
 
 from __future__ import annotations
 
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orca_math.engine.items import ItemResult
@@ -39,12 +38,13 @@ class RemoteStage:
     Attributes:
         stage: the stage; it pickles as its configuration (no client, agents or `runtime`
             objects), and the worker binds its copy, which loads them there (`Stage.load`).
-        model: the model spec (a string: clients don't travel between processes).
+        model: the stage's model: a `orca_math.models.ModelRef` (spec and load options), which the
+            worker builds its client from, or a client the caller passed (shipped only if it pickles,
+            see `orca_math.engine.executors.remote.pack_model`); None for a stage that calls none.
         engine: the `EngineConfig` to build the worker's managed client with.
         cache_path: the response cache file shared by every worker, or None.
         check_output: the job's check of each output (declared dataset columns), or None; it
             raises `ItemFailedError` to fail the item, and must be applied where the stage runs.
-        model_options: `load_model` options for `model` when it is a spec (``prompt_format`` ...).
         budget_usd: what is left of the job's budget when the step starts (earlier runs' spending
             taken off), or None without a budget: remote workers share it.
         spent_before_usd: what earlier runs of the job spent (for the budget's messages).
@@ -55,7 +55,6 @@ class RemoteStage:
     engine: Any
     cache_path: str | None = None
     check_output: Any = None
-    model_options: dict[str, Any] = field(default_factory=dict)
     budget_usd: float | None = None
     spent_before_usd: float = 0.0
 
@@ -110,46 +109,4 @@ class Executor(ABC):
         """Release what the executor started (worker pools, clusters it started itself)."""
 
 
-_RECIPES: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
-
-
-def remember_spec(client: Any, spec: str, **options: Any) -> Any:
-    """Record that `client` is ``load_model(spec, **options)``, so remote workers can build their own; returns it.
-
-    Clients do not travel between processes (sessions, locks, loaded weights): an executor that
-    runs stages elsewhere rebuilds the model there from a spec. A client made from a spec with
-    options (the CLI's ``--model URL --model-name NAME``) is remembered here.
-    """
-    _RECIPES[client] = (spec, dict(options))
-    return client
-
-
-def driver_model(spec: str, executor: Any = None, **options: Any) -> Any:
-    """The client this process holds for ``load_model(spec, **options)``, remembered so workers rebuild it.
-
-    With an executor whose workers load the models (``loads_models_here`` False, as Ray's), a
-    ``vllm:`` or ``hf:`` checkpoint gets a stand-in that names it (`orca_math.models.worker_loaded`)
-    instead of a second engine here holding a GPU no call uses.
-    """
-    from orca_math.models import load_model
-
-    if executor is not None and not executor.loads_models_here:
-        from orca_math.models.worker_loaded import worker_loaded_model
-
-        stand_in = worker_loaded_model(spec)
-        if stand_in is not None:
-            return remember_spec(stand_in, spec, **options)
-    return remember_spec(load_model(spec, **options), spec, **options)
-
-
-def spec_of(model: Any) -> tuple[str, dict[str, Any]] | None:
-    """The (spec, options) `model` can be rebuilt from: a spec itself, or a client `remember_spec` saw."""
-    if isinstance(model, str):
-        return model, {}
-    try:
-        return _RECIPES.get(model)
-    except TypeError:  # not weak-referenceable
-        return None
-
-
-__all__ = ["Executor", "Outcome", "RemoteStage", "StepTask", "driver_model", "remember_spec", "spec_of"]
+__all__ = ["Executor", "Outcome", "RemoteStage", "StepTask"]

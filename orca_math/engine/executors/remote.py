@@ -1,7 +1,8 @@
 """The worker side of a remote executor: one worker per process, binding stages to its own managed clients.
 
 Nothing here imports Ray at module level: a Slurm or Dask executor would reuse the worker, the
-error packing and the model packing as they are. The Ray executor
+error packing and the model packing as they are. A step's model reaches the worker as a
+`orca_math.models.ModelRef` (plain data), and the worker builds its own client from it. The Ray executor
 (`orca_math.engine.executors.ray`) runs a `StageWorker` as an async Ray actor. The driver sends it chunks of items with the id of the
 step they belong to and a reference to that step's `RemoteStage`; the first chunk of a step makes
 the worker unpickle the stage (its configuration), build its client with `build_client` (sharing the
@@ -177,9 +178,9 @@ class StageWorker:
         if remote.model is None:
             return None
         model = remote.model
-        named = (model.spec, sorted((model.options or {}).items())) if model.spec is not None else model.identity
-        key = repr((named, sorted(remote.model_options.items()), remote.engine.model_dump_json(exclude={"retry"}),
-                    remote.engine.retry))
+        # In-memory only: a ref's options (its key too) tell two refs apart; a shipped client is named by its identity.
+        named = model.identity if isinstance(model, TravellingClient) else (model.spec, model.options)
+        key = repr((named, remote.engine.model_dump_json(exclude={"retry"}), remote.engine.retry))
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._build(remote)
@@ -205,37 +206,35 @@ class StageWorker:
             cache = self._caches.get(remote.cache_path) or self._caches.setdefault(remote.cache_path, ResponseCache(remote.cache_path))
         limits = SplitRateLimits(self.workers, config.requests_per_minute, config.tokens_per_minute,
                                  learn_from_headers=config.learn_rate_limits)
-        from orca_math.models import load_model
-
-        model, options = unpack_model(remote.model)
-        # Loaded here, not by build_client: a load option may be called ``model`` (the served model's name).
-        client = load_model(model, **{**options, **remote.model_options}) if isinstance(model, str) else model
-        return build_client(client, config, cache=cache, meter=self._meter, client_options={"rate_limits": limits})
+        # The worker's end of the model walk: the ref becomes a client here, where its calls are made.
+        return build_client(unpack_model(remote.model), config, cache=cache, meter=self._meter,
+                            client_options={"rate_limits": limits})
 
 
 @dataclass
-class TravellingModel:
-    """How a model reaches a worker: a spec and its `load_model` options, or a picklable client and its identity."""
+class TravellingClient:
+    """A ready client the caller passed, on its way to a worker: the client (it pickles) and its identity."""
 
-    spec: str | None = None
-    options: dict[str, Any] | None = None
-    client: Any = None
-    identity: Any = None
+    client: Any
+    identity: Any
 
 
-def pack_model(model: Any) -> TravellingModel | None:
-    """`model` (a spec or a client) in a form a worker can rebuild it from.
+def pack_model(model: Any) -> Any:
+    """`model` in the form a worker builds its client from: a `ModelRef` as it is, a spec as a `ModelRef`.
+
+    A client the caller built travels only if it pickles (a scripted client does; one holding
+    sessions, locks or weights does not), with its identity, so its name keys the cache and
+    prices as on the driver.
 
     Raises:
-        ConfigError: a client that was not made from a spec and cannot be pickled.
+        ConfigError: a client that cannot be pickled, in one sentence.
     """
-    from orca_math.engine.executors.base import spec_of
+    from orca_math.models import ModelRef, as_model
 
-    if model is None:
-        return None
-    found = spec_of(model)
-    if found is not None:
-        return TravellingModel(spec=found[0], options=found[1])
+    if model is None or isinstance(model, ModelRef):
+        return model
+    if isinstance(model, str):
+        return as_model(model)
     from orca_math.models.identity import identity_of
 
     try:
@@ -246,24 +245,22 @@ def pack_model(model: Any) -> TravellingModel | None:
         from orca_math.errors import ConfigError
 
         raise ConfigError(
-            f"the Ray executor builds the model in every worker, but this {type(model).__name__} was not made from a spec "
-            f"and cannot be pickled ({type(exc).__name__}); pass the model as a spec string such as 'openai:gpt-4o-mini' "
-            "or 'http://HOST:8000/v1', or a client made by orca_math.models.load_model") from None
-    return TravellingModel(client=model, identity=identity_of(model))
+            f"the Ray executor builds the model in every worker, but this {type(model).__name__} is a ready client that "
+            f"cannot be pickled ({type(exc).__name__}); pass the model as a spec such as 'openai:gpt-4o-mini' or "
+            "ModelRef('http://HOST:8000/v1', model='NAME'), or run on the local executor") from None
+    return TravellingClient(client=model, identity=identity_of(model))
 
 
-def unpack_model(model: TravellingModel | Any) -> tuple[Any, dict[str, Any]]:
-    """The model and `load_model` options a worker builds its client from."""
-    if not isinstance(model, TravellingModel):
-        return model, {}
-    if model.spec is not None:
-        return model.spec, dict(model.options or {})
+def unpack_model(model: Any) -> Any:
+    """What a worker hands `build_client`: the `ModelRef`, or the shipped client (its identity registered again)."""
+    if not isinstance(model, TravellingClient):
+        return model
     from orca_math.models.identity import register_identity
 
     if model.identity is not None:
         register_identity(model.client, model.identity)  # the same name in cache keys and prices as on the driver
-    return model.client, {}
+    return model.client
 
 
-__all__ = ["ERROR", "NOT_STARTED", "OK", "PackedError", "StageWorker", "TravellingModel", "pack_error", "pack_model",
+__all__ = ["ERROR", "NOT_STARTED", "OK", "PackedError", "StageWorker", "TravellingClient", "pack_error", "pack_model",
            "unpack_model"]

@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orca_math.engine.executors.base import StepTask, spec_of
+from orca_math.engine.executors.base import StepTask
 from orca_math.engine.items import CallDeferred, ItemFailedError
 from orca_math.errors import ConfigError
 
@@ -48,9 +48,10 @@ def llm_path(executor: Any, remote: Any) -> _ProcessorPath | None:
     """
     if executor.llm == "off" or remote is None or remote.model is None:
         return None
-    found = spec_of(remote.model)
-    spec, options = found if found is not None else (None, {})
-    options = {**options, **(remote.model_options or {})}
+    from orca_math.models import ModelRef
+
+    ref = remote.model if isinstance(remote.model, ModelRef) else None  # a ready client has no spec to give the processor
+    spec, options = (ref.spec, ref.options) if ref is not None else (None, {})
     is_vllm = isinstance(spec, str) and spec.startswith("vllm:")
     if executor.llm == "auto":
         import ray
