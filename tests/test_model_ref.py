@@ -131,3 +131,19 @@ def test_a_ready_client_runs_locally_and_ray_refuses_one_that_cannot_travel_in_o
     message = str(refused.value)
     assert "\n" not in message and "_HeldClient" in message and "cannot be pickled" in message
     assert "ModelRef(" in message and "local executor" in message
+
+
+def test_a_recipe_takes_its_own_ref_beside_it_and_refuses_another():
+    from orca_math.evaluate import evaluate_sync
+    from orca_math.recipes import recipe_from_mapping
+
+    evaluation = recipe_from_mapping({"kind": "eval", "model": {"spec": "http://127.0.0.1:9/v1", "name": "m"}})
+    generation = recipe_from_mapping({"kind": "generate", "seeds": {"path": "s.jsonl"},
+                                      "model": {"spec": "http://127.0.0.1:9/v1", "name": "m"}})
+    for recipe in (evaluation, generation):
+        assert recipe.model.ref() == ModelRef("http://127.0.0.1:9/v1", model="m")
+    assert Pipeline(recipe=generation, model=ModelRef("http://127.0.0.1:9/v1", model="m")).model_spec == generation.model.ref()
+    with pytest.raises(ConfigError, match="takes model from the recipe"):
+        Pipeline(recipe=generation, model=ModelRef("http://127.0.0.1:9/v1", model="other"))
+    with pytest.raises(ConfigError, match="takes model from the recipe"):
+        evaluate_sync(ModelRef("http://127.0.0.1:9/v1", model="other"), recipe=evaluation)

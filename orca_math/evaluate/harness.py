@@ -173,8 +173,11 @@ async def _evaluate_recipe(recipe: Any, given: dict[str, Any]) -> EvaluationResu
     from orca_math.recipes.fields import refuse_beside_recipe
 
     refuse_beside_recipe("evaluate(recipe=...)", evaluate, given, ("recipe", "model", "out", "fresh", "progress"))
+    from orca_math.models import ModelRef
+
     model = given["model"]
-    if isinstance(model, str):
+    # A spec is a second model; a reference is one unless it is the recipe's own (the CLI makes it from the same flags).
+    if isinstance(model, str) or isinstance(model, ModelRef) and model != recipe.model.ref():
         raise ConfigError("evaluate(recipe=...) takes model from the recipe; change its model section, or pass a "
                           "client loaded for it.")
     arguments = recipe.evaluate_arguments(model=model, out=given["out"], fresh=given["fresh"],

@@ -228,6 +228,12 @@ class EvalModelSection(Section):
     max_tokens: int | None = option(None, "the student's reply token limit (default: the Teacher card's, 1024)",
                                     flag="--max-tokens", ge=1)
 
+    def ref(self) -> Any:
+        """The `ModelRef` of the student (its spec, and the served model's name and base URL when set)."""
+        from orca_math.models import ModelRef
+
+        return ModelRef(self.spec, {k: v for k, v in (("model", self.name), ("base_url", self.base_url)) if v})
+
 
 def _known_benchmarks() -> str:
     from orca_math.data.benchmarks import BENCHMARKS
@@ -335,10 +341,7 @@ def evaluate_arguments(recipe: EvalRecipe, *, model: Any = None, out: Any = None
 
         calls = batch_calls(out, recipe.batch.options(), wait=wait)
     if model is None:  # built (and closed) by the evaluation's engine, or each Ray worker, where the calls are made
-        from orca_math.models import ModelRef
-
-        options = {k: v for k, v in {"model": recipe.model.name, "base_url": recipe.model.base_url}.items() if v}
-        model = ModelRef(recipe.model.spec, options)
+        model = recipe.model.ref()
     sampling = {k: v for k, v in {"temperature": recipe.model.temperature,
                                   "max_tokens": recipe.model.max_tokens}.items() if v is not None}
     return {
