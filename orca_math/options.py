@@ -157,5 +157,27 @@ def _accepted(kind: str, ctx: Mapping[str, Any], detail: Mapping[str, Any]) -> s
     return str(detail.get("msg", "valid")).removeprefix("Input should be ").lower()
 
 
-__all__ = ["UnknownOptionError", "config_error", "field_names", "name_with_hint", "options_dataclass",
+def refuse_beside_recipe(where: str, function: Any, given: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Refuse, in one sentence, arguments of `function` passed beside ``recipe=``: they would be ignored.
+
+    Args:
+        where: how the call reads in the message, e.g. "IterativeLearner(recipe=...)".
+        function: the function (or ``__init__``) whose defaults tell a passed argument from a left-out one.
+        given: its arguments as called.
+        allowed: the names that may be passed beside the recipe (``recipe`` itself among them).
+
+    Raises:
+        ConfigError: an argument other than `allowed` differs from its default.
+    """
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()}
+    both = [name for name, value in given.items()
+            if name not in allowed and name in defaults and value is not defaults[name] and value != defaults[name]]
+    if both:
+        raise ConfigError(f"{where} takes {', '.join(both)} from the recipe; change the recipe's fields instead of "
+                          "passing them too.")
+
+
+__all__ = ["refuse_beside_recipe", "UnknownOptionError", "config_error", "field_names", "name_with_hint", "options_dataclass",
            "options_from_mapping"]

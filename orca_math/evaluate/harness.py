@@ -170,7 +170,7 @@ async def evaluate(
 
 
 async def _evaluate_recipe(recipe: Any, given: dict[str, Any]) -> EvaluationResult:
-    from orca_math.recipes.fields import refuse_beside_recipe
+    from orca_math.options import refuse_beside_recipe
 
     refuse_beside_recipe("evaluate(recipe=...)", evaluate, given, ("recipe", "model", "out", "fresh", "progress"))
     from orca_math.models import ModelRef

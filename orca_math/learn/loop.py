@@ -113,7 +113,7 @@ class IterativeLearner:
                  balance_kto_weights: bool = True, concurrency: int = 8, benchmarks_dir: str | Path | None = None,
                  progress: bool = True, executor: Any = None, grader: GradingPolicy | None = None, sampling_policy: str = "uniform") -> None:
         if recipe is not None:  # a `LearnRecipe` supplies every setting; base_model, data and out may override
-            from orca_math.recipes.fields import refuse_beside_recipe
+            from orca_math.options import refuse_beside_recipe
 
             refuse_beside_recipe("IterativeLearner(recipe=...)", IterativeLearner.__init__, locals(),
                                  ("self", "recipe", "base_model", "data", "out", "progress"))

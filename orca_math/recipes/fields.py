@@ -114,28 +114,6 @@ def _description(model: type[BaseModel], loc: list[str]) -> str:
     return (field.description or "no description") if field else "see docs/recipes.md"
 
 
-def refuse_beside_recipe(where: str, function: Any, given: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    """Refuse, in one sentence, arguments of `function` passed beside ``recipe=``: they would be ignored.
-
-    Args:
-        where: how the call reads in the message, e.g. "IterativeLearner(recipe=...)".
-        function: the function (or ``__init__``) whose defaults tell a passed argument from a left-out one.
-        given: its arguments as called.
-        allowed: the names that may be passed beside the recipe (``recipe`` itself among them).
-
-    Raises:
-        ConfigError: an argument other than `allowed` differs from its default.
-    """
-    import inspect
-
-    defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()}
-    both = [name for name, value in given.items()
-            if name not in allowed and name in defaults and value is not defaults[name] and value != defaults[name]]
-    if both:
-        raise ConfigError(f"{where} takes {', '.join(both)} from the recipe; change the recipe's fields instead of "
-                          "passing them too.")
-
-
 def walk(model: type[BaseModel], prefix: str = "") -> list[tuple[str, type[BaseModel], str]]:
     """Every leaf field as (dotted path, owning model class, field name), in declaration order."""
     leaves: list[tuple[str, type[BaseModel], str]] = []
@@ -159,5 +137,5 @@ def get_path(data: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-__all__ = ["RecipeError", "Section", "flag_info", "get_path", "option", "refuse_beside_recipe", "section_type",
+__all__ = ["RecipeError", "Section", "flag_info", "get_path", "option", "section_type",
            "validation_error", "walk"]
