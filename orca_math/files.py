@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,26 @@ class DataFileError(InputError):
     """A data file is missing, unreadable or malformed; the message names the file and line."""
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write `text` (UTF-8) to `path` atomically, creating its folder."""
+@contextmanager
+def written_atomically(path: str | Path) -> Iterator[Path]:
+    """Yield the ``<name>.partial`` file to write instead of `path` (its folder created); rename it over
+    `path` when the block ends, or delete it when the block raises: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    try:
+        yield partial
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
-    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically, creating its folder."""
+    with written_atomically(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -60,19 +73,11 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False, default=str))
-                handle.write("\n")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
-    return path
+    with written_atomically(path) as partial, partial.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str))
+            handle.write("\n")
+    return Path(path)
 
 
 def copy_file(source: str | Path, target: str | Path) -> Path:
@@ -83,16 +88,9 @@ def copy_file(source: str | Path, target: str | Path) -> Path:
     """
     import shutil
 
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    try:
+    with written_atomically(target) as partial:
         shutil.copyfile(source, partial)  # the kernel copies (sendfile): no line passes through Python
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
-    return target
+    return Path(target)
 
 
 def count_lines(path: str | Path) -> int:
@@ -161,4 +159,5 @@ def read_jsonl(path: str | Path, *, missing_ok: bool = False) -> Iterator[dict]:
         yield obj
 
 
-__all__ = ["DataFileError", "count_lines", "iter_jsonl", "read_json", "read_jsonl", "write_json", "write_jsonl", "write_text"]
+__all__ = ["DataFileError", "copy_file", "count_lines", "iter_jsonl", "read_json", "read_jsonl", "write_json", "write_jsonl", "write_text",
+           "written_atomically"]

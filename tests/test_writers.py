@@ -93,3 +93,14 @@ def test_bad_input_errors(tmp_path):
         list(read_jsonl(bad))
     with pytest.raises(DataFileError, match=r"missing\.jsonl does not exist"):
         list(read_jsonl(tmp_path / "missing.jsonl"))
+
+
+def test_a_copy_is_atomic_and_a_failed_one_leaves_the_old_file(tmp_path):
+    from orca_math.files import copy_file
+
+    source, target = tmp_path / "rows.jsonl", tmp_path / "out" / "copy.jsonl"
+    source.write_text('{"id": 1}\n', encoding="utf-8")
+    assert copy_file(source, target) == target and target.read_text() == '{"id": 1}\n'
+    with pytest.raises(FileNotFoundError):
+        copy_file(tmp_path / "missing.jsonl", target)
+    assert target.read_text() == '{"id": 1}\n' and not list(target.parent.glob("*.partial"))
