@@ -49,7 +49,8 @@ class AdaptiveConcurrency:
     event loop meanwhile (`LoopLag`), so a client saturated by its own CPU does not cut the limit.
 
     **Hung calls.** A call still running `hang_factor` times the typical reply time after it
-    started (and at least `hang_floor` seconds) stops counting against the limit, so that hung
+    started (and at least `hang_floor` seconds), less the client's own loop lag meanwhile, stops
+    counting against the limit, so that hung
     requests cannot hold the last slots until their timeout; at most `max_hung` calls at once are
     let go this way. Replies that took that long stay out of the averages. The bound is generous
     because hangs pile up: by Little's law a share h of calls hanging T seconds, at the ceiling's
@@ -77,7 +78,9 @@ class AdaptiveConcurrency:
         latency_window: replies in a row that must be over both thresholds before a cut.
         hang_factor: a call running this many typical reply times no longer counts in flight;
             None disables it.
-        hang_floor: seconds a call must run at least before it can count as hung.
+        hang_floor: seconds a call must wait on the server at least before it can count as hung
+            (it decides only for servers whose typical reply is under 50 ms; each hang holds its
+            slot this long).
         max_hung: the most calls let go as hung at once (default 8 x ceiling); beyond it a hung
             call keeps its slot. It bounds the connections open beyond the limit.
     """
@@ -98,7 +101,7 @@ class AdaptiveConcurrency:
         latency_floor: float = 0.25,
         latency_window: int = 8,
         hang_factor: float | None = 10.0,
-        hang_floor: float = 1.0,
+        hang_floor: float = 0.5,
         max_hung: int | None = None,
     ) -> None:
         if not 1 <= floor <= ceiling:
@@ -233,17 +236,25 @@ class AdaptiveConcurrency:
         if threshold is None or not self._running or self._hung >= self.max_hung:
             return  # at max_hung, the next hung call that ends re-arms the watch (in `release`)
         oldest = next(iter(self._running))
-        self._hang_timer, self._hang_loop = loop.call_at(oldest.started + threshold, self._let_go_of_hung_calls), loop
+        due = loop.time() + max(0.0, threshold - self._served(oldest))
+        self._hang_timer, self._hang_loop = loop.call_at(due, self._let_go_of_hung_calls), loop
+
+    def _served(self, slot: ConcurrencySlot) -> float:
+        """Seconds `slot`'s call has waited on the server: its time so far less the client's own loop lag.
+
+        A client saturated by its own CPU makes every call slow; those calls are late, not hung (as
+        the latency rule, hang detection must see the server, not the client).
+        """
+        return _now() - slot.started - (self.lag.clock() - slot.lag_start)
 
     def _let_go_of_hung_calls(self) -> None:
         self._hang_timer = None
         threshold = self.hang_threshold()
         if threshold is None:
             return
-        now = _now()
         while self._running and self._hung < self.max_hung:
             oldest = next(iter(self._running))
-            if oldest.started + threshold - now > EARLY:
+            if threshold - self._served(oldest) > EARLY:
                 break
             self._running.popitem(last=False)
             oldest.hung = True
@@ -257,11 +268,12 @@ class AdaptiveConcurrency:
 
     def _on_success(self, slot: ConcurrencySlot, seconds: float, tokens: int, server_seconds: float | None = None) -> None:
         alpha, threshold = self.latency_smoothing, self.hang_threshold()
-        if not slot.hung and (threshold is None or seconds < threshold):  # a hang that ended is not a typical reply
-            self._reply_seconds = seconds if self._reply_seconds is None else alpha * seconds + (1 - alpha) * self._reply_seconds
+        served = seconds if server_seconds is None else server_seconds  # hangs are the server's, as in `_served`
+        if not slot.hung and (threshold is None or served < threshold):  # a hang that ended is not a typical reply
+            self._reply_seconds = served if self._reply_seconds is None else alpha * served + (1 - alpha) * self._reply_seconds
         # A hang that ended stays out of the latency average; it counts as a slow reply only when no
         # call started after it has answered normally: then the server slowed down for everyone.
-        ended_hang = slot.hung or (threshold is not None and seconds >= threshold)
+        ended_hang = slot.hung or (threshold is not None and served >= threshold)
         if not ended_hang:
             self._normal_started = max(self._normal_started, slot.started)
             latency = (seconds if server_seconds is None else server_seconds) / tokens
