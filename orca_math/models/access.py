@@ -38,6 +38,32 @@ def register_access_check(client: Any, list_models: Any) -> None:
     _LISTERS[client] = list_models
 
 
+def register_models_list_check(client: Any, *, api_key: Any, base_url: str | None = None,
+                               azure_endpoint: str | None = None, api_version: str | None = None) -> None:
+    """Register a check that lists the endpoint's models (``GET /models``) with `client`'s own key.
+
+    One place builds the listing SDK client, for clients `load_model` built and for autogen clients
+    built elsewhere (read from their config): an Azure endpoint with its API version, else `base_url`.
+    """
+
+    def list_models():
+        import openai
+
+        common = {"api_key": api_key, "max_retries": 0}
+        if azure_endpoint:
+            sdk = openai.AsyncAzureOpenAI(azure_endpoint=azure_endpoint, api_version=api_version, **common)
+        else:
+            sdk = openai.AsyncOpenAI(base_url=base_url, **common)
+
+        async def check() -> None:
+            async with sdk:
+                await sdk.models.list()
+
+        return check()
+
+    register_access_check(client, list_models)
+
+
 def mark_access_checked(client: Any) -> None:
     """Record that `client`'s key already worked (e.g. `load_model` listed the server's models with it)."""
     _STATE[client] = _OK
@@ -98,24 +124,9 @@ def _register_from_component(client: Any) -> bool:
         return False
     key = config.get("api_key")
     key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
-
-    def list_models():
-        import openai
-
-        common = {"api_key": key, "max_retries": 0}
-        if config.get("azure_endpoint"):
-            sdk = openai.AsyncAzureOpenAI(azure_endpoint=config["azure_endpoint"], api_version=config.get("api_version"), **common)
-        else:
-            sdk = openai.AsyncOpenAI(base_url=config.get("base_url"), **common)
-
-        async def check() -> None:
-            async with sdk:
-                await sdk.models.list()
-
-        return check()
-
-    register_access_check(client, list_models)
+    register_models_list_check(client, api_key=key, base_url=config.get("base_url"),
+                               azure_endpoint=config.get("azure_endpoint"), api_version=config.get("api_version"))
     return True
 
 
-__all__ = ["CHECK_TIMEOUT", "mark_access_checked", "register_access_check", "verify_access"]
+__all__ = ["CHECK_TIMEOUT", "mark_access_checked", "register_access_check", "register_models_list_check", "verify_access"]

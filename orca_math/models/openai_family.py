@@ -93,24 +93,10 @@ def _openai_client(model: str, *, base_url: str | None, api_key: str | None, tra
 
 def _register_key_check(client: Any, cls: Any, kwargs: dict[str, Any]) -> None:
     """Let `verify_access` list the endpoint's models with this client's key, once, before its first chat call."""
-    from orca_math.models.access import register_access_check
+    from orca_math.models.access import register_models_list_check
 
-    def list_models():
-        import openai
-
-        common = {"api_key": kwargs.get("api_key"), "max_retries": 0}
-        if "azure_endpoint" in kwargs:
-            sdk = openai.AsyncAzureOpenAI(azure_endpoint=kwargs["azure_endpoint"], api_version=kwargs.get("api_version"), **common)
-        else:
-            sdk = openai.AsyncOpenAI(base_url=kwargs.get("base_url"), **common)
-
-        async def check() -> None:
-            async with sdk:
-                await sdk.models.list()
-
-        return check()
-
-    register_access_check(client, list_models)
+    register_models_list_check(client, api_key=kwargs.get("api_key"), base_url=kwargs.get("base_url"),
+                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"))
 
 
 def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:

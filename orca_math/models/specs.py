@@ -37,41 +37,46 @@ def _local(rest: str, **options: Any) -> ChatCompletionClient:
     return load_local_model(rest or None, **options)
 
 
-def _openai(rest: str, **options: Any) -> ChatCompletionClient:
+def _named(rest: str, kind: str, what: str, example: str) -> str:
+    """`rest` (the spec after ``kind:``), or the one-sentence error when it is empty.
+
+    Factories call it before importing their package, so a heavy or missing one cannot hide it.
+    """
     if not rest:
-        raise ModelSpecError("The spec 'openai:' needs a model name, for example 'openai:gpt-4o'.")
+        raise ModelSpecError(f"The spec '{kind}:' needs {what}, for example '{kind}:{example}'.")
+    return rest
+
+
+def _openai(rest: str, **options: Any) -> ChatCompletionClient:
+    rest = _named(rest, "openai", "a model name", "gpt-4o")
     from orca_math.models.openai_family import load_openai
 
     return load_openai(rest, **options)
 
 
 def _azure(rest: str, **options: Any) -> ChatCompletionClient:
-    if not rest:
-        raise ModelSpecError("The spec 'azure:' needs a deployment name, for example 'azure:gpt-4o'.")
+    rest = _named(rest, "azure", "a deployment name", "gpt-4o")
     from orca_math.models.openai_family import load_azure
 
     return load_azure(rest, **options)
 
 
 def _hf(rest: str, **options: Any) -> ChatCompletionClient:
-    if not rest:
-        raise ModelSpecError("The spec 'hf:' needs a model folder, for example 'hf:./checkpoints/m1'.")
+    rest = _named(rest, "hf", "a model folder", "./checkpoints/m1")
     from orca_math.models.hf import TransformersChatCompletionClient
 
     return TransformersChatCompletionClient(rest, **options)
 
 
 def _vllm(rest: str, **options: Any) -> ChatCompletionClient:
-    if not rest:
-        raise ModelSpecError("The spec 'vllm:' needs a checkpoint folder, for example 'vllm:./checkpoints/m1'.")
+    rest = _named(rest, "vllm", "a checkpoint folder", "./checkpoints/m1")
     from orca_math.models.vllm import VLLMChatCompletionClient
 
     return VLLMChatCompletionClient(rest, **options)
 
 
 def _vllm_serve(rest: str, **options: Any) -> ChatCompletionClient:
-    if not rest:
-        raise ModelSpecError("The spec 'vllm-serve:' needs a checkpoint folder, for example 'vllm-serve:./checkpoints/m1'.")
+    rest = _named(rest, "vllm-serve", "a checkpoint folder", "./checkpoints/m1")
     from orca_math.models.vllm_served import ServedVLLMClient
 
     return ServedVLLMClient(rest, **options)
