@@ -147,6 +147,11 @@ def test_a_sum_in_a_long_closing_sentence():
         "So somewhere between 300 and 310.",
         "Final answer: 300 or 301",
         "He has either 300 apples, or 301 pears.",
+        # A range after "about"/"roughly" (with "to" or a hyphen), and "or" inside LaTeX text.
+        "The tree is about 300 to 310 feet tall.",
+        "The answer is roughly 85-90 cookies.",
+        "$\\boxed{6 \\text{ or } 7}$",
+        "So she needs around 6 to 7 boxes.",
     ],
 )
 def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
@@ -168,6 +173,8 @@ def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
         "So 85 - 90 = -5.",
         "She can buy 4 notebooks, or 2 packs of two.",  # the same thing counted in other terms
         "There are 6 teams, or 3 pairs of teams.",
+        "The temperature went from about 20 to 35 degrees, a rise of 15 degrees.",
+        "She counted from 1 to 100, so she said 100 numbers.",
     ],
 )
 def test_what_is_not_a_hedge(reply):

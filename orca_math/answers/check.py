@@ -120,8 +120,10 @@ _BARE_NUMBER = re.compile(r"\s*-?\d+(?:\.\d+)?(?:/\d+)?\s*")
 def _hedge(response: str, extraction: Extraction, question: str | None) -> Comparison | None:
     """A `not_equal` verdict when the statement that gives the answer gives two ("6 or 7 boxes")."""
     span = extraction.span
-    if extraction.rule == "closing_statement" and extraction.candidates:
-        span = max(c.span for c in extraction.candidates)  # the last sentence of the closing statement
+    if extraction.candidates and (extraction.rule == "closing_statement" or span is None):
+        # The last sentence of the closing statement; also a marker's value read like one ("The
+        # answer is roughly 85-90 cookies"), which has no span of its own.
+        span = max(c.span for c in extraction.candidates)
     if span is None:
         return None
     # The common case, cheaply: nothing on the answer's line could join two values (a statement never

@@ -33,11 +33,17 @@ _RANGE_BEFORE = re.compile(
     r"costs?|gives?|gets?|answer))\s*\$?\s*$",
     re.I,
 )
+# "about 30 to 35 feet", "roughly 20-24": an estimate's range ("from about 20 to 35" is a change).
+_TO_GAP = re.compile(r"\s+to\s+\$?\s*$", re.I)
+_ESTIMATE_BEFORE = re.compile(r"\b(?:about|around|roughly|approximately|somewhere|anywhere)\s*\$?\s*$", re.I)
+_CHANGE_BEFORE = re.compile(r"\bfrom\s+(?:about|around|roughly|approximately)\s*\$?\s*$", re.I)
+# LaTeX text inside math: "\boxed{6 \text{ or } 7}" reads "6  or  7".
+_LATEX_TEXT = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
 _BETWEEN_GAP = re.compile(r"\s+and\s+\$?\s*$", re.I)
 _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$", re.I)
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
 _READS_ON = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:=|[-+*/×÷x]\s*\$?\d|(?:of|times|by)\s+\$?\d)", re.I)
-MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d", re.I)
+MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d|\d\s+to\s+\$?\d", re.I)
 _EITHER = re.compile(r"\beither\b", re.I)
 
 
@@ -53,6 +59,8 @@ def find_hedge(statement: str, given: Callable[[Mention], bool] | None = None,
     """
     if not MAY_JOIN_VALUES.search(statement):  # the common case: nothing that could join two values
         return None
+    if "\\" in statement:
+        statement = _LATEX_TEXT.sub(lambda m: f" {m.group(1)} ", statement)
     mentions = [m for m in find_mentions(statement) if m.kind not in ("year", "ordinal")]
     for first, second in zip(mentions, mentions[1:], strict=False):
         gap = statement[first.stop : second.start]
@@ -74,8 +82,10 @@ def _offers_two(statement: str, first: Mention, second: Mention, gap: str, whole
         return True
     # "85–90" after "is", ":" or "about": a range. A hyphen joins a range only in a marker's value alone
     # ("Answer: 85-90"): in prose "1-20%" subtracts and "Weeks 3-4" labels.
-    dash = _EN_DASH_GAP.fullmatch(gap) or (whole_value and _HYPHEN_GAP.fullmatch(gap))
-    if dash and first.kind in ("number", "word") and (whole_value or _RANGE_BEFORE.search(before)):
+    estimate = _ESTIMATE_BEFORE.search(before) and not _CHANGE_BEFORE.search(before)
+    dash = (_EN_DASH_GAP.fullmatch(gap) or ((whole_value or estimate) and _HYPHEN_GAP.fullmatch(gap))
+            or (estimate and _TO_GAP.fullmatch(gap)))
+    if dash and first.kind in ("number", "word") and (whole_value or estimate or _RANGE_BEFORE.search(before)):
         a, b = value_of(first), value_of(second)
         return a is not None and b is not None and a < b
     if _BETWEEN_GAP.fullmatch(gap) and _BETWEEN_BEFORE.search(before):
