@@ -215,7 +215,9 @@ def test_bad_requests_get_one_sentence_errors(client):
     assert bad.status_code == 400 and bad.json() == {"error": "parameter offset='x' is not a whole number"}
     missing = client.get("/api/problem/no-such-id")
     assert missing.status_code == 404 and "no problem 'no-such-id'" in missing.json()["error"]
-    assert client.get("/api/overview", params={"source": "7"}).status_code == 404
+    unknown = client.get("/api/overview", params={"source": "7"})
+    assert unknown.status_code == 404 and unknown.json() == {"error": "no source '7'"}
+    assert client.get("/api/compare", params={"a": "0", "b": "9"}).json() == {"error": "no source '9'"}
     assert client.get("/api/iteration/1").status_code == 404  # not a learning loop
 
 
@@ -282,6 +284,15 @@ def test_not_a_folder_or_a_taken_port_is_one_sentence_from_the_cli(tmp_path, run
         result = subprocess.run([sys.executable, "-m", "orca_math", "view", str(run), "--port", str(port)],
                                 capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and f"--port {port}" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])  # a name that resolves nowhere; an address not this machine's
+def test_a_host_that_is_not_this_machine_is_one_sentence_from_the_cli(run, host):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "orca_math", "view", str(run), "--host", host, "--port", "0"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "ERROR" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and result.stderr.startswith(f"error: --host {host}:")
 
 
 def _serve(args: list[str]) -> tuple[subprocess.Popen, str]:

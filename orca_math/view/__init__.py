@@ -13,6 +13,7 @@ which `serve` makes and prints in the URL. Needs the `view` extra (`pip install 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import secrets
 import socket
@@ -49,13 +50,20 @@ def _imports():
     return uvicorn
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_address(host: str, port: int) -> None:
+    """Bind once to see that `host` names this machine and `port` is free, so uvicorn never fails later with a log line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"--host {host}: no such address on this machine ({exc.strerror}); give an IP address "
+                              "or name of this machine, or leave --host out for 127.0.0.1.") from None
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"--host {host}: cannot listen on that address, it is not one of this machine's "
+                                  f"({exc.strerror}); leave --host out for 127.0.0.1.") from None
             raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
                               "with --port, or --port 0 for any free one.") from None
 
@@ -82,8 +90,7 @@ class ViewServer:
         self.token = token
         self.host = host
         self.app = create_app(list(folders), token=token)
-        if port:
-            _check_port(host, port)
+        _check_address(host, port)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -130,20 +137,18 @@ def serve(folders: Sequence[str | Path], *, host: str = DEFAULT_HOST, port: int 
     """Serve the viewer until Ctrl-C, printing its URL (and a warning and token off loopback).
 
     Raises:
-        ConfigError: the view extra is missing, or the port is taken.
+        ConfigError: the view extra is missing, the host is not this machine's, or the port is taken.
         OutputFolderError: a folder is not an orca-math folder.
     """
     uvicorn = _imports()
     from orca_math.view.app import create_app
 
-    token = None
-    if not is_loopback(host):
-        token = secrets.token_urlsafe(18)
+    token = None if is_loopback(host) else secrets.token_urlsafe(18)
+    app = create_app(list(folders), token=token)
+    _check_address(host, port)
+    if token is not None:
         print(f"warning: serving on {host}, reachable from other machines; anyone with the token in the URL below can "
               "read these folders.", file=sys.stderr)
-    app = create_app(list(folders), token=token)
-    if port:
-        _check_port(host, port)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
 

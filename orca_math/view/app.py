@@ -172,7 +172,7 @@ def create_app(folders: list[str | Path], *, token: str | None = None) -> Starle
         return JSONResponse(sources.compare(a, b))
 
     async def source_error(request: Request, exc: Exception) -> Response:
-        return _error(str(exc).strip("'\""), 404)
+        return _error(str(exc), 404)
 
     routes = [
         Route("/", index),
