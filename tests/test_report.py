@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from orca_math.cli import main
-from orca_math.report import OutputFolder, ReportError, write_report
+from orca_math.readers import GenerationReader
+from orca_math.report import OutputFolder, ReportError, write_report, write_run_report
 from orca_math.report.html import answer_type, difficulty_groups
 from tests._report_helpers import make_evaluation_folder, make_generation_run
 
@@ -63,8 +64,24 @@ def test_report_tables_match_the_run(run_out, tmp_path):
     assert "<td>known_target</td>" in _section(page, "Grader methods and agreement")
 
 
+def test_the_report_reads_the_rows_through_the_viewers_reader(run_out, tmp_path, monkeypatch):
+    """One reader module for the report and `orca-math view` (#26): the report's solved rows are the reader's."""
+    read = []
+    original = GenerationReader.solved_rows
+
+    def spy(self):
+        rows = original(self)
+        read.append((self.run_dir, len(rows)))
+        return rows
+
+    solved = len(original(GenerationReader(run_out)))
+    monkeypatch.setattr(GenerationReader, "solved_rows", spy)
+    write_run_report(run_out, out=tmp_path / "rep")
+    assert solved and read == [(Path(json.loads((run_out / "summary.json").read_text())["run_dir"]), solved)]
+
+
 def test_difficulty_grows_with_hardening_rounds(run_out):
-    groups = {g["label"]: g for g in difficulty_groups(OutputFolder.open(run_out).solved_rows())}
+    groups = {g["label"]: g for g in difficulty_groups(GenerationReader(run_out).solved_rows())}
     assert set(groups) == {"seed (round 0)", "round 1", "round 2", "ask-me-anything"}
     assert groups["seed (round 0)"]["mean_chars"] < groups["round 1"]["mean_chars"] < groups["round 2"]["mean_chars"]
     assert groups["seed (round 0)"]["mean_steps"] == 3 and groups["round 2"]["mean_steps"] == 9

@@ -228,10 +228,12 @@ class OutputFolderError(RunFolderError):
 
 
 class OutputFolder:
-    """An output folder read lazily: summary, manifest, dataset, drops, failures, stage checkpoints.
+    """An output folder read lazily: summary, manifest, dataset, drops, failures.
 
-    This is the one reader of the layout: the dataset card, the Hub push and the HTML report read
-    through it. Missing pieces read as empty, so a partial folder still reports.
+    The dataset card, the Hub push and the HTML report read its files through this. A stage
+    checkpoint's rows are read for people by `orca_math.readers.GenerationReader` (the report's
+    solved rows, the viewer's pages), not here. Missing pieces read as empty, so a partial folder
+    still reports.
 
     Args:
         path: the folder holding `summary.json`.
@@ -317,29 +319,3 @@ class OutputFolder:
     def failures(self) -> Iterator[dict[str, Any]]:
         """Every row of `failures.jsonl` (nothing when the file is missing)."""
         yield from read_jsonl(self.path / FAILURES_FILE, missing_ok=True)
-
-    def stage_rows(self, stage: str) -> Iterator[dict[str, Any]]:
-        """The output rows of one stage's checkpoint, last record per item (nothing when missing)."""
-        if self.run_dir is None:
-            return
-        path = self.run_dir / STAGES_DIR / f"{stage}.jsonl"
-        if not path.exists():
-            return
-        for record in CheckpointFile(path).latest():
-            yield from record.get("outputs") or ()  # a failed item's rows too (ItemFailedError.outputs)
-
-    def solved_rows(self) -> list[dict[str, Any]]:
-        """Every solved problem, from the `verify` stage (which adds `verified`) or else `solve`.
-
-        The verify stage's drops are included (with their `verified: false` evidence): they were solved too.
-        """
-        for stage in ("verify", "solve"):
-            rows = list(self.stage_rows(stage))
-            if stage == "verify" and self.run_dir is not None:
-                path = self.run_dir / STAGES_DIR / f"{stage}.jsonl"
-                if path.exists():
-                    rows += [drop["row"] for record in CheckpointFile(path).latest() for drop in record.get("drops") or ()
-                             if drop.get("row", {}).get("question")]
-            if rows:
-                return rows
-        return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,34 @@ class GenerationReader:
             if str(row.get("parent_id")) == str(problem_id) and row.get("id") is not None:
                 ids.setdefault(str(row["id"]))
         return list(ids)
+
+    # -- whole stages (the static report) ------------------------------------------------------
+    def stage_rows(self, stage: str, *, status: str = "ok", chunk: int = 2000) -> Iterator[dict[str, Any]]:
+        """The rows one stage wrote, last record per item, read from disk a chunk at a time.
+
+        Args:
+            stage: the stage's name.
+            status: "ok" for its outputs (a failed item's too), "dropped" for the rows it dropped (each
+                with its `reason` and `detail`).
+        """
+        self.index.refresh()
+        code, wanted = self._stage_codes.get(stage), self.index.strings.find(status)
+        if code is None or wanted is None:
+            return
+        numbers = np.flatnonzero(self.index.alive() & (self.index.array("stage") == code) & (self.index.array("status") == wanted))
+        for start in range(0, len(numbers), chunk):
+            for row in self.index.read_many(numbers[start:start + chunk].tolist()):
+                yield {k: v for k, v in row.items() if k not in ("_stage", "_kind")}
+
+    def solved_rows(self) -> list[dict[str, Any]]:
+        """Every solved problem, from the `verify` stage (which adds `verified`) or else `solve`.
+
+        The verify stage's drops are included (with their `verified: false` evidence): they were solved too.
+        """
+        for stage in ("verify", "solve"):
+            rows = list(self.stage_rows(stage))
+            if stage == "verify":
+                rows += [row for row in self.stage_rows(stage, status="dropped") if row.get("question")]
+            if rows:
+                return rows
+        return []

@@ -1,8 +1,8 @@
 """Turn a finished output folder into a visual HTML report.
 
-The folder is read through `orca_math.readers` (over `orca_math.engine.folder.OutputFolder`, the one
-reader of the layout), the same reader `orca-math view` serves pages from. Missing pieces read as
-empty, so a partial folder still reports.
+The folder is read through `orca_math.readers`, the reader `orca-math view` serves pages from: its
+summary and dataset through `OutputFolder`, its checkpoint rows through `GenerationReader`. Missing
+pieces read as empty, so a partial folder still reports.
 """
 
 from __future__ import annotations

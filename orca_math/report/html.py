@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orca_math.readers import OutputFolder, benchmark_results, learner_settings
+from orca_math.readers import GenerationReader, OutputFolder, benchmark_results, learner_settings
 from orca_math.records import SEED_ORIGIN
 from orca_math.report import charts
 
@@ -210,7 +210,7 @@ def _decontamination(folder: OutputFolder) -> str:
 
 
 def _generation_sections(folder: OutputFolder, out: Path) -> list[str]:
-    solved = folder.solved_rows()
+    solved = GenerationReader(folder.path, run_dir=folder.run_dir).solved_rows()  # the rows as the viewer reads them
     dataset = folder.dataset()
     return [
         _section("Stage funnel", _funnel(folder, out)),
