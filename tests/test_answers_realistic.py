@@ -61,6 +61,9 @@ def test_an_answer_first_then_its_explanation():
         "As a side note, doubling it would give 128.",
         "(As a side note, the 16 from the problem stays the same.)",
         "Note that half of it would be 32.",
+        # It says itself that it answers something else.
+        "Over a whole 4-field farm that would come to 240 m, though only one field was asked about.",
+        "A fence twice as high would cost 240 dollars, which was not asked.",
     ],
 )
 def test_an_aside_after_the_answer_is_set_aside(aside):
@@ -340,3 +343,52 @@ def test_a_counterfactual_is_the_answer_when_the_question_asks_what_would_happen
     after = "They pay $48. Had they bought only adult tickets, it would have been 5 × $12 = $60."
     assert verdict("48", after, asked_plainly) == "equal"
     assert verdict("60", after, asked_plainly) == "not_equal"
+
+
+# ---- the answer first, then how it was made up ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "gold", "other"),
+    [
+        # The parts after the answer add up to it.
+        ("A farmer has 12 cows and 30 chickens. How many legs do the animals have in total?",
+         "The animals have 108 legs in total. The 12 cows have 48 legs and the 30 chickens have 60 legs.", "108", "60"),
+        ("Jen buys 3 shirts at $14 each and a hat for $9. How much does she spend?",
+         "Jen spends $51 in total. The shirts cost 3 × $14 = $42, and the hat adds $9.", "51", "42"),
+        # What there was before, less what went: the answer again.
+        ("Olga has 3 bags with 16 candies each. She eats 7. How many candies are left?",
+         "Olga has 41 candies left. She had 48 candies before eating 7.", "41", "48"),
+        # A last sentence that answers nothing asked (a count of muffins when money is asked, and a price the
+        # question gives) does not hide the answer before it.
+        ("A bakery sold 45 muffins in the morning and 38 in the afternoon. Each muffin costs $3. "
+         "How much money did the bakery make from muffins?",
+         "The bakery made $249 from muffins. It sold 45 + 38 = 83 muffins at $3 each.", "249", "83"),
+        # "If it were ..., it would ...": what is not the case.
+        ("A tank holds 50 liters. It is 40% full. How many liters are in it?",
+         "There are 20 liters in the tank. If it were full, it would hold 50 liters, so 30 more liters would fill it.",
+         "20", "30"),
+    ],
+)
+def test_the_answer_first_then_its_parts(question, reply, gold, other):
+    assert verdict(gold, reply, question) == "equal"
+    assert verdict(other, reply, question) == "not_equal"
+    assert check_answer(gold, reply, question=question, min_confidence="sole").result == "equal"
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "gold"),
+    [
+        # A step on from a first statement is the answer, even when its numbers add up to the first one.
+        ("Tom had 50 apples and gave away 30. How many apples does Tom have left?",
+         "Tom has 50 apples. He gives away 30 and keeps 20.", "20"),
+        ("Jen buys 3 shirts at $14 each and a hat for $9. How much does she spend?",
+         "She spends $42 on shirts. With the $9 hat she spends $51.", "51"),
+        ("Jen buys 3 shirts at $14 each and a hat for $9. How much does she spend?",
+         "She spends $42 on shirts. Adding the $9 hat gives a total of $51.", "51"),
+        ("Sam has 41 candies and buys 7 more. How many candies does he have now?",
+         "Sam has 41 candies left from before. He buys 7 more, making 48.", "48"),
+    ],
+)
+def test_a_step_after_a_first_statement_is_still_the_answer(question, reply, gold):
+    assert verdict(gold, reply, question) == "equal"

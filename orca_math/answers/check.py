@@ -40,8 +40,8 @@ def check_answer(
     ("60 miles" when hours are asked). When one candidate is left and no set-aside one equals the
     gold, the verdict rests on that one alone, with confidence "sole" ("Out of 50 students, 15 walk,
     so 35 take the bus." for a question that gives 50 and 15). Sentences after the answer that only
-    look back (a recap of the question's numbers, "For comparison, ...", a check, a counterfactual)
-    are skipped.
+    look back (a recap of the question's numbers, "For comparison, ...", a check, a counterfactual,
+    the parts that an answer stated first is made of) are skipped.
 
     A final statement that gives several answers ("6 or 7 boxes", "Answer: 85-90", "9 (or 1 under
     the other reading)") is "not_equal", method "hedge", reason "several answers: ...", even when the

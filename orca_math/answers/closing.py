@@ -204,10 +204,17 @@ _LOOKS_BACK = re.compile(
     re.I,
 )
 # "Without the coupon it would have been $140", "Had they bought only adult tickets, it would have been
-# $60", "(If she had also given away 7, she would have 31.)": what did not happen. Not skipped when the
+# $60", "(If she had also given away 7, she would have 31.)", "If it were full, it would hold 50 liters"
+# (not "If there were 10 students, 310 would join": a condition): what did not happen. Not skipped when the
 # question itself asks what would happen.
 _COUNTERFACTUAL = re.compile(
-    r"^[\s*_>(-]*(?:without|otherwise|had\s+(?:she|he|they|it|we|you|i)|if\b[^.!?\n]*\bhad)\b[^.!?\n]*\bwould\b",
+    r"^[\s*_>(-]*(?:without|otherwise|had\s+(?:she|he|they|it|we|you|i)|if\b[^.!?\n]*\b(?:had|(?:it|he|she|i|this|that)\s+were))\b[^.!?\n]*\bwould\b",
+    re.I,
+)
+# "..., though only one day was asked about", "..., which was not asked": it says it answers something else.
+_NOT_ASKED = re.compile(
+    r"\bonly\b[^.!?\n]*\b(?:was|were|is|are)\s+asked\b|\b(?:was|were|is|are)\s*(?:n[o']t|never)\s+asked\b|"
+    r"\bnot\s+what\s+(?:was|is)\s+asked\b",
     re.I,
 )
 # (sentence, its mentions, the reply before it) -> whether the sentence only restates the question.
@@ -216,7 +223,7 @@ Recap = Callable[[str, list[Mention], str], bool]
 
 def _looks_back(masked: str, span: tuple[int, int], mentions: list[Mention], recap: Recap | None) -> bool:
     sentence = masked[span[0] : span[1]]
-    if _LOOKS_BACK.match(sentence):
+    if _LOOKS_BACK.match(sentence) or _NOT_ASKED.search(sentence):
         return True
     if _COUNTERFACTUAL.match(sentence) and not getattr(recap, "hypothetical", False):
         return True

@@ -87,7 +87,8 @@ def question_recap(question: str):
     has two or more quantities, all of them numbers the question gives, and no "=" or conclusion word
     ("So Lena has 31 marbles. She began with 50, lost 12 and gave away 7."); or when it is a check: an
     equation whose result is a number the question gives, and whose other numbers are given or were
-    written just before ("It will take Sam 15 days. Each day he reads 12 pages, and 15 × 12 = 180.").
+    written just before ("It will take Sam 15 days. Each day he reads 12 pages, and 15 × 12 = 180."); or
+    when it only explains an answer the sentence before states (see `_explains_the_answer_before`).
     """
     given = question_numbers(question)
     words = _plain_words(question)
@@ -95,9 +96,14 @@ def question_recap(question: str):
     ask = read_ask(question)
     ask_words = _content_words(last_ask(question)) - _content_words(ask.noun or "")
 
+    # The ask's own words, less the things it counts and names ("Jen"): an answer stated first says them.
+    echo_words = _content_words(_CAPITALISED.sub(" ", last_ask(question))) - _content_words(ask.noun or "")
+
     def restates_question(sentence: str, mentions: list, before: str) -> bool:
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
+            return True
+        if echo_words and _explains_the_answer_before(sentence, mentions, before, given, ask, echo_words):
             return True
         # "..., so the total is 44" may be a (wrong) answer that happens to restate the question, and so
         # may "He gets paid $10,000 because ... 30 points" for "How much does he get paid?": a sentence
@@ -126,7 +132,61 @@ def question_recap(question: str):
     return restates_question
 
 
-_HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\bhad\b", re.I)
+_HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\b(?:had|(?:it|he|she|i|this|that)\s+were)\b", re.I)
+_CAPITALISED = re.compile(r"\b[A-Z]\w*")
+# A correction, or a step that ends on a new result ("leaving 22 donuts remaining"): not a look back.
+_STEPS_ON = re.compile(r"\b(?:wrong|incorrect|mistake|error|oops|actually|wait|leaving|leaves|remain(?:s|ing)?|left|"
+                       r"making|makes|giving|gives|equals?|comes?\s+to|results?\s+in)\b", re.I)
+
+
+def _explains_the_answer_before(sentence: str, mentions: list, before: str, given: frozenset[Given], ask: Ask,
+                                echo_words: set[str]) -> bool:
+    """Whether `sentence` only explains an answer the sentence before it states.
+
+    The sentence before must speak to the ask (share a word of it) and state one quantity the question
+    does not give. Then `sentence` explains it when it answers nothing asked (its quantities are given,
+    and one at least is not what is asked: "It sold 45 + 38 = 83 muffins at $3 each." after "The bakery made $249
+    from muffins."), or when, without a word of the ask or a conclusion, its quantities make up the
+    answer by one step and do not restate it: "The animals have 108 legs in total. The 12 cows have 48
+    legs and the 30 chickens have 60 legs." A step on ("She spends $42 on shirts. With the $9 hat she
+    spends $51.") says a word of the ask, or a conclusion ("gives a total of $51"), and is not skipped.
+    """
+    previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
+    if not _content_words(previous) & echo_words or CONCLUSION.search(sentence) or _STEPS_ON.search(sentence):
+        return False
+    stated = [m for m in find_mentions(previous) if m.kind != "year" and not _given(m, given)]
+    if len(stated) != 1 or (answer := _value(stated[0].text)) is None:
+        return False
+    if _is_off(Candidate((stated[0].text,), (0, 0), "neutral"), ask):
+        return False
+    off = [_is_off(Candidate((m.text,), (0, 0), "neutral"), ask) for m in mentions]
+    if any(off) and all(o or _given(m, given) for m, o in zip(mentions, off, strict=True)):
+        return True  # it answers nothing asked
+    values = [v for m in mentions if (v := _value(m.text)) is not None]
+    written = {parsed.value for m in _DIGITS.finditer(sentence) if (parsed := read_number(m.group()))}
+    if answer in values or answer in written or _content_words(sentence) & echo_words:
+        return False  # "990 / 5 = $198" goes on from the answer before: a step, not its parts
+    return answer in _one_step(values)
+
+
+def _given(mention, given: frozenset[Given]) -> bool:
+    return bool(_keys(mention.text, mention.unit)) and _in_question(Candidate((mention.text,), (0, 0), "neutral"), given)
+
+
+def _value(text: str) -> Fraction | None:
+    parsed = read_number(text)
+    return None if parsed is None or parsed.percent else parsed.value
+
+
+def _one_step(values: list[Fraction]) -> set[Fraction]:
+    """What the values make in one step: their sum, and each pair's sum, difference, product and quotient."""
+    made = {sum(values)} if len(values) > 2 else set()
+    for i, a in enumerate(values):
+        for b in values[i + 1 :]:
+            made.update((a + b, abs(a - b), a * b))
+            if a and b:
+                made.update((a / b, b / a))
+    return made
 _DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n")
 
@@ -184,19 +244,7 @@ def _off_the_ask(candidates: list[Candidate], ask: Ask) -> tuple[Candidate, ...]
     """`candidates` with those in another dimension, or counting other things, set aside as "unit"."""
     if ask.dimension is None:
         return tuple(candidates)
-    marked = []
-    for candidate in candidates:
-        dimensions = {_dimension(text) for text in candidate.texts}
-        if _PERCENT.search(candidate.texts[0]) and ask.noun not in ("percent", "percentage", "percentages"):
-            off = True  # "which is 60% of the class" beside "18 girls": a share, neither a count nor a measure
-        elif ask.dimension == "count":
-            off = dimensions <= _MEASURES
-        elif None in dimensions:
-            # "9 eggs" when money is asked: a count of things is not a measure.
-            off = dimensions == {None} and _object_key(candidate) is not None
-        else:
-            off = ask.dimension not in dimensions
-        marked.append(replace(candidate, set_aside="unit") if off and candidate.set_aside is None else candidate)
+    marked = [replace(c, set_aside="unit") if c.set_aside is None and _is_off(c, ask) else c for c in candidates]
     if ask.noun is not None:
         marked = _other_objects(marked, ask.noun)
     if ask.unit is not None and ask.dimension != "money":
@@ -204,6 +252,21 @@ def _off_the_ask(candidates: list[Candidate], ask: Ask) -> tuple[Candidate, ...]
     if all(c.set_aside for c in marked):
         return tuple(candidates)  # the ask was misread, or the reply answers in another unit: no reading
     return tuple(marked)
+
+
+def _is_off(candidate: Candidate, ask: Ask) -> bool:
+    """Whether the candidate is in another dimension than the ask's (or a share, or a count of things)."""
+    if ask.dimension is None:
+        return False
+    dimensions = {_dimension(text) for text in candidate.texts}
+    if _PERCENT.search(candidate.texts[0]) and ask.noun not in ("percent", "percentage", "percentages"):
+        return True  # "which is 60% of the class" beside "18 girls": a share, neither a count nor a measure
+    if ask.dimension == "count":
+        return dimensions <= _MEASURES
+    if None in dimensions:
+        # "9 eggs" when money is asked: a count of things is not a measure.
+        return dimensions == {None} and _object_key(candidate) is not None
+    return ask.dimension not in dimensions
 
 
 _MEASURES = frozenset({"time", "length", "mass", "volume", "money"})
