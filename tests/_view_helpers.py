@@ -75,3 +75,16 @@ def write_big_run(out: Path, n: int) -> None:
                      "answer": "Step 1: add.\n" * 5 + f"Final answer: {i + 3}", "final_answer": str(i + 3),
                      "verification": {"method": "program", "votes": 1}} for i in range(start, min(n, start + 100))]
             handle.write(json.dumps({"key": f"k{start}", "status": "ok", "outputs": rows, "drops": []}) + "\n")
+
+
+def as_running(out: Path, copy: Path) -> Path:
+    """A copy of a finished run as it looked while still running: no summary.json, no funnel in its manifest."""
+    import shutil
+
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns(".orca-math.lock"))
+    (copy / "summary.json").unlink()
+    manifest_path = next((copy / "runs").glob("*/manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    manifest.pop("funnel", None)
+    manifest_path.write_text(json.dumps({**manifest, "status": "running"}))
+    return copy

@@ -21,7 +21,7 @@ from orca_math.readers import EvaluationReader, GenerationReader, RowQuery, open
 from orca_math.readers.lineage import word_diff  # noqa: E402
 from orca_math.view.app import create_app  # noqa: E402
 from tests import _report_helpers as report  # noqa: E402
-from tests._view_helpers import HOSTILE, checkpoint_rows, make_run, write_big_run  # noqa: E402
+from tests._view_helpers import HOSTILE, as_running, checkpoint_rows, make_run, write_big_run  # noqa: E402
 
 
 def _app(folders, **options) -> TestClient:
@@ -238,6 +238,22 @@ def test_rows_grow_as_a_checkpoint_is_appended(tmp_path, run):
     after = reader.table.page(RowQuery(status="kept"))["total"]
     assert first < after == json.loads((run / "summary.json").read_text())["funnel"]["final_rows"]
     assert not reader.overview()["finished"]
+
+
+def test_a_running_runs_funnel_counts_items_tokens_and_calls_from_the_checkpoints(tmp_path, run):
+    funnel = json.loads((run / "summary.json").read_text())["funnel"]
+    copy = as_running(run, tmp_path / "running")
+    solve = next((copy / "runs").glob("*/stages/solve.jsonl"))
+    lines = solve.read_text().splitlines(keepends=True)
+    retried = json.loads(lines[0])
+    retried["usage"] = {**retried["usage"], "prompt_tokens": 99999, "calls": 7}  # an earlier try of the first item
+    solve.write_text(json.dumps(retried) + "\n" + "".join(lines))  # its later line is the one that counts
+    overview = _app([copy]).get("/api/overview").json()
+    assert not overview["finished"] and overview["funnel"] == {}
+    keys = ("inputs", "outputs", "dropped", "failed", "prompt_tokens", "completion_tokens", "calls")
+    assert [{k: s[k] for k in ("name", *keys)} for s in overview["live"]] == [{k: s[k] for k in ("name", *keys)} for s in funnel["stages"]]
+    assert overview["live_totals"] == {"prompt_tokens": funnel["prompt_tokens"], "completion_tokens": funnel["completion_tokens"],
+                                       "calls": sum(s["calls"] for s in funnel["stages"])}
 
 
 def test_word_diff_marks_insertions_and_deletions():

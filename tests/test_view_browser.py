@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from orca_math.view import ViewServer  # noqa: E402
-from tests._view_helpers import HOSTILE, checkpoint_rows, make_run  # noqa: E402
+from tests._view_helpers import HOSTILE, as_running, checkpoint_rows, make_run  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +113,19 @@ def test_overview_funnel_matches_summary_json(browser, served, run, tmp_path):
         for reason in stage["drops_by_reason"]:
             assert reason in reasons
     _screenshot(browser, tmp_path / "overview.png")
+
+
+def test_a_running_runs_overview_counts_items_and_tokens_so_far(browser, run, tmp_path):
+    summary = json.loads((run / "summary.json").read_text())["funnel"]
+    with ViewServer([as_running(run, tmp_path / "running")]) as server:
+        _open(browser, server.url + "#/overview", "#funnel")
+        assert "Funnel so far" in browser.find_element(By.ID, "main").text
+        for stage in summary["stages"]:
+            row = browser.find_element(By.CSS_SELECTOR, f'#funnel tr[data-stage="{stage["name"]}"]')
+            for column in ("inputs", "outputs", "dropped", "failed"):
+                assert _number(row.find_element(By.CSS_SELECTOR, f'td[data-col="{column}"]').text) == stage[column], (stage["name"], column)
+        tokens = browser.find_element(By.CSS_SELECTOR, "#card-tokens .value").text
+        assert _number(tokens) == summary["prompt_tokens"] + summary["completion_tokens"] > 0
 
 
 def test_search_a_problem_and_check_its_lineage_against_the_checkpoints(browser, served, run, tmp_path):
@@ -231,7 +244,7 @@ def test_compare_two_runs_side_by_side(browser, run, tmp_path):
 def loop(tmp_path_factory) -> Path:
     """A real learning-loop folder: three iterations of IterativeLearner with scripted samplers and a copying trainer."""
     pytest.importorskip("torch", reason="the learning loop needs torch (the train extra)")
-    from orca_math.grading import AnswerGrader
+    from orca_math.grading import GradingPolicy
     from orca_math.learn import IterativeLearner, get_preset
     from tests._learn_helpers import save_tiny_mistral
     from tests.test_learner import PROBLEMS, CopyTrainer, ScriptedSamplers
@@ -239,7 +252,7 @@ def loop(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("view-loop")
     trainer = CopyTrainer()
     IterativeLearner(save_tiny_mistral(root / "base"), PROBLEMS, out=root / "loop", preset=get_preset("tiny", max_steps=2),
-                     iterations=3, samples_per_problem=2, grader=AnswerGrader(mode="exact"), sampler_model_factory=ScriptedSamplers(),
+                     iterations=3, samples_per_problem=2, grading=GradingPolicy(mode="exact"), sampler_model_factory=ScriptedSamplers(),
                      eval=0.25, progress=False, trainers={"sft": trainer, "kto": trainer}).run_sync()
     return root / "loop"
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from orca_math.engine.folder import LOCK_FILE, MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
-from orca_math.readers.index import Entry, EntryIndex, id_hash
+from orca_math.readers.index import USAGE, Entry, EntryIndex, id_hash
 from orca_math.readers.rows import RowQuery, RowTable
 from orca_math.readers.summaries import flatten, redact, verification_method
 
@@ -195,19 +195,25 @@ class GenerationReader:
         return None
 
     def live_counts(self) -> list[dict[str, Any]]:
-        """Per stage, from the checkpoints as they are now: rows out, drops and failures by reason."""
+        """Per stage, from the checkpoints as they are now: items done (inputs), rows out, drops and
+        failures by reason, and the tokens and calls the items' lines record (the last line of an item)."""
         self.index.refresh()
         strings = self.index.strings.values
         stage, status, reason = (self.index.array(n) for n in ("stage", "status", "reason"))
         alive = self.index.alive()
+        lines = self.index.line_alive()
+        line_file = self.index.array("line_file")
+        usage = {name: self.index.array(name) for name in USAGE}
         counts = []
-        for name in self.stages:
+        for number, name in enumerate(self.stages):  # the index holds one file per stage, in this order
+            items = lines & (line_file == number)
             mine = alive & (stage == self._stage_codes[name])
             out = mine & (status == (self.index.strings.find("ok") or -1))
             drops = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("dropped") or -1))].tolist())
             fails = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("failed") or -1))].tolist())
-            counts.append({"name": name, "outputs": int(out.sum()), "dropped": sum(drops.values()), "failed": sum(fails.values()),
-                           "drops_by_reason": dict(drops), "failures_by_reason": dict(fails)})
+            counts.append({"name": name, "inputs": int(items.sum()), "outputs": int(out.sum()), "dropped": sum(drops.values()),
+                           "failed": sum(fails.values()), "drops_by_reason": dict(drops), "failures_by_reason": dict(fails),
+                           **{key: int(values[items].sum()) for key, values in usage.items()}})
         return counts
 
     def writer_alive(self) -> bool | None:
@@ -244,6 +250,7 @@ class GenerationReader:
         summary = self.summary()
         funnel = (summary or {}).get("funnel") or self.manifest.get("funnel") or {}
         latest = self._latest()
+        live = self.live_counts()
         shown = Counter(STATUSES[k] for k in self._shown_status(latest).tolist() if k < 2)
         for status in ("dropped", "failed"):  # every drop and failure, as the rows table lists them
             found = len(self._current(RowQuery(status=status)))
@@ -252,7 +259,8 @@ class GenerationReader:
         return {
             "kind": self.kind, "title": self.title, "path": str(self.path), "run_key": self.manifest.get("run_key"),
             "finished": summary is not None, "status": self.run_status(), "funnel": funnel,
-            "live": self.live_counts(), "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
+            "live": live, "live_totals": {key: sum(s[key] for s in live) for key in USAGE},
+            "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
             "problems": int(len(latest)), "version": self.index.version,
             "settings": redact(self.manifest.get("config") or {}),
             "manifest": redact({k: v for k, v in self.manifest.items() if k not in ("config", "funnel")}),

@@ -24,6 +24,8 @@ import numpy as np
 
 #: The facets every entry has, as small integer codes into `StringTable`.
 FACETS = ("stage", "status", "origin", "method", "reason")
+#: What a checkpoint line says its item cost (its `usage`), kept per line for the live funnel.
+USAGE = ("prompt_tokens", "completion_tokens", "calls")
 #: How much of a file one refresh step reads at a time.
 _CHUNK = 1 << 22
 
@@ -115,6 +117,11 @@ class EntryIndex:
         self.parent = array("q")
         self.key = array("q")  # the hash of the line's checkpoint key (0 for files without keys)
         self.facets = {name: array("H") for name in FACETS}
+        # Per checkpoint line (one item's result), about 14 bytes: its file, key and usage, so a
+        # running run's funnel counts inputs and tokens without reading the files again.
+        self.line_file = array("H")
+        self.line_key = array("q")
+        self.usage = {name: array("i") for name in USAGE}
         for indexed in self.files:
             indexed.size, indexed.inode = 0, None
         self._cache: dict[str, np.ndarray] = {}
@@ -179,9 +186,17 @@ class EntryIndex:
             return False  # a damaged line: the checkpoint readers warn about it; the viewer skips it
         if not isinstance(record, dict):
             return False
+        counted = record.get("key") is not None
+        if counted:
+            usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}
+            self.line_file.append(number)
+            self.line_key.append(id_hash(record["key"]))
+            for name in USAGE:
+                value = usage.get(name)
+                self.usage[name].append(int(value) if isinstance(value, int | float) else 0)
         entries = indexed.extract(record)
         if not entries:
-            return False
+            return counted
         code = self.strings.code
         # Column by column: at paper scale this loop runs for every row of every checkpoint.
         pos, ident, parent, stage, status, origin, method, reason = zip(*entries, strict=True)
@@ -197,8 +212,9 @@ class EntryIndex:
         return True
 
     def array(self, name: str) -> np.ndarray:
-        """A read-only numpy view of one column (`file`, `ident`, `parent`, `offset` or a facet)."""
-        source = self.facets[name] if name in self.facets else getattr(self, name)
+        """A read-only numpy view of one column (`file`, `ident`, `parent`, `offset`, a facet, `line_file`,
+        `line_key` or a `USAGE` name)."""
+        source = self.facets[name] if name in self.facets else self.usage[name] if name in self.usage else getattr(self, name)
         dtype = {"H": np.uint16, "q": np.int64, "i": np.int32}[source.typecode]
         # A copy, made once per version: a view would pin the array's buffer, and the next append
         # to a growing index would then fail.
@@ -209,20 +225,12 @@ class EntryIndex:
 
         Lines without a key (items files, sample files) are always alive.
         """
-        def build() -> np.ndarray:
-            key, files, offsets = self.array("key"), self.array("file"), self.array("offset")
-            alive = np.ones(len(key), dtype=bool)
-            keyed = np.flatnonzero(key != 0)
-            if len(keyed):
-                order = keyed[np.lexsort((offsets[keyed], key[keyed], files[keyed]))]
-                f, k, off = files[order], key[order], offsets[order]
-                starts = np.r_[True, (f[1:] != f[:-1]) | (k[1:] != k[:-1])]
-                group = np.cumsum(starts) - 1
-                last_offset = off[np.r_[np.flatnonzero(starts)[1:] - 1, len(order) - 1]]
-                alive[order] = off == last_offset[group]
-            return alive
+        return self.cached("alive", lambda: _last_of_key(self.array("file"), self.array("key"), self.array("offset")))
 
-        return self.cached("alive", build)
+    def line_alive(self) -> np.ndarray:
+        """Which checkpoint lines are the last of their key in their file: the items a funnel counts."""
+        return self.cached("line_alive", lambda: _last_of_key(self.array("line_file"), self.array("line_key"),
+                                                              np.arange(len(self.line_key), dtype=np.int64)))
 
     def cached(self, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
         """Memoise a derived array until the index changes (a few recent queries are kept)."""
@@ -290,6 +298,20 @@ class EntryIndex:
                         if any(needle in str(row.get(f) or "").casefold() for f in fields):
                             found.append(number)
         return np.array(sorted(found), dtype=np.int64)
+
+
+def _last_of_key(files: np.ndarray, keys: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """Which rows hold the greatest place (byte offset, or line number) among those of their file and key (key 0: every row)."""
+    alive = np.ones(len(keys), dtype=bool)
+    keyed = np.flatnonzero(keys != 0)
+    if len(keyed):
+        order = keyed[np.lexsort((places[keyed], keys[keyed], files[keyed]))]
+        f, k, place = files[order], keys[order], places[order]
+        starts = np.r_[True, (f[1:] != f[:-1]) | (k[1:] != k[:-1])]
+        group = np.cumsum(starts) - 1
+        last = place[np.r_[np.flatnonzero(starts)[1:] - 1, len(order) - 1]]
+        alive[order] = place == last[group]
+    return alive
 
 
 def _lines(data: bytes, start: int) -> Iterator[tuple[int, bytes]]:

@@ -100,12 +100,13 @@
     const parts = [el("h1", {}, o.title)];
     if (o.kind === "generation") {
       const f = o.funnel || {};
+      const used = o.finished ? f : (o.live_totals || {});  // a running run: what its checkpoints record so far
       parts.push(el("div", { class: "cards" },
         card("status", o.finished && o.status !== "running" ? "finished" : (o.status || "running"), "run-status"),
         card("seeds", fmt(f.seeds), "card-seeds"), card("final rows", fmt(f.final_rows), "card-final"),
         card("problems seen", fmt(o.problems), "problem-count"),
         Object.entries(o.rows || {}).map(([k, v]) => card(k, el("a", { href: "#/rows?" + new URLSearchParams({ status: k }).toString() }, fmt(v)), "count-" + k.replace(/\s+/g, "-"))),
-        card("tokens", fmt((f.prompt_tokens || 0) + (f.completion_tokens || 0))),
+        card("tokens", fmt((used.prompt_tokens || 0) + (used.completion_tokens || 0)), "card-tokens"),
         card("cost", f.cost_usd === null || f.cost_usd === undefined ? "n/a" : "$" + Number(f.cost_usd).toFixed(4)),
         card("time", f.seconds === undefined ? "n/a" : fmt(f.seconds) + " s")));
       if (o.status === "stopped") parts.push(el("p", { class: "error", id: "stopped" }, "This run stopped before it finished (no process is writing it). Run the same command again to resume it."));
