@@ -64,6 +64,7 @@ def test_an_answer_first_then_its_explanation():
         # It says itself that it answers something else.
         "Over a whole 4-field farm that would come to 240 m, though only one field was asked about.",
         "A fence twice as high would cost 240 dollars, which was not asked.",
+        "*Fun fact:* a fence around 4 such fields would be 240 m long.",
     ],
 )
 def test_an_aside_after_the_answer_is_set_aside(aside):
@@ -155,6 +156,10 @@ def test_a_sum_in_a_long_closing_sentence():
         "The answer is roughly 85-90 cookies.",
         "$\\boxed{6 \\text{ or } 7}$",
         "So she needs around 6 to 7 boxes.",
+        # A second value offered without "or", or in a sentence of its own.
+        "She has 300 apples, though it could be 301 if she kept the one from yesterday.",
+        "She needs 6 boxes, possibly 7.",
+        "There are 300 chairs. Or 301, if the teacher's chair counts.",
     ],
 )
 def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
@@ -178,6 +183,7 @@ def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
         "There are 6 teams, or 3 pairs of teams.",
         "The temperature went from about 20 to 35 degrees, a rise of 15 degrees.",
         "She counted from 1 to 100, so she said 100 numbers.",
+        "Perhaps surprisingly, she ends up with 24 apples.",
     ],
 )
 def test_what_is_not_a_hedge(reply):
@@ -359,6 +365,11 @@ def test_a_counterfactual_is_the_answer_when_the_question_asks_what_would_happen
         # What there was before, less what went: the answer again.
         ("Olga has 3 bags with 16 candies each. She eats 7. How many candies are left?",
          "Olga has 41 candies left. She had 48 candies before eating 7.", "41", "48"),
+        # A subtotal "in all", and the largest value less the others.
+        ("Nina baked 4 trays of 18 cookies and gave 25 to her class. How many cookies does she have left?",
+         "Nina has **47 cookies** left.\n\nShe made 72 cookies in all (4 trays × 18), then handed out 25.", "47", "72"),
+        ("Pedro has $120. He spends 1/4 of it on a game and $35 on shoes. How much money does he have left?",
+         "Pedro has $55 left. He spent $30 on the game (a quarter of $120) and $35 on shoes.", "55", "30"),
         # A last sentence that answers nothing asked (a count of muffins when money is asked, and a price the
         # question gives) does not hide the answer before it.
         ("A bakery sold 45 muffins in the morning and 38 in the afternoon. Each muffin costs $3. "

@@ -147,12 +147,20 @@ def _hedge(response: str, extraction: Extraction, question: str | None) -> Compa
 
 
 def _statement_around(text: str, span: tuple[int, int]) -> str:
-    """The sentence or line of `text` that holds `span`."""
+    """The sentence or line of `text` that holds `span`, with the one before when it opens with "Or"
+    ("There are 40 chairs. Or 42, if the teacher's chairs count.")."""
     window = max(0, span[0] - 400)
+    before = None
     for start, end in sentences(text, window):
         if start <= span[0] < end:
+            if before is not None and _OPENS_WITH_OR.match(text, start):
+                start = before
             return text[start:max(end, span[1])]
+        before = start
     return text[span[0] : span[1]]
+
+
+_OPENS_WITH_OR = re.compile(r"[\s*_]*or\b", re.I)
 
 
 def _judge_candidates(gold: str, extraction: Extraction, tolerance: dict) -> tuple[Comparison, str]:

@@ -200,7 +200,7 @@ _LOOKS_BACK = re.compile(
     r"(?:as\s+a\s+|sanity\s+)check\b|check(?:ing)?\s*:|verification\s*:|in\s+recap|recap\s*:|we\s+(?:started|began)\s+(?:from|with)|we\s+were\s+given|"
     r"(?:this|that)\s+used|the\s+(?:problem|question)\s+(?:says|said|gave|gives|states|stated|tells)|"
     r"as\s+(?:given|stated)(?:\s+in\s+the\s+(?:problem|question))?\b|note\s+that\b(?=[^.]*\bwould\b)|"
-    r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference)",
+    r"by\s+the\s+way|incidentally|just\s+for\s+reference|for\s+reference|fun\s+fact|interestingly|as\s+an\s+aside)",
     re.I,
 )
 # "Without the coupon it would have been $140", "Had they bought only adult tickets, it would have been

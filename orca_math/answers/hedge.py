@@ -22,8 +22,14 @@ from orca_math.answers.units import unit_of
 
 # Between two values: "or", "(or", ", or maybe", en/em dash; "either" before the first one.
 _OR_GAP = re.compile(
-    r"\s*(?:,\s*)?\(?\s*or\s+(?:maybe\s+|perhaps\s+|possibly\s+|about\s+|around\s+|roughly\s+|approximately\s+|"
+    r"\s*(?:[,.;]\s*)?\(?\s*or\s+(?:maybe\s+|perhaps\s+|possibly\s+|about\s+|around\s+|roughly\s+|approximately\s+|"
     r"else\s+|even\s+)?\$?\s*$",
+    re.I,
+)
+# "12 apples, possibly 14", "12, though it could be 14 if ...": a second value offered without "or".
+_MAYBE_GAP = re.compile(
+    r"\s*[,;(]\s*(?:but\s+|though\s+|although\s+)?(?:possibly|maybe|perhaps|(?:it|that|this)?\s*(?:could|might|may)"
+    r"\s+(?:also\s+|well\s+)?be)\s+(?:about\s+|around\s+)?\$?\s*$",
     re.I,
 )
 _EN_DASH_GAP = re.compile(r"\s*[–—]\s*\$?\s*$")
@@ -43,7 +49,8 @@ _BETWEEN_GAP = re.compile(r"\s+and\s+\$?\s*$", re.I)
 _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$", re.I)
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
 _READS_ON = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:=|[-+*/×÷x]\s*\$?\d|(?:of|times|by)\s+\$?\d)", re.I)
-MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d|\d\s+to\s+\$?\d", re.I)
+MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d|\d\s+to\s+\$?\d|\bpossibly\b|\bmaybe\b|\bperhaps\b|"
+                             r"\b(?:could|might|may)\s+(?:also\s+|well\s+)?be\b", re.I)
 _EITHER = re.compile(r"\beither\b", re.I)
 
 
@@ -78,7 +85,7 @@ def find_hedge(statement: str, given: Callable[[Mention], bool] | None = None,
 
 def _offers_two(statement: str, first: Mention, second: Mention, gap: str, whole_value: bool) -> bool:
     before = statement[: first.start]
-    if _OR_GAP.fullmatch(gap):
+    if _OR_GAP.fullmatch(gap) or _MAYBE_GAP.fullmatch(gap):
         return True
     # "85–90" after "is", ":" or "about": a range. A hyphen joins a range only in a marker's value alone
     # ("Answer: 85-90"): in prose "1-20%" subtracts and "Weeks 3-4" labels.

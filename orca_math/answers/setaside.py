@@ -134,6 +134,9 @@ def question_recap(question: str):
 
 _HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\b(?:had|(?:it|he|she|i|this|that)\s+were)\b", re.I)
 _CAPITALISED = re.compile(r"\b[A-Z]\w*")
+# A conclusion ("so", "therefore"); a subtotal's "in all" or "total" may explain the answer before it.
+_CONCLUDES = re.compile(r"\b(?:so|thus|therefore|hence|overall|finally|in\s+the\s+end|as\s+a\s+result|"
+                        r"(?:which|this|that)\s+means|answer)\b", re.I)
 # A correction, or a step that ends on a new result ("leaving 22 donuts remaining"): not a look back.
 _STEPS_ON = re.compile(r"\b(?:wrong|incorrect|mistake|error|oops|actually|wait|leaving|leaves|remain(?:s|ing)?|left|"
                        r"making|makes|giving|gives|equals?|comes?\s+to|results?\s+in)\b", re.I)
@@ -152,7 +155,7 @@ def _explains_the_answer_before(sentence: str, mentions: list, before: str, give
     spends $51.") says a word of the ask, or a conclusion ("gives a total of $51"), and is not skipped.
     """
     previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
-    if not _content_words(previous) & echo_words or CONCLUSION.search(sentence) or _STEPS_ON.search(sentence):
+    if not _content_words(previous) & echo_words or _CONCLUDES.search(sentence) or _STEPS_ON.search(sentence):
         return False
     stated = [m for m in find_mentions(previous) if m.kind != "year" and not _given(m, given)]
     if len(stated) != 1 or (answer := _value(stated[0].text)) is None:
@@ -179,8 +182,9 @@ def _value(text: str) -> Fraction | None:
 
 
 def _one_step(values: list[Fraction]) -> set[Fraction]:
-    """What the values make in one step: their sum, and each pair's sum, difference, product and quotient."""
-    made = {sum(values)} if len(values) > 2 else set()
+    """What the values make in one step: their sum, the largest less the others ("$120, less $30 and $35"),
+    and each pair's sum, difference, product and quotient."""
+    made = {sum(values), 2 * max(values) - sum(values)} if len(values) > 2 else set()
     for i, a in enumerate(values):
         for b in values[i + 1 :]:
             made.update((a + b, abs(a - b), a * b))
