@@ -1,4 +1,4 @@
-"""The response cache's store: the write-behind sqlite `ResponseCache` against `diskcache`.
+"""The response cache's store: the write-behind sqlite `ResponseCache` against `diskcache` and `lmdb`.
 
 Issue #24 asked whether a store made for this job (lmdb or diskcache) would beat sqlite. This
 script measures what a run asks of its cache, on the event loop as `ManagedClient` does it:
@@ -14,7 +14,13 @@ Stores, all in one process and one run, so the ratios compare like with like:
 * ``diskcache``: `diskcache.Cache` (sqlite underneath too), one transaction per `set`, called on
   the event loop the way a plain synchronous cache would be;
 * ``diskcache batched``: the same, but with the writes of a batch in one `transact()`, flushed
-  every `FLUSH_ROWS` writes, which is what orca-math would have to add on top of it.
+  every `FLUSH_ROWS` writes, which is what orca-math would have to add on top of it;
+* ``lmdb``: `lmdb.Environment` (a memory-mapped B+tree, no SQL layer), one write transaction per
+  reply, on the event loop;
+* ``lmdb batched``: one write transaction per `FLUSH_ROWS` replies, the write-behind shape.
+
+A store whose package is not installed (`pip install diskcache lmdb`) is skipped with a line
+saying so; neither is a dependency of orca-math.
 
 CPU is the process's (the worker thread's included), in microseconds per request; wall is the
 elapsed time of the phase. Replies are real `CreateResult` JSON of about 600 bytes.
@@ -113,6 +119,54 @@ async def disk_cache(path: Path, n: int, replies: list[CreateResult], *, batched
     return {"fresh": fresh, "resumed": clock.read()}
 
 
+async def lmdb_store(path: Path, n: int, replies: list[CreateResult], *, batched: bool) -> dict[str, tuple[float, float]]:
+    import lmdb
+
+    # map_size is the largest the file may grow; lmdb reserves address space, not disk.
+    clock = Clock()
+    env = lmdb.open(str(path), map_size=1 << 32, sync=True)
+    transaction = None
+    pending = 0
+    for i in range(n):
+        k = key(i).encode()
+        with env.begin() as read:
+            assert read.get(k) is None
+        value = replies[i].model_dump_json().encode()
+        if not batched:
+            with env.begin(write=True) as write:
+                write.put(k, value)
+        else:
+            if transaction is None:
+                transaction = env.begin(write=True)
+            transaction.put(k, value)
+            pending += 1
+            if pending >= FLUSH_ROWS:
+                transaction.commit()
+                transaction, pending = None, 0
+        if i % 256 == 0:
+            await asyncio.sleep(0)
+    if transaction is not None:
+        transaction.commit()
+    env.sync(True)
+    env.close()
+    fresh = clock.read()
+    clock = Clock()
+    env = lmdb.open(str(path), map_size=1 << 32, readonly=True)
+    with env.begin() as read:
+        for i in range(n):
+            value = read.get(key(i).encode())
+            assert value is not None
+            CreateResult.model_validate_json(value)
+    env.close()
+    return {"fresh": fresh, "resumed": clock.read()}
+
+
+def installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def size_mb(path: Path) -> float:
     files = [path] if path.is_file() else list(path.rglob("*"))
     siblings = list(path.parent.glob(path.name + "-*")) if path.is_file() else []
@@ -131,7 +185,13 @@ def main() -> None:
     try:
         for name, run in (("ResponseCache", lambda p: response_cache(p / "cache.sqlite", n, replies)),
                           ("diskcache", lambda p: disk_cache(p / "dc", n, replies, batched=False)),
-                          ("diskcache batched", lambda p: disk_cache(p / "dc", n, replies, batched=True))):
+                          ("diskcache batched", lambda p: disk_cache(p / "dc", n, replies, batched=True)),
+                          ("lmdb", lambda p: lmdb_store(p / "dc", n, replies, batched=False)),
+                          ("lmdb batched", lambda p: lmdb_store(p / "dc", n, replies, batched=True))):
+            package = name.split()[0]
+            if package != "ResponseCache" and not installed(package):
+                print(f"{name:<20} skipped: {package} is not installed", flush=True)
+                continue
             folder = base / name.replace(" ", "-")
             folder.mkdir()
             phases = asyncio.run(run(folder))
