@@ -1,5 +1,8 @@
 """The OpenAI-family clients behind ``openai:``, ``azure:`` and URL specs: autogen's OpenAI clients with orca-math's defaults.
 
+``openai:`` and URL specs load `LeanOpenAIChatCompletionClient` (autogen's client with a direct path
+for plain text chats, `orca_math.models.openai_lean`); ``azure:`` loads autogen's Azure client.
+
 Every client is built with no retries of its own (the engine retries), the aiohttp transport by
 default, its key registered for scrubbing, an access check for `orca_math.models.access`, and a
 `ModelIdentity` for run keys and descriptions.
@@ -61,9 +64,9 @@ def _split_credentials(base_url: str | None, api_key: str | None) -> tuple[str |
 def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, cls: Any = None,
                    provider: str = "openai", endpoint: str | None = None, **options: Any):
     """An autogen OpenAI-family client with orca-math's defaults (no retries of its own, aiohttp), registered."""
-    from autogen_ext.models.openai import OpenAIChatCompletionClient
+    from orca_math.models.openai_lean import LeanOpenAIChatCompletionClient
 
-    cls = cls or OpenAIChatCompletionClient
+    cls = cls or LeanOpenAIChatCompletionClient
     base_url, api_key = _split_credentials(base_url, api_key)
     register_secret(api_key)  # a server may echo it in an error body: scrubbed from every error text
     kwargs: dict[str, Any] = {"model": model, "api_key": api_key, "max_retries": options.pop("max_retries", 0)}
