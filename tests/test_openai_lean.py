@@ -20,6 +20,7 @@ from aiohttp import web
 from autogen_core import CancellationToken
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 from autogen_ext.models.openai import OpenAIChatCompletionClient
+from pydantic import BaseModel
 
 from orca_math.models import load_model
 from orca_math.models.openai_lean import LeanOpenAIChatCompletionClient
@@ -151,13 +152,37 @@ def test_an_r1_model_splits_its_thinking_as_autogen_does(server):
     assert lean == plain and lean.thought == "2 + 3" and lean.content == "The answer is 5."
 
 
+@pytest.mark.parametrize("json_output", [True, False])
+def test_json_and_text_modes_go_direct_with_autogens_response_format(server, json_output):
+    server.reply = completion('{"answer": 12}')
+    lean, plain, lean_request, plain_request, direct = asyncio.run(both(server, json_output=json_output))
+    assert direct == 1
+    same_request(lean_request, plain_request)
+    assert lean_request["body"]["response_format"] == {"type": "json_object" if json_output else "text"}
+    assert lean == plain
+
+
+def test_json_mode_on_a_model_without_it_is_refused_as_autogen_refuses_it(server):
+    no_json = {"model_info": {"vision": False, "function_calling": False, "json_output": False, "family": "unknown",
+                              "structured_output": False}}
+    lean, _ = clients(server, **no_json)
+    with pytest.raises(ValueError, match="does not support JSON output"):
+        asyncio.run(lean.create(MESSAGES, json_output=True))
+    assert server.requests == []
+
+
+class Answer(BaseModel):
+    answer: int
+
+
 @pytest.mark.parametrize("create", [
-    {"json_output": True},
+    {"json_output": Answer},
     {"tools": [{"name": "add", "description": "adds", "parameters": {"type": "object", "properties": {}}}]},
     {"extra_create_args": {"extra_body": {"top_k": 5}}},
     {"extra_create_args": {"timeout": 30.0}},
 ])
 def test_calls_that_need_autogen_go_through_it(server, create):
+    server.reply = completion('{"answer": 12}')
     lean, plain, lean_request, plain_request, direct = asyncio.run(both(server, **create))
     assert direct == 0
     same_request(lean_request, plain_request)

@@ -10,8 +10,8 @@ a `model_dump` of every response for a log event that is built even when no one 
 extra task per call.
 
 `LeanOpenAIChatCompletionClient.create` sends a plain text chat (system, user and assistant
-messages whose content is a string, no tools, no JSON mode or schema, and create arguments that are
-plain JSON values) straight to ``POST /chat/completions`` with the SDK's own request machinery
+messages whose content is a string, no tools, no output schema, and create arguments that are
+plain JSON values; JSON mode is one) straight to ``POST /chat/completions`` with the SDK's own request machinery
 (``AsyncOpenAI.post``: the same headers, authentication, error types and response parsing), and
 builds the same `CreateResult` autogen would. Anything else goes through autogen unchanged. The
 wire body and the result are the same on both paths (`tests/test_openai_lean.py` compares them on a
@@ -81,12 +81,15 @@ class LeanOpenAIChatCompletionClient(OpenAIChatCompletionClient):
     def _plain_body(self, messages: Sequence[LLMMessage], tools: Sequence[Any], tool_choice: Any,
                     json_output: Any, extra_create_args: Mapping[str, Any]) -> dict[str, Any] | None:
         """The JSON body autogen would send for this call, or None when the call needs autogen's own path."""
-        if self._sdk is None or tools or json_output is not None or not isinstance(tool_choice, str):
-            return None
+        if (self._sdk is None or tools or not isinstance(tool_choice, str) or json_output not in (None, True, False)
+                or (json_output is True and self.model_info["json_output"] is False)):
+            return None  # a schema (autogen's beta parse path), tools, or a JSON mode autogen refuses
         create_args = {**self._create_args, **extra_create_args}
         if (not extra_create_args.keys() <= _autogen.create_kwargs or create_args.keys() & _REQUEST_OPTIONS
                 or "response_format" in create_args or not all(_plain_json(v) for v in create_args.values())):
             return None  # autogen validates, refuses or converts these
+        if json_output is not None:  # JSON or text mode: the response_format autogen sets for it
+            create_args["response_format"] = {"type": "json_object" if json_output else "text"}
         model = str(create_args.get("model", "unknown"))
         systems = 0
         for message in messages:
