@@ -38,6 +38,7 @@ from orca_math.answers.ask import Ask, dimension_of, last_ask, read_ask
 from orca_math.answers.closing import Candidate
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
+from orca_math.answers.parts import DIGITS, explains_the_answer_before
 from orca_math.answers.rating import CONCLUSION
 from orca_math.answers.units import unit_of
 
@@ -88,7 +89,7 @@ def question_recap(question: str):
     ("So Lena has 31 marbles. She began with 50, lost 12 and gave away 7."); or when it is a check: an
     equation whose result is a number the question gives, and whose other numbers are given or were
     written just before ("It will take Sam 15 days. Each day he reads 12 pages, and 15 × 12 = 180."); or
-    when it only explains an answer the sentence before states (see `_explains_the_answer_before`).
+    when it only explains an answer the sentence before states (see `orca_math.answers.parts`).
     """
     given = question_numbers(question)
     words = _plain_words(question)
@@ -103,7 +104,11 @@ def question_recap(question: str):
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
             return True
-        if echo_words and _explains_the_answer_before(sentence, mentions, before, given, ask, echo_words):
+        if echo_words and explains_the_answer_before(
+            sentence, mentions, _SENTENCE_SPLIT.split(before.rstrip())[-1], echo_words, words=_content_words,
+            given=lambda mention: _given(mention, given),
+            off=lambda text: _is_off(Candidate((text,), (0, 0), "neutral"), ask),
+        ):
             return True
         # "..., so the total is 44" may be a (wrong) answer that happens to restate the question, and so
         # may "He gets paid $10,000 because ... 30 points" for "How much does he get paid?": a sentence
@@ -123,7 +128,7 @@ def question_recap(question: str):
         previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
         if "=" in previous or all(is_given):  # "12/3 = 4 pounds": all given, yet a step
             return False
-        stated = {parsed.value for m in _DIGITS.finditer(previous) if (parsed := read_number(m.group()))}
+        stated = {parsed.value for m in DIGITS.finditer(previous) if (parsed := read_number(m.group()))}
         return all(given_one or ((parsed := read_number(m.text)) is not None and parsed.value in stated)
                    for m, given_one in zip(mentions, is_given, strict=True))
 
@@ -134,64 +139,10 @@ def question_recap(question: str):
 
 _HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\b(?:had|(?:it|he|she|i|this|that)\s+were)\b", re.I)
 _CAPITALISED = re.compile(r"\b[A-Z]\w*")
-# A conclusion ("so", "therefore"); a subtotal's "in all" or "total" may explain the answer before it.
-_CONCLUDES = re.compile(r"\b(?:so|thus|therefore|hence|overall|finally|in\s+the\s+end|as\s+a\s+result|"
-                        r"(?:which|this|that)\s+means|answer)\b", re.I)
-# A correction, or a step that ends on a new result ("leaving 22 donuts remaining"): not a look back.
-_STEPS_ON = re.compile(r"\b(?:wrong|incorrect|mistake|error|oops|actually|wait|leaving|leaves|remain(?:s|ing)?|left|"
-                       r"making|makes|giving|gives|equals?|comes?\s+to|results?\s+in)\b", re.I)
-
-
-def _explains_the_answer_before(sentence: str, mentions: list, before: str, given: frozenset[Given], ask: Ask,
-                                echo_words: set[str]) -> bool:
-    """Whether `sentence` only explains an answer the sentence before it states.
-
-    The sentence before must speak to the ask (share a word of it) and state one quantity the question
-    does not give. Then `sentence` explains it when it answers nothing asked (its quantities are given,
-    and one at least is not what is asked: "It sold 45 + 38 = 83 muffins at $3 each." after "The bakery made $249
-    from muffins."), or when, without a word of the ask or a conclusion, its quantities make up the
-    answer by one step and do not restate it: "The animals have 108 legs in total. The 12 cows have 48
-    legs and the 30 chickens have 60 legs." A step on ("She spends $42 on shirts. With the $9 hat she
-    spends $51.") says a word of the ask, or a conclusion ("gives a total of $51"), and is not skipped.
-    """
-    previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
-    if not _content_words(previous) & echo_words or _CONCLUDES.search(sentence) or _STEPS_ON.search(sentence):
-        return False
-    stated = [m for m in find_mentions(previous) if m.kind != "year" and not _given(m, given)]
-    if len(stated) != 1 or (answer := _value(stated[0].text)) is None:
-        return False
-    if _is_off(Candidate((stated[0].text,), (0, 0), "neutral"), ask):
-        return False
-    off = [_is_off(Candidate((m.text,), (0, 0), "neutral"), ask) for m in mentions]
-    if any(off) and all(o or _given(m, given) for m, o in zip(mentions, off, strict=True)):
-        return True  # it answers nothing asked
-    values = [v for m in mentions if (v := _value(m.text)) is not None]
-    written = {parsed.value for m in _DIGITS.finditer(sentence) if (parsed := read_number(m.group()))}
-    if answer in values or answer in written or _content_words(sentence) & echo_words:
-        return False  # "990 / 5 = $198" goes on from the answer before: a step, not its parts
-    return answer in _one_step(values)
-
-
 def _given(mention, given: frozenset[Given]) -> bool:
     return bool(_keys(mention.text, mention.unit)) and _in_question(Candidate((mention.text,), (0, 0), "neutral"), given)
 
 
-def _value(text: str) -> Fraction | None:
-    parsed = read_number(text)
-    return None if parsed is None or parsed.percent else parsed.value
-
-
-def _one_step(values: list[Fraction]) -> set[Fraction]:
-    """What the values make in one step: their sum, the largest less the others ("$120, less $30 and $35"),
-    and each pair's sum, difference, product and quotient."""
-    made = {sum(values), 2 * max(values) - sum(values)} if len(values) > 2 else set()
-    for i, a in enumerate(values):
-        for b in values[i + 1 :]:
-            made.update((a + b, abs(a - b), a * b))
-            if a and b:
-                made.update((a / b, b / a))
-    return made
-_DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n")
 
 
