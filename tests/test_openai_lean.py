@@ -19,11 +19,11 @@ import pytest
 from aiohttp import web
 from autogen_core import CancellationToken
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
-from autogen_ext.models.openai import OpenAIChatCompletionClient
+from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
 from pydantic import BaseModel
 
 from orca_math.models import load_model
-from orca_math.models.openai_lean import LeanOpenAIChatCompletionClient
+from orca_math.models.openai_lean import LeanAzureOpenAIChatCompletionClient, LeanOpenAIChatCompletionClient
 from orca_math.testing.loopback import LoopbackServer
 
 
@@ -41,10 +41,12 @@ class RecordingServer(LoopbackServer):
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)  # Azure's route
         return app
 
     async def _chat(self, request: web.Request) -> web.Response:
-        self.requests.append({"body": await request.json(), "headers": dict(request.headers)})
+        self.requests.append({"body": await request.json(), "headers": dict(request.headers),
+                              "path": request.path, "query": dict(request.query)})
         if self.delay:
             await asyncio.sleep(self.delay)
         status, payload = self.reply if isinstance(self.reply, tuple) else (200, self.reply)
@@ -265,3 +267,29 @@ def test_openai_and_url_specs_load_the_lean_client(server, monkeypatch):
     for client in (load_model(server.base_url, model="test-model"), load_model("openai:gpt-4o-mini")):
         assert isinstance(client, LeanOpenAIChatCompletionClient)
         asyncio.run(client.close())
+
+
+def test_azure_goes_direct_to_the_deployment_with_its_api_key(server, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-lean-key")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", f"http://127.0.0.1:{server.port}")
+    lean = load_model("azure:my-deployment")
+    assert isinstance(lean, LeanAzureOpenAIChatCompletionClient)
+    plain = AzureOpenAIChatCompletionClient(model="my-deployment", azure_deployment="my-deployment", api_key="azure-lean-key",
+                                            azure_endpoint=f"http://127.0.0.1:{server.port}", api_version="2024-10-21",
+                                            max_retries=0, model_info=lean.model_info)
+
+    async def run():
+        try:
+            return await lean.create(MESSAGES, extra_create_args={"temperature": 0.3}), \
+                await plain.create(MESSAGES, extra_create_args={"temperature": 0.3})
+        finally:
+            await lean.close(), await plain.close()
+
+    lean_result, plain_result = asyncio.run(run())
+    assert lean.lean_calls == 1 and lean_result == plain_result
+    lean_request, plain_request = server.requests
+    assert lean_request["body"] == plain_request["body"]
+    assert lean_request["path"] == plain_request["path"] == "/openai/deployments/my-deployment/chat/completions"
+    assert lean_request["query"] == plain_request["query"] == {"api-version": "2024-10-21"}
+    assert lean_request["headers"]["api-key"] == plain_request["headers"]["api-key"] == "azure-lean-key"
+    assert "Authorization" not in lean_request["headers"]

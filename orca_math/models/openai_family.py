@@ -1,7 +1,8 @@
 """The OpenAI-family clients behind ``openai:``, ``azure:`` and URL specs: autogen's OpenAI clients with orca-math's defaults.
 
-``openai:`` and URL specs load `LeanOpenAIChatCompletionClient` (autogen's client with a direct path
-for plain text chats, `orca_math.models.openai_lean`); ``azure:`` loads autogen's Azure client.
+``openai:`` and URL specs load `LeanOpenAIChatCompletionClient`, ``azure:`` specs
+`LeanAzureOpenAIChatCompletionClient`: autogen's clients with a direct path for plain text chats
+(`orca_math.models.openai_lean`).
 
 Every client is built with no retries of its own (the engine retries), the aiohttp transport by
 default, its key registered for scrubbing, an access check for `orca_math.models.access`, and a
@@ -155,7 +156,7 @@ def _first_served_model(base_url: str, api_key: str) -> str:
 
 
 def load_azure(deployment: str, *, api_key: str | None = None, endpoint: str | None = None, api_version: str | None = None, model: str | None = None, transport: str = "aiohttp", **options: Any):
-    from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
+    from orca_math.models.openai_lean import LeanAzureOpenAIChatCompletionClient
 
     endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
     api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
@@ -172,7 +173,7 @@ def load_azure(deployment: str, *, api_key: str | None = None, endpoint: str | N
     options = {"azure_deployment": deployment, "azure_endpoint": endpoint,
                "api_version": api_version or os.environ.get("OPENAI_API_VERSION", "2024-10-21"), **options}
     return _openai_client(model or deployment, base_url=None, api_key=api_key, transport=transport,
-                          cls=AzureOpenAIChatCompletionClient, provider="azure", endpoint=endpoint, **options)
+                          cls=LeanAzureOpenAIChatCompletionClient, provider="azure", endpoint=endpoint, **options)
 
 
 __all__ = ["load_azure", "load_openai", "load_openai_compatible"]

@@ -9,7 +9,7 @@ per-call work that a text chat does not need either: a runtime `Protocol` check 
 a `model_dump` of every response for a log event that is built even when no one listens, and an
 extra task per call.
 
-`LeanOpenAIChatCompletionClient.create` sends a plain text chat (system, user and assistant
+`LeanOpenAIChatCompletionClient.create` (and `LeanAzureOpenAIChatCompletionClient.create`) sends a plain text chat (system, user and assistant
 messages whose content is a string, no tools, no output schema, and create arguments that are
 plain JSON values; JSON mode is one) straight to ``POST /chat/completions`` with the SDK's own request machinery
 (``AsyncOpenAI.post``: the same headers, authentication, error types and response parsing), and
@@ -35,7 +35,11 @@ from autogen_core.models import (
     SystemMessage,
     UserMessage,
 )
-from autogen_ext.models.openai import OpenAIChatCompletionClient
+from autogen_ext.models.openai import (
+    AzureOpenAIChatCompletionClient,
+    BaseOpenAIChatCompletionClient,
+    OpenAIChatCompletionClient,
+)
 from autogen_ext.models.openai import _openai_client as _autogen
 
 _MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage)
@@ -66,11 +70,11 @@ def _plain_json(value: Any) -> bool:
     return False
 
 
-class LeanOpenAIChatCompletionClient(OpenAIChatCompletionClient):
-    """`OpenAIChatCompletionClient` whose `create` posts plain text chats directly (see the module docstring).
+class _LeanCreate(BaseOpenAIChatCompletionClient):
+    """The direct path, for any autogen OpenAI-family client class it is mixed into (see the module docstring).
 
-    It is built with the same arguments, behaves the same, and is what ``openai:`` and URL specs
-    load. `lean_calls` counts the calls that took the direct path.
+    A subclass lists this class first and an autogen client class second; it overrides nothing.
+    `lean_calls` counts the calls that took the direct path.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -178,4 +182,16 @@ class LeanOpenAIChatCompletionClient(OpenAIChatCompletionClient):
         return result
 
 
-__all__ = ["LeanOpenAIChatCompletionClient"]
+class LeanOpenAIChatCompletionClient(_LeanCreate, OpenAIChatCompletionClient):
+    """`OpenAIChatCompletionClient` with the direct path: what ``openai:`` and URL specs load."""
+
+
+class LeanAzureOpenAIChatCompletionClient(_LeanCreate, AzureOpenAIChatCompletionClient):
+    """`AzureOpenAIChatCompletionClient` with the direct path: what ``azure:`` specs load.
+
+    The SDK's Azure client maps ``/chat/completions`` to the deployment's URL and sends the
+    ``api-key`` header (or the Entra token) on the direct path as it does on its own.
+    """
+
+
+__all__ = ["LeanAzureOpenAIChatCompletionClient", "LeanOpenAIChatCompletionClient"]
