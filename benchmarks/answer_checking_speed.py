@@ -87,8 +87,16 @@ def table_pairs(*classes: str) -> list[tuple[str, str]]:
 
 
 def load_baseline(directory: str | None):
+    """The older copy of orca_math.answers kept as `directory`/answers_before, or None without a directory.
+
+    The answer benchmarks share this loader (answer_corpus_report, answer_table_report). A folder without
+    that package is refused in one sentence naming --baseline.
+    """
     if directory is None:
         return None
+    if not (Path(directory) / "answers_before" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {directory}: no answers_before package there (copy orca_math/answers to "
+                         f"{directory}/answers_before and rename its imports of orca_math.answers to answers_before).")
     sys.path.insert(0, directory)
     return importlib.import_module("answers_before")
 

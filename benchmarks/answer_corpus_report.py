@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
+
+from answer_checking_speed import load_baseline  # benchmarks/ is on the path: this runs as a script
 
 from orca_math.answers import check_answer
 
@@ -78,8 +78,7 @@ def main() -> None:
     cases = load_corpus()
     checkers = [("after", check_answer)]
     if args.baseline:
-        sys.path.insert(0, args.baseline)
-        checkers.insert(0, ("before", importlib.import_module("answers_before").check_answer))
+        checkers.insert(0, ("before", load_baseline(args.baseline).check_answer))
     header = ["checker", "split", "class", "n", "decided", "right", "to LLM", "wrong"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header) if args.markdown else "  ".join(f"{h:>10}" for h in header))
     for label, check in checkers:

@@ -89,11 +89,9 @@ CHECKERS: dict[str, Checker] = {
 
 def add_baseline(directory: str) -> None:
     """Put the older check_answer kept in `directory`/answers_before first in the report, as "before"."""
-    import importlib
-    import sys
+    from answer_checking_speed import load_baseline  # benchmarks/ is on the path: this runs as a script
 
-    sys.path.insert(0, directory)
-    before = importlib.import_module("answers_before")
+    before = load_baseline(directory)
 
     def old(gold: str, response: str, question: str | None = None) -> str | None:
         result = before.check_answer(gold, response).result

@@ -34,7 +34,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from orca_math.data.benchmarks import load_benchmark
+from orca_math.data.benchmarks import BenchmarkError, load_benchmark
 
 HELD_OUT_SHARE = 4  # one source problem in four is held out
 PER_SOURCE = {"gsm8k": 800, "svamp": 350, "asdiv": 350}
@@ -473,12 +473,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="tests/data/answer_corpus.jsonl.gz")
     args = parser.parse_args()
-    cases = [case for item in sources() for case in cases_of(item)]
     out = Path(args.out)
+    if not out.parent.is_dir():
+        raise SystemExit(f"--out {out}: the folder {out.parent} does not exist.")
+    try:
+        cases = [case for item in sources() for case in cases_of(item)]
+    except BenchmarkError as error:  # no offline copy where ORCA_MATH_BENCHMARKS_DIR points
+        raise SystemExit(f"{error} Set ORCA_MATH_BENCHMARKS_DIR to the benchmarks folder.") from None
     # mtime=0: the same sources give the same bytes, so a rebuild shows no spurious diff.
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
-        for case in cases:
-            handle.write((json.dumps(case, ensure_ascii=False) + "\n").encode())
+    try:
+        with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+            for case in cases:
+                handle.write((json.dumps(case, ensure_ascii=False) + "\n").encode())
+    except OSError as error:
+        raise SystemExit(f"--out {out}: {error.strerror or error}.") from None
     by_split = {s: sum(1 for c in cases if c["split"] == s) for s in ("tuning", "held_out")}
     print(f"wrote {len(cases)} cases to {out} ({by_split})")
 

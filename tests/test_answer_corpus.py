@@ -74,3 +74,26 @@ def test_hybrid_grading_sends_at_most_5_percent_of_gsm8k_style_replies_to_the_ll
     unsure = sum(check_answer(c["gold"], c["reply"], question=c["question"], min_confidence="sole").result == "cant_tell"
                  for c in gsm8k)
     assert unsure / len(gsm8k) <= 0.05, f"{unsure} of {len(gsm8k)}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("argv", "env", "message"), [
+    (["scripts/build_answer_corpus.py", "--out", "{tmp}/corpus.jsonl.gz"], {"ORCA_MATH_BENCHMARKS_DIR": "{tmp}/none"},
+     "does not exist; a benchmarks folder holds gsm8k/test.jsonl. Set ORCA_MATH_BENCHMARKS_DIR"),
+    (["scripts/build_answer_corpus.py", "--out", "{tmp}/no/such/corpus.jsonl.gz"], {}, "--out {tmp}/no/such/corpus.jsonl.gz: the folder"),
+    (["benchmarks/answer_corpus_report.py", "--baseline", "{tmp}"], {}, "--baseline {tmp}: no answers_before package"),
+    (["benchmarks/answer_table_report.py", "--baseline", "{tmp}"], {}, "--baseline {tmp}: no answers_before package"),
+])
+def test_the_corpus_script_and_reports_refuse_bad_input_in_one_sentence(tmp_path, argv, env, message):
+    import os
+    import subprocess
+    import sys
+
+    fill = lambda text: text.replace("{tmp}", str(tmp_path))  # noqa: E731
+    done = subprocess.run([sys.executable, *map(fill, argv)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **{k: fill(v) for k, v in env.items()}})
+    assert done.returncode != 0
+    assert fill(message) in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
