@@ -210,6 +210,32 @@ def test_no_secret_reaches_a_page(tmp_path, monkeypatch):
     assert app.get("/api/overview").json()["settings"]["client_options"]["api_key"] == "[redacted]"
 
 
+def test_the_overview_shows_the_recipe_the_folder_recorded(tmp_path, run):
+    import shutil
+
+    from orca_math.recipes import load_recipes, write_run_recipe
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(".orca-math.lock"))
+    key = json.loads((run / "summary.json").read_text())["run_key"]
+    assert _app([copy]).get("/api/overview").json()["recipe"] is None  # a run started from Python writes none
+    recipe = load_recipes(Path(__file__).resolve().parents[1] / "recipes" / "quick-local.yaml", ["engine.concurrency=3"])[0]
+    write_run_recipe(recipe, copy, run_key=key)
+    shown = _app([copy]).get("/api/overview").json()["recipe"]
+    assert shown["engine"]["concurrency"] == 3 and shown["stages"]["rounds"] == 1 and shown["recorded"]["run_key"] == key
+    write_run_recipe(recipe, copy, run_key="0123456789abcdef")  # the folder's latest command ran another run
+    assert _app([copy]).get("/api/overview").json()["recipe"] is None
+
+
+def test_only_credentials_are_redacted_not_token_counts():
+    from orca_math.readers.summaries import REDACTED, redact
+
+    settings = {"max_tokens": 512, "tokenizer": "gpt2", "completion_tokens": {"a": 1}, "hf_token": "hf_x", "api_key": "sk-x",
+                "headers": {"Authorization": "Bearer x"}, "access_token": "y", "token": "z"}
+    assert redact(settings) == {"max_tokens": 512, "tokenizer": "gpt2", "completion_tokens": {"a": 1}, "hf_token": REDACTED,
+                                "api_key": REDACTED, "headers": {"Authorization": REDACTED}, "access_token": REDACTED, "token": REDACTED}
+
+
 def test_bad_requests_get_one_sentence_errors(client):
     bad = client.get("/api/rows", params={"offset": "x"})
     assert bad.status_code == 400 and bad.json() == {"error": "parameter offset='x' is not a whole number"}
@@ -274,6 +300,24 @@ def test_an_evaluation_folder_shows_scores_and_items(tmp_path):
     assert overview["benchmarks"]["gsm8k"]["pass_at_1"] == 0.8 and overview["rows"] == {"correct": 3, "incorrect": 1, "failed": 1}
     assert app.get("/api/rows", params={"stage": "gsm8k", "status": "incorrect"}).json()["rows"][0]["id"] == "g2"
     assert app.get("/api/problem/s0").json()["items"][0]["error"] == "the model timed out"
+
+
+def test_a_real_evaluation_folder_shows_its_scores_graded_items_and_replies(tmp_path):
+    from orca_math.testing import ScriptedChatClient
+    from tests.test_evaluate import EXPECTED_PASS, responder
+    from tests.test_evaluate import run as evaluate_run
+
+    result = evaluate_run(ScriptedChatClient(responder=responder()), tmp_path)
+    items = [json.loads(line) for line in (result.out / "items.jsonl").read_text().splitlines()]
+    app = _app([result.out])
+    overview = app.get("/api/overview").json()
+    assert overview["kind"] == "evaluation" and {n: overview["benchmarks"][n]["pass_at_1"] for n in EXPECTED_PASS} == EXPECTED_PASS
+    assert overview["rows"] == {"correct": sum(i["correct"] for i in items), "incorrect": sum(not i["correct"] for i in items)}
+    wrong = app.get("/api/rows", params={"stage": "svamp", "status": "incorrect"}).json()
+    expected = [i for i in items if i["benchmark"] == "svamp" and not i["correct"]]
+    assert [(r["id"], r["final_answer"], r["gold"]) for r in wrong["rows"]] == [(i["id"], i["extracted_answer"], i["gold"]) for i in expected]
+    item = app.get(f"/api/problem/{expected[0]['id']}").json()["items"][0]
+    assert {k: item[k] for k in ("response", "verdict", "analysis")} == {k: expected[0][k] for k in ("response", "verdict", "analysis")}
 
 
 def test_compare_two_runs_lists_scores_and_only_differing_settings(tmp_path, run):

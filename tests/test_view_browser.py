@@ -115,9 +115,14 @@ def test_overview_funnel_matches_summary_json(browser, served, run, tmp_path):
     _screenshot(browser, tmp_path / "overview.png")
 
 
-def test_a_running_runs_overview_counts_items_and_tokens_so_far(browser, run, tmp_path):
+def test_a_running_runs_overview_counts_items_and_tokens_so_far_and_shows_its_recipe(browser, run, tmp_path):
+    from orca_math.recipes import load_recipes, write_run_recipe
+
     summary = json.loads((run / "summary.json").read_text())["funnel"]
-    with ViewServer([as_running(run, tmp_path / "running")]) as server:
+    running = as_running(run, tmp_path / "running")
+    recipe = load_recipes(Path(__file__).resolve().parents[1] / "recipes" / "quick-local.yaml", ["engine.concurrency=3"])[0]
+    write_run_recipe(recipe, running, run_key=json.loads((run / "summary.json").read_text())["run_key"])
+    with ViewServer([running]) as server:
         _open(browser, server.url + "#/overview", "#funnel")
         assert "Funnel so far" in browser.find_element(By.ID, "main").text
         for stage in summary["stages"]:
@@ -126,6 +131,9 @@ def test_a_running_runs_overview_counts_items_and_tokens_so_far(browser, run, tm
                 assert _number(row.find_element(By.CSS_SELECTOR, f'td[data-col="{column}"]').text) == stage[column], (stage["name"], column)
         tokens = browser.find_element(By.CSS_SELECTOR, "#card-tokens .value").text
         assert _number(tokens) == summary["prompt_tokens"] + summary["completion_tokens"] > 0
+        browser.find_element(By.CSS_SELECTOR, "details:has(#recipe) > summary").click()
+        concurrency = browser.find_element(By.CSS_SELECTOR, '#recipe tr[data-key="engine.concurrency"]')
+        assert concurrency.find_elements(By.TAG_NAME, "td")[1].text == "3"
 
 
 def test_search_a_problem_and_check_its_lineage_against_the_checkpoints(browser, served, run, tmp_path):

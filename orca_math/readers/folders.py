@@ -17,7 +17,7 @@ import numpy as np
 from orca_math.engine.folder import SUMMARY_FILE
 from orca_math.readers.index import Entry, EntryIndex, id_hash
 from orca_math.readers.rows import RowTable
-from orca_math.readers.summaries import benchmark_results, flatten, learner_settings, redact
+from orca_math.readers.summaries import benchmark_results, flatten, learner_settings, redact, run_recipe
 
 _ITERATION = re.compile(r"iteration-(\d+)$")
 
@@ -101,6 +101,7 @@ class EvaluationReader:
         settings = {k: v for k, v in self.summary_data.items() if k not in ("benchmarks", "overall", "iterations", "items")}
         return {"kind": self.kind, "title": self.title, "path": str(self.path), "benchmarks": benchmark_results(self.summary_data),
                 "iterations": self.summary_data.get("iterations") or [], "settings": redact(settings),
+                "recipe": run_recipe(self.path, self.summary_data.get("run_key")),
                 "rows": self.table.facet_counts()["status"], "problems": len(self.index), "version": self.index.version}
 
     def scores(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class LoopReader:
     def overview(self) -> dict[str, Any]:
         self.refresh()
         settings = learner_settings(self.path) or {}
-        return {"kind": self.kind, "title": self.title, "path": str(self.path), "settings": redact(settings),
+        return {"kind": self.kind, "title": self.title, "path": str(self.path), "settings": redact(settings), "recipe": run_recipe(self.path),
                 "iterations": [{k: v for k, v in it.items() if k != "details"} for it in self.iterations()],
                 "rows": self.table.facet_counts()["status"], "problems": len(self.problems), "version": self.index.version}
 

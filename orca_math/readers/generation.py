@@ -20,7 +20,7 @@ import numpy as np
 from orca_math.engine.folder import LOCK_FILE, MANIFEST_FILE, RUNS_DIR, STAGES_DIR, SUMMARY_FILE
 from orca_math.readers.index import USAGE, Entry, EntryIndex, id_hash
 from orca_math.readers.rows import RowQuery, RowTable
-from orca_math.readers.summaries import flatten, redact, verification_method
+from orca_math.readers.summaries import flatten, redact, run_recipe, verification_method
 
 #: Where a failure sits in its checkpoint line (outputs use 0.., drops -1, -2, ...).
 FAILURE_POS = -(1 << 30)
@@ -262,7 +262,7 @@ class GenerationReader:
             "live": live, "live_totals": {key: sum(s[key] for s in live) for key in USAGE},
             "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
             "problems": int(len(latest)), "version": self.index.version,
-            "settings": redact(self.manifest.get("config") or {}),
+            "settings": redact(self.manifest.get("config") or {}), "recipe": run_recipe(self.path, self.manifest.get("run_key")),
             "manifest": redact({k: v for k, v in self.manifest.items() if k not in ("config", "funnel")}),
             "decontamination": (summary or {}).get("decontamination"), "columns": (summary or {}).get("columns"),
         }

@@ -14,7 +14,8 @@ from typing import Any
 
 #: Settings whose names look like credentials are shown as this, in case a user's own code put one there.
 REDACTED = "[redacted]"
-_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|password|authorization|credential)", re.IGNORECASE)
+# "token" as a name (hf_token, access_token), not a count of them (max_tokens) or a tokenizer.
+_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token(?![a-z])|password|authorization|credential)", re.IGNORECASE)
 
 
 def _pct(value: float | None) -> str:
@@ -64,6 +65,33 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def run_recipe(path: str | Path, run_key: str | None = None) -> dict[str, Any] | None:
+    """The resolved recipe a command wrote into its output folder (`recipe.yaml`), credentials redacted.
+
+    Args:
+        path: the output folder.
+        run_key: when given, the recipe only if it records that run (a folder's recipe.yaml is its
+            latest command's; an older run in the same folder ran with another).
+
+    Returns:
+        The recipe as a tree, or None when the folder has none (a run started from Python).
+    """
+    import yaml
+
+    from orca_math.recipes.record import RECIPE_FILE
+
+    try:
+        data = yaml.safe_load((Path(path) / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    recorded = data.get("recorded")
+    if run_key is not None and isinstance(recorded, Mapping) and recorded.get("run_key") not in (None, run_key):
+        return None
+    return redact(data)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -121,6 +121,7 @@
       parts.push(el("h2", {}, "Scores"), table(["benchmark", "problems", "correct", "pass@1", "failures", "decided by", "agreement"], rows, { id: "scores" }));
     }
     if ((o.iterations || []).length) parts.push(el("h2", {}, "Iterations"), iterationsTable(o.iterations));
+    if (o.recipe) parts.push(el("h2", {}, "Recipe"), el("details", {}, el("summary", {}, "recipe.yaml: the resolved recipe this folder's command ran (orca-math run it to repeat)"), kv(flatten(o.recipe), { id: "recipe" })));
     parts.push(el("h2", {}, "Settings"), el("details", { open: o.kind !== "generation" }, el("summary", {}, "the run's recorded settings"), kv(flatten(o.settings), { id: "settings" })));
     if (o.manifest) parts.push(el("details", {}, el("summary", {}, "manifest"), kv(flatten(o.manifest))));
     show(...parts);
