@@ -329,19 +329,35 @@ def _funnel(folder: OutputFolder) -> str:
 def _cost(folder: OutputFolder) -> str:
     """The run's cost, saying when calls went through a batch API at its price."""
     cost = folder.funnel.get("cost_usd")
-    if cost is None:
-        return ""
+    if cost is None:  # a stage without a price (a self-hosted student): the priced stages' cost per row still shows
+        return _cost_per_row(folder)
     batch = folder.summary.get("batch") or {}
     price = f" at the batch price ({batch['price_multiplier']:g} x the online price)" if batch.get("price_multiplier") else ""
-    return f" Cost: ${cost:.4f}{price}." + _cost_per_row(folder, cost)
+    return f" Cost: ${cost:.4f}{price}." + _cost_per_row(folder)
 
 
-def _cost_per_row(folder: OutputFolder, cost: float) -> str:
-    """The actual cost per kept row, next to a pilot's estimate (`OUT/estimate.json`) when there is one."""
+def _cost_per_row(folder: OutputFolder) -> str:
+    """The actual cost per kept row, next to a pilot's estimate (`OUT/estimate.json`) when there is one.
+
+    The rows' cost counts the replies served from the response cache at their price: a pilot paid
+    for them, and its estimate projects every call the target needs. Stages without a price are
+    left out and named, as the pilot's projection leaves them out.
+    """
     rows = int(folder.funnel.get("final_rows") or 0)
-    if not rows:
+    stages = [s for s in folder.funnel.get("stages") or () if s.get("calls")]
+    priced = [s for s in stages if s.get("cost_usd") is not None]
+    if not rows or not priced:
         return ""
-    text = f" Cost per kept row: ${cost / rows:.6f}"
+    paid = sum(s["cost_usd"] for s in priced)
+    cached = sum(s.get("saved_by_cache_usd") or 0.0 for s in priced)
+    notes = []
+    if cached:
+        notes.append(f"replies served from the response cache counted at their price; this run paid ${paid / rows:.6f} a row")
+    unpriced = [s["name"] for s in stages if s.get("cost_usd") is None]
+    if unpriced:
+        which = f"the {unpriced[0]} stage's" if len(unpriced) == 1 else f"the {', '.join(unpriced)} stages'"
+        notes.append(f"not counting {which} calls, which have no price")
+    text = f" Cost per kept row: ${(paid + cached) / rows:.6f}" + (f" ({'; '.join(notes)})" if notes else "")
     estimate_path = folder.path / "estimate.json"
     if estimate_path.is_file():
         estimate = json.loads(estimate_path.read_text(encoding="utf-8"))

@@ -50,6 +50,21 @@ def test_the_pilots_projection_is_within_a_tenth_of_the_full_runs_calls(tmp_path
     # After the run, the card puts the actual cost per kept row next to the estimate.
     card = (tmp_path / "out" / "README.md").read_text()
     assert "Cost per kept row: $" in card and "the pilot of 12 seeds estimated $" in card
+    # The actual cost per row counts the pilot's replies, which the real run was served from the cache: the
+    # pilot paid for them, and the estimate projects every call. So the two agree on this known-yield recipe.
+    actual, estimated = _card_costs(card)
+    assert abs(actual - estimated) <= 0.1 * estimated
+    assert "this run paid $" in card
+
+
+def _card_costs(card: str) -> tuple[float, float]:
+    """(actual cost per kept row, the pilot's estimate) as the dataset card states them."""
+    import re
+
+    actual = re.search(r"Cost per kept row: \$([0-9.]+)", card)
+    estimated = re.search(r"seeds estimated \$([0-9.]+)", card)
+    assert actual and estimated, card
+    return float(actual.group(1)), float(estimated.group(1))
 
 
 def test_the_table_names_each_stage_and_the_three_prices(tmp_path):
@@ -144,3 +159,45 @@ def test_a_student_stage_is_priced_at_the_students_price_not_the_teachers(tmp_pa
     assert any("difficulty stage's calls (student) are not priced: add --price student=IN,OUT" in n for n in unpriced.notes)
     assert priced.cost_usd["online"]["expected"] > 10 * unpriced.cost_usd["online"]["expected"] > 0
     assert not any("not priced" in n for n in priced.notes)
+
+
+def _student_pipeline(student, prices, **kwargs):
+    from orca_math.pipeline.difficulty import Difficulty
+
+    stages = [Solve(), Verify(), Filter(), Difficulty(student, k=2)]
+    return Pipeline(stages, model=ScriptedChatClient(responder=pipeline_responder), progress=False, prices=prices, **kwargs)
+
+
+def _number_student(messages):
+    import re
+
+    content = " ".join(str(m.content if hasattr(m, "content") else m.get("content")) for m in messages)
+    return "Final answer: " + re.search(r"has (\d+)", content).group(1)
+
+
+def test_the_card_shows_the_cost_per_row_of_the_priced_calls_when_the_student_has_no_price(tmp_path):
+    """The 7B recipe: a priced teacher, a self-hosted student without a price; the card still states the cost a row."""
+    student = ScriptedChatClient(responder=_number_student, model="student")
+    run_sync(run_pilot(_student_pipeline(student, PRICES), _seeds(tmp_path), out=tmp_path / "out", pilot=6, target_rows=30))
+    _student_pipeline(student, PRICES, target_rows=30).run_sync(_seeds(tmp_path), out=tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "not counting the difficulty stage's calls, which have no price" in card
+    actual, estimated = _card_costs(card)
+    assert abs(actual - estimated) <= 0.1 * estimated
+
+
+def test_a_served_student_is_priced_by_the_name_its_server_gives_as_the_real_run_prices_it(tmp_path):
+    """`--price NAME=...` for the name the run's meter uses (the served model's) prices the pilot and the dry run too."""
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    prices = {**PRICES, "ckpt-m1": (1000.0, 1000.0)}
+    with FaultServer(FaultConfig(reply=_number_student, model="ckpt-m1")) as server:
+        projection = run_sync(run_pilot(_student_pipeline(server.base_url, prices), _seeds(tmp_path), out=tmp_path / "out",
+                                        pilot=4, target_rows=20))
+        estimate = _student_pipeline(server.base_url, prices).estimate(_seeds(tmp_path), limit=4)
+        real = _student_pipeline(server.base_url, prices).run_sync(_seeds(tmp_path), out=tmp_path / "real", limit=4)
+    assert not any("not priced" in note for note in projection.notes), projection.notes
+    stage = {s.name: s for s in estimate.stages}["difficulty"]
+    assert stage.cost_usd > 0 and "not priced" not in stage.note
+    real_cost = {s.name: s for s in real.funnel.stages}["difficulty"].cost_usd
+    assert real_cost is not None and real_cost > 0  # the run's meter prices the same name

@@ -179,17 +179,40 @@ class Difficulty(Stage):
 
 
 def price_name(spec: Any) -> str:
-    """A stage's own model, named as price tables name it, without loading it (a student checkpoint is heavy)."""
+    """A stage's own model, named as the run's usage meter names it (so a ``--price`` for that name prices both).
+
+    A server is asked its model's name (``/v1/models``, no paid call) and a checkpoint is named
+    without loading it, as `orca_math.models.worker_loaded.name_model` does for the run. When that
+    fails (a student server that is not up during a dry run), the name comes from the spec.
+    """
+    from orca_math._sync import run_sync
+
+    return run_sync(name_for_prices(spec))
+
+
+async def name_for_prices(spec: Any) -> str:
+    """`price_name` in async code (the pilot)."""
     from orca_math.models import ModelRef
 
-    if isinstance(spec, ModelRef):
-        return spec.options.get("model") or price_name(spec.spec)  # a served model's name is its price name
-    if not isinstance(spec, str):
+    if not isinstance(spec, str | ModelRef):
         from orca_math.models import describe_client
 
         return describe_client(spec, with_url=False)
+    from orca_math.models.worker_loaded import name_model
+
+    try:
+        return await name_model(spec)
+    except Exception:  # noqa: BLE001 - only a name for prices: the run itself reports an unreachable model
+        return _spec_name(spec)
+
+
+def _spec_name(spec: Any) -> str:
+    from orca_math.models import ModelRef
+
+    if isinstance(spec, ModelRef):
+        return spec.options.get("model") or _spec_name(spec.spec)  # a served model's name is its price name
     provider, sep, rest = spec.partition(":")
     return rest if sep and provider in ("openai", "azure") else spec
 
 
-__all__ = ["BANDS", "Difficulty", "DifficultyBands", "price_name"]
+__all__ = ["BANDS", "Difficulty", "DifficultyBands", "name_for_prices", "price_name"]

@@ -240,7 +240,7 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     from orca_math.engine.costs import PriceTable
     from orca_math.errors import check_positive_int
     from orca_math.models.worker_loaded import name_model
-    from orca_math.pipeline.difficulty import price_name
+    from orca_math.pipeline.difficulty import name_for_prices
     from orca_math.pipeline.pipeline import Pipeline
     from orca_math.pipeline.targets import rows_in_seed_order
 
@@ -261,7 +261,7 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     table = PriceTable(dict(engine.prices))
     prices, notes = {}, []
     for stage in pipeline.stages:
-        name = model if stage.model_spec is None else price_name(stage.model_spec)
+        name = model if stage.model_spec is None else await name_for_prices(stage.model_spec)
         prices[stage.name] = table.price(name)
         if prices[stage.name] is None and stage.model_spec is not None and stage.calls_model:
             notes.append(f"the {stage.name} stage's calls ({name}) are not priced: add --price {name}=IN,OUT to count them")
