@@ -355,6 +355,22 @@ def test_a_host_that_is_not_this_machine_is_one_sentence_from_the_cli(run, host)
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and result.stderr.startswith(f"error: --host {host}:")
 
 
+def test_a_view_server_off_loopback_warns_and_requires_its_token(run):
+    import urllib.error
+    import urllib.request
+
+    from orca_math.view import ViewServer
+
+    with pytest.warns(UserWarning, match="reachable from other machines"):
+        server = ViewServer([run], host="0.0.0.0")
+    with server:
+        assert server.token and server.url.endswith(f"?token={server.token}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/overview", timeout=30)
+        assert refused.value.code == 403
+        assert urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/overview?token={server.token}", timeout=30).status == 200
+
+
 def _serve(args: list[str]) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen([sys.executable, "-m", "orca_math", "view", *args, "--port", "0"], stdout=subprocess.PIPE,

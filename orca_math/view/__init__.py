@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,11 @@ def _check_address(host: str, port: int) -> None:
                               "with --port, or --port 0 for any free one.") from None
 
 
+def _exposed(host: str) -> str:
+    return (f"serving on {host}, reachable from other machines; anyone with the token in the URL below can read "
+            "these folders.")
+
+
 class ViewServer:
     """The viewer served by uvicorn in a background thread, for notebooks and tests.
 
@@ -75,7 +81,8 @@ class ViewServer:
         folders: the folders to show (the first is the main one).
         host: the address to bind; 127.0.0.1 unless you mean to share the viewer.
         port: the port; 0 picks a free one.
-        token: required on every request when given; made for you when `host` is not loopback.
+        token: required on every request when given; made for you when `host` is not loopback
+            (which also warns, with a `UserWarning`: other machines can reach the viewer).
 
     Attributes:
         url: the address to open (with `?token=` when a token is required), set once started.
@@ -91,6 +98,8 @@ class ViewServer:
         self.host = host
         self.app = create_app(list(folders), token=token)
         _check_address(host, port)
+        if not is_loopback(host):
+            warnings.warn(_exposed(host), UserWarning, stacklevel=2)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -147,8 +156,7 @@ def serve(folders: Sequence[str | Path], *, host: str = DEFAULT_HOST, port: int 
     app = create_app(list(folders), token=token)
     _check_address(host, port)
     if token is not None:
-        print(f"warning: serving on {host}, reachable from other machines; anyone with the token in the URL below can "
-              "read these folders.", file=sys.stderr)
+        print(f"warning: {_exposed(host)}", file=sys.stderr)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
 
