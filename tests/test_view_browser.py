@@ -267,6 +267,7 @@ def loop(tmp_path_factory) -> Path:
 
 def test_learning_loop_iterations_samples_pairs_and_a_problem_across_iterations(browser, loop, tmp_path):
     summary = json.loads((loop / "summary.json").read_text())["iterations"]
+    files = sorted((p.relative_to(loop), p.stat().st_size) for p in loop.rglob("*") if p.is_file())
     with ViewServer([loop]) as server:
         _open(browser, server.url + "#/loop", "#iterations")
         for it in summary:
@@ -302,3 +303,5 @@ def test_learning_loop_iterations_samples_pairs_and_a_problem_across_iterations(
         _open(browser, server.url + "#/compare?a=0:iter:1&b=0:iter:2", "#compare-settings")
         method = browser.find_element(By.CSS_SELECTOR, '#compare-settings tr[data-setting="method"]')
         assert [td.text for td in method.find_elements(By.TAG_NAME, "td")][1:] == ["sft", "kto"]
+    # Read-only here too: paging the Arrow files left no cache file beside them.
+    assert sorted((p.relative_to(loop), p.stat().st_size) for p in loop.rglob("*") if p.is_file()) == files
