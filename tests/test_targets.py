@@ -198,3 +198,28 @@ def test_a_target_in_batch_mode_sends_each_wave_as_a_batch_and_cuts_to_n(tmp_pat
     assert [len(batch.lines) for batch in batches] == [2, 15]
     assert max(billed.values()) == 1 and sum(billed.values()) == 17
     assert result.extra["target"].met
+
+
+def test_cli_target_in_batch_mode_without_waiting_keeps_its_target_over_the_reruns(tmp_path, capsys):
+    """`generate --batch --no-wait --target-rows N`: each rerun continues the wave the last one drew, bills nothing twice."""
+    from orca_math.cli import main
+    from orca_math.testing.batch_server import BatchServer, BatchServerConfig
+    from tests._batch_helpers import MODEL, write_seeds
+
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 40)
+    out = tmp_path / "data"
+    with BatchServer(BatchServerConfig(polls_before_done=1)) as server:
+        argv = ["generate", "--seeds", seeds, "--out", out, "--model", server.base_url, "--model-name", MODEL, "--no-expand",
+                "--rounds", "0", "--no-dedup", "--no-decontaminate", "--no-progress", "--batch", "--no-wait",
+                "--batch-poll-seconds", "0.01", "--target-rows", "15"]
+        statuses = []
+        while len(statuses) < 20 and (not statuses or statuses[-1] == 3):  # 3: paused, batches still running
+            statuses.append(main([str(arg) for arg in argv]))
+        shown = capsys.readouterr()
+        batches = [len(batch.lines) for batch in server.created_batches()]
+        billed = server.billed
+    assert statuses[-1] == 0 and 3 in statuses, shown.err[-2000:]
+    assert batches == [2, 15]  # one seed per ten rows asked, then the measured yield plus a tenth
+    assert max(billed.values()) == 1 and sum(billed.values()) == 17
+    assert datasets.load_from_disk(str(out / "dataset"))["id"] == [f"s{i:04d}" for i in range(15)]
+    assert "target reached: 15 rows from 17 of 40 seeds" in shown.out
