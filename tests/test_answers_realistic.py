@@ -43,12 +43,15 @@ def test_a_counterfactual_after_the_answer_is_set_aside():
     assert verdict("14", reply, question) == "not_equal"
 
 
-def test_an_answer_first_then_its_explanation():
+@pytest.mark.parametrize("opener", ["Here's why:", "Let's break it down:", "Breakdown:", "How I got there:",
+                                    "Here is my reasoning:", "Explanation -", "Let me walk you through it.",
+                                    "Here's the math:"])
+def test_an_answer_first_then_its_explanation(opener):
     question = "Tommy caught 3 more fish than Darren, who caught 6 fewer than Naomi's 17. How many fish did Tommy catch?"
-    reply = "Tommy caught 11 + 3 = 14 fish. Here's why: Darren caught 17 - 6 = 11 fish."
+    reply = f"Tommy caught 11 + 3 = 14 fish. {opener} Darren caught 17 - 6 = 11 fish."
     assert verdict("14", reply, question) == "equal"
     assert verdict("11", reply, question) == "not_equal"
-    assert extract_final_answer(reply, question=question).span[1] < reply.index("Here's why")
+    assert extract_final_answer(reply, question=question).span[1] < reply.index(opener)
 
 
 # ---- 2. an aside after the answer ------------------------------------------------------------------------

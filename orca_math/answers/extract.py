@@ -71,9 +71,11 @@ _RECHECK = re.compile(
 )
 _DIGIT = re.compile(r"\d")
 _EXPLANATION = re.compile(
-    r"(?:^|(?<=[.!?])[ \t]+|\n)[ \t*_#]*(?:here(?:'s|’s|\s+is)\s+(?:how|why|the\s+(?:breakdown|working|reasoning|"
-    r"calculation|explanation|steps?))|explanation\s*:|reasoning\s*:|working\s*:|to\s+see\s+(?:this|why)|"
-    r"step[\s-]+by[\s-]+step\s*:|let\s+me\s+(?:explain|show\s+(?:how|why|the\s+steps?))|why\s*:|the\s+steps?\s*:)",
+    r"(?:^|(?<=[.!?])[ \t]+|\n)[ \t*_#]*(?:here(?:'s|’s|\s+is)\s+(?:how|why|(?:the|my)\s+(?:breakdown|working|reasoning|"
+    r"calculation|explanation|math|work|steps?))|explanation\s*[:–—-]|reasoning\s*:|working\s*:|breakdown\s*:|"
+    r"to\s+see\s+(?:this|why)|step[\s-]+by[\s-]+step\s*:|let\s+me\s+(?:explain|show\s+(?:how|why|the\s+steps?)|"
+    r"walk\s+(?:you\s+)?through)|let(?:'s|’s|\s+us)\s+(?:break\s+(?:it|this)\s+down|walk\s+through)|"
+    r"how\s+i\s+got\s+(?:it|there|this|that)|why\s*:|the\s+steps?\s*:)",
     re.I,
 )
 _PROSE_WORDS = re.compile(r"[^\W\d_]{2,}")
