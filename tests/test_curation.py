@@ -113,12 +113,23 @@ def test_a_rerun_with_curation_makes_no_calls(tmp_path):
     (["keep:tricky"], "keep: takes bands"),
     (["harden-easy:0"], "whole number of rounds"),
     (["harden-easy:x"], "whole number of rounds"),
-    (["prop2diff"], "orca-math learn --sampling"),
+    (["prop2diff"], "orca-math learn --curate prop2diff"),
     (["everything"], "unknown --curate policy"),
 ])
 def test_bad_policies_are_one_sentence(values, message):
     with pytest.raises(ConfigError, match=message):
         Curation.parse(values)
+
+
+@pytest.mark.parametrize("policy", ["prop2diff", "uniform"])
+def test_a_learning_loop_policy_given_to_generate_points_at_a_learn_flag_that_takes_it(policy):
+    from orca_math.cli import build_parser
+
+    with pytest.raises(ConfigError) as refused:
+        Curation.parse([policy])
+    command = re.search(r"orca-math (learn [^)]*)\)", str(refused.value)).group(1).split()
+    args = build_parser().parse_args([*command, "--model", "m", "--data", "d", "--out", "o"])
+    assert args.curate == policy
 
 
 def test_curation_needs_a_difficulty_stage():

@@ -67,7 +67,7 @@ class Curation:
                     raise ConfigError(f"--curate harden-easy:R takes a whole number of rounds of at least 1, not {rest!r}.")
                 rounds = int(rest) if rest else 1
             else:
-                hint = " (prop2diff and uniform are the learning loop's: orca-math learn --sampling)" if name in ("prop2diff", "uniform") else ""
+                hint = f" ({name} is the learning loop's: orca-math learn --curate {name})" if name in ("prop2diff", "uniform") else ""
                 raise ConfigError(f"unknown --curate policy {value!r}; use keep:BAND,..., harden-easy or harden-easy:R{hint}.")
         return cls(keep=keep, harden_easy=rounds)
 
