@@ -77,7 +77,7 @@ def make_generation_run(out: Path) -> Path:
     needs benchmark files; these tests are about what a finished folder holds.
     """
     client = ScriptedChatClient(responder=responder)
-    stages = [Expand(), Harden(rounds=2), Solve(), Verify(), Filter()]
+    stages = [Expand(), Harden(rounds=2), Solve(), Verify(None), Filter()]  # unchecked: the report tests group rows by round
     Pipeline(stages, model=client, managed=False, progress=False).run_sync(SEEDS, out=out)
     return out
 

@@ -165,8 +165,17 @@ def test_the_answer_policy_decides_and_enters_the_run_key():
     assert not result_tight.outputs and result_tight.drops[0]["reason"] == "unverified"
 
 
-def test_without_a_verifier_rows_without_a_known_answer_are_kept_unchecked(tmp_path):
-    _, rows, _ = run(tmp_path, [Solve(), Verify()], scripted("42"))
+def test_a_bare_verify_stage_verifies_by_program(tmp_path):
+    # Pipeline([..., Solve(), Verify(), Filter()]) as the README writes it: no row is kept unchecked unless asked.
+    result, rows, drops = run(tmp_path / "agree", [Solve(), Verify(), Filter()], scripted("42"))
+    assert [(r["verification"]["method"], r["verified"]) for r in rows] == [("program", True)]
+    assert result.funnel.stages[1].calls == 1
+    _, rows, drops = run(tmp_path / "disagree", [Solve(), Verify(), Filter()], scripted("40"))
+    assert rows == [] and [(d["reason"], d["row"]["verification"]["method"]) for d in drops] == [("unverified", "program")]
+
+
+def test_verify_none_keeps_rows_without_a_known_answer_unchecked_only_when_asked(tmp_path):
+    _, rows, _ = run(tmp_path, [Solve(), Verify(None)], scripted("42"))
     assert rows[0]["verification"]["method"] == "none" and rows[0]["verified"] is None
 
 

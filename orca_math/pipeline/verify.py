@@ -23,11 +23,11 @@ class Verify(Stage):
     """Confirms each solved problem's answer, keeps the evidence, and drops what it cannot confirm.
 
     A row with a known answer (a seed, an Ask-Me-Anything target) is checked against it
-    (`known_target`); every other row goes to `verifier`: "program" (a written program, run in the
-    sandbox, must compute the same answer; one extra call), "majority" (at least a share of the k
-    solutions agree; solve with k >= 2), any `Verifier`, or None to leave such rows unchecked
-    (method `none`, kept). A row whose solvers all said the problem is "unsolvable" or "ambiguous"
-    is dropped with that reason, before any check. A row that is not confirmed is dropped as
+    (`known_target`); every other row goes to `verifier`: "program" (the default: a written program,
+    run in the sandbox, must compute the same answer; one extra call), "majority" (at least a share
+    of the k solutions agree; solve with k >= 2), any `Verifier`, or None, which the caller must pass
+    explicitly, to leave such rows unchecked (method `none`, kept). A row whose solvers all said the
+    problem is "unsolvable" or "ambiguous" is dropped with that reason, before any check. A row that is not confirmed is dropped as
     `unverified`, with its evidence; with `keep_unverified` it is kept instead, with `verified` false.
 
     Writes `verification` (the `Verification` record: method, answers and votes, program and its
@@ -35,7 +35,8 @@ class Verify(Stage):
     becomes `answer` and `final_answer`.
 
     Args:
-        verifier: the check for rows without a known answer: a name, a `Verifier`, or None.
+        verifier: the check for rows without a known answer: a name ("program" by default), a
+            `Verifier`, or None to keep them unchecked.
         keep_unverified: keep unconfirmed rows (marked `verified: false`) instead of dropping them.
         policy: the `AnswerPolicy` every comparison uses (its `params()` enter the run key).
         model: a model for the verifier's agents only (e.g. a second model writes the programs).
@@ -46,7 +47,7 @@ class Verify(Stage):
     writes = ("answer", "final_answer", "verification", "verified")
     calls_model = False
 
-    def __init__(self, verifier: Verifier | str | None = None, *, keep_unverified: bool = False,
+    def __init__(self, verifier: Verifier | str | None = "program", *, keep_unverified: bool = False,
                  policy: AnswerPolicy | None = None, model: Any = None) -> None:
         self.verifier = resolve_verifier(verifier)
         self.known_target = KnownTarget()
