@@ -121,6 +121,22 @@ def test_majority_keeps_three_of_four_and_drops_two_of_four(tmp_path, answers, k
         assert "of 4 solutions agree" in drops[0]["detail"]
 
 
+def test_a_solution_without_a_readable_answer_counts_against_the_majority(tmp_path):
+    # Four solutions asked for: two answer 42, two never end in one value (three attempts each).
+    teacher = ["42", "42", "x + 3", "x + 3"] + ["x + 3"] * 4
+    _, rows, drops = run(tmp_path / "half", [Solve(k=4), Verify(Majority(min_share=0.75))], scripted(teacher))
+    assert rows == [] and drops[0]["reason"] == "unverified"
+    assert "2 of 4 solutions agree on 42" in drops[0]["detail"] and "2 gave no final answer" in drops[0]["detail"]
+    solutions = drops[0]["row"]["solutions"]
+    assert [s["final_answer"] for s in solutions] == ["42", "42", None, None]
+    assert "'x + 3' is not a single value" in solutions[-1]["error"]
+    # Three of four readable and agreeing is still 3 of 4: kept, the kept answer is a readable one.
+    teacher = ["42", "42", "42", "x + 3"] + ["x + 3"] * 2
+    _, rows, _ = run(tmp_path / "three", [Solve(k=4), Verify(Majority(min_share=0.75)), Filter()], scripted(teacher))
+    assert rows[0]["verified"] is True and rows[0]["final_answer"] == "42"
+    assert rows[0]["answer"].endswith("Final answer: 42")
+
+
 def test_the_configured_share_decides():
     context = VerifyContext(policy=AnswerPolicy(), agent=lambda role: None)
     row = {"id": "q", "question": QUESTION, "solutions": [{"final_answer": a} for a in ("7", "7", "8")]}

@@ -211,7 +211,9 @@ class Solve(Stage):
 
     Writes `answer` (the solution text), `final_answer`, and `solutions` (every solution's text and
     final answer). With k > 1 and no temperature given, samples at temperature 0.7 so the k calls
-    differ; each sample has its own cache key. A problem fails only when all k solutions fail.
+    differ; each sample has its own cache key. A problem fails only when all k solutions fail; a
+    sample that failed while others answered is listed last in `solutions`, with `final_answer`
+    None and its `error`, so a majority vote counts it as a solution that did not agree.
     """
 
     name = "solve"
@@ -237,7 +239,8 @@ class Solve(Stage):
     async def process(self, row: Row) -> ItemResult:
         self.check_row(row)
         usage = Usage()
-        solutions: list[dict[str, str]] = []
+        solutions: list[dict[str, str | None]] = []
+        unanswered: list[dict[str, str | None]] = []
         last_error: ItemFailedError | None = None
         model_name = None
         # The k samples go out together: faster online, and one batch (not k) in batch mode.
@@ -248,6 +251,7 @@ class Solve(Stage):
             if isinstance(outcome, ItemFailedError):
                 usage += outcome.usage
                 last_error = outcome
+                unanswered.append({"solution": outcome.raw_reply or "", "final_answer": None, "error": outcome.reason})
                 continue
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -261,7 +265,7 @@ class Solve(Stage):
             **row,
             "answer": solutions[0]["solution"],
             "final_answer": solutions[0]["final_answer"],
-            "solutions": solutions,
+            "solutions": solutions + unanswered,
             "teacher_model": model_name,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,

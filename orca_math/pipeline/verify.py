@@ -13,7 +13,7 @@ from orca_math.engine.estimate import (
     prompt_overhead,
     prompt_tokens,
 )
-from orca_math.engine.items import ItemResult
+from orca_math.engine.items import ItemFailedError, ItemResult
 from orca_math.engine.stage import Row, Stage
 from orca_math.records import Drop, Usage, Verification
 from orca_math.verification.verifiers import KnownTarget, Verifier, VerifyContext, resolve_verifier
@@ -65,7 +65,10 @@ class Verify(Stage):
         self.check_row(row)
         solutions = row.get("solutions") or [{"solution": row.get("answer", ""), "final_answer": row["final_answer"]}]
         out = {**row, "solutions": solutions}
-        answers = [str(s["final_answer"]) for s in solutions]
+        answered = [s for s in solutions if s.get("final_answer") is not None]  # a failed sample has None
+        if not answered:
+            raise ItemFailedError(f"row {row['id']!r} has no solution with a final answer to verify")
+        answers = [str(s["final_answer"]) for s in answered]
         no_answer = [a for a in answers if a.lower() in NO_ANSWER_VALUES]
         if len(no_answer) == len(answers):
             # Every solver said the problem cannot be answered as written: nothing to verify, nothing to keep.
@@ -80,7 +83,7 @@ class Verify(Stage):
         else:
             verification = Verification(method="none", verified=None, answer=answers[0], reason="not checked: no known answer and no verifier")
         if verification.verified and verification.answer is not None:
-            chosen = next((s for s in solutions if context.same(verification.answer, str(s["final_answer"]))), solutions[0])
+            chosen = next((s for s in answered if context.same(verification.answer, str(s["final_answer"]))), answered[0])
             out.update(answer=chosen["solution"], final_answer=chosen["final_answer"])
             if str(chosen["final_answer"]).lower() in NO_ANSWER_VALUES:  # a majority agreed that it cannot be answered
                 return self._unconfirmed(out, verification, str(chosen["final_answer"]).lower(), context.usage)

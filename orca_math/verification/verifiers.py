@@ -129,6 +129,8 @@ class KnownTarget(Verifier):
 class Majority(Verifier):
     """Confirms the answer that at least `min_share` of the row's k solutions agree on.
 
+    The share is of all k: a solution that gave no readable final answer counts as one that did not agree.
+
     Args:
         min_share: the share of solutions that must agree (default 0.6: 3 of 4, 2 of 3, 3 of 5).
         min_solutions: the fewest solutions a vote needs (default 2); the Solve stage gives k.
@@ -152,12 +154,16 @@ class Majority(Verifier):
         counted = tally(answers, context)
         best, votes = max(counted, key=lambda item: item[1])
         evidence = {"answers": [a for a, _ in counted], "votes": [v for _, v in counted]}
+        # A sample that never gave a readable answer (final_answer None) is one of the k and did not agree.
+        asked = max(len(answers), len(row.get("solutions") or []))
         if len(answers) < self.min_solutions:
             return Verification(method=self.name, verified=False, answer=best, reason=f"a vote needs at least {self.min_solutions} "
-                                f"solutions, the row has {len(answers)}: solve with k >= {self.min_solutions}", **evidence)
+                                f"solutions with a final answer, the row has {len(answers)} of {asked}: solve with k >= {self.min_solutions}",
+                                **evidence)
         tied = sum(1 for _, v in counted if v == votes) > 1
-        verified = votes / len(answers) >= self.min_share and not tied
-        reason = None if verified else (f"{votes} of {len(answers)} solutions agree on {best}" + (" (a tie)" if tied else "")
+        verified = votes / asked >= self.min_share and not tied
+        unanswered = f" ({asked - len(answers)} gave no final answer)" if asked > len(answers) else ""
+        reason = None if verified else (f"{votes} of {asked} solutions agree on {best}" + (" (a tie)" if tied else "") + unanswered
                                         + f"; at least {self.min_share:.0%} must")
         return Verification(method=self.name, verified=verified, answer=best, reason=reason, **evidence)
 
