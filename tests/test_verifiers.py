@@ -227,6 +227,9 @@ def test_a_scripted_end_to_end_run_keeps_only_verified_rows_and_the_card_reports
     result, rows, drops = run(tmp_path, default_stages(decontaminate=False, rounds=1), ScriptedChatClient(responder=pipeline_responder), rows=seeds)
     assert rows, "the scripted recipe keeps rows"
     assert all(r["verification"]["method"] != "none" and r["verified"] is True for r in rows)
+    # the card's promise: every kept answer ends with its canonical final line
+    assert all(r["answer"].splitlines()[-1] == f"Final answer: {r['final_answer']}" for r in rows)
+    assert "ending in a line `Final answer: <value>`" in (result.out / "README.md").read_text()
     methods = {r["verification"]["method"] for r in rows}
     assert methods == {"known_target", "program"}
     card = (result.out / "README.md").read_text()
