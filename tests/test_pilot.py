@@ -201,3 +201,41 @@ def test_a_served_student_is_priced_by_the_name_its_server_gives_as_the_real_run
     assert stage.cost_usd > 0 and "not priced" not in stage.note
     real_cost = {s.name: s for s in real.funnel.stages}["difficulty"].cost_usd
     assert real_cost is not None and real_cost > 0  # the run's meter prices the same name
+
+
+def _parity_student(messages):
+    """Says the first number after 'has', when it is even: right on 'Ann has N cats' for odd seeds i (N = i + 3), never on
+    the pens seeds (their answer is a sum). So 4 seeds in every 12 are easy and the rest unsolved."""
+    import re
+
+    content = " ".join(str(m.content if hasattr(m, "content") else m.get("content")) for m in messages)
+    n = int(re.search(r"has (\d+)", content).group(1))
+    return f"Final answer: {n}" if n % 2 == 0 else "Final answer: 0"
+
+
+def test_with_band_shares_the_pilot_projects_the_seeds_the_scarcest_band_needs(tmp_path):
+    shares = {"easy": 0.75, "unsolved": 0.25}  # 12 easy rows of 16; a seed is easy a third of the time, so 36 seeds
+    student = ScriptedChatClient(responder=_parity_student, model="student")
+    projection = run_sync(run_pilot(_student_pipeline(student, PRICES, target_rows=16, band_shares=shares), _seeds(tmp_path),
+                                    out=tmp_path / "out", pilot=12, target_rows=16))
+    assert projection.band_quotas == {"easy": 12, "unsolved": 4} and "band quotas: easy 12, unsolved 4" in projection.render()
+    result = _student_pipeline(student, PRICES, target_rows=16, band_shares=shares).run_sync(_seeds(tmp_path), out=tmp_path / "out")
+    assert result.extra["target"].met
+    actual = sum(stage.calls for stage in result.funnel.stages)
+    assert abs(projection.calls["expected"] - actual) <= 0.1 * actual
+    assert projection.seeds["expected"] == pytest.approx(36)  # not 16 / 1 row a seed: the easy band sets the pace
+
+
+def test_a_band_the_pilot_never_saw_is_named_instead_of_projected():
+    class Funnel:
+        seconds, prompt_tokens, completion_tokens, stages = 1.0, 100, 100, []
+
+    tallies = [SeedTally(rows=1, calls=3, rows_by_band={"easy": 1}), SeedTally(rows=1, calls=3, rows_by_band={"hard": 1})] * 2
+    projection = project(tallies, Funnel, target_rows=10, price=None, batch_multiplier=0.5, hourly_usd=None, model="m",
+                         band_quotas={"easy": 5, "medium": 5})
+    assert "kept no row of band medium" in " ".join(projection.notes)
+    assert projection.calls == {"expected": 0.0, "low": 0.0, "high": 0.0}
+    # Half the seeds give an easy row: 8 easy rows need 16 seeds (2 hard rows need 4), and their calls.
+    shares = project(tallies, Funnel, target_rows=10, price=None, batch_multiplier=0.5, hourly_usd=None, model="m",
+                     band_quotas={"easy": 8, "hard": 2})
+    assert shares.seeds["expected"] == 16 and shares.calls["expected"] == 48

@@ -34,7 +34,7 @@ RANGE = (0.05, 0.95)
 
 @dataclass
 class SeedTally:
-    """What one pilot seed cost and gave: its kept rows, calls, tokens and priced USD over every stage."""
+    """What one pilot seed cost and gave: its kept rows (by difficulty band too), calls, tokens and priced USD over every stage."""
 
     rows: int = 0
     calls: int = 0
@@ -42,6 +42,7 @@ class SeedTally:
     completion_tokens: int = 0
     failed: int = 0
     cost_usd: float = 0.0
+    rows_by_band: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +61,8 @@ class Projection:
         wall_seconds: projected wall time online at the pilot's concurrency, and self-hosted.
         tokens_per_second: the pilot's measured throughput (prompt + completion tokens).
         model: the priced model's name.
+        band_quotas: with ``--band-shares``, the rows asked of each band (the seeds are those the
+            scarcest band needs).
         cached_share: share of the pilot's calls served from the cache (a rerun pilot measures less time).
     """
 
@@ -78,6 +81,7 @@ class Projection:
     model: str
     cached_share: float = 0.0
     notes: list[str] = field(default_factory=list)
+    band_quotas: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +95,11 @@ class Projection:
             return f"{form(values['expected'])} ({form(values['low'])} - {form(values['high'])})"
 
         lines = [f"pilot: {self.pilot_seeds} seeds, {self.rows_per_seed:.2f} kept rows per seed; "
-                 f"projection for --target-rows {self.target_rows} (90% range from the pilot's spread)", ""]
+                 f"projection for --target-rows {self.target_rows} (90% range from the pilot's spread)"]
+        if self.band_quotas is not None:
+            lines.append("band quotas: " + ", ".join(f"{band} {rows}" for band, rows in self.band_quotas.items())
+                         + " (the seeds are those the scarcest band needs)")
+        lines.append("")
         header = f"{'stage':<16}{'in':>7}{'out':>7}{'yield':>8}{'calls':>8}{'tok/call':>10}{'failed':>8}"
         lines += [header, "-" * len(header)]
         for s in self.stages:
@@ -145,6 +153,9 @@ def tally_seeds(run: Any, stage_names: Sequence[str], seed_ids: Sequence[str], f
         owner = seed_of(str(row["id"]), seeds)
         if owner is not None:
             tallies[owner].rows += 1
+            band = row.get("difficulty")
+            if band is not None:
+                tallies[owner].rows_by_band[band] = tallies[owner].rows_by_band.get(band, 0) + 1
     return [tallies[seed_id] for seed_id in seed_ids]
 
 
@@ -155,30 +166,48 @@ def _range(samples: list[float], expected: float) -> dict[str, float]:
     return {"expected": expected, "low": min(low, expected), "high": max(high, expected)}
 
 
-def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, price: Any, batch_multiplier: float,
-            hourly_usd: float | None, model: str, notes: Sequence[str] = ()) -> Projection:
-    """Project the pilot's per-seed tallies to `target_rows`: totals scale with seeds needed = target / rows per seed.
+def _kept(tallies: Sequence[SeedTally], key: str | None) -> int:
+    return sum(t.rows if key is None else t.rows_by_band.get(key, 0) for t in tallies)
 
-    `price` is the teacher's (None: the online and batch costs are unknown); each tally's `cost_usd`
-    already prices every stage at its own model's price.
+
+def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, price: Any, batch_multiplier: float,
+            hourly_usd: float | None, model: str, notes: Sequence[str] = (),
+            band_quotas: dict[str, int] | None = None) -> Projection:
+    """Project the pilot's per-seed tallies to `target_rows`: totals scale with the seeds the target needs.
+
+    The seeds needed are the target over the kept rows per seed; with `band_quotas` (``--band-shares``),
+    the most that any band needs: its quota over its rows per seed. `price` is the teacher's (None: the
+    online and batch costs are unknown); each tally's `cost_usd` already prices every stage at its own
+    model's price.
     """
     n = len(tallies)
     rows = sum(t.rows for t in tallies)
+    wanted = {None: target_rows} if band_quotas is None else {band: want for band, want in band_quotas.items() if want}
     totals = {name: sum(getattr(t, name) for t in tallies) for name in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")}
     notes = list(notes)
+    missing = [key for key in wanted if _kept(tallies, key) == 0]
     if rows == 0:
         notes.append("the pilot kept no row, so nothing can be projected: use more pilot seeds or check the funnel")
+    elif missing:
+        notes.append(f"the pilot kept no row of band {', '.join(map(str, missing))}, so the seeds its share needs cannot be "
+                     "projected: use more pilot seeds, or a smaller share for it")
+    projectable = not missing
+
+    def seeds_needed(sample: Sequence[SeedTally]) -> float:
+        # A resample with none of a key's rows: as if half a row (a wide, finite range).
+        return max(want * n / (_kept(sample, key) or 0.5) for key, want in wanted.items())
+
     rng = random.Random(0)
     boot: dict[str, list[float]] = {"seeds": [], **{name: [] for name in totals}}
-    for _ in range(RESAMPLES if rows else 0):
+    for _ in range(RESAMPLES if projectable else 0):
         sample = [tallies[rng.randrange(n)] for _ in range(n)]
-        kept = sum(t.rows for t in sample) or 0.5  # a resample with no row: as if half a row (a wide, finite range)
-        boot["seeds"].append(target_rows * n / kept)
+        seeds = seeds_needed(sample)
+        boot["seeds"].append(seeds)
         for name in totals:
-            boot[name].append(target_rows * sum(getattr(t, name) for t in sample) / kept)
-    scale = target_rows / rows if rows else 0.0
-    expected = {"seeds": target_rows * n / rows if rows else 0.0, **{name: value * scale for name, value in totals.items()}}
-    ranges = {name: _range(boot[name], expected[name]) if rows else {"expected": 0.0, "low": 0.0, "high": 0.0}
+            boot[name].append(seeds * sum(getattr(t, name) for t in sample) / n)
+    seeds = seeds_needed(tallies) if projectable else 0.0
+    expected = {"seeds": seeds, **{name: seeds * value / n for name, value in totals.items()}}
+    ranges = {name: _range(boot[name], expected[name]) if projectable else {"expected": 0.0, "low": 0.0, "high": 0.0}
               for name in expected}
     tokens = {key: ranges["prompt_tokens"][key] + ranges["completion_tokens"][key] for key in ("expected", "low", "high")}
     seconds = max(funnel.seconds, 1e-9)
@@ -210,7 +239,7 @@ def project(tallies: Sequence[SeedTally], funnel: Any, *, target_rows: int, pric
                       seeds=ranges["seeds"], calls=ranges["calls"], prompt_tokens=ranges["prompt_tokens"],
                       completion_tokens=ranges["completion_tokens"], cost_usd=cost, cost_per_row_usd=per_row,
                       wall_seconds=wall, tokens_per_second=throughput, model=model,
-                      cached_share=cached / calls if calls else 0.0, notes=notes)
+                      cached_share=cached / calls if calls else 0.0, notes=notes, band_quotas=band_quotas)
 
 
 async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 50, target_rows: int,
@@ -220,7 +249,8 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
 
     The pilot runs online in ``OUT/pilot`` (its dataset, drops and funnel are there to read) with the
     response cache of ``OUT`` (the pipeline's own cache path when it names one), so the real run in
-    ``OUT`` is served the pilot's replies. Rerunning the pilot resumes it. The projection is written
+    ``OUT`` is served the pilot's replies. Rerunning the pilot resumes it. With the pipeline's
+    `band_shares`, the seeds projected are those the scarcest band needs. The projection is written
     to ``OUT/estimate.json``.
 
     Args:
@@ -242,7 +272,7 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     from orca_math.models.worker_loaded import name_model
     from orca_math.pipeline.difficulty import name_for_prices
     from orca_math.pipeline.pipeline import Pipeline
-    from orca_math.pipeline.targets import rows_in_seed_order
+    from orca_math.pipeline.targets import band_quotas, rows_in_seed_order
 
     check_positive_int("pilot", pilot)
     check_positive_int("target_rows", target_rows)
@@ -268,8 +298,10 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     tallies = tally_seeds(run, [stage.name for stage in pipeline.stages], seed_ids, rows, prices)
     from orca_math.engine.modes import batch_price_multiplier
 
+    quotas = band_quotas(target_rows, pipeline.band_shares) if pipeline.band_shares is not None else None
     projection = project(tallies, result.funnel, target_rows=target_rows, price=table.price(model), notes=notes,
-                         batch_multiplier=batch_price_multiplier(pipeline.batch), hourly_usd=hourly_usd, model=model)
+                         batch_multiplier=batch_price_multiplier(pipeline.batch), hourly_usd=hourly_usd, model=model,
+                         band_quotas=quotas)
     write_estimate(out, projection)
     return projection
 
