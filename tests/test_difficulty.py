@@ -163,3 +163,30 @@ def test_a_dry_run_counts_k_student_calls_per_problem_at_the_students_price(tmp_
                         prices={"scripted": (1.0, 1.0)}).estimate(seeds)
     stage = {s.name: s for s in unpriced.stages}["difficulty"]
     assert stage.cost_usd == 0.0 and "not priced" in stage.note and unpriced.cost_usd is not None
+
+
+def test_a_vllm_student_is_loaded_in_the_orca_format_and_sampled_through_its_spec(tmp_path, monkeypatch):
+    """The 7B recipe's student, `vllm:<checkpoint>`: vLLM's engine takes minutes to start, so its client is a stand-in
+    that accepts exactly the real constructor's arguments (else the TypeError the real one would raise)."""
+    import inspect
+
+    import orca_math.models.vllm as vllm_module
+
+    real = vllm_module.VLLMChatCompletionClient
+    seen: dict = {}
+
+    class StandIn(ScriptedChatClient):
+        def __init__(self, *args, **options):
+            inspect.signature(real).bind(*args, **options)
+            seen["load"] = options
+            super().__init__(responder=even_student, model="m1")
+            seen["client"] = self
+
+    monkeypatch.setattr(vllm_module, "VLLMChatCompletionClient", StandIn)
+    result, _ = _run(tmp_path, f"vllm:{tmp_path}", k=2, max_tokens=16, managed=True)
+    assert seen["load"]["prompt_format"] == "orca" and seen["load"]["max_new_tokens"] == 16
+    calls = seen["client"].calls
+    assert len(calls) == 6 * 2 and all(call["extra_create_args"]["temperature"] == 0.7 for call in calls)
+    rows = {row["id"]: row for row in datasets.load_from_disk(str(result.dataset_path))}
+    assert {pid: row["difficulty"] for pid, row in rows.items()} == {
+        f"p{n}": "easy" if n % 2 == 0 else "unsolved" for n in range(1, 7)}
