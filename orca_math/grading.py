@@ -290,6 +290,10 @@ def _exact_verdict(comparison: Comparison, answer: str | None) -> Verdict:
                        verdict="Incorrect", method="exact")
     same = comparison.result == "equal"
     predicted = comparison.predicted_value
+    if predicted is None:  # no one value was compared: a hedge ("6 or 7 boxes"), or no candidate is the gold
+        return Verdict(analysis=f"The student's solution does not give the reference answer {answer}: "
+                                f"{_sentence(comparison.reason)}.", verdict="Correct" if same else "Incorrect",
+                       method="exact")
     shown = predicted if isinstance(predicted, str) or predicted is None else _show(predicted)
     analysis = (f"The student's final answer {shown} {'equals' if same else 'differs from'} the reference answer {answer} "
                 f"({comparison.method} comparison).")

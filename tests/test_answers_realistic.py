@@ -409,3 +409,18 @@ def test_the_answer_first_then_its_parts(question, reply, gold, other):
 def test_a_step_after_a_first_statement_is_still_the_answer(question, reply, gold):
     # Never refuted by reading the first statement as the answer ("$5 more, for $17" may stay unsure).
     assert verdict(gold, reply, question) != "not_equal"
+
+
+def test_graders_give_no_credit_for_a_hedge_and_say_why():
+    from orca_math.grading import GradingPolicy
+    from orca_math.testing import ScriptedChatClient
+
+    asked = []
+    grader = ScriptedChatClient(responder=lambda messages: asked.append(messages) or "Final Verdict: Correct")
+    question = "A farmer has 12 cows and 30 chickens. How many legs do the animals have in total?"
+    for policy in (GradingPolicy(mode="exact"), GradingPolicy(mode="hybrid", model=grader)):
+        verdict_ = policy.grade_sync(question=question, reference_answer="108",
+                                     student_solution="They have about 100 to 110 legs.")
+        assert verdict_.verdict == "Incorrect" and verdict_.method == "exact"
+        assert "several answers" in verdict_.analysis and "None" not in verdict_.analysis, verdict_.analysis
+    assert asked == []  # a hedge is decided: hybrid grading does not ask the LLM
