@@ -88,3 +88,21 @@ def test_a_generated_datasets_pass_rate_column_reaches_the_loops_problems(tmp_pa
     rows = problems_of(str(folder))
     assert [row["pass_rate"] for row in rows] == [p["pass_rate"] for p in PROBLEMS]
     assert allocate_samples(rows, k=2, policy="prop2diff")["q1"] == 4
+
+
+def test_prop2diff_on_data_without_pass_rates_is_refused_before_the_first_training(tmp_path):
+    from orca_math.grading import GradingPolicy
+    from orca_math.learn import IterativeLearner, get_preset
+    from tests._learn_helpers import save_tiny_mistral
+    from tests.test_learner import CopyTrainer, ScriptedSamplers
+
+    base = save_tiny_mistral(tmp_path / "base")
+    problems = [{key: value for key, value in p.items() if key != "pass_rate"} for p in PROBLEMS]
+    sft = CopyTrainer()
+    learner = IterativeLearner(
+        base, problems, out=tmp_path / "loop", preset=get_preset("tiny", max_steps=1), iterations=2, samples_per_problem=2,
+        grading=GradingPolicy(mode="exact"), sampler_model_factory=ScriptedSamplers(), eval=None, progress=False,
+        trainers={"sft": sft, "kto": CopyTrainer()}, sampling_policy="prop2diff")
+    with pytest.raises(ConfigError, match="prop2diff needs each problem's pass_rate"):
+        learner.run_sync()
+    assert sft.calls == []  # not after an SFT epoch that may take hours

@@ -189,6 +189,9 @@ class IterativeLearner:
     async def _run(self) -> list[IterationResult]:
         refuse_marker_layout(self.out)
         train, holdout = await self._prepare_data()
+        if self.sampling_policy != "uniform" and self.iterations > 1:
+            # Checked before iteration 1's SFT, which may take hours: a missing pass_rate is found at once.
+            allocate_samples(train, k=self.samples_per_problem, policy=self.sampling_policy)
         results: list[IterationResult] = []
         model = Path(self.base_model)
         for iteration in range(1, self.iterations + 1):
