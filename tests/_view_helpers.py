@@ -88,3 +88,24 @@ def as_running(out: Path, copy: Path) -> Path:
     manifest.pop("funnel", None)
     manifest_path.write_text(json.dumps({**manifest, "status": "running"}))
     return copy
+
+
+def make_running_evaluation(tmp: Path) -> tuple[Path, Path, dict[str, Any], dict[str, Any]]:
+    """A real `evaluate()` folder, and a copy as it looked while running (checkpoints only) with one more
+    GSM8K item whose student call failed. Returns (finished, running, that item, its failure)."""
+    import shutil
+
+    from orca_math.testing import ScriptedChatClient
+    from tests.test_evaluate import responder
+    from tests.test_evaluate import run as evaluate_run
+
+    finished = evaluate_run(ScriptedChatClient(responder=responder()), tmp / "done").out
+    running = tmp / "running"
+    shutil.copytree(finished, running, ignore=shutil.ignore_patterns(".orca-math.lock", "summary.json", "items.jsonl"))
+    answers = next(running.glob("runs/*/stages/answer.jsonl"))
+    item = {"benchmark": "gsm8k", "id": "gsm8k-test-09999", "question": "How many?", "gold": "4"}
+    failure = {"id": item["id"], "stage": "answer", "reason": "server_error: 503 after 3 attempts", "error_type": "ServerError",
+               "attempts": 3, "raw_reply": None, "input": item}
+    with open(answers, "a") as handle:  # as the runner records a failed item
+        handle.write(json.dumps({"key": item["id"], "status": "failed", "failure": failure, "usage": {}}) + "\n")
+    return finished, running, item, failure

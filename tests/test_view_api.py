@@ -21,7 +21,14 @@ from orca_math.readers import EvaluationReader, GenerationReader, RowQuery, open
 from orca_math.readers.lineage import word_diff  # noqa: E402
 from orca_math.view.app import create_app  # noqa: E402
 from tests import _report_helpers as report  # noqa: E402
-from tests._view_helpers import HOSTILE, as_running, checkpoint_rows, make_run, write_big_run  # noqa: E402
+from tests._view_helpers import (  # noqa: E402
+    HOSTILE,
+    as_running,
+    checkpoint_rows,
+    make_run,
+    make_running_evaluation,
+    write_big_run,
+)
 
 
 def _app(folders, **options) -> TestClient:
@@ -318,6 +325,26 @@ def test_a_real_evaluation_folder_shows_its_scores_graded_items_and_replies(tmp_
     assert [(r["id"], r["final_answer"], r["gold"]) for r in wrong["rows"]] == [(i["id"], i["extracted_answer"], i["gold"]) for i in expected]
     item = app.get(f"/api/problem/{expected[0]['id']}").json()["items"][0]
     assert {k: item[k] for k in ("response", "verdict", "analysis")} == {k: expected[0][k] for k in ("response", "verdict", "analysis")}
+
+
+def test_a_running_evaluation_shows_its_graded_and_failed_items_so_far(tmp_path):
+    import shutil
+
+    finished, running, item, failure = make_running_evaluation(tmp_path)
+    app = _app([running])
+    overview = app.get("/api/overview").json()
+    assert overview["kind"] == "evaluation" and not overview["finished"] and "(running)" in overview["title"]
+    assert overview["benchmarks"]["gsm8k"] == {"n": 6, "correct": 3, "failures": 1, "pass_at_1": 0.5, "methods": {"exact": 5},
+                                               "agreement": None}
+    failed = app.get("/api/rows", params={"status": "failed"}).json()["rows"]
+    assert [(r["id"], r["stage"], r["reason"]) for r in failed] == [(item["id"], "gsm8k", failure["reason"])]
+    assert app.get("/api/rows", params={"stage": "svamp"}).json()["total"] == 5
+    version = overview["version"]
+    for name in ("items.jsonl", "summary.json"):  # the evaluation ends: its files replace the checkpoints
+        shutil.copy(finished / name, running / name)
+    overview = app.get("/api/overview").json()
+    assert overview["finished"] and overview["version"] != version
+    assert overview["benchmarks"]["gsm8k"]["pass_at_1"] == 0.6 and overview["rows"] == {"correct": 4, "incorrect": 6}
 
 
 def test_compare_two_runs_lists_scores_and_only_differing_settings(tmp_path, run):

@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from orca_math.view import ViewServer  # noqa: E402
-from tests._view_helpers import HOSTILE, as_running, checkpoint_rows, make_run  # noqa: E402
+from tests._view_helpers import HOSTILE, as_running, checkpoint_rows, make_run, make_running_evaluation  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -235,6 +235,21 @@ def test_row_count_grows_while_a_scripted_run_writes(browser, tmp_path):
             _screenshot(browser, tmp_path / "live.png")
     finally:
         writer.join(timeout=120)
+
+
+def test_a_running_evaluation_shows_scores_so_far_and_its_final_scores_without_a_reload(browser, tmp_path):
+    finished, running, item, failure = make_running_evaluation(tmp_path)
+    with ViewServer([running]) as server:
+        _open(browser, server.url + "#/overview", "#scores")
+        browser.execute_script("window.__notReloaded = true;")
+        assert "Scores so far" in browser.find_element(By.ID, "main").text
+        assert "50.0%" in browser.find_element(By.CSS_SELECTOR, '#scores tr[data-benchmark="gsm8k"]').text
+        for name in ("items.jsonl", "summary.json"):  # the evaluation ends
+            shutil.copy(finished / name, running / name)
+        _wait_text(browser, '#scores tr[data-benchmark="gsm8k"]', lambda t: "60.0%" in t)
+        assert "Scores so far" not in browser.find_element(By.ID, "main").text
+        assert browser.execute_script("return window.__notReloaded === true")
+        _screenshot(browser, tmp_path / "evaluation.png")
 
 
 def test_compare_two_runs_side_by_side(browser, run, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from orca_math.engine.folder import MANIFEST_FILE, RUNS_DIR, SUMMARY_FILE, OutputFolder, OutputFolderError
 from orca_math.readers.folders import EvaluationReader, LoopReader
-from orca_math.readers.generation import GenerationReader
+from orca_math.readers.generation import GenerationReader, choose_run
 from orca_math.readers.rows import RowQuery
 from orca_math.readers.summaries import benchmark_results, learner_settings
 
@@ -43,9 +43,22 @@ def open_folder(path: str | Path) -> FolderReader:
     if "benchmarks" in summary:
         return EvaluationReader(path)
     if summary or any((path / RUNS_DIR).glob(f"*/{MANIFEST_FILE}")):
+        newest = choose_run(path)
+        if not summary and newest is not None and _job(newest) == "evaluate":
+            return EvaluationReader(path)  # an evaluation still running: no summary.json yet
         return GenerationReader(path)
     raise OutputFolderError(f"{path} has no {SUMMARY_FILE}, learner.json or {RUNS_DIR}/<key>/{MANIFEST_FILE}; "
                             "pass the output folder of an orca-math command.")
+
+
+def _job(run_dir: Path) -> str | None:
+    """The job a run folder's manifest names (`generate`, `evaluate`, ...), or None when unreadable."""
+    import json
+
+    try:
+        return (json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8")).get("config") or {}).get("job")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def run_folders(path: str | Path) -> list[Path]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from orca_math.engine.folder import SUMMARY_FILE
+from orca_math.engine.folder import MANIFEST_FILE, STAGES_DIR, SUMMARY_FILE
+from orca_math.readers.generation import choose_run
 from orca_math.readers.index import Entry, EntryIndex, id_hash
 from orca_math.readers.rows import RowTable
 from orca_math.readers.summaries import benchmark_results, flatten, learner_settings, redact, run_recipe
@@ -70,36 +72,104 @@ def _item_row(row: dict[str, Any]) -> dict[str, Any]:
             "gold": row.get("gold"), "sample_index": row.get("sample_index")}
 
 
+def _item_entry(row: dict[str, Any], pos: int = 0) -> Entry:
+    return Entry(pos, row.get("id"), None, str(row.get("benchmark") or ""), _graded(row, "correct"), "",
+                 str(row.get("method") or ""), str(row.get("error") or "")[:80])
+
+
+#: Where a failure sits in a checkpoint line (a graded row is at 0).
+_FAILED = -1
+
+
+def _checkpoint_items(stage: str):
+    """A running evaluation's checkpoint: graded rows (`grade` outputs) and failures, as items.jsonl will hold them."""
+    def extract(record: dict[str, Any]) -> list[Entry]:
+        failure = record.get("failure") if record.get("status") == "failed" else None
+        if isinstance(failure, dict):
+            item = failure.get("input") if isinstance(failure.get("input"), dict) else {}
+            return [_item_entry({"id": failure.get("id"), **item, "error": failure.get("reason") or "failed"}, _FAILED)]
+        if stage != "grade":
+            return []  # an answered item is shown once graded
+        return [_item_entry(row, pos) for pos, row in enumerate(record.get("outputs") or []) if isinstance(row, dict)]
+
+    def resolve(record: dict[str, Any], pos: int) -> dict[str, Any]:
+        if pos == _FAILED:
+            failure = record["failure"]
+            item = failure.get("input") if isinstance(failure.get("input"), dict) else {}
+            row = {"id": failure.get("id"), **item, "correct": False, "error": failure.get("reason") or "failed",
+                   "raw_reply": failure.get("raw_reply")}
+        else:
+            row = record["outputs"][pos]
+        return {**row, "_stage": row.get("benchmark")}
+
+    return extract, resolve
+
+
 class EvaluationReader:
-    """An `orca-math evaluate` folder: `summary.json` and `items.jsonl` (the benchmark is the row's stage)."""
+    """An `orca-math evaluate` folder: `summary.json` and `items.jsonl` (the benchmark is the row's stage).
+
+    While the evaluation runs (no items.jsonl yet), the rows are its run's checkpoints: each graded
+    item, and each item that failed; the scores are counted from them.
+    """
 
     kind = "evaluation"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.summary_data = _read_json(self.path / SUMMARY_FILE) or {}
+        self._build()
+
+    def _items_file(self) -> Path:
         items = Path(self.summary_data.get("items") or self.path / "items.jsonl")
-        if not items.is_absolute() or not items.exists():
-            items = self.path / "items.jsonl"
-        self.index = EntryIndex([(items, lambda row: [Entry(0, row.get("id"), None, str(row.get("benchmark") or ""),
-                                                            _graded(row, "correct"), "", str(row.get("method") or ""),
-                                                            str(row.get("error") or "")[:80])],
-                                  lambda row, pos: {**row, "_stage": row.get("benchmark")}, 0)])
+        return items if items.is_absolute() and items.exists() else self.path / "items.jsonl"
+
+    def _build(self) -> None:
+        items = self._items_file()
+        self.running_run = None if items.exists() else choose_run(self.path)
+        self.manifest = (_read_json(self.running_run / MANIFEST_FILE) or {}) if self.running_run else {}
+        if self.running_run is not None:
+            stages = self.running_run / STAGES_DIR
+            files = [(stages / f"{name}.jsonl", *_checkpoint_items(name), 0) for name in ("answer", "grade")]
+        else:
+            files = [(items, lambda row: [_item_entry(row)], lambda row, pos: {**row, "_stage": row.get("benchmark")}, 0)]
+        version = getattr(getattr(self, "index", None), "version", 0)
+        self.index = EntryIndex(files)
+        self.index.version = version + 1  # the page sees a change when the run's items.jsonl replaces its checkpoints
         self.table = RowTable(self.index, current=_all(self.index), shown_status=_shown(STATUSES, self.index),
                               status_names=STATUSES, text_fields=("question", "response", "error", "id"), describe=_item_row)
 
     @property
     def title(self) -> str:
-        return f"evaluation of {self.summary_data.get('model') or '?'} in {self.path}"
+        model = self.summary_data.get("model") or (self.manifest.get("config") or {}).get("model")
+        return f"evaluation of {model or '?'} in {self.path}" + ("" if self.running_run is None else " (running)")
 
     def refresh(self) -> None:
-        self.index.refresh()
         self.summary_data = _read_json(self.path / SUMMARY_FILE) or self.summary_data
+        if self.running_run is not None and self._items_file().exists():
+            self._build()  # the evaluation finished: items.jsonl holds every item
+        self.index.refresh()
+
+    def live_results(self) -> dict[str, dict[str, Any]]:
+        """Per benchmark, counted from the rows so far (a running evaluation has no summary yet)."""
+        counts = self.table.facet_counts()
+        stage, method = self.index.array("stage"), self.index.array("method")
+        shown = _shown(STATUSES, self.index)(np.arange(len(self.index)))
+        results = {}
+        for name in counts["stage"]:
+            chosen = stage == self.index.strings.find(name)
+            mine = shown[chosen]
+            n, correct, failed = len(mine), int((mine == 0).sum()), int((mine == 3).sum())
+            methods = Counter(self.index.strings.values[c] for c in method[chosen].tolist() if c)
+            results[name] = {"n": n, "correct": correct, "failures": failed, "pass_at_1": correct / n if n else None,
+                             "methods": dict(methods), "agreement": None}
+        return results
 
     def overview(self) -> dict[str, Any]:
         self.refresh()
         settings = {k: v for k, v in self.summary_data.items() if k not in ("benchmarks", "overall", "iterations", "items")}
-        return {"kind": self.kind, "title": self.title, "path": str(self.path), "benchmarks": benchmark_results(self.summary_data),
+        finished = self.running_run is None
+        return {"kind": self.kind, "title": self.title, "path": str(self.path), "finished": finished,
+                "benchmarks": benchmark_results(self.summary_data) if finished else self.live_results(),
                 "iterations": self.summary_data.get("iterations") or [], "settings": redact(settings),
                 "recipe": run_recipe(self.path, self.summary_data.get("run_key")),
                 "rows": self.table.facet_counts()["status"], "problems": len(self.index), "version": self.index.version}

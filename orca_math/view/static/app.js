@@ -118,7 +118,7 @@
       const rows = Object.entries(o.benchmarks || {}).map(([name, r]) => el("tr", { dataset: { benchmark: name } }, el("td", {}, name),
         el("td", { class: "num" }, fmt(r.n)), el("td", { class: "num" }, fmt(r.correct)), el("td", { class: "num" }, pct(r.pass_at_1)),
         el("td", { class: "num" }, fmt(r.failures)), el("td", {}, fmt(r.methods)), el("td", {}, fmt(r.agreement))));
-      parts.push(el("h2", {}, "Scores"), table(["benchmark", "problems", "correct", "pass@1", "failures", "decided by", "agreement"], rows, { id: "scores" }));
+      parts.push(el("h2", {}, o.finished === false ? "Scores so far (from the checkpoints)" : "Scores"), table(["benchmark", "problems", "correct", "pass@1", "failures", "decided by", "agreement"], rows, { id: "scores" }));
     }
     if ((o.iterations || []).length) parts.push(el("h2", {}, "Iterations"), iterationsTable(o.iterations));
     if (o.recipe) parts.push(el("h2", {}, "Recipe"), el("details", {}, el("summary", {}, "recipe.yaml: the resolved recipe this folder's command ran (orca-math run it to repeat)"), kv(flatten(o.recipe), { id: "recipe" })));
