@@ -235,8 +235,9 @@ def test_readme_curation_commands(workdir, server):
     for argv in (pilot, targeted):
         args = build_parser().parse_args(argv[1:])  # every flag exists and every value parses
         assert args.target_rows == 10000
-    # The pilot, shrunk: 2 seeds' real calls against the loopback server, a projection for 4 rows.
-    argv = [server.base_url if arg == "openai:gpt-4o" else arg for arg in pilot]
+    assert pilot[:-3] == targeted  # the pilot measures the recipe the real run runs
+    # The pilot, shrunk: 2 seeds' real calls against the loopback server (teacher and student), a projection for 4 rows.
+    argv = [server.base_url if arg in ("openai:gpt-4o", "vllm:ckpt/m1") else arg for arg in pilot]
     argv[argv.index("--pilot") + 1], argv[argv.index("--target-rows") + 1] = "2", "4"
     done = orca_math(argv, workdir)
     assert done.returncode == 0, done.stderr[-2000:]
