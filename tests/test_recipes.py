@@ -263,7 +263,7 @@ def test_generate_flags_are_written_from_the_recipe_fields():
         if not info.get("invert") and field.annotation is not bool:
             assert action.default == field.get_default(call_default_factory=True), path
         generated += 1
-    assert generated == 16
+    assert generated == 17
 
 
 def test_every_flag_of_a_recipe_command_is_a_recipe_field_or_says_how_to_run():

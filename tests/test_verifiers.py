@@ -329,3 +329,82 @@ def test_a_second_model_can_write_the_programs(tmp_path):
     _, rows, _ = run(tmp_path, [Solve(), Verify("program", model=writer)], teacher)
     assert rows[0]["verification"]["program"] == "answer = 84 // 2" and rows[0]["verified"] is True
     assert len(writer.calls) == 1 and all("variable named answer" not in str(c["messages"]) for c in teacher.calls)
+
+
+# ---------------------------------------------------------------- a second model writes the programs, from the CLI
+
+
+def _program_reply(messages) -> str:
+    return "```python\nboxes = 7\napples_per_box = 6\nanswer = boxes * apples_per_box\n```"
+
+
+@pytest.mark.parametrize("command", ["generate", "solve"])
+def test_program_model_sends_the_programs_to_a_second_model(tmp_path, capsys, command):
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Box {i}: 7 boxes hold 6 apples each. How many apples?"}) + "\n"
+                             for i in range(3)))
+    with FaultServer(FaultConfig()) as teacher, FaultServer(FaultConfig(reply=_program_reply, model="writer")) as writer:
+        flags = ["--seeds", str(seeds), "--no-progress", "--model", teacher.base_url, "--program-model", writer.base_url]
+        if command == "generate":
+            argv = ["generate", *flags, "--out", str(tmp_path / "g"), "--no-expand", "--rounds", "0", "--no-decontaminate"]
+        else:
+            argv = ["solve", *flags, "--out", str(tmp_path / "s.jsonl"), "--verify", "program"]
+        code, out, err = _cli(argv, capsys)
+        assert code == 0, err
+        to_writer = [json.dumps(r.body) for r in writer.chat_requests()]
+        to_teacher = [json.dumps(r.body) for r in teacher.chat_requests()]
+    assert len(to_writer) == 3 and all("variable named answer" in body for body in to_writer)
+    assert len(to_teacher) == 3 and not any("variable named answer" in body for body in to_teacher)
+    if command == "generate":
+        import datasets
+
+        rows = datasets.load_from_disk(str(tmp_path / "g" / "dataset")).to_list()
+        assert "verification: 3 of 3 solved problems kept" in out
+    else:
+        rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [(r["verification"]["method"], r["verification"]["program_answer"], r["verified"]) for r in rows] == [("program", "42", True)] * 3
+
+
+def test_program_model_without_program_verification_is_refused_in_one_sentence(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(json.dumps({"id": "q1", "question": "What is 2 + 3?", "answer": "5"}) + "\n")
+    for argv in (["generate", "--out", str(tmp_path / "g"), "--verify", "majority", "--solutions", "3"],
+                 ["generate", "--out", str(tmp_path / "g"), "--verify", "none"],
+                 ["solve", "--out", str(tmp_path / "s.jsonl")]):
+        code, _, err = _cli([*argv, "--seeds", str(seeds), "--program-model", "openai:gpt-4o-mini"], capsys)
+        assert code == 2 and "--program-model needs --verify program" in err and "Traceback" not in err
+    with pytest.raises(ConfigError, match="verify_model is only used by a verifier that calls a model"):
+        default_stages(verify="majority", solutions=3, verify_model="openai:gpt-4o-mini")
+
+
+def test_a_recipe_names_the_program_model_field(tmp_path):
+    from orca_math.recipes import GenerateRecipe
+    from orca_math.recipes.fields import RecipeError
+
+    recipe = GenerateRecipe.model_validate({"kind": "generate", "seeds": {"path": "seeds.jsonl"},
+                                            "verification": {"program_model": "http://127.0.0.1:9/v1"}})
+    verify = next(stage for stage in recipe.stage_list() if isinstance(stage, Verify))
+    assert verify.verifier.name == "program" and "127.0.0.1:9" in str(verify.model_spec)
+    wrong = GenerateRecipe.model_validate({"kind": "generate", "seeds": {"path": "seeds.jsonl"},
+                                           "verification": {"verify": "majority", "program_model": "openai:gpt-4o-mini"}})
+    with pytest.raises(RecipeError, match="verification.program_model needs verification.verify: program"):
+        wrong.stage_list()
+
+
+def test_a_dry_run_prices_the_programs_at_the_second_models_price(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent")
+    seeds = [{"id": "s1", "question": "Ann has 2 cats and gets 3 more. How many cats?", "answer": "5"}]
+    prices = {"teacher-x": (10.0, 10.0), "writer-y": (1.0, 1.0)}  # USD per million tokens, in and out
+
+    def verify_cost(verify_model):
+        stages = default_stages(rounds=1, decontaminate=False, verify_model=verify_model)
+        estimate = Pipeline(stages, model="openai:teacher-x", progress=False, prices=prices).estimate(seeds)
+        verify = {s.name: s for s in estimate.stages}["verify"]
+        assert verify.calls > 0
+        return verify.cost_usd, (verify.prompt_tokens + verify.completion_tokens) / 1e6
+
+    same, tokens = verify_cost(None)
+    second, _ = verify_cost("openai:writer-y")
+    assert same == pytest.approx(10.0 * tokens) and second == pytest.approx(1.0 * tokens)

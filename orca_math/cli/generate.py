@@ -117,15 +117,21 @@ def add_verify_options(parser, *, default: str | None) -> None:
                             "--solutions K >= 2 must agree), or 'none' (keep them unchecked); known answers are always checked")
     parser.add_argument("--keep-unverified", action="store_true",
                         help="keep problems whose answer could not be confirmed, marked verified=false, instead of dropping them")
+    if default is None:  # generate takes --program-model from its recipe fields
+        parser.add_argument("--program-model", metavar="SPEC", default=None,
+                            help="with --verify program: a second model that writes the programs, a spec such as "
+                            "openai:gpt-4o-mini or http://HOST:8000/v1 (default: the teacher)")
 
 
 def _verify_stage_options(args: argparse.Namespace) -> tuple[str | None, bool]:
     """The verifier name (None for none) and keep_unverified; majority needs 2 or more solutions."""
+    from orca_math.cli.messages import UserError
+
     verify = None if args.verify in (None, "none") else args.verify
     if verify == "majority" and args.solutions < 2:
-        from orca_math.cli.messages import UserError
-
         raise UserError("--verify majority needs at least 2 solutions per problem: add --solutions 4 (or another K >= 2).")
+    if args.program_model is not None and verify != "program":
+        raise UserError("--program-model needs --verify program: only the program check calls a model.")
     return verify, args.keep_unverified
 
 
@@ -142,7 +148,8 @@ def run_solve(args: argparse.Namespace) -> int:
     _check_solve_out(out, args)
     model = _model(args)
     verify, keep_unverified = _verify_stage_options(args)
-    stages = [Solve(k=args.solutions)] + ([Verify(verify, keep_unverified=keep_unverified)] if verify else [])
+    stages = [Solve(k=args.solutions)] + ([Verify(verify, keep_unverified=keep_unverified, model=args.program_model)]
+                                          if verify else [])
     pipeline = Pipeline(stages, model=model, engine=engine_from_args(args),
                         executor=executor_from_args(args), mode=mode_from_args(args), batch=batch_options_from_args(args))
     if args.dry_run:

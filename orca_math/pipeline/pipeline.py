@@ -38,6 +38,7 @@ def default_stages(
     rounds: int = 2,
     solutions: int = 1,
     verify: Verifier | str | None = "program",
+    verify_model: ModelLike | None = None,
     keep_unverified: bool = False,
     keep_rounds: str = "all",
     max_answer_chars: int = 1800,
@@ -57,6 +58,8 @@ def default_stages(
         solutions: Teacher solutions per problem (at least 2 for `verify="majority"`).
         verify: how problems without a known answer are verified: "program", "majority", a
             `Verifier`, or None to keep them unchecked.
+        verify_model: a second model for the verifier's agents (the program writer); default: the
+            pipeline's model.
         keep_unverified: keep problems the verifier could not confirm (marked `verified: false`)
             instead of dropping them as `unverified`.
         keep_rounds: keep every round's problem ("all") or only the last ("last").
@@ -65,9 +68,13 @@ def default_stages(
         benchmarks_dir: local copies of the benchmark test sets for decontamination.
 
     Raises:
-        ConfigError: `verify="majority"` with fewer than 2 solutions.
+        ConfigError: `verify="majority"` with fewer than 2 solutions, or a `verify_model` for a
+            verifier that calls no model.
     """
     verifier = resolve_verifier(verify)
+    if verify_model is not None and not (verifier is not None and verifier.agents):
+        raise ConfigError(f"verify_model is only used by a verifier that calls a model (such as 'program'), "
+                          f"not by verify={verify!r}")
     if isinstance(verifier, Majority) and solutions < verifier.min_solutions:
         raise ConfigError(f"majority verification needs at least {verifier.min_solutions} solutions per problem; "
                           f"got solutions={solutions} (on the command line: --verify majority --solutions 4)")
@@ -78,7 +85,7 @@ def default_stages(
         stages.append(Dedup())
     if decontaminate:
         stages.append(Decontaminate(benchmarks_dir=str(benchmarks_dir) if benchmarks_dir else None))
-    stages += [Solve(k=solutions), Verify(verifier, keep_unverified=keep_unverified), Filter(max_answer_chars=max_answer_chars)]
+    stages += [Solve(k=solutions), Verify(verifier, keep_unverified=keep_unverified, model=verify_model), Filter(max_answer_chars=max_answer_chars)]
     return stages
 
 

@@ -115,6 +115,14 @@ class Verify(Stage):
             item.prompt_tokens += int(round(sum(count * (overhead + q) for count, q in virtual)
                                             + sum(prompt_tokens(agent, {"question": r["question"]}) for r in known)))
             item.completion_tokens += item.calls * context.typical(agent.name)
+        if self.model_spec is not None:  # a second model writes the programs: priced at its own price
+            from orca_math.pipeline.difficulty import price_name
+
+            name = price_name(self.model_spec)
+            cost = context.cost(item.prompt_tokens, item.completion_tokens, model=name)
+            item.cost_usd = cost if cost is not None else 0.0
+            if cost is None:
+                item.note += f"; not priced (no price for {name}: add --price {name}=IN,OUT)"
         return item
 
 

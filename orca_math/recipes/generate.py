@@ -55,6 +55,9 @@ class VerificationSection(Section):
         "agree), or 'none' (keep them unchecked); known answers are always checked", flag="--verify")
     keep_unverified: bool = option(False, "keep problems whose answer could not be confirmed, marked verified=false, "
                                    "instead of dropping them", flag="--keep-unverified")
+    program_model: str | None = option(None, "with 'program' verification: a second model that writes the programs, a "
+                                       "spec such as openai:gpt-4o-mini or http://HOST:8000/v1 (default: the teacher)",
+                                       flag="--program-model", metavar="SPEC", min_length=1)
 
 
 class CurationSection(Section):
@@ -113,8 +116,14 @@ class GenerateRecipe(Section):
         from orca_math.pipeline import default_stages
 
         verify = None if self.verification.verify == "none" else self.verification.verify
+        if self.verification.program_model is not None and verify != "program":
+            from orca_math.recipes.fields import RecipeError
+
+            raise RecipeError("recipe field verification.program_model needs verification.verify: program "
+                              f"(it is {self.verification.verify!r}): only the program check calls a model.")
         s = self.stages
         stages = default_stages(rounds=s.rounds, solutions=s.solutions, verify=verify,
+                                verify_model=self.verification.program_model,
                                 keep_unverified=self.verification.keep_unverified, keep_rounds=s.keep_rounds,
                                 max_answer_chars=s.max_answer_chars, dedup=s.dedup, decontaminate=s.decontaminate,
                                 expand=s.expand, benchmarks_dir=s.benchmarks_dir)
