@@ -68,8 +68,10 @@ def _card_costs(card: str) -> tuple[float, float]:
 
 
 def test_the_table_names_each_stage_and_the_three_prices(tmp_path):
-    projection = run_sync(run_pilot(_pipeline(ScriptedChatClient(responder=pipeline_responder)), _seeds(tmp_path),
-                                    out=tmp_path / "out", pilot=6, target_rows=100, hourly_usd=2.5))
+    from orca_math.pipeline.pilot import run_pilot_sync
+
+    projection = run_pilot_sync(_pipeline(ScriptedChatClient(responder=pipeline_responder)), _seeds(tmp_path),
+                                out=tmp_path / "out", pilot=6, target_rows=100, hourly_usd=2.5)
     table = projection.render()
     for word in ("expand", "solve", "verify", "filter", "cost online", "cost batch", "cost self_hosted", "time online",
                  "90% range"):

@@ -306,6 +306,13 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     return projection
 
 
+def run_pilot_sync(pipeline: Any, seeds: Any, **kwargs: Any) -> Projection:
+    """Synchronous `run_pilot`; also works inside a running event loop such as Jupyter's."""
+    from orca_math._sync import run_sync
+
+    return run_sync(run_pilot(pipeline, seeds, **kwargs))
+
+
 class _Checkpoints:
     """The checkpoints of a finished run folder, read without opening (and locking) it."""
 
@@ -330,5 +337,6 @@ def read_estimate(out: str | Path) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
-__all__ = ["ESTIMATE_FILE", "PILOT_DIR", "Projection", "SeedTally", "project", "read_estimate", "run_pilot", "seed_of",
+__all__ = ["ESTIMATE_FILE", "PILOT_DIR", "Projection", "SeedTally", "project", "read_estimate", "run_pilot", "run_pilot_sync",
+           "seed_of",
            "tally_seeds", "write_estimate"]
