@@ -163,6 +163,7 @@ def test_a_sum_in_a_long_closing_sentence():
         "She has 300 apples, though it could be 301 if she kept the one from yesterday.",
         "She needs 6 boxes, possibly 7.",
         "There are 300 chairs. Or 301, if the teacher's chair counts.",
+        "They sold 300 cars, give or take 5.",  # a margin: 295 to 305
     ],
 )
 def test_several_answers_are_not_equal_even_when_the_gold_is_one_of_them(reply):
@@ -373,6 +374,9 @@ def test_a_counterfactual_is_the_answer_when_the_question_asks_what_would_happen
          "Nina has **47 cookies** left.\n\nShe made 72 cookies in all (4 trays × 18), then handed out 25.", "47", "72"),
         ("Pedro has $120. He spends 1/4 of it on a game and $35 on shoes. How much money does he have left?",
          "Pedro has $55 left. He spent $30 on the game (a quarter of $120) and $35 on shoes.", "55", "30"),
+        # "picked" speaks to the ask's "pick".
+        ("Kai picked 14 strawberries, Ana picked 23 and Leo picked 9. How many strawberries did they pick altogether?",
+         "They picked **46 strawberries** altogether.\n\nKai's 14, Ana's 23 and Leo's 9 make up that total.", "46", "9"),
         # A last sentence that answers nothing asked (a count of muffins when money is asked, and a price the
         # question gives) does not hide the answer before it.
         ("A bakery sold 45 muffins in the morning and 38 in the afternoon. Each muffin costs $3. "

@@ -26,10 +26,11 @@ _OR_GAP = re.compile(
     r"else\s+|even\s+)?\$?\s*$",
     re.I,
 )
-# "12 apples, possibly 14", "12, though it could be 14 if ...": a second value offered without "or".
+# "12 apples, possibly 14", "12, though it could be 14 if ...", "120 cars, give or take 5": a second
+# value offered without "or", or a margin around the first.
 _MAYBE_GAP = re.compile(
     r"\s*[,;(]\s*(?:but\s+|though\s+|although\s+)?(?:possibly|maybe|perhaps|(?:it|that|this)?\s*(?:could|might|may)"
-    r"\s+(?:also\s+|well\s+)?be)\s+(?:about\s+|around\s+)?\$?\s*$",
+    r"\s+(?:also\s+|well\s+)?be|give\s+or\s+take|plus\s+or\s+minus)\s+(?:about\s+|around\s+)?\$?\s*$|\s*±\s*\$?",
     re.I,
 )
 _EN_DASH_GAP = re.compile(r"\s*[–—]\s*\$?\s*$")
@@ -49,7 +50,7 @@ _BETWEEN_GAP = re.compile(r"\s+and\s+\$?\s*$", re.I)
 _BETWEEN_BEFORE = re.compile(r"\b(?:somewhere\s+|anywhere\s+)?between\s+\$?\s*$", re.I)
 _RELATION_BEFORE = re.compile(r"\b(?:difference|ratio|sum|distance|gap|product)\s+(?:is\s+)?between\s+\$?\s*$", re.I)
 _READS_ON = re.compile(r"\s*(?:[a-z]+\s+){0,2}?(?:=|[-+*/×÷x]\s*\$?\d|(?:of|times|by)\s+\$?\d)", re.I)
-MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—]|\bbetween\b|\d-\$?\d|\d\s+to\s+\$?\d|\bpossibly\b|\bmaybe\b|\bperhaps\b|"
+MAY_JOIN_VALUES = re.compile(r"\bor\b|[–—±]|\bbetween\b|\d-\$?\d|\d\s+to\s+\$?\d|\bpossibly\b|\bmaybe\b|\bperhaps\b|"
                              r"\b(?:could|might|may)\s+(?:also\s+|well\s+)?be\b", re.I)
 _EITHER = re.compile(r"\beither\b", re.I)
 

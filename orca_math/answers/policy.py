@@ -19,7 +19,7 @@ from orca_math.answers.extract import CONFIDENCE_LEVELS
 
 # Bump whenever a rule in orca_math.answers changes a verdict: it is part of every run key that
 # holds deterministic verdicts, so resumed runs never keep verdicts made under older rules.
-RULE_SET_VERSION = "2026.12.06.16"
+RULE_SET_VERSION = "2026.12.06.17"
 
 
 @dataclass(frozen=True)

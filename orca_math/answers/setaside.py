@@ -98,14 +98,14 @@ def question_recap(question: str):
     ask_words = _content_words(last_ask(question)) - _content_words(ask.noun or "")
 
     # The ask's own words, less the things it counts and names ("Jen"): an answer stated first says them.
-    echo_words = _content_words(_CAPITALISED.sub(" ", last_ask(question))) - _content_words(ask.noun or "")
+    echo_words = _stems(_CAPITALISED.sub(" ", last_ask(question))) - _stems(ask.noun or "")
 
     def restates_question(sentence: str, mentions: list, before: str) -> bool:
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
             return True
         if echo_words and explains_the_answer_before(
-            sentence, mentions, _SENTENCE_SPLIT.split(before.rstrip())[-1], echo_words, words=_content_words,
+            sentence, mentions, _SENTENCE_SPLIT.split(before.rstrip())[-1], echo_words, words=_stems,
             given=lambda mention: _given(mention, given),
             off=lambda text: _is_off(Candidate((text,), (0, 0), "neutral"), ask),
         ):
@@ -166,6 +166,14 @@ _STOP_WORDS = frozenset(
     "all total altogether each every some any into onto over after before if when now only just more less "
     "value given problem question use used start started began".split()
 )
+
+
+def _stems(text: str) -> set[str]:
+    """`_content_words` with "-ed" and "-ing" dropped too, so "picked" speaks to "pick"."""
+    return {_SUFFIX.sub("", word) or word for word in _content_words(text)}
+
+
+_SUFFIX = re.compile(r"(?<=\w\w\w)(?:ed|ing)$")
 
 
 def _plain_words(text: str) -> str:
