@@ -241,3 +241,13 @@ def test_a_band_the_pilot_never_saw_is_named_instead_of_projected():
     shares = project(tallies, Funnel, target_rows=10, price=None, batch_multiplier=0.5, hourly_usd=None, model="m",
                      band_quotas={"easy": 8, "hard": 2})
     assert shares.seeds["expected"] == 16 and shares.calls["expected"] == 48
+
+
+def test_a_pilot_without_the_response_cache_says_the_real_run_pays_for_its_calls_again(tmp_path):
+    projection = run_sync(run_pilot(_pipeline(ScriptedChatClient(responder=pipeline_responder), cache=False), _seeds(tmp_path),
+                                    out=tmp_path / "out", pilot=3, target_rows=10))
+    assert any("the response cache is off (--no-cache), so the real run pays for the pilot's calls again" in note
+               for note in projection.notes)
+    cached = run_sync(run_pilot(_pipeline(ScriptedChatClient(responder=pipeline_responder)), _seeds(tmp_path),
+                                out=tmp_path / "cached", pilot=3, target_rows=10))
+    assert not any("cache is off" in note for note in cached.notes)

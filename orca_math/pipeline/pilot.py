@@ -290,6 +290,9 @@ async def run_pilot(pipeline: Any, seeds: Any, *, out: str | Path, pilot: int = 
     model = await name_model(pipeline.model_spec)  # named without a call (the pilot's own run built and closed its client)
     table = PriceTable(dict(engine.prices))
     prices, notes = {}, []
+    if not engine.managed or not engine.cache:
+        notes.append("the response cache is off (--no-cache), so the real run pays for the pilot's calls again: "
+                     "keep the cache on to have them served")
     for stage in pipeline.stages:
         name = model if stage.model_spec is None else await name_for_prices(stage.model_spec)
         prices[stage.name] = table.price(name)
