@@ -70,6 +70,33 @@ def test_the_answer_a_program_assigns_is_read_in_canonical_form(sandbox, code, v
     assert result.ok
 
 
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        ("import math\nanswer = math.sqrt(16) + math.floor(2.5)", "6"),
+        ("from math import ceil, floor as round_down\nanswer = ceil(2.1) + round_down(2.9)", "5"),
+        ("import math as m\nanswer = m.gcd(12, 18)", "6"),
+        ("from fractions import Fraction\nanswer = Fraction(1, 2) + Fraction(1, 4)", "3/4"),
+        ("import fractions\nanswer = fractions.Fraction(3, 6)", "1/2"),
+        ("prices = [2.5, 4, 1.5]\nanswer = sum(p * 2 for p in prices)", "16"),
+        ("answer = max(len(word) for word in ['ab', 'abc'])", "3"),
+    ],
+)
+def test_what_models_commonly_write_runs_with_the_same_meaning(sandbox, code, value):
+    # the math and fractions imports bind names the program has anyway; a generator expression runs as a list
+    assert sandbox.run(code) == ProgramResult(value, None, "")
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import math, os\nanswer = 1", "from math import *\nanswer = 1", "from math import system\nanswer = 1",
+     "import math\nanswer = math.__class__", "from os import path as math\nanswer = 1"],
+)
+def test_any_other_import_is_still_refused(sandbox, code):
+    result = sandbox.run(code)
+    assert result.value is None and re.search("not supported|no safe attribute", result.error), result
+
+
 def test_run_program_uses_the_shared_sandbox_and_keeps_what_the_program_printed():
     result = run_program("print('half of', 84)\nanswer = 84 // 2")
     assert (result.value, result.error, result.output) == ("42", None, "half of 84\n")

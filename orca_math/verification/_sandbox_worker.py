@@ -20,6 +20,7 @@ closes, which is also what happens when its parent dies.
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import io
 import json
@@ -29,6 +30,7 @@ import platform
 import resource
 import struct
 import sys
+import types
 from fractions import Fraction
 
 # The longest answer text sent back; a longer one is an error, not a truncated number.
@@ -48,6 +50,57 @@ _MATH_NAMES = (
     "isqrt", "lcm", "log", "log10", "log2", "perm", "pi", "prod", "radians", "sin", "sqrt", "tan",
     "trunc",
 )  # fmt: skip
+
+
+class _CommonForms(ast.NodeTransformer):
+    """Rewrites what models commonly write into what asteval runs, with the same meaning.
+
+    `import math`, `from math import sqrt` and `from fractions import Fraction` (with or without `as`)
+    become plain assignments from the names the program already has (`math` is a namespace of the
+    allowed math names only); an import of anything else is left for asteval to refuse. A generator
+    expression, which asteval does not run, becomes the list comprehension it would produce
+    (`sum(x for x in items)` -> `sum([x for x in items])`).
+    """
+
+    def __init__(self, modules: dict) -> None:
+        self.modules = modules
+        self.changed = False
+
+    def visit_Import(self, node: ast.Import):
+        if not all(alias.name in self.modules for alias in node.names):
+            return node
+        self.changed = True
+        return [_assign(alias.asname or alias.name, ast.Name(alias.name, ast.Load())) for alias in node.names]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom):
+        module = self.modules.get(node.module) if node.level == 0 else None
+        if module is None or not all(hasattr(module, alias.name) for alias in node.names):
+            return node  # `from os import ...`, `from math import *`, a name it lacks: asteval refuses it
+        self.changed = True
+        return [_assign(alias.asname or alias.name, ast.Attribute(ast.Name(node.module, ast.Load()), alias.name, ast.Load()))
+                for alias in node.names]
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp):
+        self.generic_visit(node)
+        self.changed = True
+        return ast.ListComp(node.elt, node.generators)
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign([ast.Name(name, ast.Store())], value, lineno=0)
+
+
+def common_forms(code: str, modules: dict) -> str:
+    """`code` with `_CommonForms` applied, or unchanged when it has none (or does not parse: asteval says why)."""
+    if "import" not in code and "for" not in code:  # most programs: no second parse (it costs about 0.1 ms)
+        return code
+    try:
+        tree = ast.parse(code)
+        rewriter = _CommonForms(modules)
+        tree = rewriter.visit(tree)
+        return ast.unparse(ast.fix_missing_locations(tree)) if rewriter.changed else code
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code
 
 
 class OutputCap(io.TextIOBase):
@@ -97,6 +150,11 @@ def run(code: str, output_bytes: int, asteval_module) -> dict:
     writer = OutputCap(output_bytes)
     symbols = {name: getattr(math, name) for name in _MATH_NAMES if hasattr(math, name)}
     symbols["Fraction"] = Fraction
+    # `math.sqrt(x)` and `fractions.Fraction(...)` work too: namespaces of the same names, nothing more.
+    modules = {"math": types.SimpleNamespace(**{k: v for k, v in symbols.items() if k != "Fraction"}),
+               "fractions": types.SimpleNamespace(Fraction=Fraction)}
+    symbols.update(modules)
+    code = common_forms(code, modules)
     interpreter = asteval_module.Interpreter(
         symtable=_symbol_table(asteval_module, symbols), writer=writer, err_writer=io.StringIO(),
         use_numpy=False, max_statement_length=len(code) + 1,

@@ -5,7 +5,8 @@
     '42'
 
 Programs are interpreted by asteval (no import, no `__import__`, no dunder attributes, no `open` here),
-never by `exec`. asteval's own docs say it cannot stop code that crashes or exhausts the interpreter,
+never by `exec`; `import math`, `from fractions import Fraction` and generator expressions, which
+models often write, are rewritten to the names and lists they mean first. asteval's own docs say it cannot stop code that crashes or exhausts the interpreter,
 so every program runs in a separate worker process (`_sandbox_worker`) that has locked itself down:
 
 - memory: its address space is capped (`memory_mb`, 256 MiB by default), so a 10 GB list fails with
