@@ -80,6 +80,7 @@ def test_the_answer_a_program_assigns_is_read_in_canonical_form(sandbox, code, v
         ("import fractions\nanswer = fractions.Fraction(3, 6)", "1/2"),
         ("prices = [2.5, 4, 1.5]\nanswer = sum(p * 2 for p in prices)", "16"),
         ("answer = max(len(word) for word in ['ab', 'abc'])", "3"),
+        ("def main():\n    return 6 * 7\n\nif __name__ == '__main__':\n    answer = main()", "42"),
     ],
 )
 def test_what_models_commonly_write_runs_with_the_same_meaning(sandbox, code, value):

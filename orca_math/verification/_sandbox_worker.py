@@ -154,6 +154,7 @@ def run(code: str, output_bytes: int, asteval_module) -> dict:
     modules = {"math": types.SimpleNamespace(**{k: v for k, v in symbols.items() if k != "Fraction"}),
                "fractions": types.SimpleNamespace(Fraction=Fraction)}
     symbols.update(modules)
+    symbols["__name__"] = "__main__"  # so the `if __name__ == "__main__":` guard that models add runs its body
     code = common_forms(code, modules)
     interpreter = asteval_module.Interpreter(
         symtable=_symbol_table(asteval_module, symbols), writer=writer, err_writer=io.StringIO(),
