@@ -408,3 +408,22 @@ def test_a_dry_run_prices_the_programs_at_the_second_models_price(monkeypatch):
     same, tokens = verify_cost(None)
     second, _ = verify_cost("openai:writer-y")
     assert same == pytest.approx(10.0 * tokens) and second == pytest.approx(1.0 * tokens)
+
+
+def test_generate_verify_majority_asks_k_solutions_above_temperature_zero(tmp_path, capsys):
+    import datasets
+
+    from orca_math.testing.fault_server import FaultConfig, FaultServer
+
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Box {i}: 7 boxes hold 6 apples each. How many apples?"}) + "\n"
+                             for i in range(2)))
+    with FaultServer(FaultConfig()) as teacher:
+        code, out, err = _cli(["generate", "--seeds", str(seeds), "--out", str(tmp_path / "g"), "--no-progress", "--model", teacher.base_url,
+                               "--no-expand", "--rounds", "0", "--no-decontaminate", "--verify", "majority", "--solutions", "3"], capsys)
+        bodies = [r.body for r in teacher.chat_requests()]
+    assert code == 0, err
+    assert len(bodies) == 6 and all(body["temperature"] == 0.7 for body in bodies)
+    assert "verification: 2 of 2 solved problems kept" in out
+    rows = datasets.load_from_disk(str(tmp_path / "g" / "dataset")).to_list()
+    assert [(r["verification"]["method"], r["verification"]["answers"], r["verification"]["votes"]) for r in rows] == [("majority", ["42"], [3])] * 2
