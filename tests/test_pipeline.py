@@ -136,7 +136,8 @@ def test_rerun_resumes_without_new_calls(tmp_path):
     second, client2 = run(tmp_path)
     assert second.resumed and second.run_key == first.run_key
     assert len(client2.calls) == 0
-    assert second.funnel.to_dict()["stages"] == first.funnel.to_dict()["stages"]
+    untimed = lambda funnel: [{k: v for k, v in s.items() if k != "seconds"} for s in funnel.to_dict()["stages"]]  # noqa: E731
+    assert untimed(second.funnel) == untimed(first.funnel)  # the counts; each run has its own time
     assert calls > 0
 
 

@@ -223,3 +223,22 @@ def test_cli_target_in_batch_mode_without_waiting_keeps_its_target_over_the_reru
     assert max(billed.values()) == 1 and sum(billed.values()) == 17
     assert datasets.load_from_disk(str(out / "dataset"))["id"] == [f"s{i:04d}" for i in range(15)]
     assert "target reached: 15 rows from 17 of 40 seeds" in shown.out
+
+
+def test_a_target_runs_time_is_every_waves_and_each_stage_has_its_own(tmp_path):
+    result, _ = _run(tmp_path, 7)
+    assert result.extra["target"].waves >= 2
+    funnel = json.loads(result.outputs["summary"].read_text())["funnel"]
+    stages = {stage["name"]: stage["seconds"] for stage in funnel["stages"]}
+    assert set(stages) == {"expand", "solve", "verify", "filter"} and all(s > 0 for s in stages.values())
+    assert funnel["seconds"] >= sum(stages.values())  # stages run one after another inside each wave
+
+
+def test_adding_an_earlier_waves_funnel_adds_its_time_per_stage():
+    from orca_math.engine.summary import Funnel, StageSummary
+
+    last = Funnel(seeds=4, stages=[StageSummary("solve", seconds=1.5), StageSummary("verify", seconds=0.5)], seconds=2.5)
+    last.add_time(Funnel(seeds=2, stages=[StageSummary("solve", seconds=1.0), StageSummary("verify", seconds=0.25)],
+                         seconds=1.5))
+    assert last.seconds == 4.0 and [s.seconds for s in last.stages] == [2.5, 0.75]
+    assert last.to_dict()["stages"][0]["seconds"] == 2.5

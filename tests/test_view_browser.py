@@ -106,6 +106,8 @@ def test_overview_funnel_matches_summary_json(browser, served, run, tmp_path):
         for column in ("inputs", "outputs", "dropped", "failed"):
             cell = row.find_element(By.CSS_SELECTOR, f'td[data-col="{column}"]')
             assert _number(cell.text) == stage[column], (stage["name"], column)
+        seconds = row.find_element(By.CSS_SELECTOR, 'td[data-col="seconds"]').text
+        assert seconds.endswith(" s") and abs(float(seconds[:-2]) - stage["seconds"]) <= 0.05, stage["name"]  # its own time
     assert _number(browser.find_element(By.CSS_SELECTOR, "#card-final .value").text) == summary["final_rows"]
     assert _number(browser.find_element(By.CSS_SELECTOR, "#card-seeds .value").text) == summary["seeds"]
     reasons = browser.find_element(By.ID, "reasons").text

@@ -214,6 +214,7 @@ async def run_job(
                     raise RunStopped(budget_stop_message(stopped.__cause__, total, spent)) from stopped.__cause__
                 summary = summarise_stage(stage.name, checkpoint)
                 summary.skipped = stats.skipped
+                summary.seconds = stats.seconds
                 summary.cost_usd = _cost(summary, model_names[stage.name], shared)
                 summary.saved_usd = _saved(summary, model_names[stage.name], shared)
                 summaries.append(summary)

@@ -1,4 +1,4 @@
-"""The funnel: counts in and out per stage, drops by reason, failures, tokens and time."""
+"""The funnel: counts in and out per stage, drops by reason, failures, tokens, and the time of the run and of each stage."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class StageSummary:
     cost_usd: float | None = None  # paid calls only
     saved_usd: float | None = None  # what the cached replies would have cost
     skipped: int = 0  # items already finished by an earlier run (this run did not redo them)
+    seconds: float = 0.0  # wall time this run spent in the stage (an earlier run's time is not counted)
 
     @property
     def paid_prompt_tokens(self) -> int:
@@ -62,6 +63,7 @@ class StageSummary:
             "cached_completion_tokens": self.cached_completion_tokens,
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "saved_by_cache_usd": None if self.saved_usd is None else round(self.saved_usd, 6),
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -128,6 +130,13 @@ class Funnel:
         """What the replies served from the cache would have cost; None when a price is unknown."""
         saved = [s.saved_usd for s in self.stages if s.cached_calls]
         return None if any(v is None for v in saved) else sum(saved)  # type: ignore[misc]
+
+    def add_time(self, earlier: Funnel) -> None:
+        """Count `earlier`'s time too: a run made of several jobs over the same stages (a row target's waves)."""
+        self.seconds += earlier.seconds
+        times = {stage.name: stage.seconds for stage in earlier.stages}
+        for stage in self.stages:
+            stage.seconds += times.get(stage.name, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -318,9 +318,13 @@ async def run_to_target(
     progress = TargetProgress(target_rows, quotas=quotas, seeds_available=seeds_available)
     # A rerun first finishes (or just re-reads) what the last run drew: no call is made twice.
     draw = min(int(state.get("seeds_drawn", 0)), seeds_available) or next_draw(progress, None, batch=batch)
+    earlier = None
     while True:
         write_json(state_path, {"target_rows": target_rows, "band_quotas": quotas, "seeds_drawn": draw})
         finished = await run_wave(draw)
+        if earlier is not None:  # the funnel's time (and each stage's) is the whole run's, every wave's
+            finished.funnel.add_time(earlier)
+        earlier = finished.funnel
         progress.seeds_drawn, progress.waves = draw, progress.waves + 1
         most = tally(progress, seed_ids(draw), final_rows(finished, draw))
         if progress.met or draw >= seeds_available:

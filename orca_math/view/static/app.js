@@ -70,7 +70,7 @@
   function funnelTable(stages, seeds) {
     const rows = [];
     if (seeds !== undefined) rows.push(el("tr", { dataset: { stage: "seeds" } }, el("td", {}, "seeds"), el("td", { class: "num" }, ""),
-      el("td", { class: "num", dataset: { col: "outputs" } }, fmt(seeds)), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, "")));
+      el("td", { class: "num", dataset: { col: "outputs" } }, fmt(seeds)), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, ""), el("td", {}, "")));
     for (const s of stages) {
       rows.push(el("tr", { dataset: { stage: s.name } }, el("td", {}, s.name),
         el("td", { class: "num", dataset: { col: "inputs" } }, fmt(s.inputs)),
@@ -78,9 +78,10 @@
         el("td", { class: "num", dataset: { col: "dropped" } }, fmt(s.dropped || 0)),
         el("td", { class: "num", dataset: { col: "failed" } }, fmt(s.failed || 0)),
         el("td", { class: "num" }, fmt(s.prompt_tokens)), el("td", { class: "num" }, fmt(s.completion_tokens)),
-        el("td", { class: "num" }, fmt(s.calls)), el("td", { class: "num" }, s.cost_usd === null || s.cost_usd === undefined ? "n/a" : "$" + Number(s.cost_usd).toFixed(4))));
+        el("td", { class: "num" }, fmt(s.calls)), el("td", { class: "num" }, s.cost_usd === null || s.cost_usd === undefined ? "n/a" : "$" + Number(s.cost_usd).toFixed(4)),
+        el("td", { class: "num", dataset: { col: "seconds" } }, s.seconds === null || s.seconds === undefined ? "n/a" : Number(s.seconds).toFixed(1) + " s")));
     }
-    return table(["stage", "in", "out", "dropped", "failed", "prompt tokens", "completion tokens", "calls", "cost"], rows, { id: "funnel" });
+    return table(["stage", "in", "out", "dropped", "failed", "prompt tokens", "completion tokens", "calls", "cost", "time"], rows, { id: "funnel" });
   }
   function reasonsTable(stages) {
     const rows = [];
