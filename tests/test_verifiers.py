@@ -427,3 +427,13 @@ def test_generate_verify_majority_asks_k_solutions_above_temperature_zero(tmp_pa
     assert "verification: 2 of 2 solved problems kept" in out
     rows = datasets.load_from_disk(str(tmp_path / "g" / "dataset")).to_list()
     assert [(r["verification"]["method"], r["verification"]["answers"], r["verification"]["votes"]) for r in rows] == [("majority", ["42"], [3])] * 2
+
+
+@pytest.mark.parametrize(("solve", "message"), [
+    (dict(k=4, temperature=0.0), "above temperature 0"),
+    (dict(k=1), "at least 2 solutions"),
+])
+def test_a_hand_built_pipeline_refuses_a_majority_vote_it_cannot_hold(solve, message):
+    with pytest.raises(ConfigError, match=message):
+        Pipeline([Solve(**solve), Verify(Majority())], model=ScriptedChatClient(responder=pipeline_responder))
+    Pipeline([Solve(k=4), Verify(Majority())], model=ScriptedChatClient(responder=pipeline_responder))  # 0.7 by default

@@ -198,6 +198,7 @@ class Pipeline:
         if self.band_shares is not None and not any("difficulty" in stage.writes for stage in self.stages):
             raise ConfigError("band shares need a difficulty band on each row: add a Difficulty stage (--student SPEC).")
         Job("generate", self.stages)  # checks the stage names before anything else
+        _check_majority_sampling(self.stages)
         # Checked here, so a bad column declaration fails before any call is paid for.
         self.columns = extra_columns(self.stages)
         from orca_math.models import as_model
@@ -414,6 +415,22 @@ def _price_multiplier(mode: str, batch: Any) -> float:
 def await_close(client: Any) -> None:
     """Close a client built from a spec or `ModelRef`, from sync code (a dry run opens no session, but may hold one)."""
     run_sync(client.close())
+
+
+def _check_majority_sampling(stages: Sequence[Stage]) -> None:
+    """A majority vote needs several solutions sampled above temperature 0 (k greedy copies always agree)."""
+    solve = None
+    for stage in stages:
+        if isinstance(stage, Solve):
+            solve = stage
+        elif isinstance(stage, Verify) and isinstance(stage.verifier, Majority) and solve is not None:
+            if solve.k < stage.verifier.min_solutions:
+                raise ConfigError(f"majority verification needs at least {stage.verifier.min_solutions} solutions per "
+                                  f"problem; the Solve stage has k={solve.k}")
+            if solve.temperature is not None and solve.temperature <= 0:
+                raise ConfigError(f"majority verification needs solutions sampled above temperature 0; the Solve "
+                                  f"stage has k={solve.k} at temperature={solve.temperature}, whose solutions "
+                                  "always agree")
 
 
 def _column_checker(columns: list[ExtraColumn]):
