@@ -285,8 +285,32 @@ def test_a_running_runs_funnel_counts_items_tokens_and_calls_from_the_checkpoint
     assert not overview["finished"] and overview["funnel"] == {}
     keys = ("inputs", "outputs", "dropped", "failed", "prompt_tokens", "completion_tokens", "calls")
     assert [{k: s[k] for k in ("name", *keys)} for s in overview["live"]] == [{k: s[k] for k in ("name", *keys)} for s in funnel["stages"]]
-    assert overview["live_totals"] == {"prompt_tokens": funnel["prompt_tokens"], "completion_tokens": funnel["completion_tokens"],
-                                       "calls": sum(s["calls"] for s in funnel["stages"])}
+    totals = overview["live_totals"]
+    assert {k: totals[k] for k in ("prompt_tokens", "completion_tokens", "calls")} == {
+        "prompt_tokens": funnel["prompt_tokens"], "completion_tokens": funnel["completion_tokens"],
+        "calls": sum(s["calls"] for s in funnel["stages"])}
+    assert totals["cost_usd"] is None and funnel["cost_usd"] is None  # the scripted model has no price
+
+
+def test_a_running_runs_cost_so_far_is_priced_as_its_summary_will_be(tmp_path):
+    from orca_math.engine.config import EngineConfig
+    from orca_math.models import describe_client
+    from orca_math.pipeline import Expand, Filter, Pipeline, Solve, Verify
+    from orca_math.testing import ScriptedChatClient
+    from tests._view_helpers import SEEDS, responder
+
+    client = ScriptedChatClient(responder=responder)
+    priced = EngineConfig(prices={describe_client(client, with_url=False): (1.0, 2.0)}, concurrency=2, progress=False)
+    out = tmp_path / "priced"
+    Pipeline([Expand(), Solve(), Verify(verifier="program"), Filter()], model=client, engine=priced).run_sync(SEEDS, out=out)
+    funnel = json.loads((out / "summary.json").read_text())["funnel"]
+    assert funnel["cost_usd"] > 0
+    overview = _app([as_running(out, tmp_path / "running")]).get("/api/overview").json()
+    assert not overview["finished"]
+    live = {stage["name"]: stage["cost_usd"] for stage in overview["live"]}
+    assert live == pytest.approx({stage["name"]: stage["cost_usd"] for stage in funnel["stages"]})
+    assert live["expand"] > 0 and live["filter"] is None  # Filter calls no model: it has no price
+    assert overview["live_totals"]["cost_usd"] == pytest.approx(funnel["cost_usd"])
 
 
 def test_word_diff_marks_insertions_and_deletions():

@@ -180,7 +180,10 @@ async def run_job(
         shared.charge_earlier(spent)
         for stage in job.stages:
             stage.bind(clients[stage.name])
-        run.update(status="running", executor=runner.describe())
+        # Each priced stage's price, so that a viewer can price a running run's tokens as the summary will.
+        prices = {name: [price.input_per_million, price.output_per_million] for name, model_name in model_names.items()
+                  if model_name is not None and (price := shared.meter.prices.price(model_name)) is not None}
+        run.update(status="running", executor=runner.describe(), prices=prices)
         started = time.perf_counter()
         summaries: list[StageSummary] = []
         stage_inputs: Callable[[], Iterable[Row]] = inputs

@@ -211,10 +211,21 @@ class GenerationReader:
             out = mine & (status == (self.index.strings.find("ok") or -1))
             drops = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("dropped") or -1))].tolist())
             fails = Counter(strings[c] for c in reason[mine & (status == (self.index.strings.find("failed") or -1))].tolist())
-            counts.append({"name": name, "inputs": int(items.sum()), "outputs": int(out.sum()), "dropped": sum(drops.values()),
-                           "failed": sum(fails.values()), "drops_by_reason": dict(drops), "failures_by_reason": dict(fails),
-                           **{key: int(values[items].sum()) for key, values in usage.items()}})
+            count = {"name": name, "inputs": int(items.sum()), "outputs": int(out.sum()), "dropped": sum(drops.values()),
+                     "failed": sum(fails.values()), "drops_by_reason": dict(drops), "failures_by_reason": dict(fails),
+                     **{key: int(values[items].sum()) for key, values in usage.items()}}
+            count["cost_usd"] = self._live_cost(name, count)
+            counts.append(count)
         return counts
+
+    def _live_cost(self, stage: str, count: dict[str, Any]) -> float | None:
+        """USD of a stage's paid calls so far, at the price its run recorded (None when it has none), as the summary prices them."""
+        price = (self.manifest.get("prices") or {}).get(stage)
+        if price is None:
+            return None
+        paid_prompt = count["prompt_tokens"] - count["cached_prompt_tokens"]
+        paid_completion = count["completion_tokens"] - count["cached_completion_tokens"]
+        return round((paid_prompt * price[0] + paid_completion * price[1]) / 1e6, 6)
 
     def writer_alive(self) -> bool | None:
         """Whether the process named in the folder's lock file still runs (None when there is no lock file).
@@ -259,7 +270,7 @@ class GenerationReader:
         return {
             "kind": self.kind, "title": self.title, "path": str(self.path), "run_key": self.manifest.get("run_key"),
             "finished": summary is not None, "status": self.run_status(), "funnel": funnel,
-            "live": live, "live_totals": {key: sum(s[key] for s in live) for key in USAGE},
+            "live": live, "live_totals": {**{key: sum(s[key] for s in live) for key in USAGE}, "cost_usd": _total_cost(live)},
             "rows": {k: shown[k] for k in STATUSES if shown.get(k)},
             "problems": int(len(latest)), "version": self.index.version,
             "settings": redact(self.manifest.get("config") or {}), "recipe": run_recipe(self.path, self.manifest.get("run_key")),
@@ -327,3 +338,9 @@ class GenerationReader:
             if rows:
                 return rows
         return []
+
+
+def _total_cost(stages: list[dict[str, Any]]) -> float | None:
+    """The stages' cost so far, or None when a stage that made calls has no price (as `Funnel.cost_usd`)."""
+    costs = [s["cost_usd"] for s in stages if s["calls"]]
+    return None if not costs or any(c is None for c in costs) else round(sum(costs), 6)

@@ -25,7 +25,7 @@ import numpy as np
 #: The facets every entry has, as small integer codes into `StringTable`.
 FACETS = ("stage", "status", "origin", "method", "reason")
 #: What a checkpoint line says its item cost (its `usage`), kept per line for the live funnel.
-USAGE = ("prompt_tokens", "completion_tokens", "calls")
+USAGE = ("prompt_tokens", "completion_tokens", "calls", "cached_prompt_tokens", "cached_completion_tokens")
 #: How much of a file one refresh step reads at a time.
 _CHUNK = 1 << 22
 
@@ -117,7 +117,7 @@ class EntryIndex:
         self.parent = array("q")
         self.key = array("q")  # the hash of the line's checkpoint key (0 for files without keys)
         self.facets = {name: array("H") for name in FACETS}
-        # Per checkpoint line (one item's result), about 14 bytes: its file, key and usage, so a
+        # Per checkpoint line (one item's result), about 30 bytes: its file, key and usage, so a
         # running run's funnel counts inputs and tokens without reading the files again.
         self.line_file = array("H")
         self.line_key = array("q")

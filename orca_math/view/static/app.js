@@ -108,7 +108,7 @@
         card("problems seen", fmt(o.problems), "problem-count"),
         Object.entries(o.rows || {}).map(([k, v]) => card(k, el("a", { href: "#/rows?" + new URLSearchParams({ status: k }).toString() }, fmt(v)), "count-" + k.replace(/\s+/g, "-"))),
         card("tokens", fmt((used.prompt_tokens || 0) + (used.completion_tokens || 0)), "card-tokens"),
-        card("cost", f.cost_usd === null || f.cost_usd === undefined ? "n/a" : "$" + Number(f.cost_usd).toFixed(4)),
+        card("cost", used.cost_usd === null || used.cost_usd === undefined ? "n/a" : "$" + Number(used.cost_usd).toFixed(4), "card-cost"),
         card("time", f.seconds === undefined ? "n/a" : fmt(f.seconds) + " s")));
       if (o.status === "stopped") parts.push(el("p", { class: "error", id: "stopped" }, "This run stopped before it finished (no process is writing it). Run the same command again to resume it."));
       parts.push(el("h2", {}, o.finished ? "Funnel (summary.json)" : "Funnel so far (from the checkpoints)"));
