@@ -104,8 +104,9 @@ def question_recap(question: str):
         plain = _plain_words(sentence)
         if len(plain) > 3 and plain in words:
             return True
+        previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
         if echo_words and explains_the_answer_before(
-            sentence, mentions, _SENTENCE_SPLIT.split(before.rstrip())[-1], echo_words, words=_stems,
+            sentence, mentions, previous, echo_words, words=_stems,
             given=lambda mention: _given(mention, given),
             off=lambda text: _is_off(Candidate((text,), (0, 0), "neutral"), ask),
         ):
@@ -117,15 +118,13 @@ def question_recap(question: str):
             return False
         # Units must agree as for setting aside: "She needs 8 boxes to pack all 56 pencils." for a
         # question with "8 pencils" is an answer, not a recap.
-        is_given = [bool(_keys(m.text, m.unit)) and _in_question(Candidate((m.text,), (0, 0), "neutral"), given)
-                    for m in mentions]
+        is_given = [_given(m, given) for m in mentions]
         if "=" not in sentence:
             return all(is_given) and not _content_words(sentence) & ask_words
         if not is_given[-1] or sentence.rfind("=") > mentions[-1].start:
             return False  # an equation whose result is new, or not the last quantity: a step, not a check
         # The sentence before states its answer plainly (no equation), and the check uses it: "It will
         # take Sam 15 days." then "15 × 12 = 180". After "6 + 3 = 9 oranges", "12 - 9 = 3" is a step.
-        previous = _SENTENCE_SPLIT.split(before.rstrip())[-1]
         if "=" in previous or all(is_given):  # "12/3 = 4 pounds": all given, yet a step
             return False
         stated = {parsed.value for m in DIGITS.finditer(previous) if (parsed := read_number(m.group()))}
@@ -139,18 +138,18 @@ def question_recap(question: str):
 
 _HYPOTHETICAL = re.compile(r"\bwould\b|\bif\b[^?.]*\b(?:had|(?:it|he|she|i|this|that)\s+were)\b", re.I)
 _CAPITALISED = re.compile(r"\b[A-Z]\w*")
-def _given(mention, given: frozenset[Given]) -> bool:
-    return bool(_keys(mention.text, mention.unit)) and _in_question(Candidate((mention.text,), (0, 0), "neutral"), given)
-
-
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def _given(mention, given: frozenset[Given]) -> bool:
+    """Whether `mention` is a quantity the question gives, in a unit that agrees."""
+    return bool(_keys(mention.text, mention.unit)) and _in_question(Candidate((mention.text,), (0, 0), "neutral"), given)
 
 
 def given_by(question: str):
     """A test for mentions that repeat a number `question` gives, in a unit that agrees."""
     given = question_numbers(question)
-    return lambda mention: bool(_keys(mention.text, mention.unit)) and _in_question(
-        Candidate((mention.text,), (0, 0), "neutral"), given)
+    return lambda mention: _given(mention, given)
 
 
 def _content_words(text: str) -> set[str]:
