@@ -15,8 +15,8 @@ from fractions import Fraction
 from orca_math.answers.mentions import Mention, find_mentions
 from orca_math.answers.normalize import read_number
 
-# A number written in digits ("990" of "990 / 5"); setaside reads the sentence before a check with it too.
-DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
+# A number written in digits ("990" of "990 / 5").
+_DIGITS = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 # A conclusion ("so", "therefore"); a subtotal's "in all" or "total" may explain the answer before it.
 _CONCLUDES = re.compile(r"\b(?:so|thus|therefore|hence|overall|finally|in\s+the\s+end|as\s+a\s+result|"
                         r"(?:which|this|that)\s+means|answer)\b", re.I)
@@ -58,13 +58,18 @@ def explains_the_answer_before(sentence: str, mentions: list[Mention], previous:
     if any(elsewhere) and all(o or given(m) for m, o in zip(mentions, elsewhere, strict=True)):
         return True  # it answers nothing asked
     values = [v for m in mentions if (v := _value(m.text)) is not None]
-    written = {parsed.value for m in DIGITS.finditer(sentence) if (parsed := read_number(m.group()))}
-    if answer in values or answer in written or words(sentence) & echo_words:
+    if answer in values or answer in written_values(sentence) or words(sentence) & echo_words:
         return False  # "990 / 5 = $198" goes on from the answer before: a step, not its parts
     last = mentions[-1]
     if not given(last) and (value := _value(last.text)) is not None and value > answer:
         return False  # "The notebook costs $5 more, for $17." ends on a new, larger total: a step on
     return answer in _one_step(values)
+
+
+def written_values(text: str) -> set[Fraction]:
+    """The values of the numbers `text` writes in digits ("990" and "5" of "990 / 5"); setaside reads the
+    sentence before a check with it too."""
+    return {parsed.value for m in _DIGITS.finditer(text) if (parsed := read_number(m.group()))}
 
 
 def _value(text: str) -> Fraction | None:

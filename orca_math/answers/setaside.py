@@ -38,7 +38,7 @@ from orca_math.answers.ask import Ask, dimension_of, last_ask, read_ask
 from orca_math.answers.closing import Candidate
 from orca_math.answers.mentions import find_mentions
 from orca_math.answers.normalize import read_number
-from orca_math.answers.parts import DIGITS, explains_the_answer_before
+from orca_math.answers.parts import explains_the_answer_before, written_values
 from orca_math.answers.rating import CONCLUSION
 from orca_math.answers.units import unit_of
 
@@ -127,7 +127,7 @@ def question_recap(question: str):
         # take Sam 15 days." then "15 × 12 = 180". After "6 + 3 = 9 oranges", "12 - 9 = 3" is a step.
         if "=" in previous or all(is_given):  # "12/3 = 4 pounds": all given, yet a step
             return False
-        stated = {parsed.value for m in DIGITS.finditer(previous) if (parsed := read_number(m.group()))}
+        stated = written_values(previous)
         return all(given_one or ((parsed := read_number(m.text)) is not None and parsed.value in stated)
                    for m, given_one in zip(mentions, is_given, strict=True))
 
