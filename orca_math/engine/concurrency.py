@@ -276,7 +276,7 @@ class AdaptiveConcurrency:
         ended_hang = slot.hung or (threshold is not None and served >= threshold)
         if not ended_hang:
             self._normal_started = max(self._normal_started, slot.started)
-            latency = (seconds if server_seconds is None else server_seconds) / tokens
+            latency = served / tokens
             self._baseline = latency if self._baseline is None else min(self._baseline * (1 + self.baseline_drift), latency)
         if slot.epoch != self._epoch:
             return  # started under a higher limit: says nothing about the current one
