@@ -65,6 +65,7 @@ def _split_credentials(base_url: str | None, api_key: str | None) -> tuple[str |
 def _openai_client(model: str, *, base_url: str | None, api_key: str | None, transport: str, cls: Any = None,
                    provider: str = "openai", endpoint: str | None = None, **options: Any):
     """An autogen OpenAI-family client with orca-math's defaults (no retries of its own, aiohttp), registered."""
+    from orca_math.models.access import register_models_list_check
     from orca_math.models.openai_lean import LeanOpenAIChatCompletionClient
 
     cls = cls or LeanOpenAIChatCompletionClient
@@ -86,21 +87,15 @@ def _openai_client(model: str, *, base_url: str | None, api_key: str | None, tra
             raise
         client = cls(**kwargs, model_info=_UNKNOWN_MODEL_INFO)
     where = endpoint or base_url or "https://api.openai.com/v1"
-    _register_key_check(client, cls, kwargs)
+    # `verify_access` lists the endpoint's models with this client's key, once, before its first chat call.
+    register_models_list_check(client, api_key=kwargs.get("api_key"), base_url=kwargs.get("base_url"),
+                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"))
     info = dict(client.model_info)
     return register_identity(client, ModelIdentity(
         name=model, provider=provider if (provider != "openai" or not base_url) else "openai-compatible",
         endpoint=normalize_endpoint(without_credentials(where)), supports_seed=True,
         structured_output=bool(info.get("structured_output", False)),
     ))
-
-
-def _register_key_check(client: Any, cls: Any, kwargs: dict[str, Any]) -> None:
-    """Let `verify_access` list the endpoint's models with this client's key, once, before its first chat call."""
-    from orca_math.models.access import register_models_list_check
-
-    register_models_list_check(client, api_key=kwargs.get("api_key"), base_url=kwargs.get("base_url"),
-                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"))
 
 
 def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:
