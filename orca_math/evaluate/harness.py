@@ -124,8 +124,7 @@ async def evaluate(
             answered from it), False (the default) keeps none, so `fresh=True` asks the model again.
         recipe: an `EvalRecipe` (`orca_math.recipes`) that supplies the settings instead, mapped by
             `EvalRecipe.evaluate_arguments` as `orca-math eval` does; beside it only `out`, `fresh`,
-            `progress` and, as `model`, a client loaded for the recipe's model section may be given. A
-            client loaded here for the recipe (a model name or base URL) is closed when the run ends.
+            `progress` and, as `model`, a client loaded for the recipe's model section may be given.
 
     Raises:
         BenchmarkError: an unknown benchmark, or its data can't be loaded.
@@ -180,15 +179,9 @@ async def _evaluate_recipe(recipe: Any, given: dict[str, Any]) -> EvaluationResu
     if isinstance(model, str) or isinstance(model, ModelRef) and model != recipe.model.ref():
         raise ConfigError("evaluate(recipe=...) takes model from the recipe; change its model section, or pass a "
                           "client loaded for it.")
-    arguments = recipe.evaluate_arguments(model=model, out=given["out"], fresh=given["fresh"],
-                                          progress=given["progress"])
-    # A client loaded here for the recipe (a spec or a reference is built, and closed, by the run's engine).
-    loaded = arguments["model"] if model is None and callable(getattr(arguments["model"], "close", None)) else None
-    try:
-        return await evaluate(**arguments)
-    finally:
-        if loaded is not None:  # loaded here for the recipe's model name or base URL: ours to close
-            await loaded.close()
+    # Without a client, the recipe's model goes down as its `ModelRef`: the run's engine builds and closes it.
+    return await evaluate(**recipe.evaluate_arguments(model=model, out=given["out"], fresh=given["fresh"],
+                                                      progress=given["progress"]))
 
 
 def evaluate_sync(model: ModelLike | None = None, benchmarks: Sequence[Any] | str | Any = ("gsm8k",), **kwargs: Any) -> EvaluationResult:
