@@ -19,12 +19,11 @@ stopped. `docs/learning.md` lists the folders.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -225,24 +224,12 @@ class IterativeLearner:
             logger.info("sampling and evaluating %s with %s", model, sampler.kind)
         return sampler
 
-    @contextlib.asynccontextmanager
-    async def _checkpoint_model(self, model: Path) -> AsyncIterator[ModelLike]:
-        """The model that samples checkpoint `model` in one step; a client the factory built for the loop (a
-        recipe's `CheckpointSampler`) is closed when the step ends, so a vLLM engine frees its GPU first."""
-        sampler = self._sampler(model)
-        try:
-            yield sampler
-        finally:
-            if not isinstance(sampler, str | ModelRef) and getattr(self.sampler_model_factory, "owns_clients", False):
-                await close_resource(sampler)
-
     async def _preference_steps(self, folder: Path, model: Path, train: list[dict], details: dict) -> tuple[Path, dict]:
         allocation = allocate_samples(train, k=self.samples_per_problem, policy=self.sampling_policy) \
             if self.sampling_policy != "uniform" else None
-        async with self._checkpoint_model(model) as sampler:
-            samples = await sample_responses(sampler, train, k=self.samples_per_problem, out=folder / "samples",
-                                             concurrency=self.concurrency, progress=self.progress, executor=self.executor,
-                                             samples=allocation, **self.sampling)
+        samples = await sample_responses(self._sampler(model), train, k=self.samples_per_problem, out=folder / "samples",
+                                         concurrency=self.concurrency, progress=self.progress, executor=self.executor,
+                                         samples=allocation, **self.sampling)
         details["samples"] = read_json(folder / "samples" / "summary.json").get("counts", {})
         labelled = await label_attempts(samples, grading=self.grading, out=folder / "labels", concurrency=self.concurrency,
                                         progress=self.progress, executor=self.executor)
@@ -308,10 +295,9 @@ class IterativeLearner:
         return result["benchmarks"]
 
     async def _eval_holdout(self, out: Path, model: Path, holdout: list[dict]) -> dict[str, Any]:
-        async with self._checkpoint_model(model) as sampler:
-            path = await sample_responses(sampler, holdout, k=1, temperature=0.0, top_p=1.0, out=out, seed=False,
-                                          max_tokens=self.sampling["max_tokens"], concurrency=self.concurrency,
-                                          progress=self.progress, executor=self.executor)
+        path = await sample_responses(self._sampler(model), holdout, k=1, temperature=0.0, top_p=1.0, out=out, seed=False,
+                                      max_tokens=self.sampling["max_tokens"], concurrency=self.concurrency,
+                                      progress=self.progress, executor=self.executor)
         answers = {row["problem_id"]: row["response"] for row in read_jsonl(path)}
         correct = sum(
             1 for row in holdout if row["id"] in answers
@@ -326,12 +312,12 @@ class IterativeLearner:
 
         names, limit = self.eval  # type: ignore[misc]
         agent = self.grading.grader_agent
-        async with self._checkpoint_model(model) as sampler:
-            result = await evaluate(sampler, names, limit=limit, grading=self.grading.mode,
-                                    grader_model=agent.client if agent is not None else None, out=out,
-                                    path=self.benchmarks_dir, concurrency=self.concurrency, progress=self.progress,
-                                    sampling={"temperature": 0.0, "max_tokens": self.sampling["max_tokens"]},
-                                    executor=self.executor, model_options=checkpoint_options(sampler, max_tokens=self.sampling["max_tokens"]))
+        sampler = self._sampler(model)
+        result = await evaluate(sampler, names, limit=limit, grading=self.grading.mode,
+                                grader_model=agent.client if agent is not None else None, out=out,
+                                path=self.benchmarks_dir, concurrency=self.concurrency, progress=self.progress,
+                                sampling={"temperature": 0.0, "max_tokens": self.sampling["max_tokens"]},
+                                executor=self.executor, model_options=checkpoint_options(sampler, max_tokens=self.sampling["max_tokens"]))
         scores = {name: result.summary.pass_at_1(name) for name in result.summary.scores}
         return {"benchmarks": scores, "summary": str(result.files.get("summary", ""))}
 

@@ -73,11 +73,7 @@ class CheckpointSampler:
         batched: whether the sampler is a vLLM one (it batches, so many samples go in flight).
         announce: called with (checkpoint, engine) before each checkpoint is loaded; None: nothing
             is said (the loop logs the choice). `orca-math learn` prints a line here.
-        owns_clients: True: the loop closes a client this sampler returns (it returns refs, which
-            the steps' engines build and close).
     """
-
-    owns_clients = True
 
     def __init__(self, base_model: str | Path, *, engine: str = "auto", prompt_format: str | None = None,
                  max_tokens: int = 1024, executor: Any = None) -> None:
