@@ -203,6 +203,25 @@ def test_a_dry_run_unloads_what_it_loaded(tmp_path):
     assert all(not stage.loaded for stage in pipeline.stages) and decontaminate.decontaminator is None
 
 
+def test_a_dry_run_with_a_failing_unload_warns_and_still_unloads_the_other_stages(tmp_path, caplog):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"id": "s1", "question": "Sam has 3 apples and buys 2 more. How many now?", "answer": "5"}\n')
+
+    class Leaky(Tagging):
+        name = "leaky"
+
+        def unload(self) -> None:
+            raise RuntimeError("the file was gone already")
+
+    events: list[str] = []
+    leaky, second = Leaky([]), Tagging(events)
+    pipeline = Pipeline([leaky, second], model=ScriptedChatClient(responder=pipeline_responder), engine=ENGINE)
+    estimate = pipeline.estimate(seeds)  # the estimate stands, as a run's results do
+    assert [stage["name"] for stage in estimate.to_dict()["stages"]] == ["leaky", "tag"]
+    assert events == ["load", "unload"] and not leaky.loaded and not second.loaded
+    assert "stage 'leaky' could not unload: RuntimeError: the file was gone already" in caplog.text
+
+
 # ---------------------------------------------------------------- third-party stages
 
 

@@ -22,7 +22,7 @@ from orca_math.engine.estimate import Estimate, EstimateContext, estimate_stages
 from orca_math.engine.executors import Executor
 from orca_math.engine.items import ItemFailedError
 from orca_math.engine.jobs import Job, run_config, run_job
-from orca_math.engine.stage import Row, Stage
+from orca_math.engine.stage import Row, Stage, close_stages
 from orca_math.engine.summary import Funnel
 from orca_math.errors import ConfigError
 from orca_math.models import ModelLike
@@ -336,8 +336,7 @@ class Pipeline:
                                       discount=_price_multiplier(self.mode, self.batch))
             return estimate_stages(self.stages, rows, context)
         finally:
-            for stage in self.stages:  # what `load` built for the estimate is released, as after a run
-                run_sync(stage.close())
+            run_sync(close_stages(self.stages))  # what `load` built for the estimate is released, as after a run
             if isinstance(self.model_spec, ModelRef):
                 await_close(client)
 
