@@ -223,9 +223,11 @@ class GenerationReader:
         price = (self.manifest.get("prices") or {}).get(stage)
         if price is None:
             return None
-        paid_prompt = count["prompt_tokens"] - count["cached_prompt_tokens"]
-        paid_completion = count["completion_tokens"] - count["cached_completion_tokens"]
-        return round((paid_prompt * price[0] + paid_completion * price[1]) / 1e6, 6)
+        from orca_math.engine.costs import Price
+
+        paid = Price(*price).cost(count["prompt_tokens"] - count["cached_prompt_tokens"],
+                                  count["completion_tokens"] - count["cached_completion_tokens"])
+        return round(paid, 6)
 
     def writer_alive(self) -> bool | None:
         """Whether the process named in the folder's lock file still runs (None when there is no lock file).
