@@ -83,23 +83,21 @@ _FAILED = -1
 
 def _checkpoint_items(stage: str):
     """A running evaluation's checkpoint: graded rows (`grade` outputs) and failures, as items.jsonl will hold them."""
+    def failed_row(failure: dict[str, Any]) -> dict[str, Any]:
+        item = failure.get("input") if isinstance(failure.get("input"), dict) else {}
+        return {"id": failure.get("id"), **item, "correct": False, "error": failure.get("reason") or "failed",
+                "raw_reply": failure.get("raw_reply")}
+
     def extract(record: dict[str, Any]) -> list[Entry]:
         failure = record.get("failure") if record.get("status") == "failed" else None
         if isinstance(failure, dict):
-            item = failure.get("input") if isinstance(failure.get("input"), dict) else {}
-            return [_item_entry({"id": failure.get("id"), **item, "error": failure.get("reason") or "failed"}, _FAILED)]
+            return [_item_entry(failed_row(failure), _FAILED)]
         if stage != "grade":
             return []  # an answered item is shown once graded
         return [_item_entry(row, pos) for pos, row in enumerate(record.get("outputs") or []) if isinstance(row, dict)]
 
     def resolve(record: dict[str, Any], pos: int) -> dict[str, Any]:
-        if pos == _FAILED:
-            failure = record["failure"]
-            item = failure.get("input") if isinstance(failure.get("input"), dict) else {}
-            row = {"id": failure.get("id"), **item, "correct": False, "error": failure.get("reason") or "failed",
-                   "raw_reply": failure.get("raw_reply")}
-        else:
-            row = record["outputs"][pos]
+        row = failed_row(record["failure"]) if pos == _FAILED else record["outputs"][pos]
         return {**row, "_stage": row.get("benchmark")}
 
     return extract, resolve
