@@ -21,6 +21,7 @@ from typing import Any
 
 from orca_math.engine.folder import OutputFolder
 from orca_math.errors import ConfigError
+from orca_math.models.errors import SECRET_NAME
 from orca_math.records import DatasetRow, column_descriptions
 
 DEFAULT_LICENSE = "other"
@@ -31,10 +32,6 @@ HUB_DATA_FILES = "data/train-*"
 #: Column -> description, read from `DatasetRow` (the one source of the dataset's columns).
 COLUMN_DESCRIPTIONS = column_descriptions(DatasetRow)
 
-# "token" only as a whole word part, so `max_tokens` and `prompt_tokens` stay visible.
-_SECRET_KEY_NAME = re.compile(
-    r"(api[_-]?key|access[_-]?key|(^|[_-])token($|[_-])|secret|password|passwd|authori[sz]ation|credential)", re.IGNORECASE
-)
 _SECRET_PATTERNS = [
     re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}"),  # OpenAI-style keys
     re.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face tokens
@@ -53,7 +50,7 @@ def size_category(rows: int) -> str:
 def scrub_secrets(text: str) -> str:
     """Replace credential-looking strings, and values of credential environment variables, by `<redacted>`."""
     for name, value in os.environ.items():
-        if _SECRET_KEY_NAME.search(name) and len(value) >= 8:
+        if SECRET_NAME.search(name) and len(value) >= 8:
             text = text.replace(value, "<redacted>")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub("<redacted>", text)
@@ -62,7 +59,7 @@ def scrub_secrets(text: str) -> str:
 
 def _without_secrets(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("<redacted>" if _SECRET_KEY_NAME.search(str(k)) else _without_secrets(v)) for k, v in value.items()}
+        return {k: ("<redacted>" if SECRET_NAME.search(str(k)) else _without_secrets(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_without_secrets(v) for v in value]
     return value

@@ -243,6 +243,15 @@ def test_only_credentials_are_redacted_not_token_counts():
                                 "api_key": REDACTED, "headers": {"Authorization": REDACTED}, "access_token": REDACTED, "token": REDACTED}
 
 
+def test_the_viewer_hides_every_setting_name_the_dataset_card_hides():
+    from orca_math.readers.summaries import REDACTED, redact
+
+    settings = {"aws_access_key": "AKIAEXAMPLE", "db_passwd": "hunter22", "Authorisation": "Basic abc", "accessToken": "t",
+                "max_tokens": 5}
+    assert redact(settings) == {"aws_access_key": REDACTED, "db_passwd": REDACTED, "Authorisation": REDACTED,
+                                "accessToken": REDACTED, "max_tokens": 5}
+
+
 def test_bad_requests_get_one_sentence_errors(client):
     bad = client.get("/api/rows", params={"offset": "x"})
     assert bad.status_code == 400 and bad.json() == {"error": "parameter offset='x' is not a whole number"}

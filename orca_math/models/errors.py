@@ -20,6 +20,11 @@ import threading
 from orca_math.errors import OrcaMathError
 
 REDACTED = "[REDACTED]"
+#: Setting names that hold credentials, whose values a settings tree hides when it is shown or
+#: published. "token" as a name (hf_token, access_token, accessToken), not a count of tokens
+#: (max_tokens) nor a tokenizer.
+SECRET_NAME = re.compile(r"(api[_-]?key|access[_-]?key|secret|token(?![a-z])|password|passwd|authori[sz]ation|credential)",
+                         re.IGNORECASE)
 #: Environment variables whose values are keys, scrubbed even when passed to another library directly.
 _SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 _MIN_SECRET_CHARS = 6  # shorter values ("sk", "none") would blank out ordinary words

@@ -7,15 +7,14 @@ one shape; nothing here draws or serves anything.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orca_math.models.errors import SECRET_NAME
+
 #: Settings whose names look like credentials are shown as this, in case a user's own code put one there.
 REDACTED = "[redacted]"
-# "token" as a name (hf_token, access_token), not a count of them (max_tokens) or a tokenizer.
-_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token(?![a-z])|password|authorization|credential)", re.IGNORECASE)
 
 
 def _pct(value: float | None) -> str:
@@ -61,7 +60,7 @@ def redact(value: Any) -> Any:
     stage put one into its parameters.
     """
     if isinstance(value, Mapping):
-        return {k: (REDACTED if _SECRET_NAME.search(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()}
+        return {k: (REDACTED if SECRET_NAME.search(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
