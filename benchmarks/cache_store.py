@@ -22,8 +22,10 @@ Stores, all in one process and one run, so the ratios compare like with like:
 A store whose package is not installed (`pip install diskcache lmdb`) is skipped with a line
 saying so; neither is a dependency of orca-math.
 
-CPU is the process's (the worker thread's included), in microseconds per request; wall is the
-elapsed time of the phase. Replies are real `CreateResult` JSON of about 600 bytes.
+CPU is the process's (the worker thread's included), in microseconds per request, and its ratio
+to `ResponseCache`'s (the baseline, run first in the same process); wall is the elapsed time of
+the phase. Peak memory is Python's heap (`tracemalloc`; lmdb's memory map is not in it) over both phases, taken in a second pass so
+that tracing does not slow the timed one. Replies are real `CreateResult` JSON of about 700 bytes.
 
     python benchmarks/cache_store.py               # 20,000 requests
     python benchmarks/cache_store.py --requests 50000
@@ -173,6 +175,18 @@ def size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in files + siblings if f.is_file()) / 1e6
 
 
+def peak_mb(run, folder: Path) -> float:
+    """Python's peak memory (MB) over a run of `run` in `folder`, traced (slower, so not timed)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        asyncio.run(run(folder))
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
@@ -180,8 +194,10 @@ def main() -> None:
     n = args.requests
     replies = [reply(i) for i in range(n)]
     print(f"{n:,} requests, replies of {len(replies[0].model_dump_json())} bytes; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'store':<20} {'fresh: CPU us/req':>18} {'wall s':>7} {'resumed: CPU us/req':>20} {'wall s':>7} {'file MB':>8}")
+    print(f"{'store':<20} {'fresh: CPU us/req':>18} {'ratio':>6} {'wall s':>7} {'resumed: CPU us/req':>20} {'ratio':>6} "
+          f"{'wall s':>7} {'file MB':>8} {'peak MB':>8}")
     base = Path(tempfile.mkdtemp(prefix="cache-store-"))
+    baseline: tuple[float, float] | None = None
     try:
         for name, run in (("ResponseCache", lambda p: response_cache(p / "cache.sqlite", n, replies)),
                           ("diskcache", lambda p: disk_cache(p / "dc", n, replies, batched=False)),
@@ -196,9 +212,15 @@ def main() -> None:
             folder.mkdir()
             phases = asyncio.run(run(folder))
             (fresh_wall, fresh_cpu), (resumed_wall, resumed_cpu) = phases["fresh"], phases["resumed"]
+            baseline = baseline or (fresh_cpu, resumed_cpu)
             store = folder / "cache.sqlite" if name == "ResponseCache" else folder / "dc"
-            print(f"{name:<20} {fresh_cpu / n * 1e6:>18.1f} {fresh_wall:>7.2f} {resumed_cpu / n * 1e6:>20.1f} "
-                  f"{resumed_wall:>7.2f} {size_mb(store):>8.1f}", flush=True)
+            size = size_mb(store)
+            shutil.rmtree(folder)
+            folder.mkdir()
+            peak = peak_mb(run, folder)
+            print(f"{name:<20} {fresh_cpu / n * 1e6:>18.1f} {fresh_cpu / baseline[0]:>6.2f} {fresh_wall:>7.2f} "
+                  f"{resumed_cpu / n * 1e6:>20.1f} {resumed_cpu / baseline[1]:>6.2f} {resumed_wall:>7.2f} {size:>8.1f} "
+                  f"{peak:>8.1f}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
