@@ -88,10 +88,9 @@ def engine_from_args(args: argparse.Namespace, **overrides: Any):
 
 def _cache_from_args(args: argparse.Namespace) -> bool | Path:
     """False with --no-cache, the --cache-file path, else True (OUT/cache.sqlite)."""
-    if getattr(args, "no_cache", False):
-        return False
-    cache_file = getattr(args, "cache_file", None)
-    return Path(cache_file).expanduser() if cache_file else True
+    from orca_math.recipes.common import cache_setting
+
+    return cache_setting(not getattr(args, "no_cache", False), getattr(args, "cache_file", None))
 
 
 def add_seed_options(parser: argparse.ArgumentParser) -> None:

@@ -48,8 +48,9 @@ def response_cache(out: str | Path, cache: bool, cache_file: str | None) -> Any:
     if setting is False:
         return None
     from orca_math.engine.cache import ResponseCache
+    from orca_math.engine.folder import CACHE_FILE
 
-    return ResponseCache(Path(out) / "cache.sqlite" if setting is True else setting)
+    return ResponseCache(Path(out) / CACHE_FILE if setting is True else setting)
 
 
 class SeedSection(Section):

@@ -19,9 +19,6 @@ RECIPE_FILE = "recipe.yaml"
 #: Fields that name where a run and its cache live, not what it computes: `diff` leaves them out.
 PLACE_FIELDS = frozenset({"out", "engine.cache_file", "cache_file"})
 
-#: The response cache's file name in an output folder (`orca_math.engine.config`'s `cache=True`).
-CACHE_FILE = "cache.sqlite"
-
 
 def template_hashes() -> dict[str, str]:
     """``{agent.card: hash, agent.template: hash}`` for every registered agent."""
@@ -75,6 +72,9 @@ def reuse_recorded_cache(recipe: BaseModel, folder: str | Path, out: str | Path)
     model and prompt are unchanged from RUN's cache instead of paying for it again. A recipe with the
     cache off, with its own cache file, or recorded without a cache is returned as it is.
     """
+    # Imported here, not at import time: the engine is heavy for `orca-math diff`.
+    from orca_math.engine.folder import CACHE_FILE
+
     owner, cache = _cache_owner(recipe), Path(folder) / CACHE_FILE
     if owner is None or not owner.cache or owner.cache_file or not cache.is_file() or \
             Path(out).resolve() == Path(folder).resolve():
@@ -130,5 +130,5 @@ def diff_recipes(a: BaseModel, b: BaseModel) -> list[tuple[str, Any, Any]]:
             if key not in PLACE_FIELDS and left.get(key) != right.get(key)]
 
 
-__all__ = ["CACHE_FILE", "RECIPE_FILE", "changed_templates", "diff_recipes", "recipe_file", "recorded", "reuse_recorded_cache", "template_hashes",
+__all__ = ["RECIPE_FILE", "changed_templates", "diff_recipes", "recipe_file", "recorded", "reuse_recorded_cache", "template_hashes",
            "write_run_recipe"]
