@@ -117,7 +117,7 @@ def _remove_empty_runs(out: str, before: set[Path], existed: bool) -> None:
     """
     import shutil
 
-    from orca_math.engine.folder import LOCK_FILE
+    from orca_math.engine.folder import CACHE_FILE, LOCK_FILE
 
     for run_dir in _run_dirs(out) - before:
         if not any(path.stat().st_size for path in run_dir.rglob("*.jsonl")):
@@ -126,6 +126,6 @@ def _remove_empty_runs(out: str, before: set[Path], existed: bool) -> None:
     # The folder is ours when it did not exist: its lock and the response cache the start opened (no call was
     # answered, or a run would hold a record) go with it.
     made = [path for path in root.rglob("*") if path.is_file() and path.name != LOCK_FILE
-            and not path.name.startswith("cache.sqlite")] if root.is_dir() else []
+            and not path.name.startswith(CACHE_FILE)] if root.is_dir() else []
     if not existed and root.is_dir() and not made:
         shutil.rmtree(root, ignore_errors=True)
