@@ -114,10 +114,9 @@ def model_from_args(args: argparse.Namespace):
     `orca_math.models.ref` for the whole walk. A dry run builds one only to name the model, and
     `Pipeline.estimate` lets it go without an API key, since nothing is sent.
     """
-    from orca_math.models import ModelRef
+    from orca_math.recipes.common import model_ref
 
-    options = {name: value for name, value in (("model", args.model_name), ("base_url", args.base_url)) if value}
-    return ModelRef(args.model, options)
+    return model_ref(args.model, args.model_name, args.base_url)
 
 
 #: Clients the command line built itself (`managed_client_from_spec`); `cli.main` closes them when the

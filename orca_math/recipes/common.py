@@ -53,6 +53,13 @@ def response_cache(out: str | Path, cache: bool, cache_file: str | None) -> Any:
     return ResponseCache(Path(out) / CACHE_FILE if setting is True else setting)
 
 
+def model_ref(spec: str, name: str | None, base_url: str | None) -> Any:
+    """The `ModelRef` of a model section's (or the command line's) spec, served model name and base URL."""
+    from orca_math.models import ModelRef
+
+    return ModelRef(spec, {k: v for k, v in (("model", name), ("base_url", base_url)) if v})
+
+
 class SeedSection(Section):
     """Where the problems come from and how their columns are read."""
 
@@ -82,9 +89,7 @@ class ModelSection(Section):
 
     def ref(self) -> Any:
         """The `ModelRef` this section names (its spec, and the served model's name and base URL when set)."""
-        from orca_math.models import ModelRef
-
-        return ModelRef(self.spec, {k: v for k, v in (("model", self.name), ("base_url", self.base_url)) if v})
+        return model_ref(self.spec, self.name, self.base_url)
 
 
 class EngineSection(Section):
@@ -210,4 +215,4 @@ class Recorded(Section):
     run_key: str | None = Field(None, description="the run key of the run (generate and eval)")
 
 
-__all__ = ["cache_file_option", "cache_option", "cache_setting", "response_cache", "timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]
+__all__ = ["cache_file_option", "cache_option", "cache_setting", "model_ref", "response_cache", "timeout_option", "BatchSection", "CostSection", "EngineSection", "ExecutorSection", "ModelSection", "Recorded", "SeedSection"]

@@ -18,6 +18,7 @@ from orca_math.recipes.common import (
     cache_file_option,
     cache_option,
     cache_setting,
+    model_ref,
     response_cache,
     timeout_option,
 )
@@ -230,9 +231,7 @@ class EvalModelSection(Section):
 
     def ref(self) -> Any:
         """The `ModelRef` of the student (its spec, and the served model's name and base URL when set)."""
-        from orca_math.models import ModelRef
-
-        return ModelRef(self.spec, {k: v for k, v in (("model", self.name), ("base_url", self.base_url)) if v})
+        return model_ref(self.spec, self.name, self.base_url)
 
 
 def _known_benchmarks() -> str:
