@@ -98,6 +98,20 @@ class ModelRef:
         """
         return load_model(self.spec, **{**self.options, **overrides})
 
+    def build_without_key(self) -> ChatCompletionClient:
+        """The client, with a placeholder API key when the environment has none: for work that sends no
+        request with it (naming the model, estimating a run), which must not need the key.
+
+        Raises:
+            ModelSpecError, ServerUnreachableError: as `load_model`.
+        """
+        from orca_math.models.errors import MissingAPIKeyError
+
+        try:
+            return self.build()
+        except MissingAPIKeyError:
+            return self.build(api_key="placeholder-never-sent")
+
     def with_options(self, **options: Any) -> ModelRef:
         """A copy with `options` added (they win over the ref's own)."""
         return ModelRef(self.spec, {**self.options, **options})

@@ -81,7 +81,6 @@ async def name_model(model: Any) -> str:
     none (nothing is sent with it: a dry run or a budget check must not need the key). A client is
     asked directly.
     """
-    from orca_math.models.errors import MissingAPIKeyError
     from orca_math.models.identity import identity_of
 
     if not isinstance(model, str | ModelRef):
@@ -89,11 +88,7 @@ async def name_model(model: Any) -> str:
     stand_in = worker_loaded_model(model)
     if stand_in is not None:
         return identity_of(stand_in).describe(with_url=False)
-    ref = ModelRef(model)
-    try:
-        client = ref.build()
-    except MissingAPIKeyError:
-        client = ref.build(api_key="placeholder-never-sent")
+    client = ModelRef(model).build_without_key()
     try:
         return identity_of(client).describe(with_url=False)
     finally:

@@ -317,14 +317,9 @@ class Pipeline:
         from orca_math.data.seeds import read_seeds
         from orca_math.engine.costs import PriceTable
         from orca_math.models import ModelRef, describe_client, resolve_model
-        from orca_math.models.errors import MissingAPIKeyError
-
-        try:
-            client = resolve_model(self.model_spec)
-        except MissingAPIKeyError:  # an estimate calls nothing: a placeholder key is never sent
-            if not isinstance(self.model_spec, ModelRef):
-                raise
-            client = self.model_spec.build(api_key="dry-run-placeholder")
+        # An estimate calls nothing: a reference is built without needing its key.
+        client = (self.model_spec.build_without_key() if isinstance(self.model_spec, ModelRef)
+                  else resolve_model(self.model_spec))
         try:
             for stage in self.stages:
                 stage.bind(client)
