@@ -61,7 +61,7 @@ def add_parser(subparsers) -> None:
     add_model_options(solve)
     add_cost_options(solve)
     solve.add_argument("--solutions", type=positive_int, default=1, metavar="K", help="solutions per problem (self-consistency); default 1")
-    add_verify_options(solve, default=None)
+    add_verify_options(solve)
     solve.add_argument("--fresh", action="store_true",
                        help="discard an earlier run of the same command instead of resuming it (and replace an existing --out file)")
     add_overwrite_option(solve, "an existing --out file")
@@ -104,23 +104,16 @@ def add_parser(subparsers) -> None:
     generate.set_defaults(handler=run_generate, fresh=False)
 
 
-def add_verify_options(parser, *, default: str | None) -> None:
-    """--verify and --keep-unverified: how problems without a known answer are verified."""
-    if default is None:
-        parser.add_argument("--verify", choices=["program", "majority"], default=None,
-                            help="verify answers: 'program' (a written program must compute the same answer, one extra call "
-                            "per problem) or 'majority' (--solutions K >= 2 must mostly agree); default: no verification")
-    else:
-        parser.add_argument("--verify", choices=["program", "majority", "none"], default=default,
-                            help="verify problems without a known answer: 'program' (default: a written program, run in the "
-                            "sandbox, must compute the same answer; one extra call per problem), 'majority' (at least 60 percent of "
-                            "--solutions K >= 2 must agree), or 'none' (keep them unchecked); known answers are always checked")
+def add_verify_options(parser) -> None:
+    """solve's --verify, --keep-unverified and --program-model (generate takes its own from the recipe fields)."""
+    parser.add_argument("--verify", choices=["program", "majority"], default=None,
+                        help="verify answers: 'program' (a written program must compute the same answer, one extra call "
+                        "per problem) or 'majority' (--solutions K >= 2 must mostly agree); default: no verification")
     parser.add_argument("--keep-unverified", action="store_true",
                         help="keep problems whose answer could not be confirmed, marked verified=false, instead of dropping them")
-    if default is None:  # generate takes --program-model from its recipe fields
-        parser.add_argument("--program-model", metavar="SPEC", default=None,
-                            help="with --verify program: a second model that writes the programs, a spec such as "
-                            "openai:gpt-4o-mini or http://HOST:8000/v1 (default: the teacher)")
+    parser.add_argument("--program-model", metavar="SPEC", default=None,
+                        help="with --verify program: a second model that writes the programs, a spec such as "
+                        "openai:gpt-4o-mini or http://HOST:8000/v1 (default: the teacher)")
 
 
 def _verify_stage_options(args: argparse.Namespace) -> tuple[str | None, bool]:
