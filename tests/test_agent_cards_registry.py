@@ -137,3 +137,19 @@ def test_reports_group_rows_by_what_their_origin_means():
             {"origin": "simplifier", "round": 0, "answer": "e"}]
     assert [group["label"] for group in difficulty_groups(rows)] == [
         "seed (round 0)", "round 1", "round 2", "ask-me-anything", "simplifier"]
+
+
+def test_an_agent_plug_in_that_is_no_agent_class_is_left_out_with_one_warning(caplog):
+    # Reports and dataset cards read origins row by row: a broken plug-in was warned about once per row.
+    from orca_math.agents import AGENTS
+
+    AGENTS.add("not_an_agent", lambda model: None, help="a function, not an Agent class")
+    try:
+        with caplog.at_level("WARNING", logger="orca_math.agents.registry"):
+            for _ in range(3):
+                assert origin_info("suggester_editor") is not None
+            assert "not_an_agent" not in agent_classes()
+        warned = [r for r in caplog.records if "not_an_agent" in r.getMessage()]
+        assert len(warned) == 1 and "is not an orca_math.agents.Agent class" in warned[0].getMessage()
+    finally:
+        AGENTS.remove("not_an_agent")

@@ -61,15 +61,20 @@ def agent_classes() -> dict[str, type[Agent]]:
     """Every registered agent's class, by card name: the shipped ones first, then the plug-ins'.
 
     A plug-in whose entry point is not an agent class is left out with a warning, as a broken
-    plug-in of any kind is.
+    plug-in of any kind is; once per process, since reports read origins row by row.
     """
     classes: dict[str, type[Agent]] = {}
     for name, plugin in AGENTS.entries().items():
         if isinstance(plugin.factory, type) and issubclass(plugin.factory, Agent):
             classes[name] = plugin.factory
-        else:
+        elif (name, plugin.source) not in _IGNORED:
+            _IGNORED.add((name, plugin.source))
             logger.warning("Ignored the agent %r from %s: it is not an orca_math.agents.Agent class.", name, plugin.source)
     return classes
+
+
+#: The (name, source) of each plug-in `agent_classes` left out and warned about.
+_IGNORED: set[tuple[str, Any]] = set()
 
 
 def agent_cards() -> list[AgentCard]:
