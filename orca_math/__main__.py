@@ -1,5 +1,3 @@
-import sys
+from orca_math.cli import console_main
 
-from orca_math.cli import main
-
-sys.exit(main())
+console_main()

@@ -308,3 +308,35 @@ def test_ctrl_c_writes_every_reply_the_run_was_given(tmp_path):
         assert rerun.returncode == 0, rerun.stderr
         bodies = [json.dumps(r.body, sort_keys=True) for r in server.chat_requests() if r.outcome == "ok"]
     assert len(bodies) == len(set(bodies))  # no request answered twice
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole_and_removals_too(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path, flush_rows=1000, flush_seconds=3600)
+    for i in range(450):  # more rows than one INSERT holds
+        cache.add(f"k{i}", _result(f"r{i}"))
+    cache.flush_now()
+    assert _cached_rows(path) == 450
+    for i in range(0, 450, 2):
+        cache.remove(f"k{i}")
+    cache.add("k0", _result("back"))  # removed, then written again in the same batch: the last write wins
+    cache.close()
+    reopened = ResponseCache(path)
+    assert len(reopened) == 226 and reopened.get_now("k0").content == "back" and reopened.get_now("k2") is None
+    assert reopened.get_now("k449").content == "r449"
+    reopened.close()
+
+
+def test_a_writer_learns_the_keys_another_process_committed_between_its_own_batches(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    mine, theirs = ResponseCache(path, flush_seconds=3600), ResponseCache(path, flush_seconds=3600)
+    mine.add("a", _result("1"))
+    mine.flush_now()
+    theirs.add("b", _result("2"))
+    theirs.flush_now()
+    mine.add("c", _result("3"))
+    mine.flush_now()  # its transaction sees the file changed by another writer, and loads that writer's keys
+    assert "b" in mine and "a" in theirs and "c" not in theirs
+    assert mine.get_now("b").content == "2"
+    mine.close()
+    theirs.close()

@@ -134,3 +134,37 @@ def test_repair_reads_the_last_line_not_the_whole_file(tmp_path):
         tracemalloc.stop()
     assert checkpoint.path.stat().st_size > 20_000_000
     assert peak < 1_000_000  # reading it whole, as it once did, made each step's end a run's memory peak
+
+
+def _records(*pairs):
+    return [{"key": key, "status": "ok", "outputs": [{"id": key, "answer": answer}]} for key, answer in pairs]
+
+
+def test_latest_and_key_order_give_a_keys_earlier_sound_record_when_its_last_line_was_damaged_during_the_run(tmp_path, caplog):
+    # The readers learn keys from each line's start; a line whose key is intact but whose rest is
+    # damaged must not hide the key's earlier sound record.
+    checkpoint = CheckpointFile(tmp_path / "solve.jsonl")
+    for record in _records(("p0", "1"), ("p1", "first"), ("p1", "second"), ("p2", "3")):
+        checkpoint.append(record)
+    checkpoint.close()
+    lines = checkpoint.path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2][:30] + b"\xff" + lines[2][31:]
+    checkpoint.path.write_bytes(b"".join(lines))
+    with caplog.at_level(logging.WARNING):
+        latest = {record["key"]: record["outputs"][0]["answer"] for record in checkpoint.latest()}
+        ordered = [(key, record and record["outputs"][0]["answer"]) for key, record in checkpoint.in_key_order(["p1", "p9", "p0"])]
+    assert latest == {"p0": "1", "p1": "first", "p2": "3"}
+    assert ordered == [("p1", "first"), ("p9", None), ("p0", "1")]
+    assert "solve.jsonl" in caplog.text and "not UTF-8" in caplog.text
+
+
+def test_latest_keeps_file_order_of_each_keys_last_line_and_reads_keys_that_need_escaping(tmp_path):
+    checkpoint = CheckpointFile(tmp_path / "solve.jsonl")
+    odd = 'say "hi"\\ é'
+    for record in _records(("a", "1"), (odd, "2"), ("b", "3"), ("a", "4")):
+        checkpoint.append(record)
+    with open(checkpoint.path, "ab") as handle:  # a record written by hand, key not first
+        handle.write(json.dumps({"status": "ok", "outputs": [{"answer": "5"}], "key": "c"}).encode() + b"\n")
+    checkpoint.close()
+    assert [(r["key"], r["outputs"][0]["answer"]) for r in checkpoint.latest()] == [(odd, "2"), ("b", "3"), ("a", "4"), ("c", "5")]
+    assert [record["outputs"][0]["answer"] for _, record in checkpoint.in_key_order(["c", odd, "a"])] == ["5", "2", "4"]

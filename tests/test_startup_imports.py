@@ -113,3 +113,21 @@ def test_a_preset_flag_is_parsed_as_before(tmp_path):
     lazy, eager = build_parser(lazy=True).parse_args(argv), build_parser().parse_args(argv)
     assert lazy.max_steps == eager.max_steps == 7
     assert vars(lazy).keys() == vars(eager).keys()
+
+
+def test_the_console_command_exits_with_mains_status_after_its_exit_handlers_and_a_frozen_heap(tmp_path):
+    # The console command freezes the heap before shutdown (skipping the collector's last walk over it);
+    # exit handlers, which flush caches and logs, must still run, and the status must be main's.
+    script = textwrap.dedent(f"""
+        import atexit, gc, sys
+        atexit.register(lambda: print(f"exit handler ran; frozen objects: {{gc.get_freeze_count()}}"))
+        sys.argv = ["orca-math", "solve", "--seeds", {str(tmp_path / "missing.jsonl")!r}, "--out", {str(tmp_path / "x.jsonl")!r}]
+        from orca_math.cli import console_main
+        console_main()
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    assert done.returncode == 2, done.stderr
+    assert "missing.jsonl" in done.stderr and "Traceback" not in done.stderr
+    handler_line = next(line for line in done.stdout.splitlines() if line.startswith("exit handler ran"))
+    assert int(handler_line.rpartition(" ")[2]) > 10_000

@@ -13,9 +13,6 @@ GRADER_NOTE = (
 
 
 def add_parser(subparsers) -> None:
-    from orca_math.cli.paths import add_overwrite_option
-    from orca_math.grading import GRADE_MODES
-
     parser = subparsers.add_parser(
         "eval",
         help="evaluate a student model's pass@1 on math benchmarks",
@@ -24,8 +21,21 @@ def add_parser(subparsers) -> None:
         "deterministic checker and the LLM grader decided. The run lives in OUT/runs/<key>; rerunning the same "
         "command resumes it. See docs/evaluation.md.",
     )
-    # eval's settings are written once, as the EvalRecipe's fields (orca_math.recipes.learn_eval).
+    # The flags come from the EvalRecipe's fields, whose import reads the benchmark list: added when
+    # `eval` parses or shows its help, so other commands never pay for it.
+    parser.defer_arguments(_eval_flags)
+    parser.set_defaults(handler=run_eval)
+
+
+def _eval_flags() -> argparse.ArgumentParser:
+    """eval's flags, in their --help order; its settings are written once, as the EvalRecipe's fields
+    (orca_math.recipes.learn_eval)."""
+    from orca_math.cli.batch_options import add_batch_options
+    from orca_math.cli.common import add_timeout_option
+    from orca_math.cli.paths import add_overwrite_option
     from orca_math.cli.recipe_flags import add_recipe_flags
+    from orca_math.cli.scale_options import add_executor_options
+    from orca_math.grading import GRADE_MODES
     from orca_math.recipes.learn_eval import (
         BenchmarkSection,
         EvalGradingSection,
@@ -33,30 +43,27 @@ def add_parser(subparsers) -> None:
         EvalRecipe,
     )
 
-    add_recipe_flags(parser, EvalModelSection, only=("spec", "name", "base_url"))
-    add_recipe_flags(parser, BenchmarkSection, only=("names", "files", "question_column", "answer_column", "file_names",
-                                                     "limit"))
-    add_recipe_flags(parser, EvalGradingSection, only=("mode",))
+    flags = argparse.ArgumentParser(add_help=False)
+    add_recipe_flags(flags, EvalModelSection, only=("spec", "name", "base_url"))
+    add_recipe_flags(flags, BenchmarkSection, only=("names", "files", "question_column", "answer_column", "file_names",
+                                                    "limit"))
+    add_recipe_flags(flags, EvalGradingSection, only=("mode",))
     # The old name of --grading, kept hidden for one release.
-    parser.add_argument("--grader", choices=GRADE_MODES, default=None, dest="old_grader", help=argparse.SUPPRESS)
-    add_recipe_flags(parser, EvalGradingSection, only=("grader_model", "audit_rate"))
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder: items.jsonl (one row per item), summary.json, table.md and runs/")
-    add_recipe_flags(parser, BenchmarkSection, only=("benchmarks_dir",))
-    add_recipe_flags(parser, EvalRecipe, only=("concurrency",))
-    add_recipe_flags(parser, EvalModelSection, only=("temperature", "max_tokens"))
-    add_recipe_flags(parser, EvalRecipe, only=("cache", "cache_file"))
-    parser.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of "
-                        "resuming it (replies in the response cache are reused; add --no-cache to ask the model again)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    from orca_math.cli.batch_options import add_batch_options
-    from orca_math.cli.common import add_timeout_option
-    from orca_math.cli.scale_options import add_executor_options
-
-    add_timeout_option(parser)
-    add_executor_options(parser)
-    add_batch_options(parser)
-    add_overwrite_option(parser, "existing files in --out")
-    parser.set_defaults(handler=run_eval)
+    flags.add_argument("--grader", choices=GRADE_MODES, default=None, dest="old_grader", help=argparse.SUPPRESS)
+    add_recipe_flags(flags, EvalGradingSection, only=("grader_model", "audit_rate"))
+    flags.add_argument("--out", required=True, metavar="DIR", help="output folder: items.jsonl (one row per item), summary.json, table.md and runs/")
+    add_recipe_flags(flags, BenchmarkSection, only=("benchmarks_dir",))
+    add_recipe_flags(flags, EvalRecipe, only=("concurrency",))
+    add_recipe_flags(flags, EvalModelSection, only=("temperature", "max_tokens"))
+    add_recipe_flags(flags, EvalRecipe, only=("cache", "cache_file"))
+    flags.add_argument("--fresh", action="store_true", help="discard an earlier run of the same command instead of "
+                       "resuming it (replies in the response cache are reused; add --no-cache to ask the model again)")
+    flags.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_timeout_option(flags)
+    add_executor_options(flags)
+    add_batch_options(flags)
+    add_overwrite_option(flags, "existing files in --out")
+    return flags
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -76,32 +76,42 @@ def add_parser(subparsers) -> None:
         "hardening, Teacher solutions, verification and filtering. The run lives in OUT/runs/<key>; rerunning "
         "the same command resumes it.",
     )
+    # The flags come from the recipe models, whose import (every recipe section, the benchmark list)
+    # is a fifth of a second: added when `generate` parses or shows its help, so `solve` never pays it.
+    generate.defer_arguments(_generate_flags)
+    generate.set_defaults(handler=run_generate)
+
+
+def _generate_flags() -> argparse.ArgumentParser:
+    """generate's flags, in their --help order."""
+    flags = argparse.ArgumentParser(add_help=False)
     # generate's settings are written once, as recipe fields (orca_math.recipes.generate): flag, default,
     # bounds and help come from there, so a flag and its recipe key cannot drift apart.
     from orca_math.cli.recipe_flags import add_recipe_flags
     from orca_math.recipes.common import SeedSection
     from orca_math.recipes.generate import CurationSection, GenerateStages, OutputSection, VerificationSection
 
-    add_recipe_flags(generate, SeedSection, only=("path",))
-    generate.add_argument("--out", required=True, help="output folder: dataset/, drops.jsonl, failures.jsonl, summary.json")
-    add_seed_options(generate)
-    add_model_options(generate)
-    add_cost_options(generate)
+    add_recipe_flags(flags, SeedSection, only=("path",))
+    flags.add_argument("--out", required=True, help="output folder: dataset/, drops.jsonl, failures.jsonl, summary.json")
+    add_seed_options(flags)
+    add_model_options(flags)
+    add_cost_options(flags)
 
-    add_recipe_flags(generate, GenerateStages, only=("rounds", "keep_rounds", "solutions"))
-    add_recipe_flags(generate, VerificationSection)
-    add_recipe_flags(generate, GenerateStages, only=("max_answer_chars", "expand", "dedup", "decontaminate",
+    add_recipe_flags(flags, GenerateStages, only=("rounds", "keep_rounds", "solutions"))
+    add_recipe_flags(flags, VerificationSection)
+    add_recipe_flags(flags, GenerateStages, only=("max_answer_chars", "expand", "dedup", "decontaminate",
                                                       "benchmarks_dir"))
-    add_recipe_flags(generate, CurationSection, only=("target_rows",))
-    add_curation_options(generate)
-    add_recipe_flags(generate, OutputSection)
-    group = generate.add_mutually_exclusive_group()
+    add_recipe_flags(flags, CurationSection, only=("target_rows",))
+    add_curation_options(flags)
+    add_recipe_flags(flags, OutputSection)
+    group = flags.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="fresh", action="store_false", help="resume an earlier run of the same command (default)")
     group.add_argument("--fresh", dest="fresh", action="store_true", help="discard an earlier run of the same command and start again")
-    add_overwrite_option(generate, "existing files in --out")
-    add_executor_options(generate)
-    add_batch_options(generate)
-    generate.set_defaults(handler=run_generate, fresh=False)
+    add_overwrite_option(flags, "existing files in --out")
+    add_executor_options(flags)
+    add_batch_options(flags)
+    flags.set_defaults(fresh=False)  # on the actions themselves: the first of a dest's actions gives its default
+    return flags
 
 
 def add_verify_options(parser) -> None:

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor  # imported now: importing it during interpreter exit fails
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,13 @@ FLUSH_ROWS = 256
 #: ... or this many seconds after its first reply, whichever comes first.
 FLUSH_SECONDS = 0.05
 _READ = object()  # "the key may be stored: read it from disk"
+#: Rows per INSERT (4 values each): under sqlite's oldest limit of 999 values a statement.
+_ROWS_PER_STATEMENT = 200
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def _json_output_identity(json_output: Any) -> Any:
@@ -293,22 +300,32 @@ class ResponseCache:
         latest = {entry.key: entry for entry in batch}  # the last write of a key wins, as it would one by one
         now = time.time()
         stores = [(e.key, e.model, self._json(e.result), now) for e in latest.values() if e.result is not None]
-        removals = [(e.key,) for e in latest.values() if e.result is None]
+        removals = [e.key for e in latest.values() if e.result is None]
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    if removals:
-                        self._db.executemany("DELETE FROM responses WHERE key = ?", removals)
-                    if stores:
-                        self._db.executemany(
-                            "INSERT OR REPLACE INTO responses (key, model, value, created) VALUES (?, ?, ?, ?)", stores)
+                    # Holding the write lock, nobody else commits until this transaction ends: an unchanged
+                    # file means the keys committed after this one are this batch's, known already.
+                    others_wrote = self._file_signature() != self._signature
+                    # Many rows per statement: sqlite3 lets go of the GIL for every step, and taking it back
+                    # from a busy event loop waits up to a switch interval (5 ms), so a row a step had
+                    # kept this thread about 5 ms a row behind, and each wait cost the loop a switch.
+                    for chunk in _chunks(removals, _ROWS_PER_STATEMENT):
+                        self._db.execute(f"DELETE FROM responses WHERE key IN ({', '.join('?' * len(chunk))})", chunk)
+                    for chunk in _chunks(stores, _ROWS_PER_STATEMENT):
+                        self._db.execute("INSERT OR REPLACE INTO responses (key, model, value, created) VALUES "
+                                         + ", ".join(["(?, ?, ?, ?)"] * len(chunk)), [v for row in chunk for v in row])
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
                 signature = self._file_signature()  # taken before reading: later commits change it again
-                self._load_new_keys(self._db)
+                if others_wrote:
+                    self._load_new_keys(self._db)
+                else:
+                    last = self._db.execute("SELECT MAX(rowid) FROM responses").fetchone()[0] or 0
+                    self._last_rowid = max(self._last_rowid, last)
                 self._signature = signature
         except sqlite3.Error as exc:
             if not self._warned_write:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -131,14 +132,16 @@ class CheckpointFile:
         return len(lines)
 
     def latest(self) -> Iterator[dict[str, Any]]:
-        """Stream the last record of each key, in file order, holding only line numbers in memory."""
+        """Stream the last record of each key, in file order, holding only byte offsets in memory."""
         self.repair()
-        last_line: dict[str, int] = {}
-        for number, record in enumerate(self.records()):
-            last_line[record["key"]] = number
-        for number, record in enumerate(record for _, record in self._scan(None, warn=False)):  # warned above
-            if last_line.get(record["key"]) == number:
-                yield record
+        last = self._last_offsets()
+        if not last:
+            return
+        with open(self.path, "rb") as handle:
+            for key, offset in last.items():
+                record = self._record_at(handle, key, offset)
+                if record is not None:
+                    yield record
 
     def in_key_order(self, keys: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(key, its last record or None) for each of `keys`, in that order, holding only byte offsets.
@@ -147,26 +150,52 @@ class CheckpointFile:
         of a process's memory; the offsets take a few MB and each record is read back by a seek.
         """
         self.repair()
-        offsets: dict[str, int] = {}
-        if self.path.exists():
-            with open(self.path, "rb") as handle:
-                offset = 0
-                for line in handle:
-                    record, _ = _record_of(line) if line.strip() else (None, "")
-                    if record is not None:
-                        offsets[record["key"]] = offset
-                    offset += len(line)
+        offsets = self._last_offsets()
         if not offsets:
             yield from ((key, None) for key in keys)
             return
         with open(self.path, "rb") as handle:
             for key in keys:
                 offset = offsets.get(key)
-                if offset is None:
-                    yield key, None
-                    continue
-                handle.seek(offset)
-                yield key, json.loads(handle.readline())
+                yield key, (None if offset is None else self._record_at(handle, key, offset))
+
+    def _last_offsets(self) -> dict[str, int]:
+        """Each key's last line's byte offset, ordered by those lines' places in the file.
+
+        Keys are read from the start of each line (`_key_of`), without parsing the rest: the end of
+        a run reads its checkpoints several times, and parsing each line in full to learn its key
+        had been half of that work. A line whose start is not a plain key is parsed in full.
+        """
+        last: dict[str, int] = {}
+        if not self.path.exists():
+            return last
+        with open(self.path, "rb") as handle:
+            offset = 0
+            for line in handle:
+                key = _key_of(line)
+                if key is None and line.strip():
+                    record, _ = _record_of(line)
+                    key = record["key"] if record is not None else None
+                if key is not None:
+                    last.pop(key, None)  # re-inserted: the order is that of each key's last line
+                    last[key] = offset
+                offset += len(line)
+        return last
+
+    def _record_at(self, handle: Any, key: str, offset: int) -> dict[str, Any] | None:
+        """The record on the line at `offset`, parsed and checked; a damaged line gives the key's last sound record."""
+        handle.seek(offset)
+        line = handle.readline()
+        record, problem = _record_of(line)
+        if record is not None and record["key"] == key:
+            return record
+        logger.warning("%s, byte %d: %s; the last sound record of its item is used, or the item will be redone",
+                       self.path, offset, problem or "a record of another key")
+        found = None
+        for _, earlier in self._scan(None, warn=False):  # rare: only a line damaged since the run started
+            if earlier["key"] == key:
+                found = earlier
+        return found
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line, atomically with respect to crashes of this process."""
@@ -209,6 +238,21 @@ class CheckpointFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The start of a line `append` wrote: its key comes first, as a plain JSON string.
+_PLAIN_KEY = re.compile(rb'\{"key":"([^"\\]+)"')
+
+
+def _key_of(line: bytes) -> str | None:
+    """The key at the start of a checkpoint line, or None when it is not written plainly there (parse the line)."""
+    match = _PLAIN_KEY.match(line)
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:

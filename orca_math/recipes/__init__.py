@@ -16,12 +16,37 @@ docs/recipes.md.
     >>> Pipeline(recipe=recipe).run_sync(recipe.seeds.path, out="runs/demo")
 """
 
-from orca_math.recipes.fields import RecipeError
-from orca_math.recipes.files import load_recipes, recipe_from_mapping, recipe_yaml, save_recipe
-from orca_math.recipes.flags import RECIPE_KINDS, recipe_argv, recipe_from_args
-from orca_math.recipes.generate import GenerateRecipe
-from orca_math.recipes.learn_eval import EvalRecipe, LearnRecipe
-from orca_math.recipes.record import diff_recipes, write_run_recipe
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orca_math.recipes.fields import RecipeError
+    from orca_math.recipes.files import load_recipes, recipe_from_mapping, recipe_yaml, save_recipe
+    from orca_math.recipes.flags import RECIPE_KINDS, recipe_argv, recipe_from_args
+    from orca_math.recipes.generate import GenerateRecipe
+    from orca_math.recipes.learn_eval import EvalRecipe, LearnRecipe
+    from orca_math.recipes.record import diff_recipes, write_run_recipe
+
+# Loaded on first use (PEP 562): a command that needs one section (`orca-math solve` reads the seed
+# fields from `recipes.common`) then does not import every recipe, the benchmark list included.
+_WHERE = {
+    "RecipeError": "fields", "load_recipes": "files", "recipe_from_mapping": "files", "recipe_yaml": "files",
+    "save_recipe": "files", "RECIPE_KINDS": "flags", "recipe_argv": "flags", "recipe_from_args": "flags",
+    "GenerateRecipe": "generate", "EvalRecipe": "learn_eval", "LearnRecipe": "learn_eval", "diff_recipes": "record",
+    "write_run_recipe": "record",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["RECIPE_KINDS", "EvalRecipe", "GenerateRecipe", "LearnRecipe", "RecipeError", "diff_recipes",
            "load_recipes", "recipe_argv", "recipe_from_args", "recipe_from_mapping", "recipe_yaml", "save_recipe",
