@@ -85,6 +85,10 @@ else
   bash scripts/setup_vllm.sh "$venv" local,quality,train,report,docs,dev,ray,batch,view
 fi
 
+# Bytecode for the editable install, written now: where PYTHONDONTWRITEBYTECODE is set (CI images often
+# set it), Python would otherwise compile every module again at each start (0.1 s of `orca-math`'s start-up).
+"$py" -m compileall -q orca_math >/dev/null
+
 step "checking that the embedded model runs on this CPU (a few seconds)"
 "$py" -m orca_math.doctor --setup-check
 done_step
