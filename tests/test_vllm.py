@@ -160,8 +160,17 @@ _PROCESSES_BEFORE_ENGINE: set[int] = set()
 
 
 def _vllm_descendants() -> list[psutil.Process]:
-    """Descendants started since the engine fixture, other than multiprocessing's resource tracker."""
-    return [p for p in _descendants() if p.pid not in _PROCESSES_BEFORE_ENGINE]
+    """Descendants started since the engine fixture, other than multiprocessing's resource tracker, and other
+    than the children of processes that ran before it: the session's browser (test_view_browser) starts
+    helper processes of its own whenever it likes."""
+    return [p for p in _descendants() if p.pid not in _PROCESSES_BEFORE_ENGINE and not _child_of_earlier(p)]
+
+
+def _child_of_earlier(process: psutil.Process) -> bool:
+    try:
+        return any(parent.pid in _PROCESSES_BEFORE_ENGINE for parent in process.parents())
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _descendants() -> list[psutil.Process]:
