@@ -131,3 +131,28 @@ def test_the_console_command_exits_with_mains_status_after_its_exit_handlers_and
     assert "missing.jsonl" in done.stderr and "Traceback" not in done.stderr
     handler_line = next(line for line in done.stdout.splitlines() if line.startswith("exit handler ran"))
     assert int(handler_line.rpartition(" ")[2]) > 10_000
+
+
+def test_the_parser_leaves_generates_recipe_models_to_generate():
+    # generate's flags come from its recipe models; they are added when generate parses, so solve's start
+    # does not import them.
+    script = """
+        import sys
+        from orca_math.cli import build_parser
+        parser = build_parser(lazy=True)
+        before = "orca_math.recipes.generate" in sys.modules
+        parser.parse_args(["generate", "--seeds", "s.jsonl", "--out", "o"])
+        print("LOADED", before, "orca_math.recipes.generate" in sys.modules)
+        """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=REPO)
+    assert "LOADED False True" in done.stdout, done.stderr
+
+
+def test_every_name_the_recipes_package_exports_loads_on_first_use():
+    import orca_math.recipes as recipes
+
+    assert sorted(recipes.__all__) == sorted(recipes._WHERE)  # noqa: SLF001 -- the lazy table and __all__ agree
+    for name in recipes.__all__:
+        assert getattr(recipes, name) is not None
