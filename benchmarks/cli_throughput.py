@@ -97,7 +97,7 @@ def serve(latency: float, agents: bool) -> None:
         elif command == "dump":
             with open(argument, "w") as handle:
                 for record in chats:
-                    handle.write(json.dumps({"time": record.time, "outcome": record.outcome, "body": record.body}) + "\n")
+                    handle.write(json.dumps({"time": record.time, "outcome": record.outcome, "body": record.body, "in_flight": record.in_flight}) + "\n")
             print("ok", flush=True)
     server.stop()
 

@@ -92,3 +92,46 @@ def test_a_server_without_a_models_endpoint_is_used_as_it_is(tmp_path):
         finally:
             run_sync(client.close())
     assert result.funnel.final_rows == 3
+
+
+@pytest.mark.parametrize("key, allowed", [("sk-right-key", True), ("sk-wrong-key", False)])
+def test_the_key_check_goes_through_the_clients_own_sdk_client(monkeypatch, key, allowed):
+    # The check lists models with the client's own SDK client (its key, TLS settings and connection
+    # pool): building a second SDK client for it cost a TLS context and a connection at every start.
+    import openai
+
+    from orca_math.models.access import verify_access
+    from orca_math.models.errors import AuthenticationError
+
+    with FaultServer(FaultConfig(api_key="sk-right-key")) as server:
+        client = load_model(server.base_url, model="fault-model", api_key=key)
+
+        def no_second_client(*args, **kwargs):
+            raise AssertionError("the key check built an SDK client of its own")
+
+        monkeypatch.setattr(openai, "AsyncOpenAI", no_second_client)
+        try:
+            if allowed:
+                run_sync(verify_access(client))
+            else:
+                with pytest.raises(AuthenticationError):
+                    run_sync(verify_access(client))
+        finally:
+            run_sync(client.close())
+        paths = [r.path for r in server.requests]
+    assert paths == ["/v1/models"]
+
+
+def test_the_clients_of_one_process_share_one_tls_context_as_the_sdk_builds_it():
+    # Each aiohttp client loaded its own CA bundle (about 25 ms); a command builds several clients.
+    import ssl
+
+    first = load_model("http://127.0.0.1:9/v1", model="m", api_key="sk-test")
+    second = load_model("openai:gpt-4o-mini", api_key="sk-test")
+    try:
+        contexts = [c._client._client._transport.ssl_context for c in (first, second)]
+    finally:
+        run_sync(first.close())
+        run_sync(second.close())
+    assert isinstance(contexts[0], ssl.SSLContext) and contexts[0] is contexts[1]
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname

@@ -23,6 +23,8 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from orca_math.gc_pause import end_start_pause
+
 #: The first-generation threshold during runs (CPython's default is 700).
 RUN_GEN0_THRESHOLD = 50_000
 
@@ -35,6 +37,7 @@ _froze = False
 def tuned_gc(enabled: bool = True) -> Iterator[None]:
     """Freeze existing objects and raise the first-generation threshold while the block runs."""
     global _depth, _saved_thresholds, _froze
+    end_start_pause()  # a run is no longer the command's start: the collector is on again, as set before it
     if not enabled or not gc.isenabled():  # a caller that turned the collector off knows best
         yield
         return

@@ -39,12 +39,19 @@ def register_access_check(client: Any, list_models: Any) -> None:
 
 
 def register_models_list_check(client: Any, *, api_key: Any, base_url: str | None = None,
-                               azure_endpoint: str | None = None, api_version: str | None = None) -> None:
+                               azure_endpoint: str | None = None, api_version: str | None = None,
+                               sdk: Any = None) -> None:
     """Register a check that lists the endpoint's models (``GET /models``) with `client`'s own key.
 
-    One place builds the listing SDK client, for clients `load_model` built and for autogen clients
-    built elsewhere (read from their config): an Azure endpoint with its API version, else `base_url`.
+    `sdk` is the client's own openai SDK client, when the caller has it (`load_model` does): the
+    listing then goes through its connection pool and TLS settings, and the connection it opens
+    serves the first chat call. Otherwise one place builds a listing SDK client, for autogen
+    clients built elsewhere (read from their config): an Azure endpoint with its API version, else
+    `base_url`.
     """
+    if sdk is not None:
+        register_access_check(client, lambda: sdk.models.list())
+        return
 
     def list_models():
         import openai

@@ -35,14 +35,29 @@ _UNKNOWN_MODEL_INFO = ModelInfo(
     structured_output=False,
 )
 
+# The TLS context of the first aiohttp client this process built, given to every later one. Each
+# client would otherwise build its own and load the CA bundle again (about 25 ms), and a command
+# builds several: the model check's, the engine's, one per model role. The context holds settings
+# and trusted certificates only, and is safe to share between clients, threads and event loops.
+_shared_tls: list[Any] = []
+
+
 def _http_client(transport: str):
     if transport == "aiohttp":
         try:
             from openai import DefaultAioHttpClient
 
-            return DefaultAioHttpClient()
+            if _shared_tls:
+                return DefaultAioHttpClient(verify=_shared_tls[0])
+            client = DefaultAioHttpClient()
         except (ImportError, RuntimeError):  # openai without its aiohttp extra
             return None
+        import ssl
+
+        context = getattr(getattr(client, "_transport", None), "ssl_context", None)  # the SDK's own, as it built it
+        if isinstance(context, ssl.SSLContext):
+            _shared_tls.append(context)
+        return client
     if transport == "httpx":
         return None
     raise ModelSpecError(f"Unknown transport {transport!r}: use 'aiohttp' or 'httpx'.")
@@ -89,13 +104,21 @@ def _openai_client(model: str, *, base_url: str | None, api_key: str | None, tra
     where = endpoint or base_url or "https://api.openai.com/v1"
     # `verify_access` lists the endpoint's models with this client's key, once, before its first chat call.
     register_models_list_check(client, api_key=kwargs.get("api_key"), base_url=kwargs.get("base_url"),
-                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"))
+                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"),
+                               sdk=_own_sdk(client))
     info = dict(client.model_info)
     return register_identity(client, ModelIdentity(
         name=model, provider=provider if (provider != "openai" or not base_url) else "openai-compatible",
         endpoint=normalize_endpoint(without_credentials(where)), supports_seed=True,
         structured_output=bool(info.get("structured_output", False)),
     ))
+
+
+def _own_sdk(client: Any) -> Any:
+    """The openai SDK client an autogen OpenAI-family client posts through (autogen keeps it as ``_client``),
+    or None when this autogen version keeps it elsewhere (the access check then builds its own)."""
+    sdk = getattr(client, "_client", None)
+    return sdk if callable(getattr(getattr(sdk, "models", None), "list", None)) else None
 
 
 def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:
