@@ -27,8 +27,15 @@ to `ResponseCache`'s (the baseline, run first in the same process); wall is the 
 the phase. Peak memory is Python's heap (`tracemalloc`; lmdb's memory map is not in it) over both phases, taken in a second pass so
 that tracing does not slow the timed one. Replies are real `CreateResult` JSON of about 700 bytes.
 
+With ``--layouts`` it measures instead what a batch commit costs in sqlite itself for two table
+layouts, at 32 rows a batch (a 50 ms batch at about 600 replies/s) and at 256: the cache's table,
+whose ``key TEXT PRIMARY KEY`` is a unique index that every row of a batch enters at a random
+place (the keys are hashes), against a table with no index, whose rows are appended in order
+(what a store that keeps its key index in memory would write).
+
     python benchmarks/cache_store.py               # 20,000 requests
     python benchmarks/cache_store.py --requests 50000
+    python benchmarks/cache_store.py --layouts     # sqlite's commit cost per row, keyed or appended
 """
 
 from __future__ import annotations
@@ -163,6 +170,43 @@ async def lmdb_store(path: Path, n: int, replies: list[CreateResult], *, batched
     return {"fresh": fresh, "resumed": clock.read()}
 
 
+def commit_layouts(n: int, replies: list[CreateResult]) -> None:
+    """CPU per row of committing `n` replies in batches, in the cache's keyed table and in an append-only one."""
+    import sqlite3
+
+    values = [r.model_dump_json() for r in replies]
+    tables = {"keyed (the cache's)": ("CREATE TABLE t (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, created REAL)",
+                                      "INSERT OR REPLACE INTO t (key, model, value, created) VALUES "),
+              "appended (no index)": ("CREATE TABLE t (id INTEGER PRIMARY KEY, key TEXT, model TEXT, value TEXT NOT NULL, "
+                                      "created REAL)", "INSERT INTO t (key, model, value, created) VALUES ")}
+    base = Path(tempfile.mkdtemp(prefix="cache-layouts-"))
+    try:
+        for batch in (32, 256):
+            results = {}
+            for name, (schema, insert) in tables.items():
+                path = base / f"{batch}-{len(results)}.sqlite"
+                db = sqlite3.connect(path, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(schema)
+                clock = Clock()
+                for start in range(0, n, batch):
+                    rows = [(key(i), "m", values[i], 0.0) for i in range(start, min(n, start + batch))]
+                    db.execute("BEGIN IMMEDIATE")
+                    for chunk in range(0, len(rows), 200):  # 4 values a row, under sqlite's 999 a statement
+                        part = rows[chunk:chunk + 200]
+                        db.execute(insert + ", ".join(["(?, ?, ?, ?)"] * len(part)), [v for row in part for v in row])
+                    db.execute("COMMIT")
+                _, cpu = clock.read()
+                db.close()
+                results[name] = cpu / n * 1e6
+            first = next(iter(results.values()))
+            for name, us in results.items():
+                print(f"{batch:>3} rows a batch  {name:<20} {us:6.1f} us CPU a row  ({us / first:.2f})", flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def installed(module: str) -> bool:
     import importlib.util
 
@@ -190,9 +234,14 @@ def peak_mb(run, folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--layouts", action="store_true", help="sqlite's commit cost per row for two table layouts")
     args = parser.parse_args()
     n = args.requests
     replies = [reply(i) for i in range(n)]
+    if args.layouts:
+        print(f"{n:,} replies of {len(replies[0].model_dump_json())} bytes; load average {os.getloadavg()[0]:.1f}")
+        commit_layouts(n, replies)
+        return
     print(f"{n:,} requests, replies of {len(replies[0].model_dump_json())} bytes; load average {os.getloadavg()[0]:.1f}")
     print(f"{'store':<20} {'fresh: CPU us/req':>18} {'ratio':>6} {'wall s':>7} {'resumed: CPU us/req':>20} {'ratio':>6} "
           f"{'wall s':>7} {'file MB':>8} {'peak MB':>8}")
