@@ -213,7 +213,7 @@ def _cached_rows(path) -> int:
         return 0
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
     except sqlite3.OperationalError:  # created but no table yet
         return 0
 
@@ -340,3 +340,103 @@ def test_a_writer_learns_the_keys_another_process_committed_between_its_own_batc
     assert mine.get_now("b").content == "2"
     mine.close()
     theirs.close()
+
+
+def test_a_cache_file_of_the_earlier_layout_is_copied_over_and_its_replies_are_served(tmp_path):
+    # Earlier versions kept replies in `responses`, keyed by a TEXT primary key. Written here with plain
+    # sqlite3, as such a file was, with one reply replaced once (INSERT OR REPLACE moved it to the end).
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, created REAL)")
+        for key, text in (("a", "old a"), ("b", "b"), ("a", "new a")):
+            db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, 0)", (key, "m", _result(text).model_dump_json()))
+    db.close()
+    cache = ResponseCache(path)
+    assert cache.get_now("a").content == "new a" and cache.get_now("b").content == "b" and len(cache) == 2
+    cache.close()
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert "responses" not in tables and "replies" in tables
+    again = ResponseCache(path)  # a second opening finds nothing to copy
+    assert again.get_now("a").content == "new a" and len(again) == 2
+    again.close()
+
+
+def test_a_key_two_writers_stored_at_once_reads_the_newest_and_a_removal_takes_both(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    first, second = ResponseCache(path, flush_seconds=3600), ResponseCache(path, flush_seconds=3600)
+    first.add("k", _result("first's"))  # both missed the same request and both stored the reply
+    second.add("k", _result("second's"))
+    first.flush_now()
+    second.flush_now()
+    third = ResponseCache(path)
+    assert third.get_now("k").content == "second's"
+    assert third.discard_now("k") is True
+    assert third.get_now("k") is None and len(third) == 0  # the older row went too: it cannot come back
+    fourth = ResponseCache(path)
+    assert fourth.get_now("k") is None
+    for cache in (first, second, third, fourth):
+        cache.close()
+
+
+def test_a_key_written_again_keeps_one_row(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path, flush_seconds=3600)
+    for text in ("one", "two", "three"):
+        cache.add("k", _result(text))
+        cache.flush_now()
+    assert len(cache) == 1 and _cached_rows(path) == 1 and cache.get_now("k").content == "three"
+    cache.close()
+    assert ResponseCache(path).get_now("k").content == "three"
+
+
+def test_after_a_commit_that_failed_later_replies_are_still_found(tmp_path, monkeypatch, caplog):
+    # A failed transaction gives its row ids back to sqlite, which hands them to the next batch: the
+    # in-memory index must not believe it already knows those rows.
+    import sqlite3
+
+    import orca_math.engine.cache as cache_module
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path, flush_seconds=3600)
+    cache.add("a", _result("a"))
+    cache.flush_now()
+    real_load = cache._load_new_keys
+
+    def load_then_fail(connection):
+        real_load(connection)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(cache, "_load_new_keys", load_then_fail)
+    cache.add("b", _result("b"))
+    cache.flush_now()  # rolled back, with one warning
+    monkeypatch.setattr(cache, "_load_new_keys", real_load)
+    assert "Could not write 1 replies" in caplog.text
+    cache.add("c", _result("c"))
+    cache.flush_now()
+    assert cache.get_now("a").content == "a" and cache.get_now("c").content == "c" and cache.get_now("b") is None
+    cache.close()
+    assert cache_module.ResponseCache(path).get_now("c").content == "c"
+
+
+def test_a_file_another_process_holds_while_it_is_copied_over_is_waited_for_not_set_aside(tmp_path):
+    import sqlite3
+    import threading
+
+    path = tmp_path / "cache.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, created REAL)")
+        db.execute("INSERT INTO responses VALUES ('a', 'm', ?, 0)", (_result("a").model_dump_json(),))
+    db.close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # as another process copying the table would
+    threading.Timer(1.0, lambda: holder.execute("COMMIT")).start()
+    cache = ResponseCache(path)  # needs the write lock to copy the table: it waits for it
+    assert cache.get_now("a").content == "a"
+    cache.close()
+    holder.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))

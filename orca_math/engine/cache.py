@@ -6,8 +6,8 @@ Values are `CreateResult` JSON. No API key is part of a key or a value: the mode
 the key-free `describe_client` string. A reply its caller could not use is discarded
 (`ManagedClient.reject_reply`), so the same request goes to the model again next time.
 
-Speed: the keys already stored are held in memory (as their hashes) from the start, so a miss
-reads nothing from disk and a hit reads one row (on the event loop: a thread hop cost five times
+Speed: the keys already stored are held in memory (their hashes, and their rows' ids) from the
+start, so a miss reads nothing from disk and a hit reads one row by its id (on the event loop: a thread hop cost five times
 the read), and writes go to a write-behind buffer that one worker thread commits in one
 transaction per batch (every `flush_rows` replies or `flush_seconds`, whichever comes first). Durability: a process killed outright loses at most the replies of its last batch; they
 are asked again by the next run. Normal exit, Ctrl-C, `flush()`, `close()` and the end of a job
@@ -36,12 +36,23 @@ from autogen_core.models import CreateResult, LLMMessage
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, created REAL)"
+# Rows are appended in the order they are written, with no index on `key`: the index of the keys is
+# in memory (`ResponseCache._known`). Keys are hashes, so a key index put each row of a batch on an
+# index page of its own, and every commit rewrote about one 4 KB page a row: that was most of the
+# cache's CPU at 64 calls in flight (benchmarks/cache_store.py --layouts: 0.3 of it without).
+# AUTOINCREMENT: an id is never given twice (a plain rowid reuses the largest after it is deleted), so the
+# rows written since a load are exactly those above the largest id seen.
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS replies (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, model TEXT, "
+           "value TEXT NOT NULL, created REAL)")
+# The table of earlier versions (a `key TEXT PRIMARY KEY`), copied into `replies` when a file is opened.
+_OLD_TABLE = "responses"
 #: A batch is committed once it holds this many replies ...
 FLUSH_ROWS = 256
 #: ... or this many seconds after its first reply, whichever comes first.
 FLUSH_SECONDS = 0.05
 _READ = object()  # "the key may be stored: read it from disk"
+#: Times opening waits for a file another process holds (sqlite's own wait is 30 s each time).
+_BUSY_ATTEMPTS = 10
 #: Rows per INSERT (4 values each): under sqlite's oldest limit of 999 values a statement.
 _ROWS_PER_STATEMENT = 200
 
@@ -94,10 +105,12 @@ class _Entry:
 class ResponseCache:
     """Replies stored by request key in a sqlite file (WAL mode), written behind in batches.
 
-    Lookups of keys the file does not hold cost no disk read: the stored keys' hashes are loaded
-    when the cache opens, and replies written by other processes since are picked up when the
-    file changes. Writes are buffered and committed by one worker thread, one transaction per
-    batch, so the event loop never waits on disk. A file that sqlite cannot read (truncated,
+    Lookups of keys the file does not hold cost no disk read: the index of the stored keys (each
+    key's hash, and the id of its row) is loaded when the cache opens and kept in memory, and rows
+    written by other processes since are indexed when the file changes. A hit reads one row by its
+    id. Writes are buffered and committed by one worker thread, one transaction per batch, so the
+    event loop never waits on disk; rows are appended, and a key written again or removed loses
+    its earlier row in the same transaction. A file that sqlite cannot read (truncated,
     overwritten) is moved aside as ``<name>.corrupt-<time>`` with one warning, and a new one is
     started.
 
@@ -116,7 +129,11 @@ class ResponseCache:
         self._lock = threading.Lock()  # the writer connection (worker thread, or a blocking caller)
         self._read_lock = threading.Lock()  # the reader connection
         self._pending_lock = threading.Lock()
-        self._known: set[int] = set()  # hash() of every key stored or buffered; a hash is enough for a filter
+        # hash() of every stored key -> the id of its newest row (reads check the row's key, so a hash is enough),
+        # and, for the rare key two processes wrote at once, the ids of its older rows.
+        self._known: dict[int, int] = {}
+        self._older: dict[int, list[int]] = {}
+        self._keys_lock = threading.Lock()  # loading new rows' keys (the writer thread and lookups both do)
         self._last_rowid = 0
         self._signature: tuple[int, ...] | None = None
         self._pending: dict[str, _Entry] = {}  # buffered or committing, by key: what a lookup must see
@@ -127,10 +144,19 @@ class ResponseCache:
         self._committing: set[concurrent.futures.Future] = set()
         self._warned_write = False
         self._closed = False
-        try:
-            self._db, self._reader = self._connect()
-        except sqlite3.DatabaseError as exc:
-            self._db, self._reader = self._rebuild(exc)
+        for attempt in range(_BUSY_ATTEMPTS):
+            try:
+                self._db, self._reader = self._connect()
+                break
+            except sqlite3.DatabaseError as exc:
+                # A file another process holds (copying an earlier layout, which can take a while) is busy,
+                # not damaged: wait for it again rather than set it aside.
+                if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                    if attempt + 1 < _BUSY_ATTEMPTS:
+                        continue
+                    raise
+                self._db, self._reader = self._rebuild(exc)
+                break
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ opening
@@ -142,8 +168,10 @@ class ResponseCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable against process crashes
             db.execute(_SCHEMA)
+            self._migrate(db)
             reader = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
             self._known.clear()
+            self._older.clear()
             self._last_rowid = 0
             self._signature = self._file_signature()
             self._load_new_keys(db)  # reads the whole key index: a damaged file fails here, at start
@@ -152,6 +180,24 @@ class ResponseCache:
             db.close()
             if reader is not None:
                 reader.close()
+            raise
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Copy an earlier version's table into `replies`, in the order its rows were written, then drop it."""
+        def old_table() -> bool:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_OLD_TABLE,)).fetchone() is not None
+
+        if not old_table():
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if old_table():  # another process may have copied it while this one waited for the lock
+                db.execute(f"INSERT INTO replies (key, model, value, created) SELECT key, model, value, created "
+                           f"FROM {_OLD_TABLE} ORDER BY rowid")
+                db.execute(f"DROP TABLE {_OLD_TABLE}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
             raise
 
     def _rebuild(self, error: sqlite3.DatabaseError) -> tuple[sqlite3.Connection, sqlite3.Connection]:
@@ -177,12 +223,28 @@ class ResponseCache:
         return tuple(parts)
 
     def _load_new_keys(self, connection: sqlite3.Connection) -> None:
-        """Add the keys stored since the last load (by this process or another) to the in-memory filter."""
-        last, known = self._last_rowid, self._known
-        for rowid, key in connection.execute("SELECT rowid, key FROM responses WHERE rowid > ?", (last,)):
-            known.add(hash(key))  # row by row: a cache of millions never holds all its keys as strings at once
-            last = max(last, rowid)
-        self._last_rowid = max(self._last_rowid, last)
+        """Index the rows written since the last load (by this process or another): key hash -> newest row id."""
+        with self._keys_lock:
+            last, known = self._last_rowid, self._known
+            for row_id, key in connection.execute("SELECT id, key FROM replies WHERE id > ?", (last,)):
+                h = hash(key)  # row by row: a cache of millions never holds all its keys as strings at once
+                older = known.get(h)
+                if older is not None and older != row_id:  # written twice (two processes at once): the newest wins
+                    self._older.setdefault(h, []).append(older)
+                known[h] = row_id
+                last = max(last, row_id)
+            self._last_rowid = max(self._last_rowid, last)
+
+    def _reindex(self) -> None:
+        """Index the file's rows again from the start (after a commit that did not happen)."""
+        with self._keys_lock:
+            self._known.clear()
+            self._older.clear()
+            self._last_rowid = 0
+        try:
+            self._load_new_keys(self._db)
+        except sqlite3.Error:  # the keys it could not read are misses: their replies are asked for again
+            logger.debug("could not index the response cache %s again", self.path, exc_info=True)
 
     # ------------------------------------------------------------------ lookups
 
@@ -211,18 +273,20 @@ class ResponseCache:
         return _READ
 
     def _read(self, key: str) -> CreateResult | None:
-        try:
-            with self._read_lock:
-                row = self._reader.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        except sqlite3.DatabaseError as exc:  # damaged after start: a miss, so the model is asked
-            logger.warning("Could not read a reply from the response cache %s (%s); asking the model instead.",
-                           self.path, exc)
-            row = None
-        if row is None:  # removed by another process since it was listed
+        row_id = self._known.get(hash(key))
+        row = None
+        if row_id is not None:
+            try:
+                with self._read_lock:
+                    row = self._reader.execute("SELECT key, value FROM replies WHERE id = ?", (row_id,)).fetchone()
+            except sqlite3.DatabaseError as exc:  # damaged after start: a miss, so the model is asked
+                logger.warning("Could not read a reply from the response cache %s (%s); asking the model instead.",
+                               self.path, exc)
+        if row is None or row[0] != key:  # removed by another process since it was listed (or another key's hash)
             self.misses += 1
             return None
         self.hits += 1
-        result = CreateResult.model_validate_json(row[0])
+        result = CreateResult.model_validate_json(row[1])
         result.cached = True
         return result
 
@@ -251,7 +315,6 @@ class ResponseCache:
 
     def add(self, key: str, result: CreateResult, *, model: str = "") -> None:
         """Buffer `result` under `key` (an existing entry is replaced); it is committed with its batch."""
-        self._known.add(hash(key))
         self._buffer(_Entry(key, result, model))
 
     def remove(self, key: str) -> bool:
@@ -259,8 +322,7 @@ class ResponseCache:
         with self._pending_lock:
             entry = self._pending.get(key)
         there = entry.result is not None if entry is not None else hash(key) in self._known
-        self._known.discard(hash(key))
-        self._buffer(_Entry(key, None, ""))
+        self._buffer(_Entry(key, None, ""))  # until it is committed, the buffered removal hides the stored reply
         return there
 
     def _buffer(self, entry: _Entry) -> None:
@@ -300,33 +362,35 @@ class ResponseCache:
         latest = {entry.key: entry for entry in batch}  # the last write of a key wins, as it would one by one
         now = time.time()
         stores = [(e.key, e.model, self._json(e.result), now) for e in latest.values() if e.result is not None]
-        removals = [e.key for e in latest.values() if e.result is None]
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    # Holding the write lock, nobody else commits until this transaction ends: an unchanged
-                    # file means the keys committed after this one are this batch's, known already.
-                    others_wrote = self._file_signature() != self._signature
+                    # Holding the write lock, nobody else commits until this transaction ends: rows other
+                    # processes committed before it are indexed first, so that every row of a key is known.
+                    if self._file_signature() != self._signature:
+                        self._load_new_keys(self._db)
+                    # A key written again, or removed, loses the rows it had: one row a key (the key is
+                    # checked too, in case two keys share a hash).
+                    for key in latest:
+                        h = hash(key)
+                        if h in self._known:
+                            ids = [self._known.pop(h), *self._older.pop(h, [])]
+                            self._db.execute(f"DELETE FROM replies WHERE key = ? AND id IN ({', '.join('?' * len(ids))})",
+                                             [key, *ids])
                     # Many rows per statement: sqlite3 lets go of the GIL for every step, and taking it back
                     # from a busy event loop waits up to a switch interval (5 ms), so a row a step had
                     # kept this thread about 5 ms a row behind, and each wait cost the loop a switch.
-                    for chunk in _chunks(removals, _ROWS_PER_STATEMENT):
-                        self._db.execute(f"DELETE FROM responses WHERE key IN ({', '.join('?' * len(chunk))})", chunk)
                     for chunk in _chunks(stores, _ROWS_PER_STATEMENT):
-                        self._db.execute("INSERT OR REPLACE INTO responses (key, model, value, created) VALUES "
+                        self._db.execute("INSERT INTO replies (key, model, value, created) VALUES "
                                          + ", ".join(["(?, ?, ?, ?)"] * len(chunk)), [v for row in chunk for v in row])
+                    self._load_new_keys(self._db)  # this batch's rows: only this transaction wrote since the load
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
+                    self._reindex()  # the index took this batch's ids, which the next commit will use again
                     raise
-                signature = self._file_signature()  # taken before reading: later commits change it again
-                if others_wrote:
-                    self._load_new_keys(self._db)
-                else:
-                    last = self._db.execute("SELECT MAX(rowid) FROM responses").fetchone()[0] or 0
-                    self._last_rowid = max(self._last_rowid, last)
-                self._signature = signature
+                self._signature = self._file_signature()
         except sqlite3.Error as exc:
             if not self._warned_write:
                 self._warned_write = True
@@ -378,7 +442,7 @@ class ResponseCache:
     def __len__(self) -> int:
         self.flush_now()
         with self._read_lock:
-            return self._reader.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return self._reader.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 
     def close(self) -> None:
         """Commit what is buffered, stop the worker thread and close the file."""
