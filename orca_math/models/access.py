@@ -39,17 +39,16 @@ def register_access_check(client: Any, list_models: Any) -> None:
 
 
 def register_models_list_check(client: Any, *, api_key: Any, base_url: str | None = None,
-                               azure_endpoint: str | None = None, api_version: str | None = None,
-                               sdk: Any = None) -> None:
+                               azure_endpoint: str | None = None, api_version: str | None = None) -> None:
     """Register a check that lists the endpoint's models (``GET /models``) with `client`'s own key.
 
-    `sdk` is the client's own openai SDK client, when the caller has it (`load_model` does): the
-    listing then goes through its connection pool and TLS settings, and the connection it opens
-    serves the first chat call. Otherwise one place builds a listing SDK client, for autogen
-    clients built elsewhere (read from their config): an Azure endpoint with its API version, else
-    `base_url`.
+    An autogen OpenAI-family client lists them through its own openai SDK client (autogen keeps it
+    as ``_client``): its connection pool and TLS settings, and the connection the listing opens then
+    serves the first chat call. Only where this autogen version keeps it elsewhere is a listing SDK
+    client built, from the endpoint given: an Azure endpoint with its API version, else `base_url`.
     """
-    if sdk is not None:
+    sdk = getattr(client, "_client", None)
+    if callable(getattr(getattr(sdk, "models", None), "list", None)):
         register_access_check(client, lambda: sdk.models.list())
         return
 

@@ -104,21 +104,13 @@ def _openai_client(model: str, *, base_url: str | None, api_key: str | None, tra
     where = endpoint or base_url or "https://api.openai.com/v1"
     # `verify_access` lists the endpoint's models with this client's key, once, before its first chat call.
     register_models_list_check(client, api_key=kwargs.get("api_key"), base_url=kwargs.get("base_url"),
-                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"),
-                               sdk=_own_sdk(client))
+                               azure_endpoint=kwargs.get("azure_endpoint"), api_version=kwargs.get("api_version"))
     info = dict(client.model_info)
     return register_identity(client, ModelIdentity(
         name=model, provider=provider if (provider != "openai" or not base_url) else "openai-compatible",
         endpoint=normalize_endpoint(without_credentials(where)), supports_seed=True,
         structured_output=bool(info.get("structured_output", False)),
     ))
-
-
-def _own_sdk(client: Any) -> Any:
-    """The openai SDK client an autogen OpenAI-family client posts through (autogen keeps it as ``_client``),
-    or None when this autogen version keeps it elsewhere (the access check then builds its own)."""
-    sdk = getattr(client, "_client", None)
-    return sdk if callable(getattr(getattr(sdk, "models", None), "list", None)) else None
 
 
 def _with_cli_message(error: ModelError, cli_message: str) -> ModelError:
