@@ -67,7 +67,7 @@ def test_dataset_input_and_features(tmp_path):
 def test_write_jsonl_is_atomic_and_unicode(tmp_path):
     path = tmp_path / "deep" / "rows.jsonl"
     assert write_jsonl([{"question": "Café costs €3 — how much for 2?"}], path) == path
-    assert path.read_text(encoding="utf-8") == '{"question": "Café costs €3 — how much for 2?"}\n'
+    assert path.read_text(encoding="utf-8") == '{"question":"Café costs €3 — how much for 2?"}\n'  # UTF-8, compact
     assert not list(path.parent.glob("*.partial"))
 
     def failing_rows():

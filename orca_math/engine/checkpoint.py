@@ -25,6 +25,8 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from orca_math.files import json_bytes, parse_json
+
 logger = logging.getLogger(__name__)
 
 
@@ -199,7 +201,7 @@ class CheckpointFile:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line, atomically with respect to crashes of this process."""
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        line = json_bytes(record) + b"\n"
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -258,7 +260,7 @@ def _key_of(line: bytes) -> str | None:
 def _record_of(line: bytes) -> tuple[dict[str, Any] | None, str]:
     """The record on a line, or None and what is wrong with it."""
     try:
-        value = json.loads(line)
+        value = parse_json(line)
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
     except ValueError:

@@ -32,7 +32,7 @@ def dataset_row(row: dict[str, Any], columns: Sequence[ExtraColumn] = ()) -> dic
     values = {name: row[name] for name in DatasetRow.model_fields if row.get(name) is not None}
     for name, fallback in _FALLBACKS.items():
         values.setdefault(name, fallback)
-    data = DatasetRow(**values).to_row()
+    data = DatasetRow.model_validate(values).to_row()
     for column in columns:
         data[column.name] = column.value(row)
     return data
