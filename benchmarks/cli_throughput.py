@@ -101,13 +101,12 @@ def serve(latency: float, agents: bool) -> None:
     for line in sys.stdin:
         gc.freeze()  # every command comes between runs: see `Server.settle`
         command, _, argument = line.strip().partition(" ")
-        chats = server.chat_requests()
         if command == "first":
-            after = [r.time for r in chats if r.time >= float(argument)]
+            after = [r.time for r in server.chat_requests() if r.time >= float(argument)]
             print(repr(min(after)) if after else "none", flush=True)
         elif command == "dump":
             with open(argument, "w") as handle:
-                for record in chats:
+                for record in server.chat_requests():
                     handle.write(json.dumps({"time": record.time, "outcome": record.outcome, "body": record.body, "in_flight": record.in_flight}) + "\n")
             print("ok", flush=True)
         elif command == "settle":

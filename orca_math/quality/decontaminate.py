@@ -9,7 +9,6 @@ A reference question shorter than ``n`` words is likewise matched only by a whol
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from orca_math.errors import InputError, MissingFileError
+from orca_math.files import write_jsonl
 from orca_math.options import options_dataclass, options_from_mapping
 from orca_math.quality.text import normalized_words, word_ngrams
 from orca_math.records import Drop
@@ -337,10 +337,7 @@ def decontaminate_dataset(
     if out is not None:
         _write_dataset(datasets.DatasetDict(cleaned) if None not in cleaned else cleaned[None], Path(out))
     if drops_out is not None:
-        Path(drops_out).parent.mkdir(parents=True, exist_ok=True)
-        with Path(drops_out).open("w", encoding="utf-8") as sink:
-            for drop in all_drops:
-                sink.write(json.dumps(drop.to_row(), ensure_ascii=False) + "\n")
+        write_jsonl((drop.to_row() for drop in all_drops), drops_out)
     return report
 
 

@@ -20,6 +20,7 @@ from orca_math.engine.batch.chunking import Prepared
 from orca_math.engine.batch.requests import Call, create_result, json_default, sendable_args
 from orca_math.engine.client import LABEL_KEY, ManagedClient, request_cache_key
 from orca_math.engine.items import CallDeferred
+from orca_math.files import json_bytes
 from orca_math.models.base import WrappingChatClient
 from orca_math.models.errors import ModelError
 from orca_math.models.identity import identity_of, register_identity
@@ -143,8 +144,6 @@ class BatchClient(WrappingChatClient):
                  json_output: Any, args: Mapping[str, Any]) -> None:
         if key in self.lane.pending:
             return
-        import json
-
         call = Call(messages=list(messages), tools=list(tools), tool_choice=tool_choice, json_output=json_output,
                     create_args=sendable_args(args))
         custom_id = "r" + key[:40]
@@ -156,7 +155,7 @@ class BatchClient(WrappingChatClient):
             prompt = sum(len(text) for text in texts) // 4 + 1
         max_tokens = call.create_args.get("max_tokens") or call.create_args.get("max_completion_tokens")
         completion = int(max_tokens) if max_tokens else self.meter.expected_completion_tokens(self.model_name)
-        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=json_default) + "\n").encode("utf-8")
+        data = json_bytes(line, default=json_default) + b"\n"
         source, offset = self.lane.spool(self.calls.state.folder, data)
         self.lane.pending[key] = Prepared(key, custom_id, len(data), prompt, source, offset, completion)
 
